@@ -1,0 +1,156 @@
+-- http.response: the methods and lazily built fields of a response.
+--
+-- core.result hands over a plain table with the fields almost every caller
+-- reads (status, reason, ok, url, body, http_version, elapsed, timings) and
+-- the raw header blocks.  Everything else (headers, header_list, links,
+-- cookies, text, encoding, request) is built on first access and cached in
+-- the table, so a script that never looks at headers never pays for them.
+local core = require "http.core"
+local json = require "http.json"
+
+local M = {}
+local methods = {}
+local lazy = {}
+
+-- Case-insensitive header table: keys are stored lower-case and looked up
+-- lower-case, so res.headers["Content-Type"] == res.headers["content-type"].
+local HEADERS_MT = {
+  __name = "http.headers",
+  __index = function(t, k)
+    if type(k) == "string" then
+      local l = k:lower()
+      if l ~= k then return rawget(t, l) end
+    end
+  end,
+}
+M.headers_mt = HEADERS_MT
+
+local function parse_block(raw)
+  local h, list = core.parse_headers(raw)
+  return setmetatable(h, HEADERS_MT), list
+end
+
+function lazy.headers(r)
+  local h, list = parse_block(r._head or "")
+  rawset(r, "header_list", list)
+  return h
+end
+
+function lazy.header_list(r)
+  local h, list = parse_block(r._head or "")
+  rawset(r, "headers", h)
+  return list
+end
+
+function lazy.links(r)
+  return core.links(r.headers["link"])
+end
+
+function lazy.encoding(r)
+  local ct = r.headers["content-type"]
+  if not ct then return nil end
+  local cs = ct:match("[Cc][Hh][Aa][Rr][Ss][Ee][Tt]%s*=%s*\"?([^;\"%s]+)")
+  return cs and cs:lower() or nil
+end
+
+-- The body as UTF-8: converted from the declared charset when there is one;
+-- without one the bytes are returned as they are (requests would guess).
+function lazy.text(r)
+  local cs = r.encoding
+  if not cs then return r.body end
+  local text = core.to_utf8(r.body, cs)
+  return text or r.body
+end
+
+-- Cookies this response set, name -> value (attributes are the jar's
+-- business; see sessions).
+function lazy.cookies(r)
+  local out = {}
+  for _, f in ipairs(r.header_list) do
+    if f[1]:lower() == "set-cookie" then
+      local name, value = f[2]:match("^%s*([^=;%s]+)%s*=%s*([^;]*)")
+      if name then out[name] = value:gsub("%s+$", "") end
+    end
+  end
+  return out
+end
+
+-- What was sent: method, URL and the header fields lurl set (libcurl adds
+-- Host and Content-Length on the wire).
+function lazy.request(r)
+  local h = parse_block("HTTP/1.1 0 x\r\n" .. (r._reqhead or ""))
+  return { method = r.method, url = r.url, headers = h }
+end
+
+function lazy.history() return {} end
+
+function methods.header_values(r, name)
+  if type(name) ~= "string" then
+    error(("bad argument #1 to 'header_values' (string expected, got %s)"):format(type(name)), 2)
+  end
+  local want, out = name:lower(), {}
+  for _, f in ipairs(r.header_list) do
+    if f[1]:lower() == want then out[#out + 1] = f[2] end
+  end
+  return out
+end
+
+-- Decodes the body as JSON; raises a JSONDecodeError with the position and
+-- a short excerpt when it is not JSON.
+function methods.json(r)
+  local ok, v = pcall(json.decode, r.body)
+  if ok then return v end
+  local msg = tostring(v)
+  local pos = tonumber(msg:match("character (%d+)")) or 1
+  local excerpt = r.body:sub(math.max(1, pos - 20), pos + 20):gsub("[%c]", " ")
+  local err = core.error("JSONDecodeError",
+    ("%s (excerpt: %q)"):format(msg:gsub("^.-:%d+: ", ""), excerpt), r.method, r.url)
+  err.position = pos
+  err.response = r
+  error(err, 2)
+end
+
+local function status_class(s)
+  if s >= 400 and s < 500 then return "Client Error" end
+  return "Server Error"
+end
+
+local RETRY_STATUSES = { [429] = true, [502] = true, [503] = true, [504] = true }
+
+-- Returns the response when ok; raises an HTTPError carrying it otherwise.
+function methods.raise_for_status(r)
+  if r.status < 400 then return r end
+  local err = core.error("HTTPError",
+    ("%d %s: %s for url: %s"):format(r.status, status_class(r.status), r.reason,
+      core.redact(r.url)), r.method, r.url)
+  err.response = r
+  err.status = r.status
+  err.retryable = RETRY_STATUSES[r.status] or false
+  error(err, 2)
+end
+
+-- A buffered response holds no connection; close exists so code written
+-- for streams works on any response.
+function methods.close(r) return r end
+
+local RESPONSE_MT = {
+  __name = "http.response",
+  __index = function(r, k)
+    local m = methods[k]
+    if m then return m end
+    local f = lazy[k]
+    if f then
+      local v = f(r)
+      rawset(r, k, v)
+      return v
+    end
+  end,
+  __tostring = function(r)
+    return ("http.response (%d %s, %s)"):format(r.status, r.reason, core.redact(r.url))
+  end,
+}
+RESPONSE_MT.__close = methods.close
+M.mt = RESPONSE_MT
+M.methods = methods
+
+return M

@@ -1,0 +1,345 @@
+/*
+** engine.c -- the libcurl multi loop of one Lua state.
+**
+** Every transfer of a Lua state runs on one multi handle, owned by the
+** "http.engine" userdata kept in the registry.  A plain request call adds its
+** easy handle and drives the loop until that transfer is done (other
+** transfers progress meanwhile); the task scheduler (lua/http) drives the same
+** loop one step at a time.  Connections, DNS and TLS sessions live in the
+** multi handle's caches, so they are reused across calls.
+**
+** Teardown in any order: the engine keeps a list of live transfers and
+** detaches them in its __gc; a transfer whose engine is gone only frees its
+** own memory.  No Lua function is ever called from a libcurl callback here.
+*/
+#define _POSIX_C_SOURCE 200809L
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lurl.h"
+#include "lurl_int.h"
+
+#define POOL_MAX 16          /* idle easy handles kept for reuse */
+#define IDLE_WAKE_MS 1000    /* longest sleep, so an interrupt is seen */
+
+struct lurl_engine {
+  CURLM *multi;
+  lurl_transfer *live;       /* transfers that hold an easy handle */
+  CURL *pool[POOL_MAX];
+  int npool;
+  int closed;
+};
+
+/* Set from a signal handler; the only other global besides libcurl's. */
+static volatile sig_atomic_t interrupt_flag = 0;
+
+void lurl_signal_interrupt(void) { interrupt_flag = 1; }
+void lurl_clear_interrupt(void) { interrupt_flag = 0; }
+int lurl_interrupted(void) { return interrupt_flag != 0; }
+int lurl_engine_interrupted(void) { return interrupt_flag != 0; }
+
+/* Registry key of the engine: the address of this variable. */
+static const char engine_key = 0;
+
+long long lurl_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void unlink_transfer(lurl_transfer *t) {
+  if (t->prev) t->prev->next = t->next;
+  else if (t->eng && t->eng->live == t) t->eng->live = t->next;
+  if (t->next) t->next->prev = t->prev;
+  t->prev = t->next = NULL;
+}
+
+/*
+** Gives the transfer's easy handle back to the pool (or frees it) and its
+** request header list.  Idempotent; safe whether or not the engine is alive.
+*/
+void lurl_transfer_release(lurl_transfer *t) {
+  if (t->easy) {
+    lurl_engine *e = t->eng;
+    if (e && t->state == LURL_T_RUNNING) curl_multi_remove_handle(e->multi, t->easy);
+    if (e && !e->closed && e->npool < POOL_MAX) e->pool[e->npool++] = t->easy;
+    else curl_easy_cleanup(t->easy);
+    t->easy = NULL;
+    unlink_transfer(t);
+  }
+  if (t->state == LURL_T_RUNNING) t->state = LURL_T_DONE;
+  if (t->slist) {
+    curl_slist_free_all(t->slist);
+    t->slist = NULL;
+  }
+}
+
+/* An easy handle from the pool, reset to defaults, or a new one. */
+CURL *lurl_engine_easy(lurl_engine *e) {
+  if (e->npool > 0) {
+    CURL *h = e->pool[--e->npool];
+    curl_easy_reset(h);
+    return h;
+  }
+  return curl_easy_init();
+}
+
+/* Marks t finished with `code` and takes it off the multi handle at once, so
+** its connection goes back to the cache before Lua even looks at it. */
+static void finish(lurl_engine *e, lurl_transfer *t, CURLcode code) {
+  if (t->state != LURL_T_RUNNING) return;
+  curl_multi_remove_handle(e->multi, t->easy);
+  t->state = LURL_T_DONE;
+  t->code = code;
+}
+
+/* Reads libcurl's completion messages. */
+static void drain(lurl_engine *e) {
+  CURLMsg *m;
+  int left;
+  while ((m = curl_multi_info_read(e->multi, &left)) != NULL) {
+    if (m->msg != CURLMSG_DONE) continue;
+    CURLcode rc = m->data.result; /* m is invalid once the handle is removed */
+    lurl_transfer *t = NULL;
+    curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+    if (t) finish(e, t, rc);
+  }
+}
+
+/*
+** Enforces `read` timeouts (silence between bytes, measured here rather than
+** with libcurl's low-speed approximation) and returns how many milliseconds
+** the loop may sleep before the nearest deadline (or `cap`).
+*/
+static long check_deadlines(lurl_engine *e, long cap) {
+  long long now = lurl_now_ms();
+  for (lurl_transfer *t = e->live; t; t = t->next) {
+    if (t->state != LURL_T_RUNNING || t->read_ms <= 0) continue;
+    if (!t->connected) {
+      /* The read clock starts once the request is on its way; before that
+      ** the connect timeout is in charge. */
+      curl_off_t pre = 0;
+      curl_easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+      if (pre <= 0) continue;
+      t->connected = 1;
+      t->last_ms = now;
+    }
+    long long idle = now - t->last_ms;
+    if (idle >= t->read_ms) {
+      t->fault = LURL_FAULT_READ_TIMEOUT;
+      finish(e, t, CURLE_OPERATION_TIMEDOUT);
+      continue;
+    }
+    if (t->read_ms - idle < cap) cap = (long)(t->read_ms - idle);
+  }
+  return cap;
+}
+
+/*
+** One turn of the loop: let libcurl work, collect finished transfers, and
+** sleep at most `timeout_ms` (less when a deadline is nearer) until a socket
+** is ready.  Raises "interrupted" after lurl_signal_interrupt().
+*/
+static void turn(lua_State *L, lurl_engine *e, long timeout_ms) {
+  int running = 0;
+  CURLMcode mc = curl_multi_perform(e->multi, &running);
+  if (mc != CURLM_OK)
+    luaL_error(L, "libcurl multi error: %s", curl_multi_strerror(mc));
+  drain(e);
+  if (timeout_ms > 0) {
+    long ct = -1;
+    curl_multi_timeout(e->multi, &ct);
+    if (ct >= 0 && ct < timeout_ms) timeout_ms = ct;
+    timeout_ms = check_deadlines(e, timeout_ms);
+    if (timeout_ms > 0 && running > 0)
+      curl_multi_poll(e->multi, NULL, 0, (int)timeout_ms, NULL);
+    if (running > 0) {
+      curl_multi_perform(e->multi, &running);
+      drain(e);
+    }
+  }
+  check_deadlines(e, 0);
+  if (interrupt_flag) {
+    /* Stop every transfer: the script is being interrupted. */
+    for (lurl_transfer *t = e->live; t; t = t->next)
+      if (t->state == LURL_T_RUNNING) {
+        t->fault = LURL_FAULT_INTERRUPTED;
+        finish(e, t, CURLE_ABORTED_BY_CALLBACK);
+      }
+    luaL_error(L, "interrupted");
+  }
+}
+
+/* Drives the loop until t is done.  May block; raises only on interrupt or
+** a multi-handle failure, after which t is no longer running. */
+void lurl_engine_wait(lua_State *L, lurl_engine *e, lurl_transfer *t) {
+  while (t->state == LURL_T_RUNNING) turn(L, e, IDLE_WAKE_MS);
+}
+
+/* One step for the scheduler; returns the number of running transfers. */
+int lurl_engine_step(lua_State *L, lurl_engine *e, long timeout_ms) {
+  turn(L, e, timeout_ms);
+  int n = 0;
+  for (lurl_transfer *t = e->live; t; t = t->next)
+    if (t->state == LURL_T_RUNNING) n++;
+  return n;
+}
+
+/* Starts t (its easy handle already configured).  Returns 0 or a CURLMcode. */
+int lurl_engine_add(lua_State *L, lurl_engine *e, lurl_transfer *t) {
+  (void)L;
+  curl_easy_setopt(t->easy, CURLOPT_PRIVATE, (char *)t);
+  CURLMcode mc = curl_multi_add_handle(e->multi, t->easy);
+  if (mc != CURLM_OK) return (int)mc;
+  t->eng = e;
+  t->state = LURL_T_RUNNING;
+  t->started_ms = t->last_ms = lurl_now_ms();
+  t->prev = NULL;
+  t->next = e->live;
+  if (e->live) e->live->prev = t;
+  e->live = t;
+  return 0;
+}
+
+lurl_transfer *lurl_checktransfer(lua_State *L, int idx) {
+  return (lurl_transfer *)luaL_checkudata(L, idx, LURL_TRANSFER_MT);
+}
+
+/* __gc of the engine: detach every live transfer, then free the caches. */
+static int engine_gc(lua_State *L) {
+  lurl_engine *e = (lurl_engine *)luaL_checkudata(L, 1, LURL_ENGINE_MT);
+  if (e->closed) return 0;
+  e->closed = 1;
+  while (e->live) {
+    lurl_transfer *t = e->live;
+    if (t->state == LURL_T_RUNNING) curl_multi_remove_handle(e->multi, t->easy);
+    curl_easy_cleanup(t->easy);
+    t->easy = NULL;
+    t->state = LURL_T_DONE;
+    e->live = t->next;
+    t->prev = t->next = NULL;
+    t->eng = NULL;
+  }
+  while (e->npool > 0) curl_easy_cleanup(e->pool[--e->npool]);
+  curl_multi_cleanup(e->multi);
+  e->multi = NULL;
+  curl_global_cleanup(); /* balances the curl_global_init in engine_new */
+  return 0;
+}
+
+static int engine_tostring(lua_State *L) {
+  lurl_engine *e = (lurl_engine *)luaL_checkudata(L, 1, LURL_ENGINE_MT);
+  int n = 0;
+  for (lurl_transfer *t = e->live; t; t = t->next) n++;
+  lua_pushfstring(L, "http.engine (%d live transfers%s)", n, e->closed ? ", closed" : "");
+  return 1;
+}
+
+/* __gc of a transfer: take it off the multi handle first, then free. */
+static int transfer_gc(lua_State *L) {
+  lurl_transfer *t = lurl_checktransfer(L, 1);
+  lurl_transfer_release(t);
+  lurl_buf_free(&t->body);
+  lurl_buf_free(&t->head);
+  lurl_buf_free(&t->reqhead);
+  return 0;
+}
+
+static int transfer_tostring(lua_State *L) {
+  lurl_transfer *t = lurl_checktransfer(L, 1);
+  static const char *const names[] = {"idle", "running", "done"};
+  lua_pushfstring(L, "http.transfer (%s)", names[t->state]);
+  return 1;
+}
+
+/* Creates the engine of this Lua state on first use. */
+static lurl_engine *engine_new(lua_State *L) {
+  lurl_engine *e = (lurl_engine *)lua_newuserdatauv(L, sizeof *e, 0);
+  memset(e, 0, sizeof *e);
+  e->closed = 1; /* until the multi handle exists, __gc has nothing to do */
+  luaL_setmetatable(L, LURL_ENGINE_MT);
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+    luaL_error(L, "libcurl global initialisation failed");
+  e->multi = curl_multi_init();
+  if (!e->multi) {
+    curl_global_cleanup();
+    luaL_error(L, "libcurl: cannot create a multi handle");
+  }
+  e->closed = 0;
+  /* HTTP/2 requests to one host share one connection. */
+  curl_multi_setopt(e->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+  return e;
+}
+
+lurl_engine *lurl_engine_get(lua_State *L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &engine_key);
+  lurl_engine *e = (lurl_engine *)lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (e) return e;
+  e = engine_new(L);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &engine_key);
+  return e;
+}
+
+/* core.wait(transfer): drive the loop until it is done. */
+static int core_wait(lua_State *L) {
+  lurl_transfer *t = lurl_checktransfer(L, 1);
+  if (t->state == LURL_T_RUNNING && t->eng) lurl_engine_wait(L, t->eng, t);
+  return 0;
+}
+
+/* core.step(timeout_s) -> number of running transfers. */
+static int core_step(lua_State *L) {
+  double s = luaL_optnumber(L, 1, 0);
+  lua_pushinteger(L, lurl_engine_step(L, lurl_engine_get(L), (long)(s * 1000)));
+  return 1;
+}
+
+/* core.done(transfer) -> boolean */
+static int core_done(lua_State *L) {
+  lua_pushboolean(L, lurl_checktransfer(L, 1)->state != LURL_T_RUNNING);
+  return 1;
+}
+
+/* core.now() -> seconds on a monotonic clock. */
+static int core_now(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (double)ts.tv_sec + ts.tv_nsec / 1e9);
+  return 1;
+}
+
+/* core.cancel(transfer): stop it and release its handle. */
+static int core_cancel(lua_State *L) {
+  lurl_transfer *t = lurl_checktransfer(L, 1);
+  if (t->state == LURL_T_RUNNING) t->fault = LURL_FAULT_CANCELLED;
+  lurl_transfer_release(t);
+  return 0;
+}
+
+/* Registers the metatables and pushes nothing; adds core functions to the
+** table on top of the stack. */
+void lurl_engine_open(lua_State *L) {
+  if (luaL_newmetatable(L, LURL_ENGINE_MT)) {
+    lua_pushcfunction(L, engine_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, engine_tostring);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, LURL_TRANSFER_MT)) {
+    lua_pushcfunction(L, transfer_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, transfer_gc);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, transfer_tostring);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_pop(L, 1);
+  static const luaL_Reg fns[] = {
+    {"wait", core_wait}, {"step", core_step}, {"done", core_done},
+    {"cancel", core_cancel}, {"now", core_now}, {NULL, NULL}};
+  luaL_setfuncs(L, fns, 0);
+}

@@ -1,0 +1,88 @@
+/*
+** lurl_int.h -- internals shared between lurl's C files (prefix lurl_).
+** Nothing here is installed; the public interface is include/lurl.h.
+*/
+#ifndef LURL_INT_H
+#define LURL_INT_H
+
+#include <curl/curl.h>
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "text.h"
+
+/* Metatable names: they appear in type errors, so they read like Lua names. */
+#define LURL_ENGINE_MT "http.engine"
+#define LURL_TRANSFER_MT "http.transfer"
+#define LURL_ERROR_MT "http.error"
+
+/* Errors lurl detects itself, beside libcurl's CURLcode. */
+enum lurl_fault {
+  LURL_FAULT_NONE = 0,
+  LURL_FAULT_READ_TIMEOUT,   /* silence between bytes longer than `read` */
+  LURL_FAULT_BODY_TOO_LARGE, /* decoded body over max_body */
+  LURL_FAULT_NOMEM,          /* a buffer could not grow */
+  LURL_FAULT_INTERRUPTED,    /* lurl_signal_interrupt() was called */
+  LURL_FAULT_CANCELLED       /* the transfer was cancelled from Lua */
+};
+
+enum lurl_tstate { LURL_T_IDLE, LURL_T_RUNNING, LURL_T_DONE };
+
+typedef struct lurl_engine lurl_engine;
+typedef struct lurl_transfer lurl_transfer;
+
+/* One HTTP exchange (one hop of a redirect chain).  A full userdata, so Lua
+** owns it; the easy handle is borrowed from the engine's pool while the
+** transfer runs and given back by lurl_transfer_release. */
+struct lurl_transfer {
+  lurl_engine *eng;            /* NULL once the engine is gone */
+  lurl_transfer *prev, *next;  /* engine's list of live transfers */
+  CURL *easy;                  /* NULL when released */
+  int state;                   /* enum lurl_tstate */
+  int fault;                   /* enum lurl_fault */
+  int connected;               /* a connection was established */
+  CURLcode code;               /* libcurl's result once DONE */
+  long long started_ms;        /* monotonic, when added to the multi */
+  long long last_ms;           /* last time a byte moved, for `read` */
+  long read_ms;                /* 0 = no read timeout */
+  long connect_ms, total_ms;   /* as configured, for messages */
+  lurl_buf body;               /* response body, capped by max_body */
+  lurl_buf head;               /* raw header block of the latest response */
+  lurl_buf reqhead;            /* request header lines we set, "N: v\r\n" */
+  struct curl_slist *slist;    /* request headers handed to libcurl */
+  const char *proxy_used;      /* non-NULL when a proxy is configured */
+  char errbuf[CURL_ERROR_SIZE];
+};
+
+/* engine.c */
+lurl_engine *lurl_engine_get(lua_State *L);
+int lurl_engine_add(lua_State *L, lurl_engine *e, lurl_transfer *t);
+void lurl_engine_wait(lua_State *L, lurl_engine *e, lurl_transfer *t);
+int lurl_engine_step(lua_State *L, lurl_engine *e, long timeout_ms);
+CURL *lurl_engine_easy(lurl_engine *e);
+void lurl_transfer_release(lurl_transfer *t);
+lurl_transfer *lurl_checktransfer(lua_State *L, int idx);
+long long lurl_now_ms(void);
+void lurl_engine_open(lua_State *L);
+int lurl_engine_interrupted(void);
+
+/* request.c: builds an easy handle from options; see the file. */
+int lurl_core_start(lua_State *L);
+
+/* response.c */
+int lurl_core_result(lua_State *L);
+int lurl_core_parse_headers(lua_State *L);
+int lurl_core_links(lua_State *L);
+int lurl_core_to_utf8(lua_State *L);
+void lurl_reason_phrase(int code, const char **s);
+
+/* errors.c: the only place that builds an error object. */
+void lurl_error_open(lua_State *L);
+void lurl_push_error(lua_State *L, const char *kind, const char *msg,
+                     const char *method, const char *url, int curl_code);
+const char *lurl_redact_url(lua_State *L, const char *url);
+int lurl_core_error(lua_State *L);
+int lurl_raise(lua_State *L, const char *fmt, ...);
+
+
+#endif /* LURL_INT_H */

@@ -1,0 +1,173 @@
+/*
+** module.c -- luaopen_http: the entry point of the `http` module.
+**
+** The module is C for mechanism (the C files in runtime/, gathered in an internal table
+** `http.core`) and Lua for policy (the files in lua/http/).  The Lua files are
+** compiled into the library as source text and registered in
+** package.preload, so `require "http"` works the same from the lurl binary,
+** from stock lua5.4 loading http.so, and from any host, with no path set up.
+*/
+#include <stdlib.h>
+#include <string.h>
+
+#include "lurl.h"
+#include "lurl_int.h"
+
+/* Generated at build time from lua/ (see cmake/embed.cmake). */
+typedef struct lurl_lua_source {
+  const char *name;   /* module name, e.g. "http.client" */
+  const char *path;   /* file name for tracebacks, e.g. "lua/http/client.lua" */
+  const unsigned char *src;
+  size_t len;
+} lurl_lua_source;
+extern const lurl_lua_source lurl_lua_sources[];
+
+/* package.preload loader for one embedded file (upvalue: its index). */
+static int load_embedded(lua_State *L) {
+  const lurl_lua_source *s = &lurl_lua_sources[lua_tointeger(L, lua_upvalueindex(1))];
+  lua_pushfstring(L, "@%s", s->path);
+  if (luaL_loadbuffer(L, (const char *)s->src, s->len, lua_tostring(L, -1)) != LUA_OK)
+    return lua_error(L);
+  lua_pushstring(L, s->name);
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+/* Registers every embedded Lua file in package.preload, unless a file of
+** the same name is already preloaded (a host may override one). */
+static void preload_lua(lua_State *L) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  for (int i = 0; lurl_lua_sources[i].name; i++) {
+    if (lua_getfield(L, -1, lurl_lua_sources[i].name) == LUA_TNIL) {
+      lua_pushinteger(L, i);
+      lua_pushcclosure(L, load_embedded, 1);
+      lua_setfield(L, -3, lurl_lua_sources[i].name);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+/* core.resolve(base, ref) -> absolute URL | nil, why (redirect targets). */
+static int core_resolve(lua_State *L) {
+  const char *base = luaL_checkstring(L, 1);
+  const char *ref = luaL_checkstring(L, 2);
+  CURLU *u = curl_url();
+  if (!u) return luaL_error(L, "not enough memory");
+  CURLUcode rc = curl_url_set(u, CURLUPART_URL, base, CURLU_NON_SUPPORT_SCHEME);
+  if (rc == CURLUE_OK)
+    rc = curl_url_set(u, CURLUPART_URL, ref, CURLU_NON_SUPPORT_SCHEME | CURLU_ALLOW_SPACE);
+  char *out = NULL;
+  if (rc == CURLUE_OK) rc = curl_url_get(u, CURLUPART_URL, &out, 0);
+  curl_url_cleanup(u);
+  if (rc != CURLUE_OK) {
+    lua_pushnil(L);
+    lua_pushstring(L, curl_url_strerror(rc));
+    return 2;
+  }
+  lua_pushstring(L, out);
+  curl_free(out);
+  return 1;
+}
+
+/* core.origin(url) -> scheme, host, port (lower-case; port as a number). */
+static int core_origin(lua_State *L) {
+  const char *url = luaL_checkstring(L, 1);
+  CURLU *u = curl_url();
+  if (!u) return luaL_error(L, "not enough memory");
+  char *scheme = NULL, *host = NULL, *port = NULL;
+  if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK) {
+    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+    curl_url_get(u, CURLUPART_HOST, &host, 0);
+    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
+  }
+  curl_url_cleanup(u);
+  if (scheme) lua_pushstring(L, scheme); else lua_pushnil(L);
+  if (host) lua_pushstring(L, host); else lua_pushnil(L);
+  if (port) lua_pushinteger(L, strtol(port, NULL, 10)); else lua_pushnil(L);
+  curl_free(scheme);
+  curl_free(host);
+  curl_free(port);
+  if (lua_isstring(L, -3)) {
+    luaL_gsub(L, lua_tostring(L, -3), "HTTP", "http"); /* schemes are lower-case */
+    lua_replace(L, -4);
+  }
+  return 3;
+}
+
+/* core.redact(url) -> url with its password replaced by "***". */
+static int core_redact(lua_State *L) {
+  lurl_redact_url(L, luaL_checkstring(L, 1));
+  return 1;
+}
+
+/* core.version() -> table describing lurl and the libraries under it. */
+static int core_version(lua_State *L) {
+  curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+  lua_createtable(L, 0, 8);
+  lua_pushstring(L, LURL_VERSION);
+  lua_setfield(L, -2, "lurl");
+  lua_pushstring(L, LUA_RELEASE);
+  lua_setfield(L, -2, "lua");
+  lua_pushstring(L, v->version);
+  lua_setfield(L, -2, "libcurl");
+  lua_pushstring(L, v->ssl_version ? v->ssl_version : "none");
+  lua_setfield(L, -2, "tls");
+  lua_pushboolean(L, (v->features & CURL_VERSION_HTTP2) != 0);
+  lua_setfield(L, -2, "http2");
+  lua_pushboolean(L, (v->features & CURL_VERSION_BROTLI) != 0);
+  lua_setfield(L, -2, "brotli");
+  lua_pushboolean(L, (v->features & CURL_VERSION_ZSTD) != 0);
+  lua_setfield(L, -2, "zstd");
+  return 1;
+}
+
+LURL_API int luaopen_http(lua_State *L) {
+  lua_createtable(L, 0, 24); /* the internal `http.core` table */
+  lurl_engine_open(L);
+  lurl_error_open(L);
+  lua_setfield(L, -2, "errors");
+  lua_newtable(L);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "config");
+  lua_pushcclosure(L, lurl_core_start, 1); /* upvalue: core.config */
+  lua_setfield(L, -2, "start");
+  static const luaL_Reg fns[] = {
+    {"result", lurl_core_result}, {"parse_headers", lurl_core_parse_headers},
+    {"links", lurl_core_links}, {"to_utf8", lurl_core_to_utf8},
+    {"error", lurl_core_error}, {"resolve", core_resolve}, {"origin", core_origin},
+    {"redact", core_redact}, {"version", core_version}, {NULL, NULL}};
+  luaL_setfuncs(L, fns, 0);
+  luaL_getmetatable(L, LURL_ERROR_MT);
+  lua_setfield(L, -2, "error_mt");
+  lurl_engine_get(L); /* create the engine now: fail here, not mid-request */
+
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_pushvalue(L, -2);
+  lua_setfield(L, -2, "http.core");
+  lua_pop(L, 2);
+  preload_lua(L);
+
+  /* The public module is written in Lua on top of the core. */
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "http.client");
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+/* preload loader for `json`: lua-cjson, as Debian ships it. */
+static int open_json(lua_State *L) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "cjson");
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+LURL_API void lurl_openlibs(lua_State *L) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, luaopen_http);
+  lua_setfield(L, -2, "http");
+  lua_pushcfunction(L, open_json);
+  lua_setfield(L, -2, "json");
+  lua_pop(L, 1);
+}

@@ -1,0 +1,903 @@
+/*
+** request.c -- turns a request (method, URL, options) into a configured
+** libcurl easy handle and starts it on the engine.
+**
+** core.start(fname, argn, method, url, opts, defaults, flags, total_ms)
+**   -> transfer | nil, err
+** `opts` are the call's options, `defaults` the session's; an option is read
+** from opts first, then from defaults (headers merge, case-insensitively).
+** Wrong types raise "bad argument #argn to 'fname' (field 'x': ...)";
+** problems with the request itself (a bad URL, a header with a line break)
+** return nil, err without anything being sent.  Redirects, retries and
+** sessions are policy and live in lua/http; this file is mechanism only.
+*/
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "lurl.h"
+#include "lurl_int.h"
+
+/* flags from the Lua side for one hop of a redirect chain */
+#define HOP_DROP_BODY 1   /* 303, or 301/302 after POST: becomes a GET */
+#define HOP_STRIP_AUTH 2  /* host changed or https fell to http */
+#define HOP_NO_PARAMS 4   /* params are already in the redirected URL */
+
+#define DEFAULT_CONNECT_MS 10000L
+#define DEFAULT_READ_MS 30000L
+#define MAX_HEADERS 64
+
+/* Upvalue 1 of core.start is core.config; [1] is the JSON encoder that the
+** Lua layer installs (lua-cjson plus http.array support). */
+
+/* Everything one call needs while it reads options. */
+typedef struct req {
+  lua_State *L;
+  const char *fname;
+  int argn;
+  int opts, defs;       /* stack indices (0 when absent) */
+  lurl_transfer *t;
+  CURL *h;
+} req;
+
+/* Raises the "bad argument" error for a field, naming the user's call. */
+static int field_error(req *r, const char *field, const char *expected, int idx) {
+  return lurl_raise(r->L, "bad argument #%d to '%s' (field '%s': %s expected, got %s)",
+                    r->argn, r->fname, field, expected, luaL_typename(r->L, idx));
+}
+
+/* Pushes option `name` (call's, else session default's, else nil) and
+** returns its type [-0, +1]. */
+static int getopt_(req *r, const char *name) {
+  if (r->opts) {
+    int ty = lua_getfield(r->L, r->opts, name);
+    if (ty != LUA_TNIL) return ty;
+    lua_pop(r->L, 1);
+  }
+  if (r->defs) return lua_getfield(r->L, r->defs, name);
+  lua_pushnil(r->L);
+  return LUA_TNIL;
+}
+
+/* Every option a request accepts; anything else is a typo and refused. */
+static const char *const known_opts[] = {
+  "params", "headers", "data", "json", "files", "body", "auth", "timeout",
+  "allow_redirects", "max_redirects", "verify", "cert", "proxy", "proxies",
+  "cookies", "stream", "max_body", "retry", "http_version", "unix_socket",
+  "on_progress", "progress", NULL, "user_agent", NULL};
+
+/* Options named in SPEC that a later piece of work implements. */
+static const char *const later_opts[] = {"files", "stream", "retry", "on_progress",
+                                         "progress", NULL};
+
+static void check_keys(req *r) {
+  lua_State *L = r->L;
+  lua_pushnil(L);
+  while (lua_next(L, r->opts)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      lurl_raise(L, "bad argument #%d to '%s' (option names must be strings)", r->argn,
+                 r->fname);
+    const char *k = lua_tostring(L, -1);
+    int ok = 0;
+    for (int i = 0; i < (int)(sizeof known_opts / sizeof known_opts[0]); i++)
+      if (known_opts[i] && strcmp(known_opts[i], k) == 0) ok = 1;
+    if (!ok)
+      lurl_raise(L, "bad argument #%d to '%s' (unknown option '%s')", r->argn, r->fname, k);
+    for (int i = 0; later_opts[i]; i++)
+      if (strcmp(later_opts[i], k) == 0)
+        lurl_raise(L, "bad argument #%d to '%s' (option '%s' is not implemented yet)",
+                   r->argn, r->fname, k);
+  }
+}
+
+/* ---------------------------------------------------------------- URL -- */
+
+/* Appends `v` (a string, number or boolean) percent-encoded. */
+static int add_scalar(req *r, lurl_buf *b, int idx, const char *field) {
+  lua_State *L = r->L;
+  size_t n;
+  const char *s;
+  if (lua_type(L, idx) == LUA_TBOOLEAN) {
+    s = lua_toboolean(L, idx) ? "true" : "false";
+    n = strlen(s);
+  } else if (lua_type(L, idx) == LUA_TSTRING || lua_type(L, idx) == LUA_TNUMBER) {
+    s = lua_tolstring(L, idx, &n);
+  } else {
+    return field_error(r, field, "string, number or boolean value", idx);
+  }
+  return lurl_buf_add_pct(b, s, n, 1);
+}
+
+/* Appends "k=v" with a separator; a list value repeats the key. */
+static void add_pair(req *r, lurl_buf *b, int kidx, int vidx, const char *field) {
+  lua_State *L = r->L;
+  size_t kn;
+  const char *k = lua_tolstring(L, kidx, &kn);
+  if (lua_type(L, vidx) == LUA_TTABLE) {
+    lua_Integer n = (lua_Integer)lua_rawlen(L, vidx);
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_rawgeti(L, vidx, i);
+      add_pair(r, b, kidx, lua_gettop(L), field);
+      lua_pop(L, 1);
+    }
+    return;
+  }
+  int rc = 0;
+  if (b->len) rc |= lurl_buf_add(b, "&", 1);
+  rc |= lurl_buf_add_pct(b, k, kn, 1);
+  rc |= lurl_buf_add(b, "=", 1);
+  rc |= add_scalar(r, b, vidx, field);
+  if (rc) luaL_error(L, "not enough memory");
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+** Encodes the table at idx as a query / form string onto b: either a map
+** (keys sorted, so URLs are deterministic) or an array of {k, v} pairs (kept
+** in order).
+*/
+static void encode_table(req *r, lurl_buf *b, int idx, const char *field) {
+  lua_State *L = r->L;
+  idx = lua_absindex(L, idx);
+  if (lua_rawlen(L, idx) > 0) { /* array of pairs */
+    lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+    for (lua_Integer i = 1; i <= n; i++) {
+      if (lua_rawgeti(L, idx, i) != LUA_TTABLE) field_error(r, field, "{key, value} pair", -1);
+      lua_rawgeti(L, -1, 1);
+      lua_rawgeti(L, -2, 2);
+      if (lua_type(L, -2) != LUA_TSTRING && lua_type(L, -2) != LUA_TNUMBER)
+        field_error(r, field, "string key", -2);
+      lua_pushvalue(L, -2);
+      lua_tostring(L, -1); /* a number key becomes a string, on a copy */
+      add_pair(r, b, lua_gettop(L), lua_gettop(L) - 1, field);
+      lua_pop(L, 4);
+    }
+    return;
+  }
+  /* map: collect keys, sort, then emit */
+  const char *keys[256];
+  int nk = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING) field_error(r, field, "string key", -1);
+    if (nk == 256) lurl_raise(L, "field '%s': too many keys (256 at most)", field);
+    keys[nk++] = lua_tostring(L, -1); /* anchored by the table itself */
+  }
+  qsort(keys, (size_t)nk, sizeof keys[0], cmp_str);
+  for (int i = 0; i < nk; i++) {
+    lua_pushstring(L, keys[i]);
+    lua_getfield(L, idx, keys[i]);
+    add_pair(r, b, lua_gettop(L) - 1, lua_gettop(L), field);
+    lua_pop(L, 2);
+  }
+}
+
+/* Pushes an InvalidURL error [-0, +1]. */
+static void invalid_url(lua_State *L, const char *method, const char *url,
+                        const char *why) {
+  lurl_push_error(L, "InvalidURL", why, method, url, -1);
+}
+
+/*
+** Validates the URL (http or https, with a host), merges params into its
+** query, and pushes the final URL [-0, +1].  Returns 0, or -1 with an error
+** object pushed instead.
+*/
+static int build_url(req *r, const char *method, const char *url, int flags) {
+  lua_State *L = r->L;
+  CURLU *u = curl_url();
+  if (!u) return luaL_error(L, "not enough memory");
+  CURLUcode uc = curl_url_set(u, CURLUPART_URL, url,
+                              CURLU_NON_SUPPORT_SCHEME | CURLU_ALLOW_SPACE);
+  if (uc != CURLUE_OK) {
+    curl_url_cleanup(u);
+    const char *why = strstr(url, "://") ? curl_url_strerror(uc) : NULL;
+    if (!why) {
+      lua_pushfstring(L, "no scheme in URL: did you mean http://%s ?", url);
+      invalid_url(L, method, url, lua_tostring(L, -1));
+      lua_remove(L, -2);
+      return -1;
+    }
+    invalid_url(L, method, url, why);
+    return -1;
+  }
+  char *scheme = NULL;
+  curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+  if (!scheme || (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)) {
+    lua_pushfstring(L, "unsupported scheme '%s': only http and https are spoken",
+                    scheme ? scheme : "");
+    curl_free(scheme);
+    curl_url_cleanup(u);
+    invalid_url(L, method, url, lua_tostring(L, -1));
+    lua_remove(L, -2);
+    return -1;
+  }
+  curl_free(scheme);
+  if (!(flags & HOP_NO_PARAMS)) {
+    int ty = getopt_(r, "params");
+    if (ty == LUA_TTABLE) {
+      lurl_buf q = {0};
+      encode_table(r, &q, -1, "params");
+      if (q.len) curl_url_set(u, CURLUPART_QUERY, q.data, CURLU_APPENDQUERY);
+      lurl_buf_free(&q);
+    } else if (ty == LUA_TSTRING) {
+      curl_url_set(u, CURLUPART_QUERY, lua_tostring(L, -1), CURLU_APPENDQUERY);
+    } else if (ty != LUA_TNIL) {
+      field_error(r, "params", "table", -1);
+    }
+    lua_pop(L, 1);
+  }
+  char *full = NULL;
+  uc = curl_url_get(u, CURLUPART_URL, &full, 0);
+  curl_url_cleanup(u);
+  if (uc != CURLUE_OK) {
+    invalid_url(L, method, url, curl_url_strerror(uc));
+    return -1;
+  }
+  lua_pushstring(L, full);
+  curl_free(full);
+  return 0;
+}
+
+/* ------------------------------------------------------------ headers -- */
+
+typedef struct hdr {
+  const char *name, *value; /* value NULL = remove the header */
+  size_t nlen, vlen;
+} hdr;
+
+typedef struct hdrs {
+  hdr h[MAX_HEADERS];
+  int n;
+} hdrs;
+
+static hdr *hdr_find(hdrs *hs, const char *name, size_t nlen) {
+  for (int i = 0; i < hs->n; i++)
+    if (lurl_ieq(hs->h[i].name, hs->h[i].nlen, name, nlen)) return &hs->h[i];
+  return NULL;
+}
+
+static void hdr_set(req *r, hdrs *hs, const char *name, size_t nlen, const char *value,
+                    size_t vlen) {
+  hdr *h = hdr_find(hs, name, nlen);
+  if (!h) {
+    if (hs->n == MAX_HEADERS)
+      lurl_raise(r->L, "bad argument #%d to '%s' (field 'headers': more than %d headers)",
+                 r->argn, r->fname, MAX_HEADERS);
+    h = &hs->h[hs->n++];
+  }
+  h->name = name;
+  h->nlen = nlen;
+  h->value = value;
+  h->vlen = vlen;
+}
+
+/* A header name is an HTTP token; values may not hold CR, LF or NUL. */
+static int bad_name(const char *s, size_t n) {
+  if (n == 0) return 1;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c <= 32 || c >= 127 || strchr("()<>@,;:\\\"/[]?={}", c)) return 1;
+  }
+  return 0;
+}
+
+static int bad_value(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return 1;
+  return 0;
+}
+
+/*
+** Merges the headers table at idx into hs.  Returns 0, or -1 with an
+** InvalidHeader error pushed.  Never puts the value in a message: it may be
+** a secret.
+*/
+static int merge_headers(req *r, hdrs *hs, int idx, const char *method, const char *url) {
+  lua_State *L = r->L;
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -2) != LUA_TSTRING) field_error(r, "headers", "string header name", -2);
+    size_t nlen, vlen = 0;
+    const char *name = lua_tolstring(L, -2, &nlen);
+    const char *value = NULL;
+    int ty = lua_type(L, -1);
+    if (ty == LUA_TSTRING || ty == LUA_TNUMBER) {
+      value = lua_tolstring(L, -1, &vlen); /* numbers converted in place: ok, */
+    } else if (ty != LUA_TBOOLEAN || lua_toboolean(L, -1)) { /* table owns it */
+      field_error(r, "headers", "string, number or false value", -1);
+    }
+    const char *why = bad_name(name, nlen)      ? "is not a valid header name"
+                      : value && bad_value(value, vlen) ? "has a value with CR, LF or NUL"
+                                                  : NULL;
+    if (why) {
+      lua_pop(L, 2);
+      lua_pushfstring(L, "header '%s' %s; nothing was sent",
+                      bad_value(name, nlen) ? "(name with CR, LF or NUL)" : name, why);
+      lurl_push_error(L, "InvalidHeader", lua_tostring(L, -1), method, url, -1);
+      lua_remove(L, -2);
+      return -1;
+    }
+    hdr_set(r, hs, name, nlen, value, vlen);
+    lua_pop(L, 1);
+  }
+  return 0;
+}
+
+/* Adds "Name: value" to libcurl's list and to the record of what was sent. */
+static void emit_header(req *r, const hdr *h) {
+  lua_State *L = r->L;
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addlstring(&b, h->name, h->nlen);
+  if (!h->value) luaL_addchar(&b, ':');        /* "Name:" removes it */
+  else if (h->vlen == 0) luaL_addchar(&b, ';'); /* "Name;" sends it empty */
+  else {
+    luaL_addstring(&b, ": ");
+    luaL_addlstring(&b, h->value, h->vlen);
+  }
+  luaL_pushresult(&b);
+  struct curl_slist *n = curl_slist_append(r->t->slist, lua_tostring(L, -1));
+  lua_pop(L, 1);
+  if (!n) luaL_error(L, "not enough memory");
+  r->t->slist = n;
+  if (h->value) {
+    int rc = lurl_buf_add(&r->t->reqhead, h->name, h->nlen);
+    rc |= lurl_buf_add(&r->t->reqhead, ": ", 2);
+    rc |= lurl_buf_add(&r->t->reqhead, h->value, h->vlen);
+    rc |= lurl_buf_add(&r->t->reqhead, "\r\n", 2);
+    if (rc) luaL_error(L, "not enough memory");
+  }
+}
+
+/* --------------------------------------------------------------- auth -- */
+
+static void base64(luaL_Buffer *b, const unsigned char *s, size_t n) {
+  static const char tab[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (size_t i = 0; i < n; i += 3) {
+    unsigned v = (unsigned)s[i] << 16;
+    if (i + 1 < n) v |= (unsigned)s[i + 1] << 8;
+    if (i + 2 < n) v |= s[i + 2];
+    luaL_addchar(b, tab[(v >> 18) & 63]);
+    luaL_addchar(b, tab[(v >> 12) & 63]);
+    luaL_addchar(b, i + 1 < n ? tab[(v >> 6) & 63] : '=');
+    luaL_addchar(b, i + 2 < n ? tab[v & 63] : '=');
+  }
+}
+
+/*
+** auth: {"user", "pass"} (basic), or an object from http.basic/digest/
+** bearer/netrc ({scheme=..., ...}).  Basic and bearer become our own
+** Authorization header, so a redirect can drop it like any other; digest
+** needs libcurl's challenge/response.  Leaves the value for the
+** Authorization header on the stack (or nothing) and returns 1 if pushed.
+*/
+static int apply_auth(req *r) {
+  lua_State *L = r->L;
+  int ty = getopt_(r, "auth");
+  if (ty == LUA_TNIL || (ty == LUA_TBOOLEAN && !lua_toboolean(L, -1))) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  if (ty != LUA_TTABLE) field_error(r, "auth", "table", -1);
+  int a = lua_gettop(L);
+  lua_getfield(L, a, "scheme");
+  const char *scheme = lua_tostring(L, -1);
+  if (!scheme) scheme = "basic";
+  if (strcmp(scheme, "netrc") == 0) {
+    curl_easy_setopt(r->h, CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
+    lua_getfield(L, a, "file");
+    if (lua_isstring(L, -1))
+      curl_easy_setopt(r->h, CURLOPT_NETRC_FILE, lua_tostring(L, -1));
+    lua_settop(L, a - 1);
+    return 0;
+  }
+  if (strcmp(scheme, "bearer") == 0) {
+    lua_getfield(L, a, "token");
+    if (!lua_isstring(L, -1)) field_error(r, "auth", "bearer token string", -1);
+    lua_pushfstring(L, "Bearer %s", lua_tostring(L, -1));
+    lua_replace(L, a);
+    lua_settop(L, a);
+    return 1;
+  }
+  lua_getfield(L, a, "user");
+  if (lua_isnil(L, -1)) { lua_pop(L, 1); lua_rawgeti(L, a, 1); }
+  lua_getfield(L, a, "password");
+  if (lua_isnil(L, -1)) { lua_pop(L, 1); lua_rawgeti(L, a, 2); }
+  if (!lua_isstring(L, -2) || !lua_isstring(L, -1))
+    field_error(r, "auth", "{user, password} strings", a);
+  if (strcmp(scheme, "digest") == 0) {
+    curl_easy_setopt(r->h, CURLOPT_HTTPAUTH, (long)CURLAUTH_DIGEST);
+    curl_easy_setopt(r->h, CURLOPT_USERNAME, lua_tostring(L, -2));
+    curl_easy_setopt(r->h, CURLOPT_PASSWORD, lua_tostring(L, -1));
+    lua_settop(L, a - 1);
+    return 0;
+  }
+  if (strcmp(scheme, "basic") != 0)
+    lurl_raise(L, "bad argument #%d to '%s' (field 'auth': unknown scheme '%s')", r->argn,
+               r->fname, scheme);
+  luaL_Buffer b;
+  lua_pushfstring(L, "%s:%s", lua_tostring(L, -2), lua_tostring(L, -1));
+  size_t n;
+  const char *up = lua_tolstring(L, -1, &n);
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, "Basic ");
+  base64(&b, (const unsigned char *)up, n);
+  luaL_pushresult(&b);
+  lua_replace(L, a);
+  lua_settop(L, a);
+  return 1;
+}
+
+/* ------------------------------------------------------------ timeouts -- */
+
+static long seconds_ms(req *r, int idx, const char *field, long dflt) {
+  lua_State *L = r->L;
+  if (lua_isnil(L, idx)) return dflt;
+  if (lua_type(L, idx) == LUA_TBOOLEAN && !lua_toboolean(L, idx)) return 0;
+  if (lua_type(L, idx) != LUA_TNUMBER) field_error(r, field, "number of seconds or false", idx);
+  double s = lua_tonumber(L, idx);
+  if (!(s > 0)) lurl_raise(L, "bad argument #%d to '%s' (field '%s': must be positive)",
+                           r->argn, r->fname, field);
+  long ms = (long)(s * 1000 + 0.5);
+  return ms > 0 ? ms : 1;
+}
+
+/* timeout: a number (connect and read), {connect=, read=, total=}, or false.
+** The defaults (10 s to connect, 30 s of silence) exist so scripts never
+** hang forever the way requests' callers do. */
+static void apply_timeouts(req *r, long total_ms) {
+  lua_State *L = r->L;
+  lurl_transfer *t = r->t;
+  long connect = DEFAULT_CONNECT_MS, read = DEFAULT_READ_MS, total = 0;
+  int ty = getopt_(r, "timeout");
+  if (ty == LUA_TNUMBER || ty == LUA_TBOOLEAN) {
+    connect = read = seconds_ms(r, -1, "timeout", DEFAULT_CONNECT_MS);
+  } else if (ty == LUA_TTABLE) {
+    lua_getfield(L, -1, "connect");
+    connect = seconds_ms(r, -1, "timeout.connect", DEFAULT_CONNECT_MS);
+    lua_getfield(L, -2, "read");
+    read = seconds_ms(r, -1, "timeout.read", DEFAULT_READ_MS);
+    lua_getfield(L, -3, "total");
+    total = seconds_ms(r, -1, "timeout.total", 0);
+    lua_pop(L, 3);
+  } else if (ty != LUA_TNIL) {
+    field_error(r, "timeout", "number, table or false", -1);
+  }
+  lua_pop(L, 1);
+  if (total_ms > 0) total = total_ms; /* what is left of the whole exchange */
+  t->connect_ms = connect;
+  t->read_ms = read;
+  t->total_ms = total;
+  /* libcurl's 0 means "its default of 300 s"; a disabled connect timeout is
+  ** made very long instead. */
+  curl_easy_setopt(r->h, CURLOPT_CONNECTTIMEOUT_MS, connect ? connect : 0x7fffffffL);
+  curl_easy_setopt(r->h, CURLOPT_TIMEOUT_MS, total);
+}
+
+/* ----------------------------------------------------------- TLS, proxy -- */
+
+static void apply_tls(req *r) {
+  lua_State *L = r->L;
+  int ty = getopt_(r, "verify");
+  if (ty == LUA_TBOOLEAN) {
+    if (!lua_toboolean(L, -1)) {
+      curl_easy_setopt(r->h, CURLOPT_SSL_VERIFYPEER, 0L);
+      curl_easy_setopt(r->h, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+  } else if (ty == LUA_TSTRING) {
+    struct stat st;
+    const char *p = lua_tostring(L, -1);
+    if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
+      curl_easy_setopt(r->h, CURLOPT_CAPATH, p);
+      curl_easy_setopt(r->h, CURLOPT_CAINFO, NULL);
+    } else {
+      curl_easy_setopt(r->h, CURLOPT_CAINFO, p);
+      curl_easy_setopt(r->h, CURLOPT_CAPATH, NULL);
+    }
+  } else if (ty != LUA_TNIL) {
+    field_error(r, "verify", "boolean or CA path", -1);
+  }
+  lua_pop(L, 1);
+  ty = getopt_(r, "cert");
+  if (ty == LUA_TSTRING) {
+    curl_easy_setopt(r->h, CURLOPT_SSLCERT, lua_tostring(L, -1));
+  } else if (ty == LUA_TTABLE) {
+    lua_rawgeti(L, -1, 1);
+    lua_rawgeti(L, -2, 2);
+    if (!lua_isstring(L, -2) || !lua_isstring(L, -1))
+      field_error(r, "cert", "{cert_path, key_path}", -3);
+    curl_easy_setopt(r->h, CURLOPT_SSLCERT, lua_tostring(L, -2));
+    curl_easy_setopt(r->h, CURLOPT_SSLKEY, lua_tostring(L, -1));
+    lua_pop(L, 2);
+  } else if (ty != LUA_TNIL) {
+    field_error(r, "cert", "path or {cert_path, key_path}", -1);
+  }
+  lua_pop(L, 1);
+}
+
+/* Does no_proxy (a comma list) exempt host? Same rules as curl: "*" matches
+** everything; an entry matches the host itself and its subdomains. */
+static int no_proxy_match(const char *list, const char *host) {
+  size_t hl = strlen(host);
+  while (list && *list) {
+    while (*list == ' ' || *list == ',') list++;
+    size_t n = strcspn(list, ", ");
+    const char *e = list;
+    size_t en = n;
+    if (en && e[0] == '.') { e++; en--; }
+    if (en == 1 && e[0] == '*') return 1;
+    if (en && hl >= en && strncasecmp(host + hl - en, e, en) == 0 &&
+        (hl == en || host[hl - en - 1] == '.'))
+      return 1;
+    list += n;
+  }
+  return 0;
+}
+
+static const char *env2(const char *a, const char *b) {
+  const char *v = getenv(a);
+  if (!v || !*v) v = b ? getenv(b) : NULL;
+  return v && *v ? v : NULL;
+}
+
+/*
+** proxy / proxies: option > session default > environment.  libcurl reads
+** the environment itself when no proxy is set; here we only work out whether
+** one applies, so a failure to reach it can be reported as ProxyError.
+*/
+static void apply_proxy(req *r, const char *scheme, const char *host) {
+  lua_State *L = r->L;
+  int https = strcasecmp(scheme, "https") == 0;
+  int ty = getopt_(r, "proxy");
+  if (ty == LUA_TNIL) {
+    lua_pop(L, 1);
+    ty = getopt_(r, "proxies");
+    if (ty == LUA_TTABLE) {
+      int p = lua_gettop(L);
+      ty = lua_getfield(L, p, https ? "https" : "http");
+      if (ty == LUA_TNIL) { lua_pop(L, 1); ty = lua_getfield(L, p, "all"); }
+      lua_remove(L, p);
+    } else if (ty != LUA_TNIL) {
+      field_error(r, "proxies", "table", -1);
+    }
+  }
+  if (ty == LUA_TSTRING) {
+    curl_easy_setopt(r->h, CURLOPT_PROXY, lua_tostring(L, -1));
+    curl_easy_setopt(r->h, CURLOPT_NOPROXY, "");
+    r->t->proxy_used = "option";
+  } else if (ty == LUA_TBOOLEAN && !lua_toboolean(L, -1)) {
+    curl_easy_setopt(r->h, CURLOPT_PROXY, ""); /* "" also ignores the environment */
+  } else if (ty == LUA_TNIL) {
+    const char *p = https ? env2("https_proxy", "HTTPS_PROXY") : env2("http_proxy", NULL);
+    if (!p) p = env2("all_proxy", "ALL_PROXY");
+    if (p && !no_proxy_match(env2("no_proxy", "NO_PROXY"), host)) r->t->proxy_used = "env";
+  } else {
+    field_error(r, "proxy", "URL string or false", -1);
+  }
+  lua_pop(L, 1);
+}
+
+/* ----------------------------------------------------------- callbacks -- */
+
+/* Response body bytes; a full buffer (max_body) aborts the transfer. */
+static size_t on_body(char *p, size_t size, size_t n, void *ud) {
+  lurl_transfer *t = (lurl_transfer *)ud;
+  size_t len = size * n;
+  int rc = lurl_buf_add(&t->body, p, len);
+  if (rc == LURL_BUF_OK) return len;
+  t->fault = rc == LURL_BUF_LIMIT ? LURL_FAULT_BODY_TOO_LARGE : LURL_FAULT_NOMEM;
+  return 0;
+}
+
+/* Header lines of every response libcurl reads (100-continue, digest
+** challenges...): a new status line starts the block, and the body, over. */
+static size_t on_header(char *p, size_t size, size_t n, void *ud) {
+  lurl_transfer *t = (lurl_transfer *)ud;
+  size_t len = size * n;
+  if (len > 5 && memcmp(p, "HTTP/", 5) == 0) {
+    lurl_buf_reset(&t->head);
+    lurl_buf_reset(&t->body);
+  }
+  t->last_ms = lurl_now_ms();
+  if (lurl_buf_add(&t->head, p, len) != LURL_BUF_OK) {
+    t->fault = LURL_FAULT_NOMEM;
+    return 0;
+  }
+  return len;
+}
+
+/* ---------------------------------------------------------------- body -- */
+
+/* Pushes the request body (or nil) and its default Content-Type (or nil). */
+static void get_body(req *r, int method_has_body) {
+  lua_State *L = r->L;
+  int ty = getopt_(r, "json");
+  if (ty != LUA_TNIL) {
+    lua_rawgeti(L, lua_upvalueindex(1), 1); /* core.config[1]: the JSON encoder */
+    lua_insert(L, -2);
+    lua_call(L, 1, 1);
+    lua_pushliteral(L, "application/json");
+    return;
+  }
+  lua_pop(L, 1);
+  ty = getopt_(r, "data");
+  if (ty == LUA_TTABLE) {
+    lurl_buf b = {0};
+    encode_table(r, &b, -1, "data");
+    lua_pop(L, 1);
+    lua_pushlstring(L, b.data ? b.data : "", b.len);
+    lurl_buf_free(&b);
+    lua_pushliteral(L, "application/x-www-form-urlencoded");
+    return;
+  }
+  if (ty == LUA_TSTRING) { lua_pushnil(L); return; }
+  if (ty != LUA_TNIL) field_error(r, "data", "table or string", -1);
+  lua_pop(L, 1);
+  ty = getopt_(r, "body");
+  if (ty == LUA_TSTRING) { lua_pushnil(L); return; }
+  if (ty != LUA_TNIL) field_error(r, "body", "string", -1);
+  (void)method_has_body;
+  lua_pushnil(L);
+}
+
+/* ------------------------------------------------------------- start -- */
+
+static const char *accept_encoding(void) {
+  curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+  int br = (v->features & CURL_VERSION_BROTLI) != 0;
+  int zs = (v->features & CURL_VERSION_ZSTD) != 0;
+  return br && zs ? "deflate, gzip, br, zstd" : br ? "deflate, gzip, br"
+                                          : zs ? "deflate, gzip, zstd" : "deflate, gzip";
+}
+
+static void set_http_version(req *r) {
+  lua_State *L = r->L;
+  int ty = getopt_(r, "http_version");
+  if (ty == LUA_TSTRING || ty == LUA_TNUMBER) {
+    const char *v = lua_tostring(L, -1);
+    long cv;
+    if (strcmp(v, "1.1") == 0) cv = CURL_HTTP_VERSION_1_1;
+    else if (strcmp(v, "1.0") == 0) cv = CURL_HTTP_VERSION_1_0;
+    else if (strcmp(v, "2") == 0 || strcmp(v, "2.0") == 0) cv = CURL_HTTP_VERSION_2TLS;
+    else if (strcmp(v, "2-prior-knowledge") == 0) cv = CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+    else
+      return (void)lurl_raise(L,
+          "bad argument #%d to '%s' (field 'http_version': \"1.1\", \"2\" or "
+          "\"2-prior-knowledge\" expected, got \"%s\")", r->argn, r->fname, v);
+    curl_easy_setopt(r->h, CURLOPT_HTTP_VERSION, cv);
+  } else if (ty != LUA_TNIL) {
+    field_error(r, "http_version", "string", -1);
+  }
+  lua_pop(L, 1);
+}
+
+/* Sets a string option (user_agent, unix_socket) if given. */
+static const char *string_opt(req *r, const char *name) {
+  int ty = getopt_(r, name);
+  const char *s = NULL;
+  if (ty == LUA_TSTRING) s = lua_tostring(r->L, -1);
+  else if (ty != LUA_TNIL) field_error(r, name, "string", -1);
+  lua_pop(r->L, 1); /* still anchored by the options table */
+  return s;
+}
+
+static void add_cookies(req *r, hdrs *hs, luaL_Buffer *cb) {
+  lua_State *L = r->L;
+  int ty = getopt_(r, "cookies");
+  if (ty == LUA_TNIL) { lua_pop(L, 1); return; }
+  if (ty != LUA_TTABLE) field_error(r, "cookies", "table", -1);
+  int idx = lua_gettop(L);
+  const char *keys[128];
+  int nk = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING) field_error(r, "cookies", "string name", -1);
+    if (nk < 128) keys[nk++] = lua_tostring(L, -1);
+  }
+  qsort(keys, (size_t)nk, sizeof keys[0], cmp_str);
+  hdr *existing = hdr_find(hs, "Cookie", 6);
+  luaL_buffinit(L, cb);
+  if (existing && existing->value) luaL_addlstring(cb, existing->value, existing->vlen);
+  for (int i = 0; i < nk; i++) {
+    lua_getfield(L, idx, keys[i]);
+    size_t vl;
+    const char *v = lua_tolstring(L, -1, &vl);
+    if (!v || bad_value(v, vl) || strchr(keys[i], ';') || strchr(keys[i], '='))
+      lurl_raise(L, "bad argument #%d to '%s' (field 'cookies': bad cookie '%s')", r->argn,
+                 r->fname, keys[i]);
+    if (luaL_bufflen(cb)) luaL_addstring(cb, "; ");
+    luaL_addstring(cb, keys[i]);
+    luaL_addchar(cb, '=');
+    luaL_addlstring(cb, v, vl);
+    lua_pop(L, 1);
+  }
+  luaL_pushresult(cb);
+  lua_remove(L, idx);
+  /* the cookie string stays on the stack for as long as start runs */
+  size_t n;
+  const char *s = lua_tolstring(L, -1, &n);
+  if (n) hdr_set(r, hs, "Cookie", 6, s, n);
+}
+
+/* Pushes the scheme and host of an absolute URL (for proxy decisions). */
+static void url_scheme_host(lua_State *L, const char *url) {
+  const char *p = strstr(url, "://");
+  lua_pushlstring(L, url, p ? (size_t)(p - url) : 0);
+  const char *h = p ? p + 3 : url;
+  size_t n = strcspn(h, "/?#");
+  const char *at = NULL;
+  for (size_t i = 0; i < n; i++) if (h[i] == '@') at = h + i;
+  if (at) { n -= (size_t)(at + 1 - h); h = at + 1; }
+  if (*h == '[') {
+    const char *e = memchr(h, ']', n);
+    lua_pushlstring(L, h + 1, e ? (size_t)(e - h - 1) : n - 1);
+  } else {
+    size_t hn = strcspn(h, ":/?#");
+    lua_pushlstring(L, h, hn < n ? hn : n);
+  }
+}
+
+int lurl_core_start(lua_State *L) {
+  req r;
+  r.L = L;
+  r.fname = luaL_checkstring(L, 1);
+  r.argn = (int)luaL_checkinteger(L, 2);
+  const char *method = luaL_checkstring(L, 3);
+  const char *rawurl = luaL_checkstring(L, 4);
+  r.opts = lua_istable(L, 5) ? 5 : 0;
+  r.defs = lua_istable(L, 6) ? 6 : 0;
+  if (!r.opts && !lua_isnoneornil(L, 5))
+    lurl_raise(L, "bad argument #%d to '%s' (table expected, got %s)", r.argn, r.fname,
+               luaL_typename(L, 5));
+  int flags = (int)luaL_optinteger(L, 7, 0);
+  long total_ms = (long)luaL_optinteger(L, 8, 0);
+  lua_settop(L, 8);
+  if (r.opts) check_keys(&r);
+
+  /* 9: final URL */
+  if (build_url(&r, method, rawurl, flags) != 0) {
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+  }
+  const char *url = lua_tostring(L, 9);
+
+  /* 10: the transfer, created before the easy handle (liolib's order) */
+  lurl_engine *e = lurl_engine_get(L);
+  lurl_transfer *t = (lurl_transfer *)lua_newuserdatauv(L, sizeof *t, 3);
+  memset(t, 0, sizeof *t);
+  luaL_setmetatable(L, LURL_TRANSFER_MT);
+  r.t = t;
+  t->easy = lurl_engine_easy(e);
+  if (!t->easy) return luaL_error(L, "libcurl: cannot create an easy handle");
+  r.h = t->easy;
+  t->eng = e; /* so __gc can give the handle back even if we raise below */
+  lua_pushvalue(L, 3);
+  lua_setiuservalue(L, 10, 2);
+  lua_pushvalue(L, 9);
+  lua_setiuservalue(L, 10, 3);
+
+  CURL *h = r.h;
+  curl_easy_setopt(h, CURLOPT_URL, url);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, t->errbuf);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, (void *)t);
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, (void *)t);
+  curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+  curl_easy_setopt(h, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+
+  /* method and body */
+  int is_head = strcmp(method, "HEAD") == 0;
+  int is_get = strcmp(method, "GET") == 0;
+  int is_post = strcmp(method, "POST") == 0;
+  if (flags & HOP_DROP_BODY) lua_pushnil(L), lua_pushnil(L);
+  else get_body(&r, !is_get && !is_head);
+  int body_i = lua_gettop(L) - 1; /* 11: body or nil, 12: content type or nil */
+  if (is_head) curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+  else if (!is_get || !lua_isnil(L, body_i))
+    if (!is_post) curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+  if (!lua_isnil(L, body_i)) {
+    size_t n;
+    const char *b = lua_tolstring(L, body_i, &n);
+    lua_pushvalue(L, body_i);
+    lua_setiuservalue(L, 10, 1); /* libcurl does not copy: pin the string */
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, b);
+  } else if (is_post || strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0) {
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+  }
+
+  /* headers: ours, then the session's, then the call's */
+  hdrs hs;
+  hs.n = 0;
+  const char *ua = string_opt(&r, "user_agent");
+  hdr_set(&r, &hs, "User-Agent", 10, ua ? ua : "lurl/" LURL_VERSION,
+          strlen(ua ? ua : "lurl/" LURL_VERSION));
+  hdr_set(&r, &hs, "Accept-Encoding", 15, accept_encoding(), strlen(accept_encoding()));
+  hdr_set(&r, &hs, "Accept", 6, "*/*", 3);
+  if (!lua_isnil(L, body_i + 1)) {
+    size_t n;
+    const char *ct = lua_tolstring(L, body_i + 1, &n);
+    hdr_set(&r, &hs, "Content-Type", 12, ct, n);
+  } else if (!lua_isnil(L, body_i)) {
+    hdr_set(&r, &hs, "Content-Type", 12, NULL, 0); /* requests sends none */
+  }
+  if (!(flags & HOP_STRIP_AUTH) && apply_auth(&r)) {
+    size_t n;
+    const char *v = lua_tolstring(L, -1, &n);
+    hdr_set(&r, &hs, "Authorization", 13, v, n);
+  }
+  int nbefore = lua_gettop(L);
+  if (r.defs && lua_getfield(L, r.defs, "headers") == LUA_TTABLE) {
+    if (merge_headers(&r, &hs, -1, method, url)) goto invalid;
+  } else if (r.defs && !lua_isnil(L, -1)) field_error(&r, "headers", "table", -1);
+  if (r.opts && lua_getfield(L, r.opts, "headers") == LUA_TTABLE) {
+    if (merge_headers(&r, &hs, -1, method, url)) goto invalid;
+  } else if (r.opts && !lua_isnil(L, -1)) field_error(&r, "headers", "table", -1);
+  if (flags & HOP_STRIP_AUTH) {
+    hdr *a = hdr_find(&hs, "Authorization", 13);
+    if (a) a->value = NULL, a->vlen = 0;
+    curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+  }
+  luaL_Buffer cb;
+  add_cookies(&r, &hs, &cb);
+  if (!hdr_find(&hs, "Expect", 6)) hdr_set(&r, &hs, "Expect", 6, NULL, 0);
+  for (int i = 0; i < hs.n; i++) {
+    if (hs.h[i].value && lurl_ieq(hs.h[i].name, hs.h[i].nlen, "User-Agent", 10)) {
+      lua_pushlstring(L, hs.h[i].value, hs.h[i].vlen);
+      curl_easy_setopt(h, CURLOPT_USERAGENT, lua_tostring(L, -1)); /* libcurl copies */
+      lua_pop(L, 1);
+    }
+    emit_header(&r, &hs.h[i]);
+  }
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, t->slist);
+  (void)nbefore;
+
+  apply_timeouts(&r, total_ms);
+  apply_tls(&r);
+  url_scheme_host(L, url);
+  apply_proxy(&r, lua_tostring(L, -2), lua_tostring(L, -1));
+  lua_pop(L, 2);
+  set_http_version(&r);
+  const char *us = string_opt(&r, "unix_socket");
+  if (us) curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, us);
+
+  if (getopt_(&r, "max_body") == LUA_TNUMBER) {
+    lua_Integer mb = lua_tointeger(L, -1);
+    if (mb <= 0) lurl_raise(L, "bad argument #%d to '%s' (field 'max_body': must be positive)",
+                            r.argn, r.fname);
+    t->body.limit = (size_t)mb;
+  } else if (!lua_isnil(L, -1)) field_error(&r, "max_body", "integer", -1);
+  lua_pop(L, 1);
+  /* allow_redirects and max_redirects are applied in Lua; check types here */
+  if (getopt_(&r, "allow_redirects") != LUA_TNIL && !lua_isboolean(L, -1))
+    field_error(&r, "allow_redirects", "boolean", -1);
+  if (getopt_(&r, "max_redirects") != LUA_TNIL && !lua_isinteger(L, -1))
+    field_error(&r, "max_redirects", "integer", -1);
+  lua_pop(L, 2);
+
+  if (lurl_engine_add(L, e, t) != 0) return luaL_error(L, "libcurl: cannot start transfer");
+  lua_pushvalue(L, 10);
+  return 1;
+
+invalid: /* an InvalidHeader error is on top; nothing was sent */
+  lurl_transfer_release(t);
+  lua_pushnil(L);
+  lua_insert(L, -2);
+  return 2;
+}

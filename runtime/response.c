@@ -1,0 +1,344 @@
+/*
+** response.c -- what a finished transfer becomes in Lua.
+**
+** core.result(transfer) -> res | nil, err
+** The response table holds what nearly every caller reads (status, reason,
+** url, body, http_version, elapsed, timings) and keeps the raw header block
+** so that headers, header_list, links, cookies and text are built only when
+** a script asks for them (lua/http/response.lua does that lazily through
+** core.parse_headers, core.links and core.to_utf8).
+*/
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <iconv.h>
+#include <string.h>
+#include <strings.h>
+
+#include "lurl_int.h"
+
+static const struct { int code; const char *reason; } reasons[] = {
+  {100, "Continue"}, {101, "Switching Protocols"}, {200, "OK"}, {201, "Created"},
+  {202, "Accepted"}, {203, "Non-Authoritative Information"}, {204, "No Content"},
+  {205, "Reset Content"}, {206, "Partial Content"}, {300, "Multiple Choices"},
+  {301, "Moved Permanently"}, {302, "Found"}, {303, "See Other"}, {304, "Not Modified"},
+  {307, "Temporary Redirect"}, {308, "Permanent Redirect"}, {400, "Bad Request"},
+  {401, "Unauthorized"}, {402, "Payment Required"}, {403, "Forbidden"},
+  {404, "Not Found"}, {405, "Method Not Allowed"}, {406, "Not Acceptable"},
+  {407, "Proxy Authentication Required"}, {408, "Request Timeout"}, {409, "Conflict"},
+  {410, "Gone"}, {411, "Length Required"}, {412, "Precondition Failed"},
+  {413, "Content Too Large"}, {414, "URI Too Long"}, {415, "Unsupported Media Type"},
+  {416, "Range Not Satisfiable"}, {417, "Expectation Failed"}, {418, "I'm a teapot"},
+  {421, "Misdirected Request"}, {422, "Unprocessable Content"}, {425, "Too Early"},
+  {426, "Upgrade Required"}, {428, "Precondition Required"}, {429, "Too Many Requests"},
+  {431, "Request Header Fields Too Large"}, {451, "Unavailable For Legal Reasons"},
+  {500, "Internal Server Error"}, {501, "Not Implemented"}, {502, "Bad Gateway"},
+  {503, "Service Unavailable"}, {504, "Gateway Timeout"},
+  {505, "HTTP Version Not Supported"}, {511, "Network Authentication Required"},
+};
+
+/* The standard reason phrase (HTTP/2 responses carry none). */
+void lurl_reason_phrase(int code, const char **s) {
+  *s = "";
+  for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
+    if (reasons[i].code == code) *s = reasons[i].reason;
+}
+
+static double secs(CURL *h, CURLINFO what) {
+  curl_off_t us = 0;
+  curl_easy_getinfo(h, what, &us);
+  return (double)us / 1e6;
+}
+
+static void setnum(lua_State *L, const char *k, double v) {
+  lua_pushnumber(L, v < 0 ? 0 : v);
+  lua_setfield(L, -2, k);
+}
+
+/* Pushes the timing phases of the finished hop as a table [-0, +1]. */
+static void push_timings(lua_State *L, CURL *h) {
+  double dns = secs(h, CURLINFO_NAMELOOKUP_TIME_T);
+  double con = secs(h, CURLINFO_CONNECT_TIME_T);
+  double tls = secs(h, CURLINFO_APPCONNECT_TIME_T);
+  double pre = secs(h, CURLINFO_PRETRANSFER_TIME_T);
+  double st = secs(h, CURLINFO_STARTTRANSFER_TIME_T);
+  double total = secs(h, CURLINFO_TOTAL_TIME_T);
+  lua_createtable(L, 0, 6);
+  setnum(L, "dns", dns);
+  setnum(L, "connect", con > 0 ? con - dns : 0);
+  setnum(L, "tls", tls > 0 ? tls - con : 0);
+  setnum(L, "ttfb", st > 0 ? st - pre : 0);
+  setnum(L, "total", total);
+  setnum(L, "redirect", 0);
+}
+
+/* Chooses the error kind for a failed transfer. */
+static const char *kind_of(lurl_transfer *t, CURLcode c, char *msg, size_t msz) {
+  switch (t->fault) {
+  case LURL_FAULT_READ_TIMEOUT:
+    snprintf(msg, msz, "read timed out after %.1f s", t->read_ms / 1000.0);
+    return "ReadTimeout";
+  case LURL_FAULT_BODY_TOO_LARGE:
+    snprintf(msg, msz, "response body larger than max_body (%zu bytes)", t->body.limit);
+    return "BodyTooLarge";
+  case LURL_FAULT_CANCELLED:
+    snprintf(msg, msz, "request cancelled");
+    return "RequestException";
+  default: break;
+  }
+  const char *detail = t->errbuf[0] ? t->errbuf : curl_easy_strerror(c);
+  snprintf(msg, msz, "%s", detail);
+  switch (c) {
+  case CURLE_OPERATION_TIMEDOUT: {
+    curl_off_t pre = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+    if (pre <= 0) {
+      snprintf(msg, msz, "connect timed out after %.1f s", t->connect_ms / 1000.0);
+      return t->proxy_used ? "ProxyError" : "ConnectTimeout";
+    }
+    snprintf(msg, msz, "total timeout of %.1f s exceeded", t->total_ms / 1000.0);
+    return "Timeout";
+  }
+  case CURLE_URL_MALFORMAT:
+  case CURLE_UNSUPPORTED_PROTOCOL:
+    return "InvalidURL";
+  case CURLE_COULDNT_RESOLVE_PROXY:
+    return "ProxyError";
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_COULDNT_CONNECT:
+    return t->proxy_used ? "ProxyError" : "ConnectionError";
+  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_PEER_FAILED_VERIFICATION:
+  case CURLE_SSL_CERTPROBLEM:
+  case CURLE_SSL_CIPHER:
+  case CURLE_SSL_CACERT_BADFILE:
+  case CURLE_SSL_ISSUER_ERROR:
+  case CURLE_SSL_CRL_BADFILE:
+  case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+  case CURLE_SSL_INVALIDCERTSTATUS:
+  case CURLE_SSL_ENGINE_NOTFOUND:
+  case CURLE_SSL_ENGINE_SETFAILED:
+  case CURLE_SSL_ENGINE_INITFAILED:
+  case CURLE_SSL_SHUTDOWN_FAILED:
+  case CURLE_USE_SSL_FAILED:
+    return "SSLError";
+  case CURLE_BAD_CONTENT_ENCODING:
+    return "ContentDecodingError";
+  case CURLE_PARTIAL_FILE: {
+    curl_off_t got = 0, want = -1;
+    curl_easy_getinfo(t->easy, CURLINFO_SIZE_DOWNLOAD_T, &got);
+    curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &want);
+    if (want >= 0)
+      snprintf(msg, msz, "response body ended early: got %ld of %ld bytes", (long)got,
+               (long)want);
+    else
+      snprintf(msg, msz, "response body ended early: %s", detail);
+    return "ChunkedEncodingError";
+  }
+  case CURLE_RECV_ERROR:
+    if (t->proxy_used && strstr(detail, "CONNECT")) return "ProxyError";
+    /* A connection that broke after the headers arrived broke the body. */
+    if (strstr(detail, "chunk") || t->head.len > 0) return "ChunkedEncodingError";
+    return "ConnectionError";
+  case CURLE_HTTP2:
+  case CURLE_HTTP2_STREAM:
+    return t->head.len > 0 ? "ChunkedEncodingError" : "ConnectionError";
+  default:
+    return "ConnectionError";
+  }
+}
+
+/*
+** core.result(transfer) -> res | nil, err.  Gives the easy handle back to
+** the engine either way.  Raises only for an interrupt or lack of memory.
+*/
+int lurl_core_result(lua_State *L) {
+  lurl_transfer *t = lurl_checktransfer(L, 1);
+  lua_getiuservalue(L, 1, 2); /* 2: method */
+  lua_getiuservalue(L, 1, 3); /* 3: url */
+  const char *method = lua_tostring(L, 2);
+  const char *url = lua_tostring(L, 3);
+  if (t->state == LURL_T_RUNNING) return luaL_error(L, "transfer still running");
+  if (!t->easy) return luaL_error(L, "transfer already consumed");
+  if (t->fault == LURL_FAULT_NOMEM) {
+    lurl_transfer_release(t);
+    return luaL_error(L, "not enough memory");
+  }
+  if (t->fault == LURL_FAULT_INTERRUPTED) {
+    lurl_transfer_release(t);
+    return luaL_error(L, "interrupted");
+  }
+  if (t->fault || t->code != CURLE_OK) {
+    char msg[CURL_ERROR_SIZE + 64];
+    const char *kind = kind_of(t, t->code, msg, sizeof msg);
+    lurl_push_error(L, kind, msg, method, url,
+                    t->fault ? -1 : (int)t->code);
+    lurl_transfer_release(t);
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+  }
+  CURL *h = t->easy;
+  long code = 0, ver = 0;
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+  curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &ver);
+  lua_createtable(L, 0, 16);
+  lua_pushinteger(L, code);
+  lua_setfield(L, -2, "status");
+  lurl_status st;
+  size_t eol = t->head.len ? strcspn(t->head.data, "\r\n") : 0;
+  if (eol && lurl_parse_status(t->head.data, eol, &st) == 0 && st.reason_len)
+    lua_pushlstring(L, st.reason, st.reason_len);
+  else {
+    const char *r;
+    lurl_reason_phrase((int)code, &r);
+    lua_pushstring(L, r);
+  }
+  lua_setfield(L, -2, "reason");
+  lua_pushboolean(L, code < 400);
+  lua_setfield(L, -2, "ok");
+  lua_pushstring(L, ver == CURL_HTTP_VERSION_2_0 ? "2"
+                    : ver == CURL_HTTP_VERSION_1_0 ? "1.0"
+                    : ver == CURL_HTTP_VERSION_3 ? "3" : "1.1");
+  lua_setfield(L, -2, "http_version");
+  lua_pushvalue(L, 3);
+  lua_setfield(L, -2, "url");
+  lua_pushvalue(L, 2);
+  lua_setfield(L, -2, "method");
+  lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
+  lua_setfield(L, -2, "body");
+  lua_pushlstring(L, t->head.data ? t->head.data : "", t->head.len);
+  lua_setfield(L, -2, "_head");
+  lua_pushlstring(L, t->reqhead.data ? t->reqhead.data : "", t->reqhead.len);
+  lua_setfield(L, -2, "_reqhead");
+  push_timings(L, h);
+  lua_getfield(L, -1, "total");
+  lua_setfield(L, -3, "elapsed");
+  lua_setfield(L, -2, "timings");
+  lurl_transfer_release(t);
+  /* the body may be large: give its memory back now, not at collection */
+  lurl_buf_free(&t->body);
+  lurl_buf_free(&t->head);
+  lurl_buf_free(&t->reqhead);
+  return 1;
+}
+
+/*
+** core.parse_headers(raw) -> headers, header_list
+** headers maps lower-case names to values, repeated fields joined with ", "
+** except Set-Cookie, which keeps its first value (all are in header_list).
+*/
+int lurl_core_parse_headers(lua_State *L) {
+  size_t n;
+  const char *raw = luaL_checklstring(L, 1, &n);
+  lua_settop(L, 1);
+  lua_createtable(L, 0, 8); /* 2: headers */
+  lua_createtable(L, 8, 0); /* 3: header_list */
+  size_t pos = 0;
+  lurl_field f;
+  int i = 0;
+  char lower[256];
+  while (lurl_next_field(raw, n, &pos, &f)) {
+    lua_createtable(L, 2, 0);
+    lua_pushlstring(L, f.name, f.name_len);
+    lua_rawseti(L, -2, 1);
+    lua_pushlstring(L, f.value, f.value_len);
+    lua_rawseti(L, -2, 2);
+    lua_rawseti(L, 3, ++i);
+    size_t ln = f.name_len < sizeof lower ? f.name_len : sizeof lower - 1;
+    for (size_t k = 0; k < ln; k++) {
+      char c = f.name[k];
+      lower[k] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+    }
+    lua_pushlstring(L, lower, ln);
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, 2) == LUA_TNIL) {
+      lua_pop(L, 1);
+      lua_pushlstring(L, f.value, f.value_len);
+    } else if (ln == 10 && memcmp(lower, "set-cookie", 10) == 0) {
+      lua_pop(L, 2);
+      continue;
+    } else {
+      lua_pushliteral(L, ", ");
+      lua_pushlstring(L, f.value, f.value_len);
+      lua_concat(L, 3);
+    }
+    lua_rawset(L, 2);
+  }
+  return 2;
+}
+
+/* core.links(value) -> {rel = {url=, rel=}, ...} (the first link of each
+** rel wins; a link with several rel types is filed under each). */
+int lurl_core_links(lua_State *L) {
+  size_t n;
+  const char *v = luaL_optlstring(L, 1, "", &n);
+  lua_newtable(L);
+  size_t pos = 0;
+  lurl_link l;
+  while (lurl_next_link(v, n, &pos, &l)) {
+    if (!l.rel) continue;
+    size_t i = 0;
+    while (i < l.rel_len) {
+      while (i < l.rel_len && l.rel[i] == ' ') i++;
+      size_t s = i;
+      while (i < l.rel_len && l.rel[i] != ' ') i++;
+      if (i == s) break;
+      char rel[64];
+      size_t rn = i - s < sizeof rel ? i - s : sizeof rel - 1;
+      for (size_t k = 0; k < rn; k++) {
+        char c = l.rel[s + k];
+        rel[k] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+      }
+      lua_pushlstring(L, rel, rn);
+      if (lua_rawget(L, -2) != LUA_TNIL) { lua_pop(L, 1); continue; }
+      lua_pop(L, 1);
+      lua_pushlstring(L, rel, rn);
+      lua_createtable(L, 0, 2);
+      lua_pushlstring(L, l.url, l.url_len);
+      lua_setfield(L, -2, "url");
+      lua_pushlstring(L, rel, rn);
+      lua_setfield(L, -2, "rel");
+      lua_rawset(L, -3);
+    }
+  }
+  return 1;
+}
+
+/* core.to_utf8(bytes, charset) -> text | nil, why.  iconv does the work;
+** utf-8 and us-ascii pass through untouched. */
+int lurl_core_to_utf8(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  const char *cs = luaL_checkstring(L, 2);
+  if (strcasecmp(cs, "utf-8") == 0 || strcasecmp(cs, "utf8") == 0 ||
+      strcasecmp(cs, "us-ascii") == 0 || strcasecmp(cs, "ascii") == 0) {
+    lua_settop(L, 1);
+    return 1;
+  }
+  iconv_t cd = iconv_open("UTF-8", cs);
+  if (cd == (iconv_t)-1) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "unknown charset '%s'", cs);
+    return 2;
+  }
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  char *in = (char *)s;
+  size_t inleft = n;
+  while (inleft > 0) {
+    char *out = luaL_prepbuffsize(&b, 4 * inleft + 16);
+    char *o = out;
+    size_t outleft = 4 * inleft + 16;
+    size_t rc = iconv(cd, &in, &inleft, &o, &outleft);
+    luaL_addsize(&b, (size_t)(o - out));
+    if (rc == (size_t)-1 && errno != E2BIG) {
+      /* an invalid byte: put U+FFFD, as decoders with errors="replace" do */
+      luaL_addstring(&b, "\xEF\xBF\xBD");
+      in++;
+      inleft--;
+    }
+  }
+  iconv_close(cd);
+  luaL_pushresult(&b);
+  return 1;
+}
