@@ -40,8 +40,9 @@ void lurl_clear_interrupt(void) { interrupt_flag = 0; }
 int lurl_interrupted(void) { return interrupt_flag != 0; }
 int lurl_engine_interrupted(void) { return interrupt_flag != 0; }
 
-/* Registry key of the engine: the address of this variable. */
+/* Registry keys: the addresses of these variables. */
 static const char engine_key = 0;
+static const char watch_key = 0; /* pointer -> watched transfer */
 
 long long lurl_now_ms(void) {
   struct timespec ts;
@@ -153,8 +154,8 @@ static void turn(lua_State *L, lurl_engine *e, long timeout_ms) {
     curl_multi_timeout(e->multi, &ct);
     if (ct >= 0 && ct < timeout_ms) timeout_ms = ct;
     timeout_ms = check_deadlines(e, timeout_ms);
-    if (timeout_ms > 0 && running > 0)
-      curl_multi_poll(e->multi, NULL, 0, (int)timeout_ms, NULL);
+    /* with no transfer this is a plain sleep (http.sleep outside tasks) */
+    if (timeout_ms > 0) curl_multi_poll(e->multi, NULL, 0, (int)timeout_ms, NULL);
     if (running > 0) {
       curl_multi_perform(e->multi, &running);
       drain(e);
@@ -290,11 +291,41 @@ static int core_wait(lua_State *L) {
   return 0;
 }
 
-/* core.step(timeout_s) -> number of running transfers. */
+/*
+** core.step(timeout_s, out) -> n, running
+** One turn of the loop, sleeping at most timeout_s.  The watched transfers
+** that finished are stored in out[1..n] (the scheduler resumes the tasks
+** waiting on them); `running` counts transfers still in flight.
+*/
 static int core_step(lua_State *L) {
   double s = luaL_optnumber(L, 1, 0);
-  lua_pushinteger(L, lurl_engine_step(L, lurl_engine_get(L), (long)(s * 1000)));
-  return 1;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lurl_engine *e = lurl_engine_get(L);
+  int running = lurl_engine_step(L, e, (long)(s * 1000));
+  int n = 0;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &watch_key);
+  for (lurl_transfer *t = e->live; t; t = t->next) {
+    if (!t->watched || t->state == LURL_T_RUNNING) continue;
+    t->watched = 0;
+    lua_rawgetp(L, -1, t);
+    lua_rawseti(L, 2, ++n);
+    lua_pushnil(L);
+    lua_rawsetp(L, -2, t);
+  }
+  lua_pushinteger(L, n);
+  lua_pushinteger(L, running);
+  return 2;
+}
+
+/* core.watch(transfer): a task waits on it; core.step will report it. */
+static int core_watch(lua_State *L) {
+  lurl_transfer *t = lurl_checktransfer(L, 1);
+  if (t->state != LURL_T_RUNNING) return luaL_error(L, "transfer is not running");
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &watch_key);
+  lua_pushvalue(L, 1);
+  lua_rawsetp(L, -2, t); /* pins the userdata while libcurl holds it */
+  t->watched = 1;
+  return 0;
 }
 
 /* core.done(transfer) -> boolean */
@@ -315,6 +346,12 @@ static int core_now(lua_State *L) {
 static int core_cancel(lua_State *L) {
   lurl_transfer *t = lurl_checktransfer(L, 1);
   if (t->state == LURL_T_RUNNING) t->fault = LURL_FAULT_CANCELLED;
+  if (t->watched) {
+    t->watched = 0;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &watch_key);
+    lua_pushnil(L);
+    lua_rawsetp(L, -2, t);
+  }
   lurl_transfer_release(t);
   return 0;
 }
@@ -338,8 +375,14 @@ void lurl_engine_open(lua_State *L) {
     lua_setfield(L, -2, "__tostring");
   }
   lua_pop(L, 1);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &watch_key) == LUA_TNIL) {
+    lua_newtable(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &watch_key);
+  }
+  lua_pop(L, 1);
   static const luaL_Reg fns[] = {
     {"wait", core_wait}, {"step", core_step}, {"done", core_done},
-    {"cancel", core_cancel}, {"now", core_now}, {NULL, NULL}};
+    {"cancel", core_cancel}, {"now", core_now}, {"watch", core_watch},
+    {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

@@ -41,6 +41,7 @@ struct lurl_transfer {
   int state;                   /* enum lurl_tstate */
   int fault;                   /* enum lurl_fault */
   int connected;               /* a connection was established */
+  int watched;                 /* a task waits on it: report it from step */
   CURLcode code;               /* libcurl's result once DONE */
   long long started_ms;        /* monotonic, when added to the multi */
   long long last_ms;           /* last time a byte moved, for `read` */

@@ -6,6 +6,7 @@
 local core = require "http.core"
 local json = require "http.json"
 local response = require "http.response"
+local task = require "http.task"
 
 local http = {}
 
@@ -17,7 +18,8 @@ http.version = core.version
 core.config[1] = json.encode
 
 local RESPONSE_MT = response.mt
-local start, wait, result, cerror = core.start, core.wait, core.result, core.error
+local start, result, cerror = core.start, core.result, core.error
+local wait = task.wait
 local setmetatable, type, select = setmetatable, type, select
 
 -- flags for core.start (see runtime/request.c)
@@ -181,5 +183,50 @@ function http.netrc(file)
 end
 
 http.response_methods = response.methods
+
+http.spawn, http.join, http.sleep = task.spawn, task.join, task.sleep
+
+-- http.parallel(list [, {concurrency = n}]) -> results in input order.
+-- Each item is {method, url, opts} or a URL string (GET).  A slot holds the
+-- response, or the error object when that request failed; one failure never
+-- raises.  `send` lets sessions run the list through themselves.
+function http.parallel(list, popts, send_item)
+  if type(list) ~= "table" then
+    error(("bad argument #1 to 'parallel' (table expected, got %s)"):format(type(list)), 2)
+  end
+  if popts ~= nil and type(popts) ~= "table" then
+    error(("bad argument #2 to 'parallel' (table expected, got %s)"):format(type(popts)), 2)
+  end
+  local conc = popts and popts.concurrency or 16
+  if math.type(conc) ~= "integer" or conc < 1 then
+    error("bad argument #2 to 'parallel' (field 'concurrency': positive integer expected)", 2)
+  end
+  send_item = send_item or function(m, u, o) return http.request(m, u, o) end
+  local n, nexti, results = #list, 0, {}
+  local function worker()
+    while true do
+      nexti = nexti + 1
+      local i = nexti
+      if i > n then return end
+      local item = list[i]
+      local ok, res, err
+      if type(item) == "string" then
+        ok, res, err = pcall(send_item, "GET", item, nil)
+      elseif type(item) == "table" then
+        ok, res, err = pcall(send_item, item[1], item[2], item[3])
+      else
+        ok, res = false, ("item %d: {method, url, opts} or URL expected, got %s"):format(i, type(item))
+      end
+      if not ok then
+        res = type(res) == "table" and res or cerror("RequestException", tostring(res))
+      end
+      results[i] = res or err
+    end
+  end
+  local workers = {}
+  for k = 1, math.min(conc, n) do workers[k] = task.spawn(worker) end
+  task.join(workers)
+  return results
+end
 
 return http

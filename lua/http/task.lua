@@ -1,0 +1,265 @@
+-- http.task: concurrency on coroutines over the one libcurl multi loop.
+--
+-- A task is a coroutine.  Inside a task, a request starts its transfer and
+-- yields; the loop resumes the task when the transfer is done, so code that
+-- reads sequentially runs concurrently.  Outside any task (the main chunk, a
+-- busted `it`, a table.sort comparator, a user's own coroutine), a request
+-- drives the loop itself until its own transfer is done, resuming the tasks
+-- whose transfers finish meanwhile.  Nothing ever yields across a C call:
+-- where coroutine.isyieldable() is false, the call drives the loop inline.
+local core = require "http.core"
+
+local M = {}
+
+local step_c, done_c, watch_c, wait_c, now = core.step, core.done, core.watch, core.wait, core.now
+local co_running, co_yield, co_resume, co_status = coroutine.running, coroutine.yield,
+  coroutine.resume, coroutine.status
+local isyieldable = coroutine.isyieldable
+
+local by_co = setmetatable({}, { __mode = "k" }) -- coroutine -> task
+local waiting = {}   -- transfer -> task waiting on it
+local nwaiting = 0
+local ready = {}     -- tasks to resume at the next turn
+local timers = {}    -- sorted by deadline: {at, task}
+local out = {}       -- reused by core.step
+
+local TASK_MT = { __name = "http.task" }
+local methods = {}
+TASK_MT.__index = methods
+
+-- The task running now, if it can yield to the loop.
+local function current()
+  local co, main = co_running()
+  if main then return nil end
+  local t = by_co[co]
+  if t and isyieldable() then return t end
+  return nil
+end
+M.current = current
+
+local function finish(task, ok, ...)
+  if ok then
+    task.status = "done"
+    task.results = table.pack(...)
+  else
+    local err = ...
+    task.status = "failed"
+    task.error = err
+    task.traceback = debug.traceback(task.co, nil, 0)
+  end
+  local joiners = task.joiners
+  task.joiners = nil
+  if joiners then
+    for i = 1, #joiners do ready[#ready + 1] = joiners[i] end
+  end
+end
+
+local function resume(task, ...)
+  if task.status ~= "running" then return end
+  local co = task.co
+  local function after(ok, ...)
+    if co_status(co) == "dead" then
+      finish(task, ok, ...)
+    elseif not task.blocked then
+      -- the task yielded on its own (a plain coroutine.yield): run it again
+      ready[#ready + 1] = task
+    end
+  end
+  task.blocked = false
+  after(co_resume(co, ...))
+end
+
+-- Parks the running task until something puts it back in `ready`.
+local function park(task)
+  task.blocked = true
+  return co_yield()
+end
+
+local function add_timer(at, task)
+  local i = #timers
+  while i > 0 and timers[i][1] > at do i = i - 1 end
+  table.insert(timers, i + 1, { at, task })
+end
+
+local function run_ready()
+  while #ready > 0 do
+    local q = ready
+    ready = {}
+    for i = 1, #q do resume(q[i]) end
+  end
+end
+
+-- One turn: run ready tasks, let libcurl work for at most `block` seconds
+-- (less when a timer is due or tasks are ready), resume finished waiters.
+local function turn(block)
+  run_ready()
+  local timeout = block or 0
+  if timers[1] then
+    local d = timers[1][1] - now()
+    if d < timeout then timeout = d > 0 and d or 0 end
+  end
+  local n = step_c(timeout, out)
+  for i = 1, n do
+    local t = out[i]
+    out[i] = nil
+    local task = waiting[t]
+    if task then
+      waiting[t] = nil
+      nwaiting = nwaiting - 1
+      resume(task)
+    end
+  end
+  local tnow = now()
+  while timers[1] and timers[1][1] <= tnow do
+    local tm = table.remove(timers, 1)
+    ready[#ready + 1] = tm[2]
+  end
+  run_ready()
+end
+
+local function idle()
+  return nwaiting == 0 and #ready == 0 and #timers == 0
+end
+
+-- Waits for transfer t: yields when inside a task, otherwise drives the
+-- loop until t is done.
+function M.wait(t)
+  local task = current()
+  if task then
+    waiting[t] = task
+    nwaiting = nwaiting + 1
+    watch_c(t)
+    task.transfer = t
+    park(task)
+    task.transfer = nil
+    return
+  end
+  if idle() then return wait_c(t) end -- nothing else to run: stay in C
+  while not done_c(t) do turn(1.0) end
+end
+
+-- http.sleep(s): pauses a task without blocking the others; outside a task
+-- it blocks the caller but keeps the tasks running.
+function M.sleep(s)
+  if type(s) ~= "number" then
+    error(("bad argument #1 to 'sleep' (number expected, got %s)"):format(type(s)), 2)
+  end
+  local at = now() + s
+  local task = current()
+  if task then
+    add_timer(at, task)
+    task.timer = true
+    park(task)
+    task.timer = nil
+    return
+  end
+  while true do
+    local left = at - now()
+    if left <= 0 then return end
+    turn(left)
+  end
+end
+
+-- http.spawn(fn, ...) -> task.  The task starts at once and runs until its
+-- first request (or sleep), then the caller goes on.
+function M.spawn(fn, ...)
+  if type(fn) ~= "function" then
+    error(("bad argument #1 to 'spawn' (function expected, got %s)"):format(type(fn)), 2)
+  end
+  local co = coroutine.create(fn)
+  local task = setmetatable({ co = co, status = "running" }, TASK_MT)
+  by_co[co] = task
+  resume(task, ...)
+  return task
+end
+
+local function raise_failure(task)
+  local err = task.error
+  if type(err) == "table" then
+    if rawget(err, "traceback") == nil then err.traceback = task.traceback end
+    error(err, 0)
+  end
+  error(tostring(err) .. "\n(in task) " .. task.traceback, 0)
+end
+
+-- Waits until every task in the list has ended (yielding when called from
+-- a task).
+local function wait_all(tasks)
+  local me = current()
+  for i = 1, #tasks do
+    local t = tasks[i]
+    if getmetatable(t) ~= TASK_MT then
+      error(("bad argument #1 to 'join' (list of tasks expected, item %d is a %s)"):format(i, type(t)), 3)
+    end
+    if me then
+      while t.status == "running" do
+        if t == me then error("a task cannot join itself", 3) end
+        t.joiners = t.joiners or {}
+        t.joiners[#t.joiners + 1] = me
+        park(me)
+      end
+    else
+      while t.status == "running" do
+        if idle() then error("deadlock: task waits for nothing", 3) end
+        turn(1.0)
+      end
+    end
+  end
+end
+
+-- http.join(tasks) -> results in order (each task's first value); raises
+-- the first failed task's error, with its traceback, once all have ended.
+function M.join(tasks)
+  if type(tasks) ~= "table" then
+    error(("bad argument #1 to 'join' (table expected, got %s)"):format(type(tasks)), 2)
+  end
+  if getmetatable(tasks) == TASK_MT then tasks = { tasks } end
+  wait_all(tasks)
+  local results = {}
+  for i = 1, #tasks do
+    local t = tasks[i]
+    if t.status == "failed" then raise_failure(t) end
+    results[i] = t.results and t.results[1]
+  end
+  return results
+end
+
+-- task:join() -> every value the task's function returned.
+function methods.join(task)
+  wait_all({ task })
+  if task.status == "failed" then raise_failure(task) end
+  if task.results then return table.unpack(task.results, 1, task.results.n) end
+end
+
+-- task:cancel(): stops the task where it waits and releases its transfer.
+-- A cancelled task's result is nil; join does not raise for it.
+function methods.cancel(task)
+  if task.status ~= "running" then return false end
+  if co_running() == task.co then error("a task cannot cancel itself", 2) end
+  local t = task.transfer
+  if t and waiting[t] then
+    waiting[t] = nil
+    nwaiting = nwaiting - 1
+    core.cancel(t)
+  end
+  for i = #timers, 1, -1 do
+    if timers[i][2] == task then table.remove(timers, i) end
+  end
+  for i = #ready, 1, -1 do
+    if ready[i] == task then table.remove(ready, i) end
+  end
+  coroutine.close(task.co)
+  task.status = "cancelled"
+  local joiners = task.joiners
+  task.joiners = nil
+  if joiners then
+    for i = 1, #joiners do ready[#ready + 1] = joiners[i] end
+  end
+  return true
+end
+
+function methods.done(task) return task.status ~= "running" end
+
+TASK_MT.__tostring = function(task) return ("http.task (%s)"):format(task.status) end
+
+return M
