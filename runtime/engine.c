@@ -65,6 +65,10 @@ void lurl_transfer_release(lurl_transfer *t) {
   if (t->easy) {
     lurl_engine *e = t->eng;
     if (e && t->state == LURL_T_RUNNING) curl_multi_remove_handle(e->multi, t->easy);
+    if (t->share) {
+      lurl_share_detach(t->share, t->easy);
+      t->share = NULL;
+    }
     if (e && !e->closed && e->npool < POOL_MAX) e->pool[e->npool++] = t->easy;
     else curl_easy_cleanup(t->easy);
     t->easy = NULL;
@@ -216,6 +220,10 @@ static int engine_gc(lua_State *L) {
   while (e->live) {
     lurl_transfer *t = e->live;
     if (t->state == LURL_T_RUNNING) curl_multi_remove_handle(e->multi, t->easy);
+    if (t->share) {
+      lurl_share_detach(t->share, t->easy);
+      t->share = NULL;
+    }
     curl_easy_cleanup(t->easy);
     t->easy = NULL;
     t->state = LURL_T_DONE;

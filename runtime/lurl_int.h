@@ -30,6 +30,7 @@ enum lurl_tstate { LURL_T_IDLE, LURL_T_RUNNING, LURL_T_DONE };
 
 typedef struct lurl_engine lurl_engine;
 typedef struct lurl_transfer lurl_transfer;
+typedef struct lurl_share lurl_share;
 
 /* One HTTP exchange (one hop of a redirect chain).  A full userdata, so Lua
 ** owns it; the easy handle is borrowed from the engine's pool while the
@@ -52,6 +53,7 @@ struct lurl_transfer {
   lurl_buf reqhead;            /* request header lines we set, "N: v\r\n" */
   struct curl_slist *slist;    /* request headers handed to libcurl */
   const char *proxy_used;      /* non-NULL when a proxy is configured */
+  lurl_share *share;           /* the session's caches, or NULL */
   char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -67,8 +69,15 @@ long long lurl_now_ms(void);
 void lurl_engine_open(lua_State *L);
 int lurl_engine_interrupted(void);
 
+/* share.c: a session's connection, DNS, TLS session and cookie caches */
+lurl_share *lurl_checkshare(lua_State *L, int idx);
+void lurl_share_attach(lurl_share *s, CURL *h);
+void lurl_share_detach(lurl_share *s, CURL *h);
+void lurl_share_open(lua_State *L);
+
 /* request.c: builds an easy handle from options; see the file. */
 int lurl_core_start(lua_State *L);
+int lurl_core_check_options(lua_State *L);
 
 /* response.c */
 int lurl_core_result(lua_State *L);

@@ -9,6 +9,7 @@
 */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lurl.h"
 #include "lurl_int.h"
@@ -95,6 +96,14 @@ static int core_origin(lua_State *L) {
   return 3;
 }
 
+/* core.getdate(http_date) -> seconds since the epoch | nil (Retry-After). */
+static int core_getdate(lua_State *L) {
+  time_t t = curl_getdate(luaL_checkstring(L, 1), NULL);
+  if (t == (time_t)-1) lua_pushnil(L);
+  else lua_pushinteger(L, (lua_Integer)t);
+  return 1;
+}
+
 /* core.redact(url) -> url with its password replaced by "***". */
 static int core_redact(lua_State *L) {
   lurl_redact_url(L, luaL_checkstring(L, 1));
@@ -125,6 +134,7 @@ static int core_version(lua_State *L) {
 LURL_API int luaopen_http(lua_State *L) {
   lua_createtable(L, 0, 24); /* the internal `http.core` table */
   lurl_engine_open(L);
+  lurl_share_open(L);
   lurl_error_open(L);
   lua_setfield(L, -2, "errors");
   lua_newtable(L);
@@ -136,7 +146,7 @@ LURL_API int luaopen_http(lua_State *L) {
     {"result", lurl_core_result}, {"parse_headers", lurl_core_parse_headers},
     {"links", lurl_core_links}, {"to_utf8", lurl_core_to_utf8},
     {"error", lurl_core_error}, {"resolve", core_resolve}, {"origin", core_origin},
-    {"redact", core_redact}, {"version", core_version}, {NULL, NULL}};
+    {"redact", core_redact}, {"check_options", lurl_core_check_options}, {"getdate", core_getdate}, {"version", core_version}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
   luaL_getmetatable(L, LURL_ERROR_MT);
   lua_setfield(L, -2, "error_mt");

@@ -69,7 +69,7 @@ static const char *const known_opts[] = {
   "on_progress", "progress", NULL, "user_agent", NULL};
 
 /* Options named in SPEC that a later piece of work implements. */
-static const char *const later_opts[] = {"files", "stream", "retry", "on_progress",
+static const char *const later_opts[] = {"files", "stream", "on_progress",
                                          "progress", NULL};
 
 static void check_keys(req *r) {
@@ -91,6 +91,20 @@ static void check_keys(req *r) {
         lurl_raise(L, "bad argument #%d to '%s' (option '%s' is not implemented yet)",
                    r->argn, r->fname, k);
   }
+}
+
+/* core.check_options(fname, argn, opts): refuses unknown option names, as
+** a request would (sessions check their defaults when created). */
+int lurl_core_check_options(lua_State *L) {
+  req r;
+  memset(&r, 0, sizeof r);
+  r.L = L;
+  r.fname = luaL_checkstring(L, 1);
+  r.argn = (int)luaL_checkinteger(L, 2);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  r.opts = 3;
+  check_keys(&r);
+  return 0;
 }
 
 /* ---------------------------------------------------------------- URL -- */
@@ -762,7 +776,8 @@ int lurl_core_start(lua_State *L) {
                luaL_typename(L, 5));
   int flags = (int)luaL_optinteger(L, 7, 0);
   long total_ms = (long)luaL_optinteger(L, 8, 0);
-  lua_settop(L, 8);
+  lurl_share *share = lua_isnoneornil(L, 9) ? NULL : lurl_checkshare(L, 9);
+  lua_settop(L, 9);
   if (r.opts) check_keys(&r);
 
   /* 9: final URL */
@@ -771,11 +786,11 @@ int lurl_core_start(lua_State *L) {
     lua_insert(L, -2);
     return 2;
   }
-  const char *url = lua_tostring(L, 9);
+  const char *url = lua_tostring(L, 10); /* 10: the final URL */
 
-  /* 10: the transfer, created before the easy handle (liolib's order) */
+  /* 11: the transfer, created before the easy handle (liolib's order) */
   lurl_engine *e = lurl_engine_get(L);
-  lurl_transfer *t = (lurl_transfer *)lua_newuserdatauv(L, sizeof *t, 3);
+  lurl_transfer *t = (lurl_transfer *)lua_newuserdatauv(L, sizeof *t, 4);
   memset(t, 0, sizeof *t);
   luaL_setmetatable(L, LURL_TRANSFER_MT);
   r.t = t;
@@ -784,9 +799,15 @@ int lurl_core_start(lua_State *L) {
   r.h = t->easy;
   t->eng = e; /* so __gc can give the handle back even if we raise below */
   lua_pushvalue(L, 3);
-  lua_setiuservalue(L, 10, 2);
-  lua_pushvalue(L, 9);
-  lua_setiuservalue(L, 10, 3);
+  lua_setiuservalue(L, 11, 2);
+  lua_pushvalue(L, 10);
+  lua_setiuservalue(L, 11, 3);
+  if (share) {
+    lua_pushvalue(L, 9);
+    lua_setiuservalue(L, 11, 4); /* the share outlives its transfers */
+    lurl_share_attach(share, t->easy);
+    t->share = share;
+  }
 
   CURL *h = r.h;
   curl_easy_setopt(h, CURLOPT_URL, url);
@@ -806,7 +827,7 @@ int lurl_core_start(lua_State *L) {
   int is_post = strcmp(method, "POST") == 0;
   if (flags & HOP_DROP_BODY) lua_pushnil(L), lua_pushnil(L);
   else get_body(&r, !is_get && !is_head);
-  int body_i = lua_gettop(L) - 1; /* 11: body or nil, 12: content type or nil */
+  int body_i = lua_gettop(L) - 1; /* 12: body or nil, 13: content type or nil */
   if (is_head) curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
   else if (!is_get || !lua_isnil(L, body_i))
     if (!is_post) curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
@@ -814,7 +835,7 @@ int lurl_core_start(lua_State *L) {
     size_t n;
     const char *b = lua_tolstring(L, body_i, &n);
     lua_pushvalue(L, body_i);
-    lua_setiuservalue(L, 10, 1); /* libcurl does not copy: pin the string */
+    lua_setiuservalue(L, 11, 1); /* libcurl does not copy: pin the string */
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, b);
   } else if (is_post || strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0) {
@@ -892,7 +913,7 @@ int lurl_core_start(lua_State *L) {
   lua_pop(L, 2);
 
   if (lurl_engine_add(L, e, t) != 0) return luaL_error(L, "libcurl: cannot start transfer");
-  lua_pushvalue(L, 10);
+  lua_pushvalue(L, 11);
   return 1;
 
 invalid: /* an InvalidHeader error is on top; nothing was sent */

@@ -1,12 +1,15 @@
 -- http: the public module (require "http").
 --
 -- C (http.core) configures and runs single exchanges; this file is policy:
--- argument checks, redirects with requests' rules, the total deadline over
--- a whole redirect chain, and the module-level functions.
+-- argument checks, sessions and their defaults, redirects with requests'
+-- rules, retries, the total deadline over a whole exchange, hooks and the
+-- limits a session puts on the load it sends.
 local core = require "http.core"
 local json = require "http.json"
 local response = require "http.response"
 local task = require "http.task"
+local retry = require "http.retry"
+local cookies = require "http.cookies"
 
 local http = {}
 
@@ -14,13 +17,14 @@ http.errors = core.errors
 http.array = json.array
 http.VERSION = core.version().lurl
 http.version = core.version
+http.spawn, http.join, http.sleep = task.spawn, task.join, task.sleep
 
 core.config[1] = json.encode
 
 local RESPONSE_MT = response.mt
-local start, result, cerror = core.start, core.result, core.error
+local start, result, cerror, now = core.start, core.result, core.error, core.now
 local wait = task.wait
-local setmetatable, type, select = setmetatable, type, select
+local setmetatable, type = setmetatable, type
 
 -- flags for core.start (see runtime/request.c)
 local DROP_BODY, STRIP_AUTH, NO_PARAMS = 1, 2, 4
@@ -28,12 +32,10 @@ local DROP_BODY, STRIP_AUTH, NO_PARAMS = 1, 2, 4
 local REDIRECTS = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
 local DEFAULT_PORTS = { http = 80, https = 443 }
 
-local monotonic = core.now
-
 -- Option lookup with the session default as fallback.
 local function opt(opts, defaults, name)
   local v = opts and opts[name]
-  if v == nil and defaults then v = defaults[name] end
+  if v == nil then v = defaults[name] end
   return v
 end
 
@@ -49,40 +51,63 @@ local function should_strip_auth(old, new)
   return os_ ~= ns or op ~= np
 end
 
-local function total_deadline(opts, defaults)
-  local t = opt(opts, defaults, "timeout")
-  if type(t) == "table" and type(t.total) == "number" then return t.total end
-  return nil
+-- Takes the session's connection slots (max_connections and
+-- max_host_connections) for one exchange; returns what to give back.
+local function acquire(sess, url)
+  local all, per_host = sess._conn_sem, sess._host_limit
+  if not all and not per_host then return nil end
+  if all then task.acquire(all) end
+  local hsem
+  if per_host then
+    local _, host, port = core.origin(url)
+    local key = (host or "") .. ":" .. tostring(port)
+    hsem = sess._host_sems[key]
+    if not hsem then
+      hsem = task.semaphore(per_host)
+      sess._host_sems[key] = hsem
+    end
+    task.acquire(hsem)
+  end
+  return hsem or all
 end
 
--- Sends one request and follows its redirects.  fname/argn name the user's
--- call in argument errors.  Returns res, or nil, err.
-local function send(fname, argn, method, url, opts, defaults)
+local function release(sess, held)
+  if held == nil then return end
+  if held ~= sess._conn_sem then task.release(held) end
+  if sess._conn_sem then task.release(sess._conn_sem) end
+end
+
+-- One attempt: sends the request and follows its redirects.
+-- Returns res, or nil, err.
+local function exchange(sess, fname, argn, method, url, opts, deadline, total)
+  local defaults = sess.defaults
   local allow = opt(opts, defaults, "allow_redirects")
   if allow == nil then allow = true end
   local max_redirects = opt(opts, defaults, "max_redirects") or 30
-  local total = total_deadline(opts, defaults)
-  local started = monotonic()
   local flags, history = 0, nil
   while true do
     local remaining_ms = 0
-    if total then
-      remaining_ms = math.floor((total - (monotonic() - started)) * 1000 + 0.5)
+    if deadline then
+      remaining_ms = math.floor((deadline - now()) * 1000 + 0.5)
       if remaining_ms <= 0 then
-        return nil, cerror("Timeout", ("total timeout of %.1f s exceeded"):format(total), method, url)
+        return nil, cerror("Timeout", ("total timeout of %.1f s exceeded"):format(total),
+          method, url)
       end
     end
-    local t, err = start(fname, argn, method, url, opts, defaults, flags, remaining_ms)
-    if not t then return nil, err end
-    wait(t)
+    if sess._rate then task.throttle(sess, sess._rate) end
+    local held = acquire(sess, url)
+    local t, err = start(fname, argn, method, url, opts, defaults, flags, remaining_ms, sess._share)
     local res
-    res, err = result(t)
+    if t then
+      wait(t)
+      res, err = result(t)
+    end
+    release(sess, held)
     if not res then return nil, err end
     setmetatable(res, RESPONSE_MT)
     local status = res.status
     local location = allow and REDIRECTS[status] and res.headers["location"]
     if not location then
-      res.attempts = 1
       if history then
         local spent = 0
         for i = 1, #history do spent = spent + history[i].elapsed end
@@ -96,8 +121,8 @@ local function send(fname, argn, method, url, opts, defaults)
     history = history or {}
     history[#history + 1] = res
     if #history > max_redirects then
-      return nil, cerror("TooManyRedirects",
-        ("exceeded %d redirects"):format(max_redirects), method, url)
+      return nil, cerror("TooManyRedirects", ("exceeded %d redirects"):format(max_redirects),
+        method, url)
     end
     local nexturl, why = core.resolve(res.url, location)
     if not nexturl then
@@ -113,7 +138,69 @@ local function send(fname, argn, method, url, opts, defaults)
     url = nexturl
   end
 end
-http._send = send
+
+-- Joins a session's base_url and a relative URL with exactly one slash
+-- (so base "https://h/v1" and "/login" give "https://h/v1/login").
+local function join_base(base, url)
+  if not base or url:find("^%a[%w+.-]*://") then return url end
+  if url == "" then return base end
+  local b, u = base:sub(-1) == "/", url:sub(1, 1) == "/"
+  if b and u then return base .. url:sub(2) end
+  if b or u or url:sub(1, 1) == "?" then return base .. url end
+  return base .. "/" .. url
+end
+
+-- Lets hooks.request change method, URL, headers and params.
+local function run_request_hook(hook, method, url, opts)
+  local req = { method = method, url = url, headers = {}, params = opts and opts.params }
+  if opts and opts.headers then
+    for k, v in pairs(opts.headers) do req.headers[k] = v end
+  end
+  hook(req)
+  local o = {}
+  if opts then for k, v in pairs(opts) do o[k] = v end end
+  o.headers, o.params = req.headers, req.params
+  return tostring(req.method):upper(), req.url, o
+end
+
+-- The whole request: hooks, retries, deadline.  fname/argn name the user's
+-- call in argument errors.
+local function send(sess, fname, argn, method, url, opts)
+  if sess._closed then error("attempt to use a closed session", 3) end
+  local defaults = sess.defaults
+  url = join_base(sess._base_url, url)
+  local hooks = sess._hooks
+  if hooks and hooks.request then method, url, opts = run_request_hook(hooks.request, method, url, opts) end
+  local policy = retry.policy(opt(opts, defaults, "retry"), fname, argn)
+  local deadline, total
+  local to = opt(opts, defaults, "timeout")
+  if type(to) == "table" and type(to.total) == "number" then
+    total = to.total
+    deadline = now() + total
+  end
+  local attempt = 1
+  local res, err
+  while true do
+    res, err = exchange(sess, fname, argn, method, url, opts, deadline, total)
+    local delay = policy and retry.delay(policy, method, attempt, res, err,
+      deadline and deadline - now())
+    if not delay then break end
+    if policy.on_retry then policy.on_retry(res or err, attempt, delay) end
+    if res then res = nil end
+    task.sleep(delay)
+    attempt = attempt + 1
+  end
+  if res then
+    res.attempts = attempt
+    if hooks and hooks.response then
+      local replaced = hooks.response(res)
+      if replaced ~= nil then res = replaced end
+    end
+    return res
+  end
+  err.attempts = attempt
+  return nil, err
+end
 
 local function check_url(fname, argn, url)
   if type(url) ~= "string" then
@@ -128,7 +215,96 @@ local function check_opts(fname, argn, opts)
   end
 end
 
--- http.request(method, url [, opts]) -> res | nil, err
+------------------------------------------------------------------ sessions
+
+local SESSION_MT = { __name = "http.session" }
+local smethods = {}
+SESSION_MT.__index = smethods
+
+local SESSION_ONLY = { base_url = "string", hooks = "table", rate_limit = "number",
+  max_connections = "number", max_host_connections = "number" }
+
+local function new_session(cfg, keep_cookies)
+  local share = core.share(keep_cookies)
+  local s = setmetatable({ _share = share, defaults = {}, _host_sems = {} }, SESSION_MT)
+  for k, v in pairs(cfg) do
+    local want = SESSION_ONLY[k]
+    if want then
+      if type(v) ~= want then
+        error(("bad argument #1 to 'session' (field '%s': %s expected, got %s)"):format(k, want, type(v)), 3)
+      end
+    elseif type(k) ~= "string" then
+      error("bad argument #1 to 'session' (option names must be strings)", 3)
+    else
+      s.defaults[k] = v
+    end
+  end
+  -- Unknown request options are refused now rather than at the first call.
+  local ok, msg = pcall(core.check_options, "session", 1, s.defaults)
+  if not ok then error(msg, 3) end
+  s.headers = s.defaults.headers or {}
+  s.defaults.headers = s.headers -- live: s.headers.X = "y" applies to later requests
+  s._base_url = cfg.base_url
+  s._hooks = cfg.hooks
+  s._rate = cfg.rate_limit
+  if s._rate and s._rate <= 0 then error("bad argument #1 to 'session' (field 'rate_limit': must be positive)", 3) end
+  if cfg.max_connections then s._conn_sem = task.semaphore(math.floor(cfg.max_connections)) end
+  s._host_limit = cfg.max_host_connections and math.floor(cfg.max_host_connections)
+  if keep_cookies then s.cookies = cookies.new(share) end
+  return s
+end
+
+-- http.session{...} -> session.  Every request option is accepted as a
+-- default, plus base_url, hooks, rate_limit, max_connections and
+-- max_host_connections.
+function http.session(cfg)
+  if cfg ~= nil and type(cfg) ~= "table" then
+    error(("bad argument #1 to 'session' (table expected, got %s)"):format(type(cfg)), 2)
+  end
+  return new_session(cfg or {}, true)
+end
+
+local function check_self(s, fname)
+  if getmetatable(s) ~= SESSION_MT then
+    error(("bad self to '%s' (http.session expected; call it with ':')"):format(fname), 3)
+  end
+end
+
+function smethods.request(s, method, url, opts)
+  check_self(s, "request")
+  if type(method) ~= "string" then
+    error(("bad argument #1 to 'request' (string expected, got %s)"):format(type(method)), 2)
+  end
+  check_url("request", 2, url)
+  check_opts("request", 3, opts)
+  return send(s, "request", 3, method:upper(), url, opts)
+end
+
+for _, m in ipairs { "get", "post", "put", "patch", "delete", "head", "options" } do
+  local M = m:upper()
+  smethods[m] = function(s, url, opts)
+    check_self(s, m)
+    check_url(m, 1, url)
+    check_opts(m, 2, opts)
+    return send(s, m, 2, M, url, opts)
+  end
+end
+
+-- s:close(): releases connections and caches; later use raises.
+function smethods.close(s)
+  if s._closed then return end
+  s._closed = true
+  core.share_close(s._share)
+end
+SESSION_MT.__close = smethods.close
+SESSION_MT.__tostring = function(s)
+  return ("http.session (%s)"):format(s._closed and "closed" or "open")
+end
+
+-- The hidden client behind http.get and friends: it reuses connections but
+-- keeps no cookies between calls.
+local default = new_session({}, false)
+
 function http.request(method, url, opts)
   if type(method) ~= "string" then
     error(("bad argument #1 to 'request' (string expected, got %s)"):format(
@@ -136,7 +312,7 @@ function http.request(method, url, opts)
   end
   check_url("request", 2, url)
   check_opts("request", 3, opts)
-  return send("request", 3, method:upper(), url, opts, nil)
+  return send(default, "request", 3, method:upper(), url, opts)
 end
 
 for _, m in ipairs { "get", "post", "put", "patch", "delete", "head", "options" } do
@@ -144,9 +320,11 @@ for _, m in ipairs { "get", "post", "put", "patch", "delete", "head", "options" 
   http[m] = function(url, opts)
     check_url(m, 1, url)
     check_opts(m, 2, opts)
-    return send(m, 2, M, url, opts, nil)
+    return send(default, m, 2, M, url, opts)
   end
 end
+
+------------------------------------------------------------------ auth
 
 -- Auth objects: tables with a scheme, whose tostring never shows the secret.
 local AUTH_MT = {
@@ -182,26 +360,27 @@ function http.netrc(file)
   return setmetatable({ scheme = "netrc", file = file }, AUTH_MT)
 end
 
-http.response_methods = response.methods
-
-http.spawn, http.join, http.sleep = task.spawn, task.join, task.sleep
+------------------------------------------------------------------ many at once
 
 -- http.parallel(list [, {concurrency = n}]) -> results in input order.
 -- Each item is {method, url, opts} or a URL string (GET).  A slot holds the
 -- response, or the error object when that request failed; one failure never
--- raises.  `send` lets sessions run the list through themselves.
-function http.parallel(list, popts, send_item)
+-- raises.
+local function parallel(sess, list, popts)
   if type(list) ~= "table" then
-    error(("bad argument #1 to 'parallel' (table expected, got %s)"):format(type(list)), 2)
+    error(("bad argument #1 to 'parallel' (table expected, got %s)"):format(type(list)), 3)
   end
   if popts ~= nil and type(popts) ~= "table" then
-    error(("bad argument #2 to 'parallel' (table expected, got %s)"):format(type(popts)), 2)
+    error(("bad argument #2 to 'parallel' (table expected, got %s)"):format(type(popts)), 3)
   end
   local conc = popts and popts.concurrency or 16
   if math.type(conc) ~= "integer" or conc < 1 then
-    error("bad argument #2 to 'parallel' (field 'concurrency': positive integer expected)", 2)
+    error("bad argument #2 to 'parallel' (field 'concurrency': positive integer expected)", 3)
   end
-  send_item = send_item or function(m, u, o) return http.request(m, u, o) end
+  local function one(m, u, o)
+    check_url("parallel", 1, u)
+    return send(sess, "parallel", 1, tostring(m):upper(), u, o)
+  end
   local n, nexti, results = #list, 0, {}
   local function worker()
     while true do
@@ -211,9 +390,9 @@ function http.parallel(list, popts, send_item)
       local item = list[i]
       local ok, res, err
       if type(item) == "string" then
-        ok, res, err = pcall(send_item, "GET", item, nil)
+        ok, res, err = pcall(one, "GET", item, nil)
       elseif type(item) == "table" then
-        ok, res, err = pcall(send_item, item[1], item[2], item[3])
+        ok, res, err = pcall(one, item[1], item[2], item[3])
       else
         ok, res = false, ("item %d: {method, url, opts} or URL expected, got %s"):format(i, type(item))
       end
@@ -228,5 +407,14 @@ function http.parallel(list, popts, send_item)
   task.join(workers)
   return results
 end
+
+function http.parallel(list, popts) return parallel(default, list, popts) end
+function smethods.parallel(s, list, popts)
+  check_self(s, "parallel")
+  return parallel(s, list, popts)
+end
+
+http.response_methods = response.methods
+http._session_methods = smethods
 
 return http

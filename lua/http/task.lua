@@ -260,6 +260,51 @@ end
 
 function methods.done(task) return task.status ~= "running" end
 
+-- Semaphores bound the requests a session has in flight
+-- (max_connections, max_host_connections).  A task waits parked; a caller
+-- outside tasks drives the loop until a slot is free.
+function M.semaphore(n)
+  return { free = n, waiters = {} }
+end
+
+function M.acquire(sem)
+  if sem.free > 0 then
+    sem.free = sem.free - 1
+    return
+  end
+  local me = current()
+  if me then
+    sem.waiters[#sem.waiters + 1] = me
+    park(me) -- resumed by release, which hands its slot over
+    return
+  end
+  while sem.free == 0 do
+    if idle() then error("deadlock: no request in flight can free a connection slot", 3) end
+    turn(1.0)
+  end
+  sem.free = sem.free - 1
+end
+
+function M.release(sem)
+  local w = table.remove(sem.waiters, 1)
+  while w and w.status ~= "running" do w = table.remove(sem.waiters, 1) end -- cancelled
+  if w then
+    ready[#ready + 1] = w
+  else
+    sem.free = sem.free + 1
+  end
+end
+
+-- Spaces requests rate_limit per second apart (a session's rate_limit):
+-- each caller reserves the next free slot, then sleeps until it.
+function M.throttle(state, rate)
+  local t = now()
+  local slot = state.next_at or t
+  if slot < t then slot = t end
+  state.next_at = slot + 1 / rate
+  if slot > t then M.sleep(slot - t) end
+end
+
 TASK_MT.__tostring = function(task) return ("http.task (%s)"):format(task.status) end
 
 return M

@@ -1,0 +1,145 @@
+/*
+** share.c -- what one session keeps apart from every other: a libcurl
+** share handle holding its connection cache, DNS cache, TLS session cache
+** and (for sessions with a jar) its cookies.
+**
+** "http.share" userdata.  Transfers that use a share pin it (user value 4
+** of the transfer) and count in `refs`; close only frees the libcurl handle
+** once no transfer is attached, so teardown works in any order.
+** The cookie jar is libcurl's own cookie engine (domain, path, expiry,
+** Secure, host-only, public-suffix checks); this file exposes it as lines in
+** the Netscape cookies.txt format, which lua/http/cookies.lua turns into the
+** jar's Lua API.
+*/
+#include <string.h>
+
+#include "lurl_int.h"
+
+#define LURL_SHARE_MT "http.share"
+
+struct lurl_share {
+  CURLSH *sh;
+  CURL *jar;     /* easy handle attached to sh, used for cookie list calls */
+  int refs;      /* transfers attached */
+  int cookies;   /* the share keeps cookies */
+  int closed;
+};
+
+static void share_free(lurl_share *s) {
+  if (s->jar) {
+    curl_easy_cleanup(s->jar);
+    s->jar = NULL;
+  }
+  if (s->sh && s->refs == 0) {
+    curl_share_cleanup(s->sh);
+    s->sh = NULL;
+  }
+}
+
+lurl_share *lurl_checkshare(lua_State *L, int idx) {
+  lurl_share *s = (lurl_share *)luaL_checkudata(L, idx, LURL_SHARE_MT);
+  if (s->closed) luaL_error(L, "attempt to use a closed session");
+  return s;
+}
+
+/* Attaches easy handle h (of a transfer) to the share. */
+void lurl_share_attach(lurl_share *s, CURL *h) {
+  curl_easy_setopt(h, CURLOPT_SHARE, s->sh);
+  if (s->cookies) curl_easy_setopt(h, CURLOPT_COOKIEFILE, ""); /* engine on, no file */
+  s->refs++;
+}
+
+/* Detaches h (already off the multi handle); frees a closed share once the
+** last transfer has left it. */
+void lurl_share_detach(lurl_share *s, CURL *h) {
+  curl_easy_setopt(h, CURLOPT_SHARE, NULL);
+  s->refs--;
+  if (s->closed) share_free(s);
+}
+
+/* core.share(keep_cookies) -> share */
+static int share_new(lua_State *L) {
+  int cookies = lua_toboolean(L, 1);
+  lurl_share *s = (lurl_share *)lua_newuserdatauv(L, sizeof *s, 0);
+  memset(s, 0, sizeof *s);
+  s->closed = 1;
+  luaL_setmetatable(L, LURL_SHARE_MT);
+  s->sh = curl_share_init();
+  if (!s->sh) return luaL_error(L, "libcurl: cannot create a share handle");
+  curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+  curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+  if (cookies) curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE);
+  s->cookies = cookies;
+  s->closed = 0;
+  return 1;
+}
+
+/* share:close() and __gc: idempotent. */
+static int share_close(lua_State *L) {
+  lurl_share *s = (lurl_share *)luaL_checkudata(L, 1, LURL_SHARE_MT);
+  if (!s->closed) {
+    s->closed = 1;
+    share_free(s);
+  }
+  return 0;
+}
+
+static int share_tostring(lua_State *L) {
+  lurl_share *s = (lurl_share *)luaL_checkudata(L, 1, LURL_SHARE_MT);
+  lua_pushfstring(L, "http.share (%s)", s->closed ? "closed" : "open");
+  return 1;
+}
+
+/* The easy handle used to read and change the jar. */
+static CURL *jar_handle(lua_State *L, lurl_share *s) {
+  if (!s->cookies) luaL_error(L, "this session keeps no cookies");
+  if (!s->jar) {
+    s->jar = curl_easy_init();
+    if (!s->jar) luaL_error(L, "libcurl: cannot create an easy handle");
+    curl_easy_setopt(s->jar, CURLOPT_SHARE, s->sh);
+    curl_easy_setopt(s->jar, CURLOPT_COOKIEFILE, "");
+  }
+  return s->jar;
+}
+
+/* core.cookie_lines(share) -> {line, ...} in Netscape format. */
+static int cookie_lines(lua_State *L) {
+  lurl_share *s = lurl_checkshare(L, 1);
+  struct curl_slist *list = NULL;
+  curl_easy_getinfo(jar_handle(L, s), CURLINFO_COOKIELIST, &list);
+  lua_newtable(L);
+  int i = 0;
+  for (struct curl_slist *p = list; p; p = p->next) {
+    lua_pushstring(L, p->data);
+    lua_rawseti(L, -2, ++i);
+  }
+  curl_slist_free_all(list);
+  return 1;
+}
+
+/* core.cookie_add(share, line): a Netscape line, or "ALL" to clear, or
+** "FLUSH"-style commands libcurl knows. */
+static int cookie_add(lua_State *L) {
+  lurl_share *s = lurl_checkshare(L, 1);
+  const char *line = luaL_checkstring(L, 2);
+  CURLcode rc = curl_easy_setopt(jar_handle(L, s), CURLOPT_COOKIELIST, line);
+  if (rc != CURLE_OK) return luaL_error(L, "cookie jar: %s", curl_easy_strerror(rc));
+  return 0;
+}
+
+void lurl_share_open(lua_State *L) {
+  if (luaL_newmetatable(L, LURL_SHARE_MT)) {
+    lua_pushcfunction(L, share_close);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, share_close);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, share_tostring);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_pop(L, 1);
+  static const luaL_Reg fns[] = {
+    {"share", share_new}, {"share_close", share_close},
+    {"cookie_lines", cookie_lines}, {"cookie_add", cookie_add}, {NULL, NULL}};
+  luaL_setfuncs(L, fns, 0);
+}
