@@ -100,17 +100,21 @@ static void finish(lurl_engine *e, lurl_transfer *t, CURLcode code) {
   t->code = code;
 }
 
-/* Reads libcurl's completion messages. */
-static void drain(lurl_engine *e) {
+/* Reads libcurl's completion messages; returns how many finished. */
+static int drain(lurl_engine *e) {
   CURLMsg *m;
-  int left;
+  int left, n = 0;
   while ((m = curl_multi_info_read(e->multi, &left)) != NULL) {
     if (m->msg != CURLMSG_DONE) continue;
     CURLcode rc = m->data.result; /* m is invalid once the handle is removed */
     lurl_transfer *t = NULL;
     curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
-    if (t) finish(e, t, rc);
+    if (t) {
+      finish(e, t, rc);
+      n++;
+    }
   }
+  return n;
 }
 
 /*
@@ -152,7 +156,8 @@ static void turn(lua_State *L, lurl_engine *e, long timeout_ms) {
   CURLMcode mc = curl_multi_perform(e->multi, &running);
   if (mc != CURLM_OK)
     luaL_error(L, "libcurl multi error: %s", curl_multi_strerror(mc));
-  drain(e);
+  /* Something finished: hand back to the caller before sleeping at all. */
+  if (drain(e) > 0) timeout_ms = 0;
   if (timeout_ms > 0) {
     long ct = -1;
     curl_multi_timeout(e->multi, &ct);

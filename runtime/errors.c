@@ -57,8 +57,9 @@ static int kind_is(const char *kind, const char *ancestor) {
 */
 const char *lurl_redact_url(lua_State *L, const char *url) {
   const char *p = strstr(url, "://");
-  if (p) {
-    const char *auth = p + 3;
+  {
+    /* without a scheme, the text up to the first '/' is the authority */
+    const char *auth = p ? p + 3 : url;
     size_t alen = strcspn(auth, "/?#");
     const char *at = NULL;
     for (size_t i = 0; i < alen; i++)

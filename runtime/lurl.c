@@ -103,16 +103,15 @@ static void print_version(void) {
   fflush(stdout);
 }
 
-/* ---- interruption ------------------------------------------------------ */
-
 static int msghandler(lua_State *L);
 
 /*
 ** stop_hook: installed by on_sigint; turns the interrupt into a Lua error at
 ** the next call, return or line.  It removes itself first so it fires once.
 ** If the interrupt already surfaced as an error (lurl's wait loop raises one)
-** the next "call" is our message handler: raising there would replace the
-** real message with "error in error handling", so it only steps aside.
+** the next "call" is our message handler: raising there would replace lurl's
+** error (which names the request) with a bare "interrupted!", so it steps
+** aside.
 */
 static void stop_hook(lua_State *L, lua_Debug *ar) {
   lua_sethook(L, NULL, 0, 0);
@@ -148,8 +147,6 @@ static void on_sigint(int sig) {
   lua_sethook(running_state, stop_hook,
               LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
 }
-
-/* ---- running chunks ---------------------------------------------------- */
 
 /*
 ** msghandler [-1, +1]: message handler of every protected call made here.
@@ -211,11 +208,10 @@ static int dochunk(lua_State *L, int status) {
 }
 
 static int dofile(lua_State *L, const char *name) {
-  return dochunk(L, luaL_loadfile(L, name));
+  return dochunk(L, luaL_loadfile(L, name));  /* NULL name = stdin */
 }
-
-static int dostring(lua_State *L, const char *code, const char *chunkname) {
-  return dochunk(L, luaL_loadbuffer(L, code, strlen(code), chunkname));
+static int dostring(lua_State *L, const char *s, const char *chunkname) {
+  return dochunk(L, luaL_loadbuffer(L, s, strlen(s), chunkname));
 }
 
 /*
@@ -280,10 +276,7 @@ static int run_options(lua_State *L, const cmdline *c) {
   for (i = 1; i < c->script; i++) {
     const char *opt = c->argv[i];
     const char *val;
-    if (opt[1] == 'W') {
-      lua_warning(L, "@on", 0);
-      continue;
-    }
+    if (opt[1] == 'W') { lua_warning(L, "@on", 0); continue; }
     if (opt[1] != 'e' && opt[1] != 'l') continue;  /* done before the state */
     val = opt[2] != '\0' ? opt + 2 : c->argv[++i];
     if ((opt[1] == 'e' ? dostring(L, val, "=(command line)")
@@ -305,8 +298,6 @@ static int run_lua_init(lua_State *L) {
   if (init[0] == '@') return dofile(L, init + 1);
   return dostring(L, init, chunkname);
 }
-
-/* ---- interactive mode -------------------------------------------------- */
 
 static char *line_buf = NULL;  /* getline's buffer, reused for every line */
 static size_t line_cap = 0;
@@ -369,14 +360,9 @@ static int load_statement(lua_State *L) {
   for (;;) {
     src = lua_tolstring(L, -1, &len);
     status = luaL_loadbuffer(L, src, len, "=stdin");
-    if (!incomplete(L, status)) break;
-    lua_pop(L, 1);
-    if (!push_line(L, 0)) {
-      /* End of input mid-statement: compile once more for the message. */
-      src = lua_tolstring(L, -1, &len);
-      status = luaL_loadbuffer(L, src, len, "=stdin");
-      break;
-    }
+    /* At end of input an incomplete chunk is reported as it stands. */
+    if (!incomplete(L, status) || !push_line(L, 0)) break;
+    lua_remove(L, -2);  /* the "<eof>" message */
     lua_pushliteral(L, "\n");
     lua_insert(L, -2);
     lua_concat(L, 3);
@@ -424,8 +410,6 @@ static void repl(lua_State *L) {
   msg_prefix = saved_prefix;
 }
 
-/* ---- main -------------------------------------------------------------- */
-
 /*
 ** parse_cmdline: scans the options before the script, as lua.c does: it stops
 ** at the first non-option, at "-" (stdin is the script) or after "--".
@@ -442,15 +426,9 @@ static int parse_cmdline(int argc, char **argv, cmdline *c, const char **bad) {
     const char *a = argv[i];
     if (a[0] != '-' || a[1] == '\0') break;  /* the script, or "-" */
     *bad = a;
-    if (strcmp(a, "--") == 0) {
-      i++;
-      break;
-    }
+    if (strcmp(a, "--") == 0) { i++; break; }  /* the script comes next */
     if (strcmp(a, "--help") == 0) return 1;
-    if (strcmp(a, "--trace") == 0) {
-      c->flags |= OPT_TRACE;
-      continue;
-    }
+    if (strcmp(a, "--trace") == 0) { c->flags |= OPT_TRACE; continue; }
     if (a[1] == 'e' || a[1] == 'l') {
       if (a[1] == 'e') c->flags |= OPT_EXEC;
       if (a[2] == '\0' && (++i >= argc || argv[i][0] == '-')) return -1;

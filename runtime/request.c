@@ -214,7 +214,7 @@ static int build_url(req *r, const char *method, const char *url, int flags) {
     curl_url_cleanup(u);
     const char *why = strstr(url, "://") ? curl_url_strerror(uc) : NULL;
     if (!why) {
-      lua_pushfstring(L, "no scheme in URL: did you mean http://%s ?", url);
+      lua_pushfstring(L, "no scheme in URL: did you mean http://%s ?", lurl_redact_url(L, url));
       invalid_url(L, method, url, lua_tostring(L, -1));
       lua_remove(L, -2);
       return -1;
@@ -234,20 +234,14 @@ static int build_url(req *r, const char *method, const char *url, int flags) {
     return -1;
   }
   curl_free(scheme);
-  if (!(flags & HOP_NO_PARAMS)) {
-    int ty = getopt_(r, "params");
-    if (ty == LUA_TTABLE) {
-      lurl_buf q = {0};
-      encode_table(r, &q, -1, "params");
-      if (q.len) curl_url_set(u, CURLUPART_QUERY, q.data, CURLU_APPENDQUERY);
-      lurl_buf_free(&q);
-    } else if (ty == LUA_TSTRING) {
-      curl_url_set(u, CURLUPART_QUERY, lua_tostring(L, -1), CURLU_APPENDQUERY);
-    } else if (ty != LUA_TNIL) {
-      field_error(r, "params", "table", -1);
-    }
-    lua_pop(L, 1);
+  /* "http:///x" parses leniently in libcurl; requests refuses it */
+  const char *sep = strstr(url, "://");
+  if (sep && sep[3] == '/') {
+    curl_url_cleanup(u);
+    invalid_url(L, method, url, "no host in URL");
+    return -1;
   }
+  curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0); /* never sent */
   char *full = NULL;
   uc = curl_url_get(u, CURLUPART_URL, &full, 0);
   curl_url_cleanup(u);
@@ -257,6 +251,23 @@ static int build_url(req *r, const char *method, const char *url, int flags) {
   }
   lua_pushstring(L, full);
   curl_free(full);
+  if (flags & HOP_NO_PARAMS) return 0;
+  /* params are appended as we encoded them: libcurl's query editing would
+  ** re-case some escapes */
+  int ty = getopt_(r, "params");
+  lurl_buf q = {0};
+  if (ty == LUA_TTABLE) encode_table(r, &q, -1, "params");
+  else if (ty == LUA_TSTRING) lurl_buf_adds(&q, lua_tostring(L, -1));
+  else if (ty != LUA_TNIL) field_error(r, "params", "table", -1);
+  lua_pop(L, 1);
+  if (q.len) {
+    const char *cur = lua_tostring(L, -1);
+    const char *qm = strchr(cur, '?');
+    lua_pushstring(L, !qm ? "?" : qm[1] ? "&" : "");
+    lua_pushlstring(L, q.data, q.len);
+    lua_concat(L, 3);
+  }
+  lurl_buf_free(&q);
   return 0;
 }
 
@@ -607,6 +618,7 @@ static void apply_proxy(req *r, const char *scheme, const char *host) {
 static size_t on_body(char *p, size_t size, size_t n, void *ud) {
   lurl_transfer *t = (lurl_transfer *)ud;
   size_t len = size * n;
+  t->last_ms = lurl_now_ms(); /* bytes moved: the read clock starts over */
   int rc = lurl_buf_add(&t->body, p, len);
   if (rc == LURL_BUF_OK) return len;
   t->fault = rc == LURL_BUF_LIMIT ? LURL_FAULT_BODY_TOO_LARGE : LURL_FAULT_NOMEM;
@@ -855,8 +867,10 @@ int lurl_core_start(lua_State *L) {
     size_t n;
     const char *ct = lua_tolstring(L, body_i + 1, &n);
     hdr_set(&r, &hs, "Content-Type", 12, ct, n);
-  } else if (!lua_isnil(L, body_i)) {
-    hdr_set(&r, &hs, "Content-Type", 12, NULL, 0); /* requests sends none */
+  } else if (!lua_isnil(L, body_i) || is_post || strcmp(method, "PUT") == 0 ||
+             strcmp(method, "PATCH") == 0) {
+    /* libcurl would label any body as a form; requests sends no type */
+    hdr_set(&r, &hs, "Content-Type", 12, NULL, 0);
   }
   if (!(flags & HOP_STRIP_AUTH) && apply_auth(&r)) {
     size_t n;

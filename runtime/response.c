@@ -71,6 +71,14 @@ static void push_timings(lua_State *L, CURL *h) {
   setnum(L, "redirect", 0);
 }
 
+/* Did the whole header block of the response arrive? */
+static int headers_complete(const lurl_transfer *t) {
+  const char *h = t->head.data;
+  size_t n = t->head.len;
+  return (n >= 2 && h[n - 1] == '\n' && h[n - 2] == '\n') ||
+         (n >= 4 && memcmp(h + n - 4, "\r\n\r\n", 4) == 0);
+}
+
 /* Chooses the error kind for a failed transfer. */
 static const char *kind_of(lurl_transfer *t, CURLcode c, char *msg, size_t msz) {
   switch (t->fault) {
@@ -99,8 +107,10 @@ static const char *kind_of(lurl_transfer *t, CURLcode c, char *msg, size_t msz) 
     return "Timeout";
   }
   case CURLE_URL_MALFORMAT:
-  case CURLE_UNSUPPORTED_PROTOCOL:
     return "InvalidURL";
+  case CURLE_UNSUPPORTED_PROTOCOL: /* URLs were checked: a bad status line */
+  case CURLE_WEIRD_SERVER_REPLY:
+    return "ConnectionError";
   case CURLE_COULDNT_RESOLVE_PROXY:
     return "ProxyError";
   case CURLE_COULDNT_RESOLVE_HOST:
@@ -136,12 +146,12 @@ static const char *kind_of(lurl_transfer *t, CURLcode c, char *msg, size_t msz) 
   }
   case CURLE_RECV_ERROR:
     if (t->proxy_used && strstr(detail, "CONNECT")) return "ProxyError";
-    /* A connection that broke after the headers arrived broke the body. */
-    if (strstr(detail, "chunk") || t->head.len > 0) return "ChunkedEncodingError";
+    /* A connection that broke once the headers were complete broke the body. */
+    if (strstr(detail, "chunk") || headers_complete(t)) return "ChunkedEncodingError";
     return "ConnectionError";
   case CURLE_HTTP2:
   case CURLE_HTTP2_STREAM:
-    return t->head.len > 0 ? "ChunkedEncodingError" : "ConnectionError";
+    return headers_complete(t) ? "ChunkedEncodingError" : "ConnectionError";
   default:
     return "ConnectionError";
   }
@@ -316,6 +326,14 @@ int lurl_core_to_utf8(lua_State *L) {
     return 1;
   }
   iconv_t cd = iconv_open("UTF-8", cs);
+  if (cd == (iconv_t)-1) {
+    /* WHATWG labels iconv does not know, e.g. "latin-1" */
+    static const char *const alias[][2] = {
+      {"latin-1", "ISO-8859-1"}, {"latin_1", "ISO-8859-1"}, {"l1", "ISO-8859-1"},
+      {"x-sjis", "SHIFT_JIS"}, {"x-user-defined", "ISO-8859-1"}};
+    for (size_t i = 0; i < sizeof alias / sizeof alias[0]; i++)
+      if (strcasecmp(cs, alias[i][0]) == 0) cd = iconv_open("UTF-8", alias[i][1]);
+  }
   if (cd == (iconv_t)-1) {
     lua_pushnil(L);
     lua_pushfstring(L, "unknown charset '%s'", cs);
