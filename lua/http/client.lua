@@ -10,6 +10,7 @@ local response = require "http.response"
 local task = require "http.task"
 local retry = require "http.retry"
 local cookies = require "http.cookies"
+local paginate = require "http.paginate"
 
 local http = {}
 
@@ -412,6 +413,17 @@ function http.parallel(list, popts) return parallel(default, list, popts) end
 function smethods.parallel(s, list, popts)
   check_self(s, "parallel")
   return parallel(s, list, popts)
+end
+
+------------------------------------------------------------------ pagination
+
+function http.paginate(url, opts)
+  return paginate.walk(function(m, u, o) return send(default, "paginate", 2, m, u, o) end, url, opts)
+end
+
+function smethods.paginate(s, url, opts)
+  check_self(s, "paginate")
+  return paginate.walk(function(m, u, o) return send(s, "paginate", 2, m, u, o) end, url, opts)
 end
 
 http.response_methods = response.methods
