@@ -13,7 +13,9 @@
 ** own memory.  No Lua function is ever called from a libcurl callback here.
 */
 #define _POSIX_C_SOURCE 200809L
+#include <poll.h>
 #include <signal.h>
+#include <sys/select.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -180,6 +182,42 @@ static void turn(lua_State *L, lurl_engine *e, long timeout_ms) {
       }
     luaL_error(L, "interrupted");
   }
+}
+
+/*
+** For hosts with their own event loop: fills out[] with the sockets libcurl
+** waits on (at most max) and returns how many there are, which may exceed
+** max.  Uses curl_multi_fdset, so descriptors must be below FD_SETSIZE.
+*/
+int lurl_engine_pollfds(lurl_engine *e, struct pollfd *out, int max) {
+  fd_set r, w, x;
+  int maxfd = -1, n = 0;
+  FD_ZERO(&r);
+  FD_ZERO(&w);
+  FD_ZERO(&x);
+  if (curl_multi_fdset(e->multi, &r, &w, &x, &maxfd) != CURLM_OK) return 0;
+  for (int fd = 0; fd <= maxfd; fd++) {
+    short ev = 0;
+    if (FD_ISSET(fd, &r)) ev |= POLLIN;
+    if (FD_ISSET(fd, &w)) ev |= POLLOUT;
+    if (FD_ISSET(fd, &x)) ev |= POLLPRI;
+    if (!ev) continue;
+    if (n < max) {
+      out[n].fd = fd;
+      out[n].events = ev;
+      out[n].revents = 0;
+    }
+    n++;
+  }
+  return n;
+}
+
+/* Milliseconds until libcurl wants to be called even without socket
+** activity; -1 when it has no timeout pending. */
+long lurl_engine_timeout(lurl_engine *e) {
+  long ms = -1;
+  curl_multi_timeout(e->multi, &ms);
+  return ms;
 }
 
 /* Drives the loop until t is done.  May block; raises only on interrupt or

@@ -67,6 +67,9 @@ void lurl_transfer_release(lurl_transfer *t);
 lurl_transfer *lurl_checktransfer(lua_State *L, int idx);
 long long lurl_now_ms(void);
 void lurl_engine_open(lua_State *L);
+struct pollfd;
+int lurl_engine_pollfds(lurl_engine *e, struct pollfd *out, int max);
+long lurl_engine_timeout(lurl_engine *e);
 int lurl_engine_interrupted(void);
 
 /* share.c: a session's connection, DNS, TLS session and cookie caches */

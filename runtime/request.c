@@ -884,6 +884,10 @@ int lurl_core_start(lua_State *L) {
   if (r.opts && lua_getfield(L, r.opts, "headers") == LUA_TTABLE) {
     if (merge_headers(&r, &hs, -1, method, url)) goto invalid;
   } else if (r.opts && !lua_isnil(L, -1)) field_error(&r, "headers", "table", -1);
+  if (flags & HOP_DROP_BODY) { /* requests purges these with the body */
+    hdr *c = hdr_find(&hs, "Content-Type", 12);
+    if (c) c->value = NULL, c->vlen = 0;
+  }
   if (flags & HOP_STRIP_AUTH) {
     hdr *a = hdr_find(&hs, "Authorization", 13);
     if (a) a->value = NULL, a->vlen = 0;

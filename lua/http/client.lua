@@ -52,6 +52,15 @@ local function should_strip_auth(old, new)
   return os_ ~= ns or op ~= np
 end
 
+-- Observers (tracing, HAR recording) see every hop, error and retry as an
+-- event table: {type = "response", response = res, hop = n, attempt = a},
+-- {type = "error", error = err, method =, url =, attempt = a},
+-- {type = "retry", attempt = a, delay = s, reason = res_or_err}.
+local function emit(sess, ev)
+  local obs = sess._observers
+  for i = 1, #obs do obs[i](ev) end
+end
+
 -- Takes the session's connection slots (max_connections and
 -- max_host_connections) for one exchange; returns what to give back.
 local function acquire(sess, url)
@@ -80,7 +89,7 @@ end
 
 -- One attempt: sends the request and follows its redirects.
 -- Returns res, or nil, err.
-local function exchange(sess, fname, argn, method, url, opts, deadline, total)
+local function exchange(sess, fname, argn, method, url, opts, deadline, total, attempt)
   local defaults = sess.defaults
   local allow = opt(opts, defaults, "allow_redirects")
   if allow == nil then allow = true end
@@ -104,8 +113,17 @@ local function exchange(sess, fname, argn, method, url, opts, deadline, total)
       res, err = result(t)
     end
     release(sess, held)
-    if not res then return nil, err end
+    if not res then
+      if sess._observers then
+        emit(sess, { type = "error", error = err, method = method, url = url, attempt = attempt })
+      end
+      return nil, err
+    end
     setmetatable(res, RESPONSE_MT)
+    if sess._observers then
+      emit(sess, { type = "response", response = res, hop = history and #history + 1 or 1,
+        attempt = attempt })
+    end
     local status = res.status
     local location = allow and REDIRECTS[status] and res.headers["location"]
     if not location then
@@ -136,6 +154,24 @@ local function exchange(sess, fname, argn, method, url, opts, deadline, total)
     end
     if should_strip_auth(res.url, nexturl) then flags = flags | STRIP_AUTH end
     flags = flags | NO_PARAMS
+    if not sess.cookies then
+      -- no jar: still carry cookies along one redirect chain, as requests
+      -- does, to the same host only
+      local set = res.cookies
+      if next(set) ~= nil then
+        local _, h1 = core.origin(res.url)
+        local _, h2 = core.origin(nexturl)
+        if h1 == h2 then
+          local o = {}
+          for k, v in pairs(opts or {}) do o[k] = v end
+          local c = {}
+          for k, v in pairs(opts and opts.cookies or defaults.cookies or {}) do c[k] = v end
+          for k, v in pairs(set) do c[k] = v end
+          o.cookies = c
+          opts = o
+        end
+      end
+    end
     url = nexturl
   end
 end
@@ -182,11 +218,14 @@ local function send(sess, fname, argn, method, url, opts)
   local attempt = 1
   local res, err
   while true do
-    res, err = exchange(sess, fname, argn, method, url, opts, deadline, total)
+    res, err = exchange(sess, fname, argn, method, url, opts, deadline, total, attempt)
     local delay = policy and retry.delay(policy, method, attempt, res, err,
       deadline and deadline - now())
     if not delay then break end
     if policy.on_retry then policy.on_retry(res or err, attempt, delay) end
+    if sess._observers then
+      emit(sess, { type = "retry", attempt = attempt, delay = delay, reason = res or err })
+    end
     if res then res = nil end
     task.sleep(delay)
     attempt = attempt + 1
@@ -223,14 +262,40 @@ local smethods = {}
 SESSION_MT.__index = smethods
 
 local SESSION_ONLY = { base_url = "string", hooks = "table", rate_limit = "number",
-  max_connections = "number", max_host_connections = "number" }
+  max_connections = "number", max_host_connections = "number", trace = true, har = true }
+
+-- LURL_TRACE=1 (or lurl --trace) traces every session, the hidden one too.
+local TRACE_ENV = os.getenv("LURL_TRACE")
+if TRACE_ENV == "" or TRACE_ENV == "0" then TRACE_ENV = nil end
+
+-- Observers for a session's trace and har options (lua/http/trace.lua and
+-- lua/http/har.lua own their formats).
+local function add_observers(s, cfg)
+  local trace = cfg.trace
+  if trace == nil and TRACE_ENV then trace = true end
+  if trace then
+    local ok, tr = pcall(require, "http.trace")
+    if not ok then error("tracing is not available: " .. tostring(tr), 4) end
+    s._observers = s._observers or {}
+    s._observers[#s._observers + 1] = tr.new(trace)
+  end
+  if cfg.har then
+    local ok, har = pcall(require, "http.har")
+    if not ok then error("HAR recording is not available: " .. tostring(har), 4) end
+    local rec = har.new(cfg.har)
+    s._observers = s._observers or {}
+    s._observers[#s._observers + 1] = function(ev) rec:observe(ev) end
+    s._har = rec
+  end
+end
 
 local function new_session(cfg, keep_cookies)
   local share = core.share(keep_cookies)
   local s = setmetatable({ _share = share, defaults = {}, _host_sems = {} }, SESSION_MT)
   for k, v in pairs(cfg) do
     local want = SESSION_ONLY[k]
-    if want then
+    if want == true then -- checked by the module that handles it
+    elseif want then
       if type(v) ~= want then
         error(("bad argument #1 to 'session' (field '%s': %s expected, got %s)"):format(k, want, type(v)), 3)
       end
@@ -252,6 +317,7 @@ local function new_session(cfg, keep_cookies)
   if cfg.max_connections then s._conn_sem = task.semaphore(math.floor(cfg.max_connections)) end
   s._host_limit = cfg.max_host_connections and math.floor(cfg.max_host_connections)
   if keep_cookies then s.cookies = cookies.new(share) end
+  add_observers(s, cfg)
   return s
 end
 
@@ -296,8 +362,10 @@ function smethods.close(s)
   if s._closed then return end
   s._closed = true
   core.share_close(s._share)
+  if s._har then s._har:close() end
 end
 SESSION_MT.__close = smethods.close
+SESSION_MT.__gc = smethods.close -- a forgotten session still writes its HAR
 SESSION_MT.__tostring = function(s)
   return ("http.session (%s)"):format(s._closed and "closed" or "open")
 end

@@ -121,6 +121,22 @@ local function idle()
   return nwaiting == 0 and #ready == 0 and #timers == 0
 end
 
+-- For hosts that run their own event loop (runtime/host.c): one turn that
+-- never sleeps, and how long the host may sleep before the next one
+-- (seconds; nil when lurl has nothing pending, 0 when tasks are ready).
+function M.host_turn() turn(0) end
+function M.host_wait_hint()
+  if #ready > 0 then return 0 end
+  if timers[1] then
+    local d = timers[1][1] - now()
+    return d > 0 and d or 0
+  end
+  return nil
+end
+function M.pending()
+  return nwaiting + #ready + #timers
+end
+
 -- Waits for transfer t: yields when inside a task, otherwise drives the
 -- loop until t is done.
 function M.wait(t)
