@@ -128,7 +128,8 @@ local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 local PROXY_VARS = { "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
   "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY" }
 
--- runs http.get(url, opts) in `lua5.4` with exactly these proxy variables;
+-- runs http.get(url, opts) in a child interpreter (the lurl binary under
+-- ctest, where LURL_BIN is set; else lua5.4) with exactly these proxy variables;
 -- returns "OK", status, body or "ERR", kind, tostring(err)
 local function child(env, url, opts_src)
   local cmd = { "env" }
@@ -136,7 +137,7 @@ local function child(env, url, opts_src)
   for k, v in pairs(env) do cmd[#cmd + 1] = q(k .. "=" .. v) end
   cmd[#cmd + 1] = q("LUA_CPATH=" .. package.cpath)
   cmd[#cmd + 1] = q("LUA_PATH=" .. package.path)
-  cmd[#cmd + 1] = "lua5.4"
+  cmd[#cmd + 1] = q(os.getenv("LURL_BIN") or "lua5.4")
   cmd[#cmd + 1] = q(SCRIPT)
   cmd[#cmd + 1] = q(url)
   cmd[#cmd + 1] = q(opts_src or "{}")
