@@ -81,6 +81,12 @@ void lurl_transfer_release(lurl_transfer *t) {
     curl_slist_free_all(t->slist);
     t->slist = NULL;
   }
+  if (t->mime) { /* only once the easy handle no longer uses it */
+    curl_mime_free(t->mime);
+    t->mime = NULL;
+  }
+  t->upfile = NULL;
+  lurl_buf_free(&t->up);
 }
 
 /* An easy handle from the pool, reset to defaults, or a new one. */
@@ -97,6 +103,7 @@ CURL *lurl_engine_easy(lurl_engine *e) {
 ** its connection goes back to the cache before Lua even looks at it. */
 static void finish(lurl_engine *e, lurl_transfer *t, CURLcode code) {
   if (t->state != LURL_T_RUNNING) return;
+  t->wake = 1;
   curl_multi_remove_handle(e->multi, t->easy);
   t->state = LURL_T_DONE;
   t->code = code;
@@ -127,7 +134,8 @@ static int drain(lurl_engine *e) {
 static long check_deadlines(lurl_engine *e, long cap) {
   long long now = lurl_now_ms();
   for (lurl_transfer *t = e->live; t; t = t->next) {
-    if (t->state != LURL_T_RUNNING || t->read_ms <= 0) continue;
+    /* a paused transfer waits for its reader, not for the server */
+    if (t->state != LURL_T_RUNNING || t->read_ms <= 0 || t->paused) continue;
     if (!t->connected) {
       /* The read clock starts once the request is on its way; before that
       ** the connect timeout is in charge. */
@@ -160,6 +168,8 @@ static void turn(lua_State *L, lurl_engine *e, long timeout_ms) {
     luaL_error(L, "libcurl multi error: %s", curl_multi_strerror(mc));
   /* Something finished: hand back to the caller before sleeping at all. */
   if (drain(e) > 0) timeout_ms = 0;
+  for (lurl_transfer *t = e->live; t && timeout_ms > 0; t = t->next)
+    if (t->wake && t->state == LURL_T_RUNNING) timeout_ms = 0;
   if (timeout_ms > 0) {
     long ct = -1;
     curl_multi_timeout(e->multi, &ct);
@@ -220,10 +230,11 @@ long lurl_engine_timeout(lurl_engine *e) {
   return ms;
 }
 
-/* Drives the loop until t is done.  May block; raises only on interrupt or
-** a multi-handle failure, after which t is no longer running. */
+/* Drives the loop until t is done or has something for Lua (a streamed
+** chunk, a request for upload data, a progress report).  May block; raises
+** only on interrupt or a multi-handle failure. */
 void lurl_engine_wait(lua_State *L, lurl_engine *e, lurl_transfer *t) {
-  while (t->state == LURL_T_RUNNING) turn(L, e, IDLE_WAKE_MS);
+  while (t->state == LURL_T_RUNNING && !t->wake) turn(L, e, IDLE_WAKE_MS);
 }
 
 /* One step for the scheduler; returns the number of running transfers. */
@@ -356,7 +367,7 @@ static int core_step(lua_State *L) {
   int n = 0;
   lua_rawgetp(L, LUA_REGISTRYINDEX, &watch_key);
   for (lurl_transfer *t = e->live; t; t = t->next) {
-    if (!t->watched || t->state == LURL_T_RUNNING) continue;
+    if (!t->watched || (t->state == LURL_T_RUNNING && !t->wake)) continue;
     t->watched = 0;
     lua_rawgetp(L, -1, t);
     lua_rawseti(L, 2, ++n);
@@ -379,10 +390,12 @@ static int core_watch(lua_State *L) {
   return 0;
 }
 
-/* core.done(transfer) -> boolean */
+/* core.done(transfer) -> done, woken: finished, or has news for Lua */
 static int core_done(lua_State *L) {
-  lua_pushboolean(L, lurl_checktransfer(L, 1)->state != LURL_T_RUNNING);
-  return 1;
+  lurl_transfer *t = lurl_checktransfer(L, 1);
+  lua_pushboolean(L, t->state != LURL_T_RUNNING);
+  lua_pushboolean(L, t->wake);
+  return 2;
 }
 
 /* core.now() -> seconds on a monotonic clock. */

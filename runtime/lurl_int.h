@@ -5,6 +5,7 @@
 #ifndef LURL_INT_H
 #define LURL_INT_H
 
+#include <stdio.h>
 #include <curl/curl.h>
 #include <lua.h>
 #include <lauxlib.h>
@@ -54,6 +55,22 @@ struct lurl_transfer {
   struct curl_slist *slist;    /* request headers handed to libcurl */
   const char *proxy_used;      /* non-NULL when a proxy is configured */
   lurl_share *share;           /* the session's caches, or NULL */
+  /* streaming (stream.c) */
+  int stream;                  /* body pulled by Lua chunk by chunk */
+  int headers_done;            /* the final response's headers are in */
+  int paused;                  /* receive side paused: a chunk is waiting */
+  int wake;                    /* something Lua waits for happened */
+  int curl_auth, auth_tried;   /* libcurl answers a digest challenge */
+  size_t chunk_cap;            /* pause once this much is buffered */
+  size_t received, max_body;   /* streamed bytes so far, and the cap */
+  FILE *upfile;                /* upload from an io.open file (Lua owns it) */
+  lurl_buf up;                 /* upload chunks handed over by Lua */
+  size_t up_off;
+  int up_need, up_eof;         /* waiting for Lua's next chunk; no more */
+  curl_mime *mime;             /* multipart body (files=) */
+  int progress_due;            /* on_progress should be called */
+  long long progress_ms;
+  curl_off_t dl_now, dl_total, ul_now, ul_total;
   char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -82,7 +99,20 @@ void lurl_share_open(lua_State *L);
 int lurl_core_start(lua_State *L);
 int lurl_core_check_options(lua_State *L);
 
+/* stream.c */
+size_t lurl_on_body(char *p, size_t size, size_t n, void *ud);
+size_t lurl_on_header(char *p, size_t size, size_t n, void *ud);
+size_t lurl_on_read(char *buf, size_t size, size_t n, void *ud);
+int lurl_on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                     curl_off_t ulnow);
+int lurl_core_pull(lua_State *L);
+int lurl_core_io_state(lua_State *L);
+int lurl_core_feed(lua_State *L);
+int lurl_core_isatty(lua_State *L);
+void lurl_build_mime(lua_State *L, lurl_transfer *t, int files_idx, int data_idx);
+
 /* response.c */
+void lurl_push_transfer_error(lua_State *L, lurl_transfer *t, int with_request);
 int lurl_core_result(lua_State *L);
 int lurl_core_parse_headers(lua_State *L);
 int lurl_core_links(lua_State *L);

@@ -68,9 +68,6 @@ static const char *const known_opts[] = {
   "cookies", "stream", "max_body", "retry", "http_version", "unix_socket",
   "on_progress", "progress", NULL, "user_agent", NULL};
 
-/* Options named in SPEC that a later piece of work implements. */
-static const char *const later_opts[] = {"files", "stream", "on_progress",
-                                         "progress", NULL};
 
 static void check_keys(req *r) {
   lua_State *L = r->L;
@@ -86,10 +83,6 @@ static void check_keys(req *r) {
       if (known_opts[i] && strcmp(known_opts[i], k) == 0) ok = 1;
     if (!ok)
       lurl_raise(L, "bad argument #%d to '%s' (unknown option '%s')", r->argn, r->fname, k);
-    for (int i = 0; later_opts[i]; i++)
-      if (strcmp(later_opts[i], k) == 0)
-        lurl_raise(L, "bad argument #%d to '%s' (option '%s' is not implemented yet)",
-                   r->argn, r->fname, k);
   }
 }
 
@@ -442,6 +435,7 @@ static int apply_auth(req *r) {
     field_error(r, "auth", "{user, password} strings", a);
   if (strcmp(scheme, "digest") == 0) {
     curl_easy_setopt(r->h, CURLOPT_HTTPAUTH, (long)CURLAUTH_DIGEST);
+    r->t->curl_auth = 1;
     curl_easy_setopt(r->h, CURLOPT_USERNAME, lua_tostring(L, -2));
     curl_easy_setopt(r->h, CURLOPT_PASSWORD, lua_tostring(L, -1));
     lua_settop(L, a - 1);
@@ -612,48 +606,41 @@ static void apply_proxy(req *r, const char *scheme, const char *host) {
   lua_pop(L, 1);
 }
 
-/* ----------------------------------------------------------- callbacks -- */
-
-/* Response body bytes; a full buffer (max_body) aborts the transfer. */
-static size_t on_body(char *p, size_t size, size_t n, void *ud) {
-  lurl_transfer *t = (lurl_transfer *)ud;
-  size_t len = size * n;
-  t->last_ms = lurl_now_ms(); /* bytes moved: the read clock starts over */
-  int rc = lurl_buf_add(&t->body, p, len);
-  if (rc == LURL_BUF_OK) return len;
-  t->fault = rc == LURL_BUF_LIMIT ? LURL_FAULT_BODY_TOO_LARGE : LURL_FAULT_NOMEM;
-  return 0;
-}
-
-/* Header lines of every response libcurl reads (100-continue, digest
-** challenges...): a new status line starts the block, and the body, over. */
-static size_t on_header(char *p, size_t size, size_t n, void *ud) {
-  lurl_transfer *t = (lurl_transfer *)ud;
-  size_t len = size * n;
-  if (len > 5 && memcmp(p, "HTTP/", 5) == 0) {
-    lurl_buf_reset(&t->head);
-    lurl_buf_reset(&t->body);
-  }
-  t->last_ms = lurl_now_ms();
-  if (lurl_buf_add(&t->head, p, len) != LURL_BUF_OK) {
-    t->fault = LURL_FAULT_NOMEM;
-    return 0;
-  }
-  return len;
-}
-
 /* ---------------------------------------------------------------- body -- */
 
-/* Pushes the request body (or nil) and its default Content-Type (or nil). */
-static void get_body(req *r, int method_has_body) {
+enum { BODY_NONE, BODY_STRING, BODY_READER, BODY_MIME };
+
+/*
+** Reads json / data / files / body.  Pushes the body string (or nil) and its
+** default Content-Type (or nil), and returns what kind of body it is.  A
+** body from a file or a function is read through lurl_on_read (a function's
+** chunks are handed over by Lua, see core.feed); files become a multipart
+** body streamed from disk by libcurl.
+*/
+static int get_body(req *r) {
   lua_State *L = r->L;
-  int ty = getopt_(r, "json");
+  int ty = getopt_(r, "files");
+  if (ty == LUA_TTABLE) {
+    int fi = lua_gettop(L);
+    int dty = getopt_(r, "data");
+    if (dty != LUA_TNIL && dty != LUA_TTABLE) field_error(r, "data", "table (with files)", -1);
+    lurl_build_mime(L, r->t, fi, dty == LUA_TTABLE ? fi + 1 : 0);
+    lua_pushvalue(L, fi);
+    lua_setiuservalue(L, 11, 1); /* keep in-memory parts' strings alive */
+    lua_settop(L, fi - 1);
+    lua_pushnil(L);
+    lua_pushnil(L);
+    return BODY_MIME;
+  }
+  if (ty != LUA_TNIL) field_error(r, "files", "table", -1);
+  lua_pop(L, 1);
+  ty = getopt_(r, "json");
   if (ty != LUA_TNIL) {
     lua_rawgeti(L, lua_upvalueindex(1), 1); /* core.config[1]: the JSON encoder */
     lua_insert(L, -2);
     lua_call(L, 1, 1);
     lua_pushliteral(L, "application/json");
-    return;
+    return BODY_STRING;
   }
   lua_pop(L, 1);
   ty = getopt_(r, "data");
@@ -664,16 +651,36 @@ static void get_body(req *r, int method_has_body) {
     lua_pushlstring(L, b.data ? b.data : "", b.len);
     lurl_buf_free(&b);
     lua_pushliteral(L, "application/x-www-form-urlencoded");
-    return;
+    return BODY_STRING;
   }
-  if (ty == LUA_TSTRING) { lua_pushnil(L); return; }
+  if (ty == LUA_TSTRING) { lua_pushnil(L); return BODY_STRING; }
   if (ty != LUA_TNIL) field_error(r, "data", "table or string", -1);
   lua_pop(L, 1);
   ty = getopt_(r, "body");
-  if (ty == LUA_TSTRING) { lua_pushnil(L); return; }
-  if (ty != LUA_TNIL) field_error(r, "body", "string", -1);
-  (void)method_has_body;
+  if (ty == LUA_TSTRING) { lua_pushnil(L); return BODY_STRING; }
+  if (ty == LUA_TNIL) { lua_pushnil(L); return BODY_NONE; }
+  curl_off_t size = -1;
+  if (ty == LUA_TUSERDATA) {
+    luaL_Stream *fs = (luaL_Stream *)luaL_testudata(L, -1, LUA_FILEHANDLE);
+    if (!fs || !fs->closef) field_error(r, "body", "string, open file or function", -1);
+    r->t->upfile = fs->f;
+    long pos = ftell(fs->f);
+    if (pos >= 0 && fseek(fs->f, 0, SEEK_END) == 0) { /* what is left to read */
+      long end = ftell(fs->f);
+      fseek(fs->f, pos, SEEK_SET);
+      if (end >= pos) size = end - pos;
+    }
+  } else if (ty != LUA_TFUNCTION) {
+    field_error(r, "body", "string, open file or function", -1);
+  }
+  lua_setiuservalue(L, 11, 1); /* pin the file (Lua owns and closes it) */
+  curl_easy_setopt(r->h, CURLOPT_POST, 1L);
+  curl_easy_setopt(r->h, CURLOPT_READFUNCTION, lurl_on_read);
+  curl_easy_setopt(r->h, CURLOPT_READDATA, (void *)r->t);
+  curl_easy_setopt(r->h, CURLOPT_POSTFIELDSIZE_LARGE, size); /* -1: chunked */
   lua_pushnil(L);
+  lua_pushnil(L);
+  return BODY_READER;
 }
 
 /* ------------------------------------------------------------- start -- */
@@ -826,9 +833,9 @@ int lurl_core_start(lua_State *L) {
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, t->errbuf);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, lurl_on_body);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, (void *)t);
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, lurl_on_header);
   curl_easy_setopt(h, CURLOPT_HEADERDATA, (void *)t);
   curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(h, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
@@ -837,20 +844,22 @@ int lurl_core_start(lua_State *L) {
   int is_head = strcmp(method, "HEAD") == 0;
   int is_get = strcmp(method, "GET") == 0;
   int is_post = strcmp(method, "POST") == 0;
+  int kind = BODY_NONE;
   if (flags & HOP_DROP_BODY) lua_pushnil(L), lua_pushnil(L);
-  else get_body(&r, !is_get && !is_head);
-  int body_i = lua_gettop(L) - 1; /* 12: body or nil, 13: content type or nil */
+  else kind = get_body(&r);
+  int body_i = lua_gettop(L) - 1; /* body string or nil, content type or nil */
   if (is_head) curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-  else if (!is_get || !lua_isnil(L, body_i))
-    if (!is_post) curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-  if (!lua_isnil(L, body_i)) {
+  else if (!is_post && (!is_get || kind != BODY_NONE))
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+  if (kind == BODY_STRING && !lua_isnil(L, body_i)) {
     size_t n;
     const char *b = lua_tolstring(L, body_i, &n);
     lua_pushvalue(L, body_i);
     lua_setiuservalue(L, 11, 1); /* libcurl does not copy: pin the string */
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, b);
-  } else if (is_post || strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0) {
+  } else if (kind == BODY_NONE &&
+             (is_post || strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0)) {
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
   }
@@ -867,8 +876,8 @@ int lurl_core_start(lua_State *L) {
     size_t n;
     const char *ct = lua_tolstring(L, body_i + 1, &n);
     hdr_set(&r, &hs, "Content-Type", 12, ct, n);
-  } else if (!lua_isnil(L, body_i) || is_post || strcmp(method, "PUT") == 0 ||
-             strcmp(method, "PATCH") == 0) {
+  } else if (kind != BODY_MIME && (kind != BODY_NONE || is_post ||
+             strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0)) {
     /* libcurl would label any body as a form; requests sends no type */
     hdr_set(&r, &hs, "Content-Type", 12, NULL, 0);
   }
@@ -916,13 +925,32 @@ int lurl_core_start(lua_State *L) {
   const char *us = string_opt(&r, "unix_socket");
   if (us) curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, us);
 
+  int sty = getopt_(&r, "stream");
+  if (sty == LUA_TBOOLEAN) {
+    t->stream = lua_toboolean(L, -1);
+    t->chunk_cap = 65536;
+  } else if (sty != LUA_TNIL) field_error(&r, "stream", "boolean", -1);
+  lua_pop(L, 1);
   if (getopt_(&r, "max_body") == LUA_TNUMBER) {
     lua_Integer mb = lua_tointeger(L, -1);
     if (mb <= 0) lurl_raise(L, "bad argument #%d to '%s' (field 'max_body': must be positive)",
                             r.argn, r.fname);
-    t->body.limit = (size_t)mb;
+    if (t->stream) t->max_body = (size_t)mb;
+    else t->body.limit = (size_t)mb;
   } else if (!lua_isnil(L, -1)) field_error(&r, "max_body", "integer", -1);
   lua_pop(L, 1);
+  int pty = getopt_(&r, "on_progress");
+  if (pty != LUA_TNIL && pty != LUA_TFUNCTION) field_error(&r, "on_progress", "function", -1);
+  int wants_progress = pty == LUA_TFUNCTION;
+  pty = getopt_(&r, "progress");
+  if (pty != LUA_TNIL && pty != LUA_TBOOLEAN) field_error(&r, "progress", "boolean", -1);
+  wants_progress |= lua_toboolean(L, -1);
+  lua_pop(L, 2);
+  if (wants_progress) { /* Lua calls the function when the engine wakes it */
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, lurl_on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)t);
+  }
   /* allow_redirects and max_redirects are applied in Lua; check types here */
   if (getopt_(&r, "allow_redirects") != LUA_TNIL && !lua_isboolean(L, -1))
     field_error(&r, "allow_redirects", "boolean", -1);

@@ -157,6 +157,19 @@ static const char *kind_of(lurl_transfer *t, CURLcode c, char *msg, size_t msz) 
   }
 }
 
+/* Pushes the error object for a failed transfer [-0, +1]. */
+void lurl_push_transfer_error(lua_State *L, lurl_transfer *t, int unused) {
+  (void)unused;
+  char msg[CURL_ERROR_SIZE + 64];
+  const char *kind = kind_of(t, t->code, msg, sizeof msg);
+  lua_getiuservalue(L, 1, 2);
+  lua_getiuservalue(L, 1, 3);
+  lurl_push_error(L, kind, msg, lua_tostring(L, -2), lua_tostring(L, -1),
+                  t->fault ? -1 : (int)t->code);
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+}
+
 /*
 ** core.result(transfer) -> res | nil, err.  Gives the easy handle back to
 ** the engine either way.  Raises only for an interrupt or lack of memory.
@@ -165,9 +178,9 @@ int lurl_core_result(lua_State *L) {
   lurl_transfer *t = lurl_checktransfer(L, 1);
   lua_getiuservalue(L, 1, 2); /* 2: method */
   lua_getiuservalue(L, 1, 3); /* 3: url */
-  const char *method = lua_tostring(L, 2);
-  const char *url = lua_tostring(L, 3);
-  if (t->state == LURL_T_RUNNING) return luaL_error(L, "transfer still running");
+  /* a streamed response is handed over once its headers are in */
+  int streaming = t->stream && t->state == LURL_T_RUNNING && t->headers_done;
+  if (t->state == LURL_T_RUNNING && !streaming) return luaL_error(L, "transfer still running");
   if (!t->easy) return luaL_error(L, "transfer already consumed");
   if (t->fault == LURL_FAULT_NOMEM) {
     lurl_transfer_release(t);
@@ -177,11 +190,8 @@ int lurl_core_result(lua_State *L) {
     lurl_transfer_release(t);
     return luaL_error(L, "interrupted");
   }
-  if (t->fault || t->code != CURLE_OK) {
-    char msg[CURL_ERROR_SIZE + 64];
-    const char *kind = kind_of(t, t->code, msg, sizeof msg);
-    lurl_push_error(L, kind, msg, method, url,
-                    t->fault ? -1 : (int)t->code);
+  if (!streaming && (t->fault || t->code != CURLE_OK) && !(t->stream && t->headers_done)) {
+    lurl_push_transfer_error(L, t, 0);
     lurl_transfer_release(t);
     lua_pushnil(L);
     lua_insert(L, -2);
@@ -214,8 +224,10 @@ int lurl_core_result(lua_State *L) {
   lua_setfield(L, -2, "url");
   lua_pushvalue(L, 2);
   lua_setfield(L, -2, "method");
-  lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
-  lua_setfield(L, -2, "body");
+  if (!t->stream) {
+    lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
+    lua_setfield(L, -2, "body");
+  }
   lua_pushlstring(L, t->head.data ? t->head.data : "", t->head.len);
   lua_setfield(L, -2, "_head");
   lua_pushlstring(L, t->reqhead.data ? t->reqhead.data : "", t->reqhead.len);
@@ -224,6 +236,7 @@ int lurl_core_result(lua_State *L) {
   lua_getfield(L, -1, "total");
   lua_setfield(L, -3, "elapsed");
   lua_setfield(L, -2, "timings");
+  if (t->stream) return 1; /* the transfer lives on: Lua pulls the body */
   lurl_transfer_release(t);
   /* the body may be large: give its memory back now, not at collection */
   lurl_buf_free(&t->body);

@@ -11,6 +11,7 @@ local task = require "http.task"
 local retry = require "http.retry"
 local cookies = require "http.cookies"
 local paginate = require "http.paginate"
+local stream = require "http.stream"
 
 local http = {}
 
@@ -87,9 +88,21 @@ local function release(sess, held)
   if sess._conn_sem then task.release(sess._conn_sem) end
 end
 
+-- What a transfer needs from Lua while it runs: the stream flag, an upload
+-- function, a progress callback.  nil (the common case) means "just wait".
+local function io_context(opts, defaults, flags)
+  local st = opt(opts, defaults, "stream")
+  local body = (flags & DROP_BODY) == 0 and opt(opts, defaults, "body") or nil
+  local prog = opt(opts, defaults, "on_progress")
+  if not prog and opt(opts, defaults, "progress") then prog = stream.bar() end
+  if not st and type(body) ~= "function" and not prog then return nil end
+  return { stream = st, body_fn = type(body) == "function" and body or nil, on_progress = prog }
+end
+
 -- One attempt: sends the request and follows its redirects.
 -- Returns res, or nil, err.
-local function exchange(sess, fname, argn, method, url, opts, deadline, total, attempt)
+local exchange
+function exchange(sess, fname, argn, method, url, opts, deadline, total, attempt)
   local defaults = sess.defaults
   local allow = opt(opts, defaults, "allow_redirects")
   if allow == nil then allow = true end
@@ -107,10 +120,12 @@ local function exchange(sess, fname, argn, method, url, opts, deadline, total, a
     if sess._rate then task.throttle(sess, sess._rate) end
     local held = acquire(sess, url)
     local t, err = start(fname, argn, method, url, opts, defaults, flags, remaining_ms, sess._share)
-    local res
+    local res, ctx
     if t then
-      wait(t)
-      res, err = result(t)
+      ctx = io_context(opts, defaults, flags)
+      local ok = true
+      if ctx then ok, err = stream.drive(t, ctx) else wait(t) end
+      if ok then res, err = result(t) end
     end
     release(sess, held)
     if not res then
@@ -120,12 +135,27 @@ local function exchange(sess, fname, argn, method, url, opts, deadline, total, a
       return nil, err
     end
     setmetatable(res, RESPONSE_MT)
+    if ctx and ctx.stream then
+      res._t, res._ctx = t, ctx
+      local o, m, u = opts, method, url
+      res._resend = function(extra) -- for res:save{resume = true}
+        local o2 = {}
+        for k, v in pairs(o or {}) do o2[k] = v end
+        local h = {}
+        for k, v in pairs(o2.headers or {}) do h[k] = v end
+        for k, v in pairs(extra) do h[k] = v end
+        o2.headers, o2.params = h, nil
+        return exchange(sess, fname, argn, m, u, o2, deadline, total, attempt)
+      end
+    end
     if sess._observers then
       emit(sess, { type = "response", response = res, hop = history and #history + 1 or 1,
         attempt = attempt })
     end
     local status = res.status
     local location = allow and REDIRECTS[status] and res.headers["location"]
+    -- a body read from a file or a function cannot be sent twice
+    if location and ctx and ctx.body_fn and (status == 307 or status == 308) then location = nil end
     if not location then
       if history then
         local spent = 0
@@ -137,6 +167,7 @@ local function exchange(sess, fname, argn, method, url, opts, deadline, total, a
       end
       return res
     end
+    if ctx and ctx.stream then res:close() end -- a hop's body is not wanted
     history = history or {}
     history[#history + 1] = res
     if #history > max_redirects then
@@ -393,6 +424,42 @@ for _, m in ipairs { "get", "post", "put", "patch", "delete", "head", "options" 
   end
 end
 
+------------------------------------------------------------------ streaming
+
+local function need_string(fname, i, v)
+  if type(v) ~= "string" then
+    error(("bad argument #%d to '%s' (string expected, got %s)"):format(i, fname,
+      v == nil and "no value" or type(v)), 3)
+  end
+end
+
+-- http.stream(url [, opts]): a streamed GET (stream = true).
+function http.stream(url, opts)
+  check_url("stream", 1, url)
+  check_opts("stream", 2, opts)
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  o.stream = true
+  return send(default, "stream", 2, "GET", url, o)
+end
+
+local FILE_MT = {
+  __name = "http.file",
+  __tostring = function(f) return ("http.file (%s)"):format(f.path) end,
+}
+
+-- http.file(path [, {filename=, content_type=}]): a file part for `files`,
+-- streamed from disk when the request is sent.
+function http.file(path, o)
+  need_string("file", 1, path)
+  if o ~= nil and type(o) ~= "table" then
+    error(("bad argument #2 to 'file' (table expected, got %s)"):format(type(o)), 2)
+  end
+  o = o or {}
+  return setmetatable({ path = path, filename = o.filename or path:match("[^/]*$"),
+    content_type = o.content_type }, FILE_MT)
+end
+
 ------------------------------------------------------------------ auth
 
 -- Auth objects: tables with a scheme, whose tostring never shows the secret.
@@ -401,12 +468,6 @@ local AUTH_MT = {
   __tostring = function(a) return ("http.auth (%s)"):format(a.scheme) end,
 }
 
-local function need_string(fname, i, v)
-  if type(v) ~= "string" then
-    error(("bad argument #%d to '%s' (string expected, got %s)"):format(i, fname,
-      v == nil and "no value" or type(v)), 3)
-  end
-end
 
 function http.basic(user, password)
   need_string("basic", 1, user); need_string("basic", 2, password)

@@ -129,9 +129,9 @@ function methods.raise_for_status(r)
   error(err, 2)
 end
 
--- A buffered response holds no connection; close exists so code written
--- for streams works on any response.
-function methods.close(r) return r end
+-- Streaming methods (chunks, lines, read, save, close) and the lazy body of
+-- a streamed response.
+require("http.stream").install(methods, lazy)
 
 local RESPONSE_MT = {
   __name = "http.response",

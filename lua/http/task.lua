@@ -138,8 +138,11 @@ function M.pending()
 end
 
 -- Waits for transfer t: yields when inside a task, otherwise drives the
--- loop until t is done.
+-- loop until t is done or has news for Lua (a streamed chunk, a request for
+-- upload data, a progress report).
 function M.wait(t)
+  local done, woken = done_c(t)
+  if done or woken then return end
   local task = current()
   if task then
     waiting[t] = task
@@ -151,7 +154,10 @@ function M.wait(t)
     return
   end
   if idle() then return wait_c(t) end -- nothing else to run: stay in C
-  while not done_c(t) do turn(1.0) end
+  repeat
+    turn(1.0)
+    done, woken = done_c(t)
+  until done or woken
 end
 
 -- http.sleep(s): pauses a task without blocking the others; outside a task

@@ -1,0 +1,278 @@
+-- http.stream: moving bodies piece by piece, both ways.
+--
+-- The C side pauses a transfer when a chunk of a streamed body is waiting,
+-- or when an upload function has nothing buffered, and wakes Lua; this file
+-- is the Lua half: it feeds upload chunks, calls on_progress, and pulls the
+-- body for res:chunks(), res:lines(), res:read(), res:save() and res.body.
+-- Memory stays bounded by the chunk size whatever the body's size.
+local core = require "http.core"
+local task = require "http.task"
+
+local M = {}
+
+local done_c, io_state, feed, pull, cancel = core.done, core.io_state, core.feed, core.pull,
+  core.cancel
+local wait = task.wait
+
+-- One wait on t, then whatever woke it: an upload chunk wanted, a progress
+-- report due.  Returns an error object when on_progress aborted, else
+-- headers_done.
+local function step(t, ctx)
+  local done, woken = done_c(t)
+  if not (done or woken) then wait(t) end
+  local need, hdone, due, dn, dt, un, ut = io_state(t)
+  if need and ctx.body_fn then
+    local ok, chunk = pcall(ctx.body_fn)
+    if not ok or (chunk ~= nil and type(chunk) ~= "string") then
+      cancel(t)
+      if ok then chunk = ("body function returned a %s (string or nil expected)"):format(type(chunk)) end
+      error(chunk, 0)
+    end
+    feed(t, chunk)
+  end
+  if due and ctx.on_progress then
+    local ok, r = pcall(ctx.on_progress, dn, dt, un, ut)
+    if not ok then
+      cancel(t)
+      error(r, 0)
+    end
+    if r == false then
+      cancel(t)
+      return nil, core.error("RequestException", "transfer aborted by on_progress")
+    end
+  end
+  return hdone
+end
+
+-- Drives t until it is done (or, when streaming, until its headers are in),
+-- serving uploads and progress meanwhile.  Returns nil, err when aborted.
+function M.drive(t, ctx)
+  while true do
+    if done_c(t) then return true end
+    local hdone, err = step(t, ctx)
+    if err then return nil, err end
+    if ctx.stream and hdone then return true end
+  end
+end
+
+-- The progress bar of progress = true: bytes, rate and ETA on stderr, only
+-- when stderr is a terminal.
+function M.bar()
+  if not core.isatty(2) then return nil end
+  local t0 = core.now()
+  local function size(n)
+    if n >= 1048576 then return ("%.1f MiB"):format(n / 1048576) end
+    if n >= 1024 then return ("%.1f KiB"):format(n / 1024) end
+    return ("%d B"):format(n)
+  end
+  return function(dn, dt, un, ut)
+    local now_, total = dn, dt
+    if ut > 0 and dn == 0 then now_, total = un, ut end
+    local el = core.now() - t0
+    local rate = el > 0 and now_ / el or 0
+    local line
+    if total > 0 then
+      local eta = rate > 0 and (total - now_) / rate or 0
+      line = ("%5.1f%%  %s / %s  %s/s  ETA %ds"):format(100 * now_ / total, size(now_), size(total),
+        size(rate), math.floor(eta + 0.5))
+    else
+      line = ("%s  %s/s"):format(size(now_), size(rate))
+    end
+    io.stderr:write("\r", line, "\27[K")
+    if total > 0 and now_ >= total then io.stderr:write("\n") end
+  end
+end
+
+-- Next chunk of a streamed response (at most about `want` bytes), nil at
+-- the end; raises the transfer's error (a truncated body, a read timeout)
+-- at the read that meets it.
+function M.next_chunk(r, want)
+  local t = rawget(r, "_t")
+  if not t then return nil end
+  local ctx = rawget(r, "_ctx")
+  while true do
+    local chunk, err = pull(t, want)
+    if chunk then return chunk end
+    if chunk == nil then
+      r._t = nil
+      if err then error(err, 0) end
+      return nil
+    end
+    local _, aerr = step(t, ctx)
+    if aerr then
+      r._t = nil
+      error(aerr, 0)
+    end
+  end
+end
+
+local next_chunk = M.next_chunk
+
+function M.install(methods, lazy)
+  local function check_size(fname, n, dflt)
+    if n == nil then return dflt end
+    if math.type(n) ~= "integer" or n < 1 then
+      error(("bad argument #1 to '%s' (positive integer expected)"):format(fname), 3)
+    end
+    return n
+  end
+
+  -- res:chunks([size]) -> iterator over chunks of the body.
+  function methods.chunks(r, size)
+    size = check_size("chunks", size, 65536)
+    if not rawget(r, "_t") then -- a buffered body: hand it out in slices
+      local body, pos = r.body, 1
+      return function()
+        if pos > #body then return nil end
+        local c = body:sub(pos, pos + size - 1)
+        pos = pos + size
+        return c
+      end
+    end
+    local pending = rawget(r, "_rbuf")
+    r._rbuf = nil
+    return function()
+      if pending and pending ~= "" then
+        local c = pending
+        pending = nil
+        return c
+      end
+      return next_chunk(r, size)
+    end
+  end
+
+  -- res:read(n) -> up to n bytes (fewer only at the end), nil at the end.
+  function methods.read(r, n)
+    n = check_size("read", n, nil)
+    if not n then error("bad argument #1 to 'read' (positive integer expected)", 2) end
+    if not rawget(r, "_t") and not rawget(r, "_rbuf") and rawget(r, "_rpos") == nil then
+      r._rbuf = r.body -- buffered: read from the body
+    end
+    local buf = rawget(r, "_rbuf") or ""
+    local parts, have = { buf }, #buf
+    while have < n do
+      local c = next_chunk(r, math.max(n - have, 16384))
+      if not c then break end
+      parts[#parts + 1] = c
+      have = have + #c
+    end
+    buf = table.concat(parts)
+    r._rpos = true
+    if buf == "" then
+      r._rbuf = nil
+      return nil
+    end
+    r._rbuf = buf:sub(n + 1)
+    return buf:sub(1, n)
+  end
+
+  -- res:lines() -> iterator over lines without their LF or CRLF; a last
+  -- line without a newline is returned too.
+  function methods.lines(r)
+    local buf, eof = rawget(r, "_rbuf") or "", false
+    r._rbuf = nil
+    if not rawget(r, "_t") and not rawget(r, "_rpos") then buf, eof = r.body, true end
+    local pos = 1
+    return function()
+      while true do
+        local nl = buf:find("\n", pos, true)
+        if nl then
+          local line = buf:sub(pos, nl - 1)
+          pos = nl + 1
+          if line:sub(-1) == "\r" then line = line:sub(1, -2) end
+          return line
+        end
+        if eof then
+          if pos > #buf then return nil end
+          local line = buf:sub(pos)
+          pos = #buf + 1
+          return line
+        end
+        local c = next_chunk(r, 65536)
+        buf = buf:sub(pos) .. (c or "")
+        pos = 1
+        if not c then eof = true end
+      end
+    end
+  end
+
+  -- res.body of a streamed response reads the rest of it.
+  function lazy.body(r)
+    local parts = { rawget(r, "_rbuf") }
+    r._rbuf = nil
+    while true do
+      local c = next_chunk(r, 1048576)
+      if not c then break end
+      parts[#parts + 1] = c
+    end
+    return table.concat(parts)
+  end
+
+  -- res:close(): releases an unfinished stream's connection.  Idempotent.
+  function methods.close(r)
+    local t = rawget(r, "_t")
+    if t then
+      r._t = nil
+      cancel(t)
+    end
+    return r
+  end
+
+  -- res:save(path [, {resume=, progress=}]): writes the body to a temporary
+  -- file beside path (path .. ".part") and renames it over path only once
+  -- the whole body is in, so a failed download never leaves a truncated file
+  -- under the final name.  resume = true continues a .part left by an
+  -- earlier failure with a Range request (starting over when the server
+  -- does not honour it).  Returns the number of bytes written.
+  function methods.save(r, path, o)
+    if type(path) ~= "string" then
+      error(("bad argument #1 to 'save' (string expected, got %s)"):format(type(path)), 2)
+    end
+    if o ~= nil and type(o) ~= "table" then
+      error(("bad argument #2 to 'save' (table expected, got %s)"):format(type(o)), 2)
+    end
+    o = o or {}
+    local part = path .. ".part"
+    local src, mode, offset = r, "wb", 0
+    if o.resume then
+      local f = io.open(part, "rb")
+      if f then
+        offset = f:seek("end") or 0
+        f:close()
+      end
+      if offset > 0 and rawget(r, "_resend") then
+        methods.close(r)
+        local res, err = r._resend({ Range = ("bytes=%d-"):format(offset) })
+        if not res then error(err, 2) end
+        local cr = res.headers["content-range"]
+        if res.status == 206 and cr and cr:match("^bytes%s+(%d+)%-") == tostring(offset) then
+          mode = "ab"
+        else
+          offset = 0 -- the server sent the whole body: start over
+        end
+        src = res
+      end
+    end
+    local f, err = io.open(part, mode)
+    if not f then error("cannot save: " .. err, 2) end
+    local bar = o.progress and M.bar()
+    local total = tonumber(src.headers["content-length"])
+    local written = offset
+    local ok, perr = pcall(function()
+      for chunk in methods.chunks(src, 1048576) do
+        assert(f:write(chunk))
+        written = written + #chunk
+        if bar then bar(written, total and total + offset or 0, 0, 0) end
+      end
+    end)
+    local closed, cerr = f:close()
+    if not ok then error(perr, 2) end
+    if not closed then error("cannot save: " .. tostring(cerr), 2) end
+    if src ~= r and not src.ok then error(("cannot resume: %d %s"):format(src.status, src.reason), 2) end
+    local moved, merr = os.rename(part, path)
+    if not moved then error("cannot save: " .. merr, 2) end
+    return written
+  end
+end
+
+return M

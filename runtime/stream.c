@@ -1,0 +1,305 @@
+/*
+** stream.c -- bytes in and out of a transfer: libcurl's write, header, read
+** and progress callbacks, and the Lua calls that pull a streamed body and
+** feed an upload.
+**
+** No Lua code runs inside a libcurl callback.  A callback that needs Lua
+** (a streamed body whose buffer is full, an upload function with nothing
+** buffered, a progress report) pauses the transfer or sets `wake`; the
+** engine then returns to Lua, which does the work (calls the user's
+** function, hands over a chunk) and resumes the transfer.  Memory stays
+** bounded: a streamed body holds at most about one chunk, an upload at most
+** the chunk its function returned.
+*/
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lurl_int.h"
+
+#define MIN_CHUNK 16384
+#define PROGRESS_EVERY_MS 100
+
+/* Response body bytes.  Buffered bodies fill t->body (capped by max_body).
+** Streamed bodies pause once a chunk is waiting for Lua to take it. */
+size_t lurl_on_body(char *p, size_t size, size_t n, void *ud) {
+  lurl_transfer *t = (lurl_transfer *)ud;
+  size_t len = size * n;
+  t->last_ms = lurl_now_ms(); /* bytes moved: the read clock starts over */
+  if (t->stream) {
+    if (t->body.len > 0 && t->body.len + len > t->chunk_cap) {
+      t->paused = 1;
+      t->wake = 1;
+      return CURL_WRITEFUNC_PAUSE; /* libcurl keeps these bytes for later */
+    }
+    if (t->max_body && t->received + len > t->max_body) {
+      t->fault = LURL_FAULT_BODY_TOO_LARGE;
+      return 0;
+    }
+    t->received += len;
+    if (lurl_buf_add(&t->body, p, len) != LURL_BUF_OK) {
+      t->fault = LURL_FAULT_NOMEM;
+      return 0;
+    }
+    if (t->body.len >= t->chunk_cap) t->wake = 1;
+    return len;
+  }
+  int rc = lurl_buf_add(&t->body, p, len);
+  if (rc == LURL_BUF_OK) return len;
+  t->fault = rc == LURL_BUF_LIMIT ? LURL_FAULT_BODY_TOO_LARGE : LURL_FAULT_NOMEM;
+  return 0;
+}
+
+/* Header lines of every response libcurl reads (100-continue, digest
+** challenges...): a new status line starts the block, and the body, over.
+** The empty line that ends a final response's header block is what a
+** streamed request waits for. */
+size_t lurl_on_header(char *p, size_t size, size_t n, void *ud) {
+  lurl_transfer *t = (lurl_transfer *)ud;
+  size_t len = size * n;
+  if (len > 5 && memcmp(p, "HTTP/", 5) == 0) {
+    lurl_buf_reset(&t->head);
+    lurl_buf_reset(&t->body);
+  }
+  t->last_ms = lurl_now_ms();
+  if (lurl_buf_add(&t->head, p, len) != LURL_BUF_OK) {
+    t->fault = LURL_FAULT_NOMEM;
+    return 0;
+  }
+  if ((len == 2 && p[0] == '\r') || (len == 1 && p[0] == '\n')) {
+    long code = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
+    /* 1xx are interim; libcurl answers a first digest 401 itself */
+    int interim = code < 200 || (code == 401 && t->curl_auth && !t->auth_tried);
+    if (code == 401) t->auth_tried = 1;
+    if (!interim) {
+      t->headers_done = 1;
+      if (t->stream) t->wake = 1;
+    }
+  }
+  return len;
+}
+
+/* Upload bytes: from an open file, or from chunks Lua handed over; with
+** nothing buffered, pause and ask Lua for the next chunk. */
+size_t lurl_on_read(char *buf, size_t size, size_t n, void *ud) {
+  lurl_transfer *t = (lurl_transfer *)ud;
+  size_t room = size * n;
+  t->last_ms = lurl_now_ms();
+  if (t->upfile) {
+    size_t got = fread(buf, 1, room, t->upfile);
+    if (got == 0 && ferror(t->upfile)) return CURL_READFUNC_ABORT;
+    return got;
+  }
+  if (t->up_off < t->up.len) {
+    size_t k = t->up.len - t->up_off;
+    if (k > room) k = room;
+    memcpy(buf, t->up.data + t->up_off, k);
+    t->up_off += k;
+    if (t->up_off == t->up.len) {
+      lurl_buf_reset(&t->up);
+      t->up_off = 0;
+    }
+    return k;
+  }
+  if (t->up_eof) return 0;
+  t->up_need = 1;
+  t->wake = 1;
+  return CURL_READFUNC_PAUSE;
+}
+
+/* Progress: remember the numbers; wake Lua (which calls on_progress) at
+** most every PROGRESS_EVERY_MS. */
+int lurl_on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                     curl_off_t ulnow) {
+  lurl_transfer *t = (lurl_transfer *)ud;
+  if (dlnow != t->dl_now || ulnow != t->ul_now || dltotal != t->dl_total ||
+      ultotal != t->ul_total) {
+    t->dl_now = dlnow;
+    t->dl_total = dltotal;
+    t->ul_now = ulnow;
+    t->ul_total = ultotal;
+    long long now = lurl_now_ms();
+    if (now - t->progress_ms >= PROGRESS_EVERY_MS) {
+      t->progress_ms = now;
+      t->progress_due = 1;
+      t->wake = 1;
+    }
+  }
+  return 0;
+}
+
+/* Resumes a paused receive side (after Lua took the buffered chunk). */
+static void unpause(lurl_transfer *t) {
+  if (t->paused && t->easy && t->state == LURL_T_RUNNING) {
+    t->paused = 0;
+    t->last_ms = lurl_now_ms(); /* the pause was the reader's, not the server's */
+    curl_easy_pause(t->easy, t->up_need ? CURLPAUSE_SEND : CURLPAUSE_CONT);
+  }
+}
+
+/*
+** core.pull(transfer [, want]) -> chunk | nil [, err] | false
+** A chunk of the streamed body when one is there; nil at the end (nil, err
+** when the transfer failed, e.g. the body was cut short); false when Lua
+** must wait for the loop first.  `want` sets the chunk size to gather.
+*/
+int lurl_core_pull(lua_State *L) {
+  lurl_transfer *t = lurl_checktransfer(L, 1);
+  lua_Integer want = luaL_optinteger(L, 2, 0);
+  if (want > 0) t->chunk_cap = (size_t)want < MIN_CHUNK ? MIN_CHUNK : (size_t)want;
+  t->wake = 0;
+  if (t->body.len > 0 &&
+      (t->body.len >= (size_t)(want > 0 ? want : 1) || t->state != LURL_T_RUNNING ||
+       t->paused)) {
+    lua_pushlstring(L, t->body.data, t->body.len);
+    lurl_buf_reset(&t->body);
+    unpause(t);
+    return 1;
+  }
+  if (t->state == LURL_T_RUNNING) {
+    unpause(t);
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  /* done: end of body, or the failure that ended it */
+  if (t->fault || t->code != CURLE_OK) {
+    lua_pushnil(L);
+    lurl_push_transfer_error(L, t, 1);
+    lurl_transfer_release(t);
+    return 2;
+  }
+  lurl_transfer_release(t);
+  lua_pushnil(L);
+  return 1;
+}
+
+/*
+** core.io_state(transfer) -> needs_upload_chunk, headers_done, progress_due,
+**                             down_now, down_total, up_now, up_total
+** Clears `wake`: the caller is about to deal with all of it.
+*/
+int lurl_core_io_state(lua_State *L) {
+  lurl_transfer *t = lurl_checktransfer(L, 1);
+  t->wake = 0;
+  lua_pushboolean(L, t->up_need && t->state == LURL_T_RUNNING);
+  lua_pushboolean(L, t->headers_done);
+  lua_pushboolean(L, t->progress_due);
+  t->progress_due = 0;
+  lua_pushinteger(L, (lua_Integer)t->dl_now);
+  lua_pushinteger(L, (lua_Integer)t->dl_total);
+  lua_pushinteger(L, (lua_Integer)t->ul_now);
+  lua_pushinteger(L, (lua_Integer)t->ul_total);
+  return 7;
+}
+
+/* core.feed(transfer, chunk | nil): the next upload chunk, or nil at the
+** end of the body; resumes the send side. */
+int lurl_core_feed(lua_State *L) {
+  lurl_transfer *t = lurl_checktransfer(L, 1);
+  t->wake = 0;
+  if (lua_isnoneornil(L, 2)) {
+    t->up_eof = 1;
+  } else {
+    size_t n;
+    const char *s = luaL_checklstring(L, 2, &n);
+    if (lurl_buf_add(&t->up, s, n) != LURL_BUF_OK) return luaL_error(L, "not enough memory");
+  }
+  if (t->up_need && t->easy && t->state == LURL_T_RUNNING) {
+    t->up_need = 0;
+    curl_easy_pause(t->easy, t->paused ? CURLPAUSE_RECV : CURLPAUSE_CONT);
+  }
+  return 0;
+}
+
+/*
+** Builds a multipart body from the `files` table at index fi and the form
+** fields of the `data` table at index di (0 when absent).  Files are
+** streamed from disk by libcurl when the transfer runs.  Keys are sorted so
+** the body is deterministic.  Raises on bad input (a missing file names the
+** field and the path).
+*/
+static int cmp_keys(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int sorted_keys(lua_State *L, int idx, const char **keys, int max, const char *field) {
+  int n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      lurl_raise(L, "bad argument (field '%s': string keys expected)", field);
+    if (n == max) lurl_raise(L, "bad argument (field '%s': too many entries)", field);
+    keys[n++] = lua_tostring(L, -1);
+  }
+  qsort(keys, (size_t)n, sizeof keys[0], cmp_keys);
+  return n;
+}
+
+static const char *optstr(lua_State *L, int t, const char *k) {
+  lua_getfield(L, t, k);
+  const char *s = lua_tostring(L, -1);
+  lua_pop(L, 1); /* still anchored by the table */
+  return s;
+}
+
+void lurl_build_mime(lua_State *L, lurl_transfer *t, int fi, int di) {
+  curl_mime *m = curl_mime_init(t->easy);
+  if (!m) luaL_error(L, "not enough memory");
+  t->mime = m;
+  const char *keys[256];
+  if (di) {
+    int n = sorted_keys(L, di, keys, 256, "data");
+    for (int i = 0; i < n; i++) {
+      lua_getfield(L, di, keys[i]);
+      size_t vl;
+      const char *v = lua_tolstring(L, -1, &vl);
+      if (!v) lurl_raise(L, "bad argument (field 'data.%s': string expected)", keys[i]);
+      curl_mimepart *p = curl_mime_addpart(m);
+      curl_mime_name(p, keys[i]);
+      curl_mime_data(p, v, vl);
+      lua_pop(L, 1);
+    }
+  }
+  int n = sorted_keys(L, fi, keys, 256, "files");
+  for (int i = 0; i < n; i++) {
+    lua_getfield(L, fi, keys[i]);
+    int v = lua_gettop(L);
+    if (!lua_istable(L, v))
+      lurl_raise(L, "bad argument (field 'files.%s': http.file(path) or {content=...} expected)",
+                 keys[i]);
+    curl_mimepart *p = curl_mime_addpart(m);
+    curl_mime_name(p, keys[i]);
+    const char *path = optstr(L, v, "path");
+    if (path) {
+      FILE *f = fopen(path, "rb"); /* fail now, with a clear message, not mid-upload */
+      if (!f) lurl_raise(L, "bad argument (field 'files.%s': cannot open '%s')", keys[i], path);
+      fclose(f);
+      if (curl_mime_filedata(p, path) != CURLE_OK)
+        lurl_raise(L, "bad argument (field 'files.%s': cannot read '%s')", keys[i], path);
+    } else {
+      lua_getfield(L, v, "content");
+      size_t cl;
+      const char *c = lua_tolstring(L, -1, &cl);
+      if (!c) lurl_raise(L, "bad argument (field 'files.%s.content': string expected)", keys[i]);
+      curl_mime_data(p, c, cl);
+      lua_pop(L, 1);
+      if (!optstr(L, v, "filename")) curl_mime_filename(p, keys[i]);
+    }
+    const char *fn = optstr(L, v, "filename");
+    if (fn) curl_mime_filename(p, fn);
+    const char *ct = optstr(L, v, "content_type");
+    curl_mime_type(p, ct ? ct : "application/octet-stream");
+    lua_pop(L, 1);
+  }
+  curl_easy_setopt(t->easy, CURLOPT_MIMEPOST, m);
+}
+
+/* core.isatty(fd) -> boolean (progress bars only on a terminal). */
+int lurl_core_isatty(lua_State *L) {
+  lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+  return 1;
+}
