@@ -809,7 +809,7 @@ describe("argument errors", function()
       { { headers = 5 }, "field 'headers': table expected, got number" },
       { { params = 5 }, "field 'params': table expected, got number" },
       { { data = 5 }, "field 'data': table or string expected, got number" },
-      { { body = {} }, "field 'body': string expected, got table" },
+      { { body = {} }, "field 'body': string, open file or function expected, got table" },
       { { auth = "user:pass" }, "field 'auth': table expected, got string" },
       { { max_body = "big" }, "field 'max_body': integer expected, got string" },
       { { allow_redirects = "yes" }, "field 'allow_redirects': boolean expected, got string" },
