@@ -505,14 +505,31 @@ static void apply_timeouts(req *r, long total_ms) {
 
 /* ----------------------------------------------------------- TLS, proxy -- */
 
+/* The first of two environment variables that is set and not empty. */
+static const char *env2(const char *a, const char *b) {
+  const char *v = getenv(a);
+  if (!v || !*v) v = b ? getenv(b) : NULL;
+  return v && *v ? v : NULL;
+}
+
+
 static void apply_tls(req *r) {
   lua_State *L = r->L;
   int ty = getopt_(r, "verify");
-  if (ty == LUA_TBOOLEAN) {
-    if (!lua_toboolean(L, -1)) {
-      curl_easy_setopt(r->h, CURLOPT_SSL_VERIFYPEER, 0L);
-      curl_easy_setopt(r->h, CURLOPT_SSL_VERIFYHOST, 0L);
+  if (ty == LUA_TNIL || (ty == LUA_TBOOLEAN && lua_toboolean(L, -1))) {
+    /* No CA given by the call or the session: the environment may name one
+    ** (requests' and curl's variables), else libcurl's system bundle. */
+    const char *ca = env2("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE");
+    if (!ca) ca = env2("SSL_CERT_FILE", NULL);
+    const char *dir = env2("SSL_CERT_DIR", NULL);
+    if (ca) curl_easy_setopt(r->h, CURLOPT_CAINFO, ca);
+    if (dir) {
+      curl_easy_setopt(r->h, CURLOPT_CAPATH, dir);
+      if (!ca) curl_easy_setopt(r->h, CURLOPT_CAINFO, NULL);
     }
+  } else if (ty == LUA_TBOOLEAN) {
+    curl_easy_setopt(r->h, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(r->h, CURLOPT_SSL_VERIFYHOST, 0L);
   } else if (ty == LUA_TSTRING) {
     struct stat st;
     const char *p = lua_tostring(L, -1);
@@ -563,11 +580,6 @@ static int no_proxy_match(const char *list, const char *host) {
   return 0;
 }
 
-static const char *env2(const char *a, const char *b) {
-  const char *v = getenv(a);
-  if (!v || !*v) v = b ? getenv(b) : NULL;
-  return v && *v ? v : NULL;
-}
 
 /*
 ** proxy / proxies: option > session default > environment.  libcurl reads
