@@ -190,7 +190,8 @@ static void turn(lua_State *L, lurl_engine *e, long timeout_ms) {
         t->fault = LURL_FAULT_INTERRUPTED;
         finish(e, t, CURLE_ABORTED_BY_CALLBACK);
       }
-    luaL_error(L, "interrupted");
+    lua_pushliteral(L, "interrupted");
+    lua_error(L);
   }
 }
 

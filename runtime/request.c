@@ -174,7 +174,9 @@ static void encode_table(req *r, lurl_buf *b, int idx, const char *field) {
   while (lua_next(L, idx)) {
     lua_pop(L, 1);
     if (lua_type(L, -1) != LUA_TSTRING) field_error(r, field, "string key", -1);
-    if (nk == 256) lurl_raise(L, "field '%s': too many keys (256 at most)", field);
+    if (nk == 256)
+      lurl_raise(L, "bad argument #%d to '%s' (field '%s': too many keys, 256 at most)",
+                 r->argn, r->fname, field);
     keys[nk++] = lua_tostring(L, -1); /* anchored by the table itself */
   }
   qsort(keys, (size_t)nk, sizeof keys[0], cmp_str);
@@ -232,6 +234,10 @@ static int build_url(req *r, const char *method, const char *url, int flags) {
   if (sep && sep[3] == '/') {
     curl_url_cleanup(u);
     invalid_url(L, method, url, "no host in URL");
+    return -1;
+  }
+  if (lurl_host_check(L, u, method, url, r->opts, r->defs) != 0) { /* host.c limits */
+    curl_url_cleanup(u);
     return -1;
   }
   curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0); /* never sent */
@@ -736,22 +742,34 @@ static const char *string_opt(req *r, const char *name) {
   return s;
 }
 
+/*
+** cookies (and any Cookie header) go to libcurl as CURLOPT_COOKIE, so that a
+** session's jar cookies and these end up on ONE Cookie line (RFC 6265 5.4).
+*/
 static void add_cookies(req *r, hdrs *hs, luaL_Buffer *cb) {
   lua_State *L = r->L;
   int ty = getopt_(r, "cookies");
-  if (ty == LUA_TNIL) { lua_pop(L, 1); return; }
-  if (ty != LUA_TTABLE) field_error(r, "cookies", "table", -1);
+  hdr *existing = hdr_find(hs, "Cookie", 6);
+  if (ty == LUA_TNIL && !(existing && existing->value)) {
+    lua_pop(L, 1);
+    return;
+  }
+  if (ty != LUA_TNIL && ty != LUA_TTABLE) field_error(r, "cookies", "table", -1);
   int idx = lua_gettop(L);
   const char *keys[128];
   int nk = 0;
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    lua_pop(L, 1);
-    if (lua_type(L, -1) != LUA_TSTRING) field_error(r, "cookies", "string name", -1);
-    if (nk < 128) keys[nk++] = lua_tostring(L, -1);
+  if (ty == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+      lua_pop(L, 1);
+      if (lua_type(L, -1) != LUA_TSTRING) field_error(r, "cookies", "string name", -1);
+      if (nk == 128)
+        lurl_raise(L, "bad argument #%d to '%s' (field 'cookies': more than 128 cookies)",
+                   r->argn, r->fname);
+      keys[nk++] = lua_tostring(L, -1);
+    }
+    qsort(keys, (size_t)nk, sizeof keys[0], cmp_str);
   }
-  qsort(keys, (size_t)nk, sizeof keys[0], cmp_str);
-  hdr *existing = hdr_find(hs, "Cookie", 6);
   luaL_buffinit(L, cb);
   if (existing && existing->value) luaL_addlstring(cb, existing->value, existing->vlen);
   for (int i = 0; i < nk; i++) {
@@ -769,10 +787,21 @@ static void add_cookies(req *r, hdrs *hs, luaL_Buffer *cb) {
   }
   luaL_pushresult(cb);
   lua_remove(L, idx);
-  /* the cookie string stays on the stack for as long as start runs */
+  if (existing) { /* drop the header entry: libcurl writes the line */
+    int k = (int)(existing - hs->h);
+    memmove(&hs->h[k], &hs->h[k + 1], (size_t)(hs->n - k - 1) * sizeof hs->h[0]);
+    hs->n--;
+  }
   size_t n;
-  const char *s = lua_tolstring(L, -1, &n);
-  if (n) hdr_set(r, hs, "Cookie", 6, s, n);
+  const char *str = lua_tolstring(L, -1, &n);
+  if (n) {
+    curl_easy_setopt(r->h, CURLOPT_COOKIE, str); /* libcurl copies it */
+    int rc = lurl_buf_adds(&r->t->reqhead, "Cookie: ");
+    rc |= lurl_buf_add(&r->t->reqhead, str, n);
+    rc |= lurl_buf_add(&r->t->reqhead, "\r\n", 2);
+    if (rc) luaL_error(L, "not enough memory");
+  }
+  lua_pop(L, 1);
 }
 
 /* Pushes the scheme and host of an absolute URL (for proxy decisions). */

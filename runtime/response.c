@@ -99,6 +99,13 @@ static const char *kind_of(lurl_transfer *t, CURLcode c, char *msg, size_t msz) 
   case CURLE_OPERATION_TIMEDOUT: {
     curl_off_t pre = 0;
     curl_easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+    /* the total deadline may have struck first, even while connecting */
+    long long spent = lurl_now_ms() - t->started_ms;
+    if (t->total_ms > 0 && spent + 5 >= t->total_ms &&
+        (pre > 0 || t->total_ms < t->connect_ms)) {
+      snprintf(msg, msz, "total timeout of %.1f s exceeded", t->total_ms / 1000.0);
+      return "Timeout";
+    }
     if (pre <= 0) {
       snprintf(msg, msz, "connect timed out after %.1f s", t->connect_ms / 1000.0);
       return t->proxy_used ? "ProxyError" : "ConnectTimeout";

@@ -19,6 +19,7 @@ http.errors = core.errors
 http.array = json.array
 http.VERSION = core.version().lurl
 http.version = core.version
+http.now = core.now -- a monotonic clock, in seconds, for timing a script's own work
 http.spawn, http.join, http.sleep = task.spawn, task.join, task.sleep
 
 core.config[1] = json.encode

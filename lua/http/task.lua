@@ -54,19 +54,19 @@ local function finish(task, ok, ...)
   end
 end
 
+local function after(task, ok, ...)
+  if co_status(task.co) == "dead" then
+    finish(task, ok, ...)
+  elseif not task.blocked then
+    -- the task yielded on its own (a plain coroutine.yield): run it again
+    ready[#ready + 1] = task
+  end
+end
+
 local function resume(task, ...)
   if task.status ~= "running" then return end
-  local co = task.co
-  local function after(ok, ...)
-    if co_status(co) == "dead" then
-      finish(task, ok, ...)
-    elseif not task.blocked then
-      -- the task yielded on its own (a plain coroutine.yield): run it again
-      ready[#ready + 1] = task
-    end
-  end
   task.blocked = false
-  after(co_resume(co, ...))
+  after(task, co_resume(task.co, ...))
 end
 
 -- Parks the running task until something puts it back in `ready`.
