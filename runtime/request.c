@@ -40,6 +40,7 @@ typedef struct req {
   int opts, defs;       /* stack indices (0 when absent) */
   lurl_transfer *t;
   CURL *h;
+  int https;            /* the URL is https */
 } req;
 
 /* Raises the "bad argument" error for a field, naming the user's call. */
@@ -110,6 +111,12 @@ static int add_scalar(req *r, lurl_buf *b, int idx, const char *field) {
   if (lua_type(L, idx) == LUA_TBOOLEAN) {
     s = lua_toboolean(L, idx) ? "true" : "false";
     n = strlen(s);
+  } else if (lua_type(L, idx) == LUA_TNUMBER && !lua_isinteger(L, idx) &&
+             lua_tonumber(L, idx) == (lua_Number)(long long)lua_tonumber(L, idx)) {
+    /* 30.0 (cjson decodes every number as a float) is sent as 30 */
+    char num[32];
+    snprintf(num, sizeof num, "%lld", (long long)lua_tonumber(L, idx));
+    return lurl_buf_add_pct(b, num, strlen(num), 1);
   } else if (lua_type(L, idx) == LUA_TSTRING || lua_type(L, idx) == LUA_TNUMBER) {
     s = lua_tolstring(L, idx, &n);
   } else {
@@ -726,8 +733,13 @@ static void set_http_version(req *r) {
           "bad argument #%d to '%s' (field 'http_version': \"1.1\", \"2\" or "
           "\"2-prior-knowledge\" expected, got \"%s\")", r->argn, r->fname, v);
     curl_easy_setopt(r->h, CURLOPT_HTTP_VERSION, cv);
+    /* wait for a connection that can multiplex rather than open another */
+    if (cv == CURL_HTTP_VERSION_2TLS || cv == CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE)
+      curl_easy_setopt(r->h, CURLOPT_PIPEWAIT, 1L);
   } else if (ty != LUA_TNIL) {
     field_error(r, "http_version", "string", -1);
+  } else if (r->https) {
+    curl_easy_setopt(r->h, CURLOPT_PIPEWAIT, 1L); /* libcurl negotiates h2 over TLS */
   }
   lua_pop(L, 1);
 }
@@ -847,6 +859,7 @@ int lurl_core_start(lua_State *L) {
     return 2;
   }
   const char *url = lua_tostring(L, 10); /* 10: the final URL */
+  r.https = strncasecmp(url, "https:", 6) == 0;
 
   /* 11: the transfer, created before the easy handle (liolib's order) */
   lurl_engine *e = lurl_engine_get(L);

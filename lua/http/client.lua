@@ -100,6 +100,22 @@ local function io_context(opts, defaults, flags)
   return { stream = st, body_fn = type(body) == "function" and body or nil, on_progress = prog }
 end
 
+-- One exchange on the wire, holding the session's connection slots for
+-- its duration.  The slots are given back however it ends: normally, by an
+-- error, or by task:cancel() closing the coroutine (<close> runs then too).
+local function hop(sess, fname, argn, method, url, opts, flags, remaining_ms)
+  local defaults = sess.defaults
+  local held = acquire(sess, url)
+  local _ <close> = held and setmetatable({}, { __close = function() release(sess, held) end })
+  local t, err = start(fname, argn, method, url, opts, defaults, flags, remaining_ms, sess._share)
+  if not t then return nil, nil, err end
+  local ctx = io_context(opts, defaults, flags)
+  local ok, res = true, nil
+  if ctx then ok, err = stream.drive(t, ctx) else wait(t) end
+  if ok then res, err = result(t) end
+  return t, res, err, ctx
+end
+
 -- One attempt: sends the request and follows its redirects.
 -- Returns res, or nil, err.
 local exchange
@@ -119,16 +135,7 @@ function exchange(sess, fname, argn, method, url, opts, deadline, total, attempt
       end
     end
     if sess._rate then task.throttle(sess, sess._rate) end
-    local held = acquire(sess, url)
-    local t, err = start(fname, argn, method, url, opts, defaults, flags, remaining_ms, sess._share)
-    local res, ctx
-    if t then
-      ctx = io_context(opts, defaults, flags)
-      local ok = true
-      if ctx then ok, err = stream.drive(t, ctx) else wait(t) end
-      if ok then res, err = result(t) end
-    end
-    release(sess, held)
+    local t, res, err, ctx = hop(sess, fname, argn, method, url, opts, flags, remaining_ms)
     if not res then
       if sess._observers then
         emit(sess, { type = "error", error = err, method = method, url = url, attempt = attempt })

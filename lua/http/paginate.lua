@@ -70,7 +70,7 @@ function M.walk(send, url, opts)
     if type(nxt) == "string" then
       -- a URL from a Link header or the caller already holds its query
       local o = merge(req.opts, {})
-      if nextf == "link" then o.params = nil end
+      o.params = nil
       req = { url = nxt, opts = o }
     elseif type(nxt) == "table" then
       req = { url = nxt.url or req.url, opts = merge(req.opts, nxt) }

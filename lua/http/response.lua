@@ -97,9 +97,28 @@ end
 
 -- Decodes the body as JSON; raises a JSONDecodeError with the position and
 -- a short excerpt when it is not JSON.
+-- lua-cjson 2.1.0 decodes every number as a float; integral ones become
+-- Lua integers, so ids print as 42 and build URLs like "/items/42".
+local tointeger, mtype = math.tointeger, math.type
+local function integers(v)
+  if type(v) == "table" then
+    for k, x in pairs(v) do
+      if mtype(x) == "float" then
+        local i = tointeger(x)
+        if i then v[k] = i end
+      elseif type(x) == "table" then
+        integers(x)
+      end
+    end
+    return v
+  end
+  if mtype(v) == "float" then return tointeger(v) or v end
+  return v
+end
+
 function methods.json(r)
   local ok, v = pcall(json.decode, r.body)
-  if ok then return v end
+  if ok then return integers(v) end
   local msg = tostring(v)
   local pos = tonumber(msg:match("character (%d+)")) or 1
   local excerpt = r.body:sub(math.max(1, pos - 20), pos + 20):gsub("[%c]", " ")

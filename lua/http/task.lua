@@ -21,7 +21,6 @@ local waiting = {}   -- transfer -> task waiting on it
 local nwaiting = 0
 local ready = {}     -- tasks to resume at the next turn
 local timers = {}    -- sorted by deadline: {at, task}
-local out = {}       -- reused by core.step
 
 local TASK_MT = { __name = "http.task" }
 local methods = {}
@@ -98,10 +97,12 @@ local function turn(block)
     local d = timers[1][1] - now()
     if d < timeout then timeout = d > 0 and d or 0 end
   end
-  local n = step_c(timeout, out)
+  -- a fresh table each turn: a task resumed below may drive the loop
+  -- inline (a nested turn) before this loop has read every entry
+  local got = {}
+  local n = step_c(timeout, got)
   for i = 1, n do
-    local t = out[i]
-    out[i] = nil
+    local t = got[i]
     local task = waiting[t]
     if task then
       waiting[t] = nil
