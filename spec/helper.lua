@@ -13,6 +13,9 @@
 -- Servers (all installed from Debian packages, nothing from the network):
 --   helper.httpbin         "http://127.0.0.1:P"  httpbin under gunicorn
 --   helper.fault           "http://127.0.0.1:P"  spec/servers/fault_server.py
+--   helper.app             "http://127.0.0.1:P"  spec/servers/app.py (Flask) under
+--                          gunicorn gthread, 1 worker x 128 threads: /api/...
+--                          (pagination, slow endpoint, request recorder)
 --   helper.tls.url         "https://localhost:P" nginx, cert for localhost
 --   helper.tls.ca          CA certificate (PEM) that signed every cert
 --   helper.tls.ca_dir      directory with the CA in OpenSSL hashed form
@@ -175,7 +178,7 @@ local DIR = state.dir
 local RUN = DIR .. "/run"
 do
   local dirs = {}
-  for _, sub in ipairs { "run", "pki", "ca_dir", "nginx/tmp", "httpbin", "tinyproxy", "fault" } do
+  for _, sub in ipairs { "run", "pki", "ca_dir", "nginx/tmp", "httpbin", "tinyproxy", "fault", "app" } do
     dirs[#dirs + 1] = q(DIR .. "/" .. sub)
   end
   if not os.execute("mkdir -p " .. table.concat(dirs, " ")) then fail("mkdir in " .. DIR .. " failed") end
@@ -183,7 +186,7 @@ end
 
 local PORT_NAMES = {
   "httpbin", "fault", "dead", "tls", "wrong_host", "expired", "h2",
-  "client_cert", "h2c", "proxy", "proxy_deny",
+  "client_cert", "h2c", "proxy", "proxy_deny", "app",
 }
 local port = {}
 do
@@ -214,6 +217,7 @@ local LOG = {
   httpbin = DIR .. "/httpbin/server.log",
   httpbin_access = DIR .. "/httpbin/access.log",
   fault = DIR .. "/fault/server.log",
+  app = DIR .. "/app/server.log",
   proxy = DIR .. "/tinyproxy/proxy.log",
   proxy_stderr = DIR .. "/tinyproxy/proxy.stderr.log",
   proxy_deny = DIR .. "/tinyproxy/proxy_deny.log",
@@ -255,7 +259,7 @@ end
 
 local proxy_conf = tinyproxy_conf("proxy", port.proxy, {
   port.tls, port.wrong_host, port.expired, port.h2, port.client_cert,
-  port.h2c, port.httpbin, port.fault, port.dead,
+  port.h2c, port.httpbin, port.fault, port.dead, port.app,
 }, LOG.proxy)
 -- only port 1 may be CONNECTed to: every real CONNECT gets 403
 local proxy_deny_conf = tinyproxy_conf("proxy_deny", port.proxy_deny, { 1 }, LOG.proxy_deny)
@@ -274,6 +278,14 @@ launch {
     .. " --error-logfile - httpbin:app", "QUIT"),   -- QUIT: quick shutdown
   supervised("fault", LOG.fault, PYENV .. PYTHON .. " -u " .. q(SERVERS .. "/fault_server.py")
     .. " " .. port.fault .. " --hold-port " .. port.dead),
+  -- one worker so that the app's request recorder sees every request; many
+  -- threads so that it can hold many requests at once
+  supervised("app", LOG.app, PYENV .. PYTHON .. " " .. GUNICORN
+    .. " --chdir " .. q(SERVERS)
+    .. " -b 127.0.0.1:" .. port.app
+    .. " -k gthread -w 1 --threads 128 --keep-alive 30 --timeout 120 --graceful-timeout 2"
+    .. " --worker-tmp-dir " .. q(DIR .. "/app")
+    .. " --error-logfile - app:app", "QUIT"),
   supervised("proxy", LOG.proxy_stderr, TINYPROXY .. " -d -c " .. q(proxy_conf)),
   supervised("proxy_deny", LOG.proxy_deny_stderr, TINYPROXY .. " -d -c " .. q(proxy_deny_conf)),
 }
@@ -457,6 +469,7 @@ do
   local checks = {
     check("httpbin", "http", "127.0.0.1:" .. port.httpbin .. "/get", { LOG.httpbin }),
     check("fault", "http", "127.0.0.1:" .. port.fault .. "/requests", { LOG.fault }),
+    check("app", "http", "127.0.0.1:" .. port.app .. "/api/stats", { LOG.app }),
     check("proxy", "tcp", "127.0.0.1:" .. port.proxy, { LOG.proxy_stderr, LOG.proxy }),
     check("proxy_deny", "tcp", "127.0.0.1:" .. port.proxy_deny, { LOG.proxy_deny_stderr, LOG.proxy_deny }),
     check("nginx", "https", "127.0.0.1:" .. port.tls, ngx_logs),
@@ -480,6 +493,7 @@ end
 helper.tmpdir = DIR
 helper.httpbin = "http://127.0.0.1:" .. port.httpbin
 helper.fault = "http://127.0.0.1:" .. port.fault
+helper.app = "http://127.0.0.1:" .. port.app
 helper.tls = {
   url = "https://localhost:" .. port.tls,
   ca = PKI .. "/ca.pem",
@@ -504,6 +518,7 @@ helper.logs = {
   httpbin = LOG.httpbin,
   httpbin_access = LOG.httpbin_access,
   fault = LOG.fault,
+  app = LOG.app,
 }
 
 local function sleep(secs)
