@@ -93,6 +93,9 @@ void lurl_transfer_release(lurl_transfer *t) {
 CURL *lurl_engine_easy(lurl_engine *e) {
   if (e->npool > 0) {
     CURL *h = e->pool[--e->npool];
+    /* libcurl 7.88 leaks the cookie file list across curl_easy_reset
+    ** (fixed upstream later): clear it first */
+    curl_easy_setopt(h, CURLOPT_COOKIEFILE, NULL);
     curl_easy_reset(h);
     return h;
   }

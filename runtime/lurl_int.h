@@ -89,6 +89,14 @@ int lurl_engine_pollfds(lurl_engine *e, struct pollfd *out, int max);
 long lurl_engine_timeout(lurl_engine *e);
 int lurl_engine_interrupted(void);
 
+/* host.c: the limits a host set on this state (schemes, hosts); 0, or -1
+** with an InvalidURL error pushed [-0, +(0|1)].  opts/defs: the request's
+** and the session's option tables (stack indices, 0 when absent). */
+int lurl_host_check(lua_State *L, CURLU *u, const char *method, const char *url,
+                    int opts, int defs);
+size_t lurl_host_memory_cap(lua_State *L);  /* 0: no cap */
+int lurl_host_files_allowed(lua_State *L);   /* 0 in a limited state */
+
 /* share.c: a session's connection, DNS, TLS session and cookie caches */
 lurl_share *lurl_checkshare(lua_State *L, int idx);
 void lurl_share_attach(lurl_share *s, CURL *h);

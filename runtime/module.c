@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L
 /*
 ** module.c -- luaopen_http: the entry point of the `http` module.
 **
@@ -104,6 +105,14 @@ static int core_getdate(lua_State *L) {
   return 1;
 }
 
+/* core.wallclock() -> seconds since the epoch, with a fraction (HAR). */
+static int core_wallclock(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  lua_pushnumber(L, (double)ts.tv_sec + ts.tv_nsec / 1e9);
+  return 1;
+}
+
 /* core.redact(url) -> url with its password replaced by "***". */
 static int core_redact(lua_State *L) {
   lurl_redact_url(L, luaL_checkstring(L, 1));
@@ -148,7 +157,7 @@ LURL_API int luaopen_http(lua_State *L) {
     {"error", lurl_core_error}, {"resolve", core_resolve}, {"origin", core_origin},
     {"redact", core_redact}, {"check_options", lurl_core_check_options},
     {"pull", lurl_core_pull}, {"io_state", lurl_core_io_state}, {"feed", lurl_core_feed},
-    {"isatty", lurl_core_isatty}, {"getdate", core_getdate}, {"version", core_version}, {NULL, NULL}};
+    {"isatty", lurl_core_isatty}, {"getdate", core_getdate}, {"wallclock", core_wallclock}, {"version", core_version}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
   luaL_getmetatable(L, LURL_ERROR_MT);
   lua_setfield(L, -2, "error_mt");

@@ -24,6 +24,8 @@
 #define HOP_DROP_BODY 1   /* 303, or 301/302 after POST: becomes a GET */
 #define HOP_STRIP_AUTH 2  /* host changed or https fell to http */
 #define HOP_NO_PARAMS 4   /* params are already in the redirected URL */
+#define HOP_FRESH 8       /* never on a reused connection: libcurl would
+                             silently send it again if that one were dead */
 
 #define DEFAULT_CONNECT_MS 10000L
 #define DEFAULT_READ_MS 30000L
@@ -893,6 +895,7 @@ int lurl_core_start(lua_State *L) {
   curl_easy_setopt(h, CURLOPT_HEADERDATA, (void *)t);
   curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(h, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+  if (flags & HOP_FRESH) curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
 
   /* method and body */
   int is_head = strcmp(method, "HEAD") == 0;

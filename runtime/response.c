@@ -239,6 +239,10 @@ int lurl_core_result(lua_State *L) {
   lua_setfield(L, -2, "_head");
   lua_pushlstring(L, t->reqhead.data ? t->reqhead.data : "", t->reqhead.len);
   lua_setfield(L, -2, "_reqhead");
+  if (lua_getiuservalue(L, 1, 1) == LUA_TSTRING) /* a string body: what was sent */
+    lua_setfield(L, -2, "_reqbody");
+  else
+    lua_pop(L, 1);
   push_timings(L, h);
   lua_getfield(L, -1, "total");
   lua_setfield(L, -3, "elapsed");

@@ -30,7 +30,9 @@ local wait = task.wait
 local setmetatable, type = setmetatable, type
 
 -- flags for core.start (see runtime/request.c)
-local DROP_BODY, STRIP_AUTH, NO_PARAMS = 1, 2, 4
+local DROP_BODY, STRIP_AUTH, NO_PARAMS, FRESH = 1, 2, 4, 8
+local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true,
+  TRACE = true }
 
 local REDIRECTS = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
 local DEFAULT_PORTS = { http = 80, https = 443 }
@@ -119,12 +121,16 @@ end
 -- One attempt: sends the request and follows its redirects.
 -- Returns res, or nil, err.
 local exchange
-function exchange(sess, fname, argn, method, url, opts, deadline, total, attempt)
+function exchange(sess, fname, argn, method, url, opts, deadline, total, attempt, policy)
   local defaults = sess.defaults
   local allow = opt(opts, defaults, "allow_redirects")
   if allow == nil then allow = true end
   local max_redirects = opt(opts, defaults, "max_redirects") or 30
   local flags, history = 0, nil
+  -- libcurl re-sends a request by itself when a reused connection turns out
+  -- dead; a POST must not be sent twice unless the retry policy says so
+  if not IDEMPOTENT[method] and not (policy and policy.methods[method]) then flags = FRESH end
+  local carried, carried_opts -- cookies set along the chain, by host (no jar)
   while true do
     local remaining_ms = 0
     if deadline then
@@ -153,7 +159,7 @@ function exchange(sess, fname, argn, method, url, opts, deadline, total, attempt
         for k, v in pairs(o2.headers or {}) do h[k] = v end
         for k, v in pairs(extra) do h[k] = v end
         o2.headers, o2.params = h, nil
-        return exchange(sess, fname, argn, m, u, o2, deadline, total, attempt)
+        return exchange(sess, fname, argn, m, u, o2, deadline, total, attempt, nil)
       end
     end
     if sess._observers then
@@ -189,26 +195,31 @@ function exchange(sess, fname, argn, method, url, opts, deadline, total, attempt
     if (status == 303 and method ~= "HEAD") or
        ((status == 301 or status == 302) and method == "POST") then
       method = "GET"
-      flags = flags | DROP_BODY
+      flags = (flags | DROP_BODY) & ~FRESH
     end
     if should_strip_auth(res.url, nexturl) then flags = flags | STRIP_AUTH end
     flags = flags | NO_PARAMS
     if not sess.cookies then
       -- no jar: still carry cookies along one redirect chain, as requests
-      -- does, to the same host only
+      -- does, each back to the host that set it only
       local set = res.cookies
       if next(set) ~= nil then
         local _, h1 = core.origin(res.url)
+        carried = carried or {}
+        carried_opts = carried_opts or opts
+        local c = carried[h1] or {}
+        for k, v in pairs(set) do c[k] = v end
+        carried[h1] = c
+      end
+      if carried then
         local _, h2 = core.origin(nexturl)
-        if h1 == h2 then
-          local o = {}
-          for k, v in pairs(opts or {}) do o[k] = v end
-          local c = {}
-          for k, v in pairs(opts and opts.cookies or defaults.cookies or {}) do c[k] = v end
-          for k, v in pairs(set) do c[k] = v end
-          o.cookies = c
-          opts = o
-        end
+        local o = {}
+        for k, v in pairs(carried_opts or {}) do o[k] = v end
+        local c = {}
+        for k, v in pairs(carried_opts and carried_opts.cookies or defaults.cookies or {}) do c[k] = v end
+        for k, v in pairs(carried[h2] or {}) do c[k] = v end
+        o.cookies = c
+        opts = o
       end
     end
     url = nexturl
@@ -257,7 +268,7 @@ local function send(sess, fname, argn, method, url, opts)
   local attempt = 1
   local res, err
   while true do
-    res, err = exchange(sess, fname, argn, method, url, opts, deadline, total, attempt)
+    res, err = exchange(sess, fname, argn, method, url, opts, deadline, total, attempt, policy)
     local delay = policy and retry.delay(policy, method, attempt, res, err,
       deadline and deadline - now())
     if not delay then break end
@@ -367,7 +378,8 @@ function http.session(cfg)
   if cfg ~= nil and type(cfg) ~= "table" then
     error(("bad argument #1 to 'session' (table expected, got %s)"):format(type(cfg)), 2)
   end
-  return new_session(cfg or {}, true)
+  local s = new_session(cfg or {}, true) -- not a tail call: error levels count it
+  return s
 end
 
 local function check_self(s, fname)
@@ -511,6 +523,7 @@ local function parallel(sess, list, popts)
   if popts ~= nil and type(popts) ~= "table" then
     error(("bad argument #2 to 'parallel' (table expected, got %s)"):format(type(popts)), 3)
   end
+  if sess._closed then error("attempt to use a closed session", 3) end
   local conc = popts and popts.concurrency or 16
   if math.type(conc) ~= "integer" or conc < 1 then
     error("bad argument #2 to 'parallel' (field 'concurrency': positive integer expected)", 3)

@@ -51,9 +51,12 @@ end
 -- host_only, http_only}; expired cookies are not listed.
 function jar.list(self)
   local out = {}
+  local now = os.time()
   for _, line in ipairs(core.cookie_lines(check(self))) do
     local c = parse(line)
-    if c then out[#out + 1] = c end
+    -- libcurl drops expired cookies lazily (when it next builds a Cookie
+    -- header); a cookie deleted by Max-Age=0 is still in its list until then
+    if c and not (c.expires and c.expires <= now) then out[#out + 1] = c end
   end
   return out
 end
@@ -114,7 +117,11 @@ function jar.save(self, path)
   if type(path) ~= "string" then
     error(("bad argument #1 to 'save' (string expected, got %s)"):format(type(path)), 2)
   end
-  local lines = core.cookie_lines(check(self))
+  local lines, now = {}, os.time()
+  for _, line in ipairs(core.cookie_lines(check(self))) do
+    local c = parse(line)
+    if c and not (c.expires and c.expires <= now) then lines[#lines + 1] = line end
+  end
   local tmp = path .. ".lurl-tmp"
   local f, err = io.open(tmp, "wb")
   if not f then error("cannot save cookie jar: " .. err, 2) end

@@ -75,11 +75,11 @@ function lazy.cookies(r)
   return out
 end
 
--- What was sent: method, URL and the header fields lurl set (libcurl adds
--- Host and Content-Length on the wire).
+-- What was sent: method, URL, the header fields lurl set (libcurl adds
+-- Host and Content-Length on the wire) and the body when it was a string.
 function lazy.request(r)
   local h = parse_block("HTTP/1.1 0 x\r\n" .. (r._reqhead or ""))
-  return { method = r.method, url = r.url, headers = h }
+  return { method = r.method, url = r.url, headers = h, body = r._reqbody }
 end
 
 function lazy.history() return {} end

@@ -120,8 +120,10 @@ local function header_secrets(set, name, value)
   if not how then return end
   value = tostring(value)
   if how == "auth" then
-    add_secret(set, value)
     local scheme, cred = value:match("^%s*([%w-]+)%s+(.-)%s*$")
+    -- with a known scheme only the credentials are secret, so an echo
+    -- reads "Bearer ***" like the header does
+    if not (scheme and SCHEMES[scheme:lower()]) then add_secret(set, value) end
     if cred then
       add_secret(set, cred)
       if scheme:lower() == "basic" and cred:match("^[%w+/=]+$") then
@@ -141,21 +143,40 @@ local function header_secrets(set, name, value)
   end
 end
 
+local function b64encode(s)
+  local tab = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+  local out = {}
+  for i = 1, #s, 3 do
+    local a, b, c = s:byte(i, i + 2)
+    local v = (a << 16) | ((b or 0) << 8) | (c or 0)
+    local function ch(n) return tab:sub(n + 1, n + 1) end
+    out[#out + 1] = ch((v >> 18) & 63) .. ch((v >> 12) & 63) ..
+      (b and ch((v >> 6) & 63) or "=") .. (c and ch(v & 63) or "=")
+  end
+  return concat(out)
+end
+M.base64 = b64encode
+
+-- A URL's password, raw and decoded, and the Basic credentials libcurl
+-- builds from "user:password@" (sent without showing in res.request, and
+-- echoed back by servers such as httpbin).
 local function url_secrets(set, url)
   if type(url) ~= "string" then return end
   local auth = url:match("^%a[%w+.-]*://([^/?#]*)") or ""
   local userinfo = auth:match("^(.*)@")
-  local pw = userinfo and userinfo:match(":(.*)$")
+  local user, pw = (userinfo or ""):match("^([^:]*):(.*)$")
   if pw then
     add_secret(set, pw)
     add_secret(set, unescape(pw))
+    add_secret(set, b64encode(unescape(user) .. ":" .. unescape(pw)))
   end
 end
 
 -- secrets(res) -> list of the secret strings this exchange carried
 -- (request credentials and cookies, cookies the response set, URL
--- passwords), longest first, for M.scrub.  Works on a response, on a
--- response's history and on a request table {method=, url=, headers=}.
+-- passwords), longest first, for M.scrub.  Looks into the earlier hops of
+-- a redirect chain too.  With `set` (a table used as a set), adds to it,
+-- so one set can gather the secrets of many exchanges.
 function M.secrets(res, set)
   set = set or {}
   if type(res) ~= "table" then return M.secret_list(set) end
@@ -169,6 +190,11 @@ function M.secrets(res, set)
   url_secrets(set, res.url)
   if type(res.header_list) == "table" then
     for _, f in ipairs(res.header_list) do header_secrets(set, f[1], f[2]) end
+  end
+  -- earlier hops of a redirect chain set cookies the final body may echo
+  local hist = rawget(res, "history")
+  if type(hist) == "table" then
+    for _, h in ipairs(hist) do M.secrets(h, set) end
   end
   return M.secret_list(set)
 end
@@ -296,11 +322,10 @@ function M.format(s)
   local function line(...) out[#out + 1] = concat({ ... }) .. "\n" end
   if s.type == "response" then
     local rq, rs = s.request, s.response
-    local tag = ""
+    -- a later hop or attempt gets a heading line, so a chain reads apart
     if (s.hop or 1) > 1 or (s.attempt or 1) > 1 then
-      tag = fmt(" (hop %d, attempt %d)", s.hop or 1, s.attempt or 1)
+      line("* ", rq.method, " ", rq.url, fmt(" (hop %d, attempt %d)", s.hop or 1, s.attempt or 1))
     end
-    line("* ", rq.method, " ", rq.url, tag)
     line("> ", rq.method, " ", rq.url, " ", http_label(rs.http_version))
     for _, f in ipairs(rq.headers) do line("> ", f[1], ": ", f[2]) end
     line(">")
@@ -338,7 +363,7 @@ function M.new(option)
     sink = option
   else
     error(("bad argument #1 to 'session' (field 'trace': true, function or file expected, got %s)")
-      :format(type(option)), 5)
+      :format(type(option)), 4)
   end
   return function(ev)
     -- one write per event, so concurrent tasks never interleave lines
