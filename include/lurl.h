@@ -68,6 +68,205 @@ LURL_API void lurl_clear_interrupt(void);
 */
 LURL_API int lurl_interrupted(void);
 
+
+/*
+** ===================================================================
+** The host layer (runtime/host.c): states made and run by lurl.
+** ===================================================================
+**
+** A host that just wants "run this script with http available" does:
+**
+**   lua_State *L = lurl_newstate(NULL);
+**   if (lurl_dofile(L, "job.lua") != LUA_OK) fprintf(stderr, "%s\n", lurl_errmsg(L));
+**   lurl_close(L);
+**
+** A script always runs as a task (as if given to http.spawn): its requests
+** yield to lurl's loop instead of blocking inside Lua, which is what lets a
+** host with its own event loop drive them (lurl_start ... lurl_step below)
+** and lets a time budget stop a script even while a request is in flight.
+**
+** Statuses are Lua's: LUA_OK, LUA_ERRSYNTAX (the chunk did not compile),
+** LUA_ERRFILE, LUA_ERRMEM (the memory cap or the system ran out), LUA_ERRRUN
+** (any other failure: an error the script raised, a spent budget, a
+** cancellation), plus LURL_RUNNING while a started script has not ended.
+*/
+
+/* Returned by lurl_step and lurl_script_status while the script's task runs. */
+#define LURL_RUNNING LUA_YIELD
+
+/*
+** Limits a host sets on a state it creates.  A script cannot lift them: they
+** are kept in C (the allocator's user data), never in a Lua value.  Start
+** from a zeroed struct (`lurl_limits lim = {0};`): zero means "no limit"
+** for every field, and fields added in later versions go at the end.
+**
+**   schemes      comma- or space-separated list of URL schemes requests may
+**                use ("https"); NULL: http and https.
+**   hosts        comma- or space-separated host patterns requests may reach,
+**                redirects included: "api.example.com" (any port),
+**                "*.example.com" (its subdomains, not itself),
+**                "127.0.0.1:8080", "[::1]:8080", "*" (any host).  NULL: any.
+**                While a list is set the `proxy`, `proxies` and `unix_socket`
+**                options are refused (they would reach another address).
+**                A refused request fails before any connection with an
+**                InvalidURL error naming the host, as `nil, err`.
+**   max_memory   bytes the Lua state may hold (every Lua allocation is
+**                counted; libcurl's own buffers are not).  An allocation
+**                over the cap fails: Lua raises "not enough memory".
+**   max_instructions  Lua VM instructions the state may execute, counted in
+**                steps of 1000 by a count hook.
+**   max_seconds  wall-clock seconds from lurl_newstate, checked by the same
+**                hook while Lua runs and by lurl_step/lurl_run between turns
+**                (so a script blocked on a request is stopped too).
+**   all_libs     0 (the default): a state with any limit set opens a reduced
+**                library: no io, os only clock/date/difftime/time, no
+**                dofile/loadfile, load only takes source text, require finds
+**                preloaded modules only (http, json, what the host adds to
+**                package.preload), debug only has traceback, and
+**                debug.sethook raises.  Each of those could get around the
+**                limits (a binary chunk, a C library, /proc/self/mem, a
+**                hook replaced).  Nonzero: open every standard library
+**                anyway, for scripts the host trusts.
+**
+** A spent budget is final: every later run of the state fails at once with
+** the same message; close the state.
+*/
+typedef struct lurl_limits {
+  const char *schemes;
+  const char *hosts;
+  size_t max_memory;
+  unsigned long long max_instructions;
+  double max_seconds;
+  int all_libs;
+} lurl_limits;
+
+/*
+** lurl_newstate: creates a Lua state with the standard libraries opened,
+** `http` loaded and `json` preloaded, under `limits` (NULL: none; the
+** struct and its strings are copied, the caller keeps ownership).  Returns
+** NULL when memory runs out or the limits are too tight to even open the
+** libraries.  Does not block.  Free the state with lurl_close.
+*/
+LURL_API lua_State *lurl_newstate(const lurl_limits *limits);
+
+/*
+** lurl_close: frees the state and everything it holds: transfers in flight
+** are aborted, libcurl handles freed, then the limits.  Accepts NULL and any
+** state, including one made by luaL_newstate.  Does not block.
+*/
+LURL_API void lurl_close(lua_State *L);
+
+/*
+** lurl_dostring [-0, +0]: runs `chunk` (named `chunkname` in messages, as
+** in luaL_loadbuffer; NULL: the text itself) until it ends.  Blocks: waits
+** on the network.  Returns a status; on failure lurl_errmsg(L) says why.
+*/
+LURL_API int lurl_dostring(lua_State *L, const char *chunk, const char *chunkname);
+
+/*
+** lurl_dofile [-0, +0]: the same for a file (NULL: standard input).  Blocks.
+*/
+LURL_API int lurl_dofile(lua_State *L, const char *filename);
+
+/*
+** lurl_errmsg: the message of the last run that failed, formatted like the
+** lurl binary formats an uncaught error (the error object through
+** tostring, then a stack traceback), without a program-name prefix.  NULL
+** after a run that succeeded.  The string is owned by L and stays valid
+** until the next lurl_start/lurl_do* call or lurl_close.
+*/
+LURL_API const char *lurl_errmsg(lua_State *L);
+
+/*
+** ---- Driving scripts from the host's own event loop ----
+**
+**   lurl_startstring(L, src, "=job");          // runs until its first wait
+**   while (lurl_script_status(L) == LURL_RUNNING) {
+**     int n = lurl_pollfds(L, fds, MAX);      // lurl's sockets ...
+**     long ms = lurl_timeout(L);              // ... and how long to wait
+**     ... add the host's own descriptors and timers, poll() ...
+**     lurl_step(L);                           // never blocks
+**   }
+**
+** One script at a time per state; tasks it spawns run alongside it and are
+** abandoned when it ends (their transfers are freed by lurl_close).
+*/
+
+/*
+** lurl_start [-(nargs+1), +0]: starts the function below the nargs
+** arguments on top of the stack as the script's task (http.spawn
+** semantics): it runs until its first request or sleep, then returns.
+** Returns LURL_RUNNING, or the final status when the script already ended
+** (or could not start: another script is running, a budget is spent).
+** Does not block.
+*/
+LURL_API int lurl_start(lua_State *L, int nargs);
+
+/*
+** lurl_startstring / lurl_startfile [-0, +0]: load a chunk (source text only
+** in a limited state) and lurl_start it with no arguments.  A chunk that does
+** not compile gives LUA_ERRSYNTAX (or LUA_ERRFILE) and lurl_errmsg.
+** Do not block (but see lurl_start: the script runs up to its first wait).
+*/
+LURL_API int lurl_startstring(lua_State *L, const char *chunk, const char *chunkname);
+LURL_API int lurl_startfile(lua_State *L, const char *filename);
+
+struct pollfd;
+
+/*
+** lurl_pollfds: writes up to `max` entries (fd, events) for the sockets
+** lurl's transfers wait on and returns how many there are, which may be more
+** than max (call again with a bigger array).  0 when no script runs.  The
+** set changes after every lurl_step: ask again each turn.  Descriptors are
+** below FD_SETSIZE (libcurl's curl_multi_fdset).  Does not block.
+*/
+LURL_API int lurl_pollfds(lua_State *L, struct pollfd *fds, int max);
+
+/*
+** lurl_timeout: milliseconds the host may wait before calling lurl_step
+** even if no descriptor is ready: the nearest of libcurl's timers, the
+** script's own timers (http.sleep), lurl's read timeouts (sampled at most
+** every 100 ms while sockets are open) and the time budget.  0: step now.
+** -1 only when no script is running.  Does not block; runs a little Lua.
+*/
+LURL_API long lurl_timeout(lua_State *L);
+
+/*
+** lurl_step: one turn that never blocks: lets libcurl read and write what is
+** ready, then resumes the tasks whose transfers finished or whose timers
+** fired.  Returns LURL_RUNNING, or the final status once the script's task
+** has ended (from then on, the same status until the next start).  A script
+** left waiting for nothing (a join on a task that cannot end) fails with a
+** "deadlock" error instead of hanging the host.
+*/
+LURL_API int lurl_step(lua_State *L);
+
+/*
+** lurl_run: drives the started script to its end with poll(): the loop that
+** lurl_dostring uses.  Blocks.  Returns the final status.
+*/
+LURL_API int lurl_run(lua_State *L);
+
+/*
+** lurl_script_status: LURL_RUNNING while the script runs, then its final status
+** (LUA_OK when nothing was ever started).  Does not block.
+*/
+LURL_API int lurl_script_status(lua_State *L);
+
+/*
+** lurl_pushresults [-0, +n]: pushes the values the script's main function
+** returned (after a run that ended with LUA_OK) and returns n; pushes
+** nothing and returns 0 otherwise, or when the stack cannot grow.
+*/
+LURL_API int lurl_pushresults(lua_State *L);
+
+/*
+** lurl_cancel: stops the running script: its task is closed where it waits
+** and its transfer released; the status becomes LUA_ERRRUN with the message
+** "cancelled by the host".  No effect when no script runs.  Does not block.
+*/
+LURL_API void lurl_cancel(lua_State *L);
+
 #ifdef __cplusplus
 }
 #endif

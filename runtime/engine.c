@@ -231,7 +231,10 @@ int lurl_engine_pollfds(lurl_engine *e, struct pollfd *out, int max) {
 long lurl_engine_timeout(lurl_engine *e) {
   long ms = -1;
   curl_multi_timeout(e->multi, &ms);
-  return ms;
+  /* lurl's own read deadlines count too (check_deadlines is defined above) */
+  long cap = ms < 0 ? 0x7fffffffL : ms;
+  long d = check_deadlines(e, cap);
+  return (ms < 0 && d == cap) ? -1 : d;
 }
 
 /* Drives the loop until t is done or has something for Lua (a streamed

@@ -996,6 +996,14 @@ int lurl_core_start(lua_State *L) {
     else t->body.limit = (size_t)mb;
   } else if (!lua_isnil(L, -1)) field_error(&r, "max_body", "integer", -1);
   lua_pop(L, 1);
+  size_t cap = lurl_host_memory_cap(L); /* a host's memory cap bounds bodies too */
+  if (cap) {
+    if (t->stream) {
+      if (!t->max_body || t->max_body > cap) t->max_body = cap;
+    } else if (!t->body.limit || t->body.limit > cap) {
+      t->body.limit = cap;
+    }
+  }
   int pty = getopt_(&r, "on_progress");
   if (pty != LUA_TNIL && pty != LUA_TFUNCTION) field_error(&r, "on_progress", "function", -1);
   int wants_progress = pty == LUA_TFUNCTION;

@@ -275,6 +275,9 @@ void lurl_build_mime(lua_State *L, lurl_transfer *t, int fi, int di) {
     curl_mime_name(p, keys[i]);
     const char *path = optstr(L, v, "path");
     if (path) {
+      if (!lurl_host_files_allowed(L)) /* a limited state reads no host files */
+        lurl_raise(L, "bad argument (field 'files.%s': files from paths are not allowed here)",
+                   keys[i]);
       FILE *f = fopen(path, "rb"); /* fail now, with a clear message, not mid-upload */
       if (!f) lurl_raise(L, "bad argument (field 'files.%s': cannot open '%s')", keys[i], path);
       fclose(f);

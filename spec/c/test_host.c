@@ -1,0 +1,534 @@
+/*
+** test_host.c -- the embedding layer (runtime/host.c) through its public
+** header only: running scripts and reporting their errors, limits a script
+** cannot lift, and a host loop interleaving its own timer with transfers.
+**
+** Every request goes to spec/c/host_server.py, started here on a free
+** port; the tests read back what it received (/requests) as well as what
+** the script got.  Run under valgrind or LeakSanitizer, the whole program
+** also proves that lurl_close frees everything.
+*/
+#define _POSIX_C_SOURCE 200809L
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+#include "lurl.h"
+
+#ifndef HOST_SERVER
+#define HOST_SERVER "spec/c/host_server.py"
+#endif
+
+extern char **environ;
+
+static int passed, failed;
+static char base[64];        /* http://127.0.0.1:PORT */
+static int port;
+static int slow_mode;        /* under valgrind: looser timing bounds */
+
+#define CHECK(cond, ...) check_((cond), #cond, __LINE__, __VA_ARGS__)
+static void check_(int ok, const char *expr, int line, const char *fmt, ...) {
+  if (ok) {
+    passed++;
+    return;
+  }
+  failed++;
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "FAIL line %d: %s: ", line, expr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static const char *nz(const char *s) { return s ? s : "(null)"; }
+static int has(const char *s, const char *part) { return s && strstr(s, part) != NULL; }
+
+/* ---------------------------------------------------------- server -- */
+
+static pid_t server_pid;
+static int server_stdin = -1;
+
+/* Starts host_server.py; its stdin stays open until stop_server. */
+static int start_server(void) {
+  int in[2], out[2];
+  if (pipe(in) || pipe(out)) return -1;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  posix_spawn_file_actions_addclose(&fa, in[1]);
+  posix_spawn_file_actions_addclose(&fa, out[0]);
+  char *argv[] = {"/usr/bin/python3", HOST_SERVER, NULL};
+  int rc = posix_spawn(&server_pid, argv[0], &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(in[0]);
+  close(out[1]);
+  if (rc != 0) return -1;
+  server_stdin = in[1];
+  char line[64] = {0};
+  size_t n = 0;
+  while (n < sizeof line - 1 && read(out[0], line + n, 1) == 1 && line[n] != '\n') n++;
+  close(out[0]);
+  if (sscanf(line, "PORT %d", &port) != 1) return -1;
+  snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+  return 0;
+}
+
+static void stop_server(void) {
+  if (server_stdin >= 0) close(server_stdin);
+  kill(server_pid, SIGTERM);
+  waitpid(server_pid, NULL, 0);
+}
+
+/* Sets the global BASE in L, the server's base URL. */
+static void set_base(lua_State *L) {
+  lua_pushstring(L, base);
+  lua_setglobal(L, "BASE");
+  lua_pushinteger(L, port);
+  lua_setglobal(L, "PORT");
+}
+
+/*
+** How many requests the server logged whose query contains `token`
+** (asked through a fresh state without limits).  -1 on failure.
+*/
+static int server_count(const char *token) {
+  lua_State *L = lurl_newstate(NULL);
+  set_base(L);
+  lua_pushstring(L, token);
+  lua_setglobal(L, "TOKEN");
+  int st = lurl_dostring(L,
+    "local http = require 'http'\n"
+    "local n = 0\n"
+    "for _, e in ipairs(assert(http.get(BASE .. '/requests')):json()) do\n"
+    "  if e.query:find(TOKEN, 1, true) then n = n + 1 end\n"
+    "end\n"
+    "return n", "=server_count");
+  int n = -1;
+  if (st == LUA_OK && lurl_pushresults(L) == 1) n = (int)lua_tointeger(L, -1);
+  else fprintf(stderr, "server_count: %s\n", nz(lurl_errmsg(L)));
+  lurl_close(L);
+  return n;
+}
+
+/* Runs code in L; returns the status and leaves its first result (if
+** any) as a string in *out (static buffer), else "". */
+static char result[512];
+static int run(lua_State *L, const char *code) {
+  result[0] = '\0';
+  int st = lurl_dostring(L, code, "=t");
+  int n = lurl_pushresults(L);
+  if (n > 0) {
+    const char *s = luaL_tolstring(L, -n, NULL);
+    snprintf(result, sizeof result, "%s", s);
+    lua_pop(L, n + 1);
+  }
+  return st;
+}
+
+/* ------------------------------------------------------------ tests -- */
+
+static void test_run_and_results(void) {
+  lua_State *L = lurl_newstate(NULL);
+  CHECK(L != NULL, "newstate");
+  set_base(L);
+  int st = run(L, "local http = require 'http'\n"
+                  "local r = assert(http.get(BASE .. '/ok?t=basic'))\n"
+                  "return r.status .. ' ' .. r.body");
+  CHECK(st == LUA_OK, "status %d: %s", st, nz(lurl_errmsg(L)));
+  CHECK(strcmp(result, "200 ok") == 0, "result '%s'", result);
+  CHECK(lurl_errmsg(L) == NULL, "no message after success");
+  CHECK(server_count("t=basic") == 1, "server saw the request once");
+
+  /* json is preloaded too */
+  st = run(L, "return require('json').encode({a = 1})");
+  CHECK(st == LUA_OK && strcmp(result, "{\"a\":1}") == 0, "json: %d %s", st, result);
+
+  /* several results, and arguments through lurl_start */
+  luaL_loadstring(L, "local a, b = ... return a + b, 'two', nil");
+  lua_pushinteger(L, 40);
+  lua_pushinteger(L, 2);
+  st = lurl_start(L, 2);
+  CHECK(st == LUA_OK, "start ran to the end: %d", st);
+  CHECK(lurl_pushresults(L) == 3, "three results");
+  CHECK(lua_tointeger(L, -3) == 42 && has(lua_tostring(L, -2), "two") && lua_isnil(L, -1),
+        "results");
+  lua_pop(L, 3);
+  CHECK(lua_gettop(L) == 0, "stack balanced: %d", lua_gettop(L));
+  lurl_close(L);
+}
+
+static void test_error_reporting(void) {
+  lua_State *L = lurl_newstate(NULL);
+  int st = run(L, "local function f() error('boom') end\nf()");
+  const char *m = lurl_errmsg(L);
+  CHECK(st == LUA_ERRRUN, "status %d", st);
+  CHECK(m && strncmp(m, "t:1: boom", 9) == 0, "message '%s'", nz(m));
+  CHECK(has(m, "stack traceback:") && has(m, "in local 'f'"), "traceback '%s'", nz(m));
+
+  st = run(L, "error(setmetatable({}, {__tostring = function() return 'custom error' end}))");
+  m = lurl_errmsg(L);
+  CHECK(st == LUA_ERRRUN && m && strncmp(m, "custom error\n", 13) == 0, "tostring: '%s'", nz(m));
+
+  st = run(L, "error({})");
+  CHECK(has(lurl_errmsg(L), "(error object is a table value)"), "'%s'", nz(lurl_errmsg(L)));
+
+  /* lurl's own error objects read like the binary prints them */
+  st = run(L, "local http = require 'http'\n"
+              "error(select(2, http.get('http://127.0.0.1:1/refused')))");
+  m = lurl_errmsg(L);
+  CHECK(st == LUA_ERRRUN && m && strncmp(m, "ConnectionError: ", 17) == 0, "'%s'", nz(m));
+  CHECK(has(m, "(GET http://127.0.0.1:1/refused)"), "'%s'", nz(m));
+
+  st = run(L, "return +");
+  CHECK(st == LUA_ERRSYNTAX && has(lurl_errmsg(L), "t:1:"), "syntax %d '%s'", st,
+        nz(lurl_errmsg(L)));
+  st = lurl_dofile(L, "/nonexistent/script.lua");
+  CHECK(st == LUA_ERRFILE && has(lurl_errmsg(L), "cannot open"), "file %d '%s'", st,
+        nz(lurl_errmsg(L)));
+  st = run(L, "return 1");
+  CHECK(st == LUA_OK && lurl_errmsg(L) == NULL, "a good run clears the message");
+  lurl_close(L);
+}
+
+static void test_memory_cap(void) {
+  lurl_limits lim = {0};
+  lim.max_memory = 8u << 20;
+  lua_State *L = lurl_newstate(&lim);
+  CHECK(L != NULL, "newstate with 8 MiB");
+  int st = run(L, "local t = {} for i = 1, 1e8 do t[i] = ('x'):rep(64) .. i end");
+  CHECK(st == LUA_ERRMEM, "status %d", st);
+  CHECK(has(lurl_errmsg(L), "not enough memory"), "'%s'", nz(lurl_errmsg(L)));
+  /* the garbage goes, the state works again */
+  st = run(L, "collectgarbage() return #('x'):rep(1000)");
+  CHECK(st == LUA_OK && strcmp(result, "1000") == 0, "after: %d %s", st, nz(lurl_errmsg(L)));
+  /* caught by pcall, the failure is the script's to handle */
+  st = run(L, "local ok, e = pcall(string.rep, 'x', 64 << 20) return tostring(ok) .. ' ' .. e");
+  CHECK(st == LUA_OK && strcmp(result, "false not enough memory") == 0, "pcall: %s", result);
+  /* collectgarbage cannot lift it either */
+  st = run(L, "collectgarbage('stop') local t = {} for i = 1, 1e8 do t[i] = {} end");
+  CHECK(st == LUA_ERRMEM, "gc stopped: %d", st);
+  lurl_close(L);
+
+  lim.max_memory = 16 << 10; /* too small to even open the libraries */
+  CHECK(lurl_newstate(&lim) == NULL, "tiny cap: no state");
+}
+
+static void test_instruction_budget(void) {
+  lurl_limits lim = {0};
+  lim.max_instructions = 2000000;
+  lua_State *L = lurl_newstate(&lim);
+  int st = run(L, "local n = 0 while true do n = n + 1 end");
+  CHECK(st == LUA_ERRRUN && has(lurl_errmsg(L), "instruction budget exhausted"), "%d '%s'",
+        st, nz(lurl_errmsg(L)));
+  /* spent is spent: the next run fails at once */
+  st = run(L, "return 1");
+  CHECK(st == LUA_ERRRUN && has(lurl_errmsg(L), "instruction budget exhausted"), "again %d", st);
+  lurl_close(L);
+
+  /* pcall cannot swallow it, nor can a coroutine escape it */
+  L = lurl_newstate(&lim);
+  st = run(L, "while true do pcall(function() while true do end end) end");
+  CHECK(st == LUA_ERRRUN && has(lurl_errmsg(L), "budget"), "pcall loop %d", st);
+  lurl_close(L);
+  L = lurl_newstate(&lim);
+  st = run(L, "coroutine.wrap(function() while true do end end)()");
+  CHECK(st == LUA_ERRRUN && has(lurl_errmsg(L), "budget"), "coroutine %d", st);
+  lurl_close(L);
+
+  /* what could lift a limit is gone from a limited state */
+  lim.max_instructions = 100000000;
+  L = lurl_newstate(&lim);
+  st = run(L, "debug.sethook()");
+  CHECK(st == LUA_ERRRUN && has(lurl_errmsg(L), "debug.sethook is disabled"), "'%s'",
+        nz(lurl_errmsg(L)));
+  st = run(L, "package.loaded.debug = nil return tostring(pcall(require, 'debug'))");
+  CHECK(st == LUA_OK && strcmp(result, "false") == 0, "require debug again: %s %s", result,
+        nz(lurl_errmsg(L)));
+  st = run(L, "return tostring(io) .. tostring(package.loadlib) .. tostring(os.execute) .. "
+              "tostring(os.getenv) .. tostring(loadfile) .. tostring(debug.getregistry)");
+  CHECK(st == LUA_OK && strcmp(result, "nilnilnilnilnilnil") == 0, "pruned: %s", result);
+  st = run(L, "local f, e = load(string.dump(function() end)) return tostring(f) .. ' ' .. e");
+  CHECK(st == LUA_OK && has(result, "nil") && has(result, "binary"), "bytecode: %s", result);
+  st = run(L, "return #tostring(os.time()) > 0 and require('http') ~= nil");
+  CHECK(st == LUA_OK && strcmp(result, "true") == 0, "still usable: %s %s", result,
+        nz(lurl_errmsg(L)));
+  lurl_close(L);
+
+  /* all_libs: the host trusts the script */
+  lim.all_libs = 1;
+  L = lurl_newstate(&lim);
+  st = run(L, "return io.write ~= nil and debug.sethook ~= nil");
+  CHECK(st == LUA_OK && strcmp(result, "true") == 0, "all_libs: %s", result);
+  lurl_close(L);
+}
+
+static void test_time_budget(void) {
+  lurl_limits lim = {0};
+  lim.max_seconds = 0.5;
+  lua_State *L = lurl_newstate(&lim);
+  set_base(L);
+  double t0 = now_s();
+  int st = run(L, "local http = require 'http'\n"
+                  "return http.get(BASE .. '/slow?ms=3000&t=timebudget')");
+  double took = now_s() - t0;
+  CHECK(st == LUA_ERRRUN && has(lurl_errmsg(L), "time budget exhausted"), "%d '%s'", st,
+        nz(lurl_errmsg(L)));
+  CHECK(took >= 0.45 && took < (slow_mode ? 2.9 : 1.5), "stopped mid-request after %.2f s",
+        took);
+  CHECK(server_count("t=timebudget") == 1, "the request had reached the server");
+  lurl_close(L);
+
+  L = lurl_newstate(&lim);
+  t0 = now_s();
+  st = run(L, "while true do end");
+  took = now_s() - t0;
+  CHECK(st == LUA_ERRRUN && has(lurl_errmsg(L), "time budget"), "cpu: %d", st);
+  CHECK(took < (slow_mode ? 5.0 : 1.5), "cpu loop stopped after %.2f s", took);
+  lurl_close(L);
+}
+
+/* A state whose scripts may only reach the test server by 127.0.0.1. */
+static void test_allowed_hosts(void) {
+  char hosts[64];
+  snprintf(hosts, sizeof hosts, "127.0.0.1:%d", port);
+  lurl_limits lim = {0};
+  lim.hosts = hosts;
+  lua_State *L = lurl_newstate(&lim);
+  set_base(L);
+  int st = run(L, "local http = require 'http'\n"
+                  "return assert(http.get(BASE .. '/ok?t=allowed')).status");
+  CHECK(st == LUA_OK && strcmp(result, "200") == 0, "allowed: %d %s", st, nz(lurl_errmsg(L)));
+  CHECK(server_count("t=allowed") == 1, "allowed request arrived");
+
+  /* same server, other name: refused before any connection */
+  st = run(L, "local http = require 'http'\n"
+              "local r, err = http.get('http://localhost:' .. PORT .. '/ok?t=forbidden')\n"
+              "return err.kind .. '|' .. tostring(err)");
+  CHECK(st == LUA_OK && has(result, "InvalidURL|") &&
+        has(result, "host 'localhost:") && has(result, "is not allowed in this state"),
+        "forbidden: %s %s", result, nz(lurl_errmsg(L)));
+  CHECK(server_count("t=forbidden") == 0, "nothing reached the server");
+
+  /* a redirect elsewhere is refused at the hop */
+  st = run(L, "local http = require 'http'\n"
+              "local target = 'http://localhost:' .. PORT .. '/ok?t=redirtarget'\n"
+              "local r, err = http.get(BASE .. '/redirect?t=redirstart&to=' .. "
+              "target:gsub('[?=&:/]', function(c) return ('%%%02X'):format(c:byte()) end))\n"
+              "return err.kind .. '|' .. err.message");
+  CHECK(st == LUA_OK && has(result, "InvalidURL|") && has(result, "localhost"),
+        "redirect: %s %s", result, nz(lurl_errmsg(L)));
+  CHECK(server_count("t=redirstart") == 1, "the first hop arrived");
+  CHECK(server_count("t=redirtarget") == 0, "the redirect target never did");
+
+  /* another port of the same address */
+  st = run(L, "local http = require 'http'\n"
+              "local r, err = http.get('http://127.0.0.1:1/x') return err.message");
+  CHECK(st == LUA_OK && has(result, "'127.0.0.1:1'"), "port: %s", result);
+
+  /* options that would reach another address */
+  st = run(L, "local http = require 'http'\n"
+              "local r, err = http.get(BASE .. '/ok?t=viaproxy', {proxy = 'http://127.0.0.1:1'})\n"
+              "local s = http.session{proxy = 'http://127.0.0.1:1'}\n"
+              "local r2, err2 = s:get(BASE .. '/ok?t=viaproxy')\n"
+              "return err.message .. '|' .. err2.message");
+  CHECK(st == LUA_OK && has(result, "proxy is not allowed") && has(result, "|option 'proxy'"),
+        "proxy: %s %s", result, nz(lurl_errmsg(L)));
+  st = run(L, "local http = require 'http'\n"
+              "local r, err = http.get(BASE .. '/ok?t=viaunix', {unix_socket = '/tmp/x.sock'})\n"
+              "return err.message");
+  CHECK(st == LUA_OK && has(result, "unix_socket"), "unix_socket: %s", result);
+  CHECK(server_count("t=via") == 0, "nothing went out");
+  lurl_close(L);
+
+  /* schemes */
+  lim.hosts = NULL;
+  lim.schemes = "https";
+  L = lurl_newstate(&lim);
+  set_base(L);
+  st = run(L, "local http = require 'http'\n"
+              "local r, err = http.get(BASE .. '/ok?t=scheme') return err.message");
+  CHECK(st == LUA_OK && has(result, "scheme 'http' is not allowed"), "scheme: %s", result);
+  CHECK(server_count("t=scheme") == 0, "no http request went out");
+  lurl_close(L);
+
+  /* patterns: subdomains ("*.localhost" resolves to loopback in libcurl
+  ** itself) and a port-less address; every name stays on this machine */
+  lim.schemes = NULL;
+  snprintf(hosts, sizeof hosts, "*.localhost, 127.0.0.1");
+  lim.hosts = hosts;
+  L = lurl_newstate(&lim);
+  set_base(L);
+  st = run(L, "local http = require 'http'\n"
+              "local a = assert(http.get(BASE .. '/ok?t=pattern')).status\n"
+              "local b = assert(http.get('http://sub.localhost:' .. PORT .. '/ok?t=subdomain')).status\n"
+              "local _, e1 = http.get('http://localhost:' .. PORT .. '/ok?t=apex')\n"
+              "local _, e2 = http.get('http://127.0.0.2:' .. PORT .. '/ok?t=otheraddr')\n"
+              "return a .. b .. '|' .. e1.message .. '|' .. e2.message");
+  CHECK(st == LUA_OK && has(result, "200200|host 'localhost:") &&
+        has(result, "|host '127.0.0.2:"), "patterns: %s %s", result, nz(lurl_errmsg(L)));
+  CHECK(server_count("t=pattern") == 1 && server_count("t=subdomain") == 1, "allowed arrived");
+  CHECK(server_count("t=apex") == 0 && server_count("t=otheraddr") == 0, "refused did not");
+  lurl_close(L);
+}
+
+/*
+** The host's own loop: poll() on lurl's sockets and timeout plus the host's
+** 20 ms timer.  Three 500 ms requests run at once; the host must tick while
+** all three are in flight at the server, and no lurl_step may block.
+*/
+static void test_host_loop(void) {
+  lua_State *L = lurl_newstate(NULL);
+  set_base(L);
+  int st = lurl_startstring(L,
+    "local http = require 'http'\n"
+    "local tasks = {}\n"
+    "for i = 1, 3 do\n"
+    "  tasks[i] = http.spawn(function()\n"
+    "    return assert(http.get(BASE .. '/slow?ms=500&t=loop' .. i)).status\n"
+    "  end)\n"
+    "end\n"
+    "return table.concat(http.join(tasks), ',')", "=loop");
+  CHECK(st == LURL_RUNNING, "started and waiting: %d", st);
+  double ticks[512];
+  int nticks = 0;
+  double next_tick = now_s() + 0.02, worst_step = 0;
+  int steps = 0, max_fds = 0;
+  while (st == LURL_RUNNING && steps < 100000) {
+    struct pollfd fds[16];
+    int n = lurl_pollfds(L, fds, 16);
+    if (n > max_fds) max_fds = n;
+    long wait = lurl_timeout(L);
+    long until_tick = (long)((next_tick - now_s()) * 1000);
+    if (until_tick < 0) until_tick = 0;
+    if (wait < 0 || wait > until_tick) wait = until_tick;
+    poll(fds, (nfds_t)(n < 16 ? n : 16), (int)wait);
+    if (now_s() >= next_tick && nticks < 512) {
+      ticks[nticks++] = now_s();
+      next_tick += 0.02;
+    }
+    double t0 = now_s();
+    st = lurl_step(L);
+    double dt = now_s() - t0;
+    if (dt > worst_step) worst_step = dt;
+    steps++;
+  }
+  CHECK(st == LUA_OK, "loop ended: %d %s", st, nz(lurl_errmsg(L)));
+  CHECK(lurl_pushresults(L) == 1 && strcmp(lua_tostring(L, -1), "200,200,200") == 0,
+        "results");
+  lua_settop(L, 0);
+  CHECK(max_fds == 3, "three sockets at once: %d", max_fds);
+  CHECK(worst_step < (slow_mode ? 0.4 : 0.2), "lurl_step never blocks (worst %.3f s)",
+        worst_step);
+  CHECK(lurl_pollfds(L, NULL, 0) == 0 && lurl_timeout(L) == -1, "nothing to wait on after");
+
+  /* the window in which the server was serving all three at once */
+  set_base(L);
+  st = run(L, "local http = require 'http'\n"
+              "local lo, hi, n = -math.huge, math.huge, 0\n"
+              "for _, e in ipairs(assert(http.get(BASE .. '/requests')):json()) do\n"
+              "  if e.query:find('t=loop', 1, true) then\n"
+              "    n = n + 1\n"
+              "    lo, hi = math.max(lo, e.t_start), math.min(hi, e.t_end)\n"
+              "  end\n"
+              "end\n"
+              "return ('%d %.6f %.6f'):format(n, lo, hi)");
+  int n = 0;
+  double lo = 0, hi = 0;
+  CHECK(st == LUA_OK && sscanf(result, "%d %lf %lf", &n, &lo, &hi) == 3, "log: %s", result);
+  CHECK(n == 3, "server saw 3 requests: %d", n);
+  CHECK(hi - lo > 0.3, "they overlapped at the server: %.3f s", hi - lo);
+  int inside = 0;
+  for (int i = 0; i < nticks; i++)
+    if (ticks[i] > lo && ticks[i] < hi) inside++;
+  CHECK(inside >= 5, "host timer ticked %d times while all three were in flight", inside);
+  lurl_close(L);
+}
+
+/* lurl_timeout follows the script's own timers. */
+static void test_timeout_hint(void) {
+  lua_State *L = lurl_newstate(NULL);
+  int st = lurl_startstring(L, "require('http').sleep(0.3) return 'slept'", "=sleep");
+  CHECK(st == LURL_RUNNING, "sleeping: %d", st);
+  long ms = lurl_timeout(L);
+  CHECK(ms > 200 && ms <= 300, "timeout %ld ms", ms);
+  CHECK(lurl_pollfds(L, NULL, 0) == 0, "no socket while sleeping");
+  double t0 = now_s();
+  st = lurl_run(L);
+  CHECK(st == LUA_OK && now_s() - t0 > 0.25, "ran: %d", st);
+  lurl_close(L);
+}
+
+static void test_cancel_and_deadlock(void) {
+  lua_State *L = lurl_newstate(NULL);
+  set_base(L);
+  int st = lurl_startstring(L, "return require('http').get(BASE .. '/slow?ms=3000&t=cancel')",
+                            "=cancel");
+  CHECK(st == LURL_RUNNING, "running: %d", st);
+  for (int i = 0; i < 20 && server_count("t=cancel") < 1; i++) {
+    poll(NULL, 0, 20);
+    lurl_step(L);
+  }
+  CHECK(server_count("t=cancel") == 1, "the request arrived");
+  lurl_cancel(L);
+  CHECK(lurl_script_status(L) == LUA_ERRRUN && has(lurl_errmsg(L), "cancelled by the host"),
+        "cancelled: '%s'", nz(lurl_errmsg(L)));
+  CHECK(lurl_pollfds(L, NULL, 0) == 0, "its socket is gone");
+  /* a second script in the same state */
+  st = run(L, "local T = require 'http.task'\nT.acquire(T.semaphore(0))");
+  CHECK(st == LUA_ERRRUN && has(lurl_errmsg(L), "deadlock"), "deadlock: %d '%s'", st,
+        nz(lurl_errmsg(L)));
+  st = run(L, "return 'fine'");
+  CHECK(st == LUA_OK && strcmp(result, "fine") == 0, "state still usable");
+  lurl_close(L);
+}
+
+/* The host layer on a state the host made itself. */
+static void test_foreign_state(void) {
+  lua_State *L = luaL_newstate();
+  luaL_openlibs(L);
+  set_base(L);
+  int st = run(L, "return assert(require('http').get(BASE .. '/ok?t=foreign')).body");
+  CHECK(st == LUA_OK && strcmp(result, "ok") == 0, "foreign: %d %s", st, nz(lurl_errmsg(L)));
+  CHECK(server_count("t=foreign") == 1, "arrived");
+  lurl_close(L);
+  lurl_close(NULL);
+}
+
+int main(void) {
+  slow_mode = getenv("LURL_TEST_SLOW") != NULL;
+  signal(SIGPIPE, SIG_IGN);
+  if (start_server() != 0) {
+    fprintf(stderr, "cannot start %s\n", HOST_SERVER);
+    return 1;
+  }
+  test_run_and_results();
+  test_error_reporting();
+  test_memory_cap();
+  test_instruction_budget();
+  test_time_budget();
+  test_allowed_hosts();
+  test_host_loop();
+  test_timeout_hint();
+  test_cancel_and_deadlock();
+  test_foreign_state();
+  stop_server();
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}
