@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "lurl.h"
 #include "lurl_int.h"
@@ -651,7 +652,7 @@ static int get_body(req *r) {
     int fi = lua_gettop(L);
     int dty = getopt_(r, "data");
     if (dty != LUA_TNIL && dty != LUA_TTABLE) field_error(r, "data", "table (with files)", -1);
-    lurl_build_mime(L, r->t, fi, dty == LUA_TTABLE ? fi + 1 : 0);
+    lurl_build_mime(L, r->t, fi, dty == LUA_TTABLE ? fi + 1 : 0, r->fname, r->argn);
     lua_pushvalue(L, fi);
     lua_setiuservalue(L, 11, 1); /* keep in-memory parts' strings alive */
     lua_settop(L, fi - 1);
@@ -1009,7 +1010,7 @@ int lurl_core_start(lua_State *L) {
   int wants_progress = pty == LUA_TFUNCTION;
   pty = getopt_(&r, "progress");
   if (pty != LUA_TNIL && pty != LUA_TBOOLEAN) field_error(&r, "progress", "boolean", -1);
-  wants_progress |= lua_toboolean(L, -1);
+  wants_progress |= lua_toboolean(L, -1) && isatty(2); /* the bar needs a terminal */
   lua_pop(L, 2);
   if (wants_progress) { /* Lua calls the function when the engine wakes it */
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);

@@ -86,7 +86,8 @@ static const char *kind_of(lurl_transfer *t, CURLcode c, char *msg, size_t msz) 
     snprintf(msg, msz, "read timed out after %.1f s", t->read_ms / 1000.0);
     return "ReadTimeout";
   case LURL_FAULT_BODY_TOO_LARGE:
-    snprintf(msg, msz, "response body larger than max_body (%zu bytes)", t->body.limit);
+    snprintf(msg, msz, "response body larger than max_body (%zu bytes)",
+             t->stream ? t->max_body : t->body.limit);
     return "BodyTooLarge";
   case LURL_FAULT_CANCELLED:
     snprintf(msg, msz, "request cancelled");

@@ -43,7 +43,7 @@ size_t lurl_on_body(char *p, size_t size, size_t n, void *ud) {
       t->fault = LURL_FAULT_NOMEM;
       return 0;
     }
-    if (t->body.len >= t->chunk_cap) t->wake = 1;
+    t->wake = 1; /* data is there: a reader gets it as it arrives */
     return len;
   }
   int rc = lurl_buf_add(&t->body, p, len);
@@ -142,18 +142,17 @@ static void unpause(lurl_transfer *t) {
 
 /*
 ** core.pull(transfer [, want]) -> chunk | nil [, err] | false
-** A chunk of the streamed body when one is there; nil at the end (nil, err
-** when the transfer failed, e.g. the body was cut short); false when Lua
-** must wait for the loop first.  `want` sets the chunk size to gather.
+** The bytes of the streamed body that have arrived (at most about `want`);
+** nil at the end (nil, err when the transfer failed, e.g. the body was cut
+** short); false when Lua must wait for the loop first.  `want` bounds how
+** much is buffered before the transfer pauses.
 */
 int lurl_core_pull(lua_State *L) {
   lurl_transfer *t = lurl_checktransfer(L, 1);
   lua_Integer want = luaL_optinteger(L, 2, 0);
   if (want > 0) t->chunk_cap = (size_t)want < MIN_CHUNK ? MIN_CHUNK : (size_t)want;
   t->wake = 0;
-  if (t->body.len > 0 &&
-      (t->body.len >= (size_t)(want > 0 ? want : 1) || t->state != LURL_T_RUNNING ||
-       t->paused)) {
+  if (t->body.len > 0) { /* whatever has arrived, at most about chunk_cap */
     lua_pushlstring(L, t->body.data, t->body.len);
     lurl_buf_reset(&t->body);
     unpause(t);
@@ -225,14 +224,17 @@ static int cmp_keys(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static int sorted_keys(lua_State *L, int idx, const char **keys, int max, const char *field) {
+static int sorted_keys(lua_State *L, int idx, const char **keys, int max, const char *field,
+                       const char *fname, int argn) {
   int n = 0;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     lua_pop(L, 1);
     if (lua_type(L, -1) != LUA_TSTRING)
-      lurl_raise(L, "bad argument (field '%s': string keys expected)", field);
-    if (n == max) lurl_raise(L, "bad argument (field '%s': too many entries)", field);
+      lurl_raise(L, "bad argument #%d to '%s' (field '%s': string keys expected)", argn, fname,
+                 field);
+    if (n == max)
+      lurl_raise(L, "bad argument #%d to '%s' (field '%s': too many entries)", argn, fname, field);
     keys[n++] = lua_tostring(L, -1);
   }
   qsort(keys, (size_t)n, sizeof keys[0], cmp_keys);
@@ -246,55 +248,63 @@ static const char *optstr(lua_State *L, int t, const char *k) {
   return s;
 }
 
-void lurl_build_mime(lua_State *L, lurl_transfer *t, int fi, int di) {
+static int has_crlf(const char *s) {
+  return s && (strchr(s, '\r') || strchr(s, '\n'));
+}
+
+void lurl_build_mime(lua_State *L, lurl_transfer *t, int fi, int di, const char *fname,
+                     int argn) {
   curl_mime *m = curl_mime_init(t->easy);
   if (!m) luaL_error(L, "not enough memory");
   t->mime = m;
   const char *keys[256];
   if (di) {
-    int n = sorted_keys(L, di, keys, 256, "data");
+    int n = sorted_keys(L, di, keys, 256, "data", fname, argn);
     for (int i = 0; i < n; i++) {
       lua_getfield(L, di, keys[i]);
       size_t vl;
       const char *v = lua_tolstring(L, -1, &vl);
-      if (!v) lurl_raise(L, "bad argument (field 'data.%s': string expected)", keys[i]);
+      if (!v) lurl_raise(L, "bad argument #%d to '%s' (field 'data.%s': string expected)", argn, fname, keys[i]);
       curl_mimepart *p = curl_mime_addpart(m);
       curl_mime_name(p, keys[i]);
       curl_mime_data(p, v, vl);
       lua_pop(L, 1);
     }
   }
-  int n = sorted_keys(L, fi, keys, 256, "files");
+  int n = sorted_keys(L, fi, keys, 256, "files", fname, argn);
   for (int i = 0; i < n; i++) {
     lua_getfield(L, fi, keys[i]);
     int v = lua_gettop(L);
     if (!lua_istable(L, v))
-      lurl_raise(L, "bad argument (field 'files.%s': http.file(path) or {content=...} expected)",
+      lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s': http.file(path) or {content=...} expected)", argn, fname,
                  keys[i]);
     curl_mimepart *p = curl_mime_addpart(m);
     curl_mime_name(p, keys[i]);
     const char *path = optstr(L, v, "path");
     if (path) {
       if (!lurl_host_files_allowed(L)) /* a limited state reads no host files */
-        lurl_raise(L, "bad argument (field 'files.%s': files from paths are not allowed here)",
+        lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s': files from paths are not allowed here)", argn, fname,
                    keys[i]);
       FILE *f = fopen(path, "rb"); /* fail now, with a clear message, not mid-upload */
-      if (!f) lurl_raise(L, "bad argument (field 'files.%s': cannot open '%s')", keys[i], path);
+      if (!f) lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s': cannot open '%s')", argn, fname, keys[i], path);
       fclose(f);
       if (curl_mime_filedata(p, path) != CURLE_OK)
-        lurl_raise(L, "bad argument (field 'files.%s': cannot read '%s')", keys[i], path);
+        lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s': cannot read '%s')", argn, fname, keys[i], path);
     } else {
       lua_getfield(L, v, "content");
       size_t cl;
       const char *c = lua_tolstring(L, -1, &cl);
-      if (!c) lurl_raise(L, "bad argument (field 'files.%s.content': string expected)", keys[i]);
+      if (!c) lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s.content': string expected)", argn, fname, keys[i]);
       curl_mime_data(p, c, cl);
       lua_pop(L, 1);
       if (!optstr(L, v, "filename")) curl_mime_filename(p, keys[i]);
     }
     const char *fn = optstr(L, v, "filename");
-    if (fn) curl_mime_filename(p, fn);
     const char *ct = optstr(L, v, "content_type");
+    if (has_crlf(ct)) /* libcurl escapes names and file names, not the type */
+      lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s': CR or LF in content_type)",
+                 argn, fname, keys[i]);
+    if (fn) curl_mime_filename(p, fn);
     curl_mime_type(p, ct ? ct : "application/octet-stream");
     lua_pop(L, 1);
   }

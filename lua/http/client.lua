@@ -151,7 +151,7 @@ function exchange(sess, fname, argn, method, url, opts, deadline, total, attempt
     setmetatable(res, RESPONSE_MT)
     if ctx and ctx.stream then
       res._t, res._ctx = t, ctx
-      local o, m, u = opts, method, url
+      local o, m, u = opts, method, res.url -- the URL as sent, query included
       res._resend = function(extra) -- for res:save{resume = true}
         local o2 = {}
         for k, v in pairs(o or {}) do o2[k] = v end
@@ -169,7 +169,10 @@ function exchange(sess, fname, argn, method, url, opts, deadline, total, attempt
     local status = res.status
     local location = allow and REDIRECTS[status] and res.headers["location"]
     -- a body read from a file or a function cannot be sent twice
-    if location and ctx and ctx.body_fn and (status == 307 or status == 308) then location = nil end
+    if location and (status == 307 or status == 308) and (flags & DROP_BODY) == 0 then
+      local b = opt(opts, defaults, "body")
+      if type(b) == "function" or io.type(b) == "file" then location = nil end
+    end
     if not location then
       if history then
         local spent = 0

@@ -129,15 +129,23 @@ function M.install(methods, lazy)
         return c
       end
     end
+    -- chunks hold at most `size` bytes: what arrived beyond is kept for
+    -- the next one
     local pending = rawget(r, "_rbuf")
     r._rbuf = nil
     return function()
-      if pending and pending ~= "" then
+      if not pending or pending == "" then
+        pending = next_chunk(r, size)
+        if not pending then return nil end
+      end
+      if #pending <= size then
         local c = pending
         pending = nil
         return c
       end
-      return next_chunk(r, size)
+      local c = pending:sub(1, size)
+      pending = pending:sub(size + 1)
+      return c
     end
   end
 
@@ -167,32 +175,44 @@ function M.install(methods, lazy)
   end
 
   -- res:lines() -> iterator over lines without their LF or CRLF; a last
-  -- line without a newline is returned too.
+  -- line without a newline is returned too.  A line is handed out as soon
+  -- as its LF has arrived; a long line is gathered in pieces (no quadratic
+  -- re-copying).
   function methods.lines(r)
     local buf, eof = rawget(r, "_rbuf") or "", false
     r._rbuf = nil
     if not rawget(r, "_t") and not rawget(r, "_rpos") then buf, eof = r.body, true end
     local pos = 1
+    local function finish(line)
+      if line:sub(-1) == "\r" then line = line:sub(1, -2) end
+      return line
+    end
     return function()
-      while true do
-        local nl = buf:find("\n", pos, true)
-        if nl then
-          local line = buf:sub(pos, nl - 1)
-          pos = nl + 1
-          if line:sub(-1) == "\r" then line = line:sub(1, -2) end
-          return line
-        end
-        if eof then
-          if pos > #buf then return nil end
-          local line = buf:sub(pos)
-          pos = #buf + 1
-          return line
-        end
-        local c = next_chunk(r, 65536)
-        buf = buf:sub(pos) .. (c or "")
-        pos = 1
-        if not c then eof = true end
+      local nl = buf:find("\n", pos, true)
+      if nl then
+        local line = buf:sub(pos, nl - 1)
+        pos = nl + 1
+        return finish(line)
       end
+      local parts = { buf:sub(pos) } -- the start of a line still arriving
+      buf, pos = "", 1
+      while not eof do
+        local c = next_chunk(r, 65536)
+        if not c then
+          eof = true
+        else
+          nl = c:find("\n", 1, true)
+          if nl then
+            parts[#parts + 1] = c:sub(1, nl - 1)
+            buf, pos = c, nl + 1
+            return finish(table.concat(parts))
+          end
+          parts[#parts + 1] = c
+        end
+      end
+      local line = table.concat(parts)
+      if line == "" then return nil end
+      return line
     end
   end
 
@@ -234,21 +254,28 @@ function M.install(methods, lazy)
     o = o or {}
     local part = path .. ".part"
     local src, mode, offset = r, "wb", 0
-    if o.resume then
+    if o.resume and rawget(r, "_resend") then
       local f = io.open(part, "rb")
+      local have = 0
       if f then
-        offset = f:seek("end") or 0
+        have = f:seek("end") or 0
         f:close()
       end
-      if offset > 0 and rawget(r, "_resend") then
+      if have > 0 then
         methods.close(r)
-        local res, err = r._resend({ Range = ("bytes=%d-"):format(offset) })
+        local res, err = r._resend({ Range = ("bytes=%d-"):format(have) })
         if not res then error(err, 2) end
-        local cr = res.headers["content-range"]
-        if res.status == 206 and cr and cr:match("^bytes%s+(%d+)%-") == tostring(offset) then
-          mode = "ab"
-        else
-          offset = 0 -- the server sent the whole body: start over
+        local cr = res.headers["content-range"] or ""
+        if res.status == 206 and cr:match("^bytes%s+(%d+)%-") == tostring(have) then
+          mode, offset = "ab", have
+        elseif res.status == 416 and tonumber(cr:match("^bytes%s+%*/(%d+)")) == have then
+          res:close() -- the .part is already whole
+          local moved, merr = os.rename(part, path)
+          if not moved then error("cannot save: " .. merr, 2) end
+          return have
+        elseif res.status ~= 200 then
+          res:close() -- an error answer: keep the .part for another try
+          error(("cannot resume %s: %d %s"):format(path, res.status, res.reason), 2)
         end
         src = res
       end
@@ -268,7 +295,6 @@ function M.install(methods, lazy)
     local closed, cerr = f:close()
     if not ok then error(perr, 2) end
     if not closed then error("cannot save: " .. tostring(cerr), 2) end
-    if src ~= r and not src.ok then error(("cannot resume: %d %s"):format(src.status, src.reason), 2) end
     local moved, merr = os.rename(part, path)
     if not moved then error("cannot save: " .. merr, 2) end
     return written

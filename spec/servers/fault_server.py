@@ -473,5 +473,231 @@ def main(argv):
             holder.close()
 
 
+# ---------------------------------------------------------------------------
+# Streaming routes (spec/stream_spec.lua, spec/upload_spec.lua,
+# spec/scripts_stream_spec.lua).  Added after the routes above, which they
+# leave untouched: handle_route and read_body are wrapped below.
+#
+#   /pattern?size=N           N bytes of a deterministic text pattern: record
+#                             k (k = 0, 1, ...) is k in decimal, zero-padded
+#                             to rec-1 digits, then "\n" (so byte i belongs to
+#                             record i // rec); a size that is not a multiple
+#                             of rec ends with a line without newline.
+#       &rec=R                record length (default 64)
+#       &eol=crlf             records end with CRLF (rec-2 digits)
+#       &chunked=1            Transfer-Encoding: chunked, no Content-Length
+#       &norange=1            ignore Range (always 200 with the whole body)
+#       &rangefail=CODE       answer CODE to any request carrying Range
+#       &block=B&pace=S       write B bytes (default 65536) at a time, sleeping
+#                             S seconds between writes (default 0)
+#       &cut=K&how=close|rst  stop after K body bytes of this response and
+#                             close the connection (FIN, default) or reset it
+#       &cuts=M               only cut the first M requests of this token
+#       &token=T              name for /pattern-stats (default "-")
+#     Range: bytes=a-b, a- and -n are honoured (206 + Content-Range, 416 when
+#     unsatisfiable) unless norange or chunked.
+#   /pattern-stats?token=T    JSON {"requests": n, "ranges": [...], "sent":
+#                             [...], "done": [...], "gone": [...]}: per request
+#                             of that token, the Range it asked for (null when
+#                             none), body bytes written, whether the whole
+#                             response was written, whether the client went
+#                             away before that.
+#   /digest                   any method: JSON {"size", "sha256", "chunked",
+#                             "content_type", "content_length", "method"} of
+#                             the request body, so large uploads can be
+#                             checked without echoing them back.
+# ---------------------------------------------------------------------------
+
+import hashlib
+
+_pattern_lock = threading.Lock()
+_pattern_state = {}
+
+
+def pattern_bytes(offset, length, rec, eol):
+    """Bytes [offset, offset+length) of the /pattern stream."""
+    if length <= 0:
+        return b""
+    width = rec - len(eol)
+    first = offset // rec
+    last = (offset + length - 1) // rec
+    out = b"".join(b"%0*d" % (width, k) + eol for k in range(first, last + 1))
+    start = offset - first * rec
+    return out[start:start + length]
+
+
+def parse_range(value, size):
+    """(start, end_exclusive) for a single bytes range, "bad" when it cannot
+    be satisfied, None when the header is not a single bytes range."""
+    if not value or not value.startswith("bytes=") or "," in value:
+        return None
+    spec = value[6:].strip()
+    a, sep, b = spec.partition("-")
+    if not sep:
+        return None
+    try:
+        if a == "":
+            n = int(b)
+            if n <= 0:
+                return "bad"
+            return (max(0, size - n), size)
+        start = int(a)
+        end = int(b) + 1 if b != "" else size
+    except ValueError:
+        return None
+    if start >= size or end <= start:
+        return "bad"
+    return (start, min(end, size))
+
+
+def _pattern_slot(token, rng):
+    with _pattern_lock:
+        st = _pattern_state.setdefault(
+            token, {"requests": 0, "ranges": [], "sent": [], "done": [],
+                    "gone": []})
+        st["requests"] += 1
+        st["ranges"].append(rng)
+        st["sent"].append(0)
+        st["done"].append(False)
+        st["gone"].append(False)
+        return st, st["requests"]
+
+
+def route_pattern(conn, req, q):
+    size = max(0, qint(q, "size", 1024))
+    rec = max(3, qint(q, "rec", 64))
+    eol = b"\r\n" if q.get("eol", [""])[0] == "crlf" else b"\n"
+    chunked = q.get("chunked", [""])[0] == "1"
+    norange = q.get("norange", [""])[0] == "1" or chunked
+    block = max(1, qint(q, "block", 65536))
+    pace = max(0.0, qfloat(q, "pace", 0))
+    cut = qint(q, "cut", -1)
+    cuts = qint(q, "cuts", -1)
+    how = q.get("how", ["close"])[0]
+    token = q.get("token", ["-"])[0]
+    rangefail = qint(q, "rangefail", 0)
+    head_only = req["method"] == "HEAD"
+    close = wants_close(req)
+    rng_hdr = header(req, "range")
+    st, nth = _pattern_slot(token, rng_hdr)
+    i = nth - 1
+    if cuts >= 0 and nth > cuts:
+        cut = -1
+
+    if rng_hdr is not None and rangefail:
+        simple(conn, req, rangefail, "Failed On Purpose", b"range refused\n",
+               close=close)
+        with _pattern_lock:
+            st["done"][i] = True
+        return not close
+
+    status, reason, start, end = 200, "OK", 0, size
+    hdrs = [("Content-Type", "text/plain")]
+    if not norange:
+        hdrs.append(("Accept-Ranges", "bytes"))
+        r = parse_range(rng_hdr, size) if rng_hdr is not None else None
+        if r == "bad":
+            simple(conn, req, 416, "Range Not Satisfiable", b"",
+                   extra=[("Content-Range", "bytes */%d" % size)], close=close)
+            with _pattern_lock:
+                st["done"][i] = True
+            return not close
+        if r is not None:
+            status, reason, (start, end) = 206, "Partial Content", r
+            hdrs.append(("Content-Range",
+                         "bytes %d-%d/%d" % (start, end - 1, size)))
+    if chunked:
+        hdrs.append(("Transfer-Encoding", "chunked"))
+    else:
+        hdrs.append(("Content-Length", str(end - start)))
+    conn.send(response(status, reason, hdrs, b"", close=close or cut >= 0))
+    if head_only:
+        with _pattern_lock:
+            st["done"][i] = True
+        return not close
+
+    pos, sent = start, 0
+    try:
+        while pos < end:
+            n = min(block, end - pos)
+            if cut >= 0 and sent + n > cut:
+                n = cut - sent
+            data = pattern_bytes(pos, n, rec, eol)
+            if data:
+                conn.send(b"%x\r\n%s\r\n" % (len(data), data) if chunked
+                          else data)
+            pos += n
+            sent += n
+            with _pattern_lock:
+                st["sent"][i] = sent
+            if cut >= 0 and sent >= cut:
+                if how == "rst":
+                    conn.rst()
+                return False
+            if pace and pos < end:
+                conn.wait(pace)
+        if chunked:
+            conn.send(b"0\r\n\r\n")
+    except ClientGone:
+        with _pattern_lock:
+            st["gone"][i] = True
+        raise
+    with _pattern_lock:
+        st["done"][i] = True
+    return not close
+
+
+def route_pattern_stats(conn, req, q):
+    token = q.get("token", ["-"])[0]
+    with _pattern_lock:
+        st = _pattern_state.get(token, {"requests": 0, "ranges": [],
+                                        "sent": [], "done": [], "gone": []})
+        body = json.dumps(st).encode()
+    close = wants_close(req)
+    simple(conn, req, 200, "OK", body, "application/json", close=close)
+    return not close
+
+
+def route_digest(conn, req, q):
+    body = req.get("_body", b"")
+    out = {
+        "method": req["method"],
+        "size": len(body),
+        "sha256": hashlib.sha256(body).hexdigest(),
+        "chunked": req.get("_chunked", False),
+        "content_type": header(req, "content-type"),
+        "content_length": header(req, "content-length"),
+    }
+    close = wants_close(req)
+    simple(conn, req, 200, "OK", json.dumps(out).encode(), "application/json",
+           close=close)
+    return not close
+
+
+STREAM_ROUTES = {
+    "/pattern": route_pattern,
+    "/pattern-stats": route_pattern_stats,
+    "/digest": route_digest,
+}
+
+_base_read_body = read_body
+_base_handle_route = handle_route
+
+
+def read_body(conn, req):
+    """read_body, keeping the body on the request for /digest."""
+    body, chunked, trailers = _base_read_body(conn, req)
+    req["_body"], req["_chunked"] = body, chunked
+    return body, chunked, trailers
+
+
+def handle_route(conn, req, path, q):
+    """The streaming routes first, then the original ones."""
+    route = STREAM_ROUTES.get(path)
+    if route is not None:
+        return route(conn, req, q)
+    return _base_handle_route(conn, req, path, q)
+
+
 if __name__ == "__main__":
     main(sys.argv[1:])
