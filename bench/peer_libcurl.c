@@ -1,0 +1,257 @@
+/*
+** peer_libcurl.c -- the benchmark's ceiling: libcurl used directly from C.
+**
+**   peer_libcurl init                 curl_global_init + one easy handle, then exit
+**   peer_libcurl seq URL N            N GETs, one reused easy handle
+**   peer_libcurl conc URL N P         N GETs, P in flight on one multi handle
+**   peer_libcurl stream URL           one GET, body thrown away as it arrives
+**   peer_libcurl save URL PATH        one GET, body written to PATH with fwrite
+**   peer_libcurl upload URL FILE      multipart POST of FILE (curl_mime, read
+**                                     from disk as it is sent)
+**   peer_libcurl wait URL T           T transfers in flight at once on one multi
+**                                     handle (URL is a slow endpoint)
+**
+** Every mode prints the same lines as the other peers (see bench/run):
+**   @mark start                       when the measured part begins
+**   @mark end                         when it ends
+**   RESULT n=.. ok=.. bytes=.. cpu=.. [recv=..]
+** n is the number of requests made, ok how many answered 200, bytes the body
+** bytes received (for upload: the file size sent), cpu the process CPU
+** seconds (user+sys) spent between the marks, recv what the upload sink said
+** it received.  Only the options a plain libcurl program needs are set, plus
+** CURLOPT_NOSIGNAL (without it libcurl brackets every call with eight
+** sigaction() calls to ignore SIGPIPE; lurl sets it too): this is the cost
+** of the transfers themselves, which lurl adds its work to.
+*/
+#define _POSIX_C_SOURCE 200809L
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static long long total_bytes;
+
+static double cpu_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void mark(const char *what) {
+  printf("@mark %s\n", what);
+  fflush(stdout);
+}
+
+/* Counts and discards the body. */
+static size_t discard(char *p, size_t size, size_t n, void *ud) {
+  (void)p;
+  (void)ud;
+  total_bytes += (long long)(size * n);
+  return size * n;
+}
+
+/* Keeps a short response body (the sink's JSON answer). */
+struct small { char buf[256]; size_t len; };
+static size_t keep(char *p, size_t size, size_t n, void *ud) {
+  struct small *s = ud;
+  size_t k = size * n;
+  if (k > sizeof s->buf - 1 - s->len) k = sizeof s->buf - 1 - s->len;
+  memcpy(s->buf + s->len, p, k);
+  s->len += k;
+  s->buf[s->len] = 0;
+  return size * n;
+}
+
+static CURL *new_easy(const char *url) {
+  CURL *h = curl_easy_init();
+  if (!h) {
+    fprintf(stderr, "curl_easy_init failed\n");
+    exit(1);
+  }
+  curl_easy_setopt(h, CURLOPT_URL, url);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+  return h;
+}
+
+static int status_ok(CURL *h) {
+  long code = 0;
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+  return code == 200;
+}
+
+static int seq(const char *url, long n) {
+  CURL *h = new_easy(url);
+  long ok = 0;
+  mark("start");
+  double c0 = cpu_now();
+  for (long i = 0; i < n; i++) {
+    CURLcode rc = curl_easy_perform(h);
+    if (rc != CURLE_OK) {
+      fprintf(stderr, "request %ld: %s\n", i, curl_easy_strerror(rc));
+      return 1;
+    }
+    ok += status_ok(h);
+  }
+  double cpu = cpu_now() - c0;
+  mark("end");
+  printf("RESULT n=%ld ok=%ld bytes=%lld cpu=%.6f\n", n, ok, total_bytes, cpu);
+  curl_easy_cleanup(h);
+  return 0;
+}
+
+/*
+** Keeps `inflight` transfers running on one multi handle until n have
+** been started and all have finished; a finished easy handle is reused for
+** the next request (its connection goes back to the multi's cache).
+*/
+static int run_multi(const char *url, long n, long inflight, long *ok_out) {
+  CURLM *m = curl_multi_init();
+  CURL **hs = calloc((size_t)inflight, sizeof *hs);
+  long started = 0, done = 0, ok = 0;
+  for (long i = 0; i < inflight && started < n; i++, started++) {
+    hs[i] = new_easy(url);
+    curl_multi_add_handle(m, hs[i]);
+  }
+  while (done < n) {
+    int running = 0;
+    curl_multi_perform(m, &running);
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      CURL *h = msg->easy_handle;
+      if (msg->data.result != CURLE_OK) {
+        fprintf(stderr, "transfer: %s\n", curl_easy_strerror(msg->data.result));
+        return 1;
+      }
+      ok += status_ok(h);
+      done++;
+      curl_multi_remove_handle(m, h);
+      if (started < n) {
+        started++;
+        curl_multi_add_handle(m, h);
+      }
+    }
+    if (done < n) curl_multi_poll(m, NULL, 0, 1000, NULL);
+  }
+  for (long i = 0; i < inflight; i++)
+    if (hs[i]) curl_easy_cleanup(hs[i]);
+  free(hs);
+  curl_multi_cleanup(m);
+  *ok_out = ok;
+  return 0;
+}
+
+static int multi_mode(const char *url, long n, long inflight) {
+  long ok = 0;
+  mark("start");
+  double c0 = cpu_now();
+  if (run_multi(url, n, inflight, &ok) != 0) return 1;
+  double cpu = cpu_now() - c0;
+  mark("end");
+  printf("RESULT n=%ld ok=%ld bytes=%lld cpu=%.6f\n", n, ok, total_bytes, cpu);
+  return 0;
+}
+
+/* Writes the body to a FILE, counting it. */
+static size_t to_file(char *p, size_t size, size_t n, void *ud) {
+  total_bytes += (long long)(size * n);
+  return fwrite(p, size, n, (FILE *)ud) * size;
+}
+
+/* One GET: the body is thrown away, or written to `path` when given. */
+static int stream(const char *url, const char *path) {
+  CURL *h = new_easy(url);
+  FILE *f = NULL;
+  if (path) {
+    f = fopen(path, "wb");
+    if (!f) {
+      perror(path);
+      return 1;
+    }
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, to_file);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, (void *)f);
+  }
+  mark("start");
+  double c0 = cpu_now();
+  CURLcode rc = curl_easy_perform(h);
+  if (f && fclose(f) != 0) rc = CURLE_WRITE_ERROR;
+  double cpu = cpu_now() - c0;
+  mark("end");
+  if (rc != CURLE_OK) {
+    fprintf(stderr, "stream: %s\n", curl_easy_strerror(rc));
+    return 1;
+  }
+  printf("RESULT n=1 ok=%d bytes=%lld cpu=%.6f\n", status_ok(h), total_bytes, cpu);
+  curl_easy_cleanup(h);
+  return 0;
+}
+
+static int upload(const char *url, const char *path) {
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    perror(path);
+    return 1;
+  }
+  CURL *h = curl_easy_init();
+  struct small answer = {{0}, 0};
+  curl_easy_setopt(h, CURLOPT_URL, url);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &answer);
+  curl_mime *mime = curl_mime_init(h);
+  curl_mimepart *part = curl_mime_addpart(mime);
+  curl_mime_name(part, "file");
+  curl_mime_filedata(part, path);
+  curl_easy_setopt(h, CURLOPT_MIMEPOST, mime);
+  mark("start");
+  double c0 = cpu_now();
+  CURLcode rc = curl_easy_perform(h);
+  double cpu = cpu_now() - c0;
+  mark("end");
+  if (rc != CURLE_OK) {
+    fprintf(stderr, "upload: %s\n", curl_easy_strerror(rc));
+    return 1;
+  }
+  const char *r = strstr(answer.buf, "\"received\":");
+  printf("RESULT n=1 ok=%d bytes=%lld cpu=%.6f recv=%lld\n", status_ok(h), (long long)st.st_size,
+         cpu, r ? atoll(r + 11) : -1LL);
+  curl_mime_free(mime);
+  curl_easy_cleanup(h);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) goto usage;
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return 1;
+  const char *mode = argv[1];
+  int rc;
+  if (strcmp(mode, "init") == 0 && argc == 2) {
+    CURL *h = curl_easy_init();
+    rc = h ? 0 : 1;
+    curl_easy_cleanup(h);
+  } else if (strcmp(mode, "seq") == 0 && argc == 4) {
+    rc = seq(argv[2], atol(argv[3]));
+  } else if (strcmp(mode, "conc") == 0 && argc == 5) {
+    rc = multi_mode(argv[2], atol(argv[3]), atol(argv[4]));
+  } else if (strcmp(mode, "wait") == 0 && argc == 4) {
+    rc = multi_mode(argv[2], atol(argv[3]), atol(argv[3]));
+  } else if (strcmp(mode, "stream") == 0 && argc == 3) {
+    rc = stream(argv[2], NULL);
+  } else if (strcmp(mode, "save") == 0 && argc == 4) {
+    rc = stream(argv[2], argv[3]);
+  } else if (strcmp(mode, "upload") == 0 && argc == 4) {
+    rc = upload(argv[2], argv[3]);
+  } else {
+    goto usage;
+  }
+  curl_global_cleanup();
+  return rc;
+usage:
+  fprintf(stderr, "usage: peer_libcurl init | seq URL N | conc URL N P | stream URL | save URL PATH |"
+                  " upload URL FILE | wait URL T\n");
+  return 2;
+}
