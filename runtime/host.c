@@ -304,6 +304,13 @@ int lurl_host_check(lua_State *L, CURLU *u, const char *method, const char *url,
 
 /* For request.c / stream.c: the memory cap of the state (0: none), so a
 ** response body held in C memory can be capped by it too. */
+/* For request.c: does this state restrict schemes or hosts?  (When not,
+** plain URLs skip the full parse.) */
+int lurl_host_limits_urls(lua_State *L) {
+  host *h = host_of(L);
+  return h != NULL && (h->schemes != NULL || h->hosts != NULL);
+}
+
 size_t lurl_host_memory_cap(lua_State *L) {
   host *h = host_of(L);
   return h ? h->max_memory : 0;

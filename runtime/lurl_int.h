@@ -95,6 +95,7 @@ int lurl_engine_interrupted(void);
 int lurl_host_check(lua_State *L, CURLU *u, const char *method, const char *url,
                     int opts, int defs);
 size_t lurl_host_memory_cap(lua_State *L);  /* 0: no cap */
+int lurl_host_limits_urls(lua_State *L);    /* schemes or hosts restricted */
 int lurl_host_files_allowed(lua_State *L);   /* 0 in a limited state */
 
 /* share.c: a session's connection, DNS, TLS session and cookie caches */
@@ -106,6 +107,7 @@ void lurl_share_open(lua_State *L);
 /* request.c: builds an easy handle from options; see the file. */
 int lurl_core_start(lua_State *L);
 int lurl_core_check_options(lua_State *L);
+void lurl_push_accept_encoding(lua_State *L);
 
 /* stream.c */
 size_t lurl_on_body(char *p, size_t size, size_t n, void *ud);
@@ -123,6 +125,7 @@ void lurl_build_mime(lua_State *L, lurl_transfer *t, int files_idx, int data_idx
 /* response.c */
 void lurl_push_transfer_error(lua_State *L, lurl_transfer *t, int with_request);
 int lurl_core_result(lua_State *L);
+int lurl_core_timings(lua_State *L);
 int lurl_core_parse_headers(lua_State *L);
 int lurl_core_links(lua_State *L);
 int lurl_core_to_utf8(lua_State *L);

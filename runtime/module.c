@@ -147,12 +147,14 @@ LURL_API int luaopen_http(lua_State *L) {
   lurl_error_open(L);
   lua_setfield(L, -2, "errors");
   lua_newtable(L);
+  lurl_push_accept_encoding(L);
+  lua_rawseti(L, -2, 2); /* core.config[2], read by core.start */
   lua_pushvalue(L, -1);
   lua_setfield(L, -3, "config");
   lua_pushcclosure(L, lurl_core_start, 1); /* upvalue: core.config */
   lua_setfield(L, -2, "start");
   static const luaL_Reg fns[] = {
-    {"result", lurl_core_result}, {"parse_headers", lurl_core_parse_headers},
+    {"result", lurl_core_result}, {"timings", lurl_core_timings}, {"parse_headers", lurl_core_parse_headers},
     {"links", lurl_core_links}, {"to_utf8", lurl_core_to_utf8},
     {"error", lurl_core_error}, {"resolve", core_resolve}, {"origin", core_origin},
     {"redact", core_redact}, {"check_options", lurl_core_check_options},

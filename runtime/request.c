@@ -209,8 +209,44 @@ static void invalid_url(lua_State *L, const char *method, const char *url,
 ** query, and pushes the final URL [-0, +1].  Returns 0, or -1 with an error
 ** object pushed instead.
 */
+/*
+** A plain absolute URL: lower-case http or https, a host, printable ASCII
+** with no space, fragment or dot segment.  Such a URL needs no parsing
+** here (libcurl parses it when it sends), which is most of the cost of a
+** small request.  Returns the length of its scheme and authority, or 0.
+*/
+static size_t plain_url(const char *url) {
+  size_t p;
+  if (strncmp(url, "http://", 7) == 0) p = 7;
+  else if (strncmp(url, "https://", 8) == 0) p = 8;
+  else return 0;
+  if (url[p] == '/' || url[p] == '\0' || url[p] == '[') return 0;
+  if (strstr(url + p, "/.")) return 0;
+  size_t auth_end = 0;
+  for (size_t i = p; url[i]; i++) {
+    unsigned char c = (unsigned char)url[i];
+    if (c <= 32 || c >= 127 || c == '#' || c == '\\') return 0;
+    if (!auth_end && (c == '/' || c == '?')) auth_end = i;
+  }
+  return auth_end ? auth_end : strlen(url);
+}
+
 static int build_url(req *r, const char *method, const char *url, int flags) {
   lua_State *L = r->L;
+  size_t auth_end = plain_url(url);
+  if (auth_end && !lurl_host_limits_urls(L)) {
+    if (url[auth_end] == '?') { /* "http://h?q" -> "http://h/?q", as libcurl writes it */
+      lua_pushlstring(L, url, auth_end);
+      lua_pushliteral(L, "/");
+      lua_pushstring(L, url + auth_end);
+      lua_concat(L, 3);
+    } else if (url[auth_end] == '\0') {
+      lua_pushfstring(L, "%s/", url);
+    } else {
+      lua_pushstring(L, url);
+    }
+    goto params;
+  }
   CURLU *u = curl_url();
   if (!u) return luaL_error(L, "not enough memory");
   CURLUcode uc = curl_url_set(u, CURLUPART_URL, url,
@@ -260,6 +296,7 @@ static int build_url(req *r, const char *method, const char *url, int flags) {
   }
   lua_pushstring(L, full);
   curl_free(full);
+params:
   if (flags & HOP_NO_PARAMS) return 0;
   /* params are appended as we encoded them: libcurl's query editing would
   ** re-case some escapes */
@@ -713,12 +750,26 @@ static int get_body(req *r) {
 
 /* ------------------------------------------------------------- start -- */
 
-static const char *accept_encoding(void) {
+/* The Accept-Encoding this libcurl can decode (luaopen_http stores it in
+** core.config[2] once, so no request pays for curl_version_info). */
+void lurl_push_accept_encoding(lua_State *L) {
   curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
   int br = (v->features & CURL_VERSION_BROTLI) != 0;
   int zs = (v->features & CURL_VERSION_ZSTD) != 0;
-  return br && zs ? "deflate, gzip, br, zstd" : br ? "deflate, gzip, br"
-                                          : zs ? "deflate, gzip, zstd" : "deflate, gzip";
+  lua_pushstring(L, br && zs ? "deflate, gzip, br, zstd" : br ? "deflate, gzip, br"
+                    : zs ? "deflate, gzip, zstd" : "deflate, gzip");
+}
+
+/* Records a header libcurl sends on its own (User-Agent, Accept-Encoding,
+** Accept) in res.request.headers, unless the caller's headers replace it. */
+static void record_default(req *r, hdrs *hs, const char *name, const char *value) {
+  size_t nl = strlen(name);
+  if (hdr_find(hs, name, nl)) return;
+  int rc = lurl_buf_add(&r->t->reqhead, name, nl);
+  rc |= lurl_buf_add(&r->t->reqhead, ": ", 2);
+  rc |= lurl_buf_adds(&r->t->reqhead, value);
+  rc |= lurl_buf_add(&r->t->reqhead, "\r\n", 2);
+  if (rc) luaL_error(r->L, "not enough memory");
 }
 
 static void set_http_version(req *r) {
@@ -894,7 +945,10 @@ int lurl_core_start(lua_State *L) {
   curl_easy_setopt(h, CURLOPT_WRITEDATA, (void *)t);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, lurl_on_header);
   curl_easy_setopt(h, CURLOPT_HEADERDATA, (void *)t);
-  curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+  lua_rawgeti(L, lua_upvalueindex(1), 2); /* core.config[2]: Accept-Encoding */
+  const char *accept_enc = lua_tostring(L, -1); /* anchored in core.config */
+  lua_pop(L, 1);
+  curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, accept_enc);
   curl_easy_setopt(h, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
   if (flags & HOP_FRESH) curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
 
@@ -925,11 +979,11 @@ int lurl_core_start(lua_State *L) {
   /* headers: ours, then the session's, then the call's */
   hdrs hs;
   hs.n = 0;
+  /* User-Agent, Accept-Encoding and Accept are libcurl's own options and
+  ** defaults (cheaper than header lines); a caller's header replaces them */
   const char *ua = string_opt(&r, "user_agent");
-  hdr_set(&r, &hs, "User-Agent", 10, ua ? ua : "lurl/" LURL_VERSION,
-          strlen(ua ? ua : "lurl/" LURL_VERSION));
-  hdr_set(&r, &hs, "Accept-Encoding", 15, accept_encoding(), strlen(accept_encoding()));
-  hdr_set(&r, &hs, "Accept", 6, "*/*", 3);
+  if (!ua) ua = "lurl/" LURL_VERSION;
+  curl_easy_setopt(h, CURLOPT_USERAGENT, ua);
   if (!lua_isnil(L, body_i + 1)) {
     size_t n;
     const char *ct = lua_tolstring(L, body_i + 1, &n);
@@ -962,16 +1016,13 @@ int lurl_core_start(lua_State *L) {
   }
   luaL_Buffer cb;
   add_cookies(&r, &hs, &cb);
-  if (!hdr_find(&hs, "Expect", 6)) hdr_set(&r, &hs, "Expect", 6, NULL, 0);
-  for (int i = 0; i < hs.n; i++) {
-    if (hs.h[i].value && lurl_ieq(hs.h[i].name, hs.h[i].nlen, "User-Agent", 10)) {
-      lua_pushlstring(L, hs.h[i].value, hs.h[i].vlen);
-      curl_easy_setopt(h, CURLOPT_USERAGENT, lua_tostring(L, -1)); /* libcurl copies */
-      lua_pop(L, 1);
-    }
-    emit_header(&r, &hs.h[i]);
-  }
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, t->slist);
+  /* no "Expect: 100-continue" round trip: requests never waits for one */
+  if (kind != BODY_NONE && !hdr_find(&hs, "Expect", 6)) hdr_set(&r, &hs, "Expect", 6, NULL, 0);
+  record_default(&r, &hs, "User-Agent", ua); /* in the order libcurl sends them */
+  record_default(&r, &hs, "Accept", "*/*");
+  record_default(&r, &hs, "Accept-Encoding", accept_enc);
+  for (int i = 0; i < hs.n; i++) emit_header(&r, &hs.h[i]);
+  if (t->slist) curl_easy_setopt(h, CURLOPT_HTTPHEADER, t->slist);
   (void)nbefore;
 
   apply_timeouts(&r, total_ms);

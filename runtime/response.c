@@ -54,21 +54,41 @@ static void setnum(lua_State *L, const char *k, double v) {
   lua_setfield(L, -2, k);
 }
 
-/* Pushes the timing phases of the finished hop as a table [-0, +1]. */
-static void push_timings(lua_State *L, CURL *h) {
+/* The timing phases of a finished hop, kept as plain numbers until a
+** script reads res.timings (core.timings builds the table then). */
+typedef struct timings {
+  double dns, connect, tls, ttfb, total;
+} timings;
+
+/* Pushes a userdata holding the hop's timing phases [-0, +1]; returns the
+** total. */
+static double push_timings(lua_State *L, CURL *h) {
   double dns = secs(h, CURLINFO_NAMELOOKUP_TIME_T);
   double con = secs(h, CURLINFO_CONNECT_TIME_T);
   double tls = secs(h, CURLINFO_APPCONNECT_TIME_T);
   double pre = secs(h, CURLINFO_PRETRANSFER_TIME_T);
   double st = secs(h, CURLINFO_STARTTRANSFER_TIME_T);
-  double total = secs(h, CURLINFO_TOTAL_TIME_T);
+  timings *tm = (timings *)lua_newuserdatauv(L, sizeof *tm, 0);
+  tm->dns = dns;
+  tm->connect = con > 0 ? con - dns : 0;
+  tm->tls = tls > 0 ? tls - con : 0;
+  tm->ttfb = st > 0 ? st - pre : 0;
+  tm->total = secs(h, CURLINFO_TOTAL_TIME_T);
+  return tm->total;
+}
+
+/* core.timings(ud) -> {dns=, connect=, tls=, ttfb=, total=, redirect=0} */
+int lurl_core_timings(lua_State *L) {
+  timings *tm = (timings *)lua_touserdata(L, 1);
+  luaL_argcheck(L, tm != NULL && lua_rawlen(L, 1) == sizeof *tm, 1, "timings expected");
   lua_createtable(L, 0, 6);
-  setnum(L, "dns", dns);
-  setnum(L, "connect", con > 0 ? con - dns : 0);
-  setnum(L, "tls", tls > 0 ? tls - con : 0);
-  setnum(L, "ttfb", st > 0 ? st - pre : 0);
-  setnum(L, "total", total);
+  setnum(L, "dns", tm->dns);
+  setnum(L, "connect", tm->connect);
+  setnum(L, "tls", tm->tls);
+  setnum(L, "ttfb", tm->ttfb);
+  setnum(L, "total", tm->total);
   setnum(L, "redirect", 0);
+  return 1;
 }
 
 /* Did the whole header block of the response arrive? */
@@ -244,10 +264,9 @@ int lurl_core_result(lua_State *L) {
     lua_setfield(L, -2, "_reqbody");
   else
     lua_pop(L, 1);
-  push_timings(L, h);
-  lua_getfield(L, -1, "total");
+  lua_pushnumber(L, push_timings(L, h));
   lua_setfield(L, -3, "elapsed");
-  lua_setfield(L, -2, "timings");
+  lua_setfield(L, -2, "_tm");
   if (t->stream) return 1; /* the transfer lives on: Lua pulls the body */
   lurl_transfer_release(t);
   /* the body may be large: give its memory back now, not at collection */

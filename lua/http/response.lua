@@ -84,6 +84,11 @@ end
 
 function lazy.history() return {} end
 
+-- dns, connect, tls, ttfb, total and redirect, in seconds
+function lazy.timings(r)
+  return core.timings(r._tm)
+end
+
 function methods.header_values(r, name)
   if type(name) ~= "string" then
     error(("bad argument #1 to 'header_values' (string expected, got %s)"):format(type(name)), 2)
