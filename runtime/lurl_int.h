@@ -119,6 +119,7 @@ int lurl_core_pull(lua_State *L);
 int lurl_core_io_state(lua_State *L);
 int lurl_core_feed(lua_State *L);
 int lurl_core_isatty(lua_State *L);
+int lurl_core_filekind(lua_State *L);
 void lurl_build_mime(lua_State *L, lurl_transfer *t, int files_idx, int data_idx,
                      const char *fname, int argn);
 

@@ -159,7 +159,7 @@ LURL_API int luaopen_http(lua_State *L) {
     {"error", lurl_core_error}, {"resolve", core_resolve}, {"origin", core_origin},
     {"redact", core_redact}, {"check_options", lurl_core_check_options},
     {"pull", lurl_core_pull}, {"io_state", lurl_core_io_state}, {"feed", lurl_core_feed},
-    {"isatty", lurl_core_isatty}, {"getdate", core_getdate}, {"wallclock", core_wallclock}, {"version", core_version}, {NULL, NULL}};
+    {"isatty", lurl_core_isatty}, {"filekind", lurl_core_filekind}, {"getdate", core_getdate}, {"wallclock", core_wallclock}, {"version", core_version}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
   luaL_getmetatable(L, LURL_ERROR_MT);
   lua_setfield(L, -2, "error_mt");

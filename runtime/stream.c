@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lurl_int.h"
@@ -309,6 +310,15 @@ void lurl_build_mime(lua_State *L, lurl_transfer *t, int fi, int di, const char 
     lua_pop(L, 1);
   }
   curl_easy_setopt(t->easy, CURLOPT_MIMEPOST, m);
+}
+
+/* core.filekind(path) -> "file" | "other" | nil (missing): res:save writes
+** a device or a FIFO (e.g. /dev/null) in place instead of renaming over it. */
+int lurl_core_filekind(lua_State *L) {
+  struct stat st;
+  if (stat(luaL_checkstring(L, 1), &st) != 0) return 0;
+  lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : "other");
+  return 1;
 }
 
 /* core.isatty(fd) -> boolean (progress bars only on a terminal). */

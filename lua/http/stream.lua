@@ -252,7 +252,9 @@ function M.install(methods, lazy)
       error(("bad argument #2 to 'save' (table expected, got %s)"):format(type(o)), 2)
     end
     o = o or {}
-    local part = path .. ".part"
+    -- a device or a FIFO (/dev/null, /dev/stdout) is written in place: a
+    -- rename would replace it with a regular file
+    local part = core.filekind(path) == "other" and path or path .. ".part"
     local src, mode, offset = r, "wb", 0
     if o.resume and rawget(r, "_resend") then
       local f = io.open(part, "rb")
@@ -295,8 +297,10 @@ function M.install(methods, lazy)
     local closed, cerr = f:close()
     if not ok then error(perr, 2) end
     if not closed then error("cannot save: " .. tostring(cerr), 2) end
-    local moved, merr = os.rename(part, path)
-    if not moved then error("cannot save: " .. merr, 2) end
+    if part ~= path then
+      local moved, merr = os.rename(part, path)
+      if not moved then error("cannot save: " .. merr, 2) end
+    end
     return written
   end
 end
