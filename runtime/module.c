@@ -35,10 +35,21 @@ static int load_embedded(lua_State *L) {
   return 1;
 }
 
+/* preload loader for "http.core": opening `http` creates it, so a script
+** may require "http.assert" (or any part) before "http". */
+static int load_core(lua_State *L) {
+  luaL_requiref(L, "http", luaopen_http, 0);
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_getfield(L, -1, "http.core");
+  return 1;
+}
+
 /* Registers every embedded Lua file in package.preload, unless a file of
 ** the same name is already preloaded (a host may override one). */
 static void preload_lua(lua_State *L) {
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, load_core);
+  lua_setfield(L, -2, "http.core");
   for (int i = 0; lurl_lua_sources[i].name; i++) {
     if (lua_getfield(L, -1, lurl_lua_sources[i].name) == LUA_TNIL) {
       lua_pushinteger(L, i);
@@ -193,4 +204,5 @@ LURL_API void lurl_openlibs(lua_State *L) {
   lua_pushcfunction(L, open_json);
   lua_setfield(L, -2, "json");
   lua_pop(L, 1);
+  preload_lua(L); /* http.assert and the other parts, before http itself */
 }

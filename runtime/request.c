@@ -70,7 +70,7 @@ static const char *const known_opts[] = {
   "params", "headers", "data", "json", "files", "body", "auth", "timeout",
   "allow_redirects", "max_redirects", "verify", "cert", "proxy", "proxies",
   "cookies", "stream", "max_body", "retry", "http_version", "unix_socket",
-  "on_progress", "progress", NULL, "user_agent", NULL};
+  "on_progress", "progress", "user_agent", NULL};
 
 
 static void check_keys(req *r) {

@@ -93,13 +93,14 @@ end
 
 -- What a transfer needs from Lua while it runs: the stream flag, an upload
 -- function, a progress callback.  nil (the common case) means "just wait".
-local function io_context(opts, defaults, flags)
+local function io_context(opts, defaults, flags, method, url)
   local st = opt(opts, defaults, "stream")
   local body = (flags & DROP_BODY) == 0 and opt(opts, defaults, "body") or nil
   local prog = opt(opts, defaults, "on_progress")
   if not prog and opt(opts, defaults, "progress") then prog = stream.bar() end
   if not st and type(body) ~= "function" and not prog then return nil end
-  return { stream = st, body_fn = type(body) == "function" and body or nil, on_progress = prog }
+  return { stream = st, body_fn = type(body) == "function" and body or nil, on_progress = prog,
+    method = method, url = url }
 end
 
 -- One exchange on the wire, holding the session's connection slots for
@@ -111,7 +112,7 @@ local function hop(sess, fname, argn, method, url, opts, flags, remaining_ms)
   local _ <close> = held and setmetatable({}, { __close = function() release(sess, held) end })
   local t, err = start(fname, argn, method, url, opts, defaults, flags, remaining_ms, sess._share)
   if not t then return nil, nil, err end
-  local ctx = io_context(opts, defaults, flags)
+  local ctx = io_context(opts, defaults, flags, method, url)
   local ok, res = true, nil
   if ctx then ok, err = stream.drive(t, ctx) else wait(t) end
   if ok then res, err = result(t) end

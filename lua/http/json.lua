@@ -25,17 +25,27 @@ function M.array(t)
   return setmetatable(t or {}, ARRAY_MT)
 end
 
-local function marked_empty(v, seen)
+-- cjson writes numbers with 14 significant digits, so a 64-bit id such as
+-- 100000000000001 would go out as 1e+14: such integers are swapped for a
+-- marked string and written back as their exact digits.
+local BIG = 1e14
+local function big_int(x)
+  return math.type(x) == "integer" and (x >= BIG or x <= -BIG)
+end
+
+local function needs_help(v, seen)
+  if big_int(v) then return true end
   if type(v) ~= "table" or seen[v] then return false end
   seen[v] = true
   if getmetatable(v) == ARRAY_MT and next(v) == nil then return true end
   for _, x in pairs(v) do
-    if marked_empty(x, seen) then return true end
+    if needs_help(x, seen) then return true end
   end
   return false
 end
 
 local function substitute(v)
+  if big_int(v) then return "\0lurl-int:" .. math.tointeger(v) .. "\0" end
   if type(v) ~= "table" then return v end
   if getmetatable(v) == ARRAY_MT and next(v) == nil then return SENTINEL end
   local copy = {}
@@ -45,11 +55,10 @@ end
 
 -- Encodes any Lua value; raises cjson's error for what JSON cannot hold.
 function M.encode(v)
-  if type(v) ~= "table" or not marked_empty(v, {}) then
-    return cjson.encode(v)
-  end
+  if not needs_help(v, {}) then return cjson.encode(v) end
   local s = cjson.encode(substitute(v))
-  return (s:gsub(QUOTED:gsub("%p", "%%%0"), "[]"))
+  s = s:gsub(QUOTED:gsub("%p", "%%%0"), "[]")
+  return (s:gsub('"\\u0000lurl%-int:(%-?%d+)\\u0000"', "%1"))
 end
 
 M.decode = cjson.decode

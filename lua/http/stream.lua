@@ -38,7 +38,8 @@ local function step(t, ctx)
     end
     if r == false then
       cancel(t)
-      return nil, core.error("RequestException", "transfer aborted by on_progress")
+      return nil, core.error("RequestException", "transfer aborted by on_progress", ctx.method,
+        ctx.url)
     end
   end
   return hdone
