@@ -289,7 +289,8 @@ function M.install(methods, lazy)
     local total = tonumber(src.headers["content-length"])
     local written = offset
     local ok, perr = pcall(function()
-      for chunk in methods.chunks(src, 1048576) do
+      -- 256 KiB pieces: big enough for throughput, small enough for RSS
+      for chunk in methods.chunks(src, 262144) do
         assert(f:write(chunk))
         written = written + #chunk
         if bar then bar(written, total and total + offset or 0, 0, 0) end
