@@ -7,16 +7,14 @@
 -- The exchanges are real (httpbin echoes what it received, so a passing
 -- json_field on the echo is also a check of what the server saw).
 local helper = require "spec.helper"
+local support = require "spec.support"
 local http = require "http"
 local json = require "http.json"
 local hassert = require "http.assert"
 
 local HTTPBIN = helper.httpbin
 
-local function must(res, err)
-  if not res then error("request failed: " .. tostring(err), 2) end
-  return res
-end
+local must = support.must
 
 -- the message of the failure f(...) raises (a failure is required)
 local function failure(f, ...)
@@ -269,7 +267,7 @@ end)
 local ROOT = debug.getinfo(1, "S").source:match("^@(.*)/spec/[^/]*$") or "."
 local API_DIR = ROOT .. "/scripts/api_tests"
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local q = support.q
 
 -- Interpreters to run busted under: lurl (LURL_BIN, which the sanitizer
 -- build needs) or lua5.4, plus the one running this spec when that is a

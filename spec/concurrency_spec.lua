@@ -11,6 +11,7 @@
 -- are loose on purpose (a loaded CI machine must not turn them red), and
 -- concurrency is asserted from the server's overlap counts, not wall clocks.
 local helper = require "spec.helper"
+local support = require "spec.support"
 local http = require "http"
 local cjson = require "cjson"
 local system = require "system"
@@ -18,10 +19,7 @@ local system = require "system"
 local APP = helper.app
 local DEAD = "http://127.0.0.1:" .. helper.dead_port
 
-local function must(res, err)
-  if not res then error("request failed: " .. tostring(err), 2) end
-  return res
-end
+local must = support.must
 
 local function now() return system.monotime() end
 

@@ -12,6 +12,7 @@
 -- same app (libcurl resolves *.localhost to the loopback), yet are four
 -- different hosts as far as cookies go.
 local helper = require "spec.helper"
+local support = require "spec.support"
 local http = require "http"
 local cjson = require "cjson"
 
@@ -23,18 +24,9 @@ local LOCAL = "http://localhost:" .. APP_PORT       -- the same app, another hos
 local SITE = "http://app.localhost:" .. APP_PORT    -- a site with subdomains
 local SUB = "http://sub.app.localhost:" .. APP_PORT
 
-local function must(res, err)
-  if not res then error("request failed: " .. tostring(err), 2) end
-  return res
-end
+local must = support.must
 
-local function denull(v)
-  if v == cjson.null then return nil end
-  if type(v) == "table" then
-    for k, x in pairs(v) do v[k] = denull(x) end
-  end
-  return v
-end
+local denull = support.denull
 
 local function json(res, err)
   return denull(cjson.decode(must(res, err).body))
@@ -70,7 +62,7 @@ local function names(list)
   return out
 end
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local q = support.q
 
 local function sh(cmd)
   local p = assert(io.popen(cmd .. " 2>&1", "r"))

@@ -1,8 +1,9 @@
 -- Checks the test infrastructure itself (spec/helper.lua): every server
 -- answers.  Uses the curl command line on purpose, not lurl.
 local helper = require "spec.helper"
+local support = require "spec.support"
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local q = support.q
 
 -- curl ARGS; returns exit code, body, "<http_code> <http_version>"
 local function curl(args)

@@ -8,24 +8,16 @@
 -- to the pre-session, protected pages, bearer-only API) are checked too,
 -- since the script proves nothing if the app lets anyone in.
 local helper = require "spec.helper"
+local support = require "spec.support"
 local http = require "http"
 local cjson = require "cjson"
 
 local APP = assert(helper.app, "spec/helper.lua does not serve the login app (helper.app)")
 local SCRIPT = "scripts/login_then_fetch.lua"
 
-local function must(res, err)
-  if not res then error("request failed: " .. tostring(err), 2) end
-  return res
-end
+local must = support.must
 
-local function denull(v)
-  if v == cjson.null then return nil end
-  if type(v) == "table" then
-    for k, x in pairs(v) do v[k] = denull(x) end
-  end
-  return v
-end
+local denull = support.denull
 
 -- the app's recorder: requests after `since`, the tokens it issued, and
 -- the last sequence number
@@ -36,7 +28,7 @@ local function app_log(since)
   return denull(v)
 end
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local q = support.q
 
 -- runs the script; returns stdout+stderr, the exit code
 local function run_script(args, env)

@@ -10,16 +10,14 @@
 -- asked for: a walk must end at the last page, never fetch one page too
 -- many, and never skip one.
 local helper = require "spec.helper"
+local support = require "spec.support"
 local http = require "http"
 local cjson = require "cjson"
 
 local APP = helper.app
 local TOTAL = 95
 
-local function must(res, err)
-  if not res then error("request failed: " .. tostring(err), 2) end
-  return res
-end
+local must = support.must
 
 local function app_stats(tag)
   return cjson.decode(must(http.get(APP .. "/api/stats", { params = { tag = tag } })).body)

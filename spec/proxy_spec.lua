@@ -9,6 +9,7 @@
 -- server receives, and nginx's access log for https.
 
 local helper = require "spec.helper"
+local support = require "spec.support"
 local http = require "http"
 local cjson = require "cjson"
 local system = require "system"
@@ -123,7 +124,7 @@ end
   f:close()
 end
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local q = support.q
 
 local PROXY_VARS = { "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
   "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY" }

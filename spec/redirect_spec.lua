@@ -6,6 +6,7 @@
 -- at the fault server lets a test read the raw request of the last hop
 -- (method, headers, body) exactly as it arrived.
 local helper = require "spec.helper"
+local support = require "spec.support"
 local http = require "http"
 local cjson = require "cjson"
 
@@ -15,25 +16,13 @@ local PORT = assert(HTTPBIN:match(":(%d+)$"))
 -- the same httpbin under another host name: a different host to lurl
 local OTHER_HOST = "http://localhost:" .. PORT
 
-local function must(res, err)
-  if not res then error("request failed: " .. tostring(err), 2) end
-  return res
-end
+local must = support.must
 
-local function echoed_header(e, name)
-  for k, v in pairs(e.headers) do
-    if k:lower() == name:lower() then return v end
-  end
-  return nil
-end
+local echoed_header = support.echoed_header
 
-local function fault_reset()
-  must(http.get(FAULT .. "/reset-log"))
-end
+local fault_reset = support.fault_reset
 
-local function fault_log()
-  return cjson.decode(must(http.get(FAULT .. "/requests")).body)
-end
+local fault_log = support.fault_log
 
 local function raw_headers(entry, name)
   local out = {}

@@ -6,6 +6,7 @@
 -- request; the fault server records the raw request line, headers and
 -- body; nginx logs protocol and transport), not only what came back.
 local helper = require "spec.helper"
+local support = require "spec.support"
 local http = require "http"
 local cjson = require "cjson"
 
@@ -13,10 +14,7 @@ local HTTPBIN = helper.httpbin
 local FAULT = helper.fault
 
 -- res, err -> res, or a test failure naming the error
-local function must(res, err)
-  if not res then error("request failed: " .. tostring(err), 2) end
-  return res
-end
+local must = support.must
 
 -- the JSON httpbin echoed back
 local function echo(res, err)
@@ -24,21 +22,12 @@ local function echo(res, err)
 end
 
 -- header value from httpbin's echo, whatever case the server used
-local function echoed_header(e, name)
-  for k, v in pairs(e.headers) do
-    if k:lower() == name:lower() then return v end
-  end
-  return nil
-end
+local echoed_header = support.echoed_header
 
 -- the fault server's record of what it received
-local function fault_reset()
-  must(http.get(FAULT .. "/reset-log"))
-end
+local fault_reset = support.fault_reset
 
-local function fault_log()
-  return cjson.decode(must(http.get(FAULT .. "/requests")).body)
-end
+local fault_log = support.fault_log
 
 local function fault_last()
   local log = fault_log()
@@ -176,7 +165,7 @@ os.rename(port_file + ".tmp", port_file)
 srv.serve_forever()
 ]=]
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local q = support.q
 
 local function self_pid()
   local f = assert(io.open("/proc/self/stat"))

@@ -5,27 +5,20 @@
 -- any header asked for in /response-headers, and the fault server answers
 -- with fixed bytes (e.g. /charset sends "café" in the charset asked for).
 local helper = require "spec.helper"
+local support = require "spec.support"
 local http = require "http"
 local cjson = require "cjson"
 
 local HTTPBIN = helper.httpbin
 local FAULT = helper.fault
 
-local function must(res, err)
-  if not res then error("request failed: " .. tostring(err), 2) end
-  return res
-end
+local must = support.must
 
 local function echo(res, err)
   return cjson.decode(must(res, err).body)
 end
 
-local function echoed_header(e, name)
-  for k, v in pairs(e.headers) do
-    if k:lower() == name:lower() then return v end
-  end
-  return nil
-end
+local echoed_header = support.echoed_header
 
 -- /response-headers with the given {name, value} pairs, in order
 local function with_headers(pairs_)

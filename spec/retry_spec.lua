@@ -11,6 +11,7 @@
 -- early).  Connection failures are counted by the fault server, which logs
 -- every request it reads before resetting the connection.
 local helper = require "spec.helper"
+local support = require "spec.support"
 local http = require "http"
 local cjson = require "cjson"
 local system = require "system"
@@ -19,18 +20,9 @@ local APP = assert(helper.app, "spec/helper.lua does not serve the login app (he
 local FAULT = helper.fault
 local DEAD = "http://127.0.0.1:" .. helper.dead_port .. "/"
 
-local function must(res, err)
-  if not res then error("request failed: " .. tostring(err), 2) end
-  return res
-end
+local must = support.must
 
-local function denull(v)
-  if v == cjson.null then return nil end
-  if type(v) == "table" then
-    for k, x in pairs(v) do v[k] = denull(x) end
-  end
-  return v
-end
+local denull = support.denull
 
 local counter = 0
 local function key_for(name)

@@ -4,18 +4,16 @@
 -- caller's LUA_CPATH) against the fixture app.  Their printed summaries
 -- are checked, and so is what the app recorded while they ran.
 local helper = require "spec.helper"
+local support = require "spec.support"
 local http = require "http"
 local cjson = require "cjson"
 
 local APP = helper.app
 local BIN = os.getenv("LURL_BIN") or "lua5.4"
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local q = support.q
 
-local function must(res, err)
-  if not res then error("request failed: " .. tostring(err), 2) end
-  return res
-end
+local must = support.must
 
 local function app_stats(path)
   return cjson.decode(must(http.get(APP .. "/api/stats", { params = { path = path } })).body)

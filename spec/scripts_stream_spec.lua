@@ -3,16 +3,14 @@
 -- against the local servers: exit status, what they print, the file they
 -- leave, and what the server received.
 local helper = require "spec.helper"
+local support = require "spec.support"
 local http = require "http"
 local cjson = require "cjson"
 
 local FAULT, HTTPBIN = helper.fault, helper.httpbin
 local MiB = 1048576
 
-local function must(res, err)
-  if not res then error("request failed: " .. tostring(err), 2) end
-  return res
-end
+local must = support.must
 
 local function shq(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 

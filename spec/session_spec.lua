@@ -9,6 +9,7 @@
 -- per TCP connection) and from the login app's recorder (helper.app,
 -- spec/servers/app_login.py).
 local helper = require "spec.helper"
+local support = require "spec.support"
 local http = require "http"
 local cjson = require "cjson"
 
@@ -17,10 +18,7 @@ local FAULT = helper.fault
 local APP = assert(helper.app, "spec/helper.lua does not serve the login app (helper.app)")
 local HTTPBIN_PORT = HTTPBIN:match(":(%d+)$")
 
-local function must(res, err)
-  if not res then error("request failed: " .. tostring(err), 2) end
-  return res
-end
+local must = support.must
 
 local function echo(res, err)
   return cjson.decode(must(res, err).body)
@@ -58,13 +56,7 @@ local function raw_headers(rec, name)
 end
 
 -- JSON null -> nil, so absent and null read the same
-local function denull(v)
-  if v == cjson.null then return nil end
-  if type(v) == "table" then
-    for k, x in pairs(v) do v[k] = denull(x) end
-  end
-  return v
-end
+local denull = support.denull
 
 -- the app's record of requests with this key (a list)
 local function app_log(key)
@@ -78,7 +70,7 @@ local function raised(f, ...)
   return tostring(e)
 end
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local q = support.q
 
 ---------------------------------------------------------------------------
 

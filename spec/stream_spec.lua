@@ -10,16 +10,14 @@
 -- every test checks what the server sent and saw as well as what the
 -- script got.
 local helper = require "spec.helper"
+local support = require "spec.support"
 local http = require "http"
 local cjson = require "cjson"
 
 local FAULT, HTTPBIN = helper.fault, helper.httpbin
 local MiB = 1048576
 
-local function must(res, err)
-  if not res then error("request failed: " .. tostring(err), 2) end
-  return res
-end
+local must = support.must
 
 -- The /pattern body: record k is k in decimal, zero-padded to rec - #eol
 -- digits, then eol; these are bytes [offset, offset + len) of it.

@@ -3,6 +3,7 @@
 -- Each check compares the trace with what the server received (httpbin
 -- echoes the request headers) and hunts for secrets that must not be there.
 local helper = require "spec.helper"
+local support = require "spec.support"
 local http = require "http"
 local cjson = require "cjson"
 local trace = require "http.trace"
@@ -32,7 +33,7 @@ local function strings_in(v, out, seen)
   return out
 end
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local q = support.q
 
 local function write(path, text)
   local f = assert(io.open(path, "wb"))

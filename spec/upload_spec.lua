@@ -8,16 +8,14 @@
 -- answers the size and SHA-256 of a body too large to echo; httpbin's
 -- /post shows how a real form parser splits a multipart body.
 local helper = require "spec.helper"
+local support = require "spec.support"
 local http = require "http"
 local cjson = require "cjson"
 
 local FAULT, HTTPBIN = helper.fault, helper.httpbin
 local MiB = 1048576
 
-local function must(res, err)
-  if not res then error("request failed: " .. tostring(err), 2) end
-  return res
-end
+local must = support.must
 
 local function raised(f, ...)
   local ok, e = pcall(f, ...)
