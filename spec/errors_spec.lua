@@ -7,6 +7,7 @@
 -- /requests), so a test fails if lurl "succeeds" by not sending anything.
 
 local helper = require "spec.helper"
+local support = require "spec.support"
 local http = require "http"
 local cjson = require "cjson"
 
@@ -73,32 +74,7 @@ local FAMILY = {
 -- SYNs, so connecting there hangs until the connect timeout (a real
 -- black hole on 127.0.0.1).  Returns port, close() or nil if the kernel
 -- did not cooperate.
-local function black_hole()
-  local py = [[
-import select, socket, sys, time
-srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(0)
-port = srv.getsockname()[1]
-fill = []
-for _ in range(4):
-    c = socket.socket(); c.setblocking(False)
-    try: c.connect(("127.0.0.1", port))
-    except BlockingIOError: pass
-    fill.append(c)
-time.sleep(0.1)
-probe = socket.socket(); probe.setblocking(False)
-try: probe.connect(("127.0.0.1", port))
-except BlockingIOError: pass
-_, w, _ = select.select([], [probe], [], 0.3)
-print(port if not w else "open", flush=True)
-p = select.poll(); p.register(sys.stdout.fileno(), select.POLLERR)
-p.poll(30000)
-]]
-  local f = assert(io.popen("/usr/bin/env -u PYTHONHOME -u PYTHONPATH /usr/bin/python3 -c '"
-    .. py:gsub("'", "'\\''") .. "'", "r"))
-  local port = tonumber(f:read("l"))
-  if not port then f:close() return nil end
-  return port, function() f:close() end
-end
+local function black_hole() return support.black_hole(30000) end
 
 describe("a transport failure", function()
   before_each(reset_log)

@@ -79,19 +79,9 @@ local function fault_records(s)
   return out
 end
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_file = support.read_file
 
-local function write_file(path, s)
-  local f = assert(io.open(path, "wb"))
-  assert(f:write(s))
-  assert(f:close())
-end
+local write_file = support.write_file
 
 local DIR = helper.tmpdir .. "/stream_spec"
 os.execute("mkdir -p '" .. DIR .. "'")

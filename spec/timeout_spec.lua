@@ -4,6 +4,7 @@
 -- included); a connect timeout is both a ConnectionError and a Timeout.
 
 local helper = require "spec.helper"
+local support = require "spec.support"
 local http = require "http"
 local cjson = require "cjson"
 local system = require "system"
@@ -31,32 +32,7 @@ end
 -- a black hole on 127.0.0.1 without any routing tricks.  Returns port and
 -- a close function, or nil when the kernel did not cooperate (the probe
 -- connection went through).
-local function black_hole()
-  local py = [[
-import select, socket, sys, time
-srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(0)
-port = srv.getsockname()[1]
-fill = []
-for _ in range(4):
-    c = socket.socket(); c.setblocking(False)
-    try: c.connect(("127.0.0.1", port))
-    except BlockingIOError: pass
-    fill.append(c)
-time.sleep(0.1)
-probe = socket.socket(); probe.setblocking(False)
-try: probe.connect(("127.0.0.1", port))
-except BlockingIOError: pass
-_, w, _ = select.select([], [probe], [], 0.3)
-print(port if not w else "open", flush=True)
-p = select.poll(); p.register(sys.stdout.fileno(), select.POLLERR)
-p.poll(60000)
-]]
-  local f = assert(io.popen("/usr/bin/env -u PYTHONHOME -u PYTHONPATH /usr/bin/python3 -c '"
-    .. py:gsub("'", "'\\''") .. "'", "r"))
-  local port = tonumber(f:read("l"))
-  if not port then f:close() return nil end
-  return port, function() f:close() end
-end
+local function black_hole() return support.black_hole(60000) end
 
 describe("a read timeout", function()
   before_each(reset_log)

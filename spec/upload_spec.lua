@@ -77,19 +77,9 @@ end
 -- the exact request body a fault server record holds
 local function body_of(rec) return unbase64(rec.body_base64) end
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_file = support.read_file
 
-local function write_file(path, s)
-  local f = assert(io.open(path, "wb"))
-  assert(f:write(s))
-  assert(f:close())
-end
+local write_file = support.write_file
 
 local function shq(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
