@@ -29,9 +29,11 @@
 struct lurl_engine {
   CURLM *multi;
   lurl_transfer *live;       /* transfers that hold an easy handle */
-  CURL *pool[POOL_MAX];
+  CURL *pool[POOL_MAX];       /* configured (see configure), on no share */
   int npool;
   int closed;
+  struct curl_slist *headers; /* the default request headers (request.c) */
+  lurl_env env;
 };
 
 /* Set from a signal handler; the only other global besides libcurl's. */
@@ -59,20 +61,98 @@ static void unlink_transfer(lurl_transfer *t) {
   t->prev = t->next = NULL;
 }
 
+/* The first of two environment variables that is set and not empty, copied. */
+static char *env2(const char *a, const char *b) {
+  const char *v = getenv(a);
+  if (!v || !*v) v = b ? getenv(b) : NULL;
+  return v && *v ? strdup(v) : NULL;
+}
+
+static void env_read(lurl_env *v) {
+  v->ca = env2("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE");
+  if (!v->ca) v->ca = env2("SSL_CERT_FILE", NULL);
+  v->capath = env2("SSL_CERT_DIR", NULL);
+  v->http_proxy = env2("http_proxy", NULL); /* never HTTP_PROXY: see httpoxy */
+  v->https_proxy = env2("https_proxy", "HTTPS_PROXY");
+  v->all_proxy = env2("all_proxy", "ALL_PROXY");
+  v->no_proxy = env2("no_proxy", "NO_PROXY");
+}
+
+static void env_free(lurl_env *v) {
+  free(v->ca);
+  free(v->capath);
+  free(v->http_proxy);
+  free(v->https_proxy);
+  free(v->all_proxy);
+  free(v->no_proxy);
+  memset(v, 0, sizeof *v);
+}
+
+const lurl_env *lurl_engine_env(lurl_engine *e) { return &e->env; }
+
+/* The options every easy handle of ours carries for its whole life: set
+** once when it is made (or after a reset), not per request. */
+static CURL *configure(lurl_engine *e, CURL *h) {
+  if (!h) return NULL;
+  /* proxies are decided in request.c from e->env: libcurl reads no
+  ** environment per request */
+  curl_easy_setopt(h, CURLOPT_PROXY, "");
+  curl_easy_setopt(h, CURLOPT_NOPROXY, "");
+  /* verify = true: the environment's CA bundle, else the system's */
+  if (e->env.ca) curl_easy_setopt(h, CURLOPT_CAINFO, e->env.ca);
+  if (e->env.capath) {
+    curl_easy_setopt(h, CURLOPT_CAPATH, e->env.capath);
+    if (!e->env.ca) curl_easy_setopt(h, CURLOPT_CAINFO, NULL);
+  }
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, lurl_on_body);
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, lurl_on_header);
+  /* decoders on; the header itself is one of our request headers */
+  curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, lurl_accept_encoding());
+  curl_easy_setopt(h, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+  return h;
+}
+
+/* Puts h (on no share) in the pool, or frees it.  A tainted handle (one
+** that carried options beyond the per-request set, see request.c) is reset
+** first, so the next request starts from the configured state. */
+static void give_back(lurl_engine *e, CURL *h, int tainted) {
+  if (!e || e->closed || e->npool >= POOL_MAX) {
+    curl_easy_cleanup(h);
+    return;
+  }
+  if (tainted) {
+    /* libcurl 7.88 leaks the cookie file list across curl_easy_reset
+    ** (fixed upstream later): clear it first */
+    curl_easy_setopt(h, CURLOPT_COOKIEFILE, NULL);
+    curl_easy_reset(h);
+    configure(e, h);
+  }
+  e->pool[e->npool++] = h;
+}
+
 /*
-** Gives the transfer's easy handle back to the pool (or frees it) and its
-** request header list.  Idempotent; safe whether or not the engine is alive.
+** Gives the transfer's easy handle back (to its session's idle handles,
+** still attached and configured, or to the engine's pool, or frees it) and
+** its request header list.  Idempotent; safe whether or not the engine is
+** alive.
 */
 void lurl_transfer_release(lurl_transfer *t) {
   if (t->easy) {
     lurl_engine *e = t->eng;
-    if (e && t->state == LURL_T_RUNNING) curl_multi_remove_handle(e->multi, t->easy);
+    CURL *h = t->easy;
+    if (e && t->state == LURL_T_RUNNING) curl_multi_remove_handle(e->multi, h);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL); /* t's buffer goes with t */
     if (t->share) {
-      lurl_share_detach(t->share, t->easy);
+      if (t->tainted || e == NULL || e->closed || !lurl_share_keep(t->share, h)) {
+        lurl_share_detach(t->share, h);
+        give_back(e, h, t->tainted);
+      }
       t->share = NULL;
+    } else {
+      give_back(e, h, t->tainted);
     }
-    if (e && !e->closed && e->npool < POOL_MAX) e->pool[e->npool++] = t->easy;
-    else curl_easy_cleanup(t->easy);
     t->easy = NULL;
     unlink_transfer(t);
   }
@@ -89,17 +169,26 @@ void lurl_transfer_release(lurl_transfer *t) {
   lurl_buf_free(&t->up);
 }
 
-/* An easy handle from the pool, reset to defaults, or a new one. */
-CURL *lurl_engine_easy(lurl_engine *e) {
-  if (e->npool > 0) {
-    CURL *h = e->pool[--e->npool];
-    /* libcurl 7.88 leaks the cookie file list across curl_easy_reset
-    ** (fixed upstream later): clear it first */
-    curl_easy_setopt(h, CURLOPT_COOKIEFILE, NULL);
-    curl_easy_reset(h);
-    return h;
+/* The request header lines every request sends unless told otherwise:
+** built once, shared by the transfers (libcurl only reads the list). */
+struct curl_slist *lurl_engine_headers(lurl_engine *e) {
+  return e->headers;
+}
+
+/* An easy handle for a transfer on share s (or none): one the session used
+** before (*attached = 1: still on s, cookie engine on), else one from the
+** pool or a new one, configured, on no share. */
+CURL *lurl_engine_easy(lurl_engine *e, lurl_share *s, int *attached) {
+  *attached = 0;
+  if (s) {
+    CURL *h = lurl_share_take(s);
+    if (h) {
+      *attached = 1;
+      return h;
+    }
   }
-  return curl_easy_init();
+  if (e->npool > 0) return e->pool[--e->npool];
+  return configure(e, curl_easy_init());
 }
 
 /* Marks t finished with `code` and takes it off the multi handle at once, so
@@ -293,6 +382,9 @@ static int engine_gc(lua_State *L) {
     t->eng = NULL;
   }
   while (e->npool > 0) curl_easy_cleanup(e->pool[--e->npool]);
+  curl_slist_free_all(e->headers);
+  e->headers = NULL;
+  env_free(&e->env);
   curl_multi_cleanup(e->multi);
   e->multi = NULL;
   curl_global_cleanup(); /* balances the curl_global_init in engine_new */
@@ -337,6 +429,19 @@ static lurl_engine *engine_new(lua_State *L) {
     curl_global_cleanup();
     luaL_error(L, "libcurl: cannot create a multi handle");
   }
+  char ae[64];
+  snprintf(ae, sizeof ae, "Accept-Encoding: %s", lurl_accept_encoding());
+  struct curl_slist *a = curl_slist_append(NULL, "User-Agent: " LURL_DEFAULT_UA);
+  struct curl_slist *b = a ? curl_slist_append(a, ae) : NULL;
+  if (!b) {
+    curl_slist_free_all(a);
+    curl_multi_cleanup(e->multi);
+    e->multi = NULL;
+    curl_global_cleanup();
+    luaL_error(L, "not enough memory");
+  }
+  e->headers = b;
+  env_read(&e->env);
   e->closed = 0;
   /* HTTP/2 requests to one host share one connection. */
   curl_multi_setopt(e->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);

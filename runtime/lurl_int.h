@@ -17,6 +17,8 @@
 #define LURL_TRANSFER_MT "http.transfer"
 #define LURL_ERROR_MT "http.error"
 
+#define LURL_DEFAULT_UA "lurl/" LURL_VERSION
+
 /* Errors lurl detects itself, beside libcurl's CURLcode. */
 enum lurl_fault {
   LURL_FAULT_NONE = 0,
@@ -32,6 +34,14 @@ enum lurl_tstate { LURL_T_IDLE, LURL_T_RUNNING, LURL_T_DONE };
 typedef struct lurl_engine lurl_engine;
 typedef struct lurl_transfer lurl_transfer;
 typedef struct lurl_share lurl_share;
+
+/* The environment a Lua state's requests read (CA bundle and proxies, with
+** requests' and curl's variable names), read once when its engine starts,
+** as curl reads it once per run.  NULL: not set or empty. */
+typedef struct lurl_env {
+  char *ca, *capath;                        /* REQUESTS_CA_BUNDLE..., SSL_CERT_DIR */
+  char *http_proxy, *https_proxy, *all_proxy, *no_proxy;
+} lurl_env;
 
 /* One HTTP exchange (one hop of a redirect chain).  A full userdata, so Lua
 ** owns it; the easy handle is borrowed from the engine's pool while the
@@ -55,6 +65,10 @@ struct lurl_transfer {
   struct curl_slist *slist;    /* request headers handed to libcurl */
   const char *proxy_used;      /* non-NULL when a proxy is configured */
   lurl_share *share;           /* the session's caches, or NULL */
+  int tainted;                 /* options beyond the per-request set: the
+                                  handle is reset before its next use */
+  const char *reqhead_fixed;   /* the request header record, when it is
+                                  the default one (reqhead stays empty) */
   /* streaming (stream.c) */
   int stream;                  /* body pulled by Lua chunk by chunk */
   int headers_done;            /* the final response's headers are in */
@@ -79,8 +93,10 @@ lurl_engine *lurl_engine_get(lua_State *L);
 int lurl_engine_add(lua_State *L, lurl_engine *e, lurl_transfer *t);
 void lurl_engine_wait(lua_State *L, lurl_engine *e, lurl_transfer *t);
 int lurl_engine_step(lua_State *L, lurl_engine *e, long timeout_ms);
-CURL *lurl_engine_easy(lurl_engine *e);
+CURL *lurl_engine_easy(lurl_engine *e, lurl_share *s, int *attached);
 void lurl_transfer_release(lurl_transfer *t);
+struct curl_slist *lurl_engine_headers(lurl_engine *e);
+const lurl_env *lurl_engine_env(lurl_engine *e);
 lurl_transfer *lurl_checktransfer(lua_State *L, int idx);
 long long lurl_now_ms(void);
 void lurl_engine_open(lua_State *L);
@@ -102,12 +118,16 @@ int lurl_host_files_allowed(lua_State *L);   /* 0 in a limited state */
 lurl_share *lurl_checkshare(lua_State *L, int idx);
 void lurl_share_attach(lurl_share *s, CURL *h);
 void lurl_share_detach(lurl_share *s, CURL *h);
+int lurl_share_keep(lurl_share *s, CURL *h);
+CURL *lurl_share_take(lurl_share *s);
 void lurl_share_open(lua_State *L);
 
 /* request.c: builds an easy handle from options; see the file. */
 int lurl_core_start(lua_State *L);
 int lurl_core_check_options(lua_State *L);
 void lurl_push_accept_encoding(lua_State *L);
+const char *lurl_accept_encoding(void);
+const char *lurl_default_reqhead(void);
 
 /* stream.c */
 size_t lurl_on_body(char *p, size_t size, size_t n, void *ud);
@@ -127,6 +147,8 @@ void lurl_build_mime(lua_State *L, lurl_transfer *t, int files_idx, int data_idx
 void lurl_push_transfer_error(lua_State *L, lurl_transfer *t, int with_request);
 int lurl_core_result(lua_State *L);
 int lurl_core_timings(lua_State *L);
+int lurl_core_hop_info(lua_State *L);
+int lurl_core_reason(lua_State *L);
 int lurl_core_parse_headers(lua_State *L);
 int lurl_core_links(lua_State *L);
 int lurl_core_to_utf8(lua_State *L);

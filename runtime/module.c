@@ -165,7 +165,7 @@ LURL_API int luaopen_http(lua_State *L) {
   lua_pushcclosure(L, lurl_core_start, 1); /* upvalue: core.config */
   lua_setfield(L, -2, "start");
   static const luaL_Reg fns[] = {
-    {"result", lurl_core_result}, {"timings", lurl_core_timings}, {"parse_headers", lurl_core_parse_headers},
+    {"result", lurl_core_result}, {"timings", lurl_core_timings}, {"hop_info", lurl_core_hop_info}, {"reason", lurl_core_reason}, {"parse_headers", lurl_core_parse_headers},
     {"links", lurl_core_links}, {"to_utf8", lurl_core_to_utf8},
     {"error", lurl_core_error}, {"resolve", core_resolve}, {"origin", core_origin},
     {"redact", core_redact}, {"check_options", lurl_core_check_options},

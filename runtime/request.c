@@ -41,10 +41,19 @@ typedef struct req {
   const char *fname;
   int argn;
   int opts, defs;       /* stack indices (0 when absent) */
+  unsigned ohave, dhave; /* the options each holds (bit 1 << O_x) */
   lurl_transfer *t;
   CURL *h;
   int https;            /* the URL is https */
 } req;
+
+/* Sets an option beyond the per-request set (URL, callbacks' data, header
+** list, timeouts, PIPEWAIT): the easy handle is reset before its next use.
+** The common request (a GET with the session's defaults) sets none, so its
+** handle stays configured between requests. */
+static const char default_ua[] = LURL_DEFAULT_UA;
+
+#define SET_RARE(r, opt, val) ((r)->t->tainted = 1, curl_easy_setopt((r)->h, (opt), (val)))
 
 /* Raises the "bad argument" error for a field, naming the user's call. */
 static int field_error(req *r, const char *field, const char *expected, int idx) {
@@ -52,43 +61,85 @@ static int field_error(req *r, const char *field, const char *expected, int idx)
                     r->argn, r->fname, field, expected, luaL_typename(r->L, idx));
 }
 
-/* Pushes option `name` (call's, else session default's, else nil) and
-** returns its type [-0, +1]. */
-static int getopt_(req *r, const char *name) {
-  if (r->opts) {
-    int ty = lua_getfield(r->L, r->opts, name);
-    if (ty != LUA_TNIL) return ty;
-    lua_pop(r->L, 1);
+/* Every option a request accepts; anything else is a typo and refused. */
+enum {
+  O_PARAMS, O_HEADERS, O_DATA, O_JSON, O_FILES, O_BODY, O_AUTH, O_TIMEOUT,
+  O_ALLOW_REDIRECTS, O_MAX_REDIRECTS, O_VERIFY, O_CERT, O_PROXY, O_PROXIES,
+  O_COOKIES, O_STREAM, O_MAX_BODY, O_RETRY, O_HTTP_VERSION, O_UNIX_SOCKET,
+  O_ON_PROGRESS, O_PROGRESS, O_USER_AGENT, O_COUNT
+};
+static const char *const known_opts[O_COUNT] = {
+  "params", "headers", "data", "json", "files", "body", "auth", "timeout",
+  "allow_redirects", "max_redirects", "verify", "cert", "proxy", "proxies",
+  "cookies", "stream", "max_body", "retry", "http_version", "unix_socket",
+  "on_progress", "progress", "user_agent"};
+
+static int opt_id(const char *k, size_t n) {
+  for (int i = 0; i < O_COUNT; i++)
+    if (known_opts[i][0] == k[0] && strlen(known_opts[i]) == n && memcmp(known_opts[i], k, n) == 0)
+      return i;
+  return -1;
+}
+
+/*
+** Which options the table at idx holds, as a bit set: one traversal, so a
+** request pays for the options it has, not for every option there is.  With
+** `check`, a name that is no option raises.  A table with a metatable may
+** answer for more keys than it holds: then every option is looked up.
+*/
+static unsigned scan_opts(req *r, int idx, int check) {
+  lua_State *L = r->L;
+  if (!check && lua_getmetatable(L, idx)) {
+    lua_pop(L, 1);
+    return ~0u;
   }
-  if (r->defs) return lua_getfield(r->L, r->defs, name);
+  unsigned have = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    int id = -1;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      size_t n;
+      const char *k = lua_tolstring(L, -1, &n);
+      id = opt_id(k, n);
+    }
+    if (id >= 0) have |= 1u << id;
+    else if (check && lua_type(L, -1) != LUA_TSTRING)
+      lurl_raise(L, "bad argument #%d to '%s' (option names must be strings)", r->argn,
+                 r->fname);
+    else if (check)
+      lurl_raise(L, "bad argument #%d to '%s' (unknown option '%s')", r->argn, r->fname,
+                 lua_tostring(L, -1));
+  }
+  if (check && lua_getmetatable(L, idx)) {
+    lua_pop(L, 1);
+    return ~0u;
+  }
+  return have;
+}
+
+/* Pushes option `id` of the call's options (from_opts) or the session's
+** defaults, or nil, and returns its type [-0, +1]. */
+static int getopt_in(req *r, int from_opts, int id) {
+  unsigned have = from_opts ? r->ohave : r->dhave;
+  int idx = from_opts ? r->opts : r->defs;
+  if (idx && (have & (1u << id))) return lua_getfield(r->L, idx, known_opts[id]);
   lua_pushnil(r->L);
   return LUA_TNIL;
 }
 
-/* Every option a request accepts; anything else is a typo and refused. */
-static const char *const known_opts[] = {
-  "params", "headers", "data", "json", "files", "body", "auth", "timeout",
-  "allow_redirects", "max_redirects", "verify", "cert", "proxy", "proxies",
-  "cookies", "stream", "max_body", "retry", "http_version", "unix_socket",
-  "on_progress", "progress", "user_agent", NULL};
-
-
-static void check_keys(req *r) {
-  lua_State *L = r->L;
-  lua_pushnil(L);
-  while (lua_next(L, r->opts)) {
-    lua_pop(L, 1);
-    if (lua_type(L, -1) != LUA_TSTRING)
-      lurl_raise(L, "bad argument #%d to '%s' (option names must be strings)", r->argn,
-                 r->fname);
-    const char *k = lua_tostring(L, -1);
-    int ok = 0;
-    for (int i = 0; i < (int)(sizeof known_opts / sizeof known_opts[0]); i++)
-      if (known_opts[i] && strcmp(known_opts[i], k) == 0) ok = 1;
-    if (!ok)
-      lurl_raise(L, "bad argument #%d to '%s' (unknown option '%s')", r->argn, r->fname, k);
+/* Pushes option `id` (call's, else session default's, else nil) and
+** returns its type [-0, +1]. */
+static int getopt_(req *r, int id) {
+  if (r->opts && (r->ohave & (1u << id))) {
+    int ty = lua_getfield(r->L, r->opts, known_opts[id]);
+    if (ty != LUA_TNIL) return ty;
+    lua_pop(r->L, 1);
   }
+  return getopt_in(r, 0, id);
 }
+
+static void check_keys(req *r) { r->ohave = scan_opts(r, r->opts, 1); }
 
 /* core.check_options(fname, argn, opts): refuses unknown option names, as
 ** a request would (sessions check their defaults when created). */
@@ -300,7 +351,7 @@ params:
   if (flags & HOP_NO_PARAMS) return 0;
   /* params are appended as we encoded them: libcurl's query editing would
   ** re-case some escapes */
-  int ty = getopt_(r, "params");
+  int ty = getopt_(r, O_PARAMS);
   lurl_buf q = {0};
   if (ty == LUA_TTABLE) encode_table(r, &q, -1, "params");
   else if (ty == LUA_TSTRING) lurl_buf_adds(&q, lua_tostring(L, -1));
@@ -454,7 +505,7 @@ static void base64(luaL_Buffer *b, const unsigned char *s, size_t n) {
 */
 static int apply_auth(req *r) {
   lua_State *L = r->L;
-  int ty = getopt_(r, "auth");
+  int ty = getopt_(r, O_AUTH);
   if (ty == LUA_TNIL || (ty == LUA_TBOOLEAN && !lua_toboolean(L, -1))) {
     lua_pop(L, 1);
     return 0;
@@ -465,10 +516,10 @@ static int apply_auth(req *r) {
   const char *scheme = lua_tostring(L, -1);
   if (!scheme) scheme = "basic";
   if (strcmp(scheme, "netrc") == 0) {
-    curl_easy_setopt(r->h, CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
+    SET_RARE(r, CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
     lua_getfield(L, a, "file");
     if (lua_isstring(L, -1))
-      curl_easy_setopt(r->h, CURLOPT_NETRC_FILE, lua_tostring(L, -1));
+      SET_RARE(r, CURLOPT_NETRC_FILE, lua_tostring(L, -1));
     lua_settop(L, a - 1);
     return 0;
   }
@@ -487,10 +538,10 @@ static int apply_auth(req *r) {
   if (!lua_isstring(L, -2) || !lua_isstring(L, -1))
     field_error(r, "auth", "{user, password} strings", a);
   if (strcmp(scheme, "digest") == 0) {
-    curl_easy_setopt(r->h, CURLOPT_HTTPAUTH, (long)CURLAUTH_DIGEST);
+    SET_RARE(r, CURLOPT_HTTPAUTH, (long)CURLAUTH_DIGEST);
     r->t->curl_auth = 1;
-    curl_easy_setopt(r->h, CURLOPT_USERNAME, lua_tostring(L, -2));
-    curl_easy_setopt(r->h, CURLOPT_PASSWORD, lua_tostring(L, -1));
+    SET_RARE(r, CURLOPT_USERNAME, lua_tostring(L, -2));
+    SET_RARE(r, CURLOPT_PASSWORD, lua_tostring(L, -1));
     lua_settop(L, a - 1);
     return 0;
   }
@@ -531,7 +582,7 @@ static void apply_timeouts(req *r, long total_ms) {
   lua_State *L = r->L;
   lurl_transfer *t = r->t;
   long connect = DEFAULT_CONNECT_MS, read = DEFAULT_READ_MS, total = 0;
-  int ty = getopt_(r, "timeout");
+  int ty = getopt_(r, O_TIMEOUT);
   if (ty == LUA_TNUMBER || ty == LUA_TBOOLEAN) {
     connect = read = seconds_ms(r, -1, "timeout", DEFAULT_CONNECT_MS);
   } else if (ty == LUA_TTABLE) {
@@ -558,55 +609,40 @@ static void apply_timeouts(req *r, long total_ms) {
 
 /* ----------------------------------------------------------- TLS, proxy -- */
 
-/* The first of two environment variables that is set and not empty. */
-static const char *env2(const char *a, const char *b) {
-  const char *v = getenv(a);
-  if (!v || !*v) v = b ? getenv(b) : NULL;
-  return v && *v ? v : NULL;
-}
-
-
 static void apply_tls(req *r) {
   lua_State *L = r->L;
-  int ty = getopt_(r, "verify");
+  int ty = getopt_(r, O_VERIFY);
   if (ty == LUA_TNIL || (ty == LUA_TBOOLEAN && lua_toboolean(L, -1))) {
     /* No CA given by the call or the session: the environment may name one
-    ** (requests' and curl's variables), else libcurl's system bundle. */
-    const char *ca = env2("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE");
-    if (!ca) ca = env2("SSL_CERT_FILE", NULL);
-    const char *dir = env2("SSL_CERT_DIR", NULL);
-    if (ca) curl_easy_setopt(r->h, CURLOPT_CAINFO, ca);
-    if (dir) {
-      curl_easy_setopt(r->h, CURLOPT_CAPATH, dir);
-      if (!ca) curl_easy_setopt(r->h, CURLOPT_CAINFO, NULL);
-    }
+    ** (requests' and curl's variables), else libcurl's system bundle; every
+    ** handle carries that from the start (engine.c). */
   } else if (ty == LUA_TBOOLEAN) {
-    curl_easy_setopt(r->h, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(r->h, CURLOPT_SSL_VERIFYHOST, 0L);
+    SET_RARE(r, CURLOPT_SSL_VERIFYPEER, 0L);
+    SET_RARE(r, CURLOPT_SSL_VERIFYHOST, 0L);
   } else if (ty == LUA_TSTRING) {
     struct stat st;
     const char *p = lua_tostring(L, -1);
     if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
-      curl_easy_setopt(r->h, CURLOPT_CAPATH, p);
-      curl_easy_setopt(r->h, CURLOPT_CAINFO, NULL);
+      SET_RARE(r, CURLOPT_CAPATH, p);
+      SET_RARE(r, CURLOPT_CAINFO, NULL);
     } else {
-      curl_easy_setopt(r->h, CURLOPT_CAINFO, p);
-      curl_easy_setopt(r->h, CURLOPT_CAPATH, NULL);
+      SET_RARE(r, CURLOPT_CAINFO, p);
+      SET_RARE(r, CURLOPT_CAPATH, NULL);
     }
   } else if (ty != LUA_TNIL) {
     field_error(r, "verify", "boolean or CA path", -1);
   }
   lua_pop(L, 1);
-  ty = getopt_(r, "cert");
+  ty = getopt_(r, O_CERT);
   if (ty == LUA_TSTRING) {
-    curl_easy_setopt(r->h, CURLOPT_SSLCERT, lua_tostring(L, -1));
+    SET_RARE(r, CURLOPT_SSLCERT, lua_tostring(L, -1));
   } else if (ty == LUA_TTABLE) {
     lua_rawgeti(L, -1, 1);
     lua_rawgeti(L, -2, 2);
     if (!lua_isstring(L, -2) || !lua_isstring(L, -1))
       field_error(r, "cert", "{cert_path, key_path}", -3);
-    curl_easy_setopt(r->h, CURLOPT_SSLCERT, lua_tostring(L, -2));
-    curl_easy_setopt(r->h, CURLOPT_SSLKEY, lua_tostring(L, -1));
+    SET_RARE(r, CURLOPT_SSLCERT, lua_tostring(L, -2));
+    SET_RARE(r, CURLOPT_SSLKEY, lua_tostring(L, -1));
     lua_pop(L, 2);
   } else if (ty != LUA_TNIL) {
     field_error(r, "cert", "path or {cert_path, key_path}", -1);
@@ -635,17 +671,19 @@ static int no_proxy_match(const char *list, const char *host) {
 
 
 /*
-** proxy / proxies: option > session default > environment.  libcurl reads
-** the environment itself when no proxy is set; here we only work out whether
-** one applies, so a failure to reach it can be reported as ProxyError.
+** proxy / proxies: option > session default > environment (the engine's
+** snapshot, with curl's rules: http_proxy, https_proxy, all_proxy, no_proxy).
+** libcurl is always told the proxy, or "" for none, so it reads no
+** environment per request; proxy_used lets a failure to reach the proxy be
+** reported as ProxyError.
 */
 static void apply_proxy(req *r, const char *scheme, const char *host) {
   lua_State *L = r->L;
   int https = strcasecmp(scheme, "https") == 0;
-  int ty = getopt_(r, "proxy");
+  int ty = getopt_(r, O_PROXY);
   if (ty == LUA_TNIL) {
     lua_pop(L, 1);
-    ty = getopt_(r, "proxies");
+    ty = getopt_(r, O_PROXIES);
     if (ty == LUA_TTABLE) {
       int p = lua_gettop(L);
       ty = lua_getfield(L, p, https ? "https" : "http");
@@ -656,15 +694,19 @@ static void apply_proxy(req *r, const char *scheme, const char *host) {
     }
   }
   if (ty == LUA_TSTRING) {
-    curl_easy_setopt(r->h, CURLOPT_PROXY, lua_tostring(L, -1));
-    curl_easy_setopt(r->h, CURLOPT_NOPROXY, "");
+    SET_RARE(r, CURLOPT_PROXY, lua_tostring(L, -1));
+    SET_RARE(r, CURLOPT_NOPROXY, "");
     r->t->proxy_used = "option";
   } else if (ty == LUA_TBOOLEAN && !lua_toboolean(L, -1)) {
-    curl_easy_setopt(r->h, CURLOPT_PROXY, ""); /* "" also ignores the environment */
-  } else if (ty == LUA_TNIL) {
-    const char *p = https ? env2("https_proxy", "HTTPS_PROXY") : env2("http_proxy", NULL);
-    if (!p) p = env2("all_proxy", "ALL_PROXY");
-    if (p && !no_proxy_match(env2("no_proxy", "NO_PROXY"), host)) r->t->proxy_used = "env";
+    /* no proxy: how every handle starts (engine.c) */
+  } else if (ty == LUA_TNIL) { /* the environment, read when the engine started */
+    const lurl_env *v = lurl_engine_env(r->t->eng);
+    const char *p = https ? v->https_proxy : v->http_proxy;
+    if (!p) p = v->all_proxy;
+    if (p && !no_proxy_match(v->no_proxy, host)) {
+      SET_RARE(r, CURLOPT_PROXY, p); /* handles start with "" (engine.c) */
+      r->t->proxy_used = "env";
+    }
   } else {
     field_error(r, "proxy", "URL string or false", -1);
   }
@@ -684,10 +726,10 @@ enum { BODY_NONE, BODY_STRING, BODY_READER, BODY_MIME };
 */
 static int get_body(req *r) {
   lua_State *L = r->L;
-  int ty = getopt_(r, "files");
+  int ty = getopt_(r, O_FILES);
   if (ty == LUA_TTABLE) {
     int fi = lua_gettop(L);
-    int dty = getopt_(r, "data");
+    int dty = getopt_(r, O_DATA);
     if (dty != LUA_TNIL && dty != LUA_TTABLE) field_error(r, "data", "table (with files)", -1);
     lurl_build_mime(L, r->t, fi, dty == LUA_TTABLE ? fi + 1 : 0, r->fname, r->argn);
     lua_pushvalue(L, fi);
@@ -699,7 +741,7 @@ static int get_body(req *r) {
   }
   if (ty != LUA_TNIL) field_error(r, "files", "table", -1);
   lua_pop(L, 1);
-  ty = getopt_(r, "json");
+  ty = getopt_(r, O_JSON);
   if (ty != LUA_TNIL) {
     lua_rawgeti(L, lua_upvalueindex(1), 1); /* core.config[1]: the JSON encoder */
     lua_insert(L, -2);
@@ -708,7 +750,7 @@ static int get_body(req *r) {
     return BODY_STRING;
   }
   lua_pop(L, 1);
-  ty = getopt_(r, "data");
+  ty = getopt_(r, O_DATA);
   if (ty == LUA_TTABLE) {
     lurl_buf b = {0};
     encode_table(r, &b, -1, "data");
@@ -721,7 +763,7 @@ static int get_body(req *r) {
   if (ty == LUA_TSTRING) { lua_pushnil(L); return BODY_STRING; }
   if (ty != LUA_TNIL) field_error(r, "data", "table or string", -1);
   lua_pop(L, 1);
-  ty = getopt_(r, "body");
+  ty = getopt_(r, O_BODY);
   if (ty == LUA_TSTRING) { lua_pushnil(L); return BODY_STRING; }
   if (ty == LUA_TNIL) { lua_pushnil(L); return BODY_NONE; }
   curl_off_t size = -1;
@@ -739,10 +781,10 @@ static int get_body(req *r) {
     field_error(r, "body", "string, open file or function", -1);
   }
   lua_setiuservalue(L, 11, 1); /* pin the file (Lua owns and closes it) */
-  curl_easy_setopt(r->h, CURLOPT_POST, 1L);
-  curl_easy_setopt(r->h, CURLOPT_READFUNCTION, lurl_on_read);
-  curl_easy_setopt(r->h, CURLOPT_READDATA, (void *)r->t);
-  curl_easy_setopt(r->h, CURLOPT_POSTFIELDSIZE_LARGE, size); /* -1: chunked */
+  SET_RARE(r, CURLOPT_POST, 1L);
+  SET_RARE(r, CURLOPT_READFUNCTION, lurl_on_read);
+  SET_RARE(r, CURLOPT_READDATA, (void *)r->t);
+  SET_RARE(r, CURLOPT_POSTFIELDSIZE_LARGE, size); /* -1: chunked */
   lua_pushnil(L);
   lua_pushnil(L);
   return BODY_READER;
@@ -750,31 +792,38 @@ static int get_body(req *r) {
 
 /* ------------------------------------------------------------- start -- */
 
-/* The Accept-Encoding this libcurl can decode (luaopen_http stores it in
-** core.config[2] once, so no request pays for curl_version_info). */
-void lurl_push_accept_encoding(lua_State *L) {
-  curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
-  int br = (v->features & CURL_VERSION_BROTLI) != 0;
-  int zs = (v->features & CURL_VERSION_ZSTD) != 0;
-  lua_pushstring(L, br && zs ? "deflate, gzip, br, zstd" : br ? "deflate, gzip, br"
-                    : zs ? "deflate, gzip, zstd" : "deflate, gzip");
+/* The Accept-Encoding this libcurl can decode (a constant string). */
+const char *lurl_accept_encoding(void) {
+  static const char *ae;
+  if (!ae) {
+    curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    int br = (v->features & CURL_VERSION_BROTLI) != 0;
+    int zs = (v->features & CURL_VERSION_ZSTD) != 0;
+    ae = br && zs ? "deflate, gzip, br, zstd" : br ? "deflate, gzip, br"
+         : zs ? "deflate, gzip, zstd" : "deflate, gzip";
+  }
+  return ae;
 }
 
-/* Records a header libcurl sends on its own (User-Agent, Accept-Encoding,
-** Accept) in res.request.headers, unless the caller's headers replace it. */
-static void record_default(req *r, hdrs *hs, const char *name, const char *value) {
-  size_t nl = strlen(name);
-  if (hdr_find(hs, name, nl)) return;
-  int rc = lurl_buf_add(&r->t->reqhead, name, nl);
-  rc |= lurl_buf_add(&r->t->reqhead, ": ", 2);
-  rc |= lurl_buf_adds(&r->t->reqhead, value);
-  rc |= lurl_buf_add(&r->t->reqhead, "\r\n", 2);
-  if (rc) luaL_error(r->L, "not enough memory");
+/* core.config[2]: the same, for Lua. */
+void lurl_push_accept_encoding(lua_State *L) { lua_pushstring(L, lurl_accept_encoding()); }
+
+/* The record of the default request headers (what res.request.headers
+** shows), in the order libcurl sends them: one of four constant strings. */
+const char *lurl_default_reqhead(void) {
+#define LURL_RH(ae) "Accept: */*\r\nUser-Agent: " LURL_DEFAULT_UA "\r\nAccept-Encoding: " ae "\r\n"
+  const char *ae = lurl_accept_encoding();
+  if (strcmp(ae, "deflate, gzip, br, zstd") == 0) return LURL_RH("deflate, gzip, br, zstd");
+  if (strcmp(ae, "deflate, gzip, br") == 0) return LURL_RH("deflate, gzip, br");
+  if (strcmp(ae, "deflate, gzip, zstd") == 0) return LURL_RH("deflate, gzip, zstd");
+  return LURL_RH("deflate, gzip");
+#undef LURL_RH
 }
 
 static void set_http_version(req *r) {
   lua_State *L = r->L;
-  int ty = getopt_(r, "http_version");
+  long pipewait = r->https; /* libcurl negotiates h2 over TLS: wait to share */
+  int ty = getopt_(r, O_HTTP_VERSION);
   if (ty == LUA_TSTRING || ty == LUA_TNUMBER) {
     const char *v = lua_tostring(L, -1);
     long cv;
@@ -786,24 +835,22 @@ static void set_http_version(req *r) {
       return (void)lurl_raise(L,
           "bad argument #%d to '%s' (field 'http_version': \"1.1\", \"2\" or "
           "\"2-prior-knowledge\" expected, got \"%s\")", r->argn, r->fname, v);
-    curl_easy_setopt(r->h, CURLOPT_HTTP_VERSION, cv);
+    SET_RARE(r, CURLOPT_HTTP_VERSION, cv);
     /* wait for a connection that can multiplex rather than open another */
-    if (cv == CURL_HTTP_VERSION_2TLS || cv == CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE)
-      curl_easy_setopt(r->h, CURLOPT_PIPEWAIT, 1L);
+    pipewait = cv == CURL_HTTP_VERSION_2TLS || cv == CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
   } else if (ty != LUA_TNIL) {
     field_error(r, "http_version", "string", -1);
-  } else if (r->https) {
-    curl_easy_setopt(r->h, CURLOPT_PIPEWAIT, 1L); /* libcurl negotiates h2 over TLS */
   }
   lua_pop(L, 1);
+  curl_easy_setopt(r->h, CURLOPT_PIPEWAIT, pipewait); /* per request: never rare */
 }
 
 /* Sets a string option (user_agent, unix_socket) if given. */
-static const char *string_opt(req *r, const char *name) {
-  int ty = getopt_(r, name);
+static const char *string_opt(req *r, int id) {
+  int ty = getopt_(r, id);
   const char *s = NULL;
   if (ty == LUA_TSTRING) s = lua_tostring(r->L, -1);
-  else if (ty != LUA_TNIL) field_error(r, name, "string", -1);
+  else if (ty != LUA_TNIL) field_error(r, known_opts[id], "string", -1);
   lua_pop(r->L, 1); /* still anchored by the options table */
   return s;
 }
@@ -814,7 +861,7 @@ static const char *string_opt(req *r, const char *name) {
 */
 static void add_cookies(req *r, hdrs *hs, luaL_Buffer *cb) {
   lua_State *L = r->L;
-  int ty = getopt_(r, "cookies");
+  int ty = getopt_(r, O_COOKIES);
   hdr *existing = hdr_find(hs, "Cookie", 6);
   if (ty == LUA_TNIL && !(existing && existing->value)) {
     lua_pop(L, 1);
@@ -861,7 +908,7 @@ static void add_cookies(req *r, hdrs *hs, luaL_Buffer *cb) {
   size_t n;
   const char *str = lua_tolstring(L, -1, &n);
   if (n) {
-    curl_easy_setopt(r->h, CURLOPT_COOKIE, str); /* libcurl copies it */
+    SET_RARE(r, CURLOPT_COOKIE, str); /* libcurl copies it */
     int rc = lurl_buf_adds(&r->t->reqhead, "Cookie: ");
     rc |= lurl_buf_add(&r->t->reqhead, str, n);
     rc |= lurl_buf_add(&r->t->reqhead, "\r\n", 2);
@@ -904,7 +951,8 @@ int lurl_core_start(lua_State *L) {
   long total_ms = (long)luaL_optinteger(L, 8, 0);
   lurl_share *share = lua_isnoneornil(L, 9) ? NULL : lurl_checkshare(L, 9);
   lua_settop(L, 9);
-  if (r.opts) check_keys(&r);
+  r.ohave = r.opts ? scan_opts(&r, r.opts, 1) : 0;
+  r.dhave = r.defs ? scan_opts(&r, r.defs, 0) : 0;
 
   /* 9: final URL */
   if (build_url(&r, method, rawurl, flags) != 0) {
@@ -921,7 +969,8 @@ int lurl_core_start(lua_State *L) {
   memset(t, 0, sizeof *t);
   luaL_setmetatable(L, LURL_TRANSFER_MT);
   r.t = t;
-  t->easy = lurl_engine_easy(e);
+  int attached;
+  t->easy = lurl_engine_easy(e, share, &attached);
   if (!t->easy) return luaL_error(L, "libcurl: cannot create an easy handle");
   r.h = t->easy;
   t->eng = e; /* so __gc can give the handle back even if we raise below */
@@ -932,25 +981,17 @@ int lurl_core_start(lua_State *L) {
   if (share) {
     lua_pushvalue(L, 9);
     lua_setiuservalue(L, 11, 4); /* the share outlives its transfers */
-    lurl_share_attach(share, t->easy);
+    if (!attached) lurl_share_attach(share, t->easy);
     t->share = share;
   }
 
+  /* the per-request options; the handle carries the rest (engine.c) */
   CURL *h = r.h;
   curl_easy_setopt(h, CURLOPT_URL, url);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, t->errbuf);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, lurl_on_body);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, (void *)t);
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, lurl_on_header);
   curl_easy_setopt(h, CURLOPT_HEADERDATA, (void *)t);
-  lua_rawgeti(L, lua_upvalueindex(1), 2); /* core.config[2]: Accept-Encoding */
-  const char *accept_enc = lua_tostring(L, -1); /* anchored in core.config */
-  lua_pop(L, 1);
-  curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, accept_enc);
-  curl_easy_setopt(h, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-  if (flags & HOP_FRESH) curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+  if (flags & HOP_FRESH) SET_RARE(&r, CURLOPT_FRESH_CONNECT, 1L);
 
   /* method and body */
   int is_head = strcmp(method, "HEAD") == 0;
@@ -960,30 +1001,32 @@ int lurl_core_start(lua_State *L) {
   if (flags & HOP_DROP_BODY) lua_pushnil(L), lua_pushnil(L);
   else kind = get_body(&r);
   int body_i = lua_gettop(L) - 1; /* body string or nil, content type or nil */
-  if (is_head) curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+  if (is_head) SET_RARE(&r, CURLOPT_NOBODY, 1L);
   else if (!is_post && (!is_get || kind != BODY_NONE))
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    SET_RARE(&r, CURLOPT_CUSTOMREQUEST, method);
   if (kind == BODY_STRING && !lua_isnil(L, body_i)) {
     size_t n;
     const char *b = lua_tolstring(L, body_i, &n);
     lua_pushvalue(L, body_i);
     lua_setiuservalue(L, 11, 1); /* libcurl does not copy: pin the string */
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, b);
+    SET_RARE(&r, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
+    SET_RARE(&r, CURLOPT_POSTFIELDS, b);
   } else if (kind == BODY_NONE &&
              (is_post || strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0)) {
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+    SET_RARE(&r, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+    SET_RARE(&r, CURLOPT_POSTFIELDS, "");
   }
 
-  /* headers: ours, then the session's, then the call's */
+  /* headers: ours, then the session's, then the call's.  User-Agent and
+  ** Accept-Encoding are header lines of ours (libcurl writes its options'
+  ** headers twice over, through its printf); a caller's header replaces
+  ** them, false removes them.  Accept is libcurl's default. */
   hdrs hs;
   hs.n = 0;
-  /* User-Agent, Accept-Encoding and Accept are libcurl's own options and
-  ** defaults (cheaper than header lines); a caller's header replaces them */
-  const char *ua = string_opt(&r, "user_agent");
-  if (!ua) ua = "lurl/" LURL_VERSION;
-  curl_easy_setopt(h, CURLOPT_USERAGENT, ua);
+  const char *ua = string_opt(&r, O_USER_AGENT);
+  hdr_set(&r, &hs, "User-Agent", 10, ua ? ua : default_ua, ua ? strlen(ua) : sizeof default_ua - 1);
+  const char *ae = lurl_accept_encoding();
+  hdr_set(&r, &hs, "Accept-Encoding", 15, ae, strlen(ae));
   if (!lua_isnil(L, body_i + 1)) {
     size_t n;
     const char *ct = lua_tolstring(L, body_i + 1, &n);
@@ -998,13 +1041,12 @@ int lurl_core_start(lua_State *L) {
     const char *v = lua_tolstring(L, -1, &n);
     hdr_set(&r, &hs, "Authorization", 13, v, n);
   }
-  int nbefore = lua_gettop(L);
-  if (r.defs && lua_getfield(L, r.defs, "headers") == LUA_TTABLE) {
+  if (getopt_in(&r, 0, O_HEADERS) == LUA_TTABLE) {
     if (merge_headers(&r, &hs, -1, method, url)) goto invalid;
-  } else if (r.defs && !lua_isnil(L, -1)) field_error(&r, "headers", "table", -1);
-  if (r.opts && lua_getfield(L, r.opts, "headers") == LUA_TTABLE) {
+  } else if (!lua_isnil(L, -1)) field_error(&r, "headers", "table", -1);
+  if (getopt_in(&r, 1, O_HEADERS) == LUA_TTABLE) {
     if (merge_headers(&r, &hs, -1, method, url)) goto invalid;
-  } else if (r.opts && !lua_isnil(L, -1)) field_error(&r, "headers", "table", -1);
+  } else if (!lua_isnil(L, -1)) field_error(&r, "headers", "table", -1);
   if (flags & HOP_DROP_BODY) { /* requests purges these with the body */
     hdr *c = hdr_find(&hs, "Content-Type", 12);
     if (c) c->value = NULL, c->vlen = 0;
@@ -1012,38 +1054,47 @@ int lurl_core_start(lua_State *L) {
   if (flags & HOP_STRIP_AUTH) {
     hdr *a = hdr_find(&hs, "Authorization", 13);
     if (a) a->value = NULL, a->vlen = 0;
-    curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+    SET_RARE(&r, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
   }
   luaL_Buffer cb;
   add_cookies(&r, &hs, &cb);
   /* no "Expect: 100-continue" round trip: requests never waits for one */
   if (kind != BODY_NONE && !hdr_find(&hs, "Expect", 6)) hdr_set(&r, &hs, "Expect", 6, NULL, 0);
-  record_default(&r, &hs, "User-Agent", ua); /* in the order libcurl sends them */
-  record_default(&r, &hs, "Accept", "*/*");
-  record_default(&r, &hs, "Accept-Encoding", accept_enc);
-  for (int i = 0; i < hs.n; i++) emit_header(&r, &hs.h[i]);
-  if (t->slist) curl_easy_setopt(h, CURLOPT_HTTPHEADER, t->slist);
-  (void)nbefore;
+  if (hs.n == 2 && !ua && hs.h[0].value == default_ua &&
+      hs.h[1].value == ae && t->reqhead.len == 0) {
+    /* the common case: the engine's list, nothing built */
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, lurl_engine_headers(e));
+    t->reqhead_fixed = lurl_default_reqhead();
+  } else {
+    if (!hdr_find(&hs, "Accept", 6)) /* what libcurl sends, in its order */
+      lurl_buf_adds(&t->reqhead, "Accept: */*\r\n");
+    for (int i = 0; i < hs.n; i++) emit_header(&r, &hs.h[i]);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, t->slist);
+  }
 
   apply_timeouts(&r, total_ms);
   apply_tls(&r);
   url_scheme_host(L, url);
   apply_proxy(&r, lua_tostring(L, -2), lua_tostring(L, -1));
   lua_pop(L, 2);
+  if (t->proxy_used) { /* a CONNECT to the proxy carries the User-Agent too */
+    hdr *u = hdr_find(&hs, "User-Agent", 10);
+    if (u && u->value) SET_RARE(&r, CURLOPT_USERAGENT, u->value);
+  }
   set_http_version(&r);
-  const char *us = string_opt(&r, "unix_socket");
-  if (us) curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, us);
+  const char *us = string_opt(&r, O_UNIX_SOCKET);
+  if (us) SET_RARE(&r, CURLOPT_UNIX_SOCKET_PATH, us);
 
-  int sty = getopt_(&r, "stream");
+  int sty = getopt_(&r, O_STREAM);
   if (sty == LUA_TBOOLEAN) {
     t->stream = lua_toboolean(L, -1);
     t->chunk_cap = 65536;
     /* one 64 KiB read from the socket is one chunk for Lua: fewer trips
     ** between the loop and the reader than libcurl's 16 KiB default */
-    if (t->stream) curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 65536L);
+    if (t->stream) SET_RARE(&r, CURLOPT_BUFFERSIZE, 65536L);
   } else if (sty != LUA_TNIL) field_error(&r, "stream", "boolean", -1);
   lua_pop(L, 1);
-  if (getopt_(&r, "max_body") == LUA_TNUMBER) {
+  if (getopt_(&r, O_MAX_BODY) == LUA_TNUMBER) {
     lua_Integer mb = lua_tointeger(L, -1);
     if (mb <= 0) lurl_raise(L, "bad argument #%d to '%s' (field 'max_body': must be positive)",
                             r.argn, r.fname);
@@ -1059,22 +1110,22 @@ int lurl_core_start(lua_State *L) {
       t->body.limit = cap;
     }
   }
-  int pty = getopt_(&r, "on_progress");
+  int pty = getopt_(&r, O_ON_PROGRESS);
   if (pty != LUA_TNIL && pty != LUA_TFUNCTION) field_error(&r, "on_progress", "function", -1);
   int wants_progress = pty == LUA_TFUNCTION;
-  pty = getopt_(&r, "progress");
+  pty = getopt_(&r, O_PROGRESS);
   if (pty != LUA_TNIL && pty != LUA_TBOOLEAN) field_error(&r, "progress", "boolean", -1);
   wants_progress |= lua_toboolean(L, -1) && isatty(2); /* the bar needs a terminal */
   lua_pop(L, 2);
   if (wants_progress) { /* Lua calls the function when the engine wakes it */
-    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, lurl_on_progress);
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)t);
+    SET_RARE(&r, CURLOPT_NOPROGRESS, 0L);
+    SET_RARE(&r, CURLOPT_XFERINFOFUNCTION, lurl_on_progress);
+    SET_RARE(&r, CURLOPT_XFERINFODATA, (void *)t);
   }
   /* allow_redirects and max_redirects are applied in Lua; check types here */
-  if (getopt_(&r, "allow_redirects") != LUA_TNIL && !lua_isboolean(L, -1))
+  if (getopt_(&r, O_ALLOW_REDIRECTS) != LUA_TNIL && !lua_isboolean(L, -1))
     field_error(&r, "allow_redirects", "boolean", -1);
-  if (getopt_(&r, "max_redirects") != LUA_TNIL && !lua_isinteger(L, -1))
+  if (getopt_(&r, O_MAX_REDIRECTS) != LUA_TNIL && !lua_isinteger(L, -1))
     field_error(&r, "max_redirects", "integer", -1);
   lua_pop(L, 2);
 

@@ -58,6 +58,7 @@ static void setnum(lua_State *L, const char *k, double v) {
 ** script reads res.timings (core.timings builds the table then). */
 typedef struct timings {
   double dns, connect, tls, ttfb, total;
+  long version; /* CURLINFO_HTTP_VERSION */
 } timings;
 
 /* Pushes a userdata holding the hop's timing phases [-0, +1]; returns the
@@ -74,13 +75,53 @@ static double push_timings(lua_State *L, CURL *h) {
   tm->tls = tls > 0 ? tls - con : 0;
   tm->ttfb = st > 0 ? st - pre : 0;
   tm->total = secs(h, CURLINFO_TOTAL_TIME_T);
+  tm->version = 0;
+  curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &tm->version);
   return tm->total;
+}
+
+static timings *check_timings(lua_State *L, int idx) {
+  timings *tm = (timings *)lua_touserdata(L, idx);
+  luaL_argcheck(L, tm != NULL && lua_rawlen(L, idx) == sizeof *tm, idx, "timings expected");
+  return tm;
+}
+
+/* core.hop_info(tm, what): "version" -> "1.1" (HTTP version of the hop),
+** "total" -> seconds.  res.http_version and res.elapsed, read lazily. */
+int lurl_core_hop_info(lua_State *L) {
+  timings *tm = check_timings(L, 1);
+  const char *what = luaL_checkstring(L, 2);
+  if (strcmp(what, "total") == 0) {
+    lua_pushnumber(L, tm->total);
+  } else {
+    long v = tm->version;
+    lua_pushstring(L, v == CURL_HTTP_VERSION_2_0 ? "2" : v == CURL_HTTP_VERSION_1_0 ? "1.0"
+                      : v == CURL_HTTP_VERSION_3 ? "3" : "1.1");
+  }
+  return 1;
+}
+
+/* core.reason(head, status) -> the reason phrase of the head's status line,
+** else the standard one for status, else "".  res.reason, read lazily. */
+int lurl_core_reason(lua_State *L) {
+  size_t n;
+  const char *head = luaL_checklstring(L, 1, &n);
+  int code = (int)luaL_checkinteger(L, 2);
+  lurl_status st;
+  size_t eol = n ? strcspn(head, "\r\n") : 0;
+  if (eol && lurl_parse_status(head, eol, &st) == 0 && st.reason_len) {
+    lua_pushlstring(L, st.reason, st.reason_len);
+  } else {
+    const char *r;
+    lurl_reason_phrase(code, &r);
+    lua_pushstring(L, r);
+  }
+  return 1;
 }
 
 /* core.timings(ud) -> {dns=, connect=, tls=, ttfb=, total=, redirect=0} */
 int lurl_core_timings(lua_State *L) {
-  timings *tm = (timings *)lua_touserdata(L, 1);
-  luaL_argcheck(L, tm != NULL && lua_rawlen(L, 1) == sizeof *tm, 1, "timings expected");
+  timings *tm = check_timings(L, 1);
   lua_createtable(L, 0, 6);
   setnum(L, "dns", tm->dns);
   setnum(L, "connect", tm->connect);
@@ -225,29 +266,14 @@ int lurl_core_result(lua_State *L) {
     lua_insert(L, -2);
     return 2;
   }
+  /* the fields nearly every caller reads; reason, ok, http_version and
+  ** elapsed are worked out when read (lua/http/response.lua) */
   CURL *h = t->easy;
-  long code = 0, ver = 0;
+  long code = 0;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-  curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &ver);
-  lua_createtable(L, 0, 16);
+  lua_createtable(L, 0, 12);
   lua_pushinteger(L, code);
   lua_setfield(L, -2, "status");
-  lurl_status st;
-  size_t eol = t->head.len ? strcspn(t->head.data, "\r\n") : 0;
-  if (eol && lurl_parse_status(t->head.data, eol, &st) == 0 && st.reason_len)
-    lua_pushlstring(L, st.reason, st.reason_len);
-  else {
-    const char *r;
-    lurl_reason_phrase((int)code, &r);
-    lua_pushstring(L, r);
-  }
-  lua_setfield(L, -2, "reason");
-  lua_pushboolean(L, code < 400);
-  lua_setfield(L, -2, "ok");
-  lua_pushstring(L, ver == CURL_HTTP_VERSION_2_0 ? "2"
-                    : ver == CURL_HTTP_VERSION_1_0 ? "1.0"
-                    : ver == CURL_HTTP_VERSION_3 ? "3" : "1.1");
-  lua_setfield(L, -2, "http_version");
   lua_pushvalue(L, 3);
   lua_setfield(L, -2, "url");
   lua_pushvalue(L, 2);
@@ -258,14 +284,24 @@ int lurl_core_result(lua_State *L) {
   }
   lua_pushlstring(L, t->head.data ? t->head.data : "", t->head.len);
   lua_setfield(L, -2, "_head");
-  lua_pushlstring(L, t->reqhead.data ? t->reqhead.data : "", t->reqhead.len);
+  if (t->reqhead.len) {
+    lua_pushlstring(L, t->reqhead.data, t->reqhead.len);
+  } else if (t->reqhead_fixed) { /* one string for every default request */
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, t->reqhead_fixed) != LUA_TSTRING) {
+      lua_pop(L, 1);
+      lua_pushstring(L, t->reqhead_fixed);
+      lua_pushvalue(L, -1);
+      lua_rawsetp(L, LUA_REGISTRYINDEX, t->reqhead_fixed);
+    }
+  } else {
+    lua_pushliteral(L, "");
+  }
   lua_setfield(L, -2, "_reqhead");
   if (lua_getiuservalue(L, 1, 1) == LUA_TSTRING) /* a string body: what was sent */
     lua_setfield(L, -2, "_reqbody");
   else
     lua_pop(L, 1);
-  lua_pushnumber(L, push_timings(L, h));
-  lua_setfield(L, -3, "elapsed");
+  push_timings(L, h);
   lua_setfield(L, -2, "_tm");
   if (t->stream) return 1; /* the transfer lives on: Lua pulls the body */
   lurl_transfer_release(t);

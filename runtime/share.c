@@ -17,8 +17,12 @@
 
 #define LURL_SHARE_MT "http.share"
 
+#define SHARE_IDLE 16 /* easy handles a session keeps between requests */
+
 struct lurl_share {
   CURLSH *sh;
+  CURL *idle[SHARE_IDLE]; /* attached and configured, not in use (in refs) */
+  int nidle;
   CURL *jar;     /* easy handle attached to sh, used for cookie list calls */
   int refs;      /* transfers attached */
   int cookies;   /* the share keeps cookies */
@@ -26,6 +30,10 @@ struct lurl_share {
 };
 
 static void share_free(lurl_share *s) {
+  while (s->nidle > 0) {
+    curl_easy_cleanup(s->idle[--s->nidle]); /* detaches it from sh */
+    s->refs--;
+  }
   if (s->jar) {
     curl_easy_cleanup(s->jar);
     s->jar = NULL;
@@ -55,6 +63,20 @@ void lurl_share_detach(lurl_share *s, CURL *h) {
   curl_easy_setopt(h, CURLOPT_SHARE, NULL);
   s->refs--;
   if (s->closed) share_free(s);
+}
+
+/* Keeps h (off the multi handle, still attached, not tainted) for the
+** session's next request: no re-attaching, and libcurl's cookie engine is
+** not started again.  Returns 0 when the share cannot keep it. */
+int lurl_share_keep(lurl_share *s, CURL *h) {
+  if (s->closed || s->nidle == SHARE_IDLE) return 0;
+  s->idle[s->nidle++] = h;
+  return 1;
+}
+
+/* A handle the session used before, or NULL. */
+CURL *lurl_share_take(lurl_share *s) {
+  return s->nidle > 0 ? s->idle[--s->nidle] : NULL;
 }
 
 /* core.share(keep_cookies) -> share */

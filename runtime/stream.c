@@ -30,11 +30,6 @@ size_t lurl_on_body(char *p, size_t size, size_t n, void *ud) {
   size_t len = size * n;
   t->last_ms = lurl_now_ms(); /* bytes moved: the read clock starts over */
   if (t->stream) {
-    if (t->body.len > 0 && t->body.len + len > t->chunk_cap) {
-      t->paused = 1;
-      t->wake = 1;
-      return CURL_WRITEFUNC_PAUSE; /* libcurl keeps these bytes for later */
-    }
     if (t->max_body && t->received + len > t->max_body) {
       t->fault = LURL_FAULT_BODY_TOO_LARGE;
       return 0;
@@ -45,6 +40,14 @@ size_t lurl_on_body(char *p, size_t size, size_t n, void *ud) {
       return 0;
     }
     t->wake = 1; /* data is there: a reader gets it as it arrives */
+    if (t->body.len >= t->chunk_cap && !t->paused) {
+      /* a chunk is ready: libcurl reads no more until Lua takes it.  These
+      ** bytes are kept (returning CURL_WRITEFUNC_PAUSE would make libcurl
+      ** copy them aside and hand them over again); the buffer stays under
+      ** chunk_cap plus one delivery. */
+      t->paused = 1;
+      curl_easy_pause(t->easy, CURLPAUSE_RECV | (t->up_need ? CURLPAUSE_SEND : 0));
+    }
     return len;
   }
   int rc = lurl_buf_add(&t->body, p, len);
@@ -309,6 +312,7 @@ void lurl_build_mime(lua_State *L, lurl_transfer *t, int fi, int di, const char 
     curl_mime_type(p, ct ? ct : "application/octet-stream");
     lua_pop(L, 1);
   }
+  t->tainted = 1; /* the handle is reset before its next use */
   curl_easy_setopt(t->easy, CURLOPT_MIMEPOST, m);
 }
 

@@ -94,10 +94,16 @@ end
 -- What a transfer needs from Lua while it runs: the stream flag, an upload
 -- function, a progress callback.  nil (the common case) means "just wait".
 local function io_context(opts, defaults, flags, method, url)
-  local st = opt(opts, defaults, "stream")
-  local body = (flags & DROP_BODY) == 0 and opt(opts, defaults, "body") or nil
-  local prog = opt(opts, defaults, "on_progress")
-  if not prog and opt(opts, defaults, "progress") then prog = stream.bar() end
+  local st, body, prog, bar
+  if opts then
+    st, body, prog, bar = opts.stream, opts.body, opts.on_progress, opts.progress
+  end
+  if st == nil then st = defaults.stream end
+  if body == nil then body = defaults.body end
+  if prog == nil then prog = defaults.on_progress end
+  if bar == nil then bar = defaults.progress end
+  if (flags & DROP_BODY) ~= 0 then body = nil end
+  if not prog and bar then prog = stream.bar() end
   if not st and type(body) ~= "function" and not prog then return nil end
   return { stream = st, body_fn = type(body) == "function" and body or nil, on_progress = prog,
     method = method, url = url }
@@ -108,8 +114,17 @@ end
 -- error, or by task:cancel() closing the coroutine (<close> runs then too).
 local function hop(sess, fname, argn, method, url, opts, flags, remaining_ms)
   local defaults = sess.defaults
-  local held = acquire(sess, url)
-  local _ <close> = held and setmetatable({}, { __close = function() release(sess, held) end })
+  if sess._conn_sem or sess._host_limit then
+    local held = acquire(sess, url)
+    local _ <close> = setmetatable({}, { __close = function() release(sess, held) end })
+    local t, err = start(fname, argn, method, url, opts, defaults, flags, remaining_ms, sess._share)
+    if not t then return nil, nil, err end
+    local ctx = io_context(opts, defaults, flags, method, url)
+    local ok, res = true, nil
+    if ctx then ok, err = stream.drive(t, ctx) else wait(t) end
+    if ok then res, err = result(t) end
+    return t, res, err, ctx
+  end
   local t, err = start(fname, argn, method, url, opts, defaults, flags, remaining_ms, sess._share)
   if not t then return nil, nil, err end
   local ctx = io_context(opts, defaults, flags, method, url)
@@ -124,9 +139,11 @@ end
 local exchange
 function exchange(sess, fname, argn, method, url, opts, deadline, total, attempt, policy)
   local defaults = sess.defaults
-  local allow = opt(opts, defaults, "allow_redirects")
+  local allow, max_redirects
+  if opts then allow, max_redirects = opts.allow_redirects, opts.max_redirects end
+  if allow == nil then allow = defaults.allow_redirects end
   if allow == nil then allow = true end
-  local max_redirects = opt(opts, defaults, "max_redirects") or 30
+  if max_redirects == nil then max_redirects = defaults.max_redirects or 30 end
   local flags, history = 0, nil
   -- libcurl re-sends a request by itself when a reused connection turns out
   -- dead; a POST must not be sent twice unless the retry policy says so
@@ -259,12 +276,15 @@ end
 local function send(sess, fname, argn, method, url, opts)
   if sess._closed then error("attempt to use a closed session", 3) end
   local defaults = sess.defaults
-  url = join_base(sess._base_url, url)
+  if sess._base_url then url = join_base(sess._base_url, url) end
   local hooks = sess._hooks
   if hooks and hooks.request then method, url, opts = run_request_hook(hooks.request, method, url, opts) end
-  local policy = retry.policy(opt(opts, defaults, "retry"), fname, argn)
+  local rp, to
+  if opts then rp, to = opts.retry, opts.timeout end
+  if rp == nil then rp = defaults.retry end
+  if to == nil then to = defaults.timeout end
+  local policy = rp and retry.policy(rp, fname, argn)
   local deadline, total
-  local to = opt(opts, defaults, "timeout")
   if type(to) == "table" and type(to.total) == "number" then
     total = to.total
     deadline = now() + total
@@ -285,7 +305,7 @@ local function send(sess, fname, argn, method, url, opts)
     attempt = attempt + 1
   end
   if res then
-    res.attempts = attempt
+    if attempt > 1 then res.attempts = attempt end -- else response.lua's lazy 1
     if hooks and hooks.response then
       local replaced = hooks.response(res)
       if replaced ~= nil then res = replaced end

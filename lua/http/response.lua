@@ -1,10 +1,11 @@
 -- http.response: the methods and lazily built fields of a response.
 --
 -- core.result hands over a plain table with the fields almost every caller
--- reads (status, reason, ok, url, body, http_version, elapsed, timings) and
--- the raw header blocks.  Everything else (headers, header_list, links,
--- cookies, text, encoding, request) is built on first access and cached in
--- the table, so a script that never looks at headers never pays for them.
+-- reads (status, url, method, body), the raw header blocks and the hop's
+-- timings.  Everything else (reason, ok, http_version, elapsed, timings,
+-- headers, header_list, links, cookies, text, encoding, request) is worked
+-- out on first access and cached in the table, so a script that never looks
+-- at headers never pays for them.
 local core = require "http.core"
 local json = require "http.json"
 
@@ -88,6 +89,12 @@ function lazy.history() return {} end
 function lazy.timings(r)
   return core.timings(r._tm)
 end
+
+function lazy.reason(r) return core.reason(r._head or "", r.status) end
+function lazy.ok(r) return r.status < 400 end
+function lazy.http_version(r) return core.hop_info(r._tm, "version") end
+function lazy.elapsed(r) return core.hop_info(r._tm, "total") end
+function lazy.attempts() return 1 end -- set by the client when there were more
 
 function methods.header_values(r, name)
   if type(name) ~= "string" then

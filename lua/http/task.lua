@@ -142,10 +142,10 @@ end
 -- loop until t is done or has news for Lua (a streamed chunk, a request for
 -- upload data, a progress report).
 function M.wait(t)
-  local done, woken = done_c(t)
-  if done or woken then return end
   local task = current()
   if task then
+    local done, woken = done_c(t)
+    if done or woken then return end
     waiting[t] = task
     nwaiting = nwaiting + 1
     watch_c(t)
@@ -155,10 +155,11 @@ function M.wait(t)
     return
   end
   if idle() then return wait_c(t) end -- nothing else to run: stay in C
-  repeat
+  local done, woken = done_c(t)
+  while not (done or woken) do
     turn(1.0)
     done, woken = done_c(t)
-  until done or woken
+  end
 end
 
 -- http.sleep(s): pauses a task without blocking the others; outside a task
