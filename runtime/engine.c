@@ -46,7 +46,7 @@ int lurl_engine_interrupted(void) { return interrupt_flag != 0; }
 
 /* Registry keys: the addresses of these variables. */
 static const char engine_key = 0;
-static const char watch_key = 0; /* pointer -> watched transfer */
+static const char watch_key = 0; /* luaL_ref table: the tasks waiting on transfers */
 
 long long lurl_now_ms(void) {
   struct timespec ts;
@@ -467,9 +467,9 @@ static int core_wait(lua_State *L) {
 
 /*
 ** core.step(timeout_s, out) -> n, running
-** One turn of the loop, sleeping at most timeout_s.  The watched transfers
-** that finished are stored in out[1..n] (the scheduler resumes the tasks
-** waiting on them); `running` counts transfers still in flight.
+** One turn of the loop, sleeping at most timeout_s.  The tasks waiting on
+** watched transfers that finished (or have news) are stored in out[1..n],
+** for the scheduler to resume; `running` counts transfers still in flight.
 */
 static int core_step(lua_State *L) {
   double s = luaL_optnumber(L, 1, 0);
@@ -481,23 +481,25 @@ static int core_step(lua_State *L) {
   for (lurl_transfer *t = e->live; t; t = t->next) {
     if (!t->watched || (t->state == LURL_T_RUNNING && !t->wake)) continue;
     t->watched = 0;
-    lua_rawgetp(L, -1, t);
+    lua_rawgeti(L, -1, t->watch_ref);
     lua_rawseti(L, 2, ++n);
-    lua_pushnil(L);
-    lua_rawsetp(L, -2, t);
+    luaL_unref(L, -1, t->watch_ref); /* an array slot, reused: no hash churn */
   }
   lua_pushinteger(L, n);
   lua_pushinteger(L, running);
   return 2;
 }
 
-/* core.watch(transfer): a task waits on it; core.step will report it. */
+/* core.watch(transfer, task): the task waits on it (and keeps it alive);
+** core.step will hand the task back when the transfer has news. */
 static int core_watch(lua_State *L) {
   lurl_transfer *t = lurl_checktransfer(L, 1);
+  luaL_checkany(L, 2);
   if (t->state != LURL_T_RUNNING) return luaL_error(L, "transfer is not running");
+  if (t->watched) return luaL_error(L, "transfer is already watched");
   lua_rawgetp(L, LUA_REGISTRYINDEX, &watch_key);
-  lua_pushvalue(L, 1);
-  lua_rawsetp(L, -2, t); /* pins the userdata while libcurl holds it */
+  lua_pushvalue(L, 2);
+  t->watch_ref = luaL_ref(L, -2);
   t->watched = 1;
   return 0;
 }
@@ -518,18 +520,19 @@ static int core_now(lua_State *L) {
   return 1;
 }
 
-/* core.cancel(transfer): stop it and release its handle. */
+/* core.cancel(transfer) -> was_watched: stop it and release its handle. */
 static int core_cancel(lua_State *L) {
   lurl_transfer *t = lurl_checktransfer(L, 1);
+  int watched = t->watched;
   if (t->state == LURL_T_RUNNING) t->fault = LURL_FAULT_CANCELLED;
   if (t->watched) {
     t->watched = 0;
     lua_rawgetp(L, LUA_REGISTRYINDEX, &watch_key);
-    lua_pushnil(L);
-    lua_rawsetp(L, -2, t);
+    luaL_unref(L, -1, t->watch_ref);
   }
   lurl_transfer_release(t);
-  return 0;
+  lua_pushboolean(L, watched);
+  return 1;
 }
 
 /* Registers the metatables and pushes nothing; adds core functions to the

@@ -54,6 +54,7 @@ struct lurl_transfer {
   int fault;                   /* enum lurl_fault */
   int connected;               /* a connection was established */
   int watched;                 /* a task waits on it: report it from step */
+  int watch_ref;               /* that task, in the watch table (engine.c) */
   CURLcode code;               /* libcurl's result once DONE */
   long long started_ms;        /* monotonic, when added to the multi */
   long long last_ms;           /* last time a byte moved, for `read` */

@@ -17,8 +17,7 @@ local co_running, co_yield, co_resume, co_status = coroutine.running, coroutine.
 local isyieldable = coroutine.isyieldable
 
 local by_co = setmetatable({}, { __mode = "k" }) -- coroutine -> task
-local waiting = {}   -- transfer -> task waiting on it
-local nwaiting = 0
+local nwaiting = 0   -- tasks waiting on a transfer (core.watch knows which)
 local ready = {}     -- tasks to resume at the next turn
 local timers = {}    -- sorted by deadline: {at, task}
 
@@ -100,16 +99,9 @@ local function turn(block)
   -- a fresh table each turn: a task resumed below may drive the loop
   -- inline (a nested turn) before this loop has read every entry
   local got = {}
-  local n = step_c(timeout, got)
-  for i = 1, n do
-    local t = got[i]
-    local task = waiting[t]
-    if task then
-      waiting[t] = nil
-      nwaiting = nwaiting - 1
-      resume(task)
-    end
-  end
+  local n = step_c(timeout, got) -- the tasks whose transfers have news
+  nwaiting = nwaiting - n
+  for i = 1, n do resume(got[i]) end
   local tnow = now()
   while timers[1] and timers[1][1] <= tnow do
     local tm = table.remove(timers, 1)
@@ -146,9 +138,8 @@ function M.wait(t)
   if task then
     local done, woken = done_c(t)
     if done or woken then return end
-    waiting[t] = task
     nwaiting = nwaiting + 1
-    watch_c(t)
+    watch_c(t, task)
     task.transfer = t
     park(task)
     task.transfer = nil
@@ -261,10 +252,10 @@ function methods.cancel(task)
   if task.status ~= "running" then return false end
   if co_running() == task.co then error("a task cannot cancel itself", 2) end
   local t = task.transfer
-  if t and waiting[t] then
-    waiting[t] = nil
-    nwaiting = nwaiting - 1
-    core.cancel(t)
+  if t then
+    task.transfer = nil
+    -- still on the loop's watch list (not yet handed back by core.step)
+    if core.cancel(t) then nwaiting = nwaiting - 1 end
   end
   for i = #timers, 1, -1 do
     if timers[i][2] == task then table.remove(timers, i) end
