@@ -12,7 +12,7 @@
 
 #include "text.h"
 
-#define MIN_CAP 32
+#define MIN_CAP 256 /* a response head or small body in one allocation */
 
 static int is_ows(char c) { return c == ' ' || c == '\t'; }
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
