@@ -27,7 +27,7 @@ core.config[1] = json.encode
 local RESPONSE_MT = response.mt
 local start, result, cerror, now = core.start, core.result, core.error, core.now
 local wait = task.wait
-local setmetatable, type = setmetatable, type
+local setmetatable, getmetatable, type = setmetatable, getmetatable, type
 
 -- flags for core.start (see runtime/request.c)
 local DROP_BODY, STRIP_AUTH, NO_PARAMS, FRESH = 1, 2, 4, 8
@@ -425,9 +425,9 @@ end
 for _, m in ipairs { "get", "post", "put", "patch", "delete", "head", "options" } do
   local M = m:upper()
   smethods[m] = function(s, url, opts)
-    check_self(s, m)
-    check_url(m, 1, url)
-    check_opts(m, 2, opts)
+    if getmetatable(s) ~= SESSION_MT then check_self(s, m) end
+    if type(url) ~= "string" then check_url(m, 1, url) end
+    if opts ~= nil and type(opts) ~= "table" then check_opts(m, 2, opts) end
     return send(s, m, 2, M, url, opts)
   end
 end
@@ -565,7 +565,7 @@ local function parallel(sess, list, popts)
       local item = list[i]
       local ok, res, err
       if type(item) == "string" then
-        ok, res, err = pcall(one, "GET", item, nil)
+        ok, res, err = pcall(send, sess, "parallel", 1, "GET", item, nil)
       elseif type(item) == "table" then
         ok, res, err = pcall(one, item[1], item[2], item[3])
       else
