@@ -4,6 +4,9 @@
 **   peer_libcurl init                 curl_global_init + one easy handle, then exit
 **   peer_libcurl seq URL N            N GETs, one reused easy handle
 **   peer_libcurl conc URL N P         N GETs, P in flight on one multi handle
+**   peer_libcurl seq-lurlhdrs URL N   seq with lurl's default request setup
+**   peer_libcurl conc-lurlhdrs URL N P
+**                                     conc with it (both: see below)
 **   peer_libcurl stream URL           one GET, body thrown away as it arrives
 **   peer_libcurl save URL PATH        one GET, body written to PATH with fwrite
 **   peer_libcurl upload URL FILE      multipart POST of FILE (curl_mime, read
@@ -22,6 +25,14 @@
 ** CURLOPT_NOSIGNAL (without it libcurl brackets every call with eight
 ** sigaction() calls to ignore SIGPIPE; lurl sets it too): this is the cost
 ** of the transfers themselves, which lurl adds its work to.
+**
+** The -lurlhdrs modes add, once per easy handle, what lurl gives every
+** request by default: a share handle (DNS, SSL session, connections,
+** cookies) with the cookie engine on (CURLOPT_COOKIEFILE ""), decoding
+** (CURLOPT_ACCEPT_ENCODING) and its two headers as a CURLOPT_HTTPHEADER
+** list, "User-Agent: lurl/0.1.0" and the Accept-Encoding this libcurl
+** decodes.  What libcurl spends on these is a floor under lurl's cost that
+** no libcurl client sending them can go below.
 */
 #define _POSIX_C_SOURCE 200809L
 #include <curl/curl.h>
@@ -32,6 +43,39 @@
 #include <time.h>
 
 static long long total_bytes;
+
+/* lurl's default request setup (the -lurlhdrs modes), else NULL. */
+static CURLSH *lurl_share;
+static struct curl_slist *lurl_headers;
+static char lurl_ae[32];
+
+static void lurl_setup(void) {
+  curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+  char line[64];
+  snprintf(lurl_ae, sizeof lurl_ae, "deflate, gzip%s%s",
+           (v->features & CURL_VERSION_BROTLI) ? ", br" : "",
+           (v->features & CURL_VERSION_ZSTD) ? ", zstd" : "");
+  snprintf(line, sizeof line, "Accept-Encoding: %s", lurl_ae);
+  lurl_share = curl_share_init();
+  lurl_headers = curl_slist_append(NULL, "User-Agent: lurl/0.1.0");
+  if (lurl_headers) lurl_headers = curl_slist_append(lurl_headers, line);
+  if (!lurl_share || !lurl_headers) {
+    fprintf(stderr, "cannot set up lurl's defaults\n");
+    exit(1);
+  }
+  curl_share_setopt(lurl_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  curl_share_setopt(lurl_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+  curl_share_setopt(lurl_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+  curl_share_setopt(lurl_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE);
+}
+
+/* After every easy handle is cleaned up (they detach from the share). */
+static void lurl_setup_free(void) {
+  if (lurl_share) curl_share_cleanup(lurl_share);
+  curl_slist_free_all(lurl_headers);
+  lurl_share = NULL;
+  lurl_headers = NULL;
+}
 
 static double cpu_now(void) {
   struct timespec ts;
@@ -73,6 +117,12 @@ static CURL *new_easy(const char *url) {
   curl_easy_setopt(h, CURLOPT_URL, url);
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+  if (lurl_share) {
+    curl_easy_setopt(h, CURLOPT_SHARE, lurl_share);
+    curl_easy_setopt(h, CURLOPT_COOKIEFILE, "");
+    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, lurl_ae);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, lurl_headers);
+  }
   return h;
 }
 
@@ -229,6 +279,10 @@ int main(int argc, char **argv) {
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return 1;
   const char *mode = argv[1];
   int rc;
+  if (strcmp(mode, "seq-lurlhdrs") == 0 || strcmp(mode, "conc-lurlhdrs") == 0) {
+    lurl_setup();
+    mode = mode[0] == 's' ? "seq" : "conc";
+  }
   if (strcmp(mode, "init") == 0 && argc == 2) {
     CURL *h = curl_easy_init();
     rc = h ? 0 : 1;
@@ -246,12 +300,14 @@ int main(int argc, char **argv) {
   } else if (strcmp(mode, "upload") == 0 && argc == 4) {
     rc = upload(argv[2], argv[3]);
   } else {
+    lurl_setup_free();
     goto usage;
   }
+  lurl_setup_free();
   curl_global_cleanup();
   return rc;
 usage:
   fprintf(stderr, "usage: peer_libcurl init | seq URL N | conc URL N P | stream URL | save URL PATH |"
-                  " upload URL FILE | wait URL T\n");
+                  " upload URL FILE | wait URL T | seq-lurlhdrs URL N | conc-lurlhdrs URL N P\n");
   return 2;
 }

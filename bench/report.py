@@ -44,7 +44,7 @@ METRICS = {
     "ir_req": ("instr/req", "low", "{:,.0f}"),
 }
 
-PEERS = ["libcurl-C", "libcurl-C-save", "curl-cli", "py-requests", "py-httpx", "py-aiohttp", "lua-http",
+PEERS = ["libcurl-C", "libcurl-C+hdrs", "libcurl-C-save", "curl-cli", "py-requests", "py-httpx", "py-aiohttp", "lua-http",
          "luasocket", "lua5.4", "lurl", "lurl-http", "lurl-parallel", "lurl-spawn",
          "lurl-chunks", "lurl-save", "hyperfine"]
 
@@ -53,6 +53,8 @@ NOTES = {
     ("startup", "lua5.4"): "reference: lua5.4 -e ''",
     ("startup", "lurl"): "lurl -e ''",
     ("startup", "lurl-http"): "lurl -e 'require \"http\"'",
+    ("*", "libcurl-C+hdrs"): "libcurl-C with lurl's default setup (share, cookie engine, "
+                              "UA + Accept-Encoding): libcurl's floor for lurl",
     ("*", "curl-cli"): "whole process timed, startup included",
     ("*", "lua-http"): "Debian's 5.3 files on lua5.4",
     ("seq", "luasocket"): "new connection per request (socket.http sends Connection: close)",
