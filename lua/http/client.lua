@@ -8,9 +8,18 @@ local core = require "http.core"
 local json = require "http.json"
 local response = require "http.response"
 local task = require "http.task"
-local retry = require "http.retry"
-local cookies = require "http.cookies"
-local paginate = require "http.paginate"
+-- Loaded on first use, so `require "http"` compiles only what every
+-- script needs (retries, jars and pagination are not in every script).
+local function lazy(name)
+  return setmetatable({}, { __index = function(t, k)
+    local m = require(name)
+    setmetatable(t, { __index = m })
+    return m[k]
+  end })
+end
+local retry = lazy "http.retry"
+local cookies = lazy "http.cookies"
+local paginate = lazy "http.paginate"
 local stream = require "http.stream"
 
 local http = {}
