@@ -34,6 +34,8 @@ struct lurl_engine {
   int closed;
   struct curl_slist *headers; /* the default request headers (request.c) */
   lurl_env env;
+  lua_State *perform_L;       /* the state driving curl_multi_perform, or NULL */
+  size_t gc_owed;             /* bytes Lua allocated with its collector stopped */
 };
 
 /* Set from a signal handler; the only other global besides libcurl's. */
@@ -175,6 +177,27 @@ struct curl_slist *lurl_engine_headers(lurl_engine *e) {
   return e->headers;
 }
 
+/* The Lua state whose call is inside curl_multi_perform now (write
+** callbacks may make a streamed chunk's string in it), else NULL. */
+lua_State *lurl_engine_lua(lurl_engine *e) { return e->perform_L; }
+
+void lurl_engine_gc_owe(lurl_engine *e, size_t bytes) { e->gc_owed += bytes; }
+
+/* curl_multi_perform with the caller's state known to the callbacks; then
+** the collector is charged for the chunks they made while it was stopped
+** (it may run finalizers now: libcurl has returned). */
+static CURLMcode perform(lua_State *L, lurl_engine *e, int *running) {
+  e->perform_L = L;
+  CURLMcode mc = curl_multi_perform(e->multi, running);
+  e->perform_L = NULL;
+  if (e->gc_owed) {
+    int kb = (int)(e->gc_owed / 1024) + 1;
+    e->gc_owed = 0;
+    lua_gc(L, LUA_GCSTEP, kb);
+  }
+  return mc;
+}
+
 /* An easy handle for a transfer on share s (or none): one the session used
 ** before (*attached = 1: still on s, cookie engine on), else one from the
 ** pool or a new one, configured, on no share. */
@@ -255,7 +278,7 @@ static long check_deadlines(lurl_engine *e, long cap) {
 */
 static void turn(lua_State *L, lurl_engine *e, long timeout_ms) {
   int running = 0;
-  CURLMcode mc = curl_multi_perform(e->multi, &running);
+  CURLMcode mc = perform(L, e, &running);
   if (mc != CURLM_OK)
     luaL_error(L, "libcurl multi error: %s", curl_multi_strerror(mc));
   /* Something finished: hand back to the caller before sleeping at all. */
@@ -270,7 +293,7 @@ static void turn(lua_State *L, lurl_engine *e, long timeout_ms) {
     /* with no transfer this is a plain sleep (http.sleep outside tasks) */
     if (timeout_ms > 0) curl_multi_poll(e->multi, NULL, 0, (int)timeout_ms, NULL);
     if (running > 0) {
-      curl_multi_perform(e->multi, &running);
+      perform(L, e, &running);
       drain(e);
     }
   }
@@ -402,6 +425,7 @@ static int engine_tostring(lua_State *L) {
 /* __gc of a transfer: take it off the multi handle first, then free. */
 static int transfer_gc(lua_State *L) {
   lurl_transfer *t = lurl_checktransfer(L, 1);
+  lurl_drop_chunk(L, t);
   lurl_transfer_release(t);
   lurl_buf_free(&t->body);
   lurl_buf_free(&t->head);
@@ -530,6 +554,7 @@ static int core_cancel(lua_State *L) {
     lua_rawgetp(L, LUA_REGISTRYINDEX, &watch_key);
     luaL_unref(L, -1, t->watch_ref);
   }
+  lurl_drop_chunk(L, t);
   lurl_transfer_release(t);
   lua_pushboolean(L, watched);
   return 1;

@@ -74,6 +74,10 @@ struct lurl_transfer {
   int stream;                  /* body pulled by Lua chunk by chunk */
   int headers_done;            /* the final response's headers are in */
   int paused;                  /* receive side paused: a chunk is waiting */
+  int chunk_ref;               /* queue of chunks made in the write callback
+                                  (stream.c), or 0 */
+  int chunk_first, chunk_last; /* taken and made so far, in that queue */
+  size_t queued;               /* bytes in that queue */
   int wake;                    /* something Lua waits for happened */
   int curl_auth, auth_tried;   /* libcurl answers a digest challenge */
   size_t chunk_cap;            /* pause once this much is buffered */
@@ -97,6 +101,8 @@ int lurl_engine_step(lua_State *L, lurl_engine *e, long timeout_ms);
 CURL *lurl_engine_easy(lurl_engine *e, lurl_share *s, int *attached);
 void lurl_transfer_release(lurl_transfer *t);
 struct curl_slist *lurl_engine_headers(lurl_engine *e);
+lua_State *lurl_engine_lua(lurl_engine *e);
+void lurl_engine_gc_owe(lurl_engine *e, size_t bytes);
 const lurl_env *lurl_engine_env(lurl_engine *e);
 lurl_transfer *lurl_checktransfer(lua_State *L, int idx);
 long long lurl_now_ms(void);
@@ -137,6 +143,7 @@ size_t lurl_on_read(char *buf, size_t size, size_t n, void *ud);
 int lurl_on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                      curl_off_t ulnow);
 int lurl_core_pull(lua_State *L);
+void lurl_drop_chunk(lua_State *L, lurl_transfer *t);
 int lurl_core_io_state(lua_State *L);
 int lurl_core_feed(lua_State *L);
 int lurl_core_isatty(lua_State *L);

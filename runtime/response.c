@@ -271,7 +271,7 @@ int lurl_core_result(lua_State *L) {
   CURL *h = t->easy;
   long code = 0;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-  lua_createtable(L, 0, 12);
+  lua_createtable(L, 0, 8); /* the 7 fields below; lazy ones grow it */
   lua_pushinteger(L, code);
   lua_setfield(L, -2, "status");
   lua_pushvalue(L, 3);

@@ -3,13 +3,16 @@
 ** and progress callbacks, and the Lua calls that pull a streamed body and
 ** feed an upload.
 **
-** No Lua code runs inside a libcurl callback.  A callback that needs Lua
-** (a streamed body whose buffer is full, an upload function with nothing
-** buffered, a progress report) pauses the transfer or sets `wake`; the
-** engine then returns to Lua, which does the work (calls the user's
-** function, hands over a chunk) and resumes the transfer.  Memory stays
-** bounded: a streamed body holds at most about one chunk, an upload at most
-** the chunk its function returned.
+** No Lua code of a script runs inside a libcurl callback.  A callback that
+** needs Lua (a streamed body whose buffer is full, an upload function with
+** nothing buffered, a progress report) pauses the transfer or sets `wake`;
+** the engine then returns to Lua, which does the work (calls the user's
+** function, hands over a chunk) and resumes the transfer.  The one Lua API
+** use inside a callback is making a streamed chunk's Lua string straight from
+** libcurl's buffer (deliver_direct): under lua_pcall, with the collector
+** stopped (no finalizer runs) and debug hooks off, so no script code runs and
+** no Lua error crosses libcurl.  Memory stays bounded: a streamed body holds
+** at most about one chunk, an upload at most the chunk its function returned.
 */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -23,6 +26,98 @@
 #define MIN_CHUNK 16384
 #define PROGRESS_EVERY_MS 100
 
+/* Registry key: luaL_ref table of the chunk queues deliver_direct fills,
+** one per streamed transfer with chunks waiting: {first = i, [i] = s, ...}. */
+static const char chunks_key = 0;
+
+/* Under lua_pcall: makes the Lua string of one streamed chunk and appends it
+** to t's queue (created on the first chunk, kept in an array slot of the
+** chunks table: refs are reused, no hash churn). */
+static int make_chunk(lua_State *L) {
+  const char *p = (const char *)lua_touserdata(L, 1);
+  size_t len = (size_t)lua_tointeger(L, 2);
+  lurl_transfer *t = (lurl_transfer *)lua_touserdata(L, 3);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &chunks_key) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &chunks_key);
+  }
+  if (!t->chunk_ref) {
+    lua_createtable(L, 4, 0);
+    lua_pushvalue(L, -1);
+    t->chunk_ref = luaL_ref(L, -3);
+    t->chunk_first = t->chunk_last = 0;
+  } else {
+    lua_rawgeti(L, -1, t->chunk_ref);
+  }
+  lua_pushlstring(L, p, len);
+  lua_rawseti(L, -2, ++t->chunk_last);
+  return 0;
+}
+
+/*
+** A streamed chunk straight from libcurl's buffer into a Lua string: one
+** copy of every byte fewer than going through t->body.  Only when the
+** engine is inside curl_multi_perform for a Lua state (turn) and no byte is
+** buffered in t->body (they would come first).  Returns 0 when it could not
+** (no stack, out of memory): the caller buffers the bytes instead.
+*/
+static int deliver_direct(lurl_transfer *t, const char *p, size_t len) {
+  lua_State *L = t->eng ? lurl_engine_lua(t->eng) : NULL;
+  if (!L || !lua_checkstack(L, 4)) return 0;
+  lua_Hook hook = lua_gethook(L);
+  int mask = lua_gethookmask(L), count = lua_gethookcount(L);
+  if (hook) lua_sethook(L, NULL, 0, 0);
+  int running = lua_gc(L, LUA_GCISRUNNING);
+  if (running) lua_gc(L, LUA_GCSTOP); /* no finalizer may run in here */
+  lua_pushcfunction(L, make_chunk);
+  lua_pushlightuserdata(L, (void *)p);
+  lua_pushinteger(L, (lua_Integer)len);
+  lua_pushlightuserdata(L, t);
+  int rc = lua_pcall(L, 3, 0, 0);
+  if (rc != LUA_OK) lua_pop(L, 1); /* out of memory: buffer the bytes */
+  if (running) {
+    /* LUA_GCRESTART forgets what was allocated while stopped: the engine
+    ** charges it to the collector once libcurl has returned (engine.c) */
+    lua_gc(L, LUA_GCRESTART);
+    lurl_engine_gc_owe(t->eng, len + 64);
+  }
+  if (hook) lua_sethook(L, hook, mask, count);
+  if (rc == LUA_OK) t->queued += len;
+  return rc == LUA_OK;
+}
+
+/* Takes the oldest chunk deliver_direct made, if any; pushes it or nothing
+** and returns 1 or 0. */
+static int take_direct(lua_State *L, lurl_transfer *t) {
+  if (!t->chunk_ref) return 0;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &chunks_key);
+  lua_rawgeti(L, -1, t->chunk_ref);
+  lua_rawgeti(L, -1, ++t->chunk_first);
+  lua_pushnil(L);
+  lua_rawseti(L, -3, t->chunk_first);
+  t->queued -= lua_rawlen(L, -1);
+  if (t->chunk_first == t->chunk_last) { /* the queue is empty: give it back */
+    luaL_unref(L, -3, t->chunk_ref);
+    t->chunk_ref = 0;
+    t->queued = 0;
+  }
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+  return 1;
+}
+
+/* Forgets the chunks nobody will take (the transfer is closed or collected). */
+void lurl_drop_chunk(lua_State *L, lurl_transfer *t) {
+  if (!t->chunk_ref) return;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &chunks_key);
+  luaL_unref(L, -1, t->chunk_ref);
+  lua_pop(L, 1);
+  t->chunk_ref = 0;
+  t->queued = 0;
+}
+
 /* Response body bytes.  Buffered bodies fill t->body (capped by max_body).
 ** Streamed bodies pause once a chunk is waiting for Lua to take it. */
 size_t lurl_on_body(char *p, size_t size, size_t n, void *ud) {
@@ -35,11 +130,18 @@ size_t lurl_on_body(char *p, size_t size, size_t n, void *ud) {
       return 0;
     }
     t->received += len;
+    t->wake = 1; /* data is there: a reader gets it as it arrives */
+    if (t->body.len == 0 && deliver_direct(t, p, len)) {
+      if (t->queued >= t->chunk_cap && !t->paused) { /* enough for Lua: wait for it */
+        t->paused = 1;
+        curl_easy_pause(t->easy, CURLPAUSE_RECV | (t->up_need ? CURLPAUSE_SEND : 0));
+      }
+      return len;
+    }
     if (lurl_buf_add(&t->body, p, len) != LURL_BUF_OK) {
       t->fault = LURL_FAULT_NOMEM;
       return 0;
     }
-    t->wake = 1; /* data is there: a reader gets it as it arrives */
     if (t->body.len >= t->chunk_cap && !t->paused) {
       /* a chunk is ready: libcurl reads no more until Lua takes it.  These
       ** bytes are kept (returning CURL_WRITEFUNC_PAUSE would make libcurl
@@ -156,6 +258,10 @@ int lurl_core_pull(lua_State *L) {
   lua_Integer want = luaL_optinteger(L, 2, 0);
   if (want > 0) t->chunk_cap = (size_t)want < MIN_CHUNK ? MIN_CHUNK : (size_t)want;
   t->wake = 0;
+  if (take_direct(L, t)) { /* made in the write callback: it came first */
+    if (t->body.len == 0 && t->queued < t->chunk_cap) unpause(t);
+    return 1;
+  }
   if (t->body.len > 0) { /* whatever has arrived, at most about chunk_cap */
     lua_pushlstring(L, t->body.data, t->body.len);
     lurl_buf_reset(&t->body);
