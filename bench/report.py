@@ -39,6 +39,7 @@ METRICS = {
     "cpu_us": ("CPU us/req", "low", "{:.1f}"),
     "mibps": ("MiB/s", "high", "{:,.0f}"),
     "rss_mib": ("peak RSS MiB", "low", "{:.1f}"),
+    "cpu_ms_gib": ("CPU ms/GiB", "low", "{:,.0f}"),
     "ms": ("ms", "low", "{:.2f}"),
     "bytes_task": ("bytes/task", "low", "{:,.0f}"),
     "ir_req": ("instr/req", "low", "{:,.0f}"),
@@ -188,6 +189,9 @@ def targets(data, status):
         ca, cb = med(data, scen, peer, "cpu_us"), med(data, scen, ref_peer, "cpu_us")
         if ca is not None and cb is not None:
             text += f"; CPU/req {ca / cb:.2f}x"
+        ca, cb = med(data, scen, peer, "cpu_ms_gib"), med(data, scen, ref_peer, "cpu_ms_gib")
+        if ca is not None and cb is not None:
+            text += f"; CPU/GiB {ca / cb:.2f}x"
         out.append((what, text, "met" if a / b >= bound else "MISSED"))
 
     def cost_target(what, scen, peer, metric, ref_peer, bound):
