@@ -10,8 +10,8 @@
 ** function, hands over a chunk) and resumes the transfer.  The one Lua API
 ** use inside a callback is making a streamed chunk's Lua string straight from
 ** libcurl's buffer (deliver_direct): under lua_pcall, with the collector
-** stopped (no finalizer runs) and debug hooks off, so no script code runs and
-** no Lua error crosses libcurl.  Memory stays bounded: a streamed body holds
+** stopped (no finalizer runs) and call/return hooks off, so no script code
+** runs and no Lua error crosses libcurl.  Memory stays bounded: a streamed body holds
 ** at most about one chunk, an upload at most the chunk its function returned.
 */
 #define _POSIX_C_SOURCE 200809L
@@ -66,9 +66,13 @@ static int make_chunk(lua_State *L) {
 static int deliver_direct(lurl_transfer *t, const char *p, size_t len) {
   lua_State *L = t->eng ? lurl_engine_lua(t->eng) : NULL;
   if (!L || !lua_checkstack(L, 4)) return 0;
+  /* a call or return hook would run script code around make_chunk; line
+  ** and count hooks never fire in a C function, and a host's count hook
+  ** (instruction limits) must keep its countdown: left alone */
   lua_Hook hook = lua_gethook(L);
   int mask = lua_gethookmask(L), count = lua_gethookcount(L);
-  if (hook) lua_sethook(L, NULL, 0, 0);
+  int off = hook && (mask & (LUA_MASKCALL | LUA_MASKRET));
+  if (off) lua_sethook(L, NULL, 0, 0);
   int running = lua_gc(L, LUA_GCISRUNNING);
   if (running) lua_gc(L, LUA_GCSTOP); /* no finalizer may run in here */
   lua_pushcfunction(L, make_chunk);
@@ -83,7 +87,7 @@ static int deliver_direct(lurl_transfer *t, const char *p, size_t len) {
     lua_gc(L, LUA_GCRESTART);
     lurl_engine_gc_owe(t->eng, len + 64);
   }
-  if (hook) lua_sethook(L, hook, mask, count);
+  if (off) lua_sethook(L, hook, mask, count);
   if (rc == LUA_OK) t->queued += len;
   return rc == LUA_OK;
 }

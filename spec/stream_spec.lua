@@ -250,6 +250,38 @@ describe("res:chunks(size)", function()
     assert.is_true(settled(tok, 1).done[1])
   end)
 
+  it("keeps a script's debug hooks, and no hook runs for the calls lurl makes inside libcurl", function()
+    -- chunks become Lua strings inside libcurl's write callback (a C
+    -- function of lurl's own, under lua_pcall): a call hook must not see
+    -- it, the script's hooks must survive it, a count hook keeps counting
+    local known = {}
+    for _, t in pairs(package.loaded) do
+      if type(t) == "table" then
+        for _, v in pairs(t) do if type(v) == "function" then known[v] = true end end
+      end
+    end
+    local tok = token("hooks")
+    local calls, counts, unknown = 0, 0, 0
+    local function on_call(ev)
+      if ev == "count" then counts = counts + 1 return end
+      calls = calls + 1
+      local info = debug.getinfo(2, "Sf")
+      if info.what == "C" and not known[info.func] then unknown = unknown + 1 end
+    end
+    local res = must(http.stream(purl(tok, { size = 2 * MiB })))
+    local got = {}
+    debug.sethook(on_call, "c", 100)
+    for chunk in res:chunks(65536) do got[#got + 1] = chunk end
+    local hook, mask, count = debug.gethook()
+    debug.sethook()
+    assert.equal(on_call, hook)
+    assert.equal("c", mask)
+    assert.equal(100, count)
+    assert.is_true(calls > 0 and counts > 0)
+    assert.equal(0, unknown, "a call hook ran for a C function no script can reach")
+    same_bytes(pattern(0, 2 * MiB), table.concat(got))
+  end)
+
   it("hands out data as it arrives on a slow chunked stream, as requests' iter_content does", function()
     -- an event feed must be usable before it ends
     local tok = token("prompt-chunks")
