@@ -10,7 +10,8 @@
 **
 ** Teardown in any order: the engine keeps a list of live transfers and
 ** detaches them in its __gc; a transfer whose engine is gone only frees its
-** own memory.  No Lua function is ever called from a libcurl callback here.
+** own memory.  No script code runs from a libcurl callback (stream.c makes
+** streamed chunks into Lua strings there, under lua_pcall; nothing else).
 */
 #define _POSIX_C_SOURCE 200809L
 #include <poll.h>
