@@ -1066,8 +1066,9 @@ int lurl_core_start(lua_State *L) {
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, lurl_engine_headers(e));
     t->reqhead_fixed = lurl_default_reqhead();
   } else {
-    if (!hdr_find(&hs, "Accept", 6)) /* what libcurl sends, in its order */
-      lurl_buf_adds(&t->reqhead, "Accept: */*\r\n");
+    if (!hdr_find(&hs, "Accept", 6) && /* what libcurl sends, in its order */
+        lurl_buf_adds(&t->reqhead, "Accept: */*\r\n") != LURL_BUF_OK)
+      return luaL_error(L, "not enough memory");
     for (int i = 0; i < hs.n; i++) emit_header(&r, &hs.h[i]);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, t->slist);
   }
