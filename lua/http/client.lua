@@ -118,22 +118,14 @@ local function io_context(opts, defaults, flags, method, url)
     method = method, url = url }
 end
 
--- One exchange on the wire, holding the session's connection slots for
--- its duration.  The slots are given back however it ends: normally, by an
--- error, or by task:cancel() closing the coroutine (<close> runs then too).
+-- One exchange on the wire, holding the session's connection slots (when
+-- it has limits) for its duration.  The slots are given back however it
+-- ends: normally, by an error, or by task:cancel() closing the coroutine
+-- (<close> runs then too).
 local function hop(sess, fname, argn, method, url, opts, flags, remaining_ms)
   local defaults = sess.defaults
-  if sess._conn_sem or sess._host_limit then
-    local held = acquire(sess, url)
-    local _ <close> = setmetatable({}, { __close = function() release(sess, held) end })
-    local t, err = start(fname, argn, method, url, opts, defaults, flags, remaining_ms, sess._share)
-    if not t then return nil, nil, err end
-    local ctx = io_context(opts, defaults, flags, method, url)
-    local ok, res = true, nil
-    if ctx then ok, err = stream.drive(t, ctx) else wait(t) end
-    if ok then res, err = result(t) end
-    return t, res, err, ctx
-  end
+  local held = (sess._conn_sem or sess._host_limit) and acquire(sess, url)
+  local _ <close> = held and setmetatable({}, { __close = function() release(sess, held) end })
   local t, err = start(fname, argn, method, url, opts, defaults, flags, remaining_ms, sess._share)
   if not t then return nil, nil, err end
   local ctx = io_context(opts, defaults, flags, method, url)
