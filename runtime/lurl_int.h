@@ -132,7 +132,6 @@ void lurl_share_open(lua_State *L);
 /* request.c: builds an easy handle from options; see the file. */
 int lurl_core_start(lua_State *L);
 int lurl_core_check_options(lua_State *L);
-void lurl_push_accept_encoding(lua_State *L);
 const char *lurl_accept_encoding(void);
 const char *lurl_default_reqhead(void);
 

@@ -157,9 +157,7 @@ LURL_API int luaopen_http(lua_State *L) {
   lurl_share_open(L);
   lurl_error_open(L);
   lua_setfield(L, -2, "errors");
-  lua_newtable(L);
-  lurl_push_accept_encoding(L);
-  lua_rawseti(L, -2, 2); /* core.config[2], read by core.start */
+  lua_newtable(L); /* core.config: [1] the JSON encoder (set by client.lua) */
   lua_pushvalue(L, -1);
   lua_setfield(L, -3, "config");
   lua_pushcclosure(L, lurl_core_start, 1); /* upvalue: core.config */

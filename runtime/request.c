@@ -805,9 +805,6 @@ const char *lurl_accept_encoding(void) {
   return ae;
 }
 
-/* core.config[2]: the same, for Lua. */
-void lurl_push_accept_encoding(lua_State *L) { lua_pushstring(L, lurl_accept_encoding()); }
-
 /* The record of the default request headers (what res.request.headers
 ** shows), in the order libcurl sends them: one of four constant strings. */
 const char *lurl_default_reqhead(void) {
