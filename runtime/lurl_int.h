@@ -26,7 +26,8 @@ enum lurl_fault {
   LURL_FAULT_BODY_TOO_LARGE, /* decoded body over max_body */
   LURL_FAULT_NOMEM,          /* a buffer could not grow */
   LURL_FAULT_INTERRUPTED,    /* lurl_signal_interrupt() was called */
-  LURL_FAULT_CANCELLED       /* the transfer was cancelled from Lua */
+  LURL_FAULT_CANCELLED,      /* the transfer was cancelled from Lua */
+  LURL_FAULT_WRITE           /* res:save could not write its file */
 };
 
 enum lurl_tstate { LURL_T_IDLE, LURL_T_RUNNING, LURL_T_DONE };
@@ -82,6 +83,10 @@ struct lurl_transfer {
   int curl_auth, auth_tried;   /* libcurl answers a digest challenge */
   size_t chunk_cap;            /* pause once this much is buffered */
   size_t received, max_body;   /* streamed bytes so far, and the cap */
+  FILE *sink;                  /* res:save's file: bytes go straight there
+                                  (stream.c); Lua owns the file */
+  size_t sunk;                 /* bytes written to it */
+  int sink_errno;              /* why writing to it failed */
   FILE *upfile;                /* upload from an io.open file (Lua owns it) */
   lurl_buf up;                 /* upload chunks handed over by Lua */
   size_t up_off;
@@ -142,6 +147,7 @@ size_t lurl_on_read(char *buf, size_t size, size_t n, void *ud);
 int lurl_on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                      curl_off_t ulnow);
 int lurl_core_pull(lua_State *L);
+int lurl_core_sink(lua_State *L);
 void lurl_drop_chunk(lua_State *L, lurl_transfer *t);
 int lurl_core_io_state(lua_State *L);
 int lurl_core_feed(lua_State *L);

@@ -167,7 +167,7 @@ LURL_API int luaopen_http(lua_State *L) {
     {"links", lurl_core_links}, {"to_utf8", lurl_core_to_utf8},
     {"error", lurl_core_error}, {"resolve", core_resolve}, {"origin", core_origin},
     {"redact", core_redact}, {"check_options", lurl_core_check_options},
-    {"pull", lurl_core_pull}, {"io_state", lurl_core_io_state}, {"feed", lurl_core_feed},
+    {"pull", lurl_core_pull}, {"sink", lurl_core_sink}, {"io_state", lurl_core_io_state}, {"feed", lurl_core_feed},
     {"isatty", lurl_core_isatty}, {"filekind", lurl_core_filekind}, {"getdate", core_getdate}, {"wallclock", core_wallclock}, {"version", core_version}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
   luaL_getmetatable(L, LURL_ERROR_MT);

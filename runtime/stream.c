@@ -15,6 +15,7 @@
 ** at most about one chunk, an upload at most the chunk its function returned.
 */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +135,15 @@ size_t lurl_on_body(char *p, size_t size, size_t n, void *ud) {
       return 0;
     }
     t->received += len;
+    if (t->sink) { /* res:save: straight to the file, no Lua in between */
+      if (fwrite(p, 1, len, t->sink) == len) {
+        t->sunk += len;
+        return len;
+      }
+      t->sink_errno = errno ? errno : EIO;
+      t->fault = LURL_FAULT_WRITE;
+      return 0;
+    }
     t->wake = 1; /* data is there: a reader gets it as it arrives */
     if (t->body.len == 0 && deliver_direct(t, p, len)) {
       if (t->queued >= t->chunk_cap && !t->paused) { /* enough for Lua: wait for it */
@@ -286,6 +296,59 @@ int lurl_core_pull(lua_State *L) {
   }
   lurl_transfer_release(t);
   lua_pushnil(L);
+  return 1;
+}
+
+/* Writes all of s to f, or records why not. */
+static int sink_write(lurl_transfer *t, FILE *f, const char *s, size_t n) {
+  errno = 0;
+  if (fwrite(s, 1, n, f) == n) {
+    t->sunk += n;
+    return 1;
+  }
+  t->sink_errno = errno ? errno : EIO;
+  return 0;
+}
+
+/*
+** core.sink(transfer [, file]) -> bytes written | nil, message
+** res:save's fast path: from now on the write callback writes the streamed
+** body straight to `file` (an open io file the caller keeps open until the
+** transfer is done), the bytes already here first.  The transfer never
+** pauses for Lua again; the caller waits for it to finish, then pulls to
+** learn how it ended.  core.sink(transfer) detaches the file (before it is
+** closed).  Either way: the bytes written to the file so far, or nil and
+** why a write failed.
+*/
+int lurl_core_sink(lua_State *L) {
+  lurl_transfer *t = lurl_checktransfer(L, 1);
+  if (lua_isnoneornil(L, 2)) {
+    t->sink = NULL;
+  } else {
+    luaL_Stream *fs = (luaL_Stream *)luaL_checkudata(L, 2, LUA_FILEHANDLE);
+    if (!fs->closef) return luaL_error(L, "attempt to use a closed file");
+    int ok = 1;
+    while (ok && take_direct(L, t)) {
+      size_t n;
+      const char *s = lua_tolstring(L, -1, &n);
+      ok = sink_write(t, fs->f, s, n);
+      lua_pop(L, 1);
+    }
+    if (ok && t->body.len > 0) ok = sink_write(t, fs->f, t->body.data, t->body.len);
+    lurl_buf_reset(&t->body);
+    if (ok) {
+      t->sink = fs->f;
+      unpause(t);
+    } else {
+      t->fault = LURL_FAULT_WRITE;
+    }
+  }
+  if (t->fault == LURL_FAULT_WRITE) {
+    lua_pushnil(L);
+    lua_pushstring(L, strerror(t->sink_errno));
+    return 2;
+  }
+  lua_pushinteger(L, (lua_Integer)t->sunk);
   return 1;
 }
 

@@ -10,8 +10,8 @@ local task = require "http.task"
 
 local M = {}
 
-local done_c, io_state, feed, pull, cancel = core.done, core.io_state, core.feed, core.pull,
-  core.cancel
+local done_c, io_state, feed, pull, cancel, sink = core.done, core.io_state, core.feed, core.pull,
+  core.cancel, core.sink
 local wait = task.wait
 
 -- One wait on t, then whatever woke it: an upload chunk wanted, a progress
@@ -108,6 +108,40 @@ function M.next_chunk(r, want)
 end
 
 local next_chunk = M.next_chunk
+
+-- res:save's fast path: libcurl's write callback writes the rest of the
+-- body straight to the open file f (no Lua string per chunk).  Returns the
+-- bytes written; raises what next_chunk would, or "cannot save: ...".
+function M.sink(r, f)
+  local t, ctx = rawget(r, "_t"), rawget(r, "_ctx")
+  local n, pending = 0, rawget(r, "_rbuf")
+  r._rbuf = nil
+  if pending and pending ~= "" then
+    assert(f:write(pending))
+    n = #pending
+  end
+  -- the file is detached however this ends (an error, a cancelled task)
+  -- before the caller closes it
+  local _ <close> = setmetatable({}, { __close = function() sink(t) end })
+  local ok, werr = sink(t, f)
+  while ok and not done_c(t) do
+    local _, aerr = step(t, ctx)
+    if aerr then
+      r._t = nil
+      error(aerr, 0)
+    end
+  end
+  local wrote
+  wrote, werr = sink(t)
+  r._t = nil
+  if not wrote then
+    cancel(t)
+    error("cannot save: " .. werr, 0)
+  end
+  local _, err = pull(t) -- the end: nil, or nil and how the transfer failed
+  if err then error(err, 0) end
+  return n + wrote
+end
 
 function M.install(methods, lazy)
   local function check_size(fname, n, dflt)
@@ -289,6 +323,10 @@ function M.install(methods, lazy)
     local total = tonumber(src.headers["content-length"])
     local written = offset
     local ok, perr = pcall(function()
+      if not bar and rawget(src, "_t") then -- no bar to draw: no Lua per chunk
+        written = written + M.sink(src, f)
+        return
+      end
       -- 256 KiB pieces: big enough for throughput, small enough for RSS
       for chunk in methods.chunks(src, 262144) do
         assert(f:write(chunk))
