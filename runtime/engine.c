@@ -93,6 +93,31 @@ static void env_free(lurl_env *v) {
 
 const lurl_env *lurl_engine_env(lurl_engine *e) { return &e->env; }
 
+/* The Accept-Encoding this libcurl can decode (a constant string). */
+const char *lurl_accept_encoding(void) {
+  static const char *ae;
+  if (!ae) {
+    curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    int br = (v->features & CURL_VERSION_BROTLI) != 0;
+    int zs = (v->features & CURL_VERSION_ZSTD) != 0;
+    ae = br && zs ? "deflate, gzip, br, zstd" : br ? "deflate, gzip, br"
+         : zs ? "deflate, gzip, zstd" : "deflate, gzip";
+  }
+  return ae;
+}
+
+/* The record of the default request headers (what res.request.headers
+** shows), in the order libcurl sends them: one of four constant strings. */
+const char *lurl_default_reqhead(void) {
+#define LURL_RH(ae) "Accept: */*\r\nUser-Agent: " LURL_DEFAULT_UA "\r\nAccept-Encoding: " ae "\r\n"
+  const char *ae = lurl_accept_encoding();
+  if (strcmp(ae, "deflate, gzip, br, zstd") == 0) return LURL_RH("deflate, gzip, br, zstd");
+  if (strcmp(ae, "deflate, gzip, br") == 0) return LURL_RH("deflate, gzip, br");
+  if (strcmp(ae, "deflate, gzip, zstd") == 0) return LURL_RH("deflate, gzip, zstd");
+  return LURL_RH("deflate, gzip");
+#undef LURL_RH
+}
+
 /* The options every easy handle of ours carries for its whole life: set
 ** once when it is made (or after a reset), not per request. */
 static CURL *configure(lurl_engine *e, CURL *h) {
@@ -382,7 +407,16 @@ int lurl_engine_add(lua_State *L, lurl_engine *e, lurl_transfer *t) {
   return 0;
 }
 
+/* Every transfer's tag (request.c sets it).  A userdata of a transfer's
+** size carrying it is a transfer: a test much cheaper than the registry
+** lookup of luaL_checkudata, which is left to word the error otherwise. */
+const char lurl_transfer_tag[] = LURL_TRANSFER_MT;
+
 lurl_transfer *lurl_checktransfer(lua_State *L, int idx) {
+  if (lua_rawlen(L, idx) == sizeof(lurl_transfer)) {
+    lurl_transfer *t = (lurl_transfer *)lua_touserdata(L, idx);
+    if (t && t->tag == lurl_transfer_tag) return t;
+  }
   return (lurl_transfer *)luaL_checkudata(L, idx, LURL_TRANSFER_MT);
 }
 

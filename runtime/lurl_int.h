@@ -48,6 +48,7 @@ typedef struct lurl_env {
 ** owns it; the easy handle is borrowed from the engine's pool while the
 ** transfer runs and given back by lurl_transfer_release. */
 struct lurl_transfer {
+  const char *tag;             /* lurl_transfer_tag: marks a transfer */
   lurl_engine *eng;            /* NULL once the engine is gone */
   lurl_transfer *prev, *next;  /* engine's list of live transfers */
   CURL *easy;                  /* NULL when released */
@@ -110,12 +111,15 @@ lua_State *lurl_engine_lua(lurl_engine *e);
 void lurl_engine_gc_owe(lurl_engine *e, size_t bytes);
 const lurl_env *lurl_engine_env(lurl_engine *e);
 lurl_transfer *lurl_checktransfer(lua_State *L, int idx);
+extern const char lurl_transfer_tag[];
 long long lurl_now_ms(void);
 void lurl_engine_open(lua_State *L);
 struct pollfd;
 int lurl_engine_pollfds(lurl_engine *e, struct pollfd *out, int max);
 long lurl_engine_timeout(lurl_engine *e);
 int lurl_engine_interrupted(void);
+const char *lurl_accept_encoding(void);
+const char *lurl_default_reqhead(void);
 
 /* host.c: the limits a host set on this state (schemes, hosts); 0, or -1
 ** with an InvalidURL error pushed [-0, +(0|1)].  opts/defs: the request's
@@ -137,8 +141,6 @@ void lurl_share_open(lua_State *L);
 /* request.c: builds an easy handle from options; see the file. */
 int lurl_core_start(lua_State *L);
 int lurl_core_check_options(lua_State *L);
-const char *lurl_accept_encoding(void);
-const char *lurl_default_reqhead(void);
 
 /* stream.c */
 size_t lurl_on_body(char *p, size_t size, size_t n, void *ud);
@@ -159,6 +161,7 @@ void lurl_build_mime(lua_State *L, lurl_transfer *t, int files_idx, int data_idx
 /* response.c */
 void lurl_push_transfer_error(lua_State *L, lurl_transfer *t, int with_request);
 int lurl_core_result(lua_State *L);
+void lurl_push_result(lua_State *L); /* core.result, with its upvalues */
 int lurl_core_timings(lua_State *L);
 int lurl_core_hop_info(lua_State *L);
 int lurl_core_reason(lua_State *L);

@@ -160,16 +160,21 @@ LURL_API int luaopen_http(lua_State *L) {
   lua_newtable(L); /* core.config: [1] the JSON encoder (set by client.lua) */
   lua_pushvalue(L, -1);
   lua_setfield(L, -3, "config");
-  lua_pushcclosure(L, lurl_core_start, 1); /* upvalue: core.config */
+  luaL_getmetatable(L, LURL_TRANSFER_MT);
+  lua_pushcclosure(L, lurl_core_start, 2); /* upvalues: core.config, the metatable */
   lua_setfield(L, -2, "start");
   static const luaL_Reg fns[] = {
-    {"result", lurl_core_result}, {"timings", lurl_core_timings}, {"hop_info", lurl_core_hop_info}, {"reason", lurl_core_reason}, {"parse_headers", lurl_core_parse_headers},
+    {"timings", lurl_core_timings}, {"hop_info", lurl_core_hop_info}, {"reason", lurl_core_reason}, {"parse_headers", lurl_core_parse_headers},
     {"links", lurl_core_links}, {"to_utf8", lurl_core_to_utf8},
     {"error", lurl_core_error}, {"resolve", core_resolve}, {"origin", core_origin},
     {"redact", core_redact}, {"check_options", lurl_core_check_options},
     {"pull", lurl_core_pull}, {"sink", lurl_core_sink}, {"io_state", lurl_core_io_state}, {"feed", lurl_core_feed},
     {"isatty", lurl_core_isatty}, {"filekind", lurl_core_filekind}, {"getdate", core_getdate}, {"wallclock", core_wallclock}, {"version", core_version}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
+  lurl_push_result(L);
+  lua_setfield(L, -2, "result");
+  lua_pushstring(L, lurl_default_reqhead()); /* res._reqhead when not set */
+  lua_setfield(L, -2, "default_reqhead");
   luaL_getmetatable(L, LURL_ERROR_MT);
   lua_setfield(L, -2, "error_mt");
   lurl_engine_get(L); /* create the engine now: fail here, not mid-request */

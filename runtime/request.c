@@ -33,7 +33,8 @@
 #define MAX_HEADERS 64
 
 /* Upvalue 1 of core.start is core.config; [1] is the JSON encoder that the
-** Lua layer installs (lua-cjson plus http.array support). */
+** Lua layer installs (lua-cjson plus http.array support).  Upvalue 2 is the
+** transfer metatable. */
 
 /* Everything one call needs while it reads options. */
 typedef struct req {
@@ -138,6 +139,10 @@ static int getopt_(req *r, int id) {
   }
   return getopt_in(r, 0, id);
 }
+
+/* Does the call or the session hold option `id`?  When neither does, the
+** option's code is skipped: its value would be nil. */
+#define HAS(r, id) ((((r)->ohave | (r)->dhave) >> (id)) & 1u)
 
 static void check_keys(req *r) { r->ohave = scan_opts(r, r->opts, 1); }
 
@@ -348,7 +353,7 @@ static int build_url(req *r, const char *method, const char *url, int flags) {
   lua_pushstring(L, full);
   curl_free(full);
 params:
-  if (flags & HOP_NO_PARAMS) return 0;
+  if ((flags & HOP_NO_PARAMS) || !HAS(r, O_PARAMS)) return 0;
   /* params are appended as we encoded them: libcurl's query editing would
   ** re-case some escapes */
   int ty = getopt_(r, O_PARAMS);
@@ -505,6 +510,7 @@ static void base64(luaL_Buffer *b, const unsigned char *s, size_t n) {
 */
 static int apply_auth(req *r) {
   lua_State *L = r->L;
+  if (!HAS(r, O_AUTH)) return 0;
   int ty = getopt_(r, O_AUTH);
   if (ty == LUA_TNIL || (ty == LUA_TBOOLEAN && !lua_toboolean(L, -1))) {
     lua_pop(L, 1);
@@ -582,7 +588,7 @@ static void apply_timeouts(req *r, long total_ms) {
   lua_State *L = r->L;
   lurl_transfer *t = r->t;
   long connect = DEFAULT_CONNECT_MS, read = DEFAULT_READ_MS, total = 0;
-  int ty = getopt_(r, O_TIMEOUT);
+  int ty = HAS(r, O_TIMEOUT) ? getopt_(r, O_TIMEOUT) : LUA_TNONE;
   if (ty == LUA_TNUMBER || ty == LUA_TBOOLEAN) {
     connect = read = seconds_ms(r, -1, "timeout", DEFAULT_CONNECT_MS);
   } else if (ty == LUA_TTABLE) {
@@ -593,10 +599,10 @@ static void apply_timeouts(req *r, long total_ms) {
     lua_getfield(L, -3, "total");
     total = seconds_ms(r, -1, "timeout.total", 0);
     lua_pop(L, 3);
-  } else if (ty != LUA_TNIL) {
+  } else if (ty != LUA_TNIL && ty != LUA_TNONE) {
     field_error(r, "timeout", "number, table or false", -1);
   }
-  lua_pop(L, 1);
+  if (ty != LUA_TNONE) lua_pop(L, 1);
   if (total_ms > 0) total = total_ms; /* what is left of the whole exchange */
   t->connect_ms = connect;
   t->read_ms = read;
@@ -611,6 +617,7 @@ static void apply_timeouts(req *r, long total_ms) {
 
 static void apply_tls(req *r) {
   lua_State *L = r->L;
+  if (!HAS(r, O_VERIFY) && !HAS(r, O_CERT)) return;
   int ty = getopt_(r, O_VERIFY);
   if (ty == LUA_TNIL || (ty == LUA_TBOOLEAN && lua_toboolean(L, -1))) {
     /* No CA given by the call or the session: the environment may name one
@@ -726,6 +733,8 @@ enum { BODY_NONE, BODY_STRING, BODY_READER, BODY_MIME };
 */
 static int get_body(req *r) {
   lua_State *L = r->L;
+  if (!HAS(r, O_FILES) && !HAS(r, O_JSON) && !HAS(r, O_DATA) && !HAS(r, O_BODY))
+    return lua_pushnil(L), lua_pushnil(L), BODY_NONE;
   int ty = getopt_(r, O_FILES);
   if (ty == LUA_TTABLE) {
     int fi = lua_gettop(L);
@@ -792,35 +801,13 @@ static int get_body(req *r) {
 
 /* ------------------------------------------------------------- start -- */
 
-/* The Accept-Encoding this libcurl can decode (a constant string). */
-const char *lurl_accept_encoding(void) {
-  static const char *ae;
-  if (!ae) {
-    curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
-    int br = (v->features & CURL_VERSION_BROTLI) != 0;
-    int zs = (v->features & CURL_VERSION_ZSTD) != 0;
-    ae = br && zs ? "deflate, gzip, br, zstd" : br ? "deflate, gzip, br"
-         : zs ? "deflate, gzip, zstd" : "deflate, gzip";
-  }
-  return ae;
-}
-
-/* The record of the default request headers (what res.request.headers
-** shows), in the order libcurl sends them: one of four constant strings. */
-const char *lurl_default_reqhead(void) {
-#define LURL_RH(ae) "Accept: */*\r\nUser-Agent: " LURL_DEFAULT_UA "\r\nAccept-Encoding: " ae "\r\n"
-  const char *ae = lurl_accept_encoding();
-  if (strcmp(ae, "deflate, gzip, br, zstd") == 0) return LURL_RH("deflate, gzip, br, zstd");
-  if (strcmp(ae, "deflate, gzip, br") == 0) return LURL_RH("deflate, gzip, br");
-  if (strcmp(ae, "deflate, gzip, zstd") == 0) return LURL_RH("deflate, gzip, zstd");
-  return LURL_RH("deflate, gzip");
-#undef LURL_RH
-}
+#define REST_OPTS (1u << O_STREAM | 1u << O_MAX_BODY | 1u << O_ON_PROGRESS | \
+                   1u << O_PROGRESS | 1u << O_ALLOW_REDIRECTS | 1u << O_MAX_REDIRECTS)
 
 static void set_http_version(req *r) {
   lua_State *L = r->L;
   long pipewait = r->https; /* libcurl negotiates h2 over TLS: wait to share */
-  int ty = getopt_(r, O_HTTP_VERSION);
+  int ty = HAS(r, O_HTTP_VERSION) ? getopt_(r, O_HTTP_VERSION) : LUA_TNONE;
   if (ty == LUA_TSTRING || ty == LUA_TNUMBER) {
     const char *v = lua_tostring(L, -1);
     long cv;
@@ -835,15 +822,16 @@ static void set_http_version(req *r) {
     SET_RARE(r, CURLOPT_HTTP_VERSION, cv);
     /* wait for a connection that can multiplex rather than open another */
     pipewait = cv == CURL_HTTP_VERSION_2TLS || cv == CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
-  } else if (ty != LUA_TNIL) {
+  } else if (ty != LUA_TNIL && ty != LUA_TNONE) {
     field_error(r, "http_version", "string", -1);
   }
-  lua_pop(L, 1);
+  if (ty != LUA_TNONE) lua_pop(L, 1);
   curl_easy_setopt(r->h, CURLOPT_PIPEWAIT, pipewait); /* per request: never rare */
 }
 
 /* Sets a string option (user_agent, unix_socket) if given. */
 static const char *string_opt(req *r, int id) {
+  if (!HAS(r, id)) return NULL;
   int ty = getopt_(r, id);
   const char *s = NULL;
   if (ty == LUA_TSTRING) s = lua_tostring(r->L, -1);
@@ -858,8 +846,9 @@ static const char *string_opt(req *r, int id) {
 */
 static void add_cookies(req *r, hdrs *hs, luaL_Buffer *cb) {
   lua_State *L = r->L;
-  int ty = getopt_(r, O_COOKIES);
   hdr *existing = hdr_find(hs, "Cookie", 6);
+  if (!HAS(r, O_COOKIES) && !(existing && existing->value)) return;
+  int ty = getopt_(r, O_COOKIES);
   if (ty == LUA_TNIL && !(existing && existing->value)) {
     lua_pop(L, 1);
     return;
@@ -932,6 +921,47 @@ static void url_scheme_host(lua_State *L, const char *url) {
   }
 }
 
+/* stream, max_body, on_progress, progress, and the types of
+** allow_redirects and max_redirects (applied in Lua). */
+static void apply_rest(req *r) {
+  lua_State *L = r->L;
+  lurl_transfer *t = r->t;
+  int sty = getopt_(r, O_STREAM);
+  if (sty == LUA_TBOOLEAN) {
+    t->stream = lua_toboolean(L, -1);
+    t->chunk_cap = 65536;
+    /* one 64 KiB read from the socket is one chunk for Lua: fewer trips
+    ** between the loop and the reader than libcurl's 16 KiB default */
+    if (t->stream) SET_RARE(r, CURLOPT_BUFFERSIZE, 65536L);
+  } else if (sty != LUA_TNIL) field_error(r, "stream", "boolean", -1);
+  lua_pop(L, 1);
+  if (getopt_(r, O_MAX_BODY) == LUA_TNUMBER) {
+    lua_Integer mb = lua_tointeger(L, -1);
+    if (mb <= 0) lurl_raise(L, "bad argument #%d to '%s' (field 'max_body': must be positive)",
+                            r->argn, r->fname);
+    if (t->stream) t->max_body = (size_t)mb;
+    else t->body.limit = (size_t)mb;
+  } else if (!lua_isnil(L, -1)) field_error(r, "max_body", "integer", -1);
+  lua_pop(L, 1);
+  int pty = getopt_(r, O_ON_PROGRESS);
+  if (pty != LUA_TNIL && pty != LUA_TFUNCTION) field_error(r, "on_progress", "function", -1);
+  int wants_progress = pty == LUA_TFUNCTION;
+  pty = getopt_(r, O_PROGRESS);
+  if (pty != LUA_TNIL && pty != LUA_TBOOLEAN) field_error(r, "progress", "boolean", -1);
+  wants_progress |= lua_toboolean(L, -1) && isatty(2); /* the bar needs a terminal */
+  lua_pop(L, 2);
+  if (wants_progress) { /* Lua calls the function when the engine wakes it */
+    SET_RARE(r, CURLOPT_NOPROGRESS, 0L);
+    SET_RARE(r, CURLOPT_XFERINFOFUNCTION, lurl_on_progress);
+    SET_RARE(r, CURLOPT_XFERINFODATA, (void *)t);
+  }
+  if (getopt_(r, O_ALLOW_REDIRECTS) != LUA_TNIL && !lua_isboolean(L, -1))
+    field_error(r, "allow_redirects", "boolean", -1);
+  if (getopt_(r, O_MAX_REDIRECTS) != LUA_TNIL && !lua_isinteger(L, -1))
+    field_error(r, "max_redirects", "integer", -1);
+  lua_pop(L, 2);
+}
+
 int lurl_core_start(lua_State *L) {
   req r;
   r.L = L;
@@ -944,8 +974,8 @@ int lurl_core_start(lua_State *L) {
   if (!r.opts && !lua_isnoneornil(L, 5))
     lurl_raise(L, "bad argument #%d to '%s' (table expected, got %s)", r.argn, r.fname,
                luaL_typename(L, 5));
-  int flags = (int)luaL_optinteger(L, 7, 0);
-  long total_ms = (long)luaL_optinteger(L, 8, 0);
+  int flags = lua_isinteger(L, 7) ? (int)lua_tointeger(L, 7) : (int)luaL_optinteger(L, 7, 0);
+  long total_ms = lua_isinteger(L, 8) ? (long)lua_tointeger(L, 8) : (long)luaL_optinteger(L, 8, 0);
   lurl_share *share = lua_isnoneornil(L, 9) ? NULL : lurl_checkshare(L, 9);
   lua_settop(L, 9);
   r.ohave = r.opts ? scan_opts(&r, r.opts, 1) : 0;
@@ -964,7 +994,9 @@ int lurl_core_start(lua_State *L) {
   lurl_engine *e = lurl_engine_get(L);
   lurl_transfer *t = (lurl_transfer *)lua_newuserdatauv(L, sizeof *t, 4);
   memset(t, 0, sizeof *t);
-  luaL_setmetatable(L, LURL_TRANSFER_MT);
+  t->tag = lurl_transfer_tag;
+  lua_pushvalue(L, lua_upvalueindex(2)); /* the transfer metatable */
+  lua_setmetatable(L, -2);
   r.t = t;
   int attached;
   t->easy = lurl_engine_easy(e, share, &attached);
@@ -994,6 +1026,7 @@ int lurl_core_start(lua_State *L) {
   int is_head = strcmp(method, "HEAD") == 0;
   int is_get = strcmp(method, "GET") == 0;
   int is_post = strcmp(method, "POST") == 0;
+  int is_upload = is_post || strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0;
   int kind = BODY_NONE;
   if (flags & HOP_DROP_BODY) lua_pushnil(L), lua_pushnil(L);
   else kind = get_body(&r);
@@ -1008,8 +1041,7 @@ int lurl_core_start(lua_State *L) {
     lua_setiuservalue(L, 11, 1); /* libcurl does not copy: pin the string */
     SET_RARE(&r, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
     SET_RARE(&r, CURLOPT_POSTFIELDS, b);
-  } else if (kind == BODY_NONE &&
-             (is_post || strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0)) {
+  } else if (kind == BODY_NONE && is_upload) {
     SET_RARE(&r, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
     SET_RARE(&r, CURLOPT_POSTFIELDS, "");
   }
@@ -1028,8 +1060,7 @@ int lurl_core_start(lua_State *L) {
     size_t n;
     const char *ct = lua_tolstring(L, body_i + 1, &n);
     hdr_set(&r, &hs, "Content-Type", 12, ct, n);
-  } else if (kind != BODY_MIME && (kind != BODY_NONE || is_post ||
-             strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0)) {
+  } else if (kind != BODY_MIME && (kind != BODY_NONE || is_upload)) {
     /* libcurl would label any body as a form; requests sends no type */
     hdr_set(&r, &hs, "Content-Type", 12, NULL, 0);
   }
@@ -1072,9 +1103,13 @@ int lurl_core_start(lua_State *L) {
 
   apply_timeouts(&r, total_ms);
   apply_tls(&r);
-  url_scheme_host(L, url);
-  apply_proxy(&r, lua_tostring(L, -2), lua_tostring(L, -1));
-  lua_pop(L, 2);
+  const lurl_env *env = lurl_engine_env(e);
+  if (HAS(&r, O_PROXY) || HAS(&r, O_PROXIES) || env->http_proxy || env->https_proxy ||
+      env->all_proxy) { /* else no proxy: how every handle starts (engine.c) */
+    url_scheme_host(L, url);
+    apply_proxy(&r, lua_tostring(L, -2), lua_tostring(L, -1));
+    lua_pop(L, 2);
+  }
   if (t->proxy_used) { /* a CONNECT to the proxy carries the User-Agent too */
     hdr *u = hdr_find(&hs, "User-Agent", 10);
     if (u && u->value) SET_RARE(&r, CURLOPT_USERAGENT, u->value);
@@ -1083,23 +1118,7 @@ int lurl_core_start(lua_State *L) {
   const char *us = string_opt(&r, O_UNIX_SOCKET);
   if (us) SET_RARE(&r, CURLOPT_UNIX_SOCKET_PATH, us);
 
-  int sty = getopt_(&r, O_STREAM);
-  if (sty == LUA_TBOOLEAN) {
-    t->stream = lua_toboolean(L, -1);
-    t->chunk_cap = 65536;
-    /* one 64 KiB read from the socket is one chunk for Lua: fewer trips
-    ** between the loop and the reader than libcurl's 16 KiB default */
-    if (t->stream) SET_RARE(&r, CURLOPT_BUFFERSIZE, 65536L);
-  } else if (sty != LUA_TNIL) field_error(&r, "stream", "boolean", -1);
-  lua_pop(L, 1);
-  if (getopt_(&r, O_MAX_BODY) == LUA_TNUMBER) {
-    lua_Integer mb = lua_tointeger(L, -1);
-    if (mb <= 0) lurl_raise(L, "bad argument #%d to '%s' (field 'max_body': must be positive)",
-                            r.argn, r.fname);
-    if (t->stream) t->max_body = (size_t)mb;
-    else t->body.limit = (size_t)mb;
-  } else if (!lua_isnil(L, -1)) field_error(&r, "max_body", "integer", -1);
-  lua_pop(L, 1);
+  if ((r.ohave | r.dhave) & REST_OPTS) apply_rest(&r);
   size_t cap = lurl_host_memory_cap(L); /* a host's memory cap bounds bodies too */
   if (cap) {
     if (t->stream) {
@@ -1108,25 +1127,6 @@ int lurl_core_start(lua_State *L) {
       t->body.limit = cap;
     }
   }
-  int pty = getopt_(&r, O_ON_PROGRESS);
-  if (pty != LUA_TNIL && pty != LUA_TFUNCTION) field_error(&r, "on_progress", "function", -1);
-  int wants_progress = pty == LUA_TFUNCTION;
-  pty = getopt_(&r, O_PROGRESS);
-  if (pty != LUA_TNIL && pty != LUA_TBOOLEAN) field_error(&r, "progress", "boolean", -1);
-  wants_progress |= lua_toboolean(L, -1) && isatty(2); /* the bar needs a terminal */
-  lua_pop(L, 2);
-  if (wants_progress) { /* Lua calls the function when the engine wakes it */
-    SET_RARE(&r, CURLOPT_NOPROGRESS, 0L);
-    SET_RARE(&r, CURLOPT_XFERINFOFUNCTION, lurl_on_progress);
-    SET_RARE(&r, CURLOPT_XFERINFODATA, (void *)t);
-  }
-  /* allow_redirects and max_redirects are applied in Lua; check types here */
-  if (getopt_(&r, O_ALLOW_REDIRECTS) != LUA_TNIL && !lua_isboolean(L, -1))
-    field_error(&r, "allow_redirects", "boolean", -1);
-  if (getopt_(&r, O_MAX_REDIRECTS) != LUA_TNIL && !lua_isinteger(L, -1))
-    field_error(&r, "max_redirects", "integer", -1);
-  lua_pop(L, 2);
-
   if (lurl_engine_add(L, e, t) != 0) return luaL_error(L, "libcurl: cannot start transfer");
   lua_pushvalue(L, 11);
   return 1;

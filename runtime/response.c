@@ -242,7 +242,16 @@ void lurl_push_transfer_error(lua_State *L, lurl_transfer *t, int unused) {
 /*
 ** core.result(transfer) -> res | nil, err.  Gives the easy handle back to
 ** the engine either way.  Raises only for an interrupt or lack of memory.
+** Its upvalues are the field names, in the order of result_keys (module.c
+** makes the closure with lurl_push_result): set with lua_rawset, they cost
+** no string lookup per field.
 */
+static const char *const result_keys[] = {
+  "status", "url", "method", "body", "_head", "_reqhead", "_reqbody", "_tm"};
+enum { KEY_STATUS = lua_upvalueindex(1), KEY_URL = lua_upvalueindex(2),
+       KEY_METHOD = lua_upvalueindex(3), KEY_BODY = lua_upvalueindex(4),
+       KEY_HEAD = lua_upvalueindex(5), KEY_REQHEAD = lua_upvalueindex(6),
+       KEY_REQBODY = lua_upvalueindex(7), KEY_TM = lua_upvalueindex(8) };
 int lurl_core_result(lua_State *L) {
   lurl_transfer *t = lurl_checktransfer(L, 1);
   lua_getiuservalue(L, 1, 2); /* 2: method */
@@ -272,37 +281,38 @@ int lurl_core_result(lua_State *L) {
   long code = 0;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
   lua_createtable(L, 0, 8); /* the 7 fields below; lazy ones grow it */
+  lua_pushvalue(L, KEY_STATUS);
   lua_pushinteger(L, code);
-  lua_setfield(L, -2, "status");
+  lua_rawset(L, -3);
+  lua_pushvalue(L, KEY_URL);
   lua_pushvalue(L, 3);
-  lua_setfield(L, -2, "url");
+  lua_rawset(L, -3);
+  lua_pushvalue(L, KEY_METHOD);
   lua_pushvalue(L, 2);
-  lua_setfield(L, -2, "method");
+  lua_rawset(L, -3);
   if (!t->stream) {
+    lua_pushvalue(L, KEY_BODY);
     lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
-    lua_setfield(L, -2, "body");
+    lua_rawset(L, -3);
   }
+  lua_pushvalue(L, KEY_HEAD);
   lua_pushlstring(L, t->head.data ? t->head.data : "", t->head.len);
-  lua_setfield(L, -2, "_head");
-  if (t->reqhead.len) {
-    lua_pushlstring(L, t->reqhead.data, t->reqhead.len);
-  } else if (t->reqhead_fixed) { /* one string for every default request */
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, t->reqhead_fixed) != LUA_TSTRING) {
-      lua_pop(L, 1);
-      lua_pushstring(L, t->reqhead_fixed);
-      lua_pushvalue(L, -1);
-      lua_rawsetp(L, LUA_REGISTRYINDEX, t->reqhead_fixed);
-    }
-  } else {
-    lua_pushliteral(L, "");
+  lua_rawset(L, -3);
+  /* without _reqhead, the default request's record (core.default_reqhead)
+  ** is read lazily (lua/http/response.lua) */
+  if (t->reqhead.len || !t->reqhead_fixed) {
+    lua_pushvalue(L, KEY_REQHEAD);
+    lua_pushlstring(L, t->reqhead.data ? t->reqhead.data : "", t->reqhead.len);
+    lua_rawset(L, -3);
   }
-  lua_setfield(L, -2, "_reqhead");
+  lua_pushvalue(L, KEY_REQBODY);
   if (lua_getiuservalue(L, 1, 1) == LUA_TSTRING) /* a string body: what was sent */
-    lua_setfield(L, -2, "_reqbody");
+    lua_rawset(L, -3);
   else
-    lua_pop(L, 1);
+    lua_pop(L, 2);
+  lua_pushvalue(L, KEY_TM);
   push_timings(L, h);
-  lua_setfield(L, -2, "_tm");
+  lua_rawset(L, -3);
   if (t->stream) return 1; /* the transfer lives on: Lua pulls the body */
   lurl_transfer_release(t);
   /* the body may be large: give its memory back now, not at collection */
@@ -310,6 +320,13 @@ int lurl_core_result(lua_State *L) {
   lurl_buf_free(&t->head);
   lurl_buf_free(&t->reqhead);
   return 1;
+}
+
+/* Pushes core.result, a closure over its field names. */
+void lurl_push_result(lua_State *L) {
+  int n = (int)(sizeof result_keys / sizeof result_keys[0]);
+  for (int i = 0; i < n; i++) lua_pushstring(L, result_keys[i]);
+  lua_pushcclosure(L, lurl_core_result, n);
 }
 
 /*

@@ -20,6 +20,7 @@
 #define SHARE_IDLE 16 /* easy handles a session keeps between requests */
 
 struct lurl_share {
+  const char *tag; /* share_tag: marks a share (lurl_checkshare) */
   CURLSH *sh;
   CURL *idle[SHARE_IDLE]; /* attached and configured, not in use (in refs) */
   int nidle;
@@ -44,8 +45,14 @@ static void share_free(lurl_share *s) {
   }
 }
 
+static const char share_tag[] = LURL_SHARE_MT;
+
+/* A userdata of a share's size with its tag is a share (cheaper than the
+** registry lookup of luaL_checkudata, which words the error otherwise). */
 lurl_share *lurl_checkshare(lua_State *L, int idx) {
-  lurl_share *s = (lurl_share *)luaL_checkudata(L, idx, LURL_SHARE_MT);
+  lurl_share *s = NULL;
+  if (lua_rawlen(L, idx) == sizeof *s) s = (lurl_share *)lua_touserdata(L, idx);
+  if (!s || s->tag != share_tag) s = (lurl_share *)luaL_checkudata(L, idx, LURL_SHARE_MT);
   if (s->closed) luaL_error(L, "attempt to use a closed session");
   return s;
 }
@@ -84,6 +91,7 @@ static int share_new(lua_State *L) {
   int cookies = lua_toboolean(L, 1);
   lurl_share *s = (lurl_share *)lua_newuserdatauv(L, sizeof *s, 0);
   memset(s, 0, sizeof *s);
+  s->tag = share_tag;
   s->closed = 1;
   luaL_setmetatable(L, LURL_SHARE_MT);
   s->sh = curl_share_init();

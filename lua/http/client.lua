@@ -118,20 +118,30 @@ local function io_context(opts, defaults, flags, method, url)
     method = method, url = url }
 end
 
--- One exchange on the wire, holding the session's connection slots (when
--- it has limits) for its duration.  The slots are given back however it
--- ends: normally, by an error, or by task:cancel() closing the coroutine
--- (<close> runs then too).
-local function hop(sess, fname, argn, method, url, opts, flags, remaining_ms)
+-- One exchange on the wire.
+local function hop_plain(sess, fname, argn, method, url, opts, flags, remaining_ms)
   local defaults = sess.defaults
-  local held = (sess._conn_sem or sess._host_limit) and acquire(sess, url)
-  local _ <close> = held and setmetatable({}, { __close = function() release(sess, held) end })
   local t, err = start(fname, argn, method, url, opts, defaults, flags, remaining_ms, sess._share)
   if not t then return nil, nil, err end
-  local ctx = io_context(opts, defaults, flags, method, url)
+  local ctx -- nil unless the call or the session has an io option (io_context)
+  if opts or defaults.stream ~= nil or defaults.body ~= nil or defaults.on_progress ~= nil
+      or defaults.progress ~= nil then
+    ctx = io_context(opts, defaults, flags, method, url)
+  end
   local ok, res = true, nil
   if ctx then ok, err = stream.drive(t, ctx) else wait(t) end
   if ok then res, err = result(t) end
+  return t, res, err, ctx
+end
+
+-- The same for a session with limits, holding its connection slots for the
+-- exchange's duration.  The slots are given back however it ends: normally,
+-- by an error, or by task:cancel() closing the coroutine (<close> runs
+-- then too).
+local function hop(sess, fname, argn, method, url, opts, flags, remaining_ms)
+  local held = acquire(sess, url)
+  local _ <close> = held and setmetatable({}, { __close = function() release(sess, held) end })
+  local t, res, err, ctx = hop_plain(sess, fname, argn, method, url, opts, flags, remaining_ms)
   return t, res, err, ctx
 end
 
@@ -160,7 +170,12 @@ function exchange(sess, fname, argn, method, url, opts, deadline, total, attempt
       end
     end
     if sess._rate then task.throttle(sess, sess._rate) end
-    local t, res, err, ctx = hop(sess, fname, argn, method, url, opts, flags, remaining_ms)
+    local t, res, err, ctx
+    if sess._conn_sem or sess._host_limit then
+      t, res, err, ctx = hop(sess, fname, argn, method, url, opts, flags, remaining_ms)
+    else
+      t, res, err, ctx = hop_plain(sess, fname, argn, method, url, opts, flags, remaining_ms)
+    end
     if not res then
       if sess._observers then
         emit(sess, { type = "error", error = err, method = method, url = url, attempt = attempt })
@@ -286,7 +301,7 @@ local function send(sess, fname, argn, method, url, opts)
   if to == nil then to = defaults.timeout end
   local policy = rp and retry.policy(rp, fname, argn)
   local deadline, total
-  if type(to) == "table" and type(to.total) == "number" then
+  if to and type(to) == "table" and type(to.total) == "number" then
     total = to.total
     deadline = now() + total
   end
@@ -366,7 +381,11 @@ end
 
 local function new_session(cfg, keep_cookies)
   local share = core.share(keep_cookies)
-  local s = setmetatable({ _share = share, defaults = {}, _host_sems = {} }, SESSION_MT)
+  -- every private field is present (false when unset): a missing one would
+  -- be looked up in SESSION_MT's __index too, on each request
+  local s = setmetatable({ _share = share, defaults = {}, _host_sems = {}, _closed = false,
+    _base_url = false, _hooks = false, _rate = false, _conn_sem = false, _host_limit = false,
+    _observers = false, _har = false }, SESSION_MT)
   for k, v in pairs(cfg) do
     local want = SESSION_ONLY[k]
     if want == true then -- checked by the module that handles it
@@ -385,12 +404,12 @@ local function new_session(cfg, keep_cookies)
   if not ok then error(msg, 3) end
   s.headers = s.defaults.headers or {}
   s.defaults.headers = s.headers -- live: s.headers.X = "y" applies to later requests
-  s._base_url = cfg.base_url
-  s._hooks = cfg.hooks
-  s._rate = cfg.rate_limit
+  s._base_url = cfg.base_url or false
+  s._hooks = cfg.hooks or false
+  s._rate = cfg.rate_limit or false
   if s._rate and s._rate <= 0 then error("bad argument #1 to 'session' (field 'rate_limit': must be positive)", 3) end
   if cfg.max_connections then s._conn_sem = task.semaphore(math.floor(cfg.max_connections)) end
-  s._host_limit = cfg.max_host_connections and math.floor(cfg.max_host_connections)
+  s._host_limit = cfg.max_host_connections and math.floor(cfg.max_host_connections) or false
   if keep_cookies then s.cookies = cookies.new(share) end
   add_observers(s, cfg)
   return s

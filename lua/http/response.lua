@@ -83,6 +83,9 @@ function lazy.request(r)
   return { method = r.method, url = r.url, headers = h, body = r._reqbody }
 end
 
+-- core.result leaves the record of the default request headers out
+lazy._reqhead = function() return core.default_reqhead end
+
 function lazy.history() return {} end
 
 -- dns, connect, tls, ttfb, total and redirect, in seconds

@@ -134,8 +134,9 @@ end
 -- loop until t is done or has news for Lua (a streamed chunk, a request for
 -- upload data, a progress report).
 function M.wait(t)
-  local task = current()
-  if task then
+  local co, main = co_running() -- current(), inlined: this runs on every request
+  local task = not main and by_co[co] or nil
+  if task and isyieldable() then
     local done, woken = done_c(t)
     if done or woken then return end
     nwaiting = nwaiting + 1
@@ -145,7 +146,9 @@ function M.wait(t)
     task.transfer = nil
     return
   end
-  if idle() then return wait_c(t) end -- nothing else to run: stay in C
+  if nwaiting == 0 and #ready == 0 and #timers == 0 then -- idle(): nothing else to run
+    return wait_c(t) -- stay in C
+  end
   local done, woken = done_c(t)
   while not (done or woken) do
     turn(1.0)

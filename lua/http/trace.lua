@@ -13,6 +13,7 @@
 -- use M.redact_header, M.redact_url, M.secrets and M.scrub, so the three
 -- outputs redact the same way.
 local core = require "http.core"
+local response_mt = require("http.response").mt
 
 local M = {}
 
@@ -234,6 +235,7 @@ end
 -- lurl set them (res.request.headers is a map; the raw block keeps order).
 local function request_pairs(res)
   local raw = rawget(res, "_reqhead")
+  if raw == nil and getmetatable(res) == response_mt then raw = res._reqhead end
   if type(raw) == "string" then
     local _, list = core.parse_headers("HTTP/1.1 0 x\r\n" .. raw)
     return list
