@@ -6,9 +6,15 @@
 -- arrays are swapped for a sentinel string before encoding and the quoted
 -- sentinel is replaced by [] afterwards; values without a marked empty array
 -- go straight to cjson.
-local cjson = require "cjson"
-
 local M = {}
+
+-- lua-cjson is loaded on first use: `require "http"` does not pay for
+-- loading a C module that a script without JSON never calls.
+local cjson
+local function lib()
+  if not cjson then cjson = require "cjson" end
+  return cjson
+end
 
 local ARRAY_MT = { __name = "http.array" }
 M.array_mt = ARRAY_MT
@@ -16,7 +22,7 @@ M.array_mt = ARRAY_MT
 -- A string no caller can produce by accident (it holds NUL bytes, which
 -- cjson writes as \u0000).
 local SENTINEL = "\0lurl-empty-array\0"
-local QUOTED = cjson.encode(SENTINEL)
+local QUOTED -- the sentinel as cjson writes it, a Lua pattern
 
 function M.array(t)
   if t ~= nil and type(t) ~= "table" then
@@ -55,13 +61,22 @@ end
 
 -- Encodes any Lua value; raises cjson's error for what JSON cannot hold.
 function M.encode(v)
-  if not needs_help(v, {}) then return cjson.encode(v) end
-  local s = cjson.encode(substitute(v))
-  s = s:gsub(QUOTED:gsub("%p", "%%%0"), "[]")
+  local cj = cjson or lib()
+  if not needs_help(v, {}) then return cj.encode(v) end
+  local s = cj.encode(substitute(v))
+  QUOTED = QUOTED or cj.encode(SENTINEL):gsub("%p", "%%%0")
+  s = s:gsub(QUOTED, "[]")
   return (s:gsub('"\\u0000lurl%-int:(%-?%d+)\\u0000"', "%1"))
 end
 
-M.decode = cjson.decode
-M.null = cjson.null
+function M.decode(s) return (cjson or lib()).decode(s) end
+
+-- M.null: cjson's null, looked up when first asked for
+setmetatable(M, { __index = function(_, k)
+  if k == "null" then
+    M.null = lib().null
+    return M.null
+  end
+end })
 
 return M
