@@ -20,7 +20,7 @@ end
 local retry = lazy "http.retry"
 local cookies = lazy "http.cookies"
 local paginate = lazy "http.paginate"
-local stream = require "http.stream"
+local stream = lazy "http.stream" -- only for streams, uploads from functions, progress
 
 local http = {}
 

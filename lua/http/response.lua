@@ -163,22 +163,41 @@ function methods.raise_for_status(r)
   error(err, 2)
 end
 
--- Streaming methods (chunks, lines, read, save, close) and the lazy body of
--- a streamed response.
-require("http.stream").install(methods, lazy)
+-- res:close(): releases an unfinished stream's connection.  Idempotent.
+function methods.close(r)
+  local t = rawget(r, "_t")
+  if t then
+    r._t = nil
+    core.cancel(t)
+  end
+  return r
+end
+
+-- The other streaming methods (chunks, lines, read, save) and the lazy body
+-- of a streamed response are in http.stream, compiled on first use: most
+-- scripts never stream, and `require "http"` stays quicker without it.
+local STREAMING = { chunks = true, lines = true, read = true, save = true, body = true }
+local streaming_installed = false
+
+local function index(r, k)
+  local m = methods[k]
+  if m then return m end
+  local f = lazy[k]
+  if f then
+    local v = f(r)
+    rawset(r, k, v)
+    return v
+  end
+  if STREAMING[k] and not streaming_installed then
+    streaming_installed = true
+    require("http.stream").install(methods, lazy)
+    return index(r, k)
+  end
+end
 
 local RESPONSE_MT = {
   __name = "http.response",
-  __index = function(r, k)
-    local m = methods[k]
-    if m then return m end
-    local f = lazy[k]
-    if f then
-      local v = f(r)
-      rawset(r, k, v)
-      return v
-    end
-  end,
+  __index = index,
   __tostring = function(r)
     return ("http.response (%d %s, %s)"):format(r.status, r.reason, core.redact(r.url))
   end,

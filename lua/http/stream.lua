@@ -263,16 +263,6 @@ function M.install(methods, lazy)
     return table.concat(parts)
   end
 
-  -- res:close(): releases an unfinished stream's connection.  Idempotent.
-  function methods.close(r)
-    local t = rawget(r, "_t")
-    if t then
-      r._t = nil
-      cancel(t)
-    end
-    return r
-  end
-
   -- res:save(path [, {resume=, progress=}]): writes the body to a temporary
   -- file beside path (path .. ".part") and renames it over path only once
   -- the whole body is in, so a failed download never leaves a truncated file
