@@ -30,8 +30,8 @@
 ** request by default: a share handle (DNS, SSL session, connections,
 ** cookies) with the cookie engine on (CURLOPT_COOKIEFILE ""), decoding
 ** (CURLOPT_ACCEPT_ENCODING) and its two headers as a CURLOPT_HTTPHEADER
-** list, "User-Agent: lurl/0.1.0" and the Accept-Encoding this libcurl
-** decodes.  What libcurl spends on these is a floor under lurl's cost that
+** list, "User-Agent: lurl/VERSION" ($LURL_UA, set by bench/run) and the
+** Accept-Encoding this libcurl decodes.  What libcurl spends on these is a floor under lurl's cost that
 ** no libcurl client sending them can go below.
 */
 #define _POSIX_C_SOURCE 200809L
@@ -57,7 +57,11 @@ static void lurl_setup(void) {
            (v->features & CURL_VERSION_ZSTD) ? ", zstd" : "");
   snprintf(line, sizeof line, "Accept-Encoding: %s", lurl_ae);
   lurl_share = curl_share_init();
-  lurl_headers = curl_slist_append(NULL, "User-Agent: lurl/0.1.0");
+  /* bench/run passes the User-Agent of the lurl it measures */
+  const char *ua = getenv("LURL_UA");
+  char ualine[128];
+  snprintf(ualine, sizeof ualine, "User-Agent: %s", ua && *ua ? ua : "lurl/0.1.0");
+  lurl_headers = curl_slist_append(NULL, ualine);
   if (lurl_headers) lurl_headers = curl_slist_append(lurl_headers, line);
   if (!lurl_share || !lurl_headers) {
     fprintf(stderr, "cannot set up lurl's defaults\n");
