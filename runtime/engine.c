@@ -119,9 +119,20 @@ const char *lurl_default_reqhead(void) {
 }
 
 /* The options every easy handle of ours carries for its whole life: set
-** once when it is made (or after a reset), not per request. */
-static CURL *configure(lurl_engine *e, CURL *h) {
+** once when it is made (or after a reset), not per request.  hd is the
+** handle's companion (lurl_int.h), made here for a new handle (NULL). */
+static CURL *configure(lurl_engine *e, CURL *h, lurl_handle *hd) {
   if (!h) return NULL;
+  if (!hd && (hd = (lurl_handle *)malloc(sizeof *hd)) == NULL) {
+    curl_easy_cleanup(h);
+    return NULL;
+  }
+  memset(hd, 0, sizeof *hd); /* the kept options as libcurl starts them */
+  hd->easy = h;
+  curl_easy_setopt(h, CURLOPT_PRIVATE, (char *)hd);
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, hd->errbuf);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, (void *)hd);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, (void *)hd);
   /* proxies are decided in request.c from e->env: libcurl reads no
   ** environment per request */
   curl_easy_setopt(h, CURLOPT_PROXY, "");
@@ -142,20 +153,30 @@ static CURL *configure(lurl_engine *e, CURL *h) {
   return h;
 }
 
+/* Frees one of our easy handles and its companion. */
+void lurl_easy_free(CURL *h) {
+  lurl_handle *hd = NULL;
+  curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&hd);
+  curl_easy_cleanup(h);
+  free(hd);
+}
+
 /* Puts h (on no share) in the pool, or frees it.  A tainted handle (one
 ** that carried options beyond the per-request set, see request.c) is reset
 ** first, so the next request starts from the configured state. */
 static void give_back(lurl_engine *e, CURL *h, int tainted) {
   if (!e || e->closed || e->npool >= POOL_MAX) {
-    curl_easy_cleanup(h);
+    lurl_easy_free(h);
     return;
   }
   if (tainted) {
+    lurl_handle *hd = NULL;
+    curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&hd);
     /* libcurl 7.88 leaks the cookie file list across curl_easy_reset
     ** (fixed upstream later): clear it first */
     curl_easy_setopt(h, CURLOPT_COOKIEFILE, NULL);
     curl_easy_reset(h);
-    configure(e, h);
+    configure(e, h, hd);
   }
   e->pool[e->npool++] = h;
 }
@@ -171,7 +192,8 @@ void lurl_transfer_release(lurl_transfer *t) {
     lurl_engine *e = t->eng;
     CURL *h = t->easy;
     if (e && t->state == LURL_T_RUNNING) curl_multi_remove_handle(e->multi, h);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL); /* t's buffer goes with t */
+    t->hd->t = NULL;
+    t->hd = NULL;
     if (t->share) {
       if (t->tainted || e == NULL || e->closed || !lurl_share_keep(t->share, h)) {
         lurl_share_detach(t->share, h);
@@ -224,26 +246,24 @@ static CURLMcode perform(lua_State *L, lurl_engine *e, int *running) {
   return mc;
 }
 
-/* An easy handle for a transfer on share s (or none): one the session used
-** before (*attached = 1: still on s, cookie engine on), else one from the
-** pool or a new one, configured, on no share. */
-CURL *lurl_engine_easy(lurl_engine *e, lurl_share *s, int *attached) {
-  *attached = 0;
-  if (s) {
-    CURL *h = lurl_share_take(s);
-    if (h) {
-      *attached = 1;
-      return h;
-    }
-  }
-  if (e->npool > 0) return e->pool[--e->npool];
-  return configure(e, curl_easy_init());
+/* An easy handle for a transfer on share s (or none), by its companion:
+** one the session used before (*attached = 1: still on s, cookie engine
+** on), else one from the pool or a new one, configured, on no share. */
+lurl_handle *lurl_engine_easy(lurl_engine *e, lurl_share *s, int *attached) {
+  CURL *h = s ? lurl_share_take(s) : NULL;
+  *attached = h != NULL;
+  if (!h) h = e->npool > 0 ? e->pool[--e->npool] : configure(e, curl_easy_init(), NULL);
+  if (!h) return NULL;
+  lurl_handle *hd = NULL;
+  curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&hd);
+  return hd;
 }
 
 /* Marks t finished with `code` and takes it off the multi handle at once, so
 ** its connection goes back to the cache before Lua even looks at it. */
 static void finish(lurl_engine *e, lurl_transfer *t, CURLcode code) {
   if (t->state != LURL_T_RUNNING) return;
+  if (t->hd->errbuf[0]) memcpy(t->errbuf, t->hd->errbuf, sizeof t->errbuf);
   t->wake = 1;
   curl_multi_remove_handle(e->multi, t->easy);
   t->state = LURL_T_DONE;
@@ -257,8 +277,9 @@ static int drain(lurl_engine *e) {
   while ((m = curl_multi_info_read(e->multi, &left)) != NULL) {
     if (m->msg != CURLMSG_DONE) continue;
     CURLcode rc = m->data.result; /* m is invalid once the handle is removed */
-    lurl_transfer *t = NULL;
-    curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+    lurl_handle *hd = NULL;
+    curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&hd);
+    lurl_transfer *t = hd ? hd->t : NULL;
     if (t) {
       finish(e, t, rc);
       n++;
@@ -275,6 +296,10 @@ static int drain(lurl_engine *e) {
 static long check_deadlines(lurl_engine *e, long cap) {
   long long now = lurl_now_ms();
   for (lurl_transfer *t = e->live; t; t = t->next) {
+    if (t->moved) { /* bytes moved since the last look: the read clock starts over */
+      t->moved = 0;
+      t->last_ms = now;
+    }
     /* a paused transfer waits for its reader, not for the server */
     if (t->state != LURL_T_RUNNING || t->read_ms <= 0 || t->paused) continue;
     if (!t->connected) {
@@ -394,7 +419,6 @@ int lurl_engine_step(lua_State *L, lurl_engine *e, long timeout_ms) {
 /* Starts t (its easy handle already configured).  Returns 0 or a CURLMcode. */
 int lurl_engine_add(lua_State *L, lurl_engine *e, lurl_transfer *t) {
   (void)L;
-  curl_easy_setopt(t->easy, CURLOPT_PRIVATE, (char *)t);
   CURLMcode mc = curl_multi_add_handle(e->multi, t->easy);
   if (mc != CURLM_OK) return (int)mc;
   t->eng = e;
@@ -432,14 +456,15 @@ static int engine_gc(lua_State *L) {
       lurl_share_detach(t->share, t->easy);
       t->share = NULL;
     }
-    curl_easy_cleanup(t->easy);
+    lurl_easy_free(t->easy);
     t->easy = NULL;
+    t->hd = NULL;
     t->state = LURL_T_DONE;
     e->live = t->next;
     t->prev = t->next = NULL;
     t->eng = NULL;
   }
-  while (e->npool > 0) curl_easy_cleanup(e->pool[--e->npool]);
+  while (e->npool > 0) lurl_easy_free(e->pool[--e->npool]);
   curl_slist_free_all(e->headers);
   e->headers = NULL;
   env_free(&e->env);
@@ -507,13 +532,19 @@ static lurl_engine *engine_new(lua_State *L) {
   return e;
 }
 
+/* Pushes the engine of this Lua state, made on first use [-0, +1]. */
+void lurl_push_engine(lua_State *L) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &engine_key) != LUA_TNIL) return;
+  lua_pop(L, 1);
+  engine_new(L);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &engine_key);
+}
+
 lurl_engine *lurl_engine_get(lua_State *L) {
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &engine_key);
+  lurl_push_engine(L);
   lurl_engine *e = (lurl_engine *)lua_touserdata(L, -1);
   lua_pop(L, 1);
-  if (e) return e;
-  e = engine_new(L);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &engine_key);
   return e;
 }
 
@@ -529,14 +560,15 @@ static int core_wait(lua_State *L) {
 ** One turn of the loop, sleeping at most timeout_s.  The tasks waiting on
 ** watched transfers that finished (or have news) are stored in out[1..n],
 ** for the scheduler to resume; `running` counts transfers still in flight.
+** Upvalues: the engine and the watch table (no registry lookups per step).
 */
 static int core_step(lua_State *L) {
   double s = luaL_optnumber(L, 1, 0);
   luaL_checktype(L, 2, LUA_TTABLE);
-  lurl_engine *e = lurl_engine_get(L);
+  lurl_engine *e = (lurl_engine *)lua_touserdata(L, lua_upvalueindex(1));
   int running = lurl_engine_step(L, e, (long)(s * 1000));
   int n = 0;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &watch_key);
+  lua_pushvalue(L, lua_upvalueindex(2));
   for (lurl_transfer *t = e->live; t; t = t->next) {
     if (!t->watched || (t->state == LURL_T_RUNNING && !t->wake)) continue;
     t->watched = 0;
@@ -549,18 +581,24 @@ static int core_step(lua_State *L) {
   return 2;
 }
 
-/* core.watch(transfer, task): the task waits on it (and keeps it alive);
-** core.step will hand the task back when the transfer has news. */
+/* core.watch(transfer, task) -> watching: the task waits on it (and keeps
+** it alive); core.step will hand the task back when the transfer has news.
+** false, and nothing watched, when it is done or has news already.
+** Upvalue 1: the watch table. */
 static int core_watch(lua_State *L) {
   lurl_transfer *t = lurl_checktransfer(L, 1);
   luaL_checkany(L, 2);
-  if (t->state != LURL_T_RUNNING) return luaL_error(L, "transfer is not running");
+  if (t->state != LURL_T_RUNNING || t->wake) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
   if (t->watched) return luaL_error(L, "transfer is already watched");
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &watch_key);
+  lua_pushvalue(L, lua_upvalueindex(1));
   lua_pushvalue(L, 2);
   t->watch_ref = luaL_ref(L, -2);
   t->watched = 1;
-  return 0;
+  lua_pushboolean(L, 1);
+  return 1;
 }
 
 /* core.done(transfer) -> done, woken: finished, or has news for Lua */
@@ -595,8 +633,8 @@ static int core_cancel(lua_State *L) {
   return 1;
 }
 
-/* Registers the metatables and pushes nothing; adds core functions to the
-** table on top of the stack. */
+/* Registers the metatables, creates the engine (failing here, not
+** mid-request) and adds core functions to the table on top of the stack. */
 void lurl_engine_open(lua_State *L) {
   if (luaL_newmetatable(L, LURL_ENGINE_MT)) {
     lua_pushcfunction(L, engine_gc);
@@ -614,14 +652,22 @@ void lurl_engine_open(lua_State *L) {
     lua_setfield(L, -2, "__tostring");
   }
   lua_pop(L, 1);
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &watch_key) == LUA_TNIL) {
-    lua_newtable(L);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &watch_key);
-  }
-  lua_pop(L, 1);
   static const luaL_Reg fns[] = {
-    {"wait", core_wait}, {"step", core_step}, {"done", core_done},
-    {"cancel", core_cancel}, {"now", core_now}, {"watch", core_watch},
+    {"wait", core_wait}, {"done", core_done},
+    {"cancel", core_cancel}, {"now", core_now},
     {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &watch_key) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &watch_key);
+  }
+  lua_pushvalue(L, -1); /* the watch table */
+  lua_pushcclosure(L, core_watch, 1);
+  lua_setfield(L, -3, "watch");
+  lurl_push_engine(L);
+  lua_insert(L, -2); /* the engine, the watch table */
+  lua_pushcclosure(L, core_step, 2);
+  lua_setfield(L, -2, "step");
 }

@@ -36,6 +36,23 @@ typedef struct lurl_engine lurl_engine;
 typedef struct lurl_transfer lurl_transfer;
 typedef struct lurl_share lurl_share;
 
+/* What lurl keeps beside each of its easy handles, for the handle's whole
+** life (engine.c): its CURLOPT_PRIVATE, and the data of its write and
+** header callbacks.  The options set on every request are remembered, so
+** a value the handle already holds is not set again (LURL_SET_KEPT). */
+typedef struct lurl_handle {
+  CURL *easy;
+  lurl_transfer *t;            /* the transfer using the handle, or NULL */
+  char errbuf[CURL_ERROR_SIZE]; /* its CURLOPT_ERRORBUFFER */
+  struct curl_slist *headers;  /* CURLOPT_HTTPHEADER as last set */
+  long connect_ms, total_ms;   /* CURLOPT_CONNECTTIMEOUT_MS, CURLOPT_TIMEOUT_MS */
+  long pipewait;               /* CURLOPT_PIPEWAIT */
+} lurl_handle;
+
+/* Sets a per-request option kept in lurl_handle unless it holds `val`. */
+#define LURL_SET_KEPT(hd, field, opt, val) \
+  ((hd)->field == (val) ? (void)0 : ((hd)->field = (val), (void)curl_easy_setopt((hd)->easy, (opt), (val))))
+
 /* The environment a Lua state's requests read (CA bundle and proxies, with
 ** requests' and curl's variable names), read once when its engine starts,
 ** as curl reads it once per run.  NULL: not set or empty. */
@@ -52,6 +69,7 @@ struct lurl_transfer {
   lurl_engine *eng;            /* NULL once the engine is gone */
   lurl_transfer *prev, *next;  /* engine's list of live transfers */
   CURL *easy;                  /* NULL when released */
+  lurl_handle *hd;             /* easy's companion; NULL when released */
   int state;                   /* enum lurl_tstate */
   int fault;                   /* enum lurl_fault */
   int connected;               /* a connection was established */
@@ -60,6 +78,8 @@ struct lurl_transfer {
   CURLcode code;               /* libcurl's result once DONE */
   long long started_ms;        /* monotonic, when added to the multi */
   long long last_ms;           /* last time a byte moved, for `read` */
+  int moved;                   /* bytes came in since check_deadlines (engine.c)
+                                  last looked: it moves last_ms then */
   long read_ms;                /* 0 = no read timeout */
   long connect_ms, total_ms;   /* as configured, for messages */
   lurl_buf body;               /* response body, capped by max_body */
@@ -96,15 +116,17 @@ struct lurl_transfer {
   int progress_due;            /* on_progress should be called */
   long long progress_ms;
   curl_off_t dl_now, dl_total, ul_now, ul_total;
-  char errbuf[CURL_ERROR_SIZE];
+  char errbuf[CURL_ERROR_SIZE]; /* libcurl's message, copied when it ends */
 };
 
 /* engine.c */
 lurl_engine *lurl_engine_get(lua_State *L);
+void lurl_push_engine(lua_State *L);
 int lurl_engine_add(lua_State *L, lurl_engine *e, lurl_transfer *t);
 void lurl_engine_wait(lua_State *L, lurl_engine *e, lurl_transfer *t);
 int lurl_engine_step(lua_State *L, lurl_engine *e, long timeout_ms);
-CURL *lurl_engine_easy(lurl_engine *e, lurl_share *s, int *attached);
+lurl_handle *lurl_engine_easy(lurl_engine *e, lurl_share *s, int *attached);
+void lurl_easy_free(CURL *h);
 void lurl_transfer_release(lurl_transfer *t);
 struct curl_slist *lurl_engine_headers(lurl_engine *e);
 lua_State *lurl_engine_lua(lurl_engine *e);
@@ -161,7 +183,7 @@ void lurl_build_mime(lua_State *L, lurl_transfer *t, int files_idx, int data_idx
 /* response.c */
 void lurl_push_transfer_error(lua_State *L, lurl_transfer *t, int with_request);
 int lurl_core_result(lua_State *L);
-void lurl_push_result(lua_State *L); /* core.result, with its upvalues */
+void lurl_push_result(lua_State *L); /* core.result, core.set_response_mt */
 int lurl_core_timings(lua_State *L);
 int lurl_core_hop_info(lua_State *L);
 int lurl_core_reason(lua_State *L);

@@ -161,7 +161,9 @@ LURL_API int luaopen_http(lua_State *L) {
   lua_pushvalue(L, -1);
   lua_setfield(L, -3, "config");
   luaL_getmetatable(L, LURL_TRANSFER_MT);
-  lua_pushcclosure(L, lurl_core_start, 2); /* upvalues: core.config, the metatable */
+  lurl_push_engine(L);
+  /* upvalues: core.config, the transfer metatable, the engine */
+  lua_pushcclosure(L, lurl_core_start, 3);
   lua_setfield(L, -2, "start");
   static const luaL_Reg fns[] = {
     {"timings", lurl_core_timings}, {"hop_info", lurl_core_hop_info}, {"reason", lurl_core_reason}, {"parse_headers", lurl_core_parse_headers},
@@ -172,12 +174,12 @@ LURL_API int luaopen_http(lua_State *L) {
     {"isatty", lurl_core_isatty}, {"filekind", lurl_core_filekind}, {"getdate", core_getdate}, {"wallclock", core_wallclock}, {"version", core_version}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
   lurl_push_result(L);
+  lua_setfield(L, -3, "set_response_mt");
   lua_setfield(L, -2, "result");
   lua_pushstring(L, lurl_default_reqhead()); /* res._reqhead when not set */
   lua_setfield(L, -2, "default_reqhead");
   luaL_getmetatable(L, LURL_ERROR_MT);
   lua_setfield(L, -2, "error_mt");
-  lurl_engine_get(L); /* create the engine now: fail here, not mid-request */
 
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
   lua_pushvalue(L, -2);

@@ -34,7 +34,7 @@
 
 /* Upvalue 1 of core.start is core.config; [1] is the JSON encoder that the
 ** Lua layer installs (lua-cjson plus http.array support).  Upvalue 2 is the
-** transfer metatable. */
+** transfer metatable, upvalue 3 the engine. */
 
 /* Everything one call needs while it reads options. */
 typedef struct req {
@@ -48,8 +48,9 @@ typedef struct req {
   int https;            /* the URL is https */
 } req;
 
-/* Sets an option beyond the per-request set (URL, callbacks' data, header
-** list, timeouts, PIPEWAIT): the easy handle is reset before its next use.
+/* Sets an option beyond the per-request set (URL, header list, timeouts,
+** PIPEWAIT; the callbacks' data is the handle's own, see lurl_handle): the
+** easy handle is reset before its next use.
 ** The common request (a GET with the session's defaults) sets none, so its
 ** handle stays configured between requests. */
 static const char default_ua[] = LURL_DEFAULT_UA;
@@ -609,8 +610,8 @@ static void apply_timeouts(req *r, long total_ms) {
   t->total_ms = total;
   /* libcurl's 0 means "its default of 300 s"; a disabled connect timeout is
   ** made very long instead. */
-  curl_easy_setopt(r->h, CURLOPT_CONNECTTIMEOUT_MS, connect ? connect : 0x7fffffffL);
-  curl_easy_setopt(r->h, CURLOPT_TIMEOUT_MS, total);
+  LURL_SET_KEPT(t->hd, connect_ms, CURLOPT_CONNECTTIMEOUT_MS, connect ? connect : 0x7fffffffL);
+  LURL_SET_KEPT(t->hd, total_ms, CURLOPT_TIMEOUT_MS, total);
 }
 
 /* ----------------------------------------------------------- TLS, proxy -- */
@@ -826,7 +827,7 @@ static void set_http_version(req *r) {
     field_error(r, "http_version", "string", -1);
   }
   if (ty != LUA_TNONE) lua_pop(L, 1);
-  curl_easy_setopt(r->h, CURLOPT_PIPEWAIT, pipewait); /* per request: never rare */
+  LURL_SET_KEPT(r->t->hd, pipewait, CURLOPT_PIPEWAIT, pipewait); /* per request: never rare */
 }
 
 /* Sets a string option (user_agent, unix_socket) if given. */
@@ -991,7 +992,7 @@ int lurl_core_start(lua_State *L) {
   r.https = strncasecmp(url, "https:", 6) == 0;
 
   /* 11: the transfer, created before the easy handle (liolib's order) */
-  lurl_engine *e = lurl_engine_get(L);
+  lurl_engine *e = (lurl_engine *)lua_touserdata(L, lua_upvalueindex(3));
   lurl_transfer *t = (lurl_transfer *)lua_newuserdatauv(L, sizeof *t, 4);
   memset(t, 0, sizeof *t);
   t->tag = lurl_transfer_tag;
@@ -999,9 +1000,10 @@ int lurl_core_start(lua_State *L) {
   lua_setmetatable(L, -2);
   r.t = t;
   int attached;
-  t->easy = lurl_engine_easy(e, share, &attached);
-  if (!t->easy) return luaL_error(L, "libcurl: cannot create an easy handle");
-  r.h = t->easy;
+  lurl_handle *hd = lurl_engine_easy(e, share, &attached);
+  if (!hd) return luaL_error(L, "libcurl: cannot create an easy handle");
+  r.h = t->easy = hd->easy;
+  t->hd = hd, hd->t = t, hd->errbuf[0] = '\0';
   t->eng = e; /* so __gc can give the handle back even if we raise below */
   lua_pushvalue(L, 3);
   lua_setiuservalue(L, 11, 2);
@@ -1017,9 +1019,6 @@ int lurl_core_start(lua_State *L) {
   /* the per-request options; the handle carries the rest (engine.c) */
   CURL *h = r.h;
   curl_easy_setopt(h, CURLOPT_URL, url);
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, t->errbuf);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, (void *)t);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, (void *)t);
   if (flags & HOP_FRESH) SET_RARE(&r, CURLOPT_FRESH_CONNECT, 1L);
 
   /* method and body */
@@ -1091,14 +1090,14 @@ int lurl_core_start(lua_State *L) {
   if (hs.n == 2 && !ua && hs.h[0].value == default_ua &&
       hs.h[1].value == ae && t->reqhead.len == 0) {
     /* the common case: the engine's list, nothing built */
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, lurl_engine_headers(e));
+    LURL_SET_KEPT(hd, headers, CURLOPT_HTTPHEADER, lurl_engine_headers(e));
     t->reqhead_fixed = lurl_default_reqhead();
   } else {
     if (!hdr_find(&hs, "Accept", 6) && /* what libcurl sends, in its order */
         lurl_buf_adds(&t->reqhead, "Accept: */*\r\n") != LURL_BUF_OK)
       return luaL_error(L, "not enough memory");
     for (int i = 0; i < hs.n; i++) emit_header(&r, &hs.h[i]);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, t->slist);
+    LURL_SET_KEPT(hd, headers, CURLOPT_HTTPHEADER, t->slist);
   }
 
   apply_timeouts(&r, total_ms);

@@ -55,21 +55,30 @@ static void setnum(lua_State *L, const char *k, double v) {
 }
 
 /* The timing phases of a finished hop, kept as plain numbers until a
-** script reads res.timings (core.timings builds the table then). */
+** script reads res.timings (core.timings builds the table then), and the
+** raw header block after them (one object for both: res._head is made from
+** it when read, see lua/http/response.lua). */
 typedef struct timings {
+  const char *tag;  /* timings_tag: marks a timings userdata */
   double dns, connect, tls, ttfb, total;
-  long version; /* CURLINFO_HTTP_VERSION */
+  long version;     /* CURLINFO_HTTP_VERSION */
+  size_t head_len;  /* the header block follows the struct */
 } timings;
 
-/* Pushes a userdata holding the hop's timing phases [-0, +1]; returns the
-** total. */
-static double push_timings(lua_State *L, CURL *h) {
+static const char timings_tag[] = "http.timings";
+
+/* Pushes a userdata holding the hop's timing phases and the header block
+** [-0, +1]; returns the total. */
+static double push_timings(lua_State *L, CURL *h, const lurl_buf *head) {
   double dns = secs(h, CURLINFO_NAMELOOKUP_TIME_T);
   double con = secs(h, CURLINFO_CONNECT_TIME_T);
   double tls = secs(h, CURLINFO_APPCONNECT_TIME_T);
   double pre = secs(h, CURLINFO_PRETRANSFER_TIME_T);
   double st = secs(h, CURLINFO_STARTTRANSFER_TIME_T);
-  timings *tm = (timings *)lua_newuserdatauv(L, sizeof *tm, 0);
+  timings *tm = (timings *)lua_newuserdatauv(L, sizeof *tm + head->len, 0);
+  tm->tag = timings_tag;
+  tm->head_len = head->len;
+  if (head->len) memcpy(tm + 1, head->data, head->len);
   tm->dns = dns;
   tm->connect = con > 0 ? con - dns : 0;
   tm->tls = tls > 0 ? tls - con : 0;
@@ -82,17 +91,21 @@ static double push_timings(lua_State *L, CURL *h) {
 
 static timings *check_timings(lua_State *L, int idx) {
   timings *tm = (timings *)lua_touserdata(L, idx);
-  luaL_argcheck(L, tm != NULL && lua_rawlen(L, idx) == sizeof *tm, idx, "timings expected");
+  luaL_argcheck(L, tm != NULL && lua_rawlen(L, idx) >= sizeof *tm && tm->tag == timings_tag,
+                idx, "timings expected");
   return tm;
 }
 
 /* core.hop_info(tm, what): "version" -> "1.1" (HTTP version of the hop),
-** "total" -> seconds.  res.http_version and res.elapsed, read lazily. */
+** "total" -> seconds, "head" -> the raw header block.  res.http_version,
+** res.elapsed and res._head, read lazily. */
 int lurl_core_hop_info(lua_State *L) {
   timings *tm = check_timings(L, 1);
   const char *what = luaL_checkstring(L, 2);
   if (strcmp(what, "total") == 0) {
     lua_pushnumber(L, tm->total);
+  } else if (strcmp(what, "head") == 0) {
+    lua_pushlstring(L, (const char *)(tm + 1), tm->head_len);
   } else {
     long v = tm->version;
     lua_pushstring(L, v == CURL_HTTP_VERSION_2_0 ? "2" : v == CURL_HTTP_VERSION_1_0 ? "1.0"
@@ -244,14 +257,15 @@ void lurl_push_transfer_error(lua_State *L, lurl_transfer *t, int unused) {
 ** the engine either way.  Raises only for an interrupt or lack of memory.
 ** Its upvalues are the field names, in the order of result_keys (module.c
 ** makes the closure with lurl_push_result): set with lua_rawset, they cost
-** no string lookup per field.
+** no string lookup per field.  The last upvalue is the response metatable
+** (core.set_response_mt; lua/http/response.lua), nil until it is set.
 */
 static const char *const result_keys[] = {
-  "status", "url", "method", "body", "_head", "_reqhead", "_reqbody", "_tm"};
+  "status", "url", "method", "body", "_reqhead", "_reqbody", "_tm"};
 enum { KEY_STATUS = lua_upvalueindex(1), KEY_URL = lua_upvalueindex(2),
        KEY_METHOD = lua_upvalueindex(3), KEY_BODY = lua_upvalueindex(4),
-       KEY_HEAD = lua_upvalueindex(5), KEY_REQHEAD = lua_upvalueindex(6),
-       KEY_REQBODY = lua_upvalueindex(7), KEY_TM = lua_upvalueindex(8) };
+       KEY_REQHEAD = lua_upvalueindex(5), KEY_REQBODY = lua_upvalueindex(6),
+       KEY_TM = lua_upvalueindex(7), RESULT_MT = lua_upvalueindex(8) };
 int lurl_core_result(lua_State *L) {
   lurl_transfer *t = lurl_checktransfer(L, 1);
   lua_getiuservalue(L, 1, 2); /* 2: method */
@@ -280,7 +294,7 @@ int lurl_core_result(lua_State *L) {
   CURL *h = t->easy;
   long code = 0;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-  lua_createtable(L, 0, 8); /* the 7 fields below; lazy ones grow it */
+  lua_createtable(L, 0, 8); /* at most 7 fields below; lazy ones grow it */
   lua_pushvalue(L, KEY_STATUS);
   lua_pushinteger(L, code);
   lua_rawset(L, -3);
@@ -295,9 +309,6 @@ int lurl_core_result(lua_State *L) {
     lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
     lua_rawset(L, -3);
   }
-  lua_pushvalue(L, KEY_HEAD);
-  lua_pushlstring(L, t->head.data ? t->head.data : "", t->head.len);
-  lua_rawset(L, -3);
   /* without _reqhead, the default request's record (core.default_reqhead)
   ** is read lazily (lua/http/response.lua) */
   if (t->reqhead.len || !t->reqhead_fixed) {
@@ -311,8 +322,12 @@ int lurl_core_result(lua_State *L) {
   else
     lua_pop(L, 2);
   lua_pushvalue(L, KEY_TM);
-  push_timings(L, h);
+  push_timings(L, h, &t->head); /* res._tm, with the header block */
   lua_rawset(L, -3);
+  if (!lua_isnil(L, RESULT_MT)) {
+    lua_pushvalue(L, RESULT_MT);
+    lua_setmetatable(L, -2);
+  }
   if (t->stream) return 1; /* the transfer lives on: Lua pulls the body */
   lurl_transfer_release(t);
   /* the body may be large: give its memory back now, not at collection */
@@ -322,11 +337,24 @@ int lurl_core_result(lua_State *L) {
   return 1;
 }
 
-/* Pushes core.result, a closure over its field names. */
+/* core.set_response_mt(mt): the metatable core.result gives every
+** response (its upvalue is core.result). */
+static int set_response_mt(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  lua_setupvalue(L, lua_upvalueindex(1), (int)(sizeof result_keys / sizeof result_keys[0]) + 1);
+  return 0;
+}
+
+/* Pushes core.result, a closure over its field names and the response
+** metatable, and core.set_response_mt [-0, +2]. */
 void lurl_push_result(lua_State *L) {
   int n = (int)(sizeof result_keys / sizeof result_keys[0]);
   for (int i = 0; i < n; i++) lua_pushstring(L, result_keys[i]);
-  lua_pushcclosure(L, lurl_core_result, n);
+  lua_pushnil(L); /* the response metatable, once set */
+  lua_pushcclosure(L, lurl_core_result, n + 1);
+  lua_pushvalue(L, -1);
+  lua_pushcclosure(L, set_response_mt, 1);
 }
 
 /*

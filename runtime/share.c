@@ -32,7 +32,7 @@ struct lurl_share {
 
 static void share_free(lurl_share *s) {
   while (s->nidle > 0) {
-    curl_easy_cleanup(s->idle[--s->nidle]); /* detaches it from sh */
+    lurl_easy_free(s->idle[--s->nidle]); /* detaches it from sh */
     s->refs--;
   }
   if (s->jar) {

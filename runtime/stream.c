@@ -126,9 +126,9 @@ void lurl_drop_chunk(lua_State *L, lurl_transfer *t) {
 /* Response body bytes.  Buffered bodies fill t->body (capped by max_body).
 ** Streamed bodies pause once a chunk is waiting for Lua to take it. */
 size_t lurl_on_body(char *p, size_t size, size_t n, void *ud) {
-  lurl_transfer *t = (lurl_transfer *)ud;
+  lurl_transfer *t = ((lurl_handle *)ud)->t;
   size_t len = size * n;
-  t->last_ms = lurl_now_ms(); /* bytes moved: the read clock starts over */
+  t->moved = 1; /* the read clock starts over (check_deadlines, engine.c) */
   if (t->stream) {
     if (t->max_body && t->received + len > t->max_body) {
       t->fault = LURL_FAULT_BODY_TOO_LARGE;
@@ -177,13 +177,13 @@ size_t lurl_on_body(char *p, size_t size, size_t n, void *ud) {
 ** The empty line that ends a final response's header block is what a
 ** streamed request waits for. */
 size_t lurl_on_header(char *p, size_t size, size_t n, void *ud) {
-  lurl_transfer *t = (lurl_transfer *)ud;
+  lurl_transfer *t = ((lurl_handle *)ud)->t;
   size_t len = size * n;
   if (len > 5 && memcmp(p, "HTTP/", 5) == 0) {
     lurl_buf_reset(&t->head);
     lurl_buf_reset(&t->body);
   }
-  t->last_ms = lurl_now_ms();
+  t->moved = 1;
   if (lurl_buf_add(&t->head, p, len) != LURL_BUF_OK) {
     t->fault = LURL_FAULT_NOMEM;
     return 0;

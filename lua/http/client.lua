@@ -32,11 +32,14 @@ http.now = core.now -- a monotonic clock, in seconds, for timing a script's own 
 http.spawn, http.join, http.sleep = task.spawn, task.join, task.sleep
 
 core.config[1] = json.encode
+core.set_response_mt(response.mt) -- core.result's tables come out as responses
 
-local RESPONSE_MT = response.mt
 local start, result, cerror, now = core.start, core.result, core.error, core.now
 local wait = task.wait
 local setmetatable, getmetatable, type = setmetatable, getmetatable, type
+-- the metatable itself, without getmetatable's look-up of __metatable (a
+-- session's has none, so the answer is the same); per call in the methods
+local rawgetmetatable = debug and debug.getmetatable or getmetatable
 
 -- flags for core.start (see runtime/request.c)
 local DROP_BODY, STRIP_AUTH, NO_PARAMS, FRESH = 1, 2, 4, 8
@@ -146,9 +149,10 @@ local function hop(sess, fname, argn, method, url, opts, flags, remaining_ms)
 end
 
 -- One attempt: sends the request and follows its redirects.
--- Returns res, or nil, err.
+-- Returns res, or nil, err.  `first`, when given, is the response to the
+-- first hop, already sent (send_plain): the chain goes on from it.
 local exchange
-function exchange(sess, fname, argn, method, url, opts, deadline, total, attempt, policy)
+function exchange(sess, fname, argn, method, url, opts, deadline, total, attempt, policy, first)
   local defaults = sess.defaults
   local allow, max_redirects
   if opts then allow, max_redirects = opts.allow_redirects, opts.max_redirects end
@@ -161,44 +165,47 @@ function exchange(sess, fname, argn, method, url, opts, deadline, total, attempt
   if not IDEMPOTENT[method] and not (policy and policy.methods[method]) then flags = FRESH end
   local carried, carried_opts -- cookies set along the chain, by host (no jar)
   while true do
-    local remaining_ms = 0
-    if deadline then
-      remaining_ms = math.floor((deadline - now()) * 1000 + 0.5)
-      if remaining_ms <= 0 then
-        return nil, cerror("Timeout", ("total timeout of %.1f s exceeded"):format(total),
-          method, url)
-      end
-    end
-    if sess._rate then task.throttle(sess, sess._rate) end
     local t, res, err, ctx
-    if sess._conn_sem or sess._host_limit then
-      t, res, err, ctx = hop(sess, fname, argn, method, url, opts, flags, remaining_ms)
+    if first then -- a plain session's hop: no deadline, limits, stream or observers
+      res, first = first, nil
     else
-      t, res, err, ctx = hop_plain(sess, fname, argn, method, url, opts, flags, remaining_ms)
-    end
-    if not res then
+      local remaining_ms = 0
+      if deadline then
+        remaining_ms = math.floor((deadline - now()) * 1000 + 0.5)
+        if remaining_ms <= 0 then
+          return nil, cerror("Timeout", ("total timeout of %.1f s exceeded"):format(total),
+            method, url)
+        end
+      end
+      if sess._rate then task.throttle(sess, sess._rate) end
+      if sess._conn_sem or sess._host_limit then
+        t, res, err, ctx = hop(sess, fname, argn, method, url, opts, flags, remaining_ms)
+      else
+        t, res, err, ctx = hop_plain(sess, fname, argn, method, url, opts, flags, remaining_ms)
+      end
+      if not res then
+        if sess._observers then
+          emit(sess, { type = "error", error = err, method = method, url = url, attempt = attempt })
+        end
+        return nil, err
+      end
+      if ctx and ctx.stream then
+        res._t, res._ctx = t, ctx
+        local o, m, u = opts, method, res.url -- the URL as sent, query included
+        res._resend = function(extra) -- for res:save{resume = true}
+          local o2 = {}
+          for k, v in pairs(o or {}) do o2[k] = v end
+          local h = {}
+          for k, v in pairs(o2.headers or {}) do h[k] = v end
+          for k, v in pairs(extra) do h[k] = v end
+          o2.headers, o2.params = h, nil
+          return exchange(sess, fname, argn, m, u, o2, deadline, total, attempt, nil)
+        end
+      end
       if sess._observers then
-        emit(sess, { type = "error", error = err, method = method, url = url, attempt = attempt })
+        emit(sess, { type = "response", response = res, hop = history and #history + 1 or 1,
+          attempt = attempt })
       end
-      return nil, err
-    end
-    setmetatable(res, RESPONSE_MT)
-    if ctx and ctx.stream then
-      res._t, res._ctx = t, ctx
-      local o, m, u = opts, method, res.url -- the URL as sent, query included
-      res._resend = function(extra) -- for res:save{resume = true}
-        local o2 = {}
-        for k, v in pairs(o or {}) do o2[k] = v end
-        local h = {}
-        for k, v in pairs(o2.headers or {}) do h[k] = v end
-        for k, v in pairs(extra) do h[k] = v end
-        o2.headers, o2.params = h, nil
-        return exchange(sess, fname, argn, m, u, o2, deadline, total, attempt, nil)
-      end
-    end
-    if sess._observers then
-      emit(sess, { type = "response", response = res, hop = history and #history + 1 or 1,
-        attempt = attempt })
     end
     local status = res.status
     local location = allow and REDIRECTS[status] and res.headers["location"]
@@ -332,6 +339,27 @@ local function send(sess, fname, argn, method, url, opts)
   return nil, err
 end
 
+-- send() for a call without options on a plain session (new_session): no
+-- hooks, base URL, limits, observers, retries, total deadline or io
+-- options, so the request is one hop unless it is redirected; then
+-- exchange follows the chain from that response.  flags: core.start's
+-- (FRESH for a method that is not idempotent, as exchange sets it).
+local function send_plain(sess, fname, method, url, flags)
+  local t, err = start(fname, 2, method, url, nil, sess.defaults, flags, 0, sess._share)
+  if t then
+    wait(t)
+    local res
+    res, err = result(t)
+    if res then
+      if not REDIRECTS[res.status] then return res end
+      res, err = exchange(sess, fname, 2, method, url, nil, nil, nil, 1, nil, res)
+      if res then return res end
+    end
+  end
+  err.attempts = 1
+  return nil, err
+end
+
 local function check_url(fname, argn, url)
   if type(url) ~= "string" then
     error(("bad argument #%d to '%s' (string expected, got %s)"):format(argn, fname,
@@ -385,7 +413,7 @@ local function new_session(cfg, keep_cookies)
   -- be looked up in SESSION_MT's __index too, on each request
   local s = setmetatable({ _share = share, defaults = {}, _host_sems = {}, _closed = false,
     _base_url = false, _hooks = false, _rate = false, _conn_sem = false, _host_limit = false,
-    _observers = false, _har = false }, SESSION_MT)
+    _observers = false, _har = false, _plain = false }, SESSION_MT)
   for k, v in pairs(cfg) do
     local want = SESSION_ONLY[k]
     if want == true then -- checked by the module that handles it
@@ -412,6 +440,12 @@ local function new_session(cfg, keep_cookies)
   s._host_limit = cfg.max_host_connections and math.floor(cfg.max_host_connections) or false
   if keep_cookies then s.cookies = cookies.new(share) end
   add_observers(s, cfg)
+  -- send_plain serves its calls without options: decided once, as only
+  -- s.headers is live (and headers are read per request in C anyway)
+  local d = s.defaults
+  s._plain = not (s._base_url or s._hooks or s._rate or s._conn_sem or s._host_limit
+    or s._observers) and d.retry == nil and type(d.timeout) ~= "table" and d.stream == nil
+    and d.body == nil and d.on_progress == nil and d.progress == nil
   return s
 end
 
@@ -444,10 +478,15 @@ end
 
 for _, m in ipairs { "get", "post", "put", "patch", "delete", "head", "options" } do
   local M = m:upper()
+  local flags = IDEMPOTENT[M] and 0 or FRESH
   smethods[m] = function(s, url, opts)
-    if getmetatable(s) ~= SESSION_MT then check_self(s, m) end
+    if rawgetmetatable(s) ~= SESSION_MT then check_self(s, m) end
     if type(url) ~= "string" then check_url(m, 1, url) end
-    if opts ~= nil and type(opts) ~= "table" then check_opts(m, 2, opts) end
+    if opts == nil then
+      if s._plain then return send_plain(s, m, M, url, flags) end
+    elseif type(opts) ~= "table" then
+      check_opts(m, 2, opts)
+    end
     return send(s, m, 2, M, url, opts)
   end
 end
@@ -455,7 +494,7 @@ end
 -- s:close(): releases connections and caches; later use raises.
 function smethods.close(s)
   if s._closed then return end
-  s._closed = true
+  s._closed, s._plain = true, false -- send() raises for a closed session
   core.share_close(s._share)
   if s._har then s._har:close() end
 end
@@ -481,8 +520,10 @@ end
 
 for _, m in ipairs { "get", "post", "put", "patch", "delete", "head", "options" } do
   local M = m:upper()
+  local flags = IDEMPOTENT[M] and 0 or FRESH
   http[m] = function(url, opts)
     check_url(m, 1, url)
+    if opts == nil and default._plain then return send_plain(default, m, M, url, flags) end
     check_opts(m, 2, opts)
     return send(default, m, 2, M, url, opts)
   end

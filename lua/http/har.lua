@@ -349,7 +349,7 @@ local function response_entry(rec, ev)
   elseif not encoded then body_size = #body end
   local content = content_of(body, mime, rec.max_body)
   if encoded and body_size >= 0 and #body > body_size then content.compression = #body - body_size end
-  local head = rawget(res, "_head")
+  local head = res._head
   local location = res.headers["location"]
 
   local response = {

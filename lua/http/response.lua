@@ -1,8 +1,9 @@
 -- http.response: the methods and lazily built fields of a response.
 --
--- core.result hands over a plain table with the fields almost every caller
--- reads (status, url, method, body), the raw header blocks and the hop's
--- timings.  Everything else (reason, ok, http_version, elapsed, timings,
+-- core.result hands over a table (with this metatable, set through
+-- core.set_response_mt) holding the fields almost every caller
+-- reads (status, url, method, body), and the hop's timings with its raw
+-- header block.  Everything else (reason, ok, http_version, elapsed, timings,
 -- headers, header_list, links, cookies, text, encoding, request) is worked
 -- out on first access and cached in the table, so a script that never looks
 -- at headers never pays for them.
@@ -81,6 +82,12 @@ end
 function lazy.request(r)
   local h = parse_block("HTTP/1.1 0 x\r\n" .. (r._reqhead or ""))
   return { method = r.method, url = r.url, headers = h, body = r._reqbody }
+end
+
+-- the raw header block, kept in the timings userdata by core.result
+function lazy._head(r)
+  local tm = r._tm
+  return tm and core.hop_info(tm, "head")
 end
 
 -- core.result leaves the record of the default request headers out

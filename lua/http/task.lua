@@ -53,6 +53,9 @@ local function finish(task, ok, ...)
 end
 
 local function after(task, ok, ...)
+  -- parked: the coroutine yielded in park() and waits for its wake-up
+  -- (the common case, told without asking for the coroutine's status)
+  if ok and task.blocked then return end
   if co_status(task.co) == "dead" then
     finish(task, ok, ...)
   elseif not task.blocked then
@@ -137,10 +140,8 @@ function M.wait(t)
   local co, main = co_running() -- current(), inlined: this runs on every request
   local task = not main and by_co[co] or nil
   if task and isyieldable() then
-    local done, woken = done_c(t)
-    if done or woken then return end
+    if not watch_c(t, task) then return end -- done, or news for Lua already
     nwaiting = nwaiting + 1
-    watch_c(t, task)
     task.transfer = t
     park(task)
     task.transfer = nil
