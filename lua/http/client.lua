@@ -344,15 +344,16 @@ end
 -- options, so the request is one hop unless it is redirected; then
 -- exchange follows the chain from that response.  flags: core.start's
 -- (FRESH for a method that is not idempotent, as exchange sets it).
-local function send_plain(sess, fname, method, url, flags)
-  local t, err = start(fname, 2, method, url, nil, sess.defaults, flags, 0, sess._share)
+local function send_plain(sess, fname, method, url, flags, argn)
+  argn = argn or 2
+  local t, err = start(fname, argn, method, url, nil, sess.defaults, flags, 0, sess._share)
   if t then
     wait(t)
     local res
     res, err = result(t)
     if res then
       if not REDIRECTS[res.status] then return res end
-      res, err = exchange(sess, fname, 2, method, url, nil, nil, nil, 1, nil, res)
+      res, err = exchange(sess, fname, argn, method, url, nil, nil, nil, 1, nil, res)
       if res then return res end
     end
   end
@@ -626,7 +627,11 @@ local function parallel(sess, list, popts)
       local item = list[i]
       local ok, res, err
       if type(item) == "string" then
-        ok, res, err = pcall(send, sess, "parallel", 1, "GET", item, nil)
+        if sess._plain then
+          ok, res, err = pcall(send_plain, sess, "parallel", "GET", item, 0, 1)
+        else
+          ok, res, err = pcall(send, sess, "parallel", 1, "GET", item, nil)
+        end
       elseif type(item) == "table" then
         ok, res, err = pcall(one, item[1], item[2], item[3])
       else
