@@ -37,6 +37,9 @@ struct lurl_engine {
   lurl_env env;
   lua_State *perform_L;       /* the state driving curl_multi_perform, or NULL */
   size_t gc_owed;             /* bytes Lua allocated with its collector stopped */
+  int *wfree;                 /* free slots of the watch table (core_watch) */
+  int nwfree, capwfree;
+  int nslots;                 /* slots of the watch table handed out so far */
 };
 
 /* Set from a signal handler; the only other global besides libcurl's. */
@@ -49,7 +52,7 @@ int lurl_engine_interrupted(void) { return interrupt_flag != 0; }
 
 /* Registry keys: the addresses of these variables. */
 static const char engine_key = 0;
-static const char watch_key = 0; /* luaL_ref table: the tasks waiting on transfers */
+static const char watch_key = 0; /* the tasks waiting on transfers, by slot (core_watch) */
 
 long long lurl_now_ms(void) {
   struct timespec ts;
@@ -467,6 +470,9 @@ static int engine_gc(lua_State *L) {
   while (e->npool > 0) lurl_easy_free(e->pool[--e->npool]);
   curl_slist_free_all(e->headers);
   e->headers = NULL;
+  free(e->wfree);
+  e->wfree = NULL;
+  e->nwfree = e->capwfree = 0;
   env_free(&e->env);
   curl_multi_cleanup(e->multi);
   e->multi = NULL;
@@ -555,36 +561,60 @@ static int core_wait(lua_State *L) {
   return 0;
 }
 
+/* Takes t off the watch table (at index widx): its slot is cleared and
+** kept for the next core.watch.  e may be NULL (engine gone). */
+static void unwatch(lua_State *L, lurl_engine *e, int widx, lurl_transfer *t) {
+  t->watched = 0;
+  lua_pushnil(L);
+  lua_rawseti(L, widx, t->watch_ref);
+  if (!e) return;
+  if (e->nwfree == e->capwfree) {
+    int cap = e->capwfree ? 2 * e->capwfree : 64;
+    int *p = (int *)realloc(e->wfree, (size_t)cap * sizeof *p);
+    if (!p) return; /* the slot is not reused: core_watch takes a new one */
+    e->wfree = p;
+    e->capwfree = cap;
+  }
+  e->wfree[e->nwfree++] = t->watch_ref;
+}
+
 /*
-** core.step(timeout_s, out) -> n, running
+** core.step(timeout_s) -> tasks, n, running
 ** One turn of the loop, sleeping at most timeout_s.  The tasks waiting on
-** watched transfers that finished (or have news) are stored in out[1..n],
-** for the scheduler to resume; `running` counts transfers still in flight.
+** watched transfers that finished (or have news) come back in a fresh
+** table tasks[1..n] (nil when n is 0), for the scheduler to resume;
+** `running` counts transfers still in flight.
 ** Upvalues: the engine and the watch table (no registry lookups per step).
 */
 static int core_step(lua_State *L) {
   double s = luaL_optnumber(L, 1, 0);
-  luaL_checktype(L, 2, LUA_TTABLE);
   lurl_engine *e = (lurl_engine *)lua_touserdata(L, lua_upvalueindex(1));
   int running = lurl_engine_step(L, e, (long)(s * 1000));
-  int n = 0;
-  lua_pushvalue(L, lua_upvalueindex(2));
-  for (lurl_transfer *t = e->live; t; t = t->next) {
-    if (!t->watched || (t->state == LURL_T_RUNNING && !t->wake)) continue;
-    t->watched = 0;
-    lua_rawgeti(L, -1, t->watch_ref);
-    lua_rawseti(L, 2, ++n);
-    luaL_unref(L, -1, t->watch_ref); /* an array slot, reused: no hash churn */
+  int want = 0, n = 0;
+  for (lurl_transfer *t = e->live; t; t = t->next)
+    if (t->watched && (t->state != LURL_T_RUNNING || t->wake)) want++;
+  if (want == 0) {
+    lua_pushnil(L);
+  } else {
+    lua_createtable(L, want, 0); /* may collect: the list is read again below */
+    int out = lua_gettop(L);
+    int widx = lua_upvalueindex(2);
+    for (lurl_transfer *t = e->live; t && n < want; t = t->next) {
+      if (!t->watched || (t->state == LURL_T_RUNNING && !t->wake)) continue;
+      lua_rawgeti(L, widx, t->watch_ref);
+      lua_rawseti(L, out, ++n);
+      unwatch(L, e, widx, t);
+    }
   }
   lua_pushinteger(L, n);
   lua_pushinteger(L, running);
-  return 2;
+  return 3;
 }
 
 /* core.watch(transfer, task) -> watching: the task waits on it (and keeps
 ** it alive); core.step will hand the task back when the transfer has news.
 ** false, and nothing watched, when it is done or has news already.
-** Upvalue 1: the watch table. */
+** Upvalues: the watch table, the engine. */
 static int core_watch(lua_State *L) {
   lurl_transfer *t = lurl_checktransfer(L, 1);
   luaL_checkany(L, 2);
@@ -593,9 +623,11 @@ static int core_watch(lua_State *L) {
     return 1;
   }
   if (t->watched) return luaL_error(L, "transfer is already watched");
-  lua_pushvalue(L, lua_upvalueindex(1));
+  lurl_engine *e = (lurl_engine *)lua_touserdata(L, lua_upvalueindex(2));
+  int slot = e->nwfree > 0 ? e->wfree[--e->nwfree] : ++e->nslots;
   lua_pushvalue(L, 2);
-  t->watch_ref = luaL_ref(L, -2);
+  lua_rawseti(L, lua_upvalueindex(1), slot);
+  t->watch_ref = slot;
   t->watched = 1;
   lua_pushboolean(L, 1);
   return 1;
@@ -623,9 +655,9 @@ static int core_cancel(lua_State *L) {
   int watched = t->watched;
   if (t->state == LURL_T_RUNNING) t->fault = LURL_FAULT_CANCELLED;
   if (t->watched) {
-    t->watched = 0;
     lua_rawgetp(L, LUA_REGISTRYINDEX, &watch_key);
-    luaL_unref(L, -1, t->watch_ref);
+    unwatch(L, t->eng, lua_gettop(L), t);
+    lua_pop(L, 1);
   }
   lurl_drop_chunk(L, t);
   lurl_transfer_release(t);
@@ -664,7 +696,8 @@ void lurl_engine_open(lua_State *L) {
     lua_rawsetp(L, LUA_REGISTRYINDEX, &watch_key);
   }
   lua_pushvalue(L, -1); /* the watch table */
-  lua_pushcclosure(L, core_watch, 1);
+  lurl_push_engine(L);
+  lua_pushcclosure(L, core_watch, 2);
   lua_setfield(L, -3, "watch");
   lurl_push_engine(L);
   lua_insert(L, -2); /* the engine, the watch table */

@@ -99,12 +99,18 @@ local function turn(block)
     local d = timers[1][1] - now()
     if d < timeout then timeout = d > 0 and d or 0 end
   end
-  -- a fresh table each turn: a task resumed below may drive the loop
-  -- inline (a nested turn) before this loop has read every entry
-  local got = {}
-  local n = step_c(timeout, got) -- the tasks whose transfers have news
+  -- the tasks whose transfers have news, in a fresh table each turn: a task
+  -- resumed below may drive the loop inline (a nested turn) before this
+  -- loop has read every entry
+  local got, n = step_c(timeout)
   nwaiting = nwaiting - n
-  for i = 1, n do resume(got[i]) end
+  for i = 1, n do
+    local task = got[i] -- resume(task), inlined: this runs on every request
+    if task.status == "running" then
+      task.blocked = false
+      after(task, co_resume(task.co))
+    end
+  end
   local tnow = now()
   while timers[1] and timers[1][1] <= tnow do
     local tm = table.remove(timers, 1)
@@ -137,13 +143,15 @@ end
 -- loop until t is done or has news for Lua (a streamed chunk, a request for
 -- upload data, a progress report).
 function M.wait(t)
-  local co, main = co_running() -- current(), inlined: this runs on every request
-  local task = not main and by_co[co] or nil
+  -- current(), inlined: this runs on every request (the main coroutine is
+  -- never a key of by_co)
+  local task = by_co[co_running()]
   if task and isyieldable() then
     if not watch_c(t, task) then return end -- done, or news for Lua already
     nwaiting = nwaiting + 1
     task.transfer = t
-    park(task)
+    task.blocked = true -- park(task), inlined
+    co_yield()
     task.transfer = nil
     return
   end
