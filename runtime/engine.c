@@ -96,29 +96,34 @@ static void env_free(lurl_env *v) {
 
 const lurl_env *lurl_engine_env(lurl_engine *e) { return &e->env; }
 
+/* Which decoders this libcurl has: bit 1 brotli, bit 0 zstd (asked once). */
+static int decoders(void) {
+  static int d = -1;
+  if (d < 0) {
+    curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    d = ((v->features & CURL_VERSION_BROTLI) ? 2 : 0) | ((v->features & CURL_VERSION_ZSTD) ? 1 : 0);
+  }
+  return d;
+}
+
+#define LURL_AE0 "deflate, gzip"
+#define LURL_AE1 "deflate, gzip, zstd"
+#define LURL_AE2 "deflate, gzip, br"
+#define LURL_AE3 "deflate, gzip, br, zstd"
+#define LURL_RH(ae) "Accept: */*\r\nUser-Agent: " LURL_DEFAULT_UA "\r\nAccept-Encoding: " ae "\r\n"
+
 /* The Accept-Encoding this libcurl can decode (a constant string). */
 const char *lurl_accept_encoding(void) {
-  static const char *ae;
-  if (!ae) {
-    curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
-    int br = (v->features & CURL_VERSION_BROTLI) != 0;
-    int zs = (v->features & CURL_VERSION_ZSTD) != 0;
-    ae = br && zs ? "deflate, gzip, br, zstd" : br ? "deflate, gzip, br"
-         : zs ? "deflate, gzip, zstd" : "deflate, gzip";
-  }
-  return ae;
+  static const char *const ae[4] = {LURL_AE0, LURL_AE1, LURL_AE2, LURL_AE3};
+  return ae[decoders()];
 }
 
 /* The record of the default request headers (what res.request.headers
-** shows), in the order libcurl sends them: one of four constant strings. */
+** shows), in the order libcurl sends them (a constant string). */
 const char *lurl_default_reqhead(void) {
-#define LURL_RH(ae) "Accept: */*\r\nUser-Agent: " LURL_DEFAULT_UA "\r\nAccept-Encoding: " ae "\r\n"
-  const char *ae = lurl_accept_encoding();
-  if (strcmp(ae, "deflate, gzip, br, zstd") == 0) return LURL_RH("deflate, gzip, br, zstd");
-  if (strcmp(ae, "deflate, gzip, br") == 0) return LURL_RH("deflate, gzip, br");
-  if (strcmp(ae, "deflate, gzip, zstd") == 0) return LURL_RH("deflate, gzip, zstd");
-  return LURL_RH("deflate, gzip");
-#undef LURL_RH
+  static const char *const rh[4] = {LURL_RH(LURL_AE0), LURL_RH(LURL_AE1), LURL_RH(LURL_AE2),
+                                    LURL_RH(LURL_AE3)};
+  return rh[decoders()];
 }
 
 /* The options every easy handle of ours carries for its whole life: set
@@ -440,11 +445,8 @@ int lurl_engine_add(lua_State *L, lurl_engine *e, lurl_transfer *t) {
 const char lurl_transfer_tag[] = LURL_TRANSFER_MT;
 
 lurl_transfer *lurl_checktransfer(lua_State *L, int idx) {
-  if (lua_rawlen(L, idx) == sizeof(lurl_transfer)) {
-    lurl_transfer *t = (lurl_transfer *)lua_touserdata(L, idx);
-    if (t && t->tag == lurl_transfer_tag) return t;
-  }
-  return (lurl_transfer *)luaL_checkudata(L, idx, LURL_TRANSFER_MT);
+  lurl_transfer *t = (lurl_transfer *)lurl_totagged(L, idx, sizeof *t, lurl_transfer_tag);
+  return t ? t : (lurl_transfer *)luaL_checkudata(L, idx, LURL_TRANSFER_MT);
 }
 
 /* __gc of the engine: detach every live transfer, then free the caches. */

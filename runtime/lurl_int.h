@@ -53,6 +53,14 @@ typedef struct lurl_handle {
 #define LURL_SET_KEPT(hd, field, opt, val) \
   ((hd)->field == (val) ? (void)0 : ((hd)->field = (val), (void)curl_easy_setopt((hd)->easy, (opt), (val))))
 
+/* The full userdata at idx when it holds at least `size` bytes and starts
+** with `tag` (the first field of lurl's tagged structs: transfer, share,
+** timings), else NULL.  Cheaper than luaL_testudata's registry lookup. */
+static inline void *lurl_totagged(lua_State *L, int idx, size_t size, const char *tag) {
+  void *p = lua_touserdata(L, idx);
+  return p && lua_rawlen(L, idx) >= size && *(const char *const *)p == tag ? p : NULL;
+}
+
 /* The environment a Lua state's requests read (CA bundle and proxies, with
 ** requests' and curl's variable names), read once when its engine starts,
 ** as curl reads it once per run.  NULL: not set or empty. */

@@ -90,9 +90,8 @@ static double push_timings(lua_State *L, CURL *h, const lurl_buf *head) {
 }
 
 static timings *check_timings(lua_State *L, int idx) {
-  timings *tm = (timings *)lua_touserdata(L, idx);
-  luaL_argcheck(L, tm != NULL && lua_rawlen(L, idx) >= sizeof *tm && tm->tag == timings_tag,
-                idx, "timings expected");
+  timings *tm = (timings *)lurl_totagged(L, idx, sizeof *tm, timings_tag);
+  luaL_argcheck(L, tm != NULL, idx, "timings expected");
   return tm;
 }
 

@@ -50,9 +50,8 @@ static const char share_tag[] = LURL_SHARE_MT;
 /* A userdata of a share's size with its tag is a share (cheaper than the
 ** registry lookup of luaL_checkudata, which words the error otherwise). */
 lurl_share *lurl_checkshare(lua_State *L, int idx) {
-  lurl_share *s = NULL;
-  if (lua_rawlen(L, idx) == sizeof *s) s = (lurl_share *)lua_touserdata(L, idx);
-  if (!s || s->tag != share_tag) s = (lurl_share *)luaL_checkudata(L, idx, LURL_SHARE_MT);
+  lurl_share *s = (lurl_share *)lurl_totagged(L, idx, sizeof *s, share_tag);
+  if (!s) s = (lurl_share *)luaL_checkudata(L, idx, LURL_SHARE_MT);
   if (s->closed) luaL_error(L, "attempt to use a closed session");
   return s;
 }

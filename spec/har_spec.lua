@@ -19,13 +19,7 @@ local function har_path()
   return ("%s/rec_%d.har"):format(helper.tmpdir, n_files)
 end
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = require("spec.support").read_file
 
 local function load(path)
   local text = assert(read(path), "no HAR file at " .. path)

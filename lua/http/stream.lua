@@ -84,6 +84,16 @@ function M.bar()
   end
 end
 
+-- One step of a streamed response's transfer (step above); an abort by
+-- on_progress ends the stream and is raised.
+local function advance(r, t, ctx)
+  local _, aerr = step(t, ctx)
+  if aerr then
+    r._t = nil
+    error(aerr, 0)
+  end
+end
+
 -- Next chunk of a streamed response (at most about `want` bytes), nil at
 -- the end; raises the transfer's error (a truncated body, a read timeout)
 -- at the read that meets it.
@@ -99,11 +109,7 @@ function M.next_chunk(r, want)
       if err then error(err, 0) end
       return nil
     end
-    local _, aerr = step(t, ctx)
-    if aerr then
-      r._t = nil
-      error(aerr, 0)
-    end
+    advance(r, t, ctx)
   end
 end
 
@@ -124,13 +130,7 @@ function M.sink(r, f)
   -- before the caller closes it
   local _ <close> = setmetatable({}, { __close = function() sink(t) end })
   local ok, werr = sink(t, f)
-  while ok and not done_c(t) do
-    local _, aerr = step(t, ctx)
-    if aerr then
-      r._t = nil
-      error(aerr, 0)
-    end
-  end
+  while ok and not done_c(t) do advance(r, t, ctx) end
   local wrote
   wrote, werr = sink(t)
   r._t = nil
