@@ -161,11 +161,52 @@ static CURL *configure(lurl_engine *e, CURL *h, lurl_handle *hd) {
   return h;
 }
 
+/* Frees the URL a companion keeps (the handle no longer points at it). */
+static void forget_url(lurl_handle *hd) {
+  curl_url_cleanup(hd->cu);
+  free(hd->url);
+  hd->cu = NULL, hd->url = NULL, hd->url_len = 0, hd->cu_set = 0;
+}
+
+/*
+** Gives the handle the URL of its next request.  Handed a string
+** (CURLOPT_URL), libcurl parses it on every transfer and rebuilds it
+** through its printf more than once; handed a parsed URL (CURLOPT_CURLU),
+** it only copies it.  The companion keeps the parsed URL and its string, so
+** a handle reused for the same URL parses nothing, and a new URL is parsed
+** once, with the flags libcurl gives CURLOPT_URL.  A URL libcurl's parser
+** refuses goes as a string, so the transfer fails as it always did.
+*/
+void lurl_handle_url(lurl_handle *hd, const char *url, size_t len) {
+  if (hd->cu_set && hd->url_len == len && memcmp(hd->url, url, len) == 0) return;
+  char *copy = (char *)malloc(len + 1);
+  if (!hd->cu) hd->cu = curl_url();
+  if (copy && hd->cu &&
+      curl_url_set(hd->cu, CURLUPART_URL, url, CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) ==
+          CURLUE_OK) {
+    memcpy(copy, url, len + 1);
+    free(hd->url);
+    hd->url = copy, hd->url_len = len;
+    /* libcurl 7.88 takes the URL string out of the URL handle only when it
+    ** holds none (Curl_pretransfer), and keeps it for messages, auth
+    ** retries and redirects: an empty CURLOPT_URL makes it take the new one */
+    curl_easy_setopt(hd->easy, CURLOPT_URL, NULL);
+    curl_easy_setopt(hd->easy, CURLOPT_CURLU, hd->cu);
+    hd->cu_set = 1;
+    return;
+  }
+  free(copy);
+  forget_url(hd); /* cu may hold a half-set URL */
+  curl_easy_setopt(hd->easy, CURLOPT_CURLU, NULL);
+  curl_easy_setopt(hd->easy, CURLOPT_URL, url);
+}
+
 /* Frees one of our easy handles and its companion. */
 void lurl_easy_free(CURL *h) {
   lurl_handle *hd = NULL;
   curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&hd);
   curl_easy_cleanup(h);
+  if (hd) forget_url(hd);
   free(hd);
 }
 
@@ -184,6 +225,7 @@ static void give_back(lurl_engine *e, CURL *h, int tainted) {
     ** (fixed upstream later): clear it first */
     curl_easy_setopt(h, CURLOPT_COOKIEFILE, NULL);
     curl_easy_reset(h);
+    forget_url(hd);
     configure(e, h, hd);
   }
   e->pool[e->npool++] = h;

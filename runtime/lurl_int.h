@@ -47,6 +47,10 @@ typedef struct lurl_handle {
   struct curl_slist *headers;  /* CURLOPT_HTTPHEADER as last set */
   long connect_ms, total_ms;   /* CURLOPT_CONNECTTIMEOUT_MS, CURLOPT_TIMEOUT_MS */
   long pipewait;               /* CURLOPT_PIPEWAIT */
+  CURLU *cu;                   /* the parsed URL (CURLOPT_CURLU), or NULL */
+  char *url;                   /* the string cu was parsed from */
+  size_t url_len;
+  int cu_set;                  /* CURLOPT_CURLU is cu (else CURLOPT_URL) */
 } lurl_handle;
 
 /* Sets a per-request option kept in lurl_handle unless it holds `val`. */
@@ -135,6 +139,7 @@ void lurl_engine_wait(lua_State *L, lurl_engine *e, lurl_transfer *t);
 int lurl_engine_step(lua_State *L, lurl_engine *e, long timeout_ms);
 lurl_handle *lurl_engine_easy(lurl_engine *e, lurl_share *s, int *attached);
 void lurl_easy_free(CURL *h);
+void lurl_handle_url(lurl_handle *hd, const char *url, size_t len);
 void lurl_transfer_release(lurl_transfer *t);
 struct curl_slist *lurl_engine_headers(lurl_engine *e);
 lua_State *lurl_engine_lua(lurl_engine *e);

@@ -988,7 +988,8 @@ int lurl_core_start(lua_State *L) {
     lua_insert(L, -2);
     return 2;
   }
-  const char *url = lua_tostring(L, 10); /* 10: the final URL */
+  size_t url_len;
+  const char *url = lua_tolstring(L, 10, &url_len); /* 10: the final URL */
   r.https = strncasecmp(url, "https:", 6) == 0;
 
   /* 11: the transfer, created before the easy handle (liolib's order) */
@@ -1017,8 +1018,7 @@ int lurl_core_start(lua_State *L) {
   }
 
   /* the per-request options; the handle carries the rest (engine.c) */
-  CURL *h = r.h;
-  curl_easy_setopt(h, CURLOPT_URL, url);
+  lurl_handle_url(hd, url, url_len);
   if (flags & HOP_FRESH) SET_RARE(&r, CURLOPT_FRESH_CONNECT, 1L);
 
   /* method and body */

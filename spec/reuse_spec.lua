@@ -408,3 +408,56 @@ io.write("done\n")
       end
     end)
 end)
+
+-- Each easy handle keeps the parsed URL of its last request (CURLOPT_CURLU,
+-- runtime/engine.c) and gives libcurl a new one only when the URL changes.
+-- libcurl also keeps the URL's string, which it uses for auth retries and
+-- redirects: these check that a reused handle never speaks with a stale one.
+describe("a reused easy handle takes each request's URL", function()
+  for _, client in ipairs { { "a session", function() return http.session() end },
+    { "http.get", function() return hidden end } } do
+    it("alternating URLs on " .. client[1] .. " reach their own paths", function()
+      local c = client[2]()
+      for i = 1, 3 do
+        local url, tag = fault_url("alt-" .. i)
+        local res = must(c:get(url))
+        assert.equal(url, res.url)
+        assert.equal("/ok", received(tag).path)
+        local path = "/anything/alt-" .. i
+        res = must(c:get(HTTPBIN .. path))
+        assert.equal(HTTPBIN .. path, res.url)
+        assert.equal(HTTPBIN .. path, res:json().url)
+      end
+    end)
+
+    it("a digest retry on " .. client[1] .. " after another URL goes to the digest URL",
+      function()
+        local c = client[2]()
+        for i = 1, 2 do
+          local url, tag = fault_url("digest-" .. i)
+          must(c:get(url))
+          received(tag) -- exactly one request there: the retry did not go to it
+          local res = must(c:get(HTTPBIN .. "/digest-auth/auth/user/pass",
+            { auth = http.digest("user", "pass") }))
+          assert.equal(200, res.status)
+          assert.same({ authenticated = true, user = "user" }, res:json())
+          if c.cookies then c.cookies:clear() end -- httpbin's digest cookies
+        end
+      end)
+  end
+
+  it("a URL libcurl refuses, between two others, fails alone", function()
+    local s <close> = http.session()
+    local url, tag = fault_url("before-refused")
+    must(s:get(url))
+    received(tag)
+    local res, err = s:get(HTTPBIN .. "/anything/a b")
+    assert.is_nil(res)
+    assert.equal("InvalidURL", err.kind)
+    res = must(s:get(HTTPBIN .. "/anything/after"))
+    assert.equal(HTTPBIN .. "/anything/after", res:json().url)
+    url, tag = fault_url("after-refused")
+    must(s:get(url))
+    assert.equal("/ok", received(tag).path)
+  end)
+end)
