@@ -55,7 +55,7 @@ NOTES = {
     ("startup", "lurl"): "lurl -e ''",
     ("startup", "lurl-http"): "lurl -e 'require \"http\"'",
     ("*", "libcurl-C+hdrs"): "libcurl-C with lurl's default setup (share, cookie engine, "
-                              "UA + Accept-Encoding): libcurl's floor for lurl",
+                              "UA + Accept-Encoding, parsed URL): libcurl's floor for lurl",
     ("*", "curl-cli"): "whole process timed, startup included",
     ("*", "lua-http"): "Debian's 5.3 files on lua5.4",
     ("seq", "luasocket"): "new connection per request (socket.http sends Connection: close)",
