@@ -13,6 +13,7 @@
 */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
+#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -268,9 +269,10 @@ static void invalid_url(lua_State *L, const char *method, const char *url,
 */
 /*
 ** A plain absolute URL: lower-case http or https, a host, printable ASCII
-** with no space, fragment or dot segment.  Such a URL needs no parsing
-** here (libcurl parses it when it sends), which is most of the cost of a
-** small request.  Returns the length of its scheme and authority, or 0.
+** with no space, fragment or dot segment, nothing to requote
+** (lurl_url_requote).  Such a URL needs no parsing here (libcurl parses it
+** when it sends), which is most of the cost of a small request.  Returns
+** the length of its scheme and authority, or 0.
 */
 static size_t plain_url(const char *url) {
   size_t p;
@@ -282,7 +284,11 @@ static size_t plain_url(const char *url) {
   size_t auth_end = 0;
   for (size_t i = p; url[i]; i++) {
     unsigned char c = (unsigned char)url[i];
-    if (c <= 32 || c >= 127 || c == '#' || c == '\\') return 0;
+    if (c <= 32 || c >= 127 || c == '#' || c == '\\' || c == '"' || c == '<' || c == '>' ||
+        c == '^' || c == '`' || c == '{' || c == '|' || c == '}')
+      return 0;
+    if (c == '%' && !(isxdigit((unsigned char)url[i + 1]) && isxdigit((unsigned char)url[i + 2])))
+      return 0;
     if (!auth_end && (c == '/' || c == '?')) auth_end = i;
   }
   return auth_end ? auth_end : strlen(url);
@@ -290,6 +296,7 @@ static size_t plain_url(const char *url) {
 
 static int build_url(req *r, const char *method, const char *url, int flags) {
   lua_State *L = r->L;
+  int requoted = 0; /* stack index of the requoted URL, if made */
   size_t auth_end = plain_url(url);
   if (auth_end && !lurl_host_limits_urls(L)) {
     if (url[auth_end] == '?') { /* "http://h?q" -> "http://h/?q", as libcurl writes it */
@@ -303,6 +310,15 @@ static int build_url(req *r, const char *method, const char *url, int flags) {
       lua_pushstring(L, url);
     }
     goto params;
+  }
+  if (lurl_url_needs_requote(url)) { /* "a b" -> "a%20b", as requests sends it */
+    lurl_buf q = {0};
+    int rc = lurl_url_requote(&q, url);
+    if (rc == LURL_BUF_OK) lua_pushlstring(L, q.data, q.len);
+    lurl_buf_free(&q);
+    if (rc != LURL_BUF_OK) return luaL_error(L, "not enough memory");
+    url = lua_tostring(L, -1); /* stays below the result until it is pushed */
+    requoted = lua_gettop(L);
   }
   CURLU *u = curl_url();
   if (!u) return luaL_error(L, "not enough memory");
@@ -353,6 +369,7 @@ static int build_url(req *r, const char *method, const char *url, int flags) {
   }
   lua_pushstring(L, full);
   curl_free(full);
+  if (requoted) lua_remove(L, requoted); /* the final URL alone, as callers expect */
 params:
   if ((flags & HOP_NO_PARAMS) || !HAS(r, O_PARAMS)) return 0;
   /* params are appended as we encoded them: libcurl's query editing would

@@ -41,6 +41,16 @@ void lurl_buf_free(lurl_buf *b);
 ** nothing: on LIMIT/NOMEM nothing of s has been appended. */
 int lurl_buf_add_pct(lurl_buf *b, const char *s, size_t n, int form);
 
+/* requests' requote_uri for an absolute URL: in its path, query and
+** fragment (after "scheme://authority"), every byte that is neither an RFC
+** 3986 reserved nor unreserved character (a space, a control, one of
+** "<>\"\\^`{|}", any byte >= 0x80) becomes %XX, and a '%' that starts no
+** %XX escape becomes %25; valid escapes and the authority stay as they are.
+** lurl_url_needs_requote says whether that changes anything;
+** lurl_url_requote appends the result to b (returns as lurl_buf_add). */
+int lurl_url_needs_requote(const char *url);
+int lurl_url_requote(lurl_buf *b, const char *url);
+
 /* The parsed status line of one response. */
 typedef struct lurl_status {
   int major, minor;          /* HTTP/1.1 -> 1,1; HTTP/2 -> 2,0 */

@@ -286,6 +286,33 @@ describe("http methods", function()
   end)
 end)
 
+describe("URLs", function()
+  -- requests requotes every URL (requote_uri): bytes that may not appear in
+  -- a URL are percent-encoded, escapes already there are kept
+  it("are sent with their path and query requoted, as requests sends them", function()
+    fault_reset()
+    local res = must(http.get(FAULT .. "/ok?q=a b&c=caf\xc3\xa9&p=100%&k={x}|y&e=%41"))
+    local want = "/ok?q=a%20b&c=caf%C3%A9&p=100%25&k=%7Bx%7D%7Cy&e=%41"
+    assert.are.equal(want, fault_last().target)
+    assert.are.equal(FAULT .. want, res.url)
+  end)
+
+  it("are requoted before params are added, on a session too", function()
+    fault_reset()
+    local s <close> = http.session()
+    local res = must(s:get(FAULT .. "/ok?x=a b", { params = { y = "c d" } }))
+    assert.are.equal("/ok?x=a%20b&y=c+d", fault_last().target)
+    assert.are.equal(FAULT .. "/ok?x=a%20b&y=c+d", res.url)
+  end)
+
+  it("a redirect to a Location with a space is followed, requoted", function()
+    local res = must(http.get(HTTPBIN .. "/redirect-to?url=" .. "/anything/x%20y"))
+    assert.are.equal(200, res.status)
+    assert.are.equal(HTTPBIN .. "/anything/x%20y", res.url)
+    assert.are.equal(HTTPBIN .. "/anything/x%20y", res:json().url)
+  end)
+end)
+
 describe("params", function()
   it("a list value repeats the key", function()
     fault_reset()

@@ -96,6 +96,39 @@ static void test_buf_limit(void) {
   lurl_buf_free(&b);
 }
 
+/* ---------------------------------------------------------------- requote */
+
+static int requote_is(const char *in, const char *want) {
+  lurl_buf b = {0};
+  int ok = lurl_url_requote(&b, in) == LURL_BUF_OK && b.data && strcmp(b.data, want) == 0 &&
+           lurl_url_needs_requote(in) == (strcmp(in, want) != 0);
+  if (!ok) printf("  requote got \"%s\", want \"%s\"\n", b.data ? b.data : "(null)", want);
+  lurl_buf_free(&b);
+  return ok;
+}
+
+static void test_requote(void) {
+  CHECK(requote_is("http://h/a b?q=x y#f g", "http://h/a%20b?q=x%20y#f%20g"));
+  CHECK(requote_is("http://h/caf\xc3\xa9", "http://h/caf%C3%A9"));
+  CHECK(requote_is("http://h/a%20b%2Fc", "http://h/a%20b%2Fc")); /* escapes kept */
+  CHECK(requote_is("http://h/100%", "http://h/100%25"));
+  CHECK(requote_is("http://h/%zz%4", "http://h/%25zz%254"));
+  CHECK(requote_is("http://h/{a}|<b>\"^`\\", "http://h/%7Ba%7D%7C%3Cb%3E%22%5E%60%5C"));
+  CHECK(requote_is("http://h/p?a=1&b=[x]:@!$'()*+,;=~", "http://h/p?a=1&b=[x]:@!$'()*+,;=~"));
+  CHECK(requote_is("http://h/\x01\x7f", "http://h/%01%7F"));
+  /* the authority is left alone: userinfo escapes and IDN hosts are libcurl's */
+  CHECK(requote_is("http://u:p%zz@caf\xc3\xa9.example/x y", "http://u:p%zz@caf\xc3\xa9.example/x%20y"));
+  CHECK(requote_is("http://h", "http://h"));
+  CHECK(requote_is("http://h?a b", "http://h?a%20b"));
+  CHECK(requote_is("no scheme/a b", "no scheme/a b"));
+
+  /* appends; fails whole under a limit */
+  lurl_buf b = {0};
+  b.limit = 12;
+  CHECK(lurl_url_requote(&b, "http://h/a b") == LURL_BUF_LIMIT);
+  lurl_buf_free(&b);
+}
+
 /* --------------------------------------------------------- percent-encode */
 
 static int pct_is(const char *in, size_t n, int form, const char *want) {
@@ -346,6 +379,7 @@ int main(void) {
   test_buf();
   test_buf_limit();
   test_pct();
+  test_requote();
   test_status();
   test_fields();
   test_ieq();
