@@ -161,11 +161,18 @@ static CURL *configure(lurl_engine *e, CURL *h, lurl_handle *hd) {
   return h;
 }
 
+/* The companion of one of our easy handles (CURLOPT_PRIVATE). */
+static lurl_handle *companion(CURL *h) {
+  lurl_handle *hd = NULL;
+  curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&hd);
+  return hd;
+}
+
 /* Frees the URL a companion keeps (the handle no longer points at it). */
 static void forget_url(lurl_handle *hd) {
   curl_url_cleanup(hd->cu);
   free(hd->url);
-  hd->cu = NULL, hd->url = NULL, hd->url_len = 0, hd->cu_set = 0;
+  hd->cu = NULL, hd->url = NULL, hd->url_len = 0;
 }
 
 /*
@@ -178,7 +185,7 @@ static void forget_url(lurl_handle *hd) {
 ** refuses goes as a string, so the transfer fails as it always did.
 */
 void lurl_handle_url(lurl_handle *hd, const char *url, size_t len) {
-  if (hd->cu_set && hd->url_len == len && memcmp(hd->url, url, len) == 0) return;
+  if (hd->url && hd->url_len == len && memcmp(hd->url, url, len) == 0) return;
   char *copy = (char *)malloc(len + 1);
   if (!hd->cu) hd->cu = curl_url();
   if (copy && hd->cu &&
@@ -192,7 +199,6 @@ void lurl_handle_url(lurl_handle *hd, const char *url, size_t len) {
     ** retries and redirects: an empty CURLOPT_URL makes it take the new one */
     curl_easy_setopt(hd->easy, CURLOPT_URL, NULL);
     curl_easy_setopt(hd->easy, CURLOPT_CURLU, hd->cu);
-    hd->cu_set = 1;
     return;
   }
   free(copy);
@@ -203,8 +209,7 @@ void lurl_handle_url(lurl_handle *hd, const char *url, size_t len) {
 
 /* Frees one of our easy handles and its companion. */
 void lurl_easy_free(CURL *h) {
-  lurl_handle *hd = NULL;
-  curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&hd);
+  lurl_handle *hd = companion(h);
   curl_easy_cleanup(h);
   if (hd) forget_url(hd);
   free(hd);
@@ -219,8 +224,7 @@ static void give_back(lurl_engine *e, CURL *h, int tainted) {
     return;
   }
   if (tainted) {
-    lurl_handle *hd = NULL;
-    curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&hd);
+    lurl_handle *hd = companion(h);
     /* libcurl 7.88 leaks the cookie file list across curl_easy_reset
     ** (fixed upstream later): clear it first */
     curl_easy_setopt(h, CURLOPT_COOKIEFILE, NULL);
@@ -303,10 +307,7 @@ lurl_handle *lurl_engine_easy(lurl_engine *e, lurl_share *s, int *attached) {
   CURL *h = s ? lurl_share_take(s) : NULL;
   *attached = h != NULL;
   if (!h) h = e->npool > 0 ? e->pool[--e->npool] : configure(e, curl_easy_init(), NULL);
-  if (!h) return NULL;
-  lurl_handle *hd = NULL;
-  curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&hd);
-  return hd;
+  return h ? companion(h) : NULL;
 }
 
 /* Marks t finished with `code` and takes it off the multi handle at once, so
@@ -327,8 +328,7 @@ static int drain(lurl_engine *e) {
   while ((m = curl_multi_info_read(e->multi, &left)) != NULL) {
     if (m->msg != CURLMSG_DONE) continue;
     CURLcode rc = m->data.result; /* m is invalid once the handle is removed */
-    lurl_handle *hd = NULL;
-    curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&hd);
+    lurl_handle *hd = companion(m->easy_handle);
     lurl_transfer *t = hd ? hd->t : NULL;
     if (t) {
       finish(e, t, rc);

@@ -48,9 +48,9 @@ typedef struct lurl_handle {
   long connect_ms, total_ms;   /* CURLOPT_CONNECTTIMEOUT_MS, CURLOPT_TIMEOUT_MS */
   long pipewait;               /* CURLOPT_PIPEWAIT */
   CURLU *cu;                   /* the parsed URL (CURLOPT_CURLU), or NULL */
-  char *url;                   /* the string cu was parsed from */
+  char *url;                   /* the string cu was parsed from; non-NULL
+                                  when CURLOPT_CURLU is cu (else CURLOPT_URL) */
   size_t url_len;
-  int cu_set;                  /* CURLOPT_CURLU is cu (else CURLOPT_URL) */
 } lurl_handle;
 
 /* Sets a per-request option kept in lurl_handle unless it holds `val`. */

@@ -13,7 +13,6 @@
 */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
-#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -284,11 +283,7 @@ static size_t plain_url(const char *url) {
   size_t auth_end = 0;
   for (size_t i = p; url[i]; i++) {
     unsigned char c = (unsigned char)url[i];
-    if (c <= 32 || c >= 127 || c == '#' || c == '\\' || c == '"' || c == '<' || c == '>' ||
-        c == '^' || c == '`' || c == '{' || c == '|' || c == '}')
-      return 0;
-    if (c == '%' && !(isxdigit((unsigned char)url[i + 1]) && isxdigit((unsigned char)url[i + 2])))
-      return 0;
+    if (c == '#' || lurl_url_quotes(url, i)) return 0;
     if (!auth_end && (c == '/' || c == '?')) auth_end = i;
   }
   return auth_end ? auth_end : strlen(url);

@@ -124,16 +124,6 @@ int lurl_buf_add_pct(lurl_buf *b, const char *s, size_t n, int form) {
   return LURL_BUF_OK;
 }
 
-/* A byte a URL carries as it is: RFC 3986's unreserved and reserved
-** characters, the ones requests' requote_uri leaves alone. */
-static int url_keeps(unsigned char c) {
-  return is_unreserved(c) || (c != 0 && strchr(":/?#[]@!$&'()*+,;=", c) != NULL);
-}
-
-static int is_hexdig(unsigned char c) {
-  return is_digit((char)c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
 /* Where the path of an absolute URL starts (after "scheme://authority"),
 ** or NULL when the URL has no "://". */
 static const char *url_path(const char *url) {
@@ -141,18 +131,11 @@ static const char *url_path(const char *url) {
   return p ? p + 3 + strcspn(p + 3, "/?#") : NULL;
 }
 
-/* Whether byte i of s needs an escape in a path, query or fragment. */
-static int url_quotes(const char *s, size_t i) {
-  unsigned char c = (unsigned char)s[i];
-  if (c == '%') return !(is_hexdig((unsigned char)s[i + 1]) && is_hexdig((unsigned char)s[i + 2]));
-  return !url_keeps(c);
-}
-
 int lurl_url_needs_requote(const char *url) {
   const char *p = url_path(url);
   if (!p) return 0;
   for (size_t i = 0; p[i]; i++)
-    if (url_quotes(p, i)) return 1;
+    if (lurl_url_quotes(p, i)) return 1;
   return 0;
 }
 
@@ -163,7 +146,7 @@ int lurl_url_requote(lurl_buf *b, const char *url) {
   int rc = lurl_buf_add(b, url, head);
   if (rc != LURL_BUF_OK || !p) return rc;
   for (size_t i = 0; p[i] && rc == LURL_BUF_OK; i++) {
-    if (!url_quotes(p, i)) {
+    if (!lurl_url_quotes(p, i)) {
       rc = lurl_buf_add(b, p + i, 1);
     } else {
       unsigned char c = (unsigned char)p[i];

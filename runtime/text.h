@@ -51,6 +51,22 @@ int lurl_buf_add_pct(lurl_buf *b, const char *s, size_t n, int form);
 int lurl_url_needs_requote(const char *url);
 int lurl_url_requote(lurl_buf *b, const char *url);
 
+static inline int lurl_is_hex(unsigned char c) {
+  return (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'f');
+}
+
+/* Whether byte i of the NUL-terminated s is one requoting escapes: not an
+** RFC 3986 reserved or unreserved character (printable ASCII except
+** "<>\"\\^`{|}"), or a '%' that starts no %XX escape.  Inline: request.c
+** asks it of every byte of every plain URL. */
+static inline int lurl_url_quotes(const char *s, size_t i) {
+  unsigned char c = (unsigned char)s[i];
+  if (c == '%') /* s[i + 2] is read only when s[i + 1] is a hex digit */
+    return !(lurl_is_hex((unsigned char)s[i + 1]) && lurl_is_hex((unsigned char)s[i + 2]));
+  return c <= 32 || c >= 127 || c == '"' || c == '<' || c == '>' || c == '\\' || c == '^' ||
+         c == '`' || c == '{' || c == '|' || c == '}';
+}
+
 /* The parsed status line of one response. */
 typedef struct lurl_status {
   int major, minor;          /* HTTP/1.1 -> 1,1; HTTP/2 -> 2,0 */
