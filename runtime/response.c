@@ -55,30 +55,36 @@ static void setnum(lua_State *L, const char *k, double v) {
 }
 
 /* The timing phases of a finished hop, kept as plain numbers until a
-** script reads res.timings (core.timings builds the table then), and the
-** raw header block after them (one object for both: res._head is made from
-** it when read, see lua/http/response.lua). */
+** script reads res.timings (core.timings builds the table then), then the
+** raw header block and the request's method (one object for all three:
+** res._head and res.method are made from it when read, see
+** lua/http/response.lua; a response table of four fields is half the size
+** of one with five). */
 typedef struct timings {
   const char *tag;  /* timings_tag: marks a timings userdata */
   double dns, connect, tls, ttfb, total;
   long version;     /* CURLINFO_HTTP_VERSION */
   size_t head_len;  /* the header block follows the struct */
+  size_t method_len; /* then the method */
 } timings;
 
 static const char timings_tag[] = "http.timings";
 
-/* Pushes a userdata holding the hop's timing phases and the header block
-** [-0, +1]; returns the total. */
-static double push_timings(lua_State *L, CURL *h, const lurl_buf *head) {
+/* Pushes a userdata holding the hop's timing phases, the header block and
+** the method [-0, +1]; returns the total. */
+static double push_timings(lua_State *L, CURL *h, const lurl_buf *head, const char *method,
+                           size_t method_len) {
   double dns = secs(h, CURLINFO_NAMELOOKUP_TIME_T);
   double con = secs(h, CURLINFO_CONNECT_TIME_T);
   double tls = secs(h, CURLINFO_APPCONNECT_TIME_T);
   double pre = secs(h, CURLINFO_PRETRANSFER_TIME_T);
   double st = secs(h, CURLINFO_STARTTRANSFER_TIME_T);
-  timings *tm = (timings *)lua_newuserdatauv(L, sizeof *tm + head->len, 0);
+  timings *tm = (timings *)lua_newuserdatauv(L, sizeof *tm + head->len + method_len, 0);
   tm->tag = timings_tag;
   tm->head_len = head->len;
+  tm->method_len = method_len;
   if (head->len) memcpy(tm + 1, head->data, head->len);
+  memcpy((char *)(tm + 1) + head->len, method, method_len);
   tm->dns = dns;
   tm->connect = con > 0 ? con - dns : 0;
   tm->tls = tls > 0 ? tls - con : 0;
@@ -96,8 +102,9 @@ static timings *check_timings(lua_State *L, int idx) {
 }
 
 /* core.hop_info(tm, what): "version" -> "1.1" (HTTP version of the hop),
-** "total" -> seconds, "head" -> the raw header block.  res.http_version,
-** res.elapsed and res._head, read lazily. */
+** "total" -> seconds, "head" -> the raw header block, "method" -> the
+** request's method.  res.http_version, res.elapsed, res._head and
+** res.method, read lazily. */
 int lurl_core_hop_info(lua_State *L) {
   timings *tm = check_timings(L, 1);
   const char *what = luaL_checkstring(L, 2);
@@ -105,6 +112,8 @@ int lurl_core_hop_info(lua_State *L) {
     lua_pushnumber(L, tm->total);
   } else if (strcmp(what, "head") == 0) {
     lua_pushlstring(L, (const char *)(tm + 1), tm->head_len);
+  } else if (strcmp(what, "method") == 0) {
+    lua_pushlstring(L, (const char *)(tm + 1) + tm->head_len, tm->method_len);
   } else {
     long v = tm->version;
     lua_pushstring(L, v == CURL_HTTP_VERSION_2_0 ? "2" : v == CURL_HTTP_VERSION_1_0 ? "1.0"
@@ -260,11 +269,11 @@ void lurl_push_transfer_error(lua_State *L, lurl_transfer *t, int unused) {
 ** (core.set_response_mt; lua/http/response.lua), nil until it is set.
 */
 static const char *const result_keys[] = {
-  "status", "url", "method", "body", "_reqhead", "_reqbody", "_tm"};
+  "status", "url", "body", "_reqhead", "_reqbody", "_tm"};
 enum { KEY_STATUS = lua_upvalueindex(1), KEY_URL = lua_upvalueindex(2),
-       KEY_METHOD = lua_upvalueindex(3), KEY_BODY = lua_upvalueindex(4),
-       KEY_REQHEAD = lua_upvalueindex(5), KEY_REQBODY = lua_upvalueindex(6),
-       KEY_TM = lua_upvalueindex(7), RESULT_MT = lua_upvalueindex(8) };
+       KEY_BODY = lua_upvalueindex(3), KEY_REQHEAD = lua_upvalueindex(4),
+       KEY_REQBODY = lua_upvalueindex(5), KEY_TM = lua_upvalueindex(6),
+       RESULT_MT = lua_upvalueindex(7) };
 int lurl_core_result(lua_State *L) {
   lurl_transfer *t = lurl_checktransfer(L, 1);
   lua_getiuservalue(L, 1, 2); /* 2: method */
@@ -293,15 +302,14 @@ int lurl_core_result(lua_State *L) {
   CURL *h = t->easy;
   long code = 0;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-  lua_createtable(L, 0, 8); /* at most 7 fields below; lazy ones grow it */
+  /* four fields for a plain GET (status, url, body, _tm): a hash of four
+  ** slots; _reqhead or _reqbody, and lazy fields once read, grow it */
+  lua_createtable(L, 0, 4);
   lua_pushvalue(L, KEY_STATUS);
   lua_pushinteger(L, code);
   lua_rawset(L, -3);
   lua_pushvalue(L, KEY_URL);
   lua_pushvalue(L, 3);
-  lua_rawset(L, -3);
-  lua_pushvalue(L, KEY_METHOD);
-  lua_pushvalue(L, 2);
   lua_rawset(L, -3);
   if (!t->stream) {
     lua_pushvalue(L, KEY_BODY);
@@ -321,7 +329,9 @@ int lurl_core_result(lua_State *L) {
   else
     lua_pop(L, 2);
   lua_pushvalue(L, KEY_TM);
-  push_timings(L, h, &t->head); /* res._tm, with the header block */
+  size_t mlen;
+  const char *method = lua_tolstring(L, 2, &mlen);
+  push_timings(L, h, &t->head, method ? method : "", method ? mlen : 0); /* res._tm */
   lua_rawset(L, -3);
   if (!lua_isnil(L, RESULT_MT)) {
     lua_pushvalue(L, RESULT_MT);

@@ -162,6 +162,9 @@ describe("method and body on a redirect", function()
       local res = must(http[m](redirect_to(FAULT .. "/ok", 303), { json = { a = 1 } }))
       assert.are.equal(200, res.status)
       assert.are.equal(m:upper(), res.history[1].request.method)
+      -- res.method is the last hop's, each response of the history its own
+      assert.are.equal("GET", res.method)
+      assert.are.equal(m:upper(), res.history[1].method)
       local got = fault_log()[1]
       assert.are.equal("GET", got.method)
       assert.are.equal(0, got.body_size)
@@ -173,6 +176,7 @@ describe("method and body on a redirect", function()
     fault_reset()
     local res = must(http.head(redirect_to(FAULT .. "/ok", 303)))
     assert.are.equal(200, res.status)
+    assert.are.equal("HEAD", res.method)
     assert.are.equal("HEAD", fault_log()[1].method)
   end)
 

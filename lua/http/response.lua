@@ -1,12 +1,12 @@
 -- http.response: the methods and lazily built fields of a response.
 --
 -- core.result hands over a table (with this metatable, set through
--- core.set_response_mt) holding the fields almost every caller
--- reads (status, url, method, body), and the hop's timings with its raw
--- header block.  Everything else (reason, ok, http_version, elapsed, timings,
--- headers, header_list, links, cookies, text, encoding, request) is worked
--- out on first access and cached in the table, so a script that never looks
--- at headers never pays for them.
+-- core.set_response_mt) holding the fields almost every caller reads
+-- (status, url, body) and _tm: the hop's timings, its raw header block and
+-- the method.  Everything else (method, reason, ok, http_version, elapsed,
+-- timings, headers, header_list, links, cookies, text, encoding, request) is
+-- worked out on first access and cached in the table, so a script that never
+-- looks at headers never pays for them.
 local core = require "http.core"
 local json = require "http.json"
 
@@ -104,6 +104,7 @@ function lazy.reason(r) return core.reason(r._head or "", r.status) end
 function lazy.ok(r) return r.status < 400 end
 function lazy.http_version(r) return core.hop_info(r._tm, "version") end
 function lazy.elapsed(r) return core.hop_info(r._tm, "total") end
+function lazy.method(r) return core.hop_info(r._tm, "method") end
 function lazy.attempts() return 1 end -- set by the client when there were more
 
 function methods.header_values(r, name)
