@@ -691,13 +691,33 @@ def read_body(conn, req):
     return body, chunked, trailers
 
 
+# More routes live in spec/servers/fault_routes_*.py, one file per area
+# (hostile framing, bombs, credentials...): each defines ROUTES, a dict of
+# path -> function(conn, req, q) returning True to keep the connection, and
+# may use this module's helpers through `import fault_server as fs`.
+EXTRA_ROUTES = {}
+
+
+def _load_route_modules():
+    import glob
+    import importlib
+    here = os.path.dirname(os.path.abspath(__file__))
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    sys.modules.setdefault("fault_server", sys.modules[__name__])
+    for f in sorted(glob.glob(os.path.join(here, "fault_routes_*.py"))):
+        mod = importlib.import_module(os.path.basename(f)[:-3])
+        EXTRA_ROUTES.update(mod.ROUTES)
+
+
 def handle_route(conn, req, path, q):
-    """The streaming routes first, then the original ones."""
-    route = STREAM_ROUTES.get(path)
+    """The streaming routes first, then the area modules', then the original ones."""
+    route = STREAM_ROUTES.get(path) or EXTRA_ROUTES.get(path)
     if route is not None:
         return route(conn, req, q)
     return _base_handle_route(conn, req, path, q)
 
 
 if __name__ == "__main__":
+    _load_route_modules()
     main(sys.argv[1:])
