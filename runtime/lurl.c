@@ -4,9 +4,11 @@
 ** makes `http` and `json` requirable.  Keeping it a faithful stand-in is what
 ** lets `busted --lua=lurl` and `#!/usr/bin/env lurl` scripts work unchanged.
 **
-** Deliberate differences from lua.c: `--trace` and `--help`; `-v` also
-** describes libcurl; error messages are prefixed "lurl: "; an error object
-** with __tostring still gets a traceback; an interrupted run exits with 130.
+** Deliberate differences from lua.c: `--trace`, `-h`/`--help` and
+** `--version`; `-v` also describes libcurl; error messages are prefixed
+** "lurl: "; an error object with __tostring still gets a traceback; an
+** interrupted run exits with 130; on a terminal the REPL reads through
+** libedit and prints results readably (prompt.c, the binary's alone).
 */
 #define _POSIX_C_SOURCE 200809L
 
@@ -22,6 +24,7 @@
 #include <lualib.h>
 
 #include "lurl.h"
+#include "prompt.h"
 
 #define PROGNAME "lurl"
 #define PROMPT1 "> "
@@ -38,6 +41,9 @@ typedef struct cmdline {
   int script;  /* argv index of the script ("-" = stdin); argc when none */
   int flags;   /* OPT_* */
 } cmdline;
+
+/* True while the REPL reads through prompt.c (stdin is a terminal). */
+static int prompt_on = 0;
 
 /* Prefix of error messages; NULL inside the REPL, where it would be noise. */
 static const char *msg_prefix = PROGNAME;
@@ -74,7 +80,8 @@ static void print_usage(FILE *out, const char *bad) {
         "  -E        ignore environment variables\n"
         "  -W        turn warnings on\n"
         "  --trace   trace every request on stderr\n"
-        "  --help    show this help and exit\n"
+        "  -h, --help  show this help and exit\n"
+        "  --version   show version information and exit\n"
         "  --        stop handling options\n"
         "  -         stop handling options and execute stdin\n", out);
   fflush(out);
@@ -306,25 +313,35 @@ static size_t line_cap = 0;
 ** push_line [-0, +(0|1)]: prompts (_PROMPT/_PROMPT2 when set) and reads one
 ** line from stdin, pushing it without its newline.  On the first line of a
 ** statement a leading '=' means "return" (Lua 5.1 habit, kept by lua.c).
-** Returns 0 at end of input, pushing nothing.
+** Returns 0 at end of input, pushing nothing; through prompt.c -1 when
+** Ctrl-C cleared the line (nothing pushed).
 */
 static int push_line(lua_State *L, int first) {
   ssize_t len;
-  if (lua_getglobal(L, first ? "_PROMPT" : "_PROMPT2") == LUA_TNIL) {
-    fputs(first ? PROMPT1 : PROMPT2, stdout);
-  } else {
-    fputs(luaL_tolstring(L, -1, NULL), stdout);
-    lua_pop(L, 1);  /* the converted string */
+  int n = 1, got = 1;  /* n: values the prompt lookup left on the stack */
+  const char *prompt = first ? PROMPT1 : PROMPT2;
+  if (lua_getglobal(L, first ? "_PROMPT" : "_PROMPT2") != LUA_TNIL) {
+    prompt = luaL_tolstring(L, -1, NULL);
+    n = 2;
   }
-  lua_pop(L, 1);  /* the global */
-  fflush(stdout);
-  len = getline(&line_buf, &line_cap, stdin);
-  if (len < 0) return 0;
-  if (len > 0 && line_buf[len - 1] == '\n') line_buf[--len] = '\0';
-  if (first && line_buf[0] == '=')
-    lua_pushfstring(L, "return %s", line_buf + 1);
-  else
+  if (prompt_on) {
+    got = lurl_prompt_read(L, prompt);
+    if (got == 1) lua_insert(L, -1 - n);  /* the line below the prompt values */
+    lua_pop(L, n);
+    if (got != 1) return got;
+  } else {
+    fputs(prompt, stdout);
+    fflush(stdout);
+    lua_pop(L, n);
+    len = getline(&line_buf, &line_cap, stdin);
+    if (len < 0) return 0;
+    if (len > 0 && line_buf[len - 1] == '\n') line_buf[--len] = '\0';
     lua_pushlstring(L, line_buf, (size_t)len);
+  }
+  if (first && lua_tostring(L, -1)[0] == '=') {
+    lua_pushfstring(L, "return %s", lua_tostring(L, -1) + 1);
+    lua_remove(L, -2);
+  }
   return 1;
 }
 
@@ -345,10 +362,11 @@ static int incomplete(lua_State *L, int status) {
 ** or an error message; returns the load status, or -1 at end of input.
 */
 static int load_statement(lua_State *L) {
-  int status;
+  int status, got;
   size_t len;
   const char *src;
-  if (!push_line(L, 1)) return -1;
+  if ((got = push_line(L, 1)) == 0) return -1;
+  if (got < 0) lua_pushliteral(L, "");  /* Ctrl-C: an empty statement */
   src = lua_pushfstring(L, "return %s", lua_tostring(L, -1));
   status = luaL_loadbuffer(L, src, strlen(src), "=stdin");
   lua_remove(L, -2);  /* the "return" text */
@@ -361,7 +379,12 @@ static int load_statement(lua_State *L) {
     src = lua_tolstring(L, -1, &len);
     status = luaL_loadbuffer(L, src, len, "=stdin");
     /* At end of input an incomplete chunk is reported as it stands. */
-    if (!incomplete(L, status) || !push_line(L, 0)) break;
+    if (!incomplete(L, status) || (got = push_line(L, 0)) == 0) break;
+    if (got < 0) {  /* Ctrl-C drops the statement: compile nothing instead */
+      lua_pop(L, 2);  /* the "<eof>" message and the text */
+      lua_pushliteral(L, "");
+      continue;
+    }
     lua_remove(L, -2);  /* the "<eof>" message */
     lua_pushliteral(L, "\n");
     lua_insert(L, -2);
@@ -375,6 +398,10 @@ static int load_statement(lua_State *L) {
 static void print_results(lua_State *L) {
   int n = lua_gettop(L);
   if (n == 0) return;
+  if (prompt_on) {  /* the readable printer, the prompt's alone */
+    lurl_prompt_print(L);
+    return;
+  }
   luaL_checkstack(L, LUA_MINSTACK, "too many results to print");
   lua_getglobal(L, "print");
   lua_insert(L, 1);
@@ -391,6 +418,7 @@ static void repl(lua_State *L) {
   int status;
   const char *saved_prefix = msg_prefix;
   msg_prefix = NULL;
+  prompt_on = isatty(STDIN_FILENO) && lurl_prompt_begin(L);
   for (;;) {
     lua_settop(L, 0);
     if ((status = load_statement(L)) == -1) break;
@@ -402,6 +430,8 @@ static void repl(lua_State *L) {
     else report(L, status);
   }
   lua_settop(L, 0);
+  if (prompt_on) lurl_prompt_end(L);
+  prompt_on = 0;
   fputs("\n", stdout);
   fflush(stdout);
   free(line_buf);
@@ -414,8 +444,8 @@ static void repl(lua_State *L) {
 ** parse_cmdline: scans the options before the script, as lua.c does: it stops
 ** at the first non-option, at "-" (stdin is the script) or after "--".
 ** -e/-l take their value glued on or as the next argument (which may not
-** start with '-').  Returns 0 when fine, 1 for --help, or -1 with *bad set
-** to the offending argument.
+** start with '-').  Returns 0 when fine, 1 for -h/--help, 2 for --version,
+** or -1 with *bad set to the offending argument.
 */
 static int parse_cmdline(int argc, char **argv, cmdline *c, const char **bad) {
   int i;
@@ -427,7 +457,8 @@ static int parse_cmdline(int argc, char **argv, cmdline *c, const char **bad) {
     if (a[0] != '-' || a[1] == '\0') break;  /* the script, or "-" */
     *bad = a;
     if (strcmp(a, "--") == 0) { i++; break; }  /* the script comes next */
-    if (strcmp(a, "--help") == 0) return 1;
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) return 1;
+    if (strcmp(a, "--version") == 0) return 2;
     if (strcmp(a, "--trace") == 0) { c->flags |= OPT_TRACE; continue; }
     if (a[1] == 'e' || a[1] == 'l') {
       if (a[1] == 'e') c->flags |= OPT_EXEC;
@@ -507,6 +538,7 @@ int main(int argc, char **argv) {
   int status, ok;
   switch (parse_cmdline(argc, argv, &c, &bad)) {
     case 1: print_usage(stdout, NULL); return EXIT_SUCCESS;
+    case 2: print_version(); return EXIT_SUCCESS;
     case -1: print_usage(stderr, bad); return EXIT_FAILURE;
     default: break;
   }
