@@ -1,9 +1,12 @@
 -- LuaRocks build of the `http` module (http.so and its Lua files) from a
 -- checkout, against the system's libcurl and Lua 5.4:
 --   luarocks --lua-version=5.4 make [--tree DIR]
--- Offline: CMake does the build and finds libcurl (libcurl4-openssl-dev)
--- itself; nothing is downloaded.  lua-cjson (for
--- `json` and response:json()) comes from the system too: Debian's lua-cjson.
+-- Offline: CMake does the build; libcurl (libcurl4-openssl-dev) and libgumbo
+-- (libgumbo-dev) are external dependencies found on the system, and lua-cjson
+-- (for `json` and response:json()) is Debian's lua-cjson, so build with
+--   luarocks --lua-version=5.4 make --deps-mode=none [--tree DIR]
+-- to have luarocks download nothing (the rock-only user without Debian's
+-- lua-cjson installs it with `luarocks install lua-cjson`).
 rockspec_format = "3.0"
 package = "lurl"
 version = "0.1.0-1"
@@ -13,12 +16,25 @@ source = {
   tag = "v0.1.0",
 }
 description = {
+  license = "MIT",
+  -- placeholder, as source.url above
+  homepage = "https://example.invalid/lurl",
+  maintainer = "the lurl authors",
   summary = "Scriptable HTTP for Lua 5.4 over libcurl: requests-like API, tasks, HTTP/2",
   detailed = [[
 The `http` module of lurl: requests, sessions, retries, redirects,
 pagination and concurrency on coroutines over one libcurl multi loop.]],
 }
-dependencies = { "lua >= 5.4, < 5.5" }
+dependencies = {
+  "lua >= 5.4, < 5.5",
+  "lua-cjson",
+}
+external_dependencies = {
+  -- the library only: Debian keeps curl/curl.h under the multiarch include
+  -- directory, where luarocks does not look (CMake's FindCURL does)
+  CURL = { library = "curl" },
+  GUMBO = { header = "gumbo.h", library = "gumbo" },
+}
 build = {
   type = "cmake",
   variables = {
