@@ -264,8 +264,9 @@ void lurl_prompt_end(lua_State *L) {
   drop_matches();
   if (history_path != NULL) {
     create_private(history_path);
-    if (write_history(history_path) == 0)
-      history_truncate_file(history_path, HISTORY_MAX);
+    /* stifle_history bounds what is written: no history_truncate_file,
+    ** which in libedit drops the file's format line */
+    write_history(history_path);
     free(history_path);
     history_path = NULL;
   }
