@@ -80,8 +80,8 @@ static void print_usage(FILE *out, const char *bad) {
         "  -E        ignore environment variables\n"
         "  -W        turn warnings on\n"
         "  --trace   trace every request on stderr\n"
-        "  -h, --help  show this help and exit\n"
-        "  --version   show version information and exit\n"
+        "  --version show version information and exit\n"
+        "  -h        show this help and exit (also --help)\n"
         "  --        stop handling options\n"
         "  -         stop handling options and execute stdin\n", out);
   fflush(out);

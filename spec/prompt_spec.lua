@@ -46,7 +46,9 @@ local function session(opts)
   opts = opts or {}
   serial = serial + 1
   local s = setmetatable({}, Session)
-  s.sock = ("lurl-prompt-%d-%d"):format(math.floor(os.time() % 100000), serial)
+  -- a tmux server of its own per session, named after this run's state
+  -- directory (unique), so parallel runs and other tmux users never meet
+  s.sock = ("lurl-prompt-%s-%d"):format(DIR:match("([^/.]+)$"), serial)
   s.home = opts.home or (DIR .. "/prompt-home-" .. serial)
   os.execute("mkdir -p " .. q(s.home))
   local cmd = ("env -u LURL_HISTORY HOME=%s %s %s; echo \"[exit $?]\"; sleep 600")
@@ -126,8 +128,11 @@ function Session:run(line)
   return table.concat(lines, "\n", from + 1, #lines - 1)
 end
 
+-- Stops the tmux server and removes its socket (tmux leaves it behind).
 function Session:close()
+  local path = self:tmux("display-message -p '#{socket_path}'"):match("^(/[^\n]+)")
   self:tmux("kill-server")
+  if path then os.remove(path) end
 end
 
 -- Exits with Ctrl-D and returns lurl's exit status.
@@ -365,7 +370,7 @@ describe("lurl's command line", function()
       local out, code = sh(q(LURL) .. " " .. opt)
       assert.equal(0, code)
       assert.truthy(out:find("^usage: lurl %[options%] %[script %[args%]%]\n"), out)
-      for _, o in ipairs { "-e stat", "-l mod", "-i ", "-v ", "-E ", "-W ", "--trace", "--version", "-h, --help" } do
+      for _, o in ipairs { "-e stat", "-l mod", "-i ", "-v ", "-E ", "-W ", "--trace", "--version", "-h ", "--help" } do
         assert.truthy(out:find(o, 1, true), o)
       end
     end
