@@ -42,7 +42,8 @@ typedef struct cmdline {
   int flags;   /* OPT_* */
 } cmdline;
 
-/* True while the REPL reads through prompt.c (stdin is a terminal). */
+/* True while the REPL reads through prompt.c (stdin and stdout are a
+** terminal). */
 static int prompt_on = 0;
 
 /* Prefix of error messages; NULL inside the REPL, where it would be noise. */
@@ -418,7 +419,9 @@ static void repl(lua_State *L) {
   int status;
   const char *saved_prefix = msg_prefix;
   msg_prefix = NULL;
-  prompt_on = isatty(STDIN_FILENO) && lurl_prompt_begin(L);
+  /* libedit only when both ends are a terminal: `lurl | tee log` gets the
+  ** plain loop, without escape sequences in the log */
+  prompt_on = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO) && lurl_prompt_begin(L);
   for (;;) {
     lua_settop(L, 0);
     if ((status = load_statement(L)) == -1) break;

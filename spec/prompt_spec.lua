@@ -51,8 +51,8 @@ local function session(opts)
   s.sock = ("lurl-prompt-%s-%d"):format(DIR:match("([^/.]+)$"), serial)
   s.home = opts.home or (DIR .. "/prompt-home-" .. serial)
   os.execute("mkdir -p " .. q(s.home))
-  local cmd = ("env -u LURL_HISTORY HOME=%s %s %s; echo \"[exit $?]\"; sleep 600")
-    :format(q(s.home), q(LURL), opts.args or "")
+  local cmd = ("env -u LURL_HISTORY HOME=%s %s %s %s; echo \"[exit $?]\"; sleep 600")
+    :format(q(s.home), opts.env or "", q(LURL), opts.args or "")
   local _, code = sh(("tmux -L %s new-session -d -s t -x 120 -y 50 %s"):format(s.sock, q(cmd)))
   assert(code == 0, "tmux could not start (is Debian's tmux installed?)")
   s:wait_prompt(1)
@@ -243,6 +243,27 @@ describe("the interactive prompt", function()
     -- libedit's format: a first line, then entries with spaces as \040
     assert.equal("_HiStOrY_V2_\nx\\040=\\0401\n", read(s.home .. "/.lurl_history"))
     assert.equal("600\n", (sh("stat -c %a " .. q(s.home .. "/.lurl_history"))))
+  end)
+
+  it("keeps history where LURL_HISTORY says, and none when it is empty", function()
+    local file = DIR .. "/prompt-elsewhere.hist"
+    os.remove(file)
+    s = session { env = "LURL_HISTORY=" .. q(file) }
+    s:run("y = 2")
+    assert.equal(0, s:exit())
+    assert.equal("_HiStOrY_V2_\ny\\040=\\0402\n", read(file))
+    assert.is_nil(read(s.home .. "/.lurl_history"))
+    s:close()
+    s = session { env = "LURL_HISTORY=" }
+    s:run("z = 3")
+    assert.equal(0, s:exit())
+    assert.is_nil(read(s.home .. "/.lurl_history"))
+  end)
+
+  it("is the plain loop when stdout is not a terminal (lurl | cat)", function()
+    s = session { args = "| cat" }
+    assert.truthy(s:run("{ 1 }"):find("^table: 0x%x+$"))
+    assert.equal("nil", s:run("http"))
   end)
 
   it("has http and json ready as globals", function()
