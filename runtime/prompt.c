@@ -197,7 +197,9 @@ static int load_lua(lua_State *L) {
 int lurl_prompt_begin(lua_State *L) {
   if (!load_lua(L)) return 0;
   /* `http` and `json` as globals, unless the script set its own */
-  if (call_prompt(L, "setup", 0) == 0) fputs("lurl: http not loaded\n", stderr);
+  if (call_prompt(L, "setup", 0) == 0 || lua_type(L, -1) == LUA_TSTRING)
+    fprintf(stderr, "lurl: the prompt has no http/json: %s\n",
+            lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "setup failed");
   lua_pop(L, 1);
   prompt_L = L;
   /* Wide characters (UTF-8 input) need the user's character type; only

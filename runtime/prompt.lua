@@ -269,9 +269,15 @@ function M.show(...)
 end
 
 -- http and json ready as globals, unless the script made its own.
+-- Returns true, or the message of a module that would not load.
 function M.setup()
-  if rawget(G, "http") == nil then G.http = require "http" end
-  if rawget(G, "json") == nil then G.json = require "json" end
+  for _, name in next, { "http", "json" } do
+    if rawget(G, name) == nil then
+      local ok, mod = pcall(require, name)
+      if not ok then return tostring(mod) end
+      G[name] = mod
+    end
+  end
   local ok, cjson = pcall(require, "cjson")
   if ok and type(cjson) == "table" then json_null = rawget(cjson, "null") end
   return true
