@@ -351,9 +351,7 @@ function M.secrets(res, set, ctx)
   ctx = ctx or rawget(res, "_redact")
   local req = rawget(res, "request") or (getmetatable(res) and res.request)
   if type(req) == "table" then M.add_url(set, req.url, ctx) end
-  if type(res.status) == "number" then
-    for _, f in ipairs(M.request_pairs(res)) do M.add_header(set, f[1], f[2], ctx) end
-  end
+  for _, f in ipairs(M.request_pairs(res)) do M.add_header(set, f[1], f[2], ctx) end
   M.add_url(set, res.url, ctx)
   if type(res.header_list) == "table" then
     for _, f in ipairs(res.header_list) do M.add_header(set, f[1], f[2], ctx) end
