@@ -19,6 +19,9 @@
       a redirect whose Location carries a user, a password and secret
       query parameters: http://lu:LOCPASS9@127.0.0.1:P/ok?token=LOCTOK9&keep=locvisible
       (P: this server's own port unless given).
+  /luaside/set-cookie
+      200 with Set-Cookie: sc=SETCOOKIE7x6; Path=/; HttpOnly, and the same
+      value echoed in a JSON body (a value that is in no request URL).
   /luaside/echo
       200 JSON {"target", "headers": [[name, value], ...]}: what arrived,
       proxy credentials included when lurl used this server as its proxy.
@@ -90,7 +93,16 @@ def route_echo(conn, req, q):
     return not close
 
 
+def route_set_cookie(conn, req, q):
+    close = fs.wants_close(req)
+    body = json.dumps({"set": "sc=SETCOOKIE7x6"}).encode()
+    fs.simple(conn, req, 200, "OK", body, "application/json",
+              extra=[("Set-Cookie", "sc=SETCOOKIE7x6; Path=/; HttpOnly")], close=close)
+    return not close
+
+
 ROUTES = {
+    "/luaside/set-cookie": route_set_cookie,
     "/luaside/padded": route_padded,
     "/luaside/location-creds": route_location_creds,
     "/luaside/echo": route_echo,
