@@ -16,6 +16,7 @@
 ** is one pass over its input: a hostile URL or body costs linear time.
 */
 #define _GNU_SOURCE /* memmem: glibc's is linear (two-way) in the text */
+#include <limits.h>
 #include <string.h>
 
 #include "lurl_int.h"
@@ -238,9 +239,9 @@ int lurl_core_url_secrets(lua_State *L) {
 /*
 ** Replaces the text at index t with a copy in which every occurrence of
 ** each string of the array at index list is "***", in the array's order
-** (callers put longer secrets first).  memmem keeps each pass linear, so a
-** hostile body and a hostile cookie value together cannot make it
-** quadratic.  Strings shorter than `min` bytes are skipped.
+** (callers put longer secrets first).  memmem keeps each pass linear in
+** the text; this serves the few secrets of one URL (core.scrub, for any
+** number of them, is below).  Strings shorter than `min` bytes are skipped.
 */
 static void scrub_at(lua_State *L, int t, int list, size_t min) {
   lua_Integer k = (lua_Integer)lua_rawlen(L, list);
@@ -271,13 +272,128 @@ static void scrub_at(lua_State *L, int t, int list, size_t min) {
   }
 }
 
-/* core.scrub(text, secrets) -> text with each secret string as "***". */
+/*
+** core.scrub in one pass whatever the number of secrets: an Aho-Corasick
+** automaton over all of them (a HAR of a long session gathers a secret per
+** rotating cookie, and scrubbing every body once per secret would grow with
+** the square of the session's length).  Nodes keep their children in a
+** list (no 256-entry tables: a secret may be a 90 KB cookie value), so each
+** step scans at most 256 siblings.  All memory is in userdata: an error
+** (out of memory) leaks nothing.
+*/
+typedef struct {
+  int child, sibling, fail;
+  int out; /* length of the longest secret that ends at this node */
+  unsigned char c;
+} acnode;
+
+static int ac_child(const acnode *t, int n, unsigned char c) {
+  for (int k = t[n].child; k; k = t[k].sibling)
+    if (t[k].c == c) return k;
+  return 0;
+}
+
+/* Builds the automaton of the strings of the array at `list` (those of
+** `min` bytes or more) in a userdata it pushes [-0, +1]; NULL if none. */
+static acnode *ac_build(lua_State *L, int list, size_t min) {
+  lua_Integer k = (lua_Integer)lua_rawlen(L, list);
+  size_t total = 1;
+  for (lua_Integer i = 1; i <= k; i++) {
+    size_t m = 0;
+    if (lua_rawgeti(L, list, i) == LUA_TSTRING) lua_tolstring(L, -1, &m);
+    lua_pop(L, 1);
+    if (m >= min && m > 0) total += m;
+  }
+  if (total > (size_t)INT_MAX / 2) luaL_error(L, "too many secrets to scrub");
+  acnode *t = lua_newuserdatauv(L, total * sizeof *t, 0);
+  memset(t, 0, total * sizeof *t);
+  int nn = 1;
+  for (lua_Integer i = 1; i <= k; i++) {
+    size_t m = 0;
+    const char *s = lua_rawgeti(L, list, i) == LUA_TSTRING ? lua_tolstring(L, -1, &m) : NULL;
+    if (s && m >= min && m > 0) {
+      int cur = 0;
+      for (size_t j = 0; j < m; j++) {
+        int nx = ac_child(t, cur, (unsigned char)s[j]);
+        if (!nx) {
+          nx = nn++;
+          t[nx].c = (unsigned char)s[j];
+          t[nx].sibling = t[cur].child;
+          t[cur].child = nx;
+        }
+        cur = nx;
+      }
+      if ((int)m > t[cur].out) t[cur].out = (int)m;
+    }
+    lua_pop(L, 1);
+  }
+  if (nn == 1) return NULL;
+  /* failure links, breadth first, with the longest secret ending at each
+  ** node (its own, else the one its failure node ends) */
+  int *q = lua_newuserdatauv(L, (size_t)nn * sizeof *q, 0);
+  int head = 0, tail = 0;
+  for (int c = t[0].child; c; c = t[c].sibling) q[tail++] = c;
+  while (head < tail) {
+    int u = q[head++];
+    for (int v = t[u].child; v; v = t[v].sibling) {
+      int f = t[u].fail, x;
+      while (!(x = ac_child(t, f, t[v].c)) && f) f = t[f].fail;
+      t[v].fail = u == 0 ? 0 : x;
+      if (t[t[v].fail].out > t[v].out) t[v].out = t[t[v].fail].out;
+      q[tail++] = v;
+    }
+  }
+  lua_pop(L, 1);
+  return t;
+}
+
+/* core.scrub(text, secrets) -> text with every occurrence of each string
+** of the array `secrets` replaced by "***" (overlapping or adjacent
+** occurrences become one "***"). */
 int lurl_core_scrub(lua_State *L) {
-  luaL_checkstring(L, 1);
+  size_t n;
+  const char *text = luaL_checklstring(L, 1, &n);
   luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
-  lua_pushvalue(L, 1); /* 3: the text so far */
-  scrub_at(L, 3, 2, 0);
+  const acnode *t = n ? ac_build(L, 2, 1) : NULL;
+  if (!t) {
+    lua_settop(L, 1);
+    return 1;
+  }
+  /* reach[i] > 0: byte i is inside a secret.  A match of length m ending
+  ** at j covers j-m+1..j; sweeping right to left carries the coverage. */
+  int *reach = lua_newuserdatauv(L, n * sizeof *reach, 0);
+  int st = 0, any = 0;
+  for (size_t i = 0; i < n; i++) {
+    int x;
+    while (!(x = ac_child(t, st, (unsigned char)text[i])) && st) st = t[st].fail;
+    st = x;
+    reach[i] = t[st].out;
+    any |= reach[i];
+  }
+  if (!any) {
+    lua_settop(L, 1);
+    return 1;
+  }
+  int carry = 0;
+  for (size_t i = n; i-- > 0;) {
+    carry = carry - 1 > reach[i] ? carry - 1 : reach[i];
+    reach[i] = carry;
+  }
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (size_t i = 0; i < n;) {
+    if (reach[i] > 0) {
+      luaL_addstring(&b, MASK);
+      while (i < n && reach[i] > 0) i++;
+    } else {
+      size_t j = i;
+      while (j < n && reach[j] <= 0) j++;
+      luaL_addlstring(&b, text + i, j - i);
+      i = j;
+    }
+  }
+  luaL_pushresult(&b);
   return 1;
 }
 

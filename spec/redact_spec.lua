@@ -152,6 +152,51 @@ describe("redaction", function()
       core.secret_params())
   end)
 
+  it("scrubs every occurrence of every secret, overlapping ones too, in one pass", function()
+    local core = require "http.core"
+    -- against the obvious way: mark each occurrence of each secret, then
+    -- turn each run of marked bytes into one "***"
+    local function reference(text, list)
+      local cov = {}
+      for _, sec in ipairs(list) do
+        local from = 1
+        while true do
+          local i, j = text:find(sec, from, true)
+          if not i then break end
+          for k = i, j do cov[k] = true end
+          from = i + 1
+        end
+      end
+      local out, i = {}, 1
+      while i <= #text do
+        if cov[i] then
+          out[#out + 1] = "***"
+          while cov[i] do i = i + 1 end
+        else
+          out[#out + 1] = text:sub(i, i)
+          i = i + 1
+        end
+      end
+      return table.concat(out)
+    end
+    local seed = 12345
+    local function rnd(n) -- a small LCG: the same cases on every run
+      local t = {}
+      for i = 1, n do
+        seed = (seed * 1103515245 + 12345) % 2147483648
+        t[i] = ("abc"):sub(seed % 3 + 1, seed % 3 + 1)
+      end
+      return table.concat(t)
+    end
+    for _ = 1, 3000 do
+      local text = rnd(#rnd(1) * 13)
+      local list = {}
+      for i = 1, #rnd(1) + 2 do list[i] = rnd(i % 4 + 1) end
+      assert.are.equal(reference(text, list), core.scrub(text, list), text .. " / " .. table.concat(list, ","))
+    end
+    assert.are.equal("id *** and ***; a=1", core.scrub("id sess01 and sess02; a=1", { "sess01", "sess02" }))
+  end)
+
   describe("in errors", function()
     local s
     before_each(function() s = http.session { redact = SC.REDACT } end)

@@ -14,7 +14,9 @@
         link           Link: <http://h/2>;<N>rel<N>=<N>"next"<N>x, <http://h/3>; rel="last"
         retry          Retry-After: <N>5
         auth           WWW-Authenticate: Basic<N>realm="x<N>"
-        location       Location: /ok?<N>token=<N>x  (with status 200)
+        location       Location: /ok?<N>token=<N>x
+      The status is 200 unless &status=S says otherwise (302: a padded
+      Location that is followed).
   /luaside/location-creds?port=P&status=302
       a redirect whose Location carries a user, a password and secret
       query parameters: http://lu:LOCPASS9@127.0.0.1:P/ok?token=LOCTOK9&keep=locvisible
@@ -72,7 +74,8 @@ def route_padded(conn, req, q):
     ctype = "text/plain"
     if h[0] == "Content-Type":
         ctype, extra = h[1], []
-    fs.simple(conn, req, 200, "OK", b"ok", ctype=ctype, extra=extra, close=close)
+    status = fs.qint(q, "status", 200)
+    fs.simple(conn, req, status, "OK", b"ok", ctype=ctype, extra=extra, close=close)
     return not close
 
 
