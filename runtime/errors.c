@@ -60,10 +60,10 @@ void lurl_push_error(lua_State *L, const char *kind, const char *msg,
   lua_createtable(L, 0, 8);
   lua_pushstring(L, kind);
   lua_setfield(L, -2, "kind");
-  if (msg && url)
-    lurl_scrub_url_secrets(L, msg, url);
+  if (msg)
+    lurl_scrub_message(L, msg, url);
   else
-    lua_pushstring(L, msg ? msg : kind);
+    lua_pushstring(L, kind);
   lua_setfield(L, -2, "message");
   if (method) {
     lua_pushstring(L, method);

@@ -215,7 +215,7 @@ const char *lurl_redact_url_n(lua_State *L, const char *url, size_t n, int names
 int lurl_core_redact(lua_State *L);
 int lurl_core_url_secrets(lua_State *L);
 int lurl_core_scrub(lua_State *L);
-const char *lurl_scrub_url_secrets(lua_State *L, const char *msg, const char *url);
+const char *lurl_scrub_message(lua_State *L, const char *msg, const char *url);
 int lurl_core_secret_params(lua_State *L);
 int lurl_core_error(lua_State *L);
 int lurl_raise(lua_State *L, const char *fmt, ...);

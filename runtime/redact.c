@@ -404,20 +404,57 @@ static void list_span(void *ud, size_t from, size_t to, int kind) {
   lua_rawseti(c->L, c->out, (lua_Integer)lua_rawlen(c->L, c->out) + 1);
 }
 
+static int scheme_char(char c) {
+  return ((c | 32) >= 'a' && (c | 32) <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+         c == '-' || c == '.';
+}
+
+/* Redacts, in place, every URL the string at index t quotes: from a
+** scheme and "://" up to a space, a quote or an angle bracket.  libcurl
+** quotes the proxy URL it could not use ("Unsupported proxy syntax in
+** 'http://user:pw@...'"). */
+static void redact_quoted_urls(lua_State *L, int t) {
+  size_t n;
+  const char *m = lua_tolstring(L, t, &n);
+  const char *p = memmem(m, n, "://", 3);
+  if (!p) return;
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  size_t done = 0;
+  while (p) {
+    size_t s = (size_t)(p - m), e = s + 3;
+    while (s > done && scheme_char(m[s - 1])) s--;
+    while (e < n && !memchr(" \t\r\n'\"<>", m[e], 8)) e++;
+    luaL_addlstring(&b, m + done, s - done);
+    redactor r = {&b, m + s, 0};
+    url_spans(L, m + s, e - s, 0, mask_span, &r);
+    luaL_addlstring(&b, m + s + r.done, e - s - r.done);
+    done = e;
+    p = e < n ? memmem(m + e, n - e, "://", 3) : NULL;
+  }
+  luaL_addlstring(&b, m + done, n - done);
+  luaL_pushresult(&b);
+  lua_replace(L, t);
+}
+
 /*
-** Pushes msg with the secret parts of url (raw, as they appear in the URL)
-** replaced by "***" [-0, +1]: a message that quotes its URL (libcurl's or
-** ours) must not undo the redaction of err.url.  Parts shorter than 3
+** Pushes an error message made safe to show [-0, +1]: the secret parts of
+** url (raw, as they appear in the URL; url may be NULL) replaced by "***",
+** since a message that quotes its URL must not undo the redaction of
+** err.url, and every URL it quotes redacted.  Parts of url shorter than 3
 ** bytes are left: a password "x" would otherwise turn every x into "***".
 */
-const char *lurl_scrub_url_secrets(lua_State *L, const char *msg, const char *url) {
+const char *lurl_scrub_message(lua_State *L, const char *msg, const char *url) {
   lua_pushstring(L, msg);
   int t = lua_gettop(L);
-  lua_newtable(L);
-  collector c = {L, url, t + 1};
-  url_spans(L, url, strlen(url), 0, list_span, &c);
-  scrub_at(L, t, t + 1, 3);
-  lua_pop(L, 1);
+  if (url) {
+    lua_newtable(L);
+    collector c = {L, url, t + 1};
+    url_spans(L, url, strlen(url), 0, list_span, &c);
+    scrub_at(L, t, t + 1, 3);
+    lua_pop(L, 1);
+  }
+  redact_quoted_urls(L, t);
   return lua_tostring(L, -1);
 }
 

@@ -197,6 +197,39 @@ describe("redaction", function()
     assert.are.equal("id *** and ***; a=1", core.scrub("id sess01 and sess02; a=1", { "sess01", "sess02" }))
   end)
 
+  it("hides exactly the secret parts of a URL", function()
+    local core = require "http.core"
+    local cases = {
+      { "http://u:pw@h/p?token=x&a=1", "http://u:***@h/p?token=***&a=1" },
+      { "https://TOKEN123@host/x", "https://***@host/x" },
+      { "https://TOKEN123:@host/x", "https://***@host/x" }, -- a token with an empty password
+      { "https://a@b:pw@host/x", "https://a@b:***@host/x" }, -- the last '@' ends the user part
+      { "//u:pw@h/x", "//u:***@h/x" },                   -- a scheme-relative Location
+      { "u:pw@host/x", "u:***@host/x" },                 -- no scheme: as typed
+      { "/rel/path?password=p1&page=2", "/rel/path?password=***&page=2" },
+      { "http://h/p?API%5FKEY=v&Sig=s&sig=&x=token", "http://h/p?API%5FKEY=***&Sig=***&sig=&x=token" },
+      { "http://h/cb#access_token=t1&state=s", "http://h/cb#access_token=***&state=s" },
+      { "http://h/p?tokens=1&my_token=2&token", "http://h/p?tokens=1&my_token=2&token" },
+      { "http://h/a@b/p?q=1", "http://h/a@b/p?q=1" },   -- '@' in the path is no user part
+      { "http://h:8080/p", "http://h:8080/p" },
+    }
+    for _, c in ipairs(cases) do assert.are.equal(c[2], core.redact(c[1]), c[1]) end
+    assert.are.equal("http://h/p?Mine=***&other=1", core.redact("http://h/p?Mine=v&other=1", { "mine" }))
+    local t = core.url_secrets("http://ada:p%40ss@h/?token=a%2Bb&x=1")
+    assert.are.same({ "a%2Bb", userinfo = "ada:p%40ss", password = "p%40ss" }, t)
+  end)
+
+  it("hides proxy credentials in the errors libcurl words", function()
+    for _, p in ipairs { "http://pu:" .. SC.S.proxy_pw .. "@[bad/", "ftp://pu:" .. SC.S.proxy_pw .. "@127.0.0.1:1" } do
+      local res, err = http.get(("http://127.0.0.1:%d/x"):format(DEAD), { proxy = p })
+      assert.is_nil(res)
+      assert.are.equal("ProxyError", err.kind)
+      local t = table.concat({ tostring(err), err.message, err.url }, "\n")
+      lacks_secrets(t, "the ProxyError")
+      has_all(t, { "pu:***@", "proxy" }, "the ProxyError")
+    end
+  end)
+
   describe("in errors", function()
     local s
     before_each(function() s = http.session { redact = SC.REDACT } end)
