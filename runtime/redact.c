@@ -347,21 +347,22 @@ static acnode *ac_build(lua_State *L, int list, size_t min) {
   return t;
 }
 
-/* core.scrub(text, secrets) -> text with every occurrence of each string
-** of the array `secrets` replaced by "***" (overlapping or adjacent
-** occurrences become one "***"). */
-int lurl_core_scrub(lua_State *L) {
-  size_t n;
-  const char *text = luaL_checklstring(L, 1, &n);
-  luaL_checktype(L, 2, LUA_TTABLE);
-  lua_settop(L, 2);
-  const acnode *t = n ? ac_build(L, 2, 1) : NULL;
-  if (!t) {
-    lua_settop(L, 1);
-    return 1;
-  }
-  /* reach[i] > 0: byte i is inside a secret.  A match of length m ending
-  ** at j covers j-m+1..j; sweeping right to left carries the coverage. */
+/* string.sub's rule for a range [i, j] of a string of n bytes: 0-based
+** [*from, *to), empty when i > j. */
+static void sub_range(lua_Integer i, lua_Integer j, size_t n, size_t *from, size_t *to) {
+  lua_Integer len = (lua_Integer)n;
+  if (i < 0) i = i < -len ? 1 : len + i + 1;
+  if (i < 1) i = 1;
+  if (j < 0) j = j < -len ? 0 : len + j + 1;
+  if (j > len) j = len;
+  *from = (size_t)(i - 1);
+  *to = i <= j ? (size_t)j : *from;
+}
+
+/* The coverage of text[0, n): reach[i] > 0 when byte i is inside a
+** secret; NULL when no secret occurs.  A match of length m ending at j
+** covers j-m+1..j; sweeping right to left carries the coverage. */
+static int *ac_cover(lua_State *L, const acnode *t, const char *text, size_t n) {
   int *reach = lua_newuserdatauv(L, n * sizeof *reach, 0);
   int st = 0, any = 0;
   for (size_t i = 0; i < n; i++) {
@@ -371,24 +372,43 @@ int lurl_core_scrub(lua_State *L) {
     reach[i] = t[st].out;
     any |= reach[i];
   }
-  if (!any) {
-    lua_settop(L, 1);
-    return 1;
-  }
+  if (!any) return NULL;
   int carry = 0;
   for (size_t i = n; i-- > 0;) {
     carry = carry - 1 > reach[i] ? carry - 1 : reach[i];
     reach[i] = carry;
   }
+  return reach;
+}
+
+/*
+** core.scrub(text, secrets [, i [, j]]) -> text with every occurrence of
+** each string of the array `secrets` replaced by "***" (overlapping or
+** adjacent occurrences become one "***").  With i, j: only that range of
+** the result (as string.sub counts), where a secret that crosses the
+** range's edge is masked too: an excerpt never shows part of a secret.
+*/
+int lurl_core_scrub(lua_State *L) {
+  size_t n, from, to;
+  const char *text = luaL_checklstring(L, 1, &n);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  sub_range(luaL_optinteger(L, 3, 1), luaL_optinteger(L, 4, -1), n, &from, &to);
+  lua_settop(L, 2);
+  const acnode *t = n ? ac_build(L, 2, 1) : NULL;
+  const int *reach = t ? ac_cover(L, t, text, n) : NULL;
+  if (!reach) {
+    lua_pushlstring(L, text + from, to - from);
+    return 1;
+  }
   luaL_Buffer b;
   luaL_buffinit(L, &b);
-  for (size_t i = 0; i < n;) {
+  for (size_t i = from; i < to;) {
     if (reach[i] > 0) {
       luaL_addstring(&b, MASK);
-      while (i < n && reach[i] > 0) i++;
+      while (i < to && reach[i] > 0) i++;
     } else {
       size_t j = i;
-      while (j < n && reach[j] <= 0) j++;
+      while (j < to && reach[j] <= 0) j++;
       luaL_addlstring(&b, text + i, j - i);
       i = j;
     }

@@ -275,6 +275,21 @@ describe("redaction", function()
       has_all(t, { "lu:***@127.0.0.1:" .. DEAD .. "/ok?token=***&keep=locvisible" }, "the error")
     end)
 
+    it("hides an echoed secret in a JSONDecodeError's body excerpt", function()
+      -- httpbin's /base64/ answers the decoded text: not JSON, and the
+      -- token of the query in its first bytes
+      local text = "xx " .. SC.S.param_2 .. " yy"
+      local b64 = require("lurl.redact").base64(text):gsub("+", "-"):gsub("/", "_")
+      local res = assert(s:get(HB .. "/base64/" .. b64 .. "?TOKEN=" .. SC.S.param_2))
+      assert.are.equal(text, res.body)
+      local ok, err = pcall(res.json, res)
+      assert.is_false(ok)
+      assert.are.equal("JSONDecodeError", err.kind)
+      local t = texts(err)
+      lacks_secrets(t, "the JSONDecodeError")
+      has_all(t, { "xx ***", "TOKEN=***" }, "the JSONDecodeError")
+    end)
+
     it("hides them in raise_for_status's HTTPError", function()
       local res = assert(s:get(HB .. "/status/404?" .. SC.query))
       local ok, err = pcall(res.raise_for_status, res)

@@ -68,7 +68,7 @@ end
 local function excerpt(body, secrets)
   if type(body) ~= "string" then return "(none)" end
   if body == "" then return "(empty)" end
-  local s = redact.scrub(body:sub(1, MAX_EXCERPT * 2), secrets)
+  local s = redact.excerpt(body, secrets, 1, MAX_EXCERPT * 2)
   s = fold_lines(s)
   s = s:sub(1, (s:match("^.*()%S") or 0))
   local cut = #s > MAX_EXCERPT
@@ -100,12 +100,7 @@ end
 
 -- The secret strings of an exchange, longest first: its own, the proxies'
 -- credentials and the cookie values of open sessions' jars.
-local function exchange_secrets(res)
-  local ctx = rawget(res, "_redact")
-  local set = redact.secrets(res, {}, ctx)
-  redact.add_context(set, ctx)
-  return redact.secret_list(set)
-end
+local exchange_secrets = redact.response_secrets
 
 -- explain(res [, focus]) -> the multi-line context block failure messages
 -- carry: request line and headers, status line and headers, timings,

@@ -154,7 +154,10 @@ function methods.json(r)
   if ok then return integers(v) end
   local msg = tostring(v)
   local pos = tonumber(msg:match("character (%d+)")) or 1
-  local excerpt = r.body:sub(math.max(1, pos - 20), pos + 20):gsub("[%c]", " ")
+  -- the excerpt of a body that echoes credentials must not show them
+  local redact = require "lurl.redact"
+  local excerpt = redact.excerpt(r.body, redact.response_secrets(r), pos - 20, pos + 20)
+    :gsub("[%c]", " ")
   local err = core.error("JSONDecodeError",
     ("%s (excerpt: %q)"):format(msg:gsub("^.-:%d+: ", ""), excerpt), r.method, r.url)
   err.position = pos

@@ -372,11 +372,36 @@ function M.secret_list(set)
   return list
 end
 
--- scrub(text, list) -> text with every occurrence of each secret of the
--- list (from secret_list) replaced by "***"; linear in the text per secret.
-function M.scrub(text, list)
-  if type(text) ~= "string" or not list or #list == 0 then return text end
-  return core.scrub(text, list)
+-- scrub(text, list [, i, j]) -> text with every occurrence of each
+-- secret of the list (from secret_list) replaced by "***", in one pass
+-- whatever the number of secrets.  With i, j: that range of the text (as
+-- string.sub counts), a secret crossing its edges masked too.
+function M.scrub(text, list, i, j)
+  if type(text) ~= "string" then return text end
+  if not list or #list == 0 then return i and text:sub(i, j or -1) or text end
+  return core.scrub(text, list, i, j)
+end
+
+-- excerpt(text, list, i, j) -> text:sub(i, j) scrubbed of the secrets of
+-- the list (longest first), those crossing its edges included; the work is
+-- bounded by the range and the longest secret, not by the whole text.
+function M.excerpt(text, list, i, j)
+  local n = #text
+  i, j = math.max(1, i), math.min(n, j)
+  if i > j then return "" end
+  local longest = list[1] and #list[1] or 0
+  local wi, wj = math.max(1, i - longest), math.min(n, j + longest)
+  return M.scrub(text:sub(wi, wj), list, i - wi + 1, j - wi + 1)
+end
+
+-- response_secrets(res) -> the secret list for text about one response:
+-- its exchange's secrets, its context's proxies, the environment's
+-- proxies and the cookie values of open sessions' jars.
+function M.response_secrets(res)
+  local ctx = rawget(res, "_redact")
+  local set = M.secrets(res, {}, ctx)
+  M.add_context(set, ctx)
+  return M.secret_list(set)
 end
 
 ------------------------------------------------------------------ errors
