@@ -230,6 +230,26 @@ describe("redaction", function()
     end
   end)
 
+  it("refuses a redact option that is not a list of names, at the caller's line", function()
+    local ok, err = pcall(http.session, { redact = 7 })
+    assert.is_false(ok)
+    assert.matches("bad argument #1 to 'session' (field 'redact': array of header or parameter names expected, got number)",
+      err, 1, true)
+    local s <close> = http.session {}
+    local function call()
+      local res = s:get(HB .. "/get", { redact = { "ok", 5 } }) -- the line the error names
+      return res
+    end
+    ok, err = pcall(call)
+    assert.is_false(ok)
+    local line = debug.getinfo(call, "S").linedefined + 1
+    assert.matches("redact_spec.lua:" .. line .. ": bad argument #2 to 'get' (field 'redact': item 2: non-empty name string expected, got number)",
+      err, 1, true)
+    ok, err = pcall(http.get, HB .. "/get", { redact = { a = "x" } })
+    assert.is_false(ok)
+    assert.matches("(field 'redact': array of names expected (not a map))", err, 1, true)
+  end)
+
   describe("in errors", function()
     local s
     before_each(function() s = http.session { redact = SC.REDACT } end)

@@ -317,7 +317,7 @@ local function send(sess, fname, argn, method, url, opts)
   -- add to the secrets hidden in errors, traces and HAR files
   local rctx = sess._redact or nil
   if opts and (opts.redact ~= nil or opts.proxy ~= nil or opts.proxies ~= nil) then
-    rctx = redact.context(nil, opts, rctx, fname, argn, 3)
+    rctx = redact.context(nil, opts, rctx, fname, argn)
   end
   local deadline, total
   if to and type(to) == "table" and type(to.total) == "number" then
@@ -465,7 +465,7 @@ local function new_session(cfg, keep_cookies)
   end
   local d = s.defaults
   if d.redact ~= nil or d.proxy ~= nil or d.proxies ~= nil then
-    s._redact = redact.context(d, nil, nil, "session", 1, 3) or false
+    s._redact = redact.context(d, nil, nil, "session", 1) or false
   end
   add_observers(s, cfg, keep_cookies)
   -- send_plain serves its calls without options: decided once, as only

@@ -53,13 +53,31 @@ M.MIN_SECRET = MIN_SECRET
 
 ------------------------------------------------------------------ contexts
 
+-- The stack level of the first function outside lurl's own Lua files, as
+-- seen from the function calling this one's caller: argument errors point
+-- at the user's line, however many (tail) calls lurl made on the way.
+local function user_level()
+  local getinfo = debug and debug.getinfo
+  if not getinfo then return 1 end
+  local level = 3
+  while true do
+    local info = getinfo(level, "S")
+    if not info then return 1 end
+    local src = info.source
+    if info.what ~= "C" and not (src:find("^@lua/http/") or src:find("^@lua/lurl/")) then
+      return level - 1
+    end
+    level = level + 1
+  end
+end
+
 -- names(v, fname, argn) -> lower-case array of the `redact` option's
 -- names, or nil.  Raises an argument error naming the field otherwise.
-function M.names(v, fname, argn, level)
+function M.names(v, fname, argn)
   if v == nil or v == false then return nil end
   local function bad(why)
     error(("bad argument #%d to '%s' (field 'redact': %s)"):format(argn or 1, fname or "session", why),
-      (level or 1) + 2)
+      user_level())
   end
   if type(v) == "string" then v = { v } end
   if type(v) ~= "table" then bad("array of header or parameter names expected, got " .. type(v)) end
@@ -90,7 +108,7 @@ end
 -- context(defaults, opts, base, fname, argn) -> ctx or nil: the names and
 -- proxies of a session's defaults and a request's options, on top of
 -- `base` (a session's context).
-function M.context(defaults, opts, base, fname, argn, level)
+function M.context(defaults, opts, base, fname, argn)
   local names, set, proxies = {}, {}, {}
   local function add_names(list)
     for _, n in ipairs(list or {}) do
@@ -101,9 +119,12 @@ function M.context(defaults, opts, base, fname, argn, level)
     add_names(base.names)
     for _, p in ipairs(base.proxies) do proxies[#proxies + 1] = p end
   end
-  if defaults then add_names(M.names(defaults.redact, fname, argn, (level or 1) + 1)); add_proxies(proxies, defaults) end
+  if defaults then
+    add_names(M.names(defaults.redact, fname, argn))
+    add_proxies(proxies, defaults)
+  end
   if opts then
-    add_names(M.names(opts.redact, fname, argn, (level or 1) + 1))
+    add_names(M.names(opts.redact, fname, argn))
     add_proxies(proxies, opts)
   end
   if #names == 0 and #proxies == 0 then return nil end
