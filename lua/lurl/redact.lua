@@ -216,12 +216,13 @@ local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 local B64V = {}
 for i = 1, 64 do B64V[byte(B64, i)] = i - 1 end
 
+local function ch(n) return sub(B64, n + 1, n + 1) end
+
 local function b64encode(s)
   local out = {}
   for i = 1, #s, 3 do
     local a, b, c = byte(s, i, i + 2)
     local v = (a << 16) | ((b or 0) << 8) | (c or 0)
-    local function ch(n) return sub(B64, n + 1, n + 1) end
     out[#out + 1] = ch((v >> 18) & 63) .. ch((v >> 12) & 63) ..
       (b and ch((v >> 6) & 63) or "=") .. (c and ch(v & 63) or "=")
   end
