@@ -4,8 +4,8 @@
 ** A transport failure reaches Lua as `nil, err`, where err is a table with
 ** the metatable "http.error": kind, message, method, url, curl_code,
 ** retryable (and response, for HTTPError, filled in by Lua).  Every error
-** object is built by lurl_push_error, which is also the one place that
-** redacts secrets (URL passwords) out of what it stores.
+** object is built by lurl_push_error, which stores its URL with the
+** secret parts hidden by the rules of redact.c.
 */
 #include <stdarg.h>
 #include <string.h>
@@ -52,35 +52,6 @@ static int kind_is(const char *kind, const char *ancestor) {
 }
 
 /*
-** Pushes `url` with any password replaced by "***" and returns it
-** [-0, +1].  "http://u:secret@h/p" becomes "http://u:***@h/p".
-*/
-const char *lurl_redact_url(lua_State *L, const char *url) {
-  const char *p = strstr(url, "://");
-  {
-    /* without a scheme, the text up to the first '/' is the authority */
-    const char *auth = p ? p + 3 : url;
-    size_t alen = strcspn(auth, "/?#");
-    const char *at = NULL;
-    for (size_t i = 0; i < alen; i++)
-      if (auth[i] == '@') at = auth + i; /* the last '@' ends userinfo */
-    if (at) {
-      const char *colon = memchr(auth, ':', (size_t)(at - auth));
-      if (colon) {
-        luaL_Buffer b;
-        luaL_buffinit(L, &b);
-        luaL_addlstring(&b, url, (size_t)(colon + 1 - url));
-        luaL_addstring(&b, "***");
-        luaL_addstring(&b, at);
-        luaL_pushresult(&b);
-        return lua_tostring(L, -1);
-      }
-    }
-  }
-  return lua_pushstring(L, url);
-}
-
-/*
 ** Pushes a new error object [-0, +1].  `method`, `url` may be NULL;
 ** curl_code < 0 means "not from libcurl".  Never raises except on memory.
 */
@@ -89,7 +60,10 @@ void lurl_push_error(lua_State *L, const char *kind, const char *msg,
   lua_createtable(L, 0, 8);
   lua_pushstring(L, kind);
   lua_setfield(L, -2, "kind");
-  lua_pushstring(L, msg ? msg : kind);
+  if (msg)
+    lurl_scrub_message(L, msg, url);
+  else
+    lua_pushstring(L, kind);
   lua_setfield(L, -2, "message");
   if (method) {
     lua_pushstring(L, method);
@@ -180,7 +154,9 @@ int lurl_raise(lua_State *L, const char *fmt, ...) {
   luaL_Buffer b;
   while (lua_getstack(L, level, &ar)) {
     lua_getinfo(L, "Sl", &ar);
-    if (ar.currentline > 0 && strncmp(ar.source, "@lua/http/", 10) != 0) break;
+    if (ar.currentline > 0 && strncmp(ar.source, "@lua/http/", 10) != 0 &&
+        strncmp(ar.source, "@lua/lurl/", 10) != 0)
+      break;
     level++;
   }
   luaL_buffinit(L, &b);

@@ -209,7 +209,14 @@ void lurl_reason_phrase(int code, const char **s);
 void lurl_error_open(lua_State *L);
 void lurl_push_error(lua_State *L, const char *kind, const char *msg,
                      const char *method, const char *url, int curl_code);
+/* redact.c: the secret parts of URLs (SPEC, Errors) */
 const char *lurl_redact_url(lua_State *L, const char *url);
+const char *lurl_redact_url_n(lua_State *L, const char *url, size_t n, int names);
+int lurl_core_redact(lua_State *L);
+int lurl_core_url_secrets(lua_State *L);
+int lurl_core_scrub(lua_State *L);
+const char *lurl_scrub_message(lua_State *L, const char *msg, const char *url);
+int lurl_core_secret_params(lua_State *L);
 int lurl_core_error(lua_State *L);
 int lurl_raise(lua_State *L, const char *fmt, ...);
 

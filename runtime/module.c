@@ -124,12 +124,6 @@ static int core_wallclock(lua_State *L) {
   return 1;
 }
 
-/* core.redact(url) -> url with its password replaced by "***". */
-static int core_redact(lua_State *L) {
-  lurl_redact_url(L, luaL_checkstring(L, 1));
-  return 1;
-}
-
 /* core.version() -> table describing lurl and the libraries under it. */
 static int core_version(lua_State *L) {
   curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
@@ -169,7 +163,8 @@ LURL_API int luaopen_http(lua_State *L) {
     {"timings", lurl_core_timings}, {"hop_info", lurl_core_hop_info}, {"reason", lurl_core_reason}, {"parse_headers", lurl_core_parse_headers},
     {"links", lurl_core_links}, {"to_utf8", lurl_core_to_utf8},
     {"error", lurl_core_error}, {"resolve", core_resolve}, {"origin", core_origin},
-    {"redact", core_redact}, {"check_options", lurl_core_check_options},
+    {"redact", lurl_core_redact}, {"url_secrets", lurl_core_url_secrets},
+    {"scrub", lurl_core_scrub}, {"secret_params", lurl_core_secret_params}, {"check_options", lurl_core_check_options},
     {"pull", lurl_core_pull}, {"sink", lurl_core_sink}, {"io_state", lurl_core_io_state}, {"feed", lurl_core_feed},
     {"isatty", lurl_core_isatty}, {"filekind", lurl_core_filekind}, {"getdate", core_getdate}, {"wallclock", core_wallclock}, {"version", core_version}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);

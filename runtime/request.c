@@ -68,13 +68,13 @@ enum {
   O_PARAMS, O_HEADERS, O_DATA, O_JSON, O_FILES, O_BODY, O_AUTH, O_TIMEOUT,
   O_ALLOW_REDIRECTS, O_MAX_REDIRECTS, O_VERIFY, O_CERT, O_PROXY, O_PROXIES,
   O_COOKIES, O_STREAM, O_MAX_BODY, O_RETRY, O_HTTP_VERSION, O_UNIX_SOCKET,
-  O_ON_PROGRESS, O_PROGRESS, O_USER_AGENT, O_COUNT
+  O_ON_PROGRESS, O_PROGRESS, O_USER_AGENT, O_REDACT, O_COUNT
 };
 static const char *const known_opts[O_COUNT] = {
   "params", "headers", "data", "json", "files", "body", "auth", "timeout",
   "allow_redirects", "max_redirects", "verify", "cert", "proxy", "proxies",
   "cookies", "stream", "max_body", "retry", "http_version", "unix_socket",
-  "on_progress", "progress", "user_agent"};
+  "on_progress", "progress", "user_agent", "redact"};
 
 static int opt_id(const char *k, size_t n) {
   for (int i = 0; i < O_COUNT; i++)

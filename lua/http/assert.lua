@@ -18,9 +18,10 @@
 -- well.  A failing assertion explains itself: the expectation, then the
 -- request line, the headers sent, the status line, the response headers,
 -- the timings and a short body excerpt, all with secrets redacted
--- (http.trace decides what is secret; body excerpts are scrubbed of the
--- credentials and cookie values the exchange carried, since servers like
--- httpbin echo them).  M.explain(res) gives the same block for a message
+-- (lurl.redact decides what is secret, as for traces and HAR files; body
+-- excerpts are scrubbed of the credentials and cookie values the exchange
+-- carried, the proxies' credentials and the cookie values of open
+-- sessions' jars, since servers like httpbin echo them).  M.explain(res) gives the same block for a message
 -- of your own.
 local has_luassert, luassert = pcall(require, "luassert")
 if not has_luassert then
@@ -31,6 +32,7 @@ local say = require "say"
 local util = require "luassert.util"
 local json = require "http.json"
 local trace = require "http.trace"
+local redact = require "lurl.redact"
 local core = require "http.core"
 
 local M = {}
@@ -44,14 +46,31 @@ local PHASES = { dns = true, connect = true, tls = true, ttfb = true, total = tr
 
 ------------------------------------------------------------------ explaining
 
+-- Folds each whitespace run that holds a line break into one space, in
+-- one pass (a pattern like "%s*[\r\n]%s*" backtracks over every run of
+-- spaces without a line break: quadratic on a padded body).
+local function fold_lines(s)
+  local out, pos, n = {}, 1, #s
+  while pos <= n do
+    local i, j = s:find("%s+", pos)
+    if not i then out[#out + 1] = s:sub(pos); break end
+    out[#out + 1] = s:sub(pos, i - 1)
+    local run = s:sub(i, j)
+    out[#out + 1] = run:find("[\r\n]") and " " or run
+    pos = j + 1
+  end
+  return concat(out)
+end
+
 -- A one-line, printable excerpt of a body: whitespace runs with a line
 -- break folded to one space (pretty-printed JSON stays readable), other
 -- control bytes escaped, secrets scrubbed, cut at MAX_EXCERPT bytes.
 local function excerpt(body, secrets)
   if type(body) ~= "string" then return "(none)" end
   if body == "" then return "(empty)" end
-  local s = trace.scrub(body:sub(1, MAX_EXCERPT * 2), secrets)
-  s = s:gsub("%s*[\r\n]%s*", " "):gsub("%s+$", "")
+  local s = redact.excerpt(body, secrets, 1, MAX_EXCERPT * 2)
+  s = fold_lines(s)
+  s = s:sub(1, (s:match("^.*()%S") or 0))
   local cut = #s > MAX_EXCERPT
   s = s:sub(1, MAX_EXCERPT)
   s = s:gsub("[%z\1-\31\127]", function(c) return fmt("\\%d", c:byte()) end)
@@ -63,12 +82,12 @@ end
 local ROUTINE = { date = true, server = true, connection = true, ["keep-alive"] = true,
   ["access-control-allow-origin"] = true, ["access-control-allow-credentials"] = true }
 
-local function header_lines(out, indent, list, focus, skip)
+local function header_lines(out, indent, list, focus, skip, ctx)
   local shown, hidden = 0, 0
   for _, f in ipairs(list) do
     local name = f[1]:lower()
     if name == focus or (shown < MAX_HEADERS and not (skip and skip[name])) then
-      out[#out + 1] = indent .. f[1] .. ": " .. tostring(trace.redact_header(f[1], f[2]))
+      out[#out + 1] = indent .. f[1] .. ": " .. tostring(redact.header(f[1], f[2], ctx))
       shown = shown + 1
     else
       hidden = hidden + 1
@@ -79,6 +98,10 @@ local function header_lines(out, indent, list, focus, skip)
   end
 end
 
+-- The secret strings of an exchange, longest first: its own, the proxies'
+-- credentials and the cookie values of open sessions' jars.
+local exchange_secrets = redact.response_secrets
+
 -- explain(res [, focus]) -> the multi-line context block failure messages
 -- carry: request line and headers, status line and headers, timings,
 -- body excerpt.  `focus` (a header name) is always shown.  Secrets are
@@ -87,19 +110,20 @@ function M.explain(res, focus)
   if type(res) ~= "table" or type(res.status) ~= "number" then
     return "  (no response: " .. tostring(res) .. ")"
   end
-  local secrets = trace.secrets(res)
+  local ctx = rawget(res, "_redact")
+  local secrets = exchange_secrets(res)
   local out = {}
   local req = type(res.request) == "table" and res.request or {}
   local pad = "            "
   out[#out + 1] = "  request:  " .. tostring(req.method or res.method or "?") .. " " ..
-    tostring(trace.redact_url(req.url or res.url))
-  header_lines(out, pad, trace.request_pairs(res), focus and focus:lower())
+    tostring(redact.url(req.url or res.url, ctx))
+  header_lines(out, pad, redact.request_pairs(res), focus and focus:lower(), nil, ctx)
   local hist = type(res.history) == "table" and #res.history or 0
   out[#out + 1] = fmt("  response: HTTP/%s %d %s%s", tostring(res.http_version or "1.1"),
     res.status, tostring(res.reason or ""),
     hist > 0 and fmt(" (after %d redirect%s)", hist, hist == 1 and "" or "s") or "")
   header_lines(out, pad, type(res.header_list) == "table" and res.header_list or {},
-    focus and focus:lower(), ROUTINE)
+    focus and focus:lower(), ROUTINE, ctx)
   if type(res.timings) == "table" then
     out[#out + 1] = "  timing:   " .. trace.timing_line(res.timings)
   end
@@ -149,7 +173,9 @@ local function register(name, check)
     local ok, describe, res, focus, msg_index = check(state, args, level)
     if ok ~= state.mod then
       local text = describe(not state.mod)
-      if res then text = text .. "\n" .. M.explain(res, focus) end
+      -- the expectation quotes values from the body too (json_field):
+      -- scrubbed like the excerpt
+      if res then text = redact.scrub(text, exchange_secrets(res)) .. "\n" .. M.explain(res, focus) end
       local user_msg = msg_index and args[msg_index]
       if user_msg ~= nil then state.failure_message = user_msg end
       for i = 1, args.n do args[i] = nil end
@@ -228,10 +254,10 @@ local function header_values(res, name)
   return vals
 end
 
-local function shown_values(name, vals)
+local function shown_values(name, vals, ctx)
   if #vals == 0 then return "(absent)" end
   local out = {}
-  for i, v in ipairs(vals) do out[i] = show(trace.redact_header(name, v)) end
+  for i, v in ipairs(vals) do out[i] = show(redact.header(name, v, ctx)) end
   return concat(out, ", ")
 end
 
@@ -256,10 +282,11 @@ register("header", function(state, args, level)
   return ok, function(negated)
     if want == nil then
       return fmt("Expected header %s to be %s, got %s", name, negated and "absent" or "present",
-        shown_values(name, vals))
+        shown_values(name, vals, rawget(res, "_redact")))
     end
+    local ctx = rawget(res, "_redact")
     return fmt("Expected header %s %sto be %s, got %s", name, negated and "not " or "",
-      show(trace.redact_header(name, want)), shown_values(name, vals))
+      show(redact.header(name, want, ctx)), shown_values(name, vals, ctx))
   end, res, name, 4
 end)
 
@@ -276,7 +303,8 @@ register("header_matches", function(state, args, level)
   for _, v in ipairs(vals) do ok = ok or v:find(pat) ~= nil end
   return ok, function(negated)
     return fmt("Expected header %s %sto match pattern %s, got %s", name, negated and "not " or "",
-      show(trace.is_secret_header(name) and "***" or pat), shown_values(name, vals))
+      show(redact.is_secret_header(name, rawget(res, "_redact")) and "***" or pat),
+      shown_values(name, vals, rawget(res, "_redact")))
   end, res, name, 4
 end)
 

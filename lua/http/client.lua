@@ -21,6 +21,7 @@ local retry = lazy "http.retry"
 local cookies = lazy "http.cookies"
 local paginate = lazy "http.paginate"
 local stream = lazy "http.stream" -- only for streams, uploads from functions, progress
+local redact = lazy "lurl.redact" -- only for the `redact`, `proxy` and `proxies` options
 
 local http = {}
 
@@ -70,8 +71,10 @@ end
 
 -- Observers (tracing, HAR recording) see every hop, error and retry as an
 -- event table: {type = "response", response = res, hop = n, attempt = a},
--- {type = "error", error = err, method =, url =, attempt = a},
--- {type = "retry", attempt = a, delay = s, reason = res_or_err}.
+-- {type = "error", error = err, method =, url =, attempt = a, redact =},
+-- {type = "retry", attempt = a, delay = s, reason = res_or_err, redact =}.
+-- `redact` (and res._redact) is the request's redaction context
+-- (lurl.redact) when its session or options have one.
 local function emit(sess, ev)
   local obs = sess._observers
   for i = 1, #obs do obs[i](ev) end
@@ -152,7 +155,8 @@ end
 -- Returns res, or nil, err.  `first`, when given, is the response to the
 -- first hop, already sent (send_plain): the chain goes on from it.
 local exchange
-function exchange(sess, fname, argn, method, url, opts, deadline, total, attempt, policy, first)
+function exchange(sess, fname, argn, method, url, opts, deadline, total, attempt, policy, first,
+                  rctx)
   local defaults = sess.defaults
   local allow, max_redirects
   if opts then allow, max_redirects = opts.allow_redirects, opts.max_redirects end
@@ -185,7 +189,8 @@ function exchange(sess, fname, argn, method, url, opts, deadline, total, attempt
       end
       if not res then
         if sess._observers then
-          emit(sess, { type = "error", error = err, method = method, url = url, attempt = attempt })
+          emit(sess, { type = "error", error = err, method = method, url = url, attempt = attempt,
+            redact = rctx })
         end
         return nil, err
       end
@@ -199,9 +204,10 @@ function exchange(sess, fname, argn, method, url, opts, deadline, total, attempt
           for k, v in pairs(o2.headers or {}) do h[k] = v end
           for k, v in pairs(extra) do h[k] = v end
           o2.headers, o2.params = h, nil
-          return exchange(sess, fname, argn, m, u, o2, deadline, total, attempt, nil)
+          return exchange(sess, fname, argn, m, u, o2, deadline, total, attempt, nil, nil, rctx)
         end
       end
+      if rctx then res._redact = rctx end
       if sess._observers then
         emit(sess, { type = "response", response = res, hop = history and #history + 1 or 1,
           attempt = attempt })
@@ -307,6 +313,12 @@ local function send(sess, fname, argn, method, url, opts)
   if rp == nil then rp = defaults.retry end
   if to == nil then to = defaults.timeout end
   local policy = rp and retry.policy(rp, fname, argn)
+  -- what the session's and this call's `redact`, `proxy` and `proxies`
+  -- add to the secrets hidden in errors, traces and HAR files
+  local rctx = sess._redact or nil
+  if opts and (opts.redact ~= nil or opts.proxy ~= nil or opts.proxies ~= nil) then
+    rctx = redact.context(nil, opts, rctx, fname, argn)
+  end
   local deadline, total
   if to and type(to) == "table" and type(to.total) == "number" then
     total = to.total
@@ -315,13 +327,15 @@ local function send(sess, fname, argn, method, url, opts)
   local attempt = 1
   local res, err
   while true do
-    res, err = exchange(sess, fname, argn, method, url, opts, deadline, total, attempt, policy)
+    res, err = exchange(sess, fname, argn, method, url, opts, deadline, total, attempt, policy,
+      nil, rctx)
     local delay = policy and retry.delay(policy, method, attempt, res, err,
       deadline and deadline - now())
     if not delay then break end
     if policy.on_retry then policy.on_retry(res or err, attempt, delay) end
     if sess._observers then
-      emit(sess, { type = "retry", attempt = attempt, delay = delay, reason = res or err })
+      emit(sess, { type = "retry", attempt = attempt, delay = delay, reason = res or err,
+        redact = rctx })
     end
     if res then res = nil end
     task.sleep(delay)
@@ -336,6 +350,7 @@ local function send(sess, fname, argn, method, url, opts)
     return res
   end
   err.attempts = attempt
+  if rctx then redact.error(err, rctx, url) end
   return nil, err
 end
 
@@ -377,6 +392,11 @@ end
 ------------------------------------------------------------------ sessions
 
 local SESSION_MT = { __name = "http.session" }
+
+-- The cookie shares of open sessions: http.assert scrubs their cookie
+-- values from body excerpts (lurl.redact), as servers echo them back.
+local open_jars = setmetatable({}, { __mode = "k" })
+core.open_jars = open_jars
 local smethods = {}
 SESSION_MT.__index = smethods
 
@@ -389,19 +409,19 @@ if TRACE_ENV == "" or TRACE_ENV == "0" then TRACE_ENV = nil end
 
 -- Observers for a session's trace and har options (lua/http/trace.lua and
 -- lua/http/har.lua own their formats).
-local function add_observers(s, cfg)
+local function add_observers(s, cfg, keep_cookies)
   local trace = cfg.trace
   if trace == nil and TRACE_ENV then trace = true end
   if trace then
     local ok, tr = pcall(require, "http.trace")
     if not ok then error("tracing is not available: " .. tostring(tr), 4) end
     s._observers = s._observers or {}
-    s._observers[#s._observers + 1] = tr.new(trace)
+    s._observers[#s._observers + 1] = tr.new(trace, s._redact or nil)
   end
   if cfg.har then
     local ok, har = pcall(require, "http.har")
     if not ok then error("HAR recording is not available: " .. tostring(har), 4) end
-    local rec = har.new(cfg.har)
+    local rec = har.new(cfg.har, s._redact or nil, keep_cookies and s._share or nil)
     s._observers = s._observers or {}
     s._observers[#s._observers + 1] = function(ev) rec:observe(ev) end
     s._har = rec
@@ -414,7 +434,7 @@ local function new_session(cfg, keep_cookies)
   -- be looked up in SESSION_MT's __index too, on each request
   local s = setmetatable({ _share = share, defaults = {}, _host_sems = {}, _closed = false,
     _base_url = false, _hooks = false, _rate = false, _conn_sem = false, _host_limit = false,
-    _observers = false, _har = false, _plain = false }, SESSION_MT)
+    _observers = false, _har = false, _plain = false, _redact = false }, SESSION_MT)
   for k, v in pairs(cfg) do
     local want = SESSION_ONLY[k]
     if want == true then -- checked by the module that handles it
@@ -439,13 +459,19 @@ local function new_session(cfg, keep_cookies)
   if s._rate and s._rate <= 0 then error("bad argument #1 to 'session' (field 'rate_limit': must be positive)", 3) end
   if cfg.max_connections then s._conn_sem = task.semaphore(math.floor(cfg.max_connections)) end
   s._host_limit = cfg.max_host_connections and math.floor(cfg.max_host_connections) or false
-  if keep_cookies then s.cookies = cookies.new(share) end
-  add_observers(s, cfg)
+  if keep_cookies then
+    s.cookies = cookies.new(share)
+    open_jars[share] = true
+  end
+  local d = s.defaults
+  if d.redact ~= nil or d.proxy ~= nil or d.proxies ~= nil then
+    s._redact = redact.context(d, nil, nil, "session", 1) or false
+  end
+  add_observers(s, cfg, keep_cookies)
   -- send_plain serves its calls without options: decided once, as only
   -- s.headers is live (and headers are read per request in C anyway)
-  local d = s.defaults
   s._plain = not (s._base_url or s._hooks or s._rate or s._conn_sem or s._host_limit
-    or s._observers) and d.retry == nil and type(d.timeout) ~= "table" and d.stream == nil
+    or s._observers or s._redact) and d.retry == nil and type(d.timeout) ~= "table" and d.stream == nil
     and d.body == nil and d.on_progress == nil and d.progress == nil
   return s
 end
@@ -496,6 +522,7 @@ end
 function smethods.close(s)
   if s._closed then return end
   s._closed, s._plain = true, false -- send() raises for a closed session
+  open_jars[s._share] = nil
   core.share_close(s._share)
   if s._har then s._har:close() end
 end

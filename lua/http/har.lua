@@ -18,14 +18,17 @@
 --     whole decoded size;
 --   * request bodies only when the response carries them
 --     (res.request.body); otherwise postData is left out and bodySize is -1;
---   * secrets redacted as in traces (http.trace): Authorization and
---     Proxy-Authorization values, cookie values, URL passwords, and the
---     same secrets wherever they appear in a recorded body.
+--   * secrets redacted by lurl.redact, as in traces: Authorization and
+--     Proxy-Authorization values, cookie values, URL user parts and secret
+--     query parameters (in URLs, queryString and Location), the session's
+--     `redact` names, and the same secrets -- with the proxy's credentials
+--     and the jar's cookie values -- wherever they appear in a recorded body.
 -- Everything an entry needs is copied when the event arrives: the client
 -- changes the last hop's timings afterwards (redirect totals), and keeping
 -- whole responses alive until close would hold every body in memory.
 local core = require "http.core"
-local trace = require "http.trace"
+local redact = require "lurl.redact"
+local cookie = require "lurl.cookie"
 
 local M = {}
 
@@ -128,7 +131,7 @@ M.array = array
 
 ------------------------------------------------------------------ pieces
 
-local base64 = trace.base64
+local base64 = redact.base64
 
 local function unescape(s)
   s = s:gsub("%+", " ")
@@ -147,10 +150,10 @@ local function query_string(url)
   return out
 end
 
-local function headers_of(list)
+local function headers_of(list, ctx)
   local out = array()
   for _, f in ipairs(list) do
-    out[#out + 1] = { name = f[1], value = tostring(trace.redact_header(f[1], f[2])) }
+    out[#out + 1] = { name = f[1], value = tostring(redact.header(f[1], f[2], ctx)) }
   end
   return out
 end
@@ -166,8 +169,7 @@ local function request_cookies(list)
   local out = array()
   for _, f in ipairs(list) do
     if f[1]:lower() == "cookie" then
-      for pair in f[2]:gmatch("[^;]+") do
-        local n = pair:match("^%s*([^=]-)%s*=")
+      for n in cookie.pairs(f[2]) do
         if n then out[#out + 1] = { name = n, value = "***" } end
       end
     end
@@ -180,12 +182,10 @@ local function response_cookies(list)
   local out = array()
   for _, f in ipairs(list) do
     if f[1]:lower() == "set-cookie" then
-      local n, attrs = f[2]:match("^%s*([^=;]-)%s*=[^;]*(.*)$")
+      local n, _, attrs = cookie.set_cookie(f[2])
       if n then
         local c = { name = n, value = "***" }
-        for a in attrs:gmatch("[^;]+") do
-          local k, v = a:match("^%s*([^=]-)%s*=%s*(.-)%s*$")
-          k = (k or a:match("^%s*(.-)%s*$")):lower()
+        for k, v in cookie.attributes(attrs) do
           if k == "path" then c.path = v
           elseif k == "domain" then c.domain = v
           elseif k == "expires" then
@@ -251,7 +251,7 @@ local function finish_body(c, secrets)
   local out = {}
   for k, v in pairs(c) do out[k] = v end
   out._raw, out._text = nil, nil
-  local piece = trace.scrub(c._raw, secrets)
+  local piece = redact.scrub(c._raw, secrets)
   if c._text then
     out.text = piece
   else
@@ -318,16 +318,20 @@ end
 local function response_entry(rec, ev)
   local res = ev.response
   local req = res.request
-  local reqlist = trace.request_pairs(res)
+  local reqlist = redact.request_pairs(res)
   local reslist = res.header_list
-  trace.secrets(res, rec.secrets)
+  local ctx = rawget(res, "_redact") or rec.ctx
+  redact.secrets(res, rec.secrets, ctx)
+  -- the jar now (its cookies may be echoed in this body or a later one)
+  -- and the proxies' credentials
+  redact.add_context(rec.secrets, { proxies = ctx and ctx.proxies or {}, share = rec.share })
   local timings, total = timings_of(res.timings or {})
   local started = core.now() - (res.timings and res.timings.total or res.elapsed or 0)
-  local url = trace.redact_url(req.url or res.url)
+  local url = redact.url(req.url or res.url, ctx)
 
   local request = {
     method = req.method, url = url, httpVersion = http_version(res.http_version),
-    headers = headers_of(reqlist), queryString = query_string(url),
+    headers = headers_of(reqlist, ctx), queryString = query_string(url),
     cookies = request_cookies(reqlist), headersSize = -1, bodySize = -1,
   }
   if type(req.body) == "string" then
@@ -354,8 +358,8 @@ local function response_entry(rec, ev)
 
   local response = {
     status = res.status, statusText = res.reason or "", httpVersion = http_version(res.http_version),
-    headers = headers_of(reslist), cookies = response_cookies(reslist), content = content,
-    redirectURL = location and trace.redact_url(location) or "",
+    headers = headers_of(reslist, ctx), cookies = response_cookies(reslist), content = content,
+    redirectURL = location and redact.url(location, ctx) or "",
     headersSize = type(head) == "string" and #head or -1, bodySize = body_size,
   }
   return {
@@ -365,8 +369,9 @@ local function response_entry(rec, ev)
 end
 
 local function error_entry(rec, ev)
-  trace.secrets({ url = ev.url }, rec.secrets)
-  local url = trace.redact_url(ev.url or "")
+  local ctx = ev.redact or rec.ctx
+  redact.add_url(rec.secrets, ev.url, ctx)
+  local url = redact.url(ev.url or "", ctx)
   local now = core.now()
   return {
     _mono = now, startedDateTime = now, time = 0,
@@ -374,7 +379,7 @@ local function error_entry(rec, ev)
       queryString = query_string(url), cookies = array(), headersSize = -1, bodySize = -1 },
     response = { status = 0, statusText = "", httpVersion = "", headers = array(),
       cookies = array(), content = { size = 0, mimeType = "x-unknown" }, redirectURL = "",
-      headersSize = -1, bodySize = -1, _error = tostring(ev.error) },
+      headersSize = -1, bodySize = -1, _error = redact.error_text(ev.error, ctx) },
     cache = {},
     timings = { blocked = -1, dns = -1, connect = -1, ssl = -1, send = 0, wait = 0, receive = 0 },
     _attempt = ev.attempt,
@@ -415,7 +420,7 @@ function REC.document(rec)
     if a._mono ~= b._mono then return a._mono < b._mono end
     return index[a] < index[b]
   end)
-  local secrets = trace.secret_list(rec.secrets)
+  local secrets = redact.secret_list(rec.secrets)
   local out = array()
   for i, e in ipairs(entries) do
     local copy = {}
@@ -462,9 +467,11 @@ local function bad(msg)
   error("bad argument #1 to 'session' (field 'har': " .. msg .. ")", 5)
 end
 
--- new(option) -> recorder.  option: a path, or {path = string, max_body =
--- non-negative integer}.
-function M.new(option)
+-- new(option [, ctx, share]) -> recorder.  option: a path, or {path =
+-- string, max_body = non-negative integer}.  ctx: the session's redaction
+-- context (lurl.redact), share: its cookie share (the jar's values are
+-- scrubbed from bodies).
+function M.new(option, ctx, share)
   local path, max_body = option, DEFAULT_MAX_BODY
   if type(option) == "table" then
     for k in pairs(option) do
@@ -483,6 +490,7 @@ function M.new(option)
   end
   local mono = core.now()
   return setmetatable({ path = path, max_body = max_body, entries = {}, secrets = {},
+    ctx = ctx, share = share,
     version = core.version().lurl, base_wall = core.wallclock and core.wallclock() or os.time(),
     base_mono = mono, last_mono = mono },
     REC)

@@ -65,13 +65,15 @@ function lazy.text(r)
 end
 
 -- Cookies this response set, name -> value (attributes are the jar's
--- business; see sessions).
+-- business; see sessions).  lurl.cookie parses in linear time whatever
+-- the server pads its values with.
 function lazy.cookies(r)
+  local set_cookie = require("lurl.cookie").set_cookie
   local out = {}
   for _, f in ipairs(r.header_list) do
     if f[1]:lower() == "set-cookie" then
-      local name, value = f[2]:match("^%s*([^=;%s]+)%s*=%s*([^;]*)")
-      if name then out[name] = value:gsub("%s+$", "") end
+      local name, value = set_cookie(f[2])
+      if name then out[name] = value end
     end
   end
   return out
@@ -139,17 +141,28 @@ local function integers(v)
   return v
 end
 
+-- An error about response r with the `redact` names of its request or
+-- session applied (core.error knows the closed list only).
+local function redacted(err, r)
+  local ctx = rawget(r, "_redact")
+  if ctx and ctx.names then require("lurl.redact").error(err, ctx, r.url) end
+  return err
+end
+
 function methods.json(r)
   local ok, v = pcall(json.decode, r.body)
   if ok then return integers(v) end
   local msg = tostring(v)
   local pos = tonumber(msg:match("character (%d+)")) or 1
-  local excerpt = r.body:sub(math.max(1, pos - 20), pos + 20):gsub("[%c]", " ")
+  -- the excerpt of a body that echoes credentials must not show them
+  local redact = require "lurl.redact"
+  local excerpt = redact.excerpt(r.body, redact.response_secrets(r), pos - 20, pos + 20)
+    :gsub("[%c]", " ")
   local err = core.error("JSONDecodeError",
     ("%s (excerpt: %q)"):format(msg:gsub("^.-:%d+: ", ""), excerpt), r.method, r.url)
   err.position = pos
   err.response = r
-  error(err, 2)
+  error(redacted(err, r), 2)
 end
 
 local function status_class(s)
@@ -162,13 +175,14 @@ local RETRY_STATUSES = { [429] = true, [502] = true, [503] = true, [504] = true 
 -- Returns the response when ok; raises an HTTPError carrying it otherwise.
 function methods.raise_for_status(r)
   if r.status < 400 then return r end
+  local ctx = rawget(r, "_redact")
   local err = core.error("HTTPError",
     ("%d %s: %s for url: %s"):format(r.status, status_class(r.status), r.reason,
-      core.redact(r.url)), r.method, r.url)
+      core.redact(r.url, ctx and ctx.names)), r.method, r.url)
   err.response = r
   err.status = r.status
   err.retryable = RETRY_STATUSES[r.status] or false
-  error(err, 2)
+  error(redacted(err, r), 2)
 end
 
 -- res:close(): releases an unfinished stream's connection.  Idempotent.
@@ -207,7 +221,9 @@ local RESPONSE_MT = {
   __name = "http.response",
   __index = index,
   __tostring = function(r)
-    return ("http.response (%d %s, %s)"):format(r.status, r.reason, core.redact(r.url))
+    local ctx = rawget(r, "_redact")
+    return ("http.response (%d %s, %s)"):format(r.status, r.reason,
+      core.redact(r.url, ctx and ctx.names))
   end,
 }
 RESPONSE_MT.__close = methods.close
