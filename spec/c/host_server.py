@@ -8,7 +8,8 @@ its stdin closes (so a test that dies does not leave it behind).
 
   /ok                 200 "ok"
   /slow?ms=N          200 "slow" after N ms (default 300)
-  /redirect?to=URL    302 to URL
+  /redirect?to=URL[&code=N]  N (default 302) to URL
+  /big?n=BYTES        200, BYTES of "x" (default 1 MiB), written in 64 KiB pieces
   /requests           JSON list of the requests received so far
   /reset-log          clears that list
   anything else       404
@@ -48,6 +49,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
+    def send_big(self, n):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(n))
+        self.end_headers()
+        piece = b"x" * 65536
+        try:
+            while n > 0:
+                self.wfile.write(piece[:min(n, len(piece))])
+                n -= len(piece)
+        except OSError:  # the client gave up (a cap, a refusal): fine
+            self.close_connection = True
+
     def handle_any(self):
         t_start = time.monotonic()
         url = urllib.parse.urlsplit(self.path)
@@ -72,7 +86,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(int(q.get("ms", ["300"])[0]) / 1000.0)
             status, body, extra = 200, "slow", ()
         elif url.path == "/redirect":
-            status, body, extra = 302, "", (("Location", q["to"][0]),)
+            code = int(q.get("code", ["302"])[0])
+            status, body, extra = code, "", (("Location", q["to"][0]),)
+        elif url.path == "/big":
+            entry["t_end"] = time.monotonic()
+            return self.send_big(int(q.get("n", [str(1 << 20)])[0]))
         else:
             status, body, extra = 404, "not found", ()
         entry["t_end"] = time.monotonic()
