@@ -11,6 +11,7 @@
 #include <lauxlib.h>
 
 #include "text.h"
+#include "policy.h"
 
 /* Metatable names: they appear in type errors, so they read like Lua names. */
 #define LURL_ENGINE_MT "http.engine"
@@ -129,6 +130,8 @@ struct lurl_transfer {
   long long progress_ms;
   curl_off_t dl_now, dl_total, ul_now, ul_total;
   char errbuf[CURL_ERROR_SIZE]; /* libcurl's message, copied when it ends */
+  char refused[256];           /* why a limited state's address policy refused
+                                  a connection (policy.c), or "" */
 };
 
 /* engine.c */
@@ -163,7 +166,8 @@ int lurl_host_check(lua_State *L, CURLU *u, const char *method, const char *url,
                     int opts, int defs);
 size_t lurl_host_memory_cap(lua_State *L);  /* 0: no cap */
 int lurl_host_limits_urls(lua_State *L);    /* schemes or hosts restricted */
-int lurl_host_files_allowed(lua_State *L);   /* 0 in a limited state */
+lurl_acct *lurl_host_acct(lua_State *L);    /* the memory cap C buffers count
+                                               against, or NULL */
 
 /* share.c: a session's connection, DNS, TLS session and cookie caches */
 lurl_share *lurl_checkshare(lua_State *L, int idx);

@@ -537,6 +537,9 @@ static int apply_auth(req *r) {
   if (strcmp(scheme, "netrc") == 0) {
     SET_RARE(r, CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
     lua_getfield(L, a, "file");
+    /* the file policy (policy.c); no file named: libcurl reads ~/.netrc */
+    lurl_policy_check_file(L, lua_isstring(L, -1) ? lua_tostring(L, -1) : "~/.netrc", 0,
+                           "option 'auth' (netrc)");
     if (lua_isstring(L, -1))
       SET_RARE(r, CURLOPT_NETRC_FILE, lua_tostring(L, -1));
     lua_settop(L, a - 1);
@@ -642,6 +645,7 @@ static void apply_tls(req *r) {
   } else if (ty == LUA_TSTRING) {
     struct stat st;
     const char *p = lua_tostring(L, -1);
+    lurl_policy_check_file(L, p, 0, "option 'verify'"); /* policy.c */
     if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
       SET_RARE(r, CURLOPT_CAPATH, p);
       SET_RARE(r, CURLOPT_CAINFO, NULL);
@@ -655,12 +659,15 @@ static void apply_tls(req *r) {
   lua_pop(L, 1);
   ty = getopt_(r, O_CERT);
   if (ty == LUA_TSTRING) {
+    lurl_policy_check_file(L, lua_tostring(L, -1), 0, "option 'cert'");
     SET_RARE(r, CURLOPT_SSLCERT, lua_tostring(L, -1));
   } else if (ty == LUA_TTABLE) {
     lua_rawgeti(L, -1, 1);
     lua_rawgeti(L, -2, 2);
     if (!lua_isstring(L, -2) || !lua_isstring(L, -1))
       field_error(r, "cert", "{cert_path, key_path}", -3);
+    lurl_policy_check_file(L, lua_tostring(L, -2), 0, "option 'cert'");
+    lurl_policy_check_file(L, lua_tostring(L, -1), 0, "option 'cert' (key)");
     SET_RARE(r, CURLOPT_SSLCERT, lua_tostring(L, -2));
     SET_RARE(r, CURLOPT_SSLKEY, lua_tostring(L, -1));
     lua_pop(L, 2);
@@ -1131,6 +1138,8 @@ int lurl_core_start(lua_State *L) {
 
   if ((r.ohave | r.dhave) & REST_OPTS) apply_rest(&r);
   size_t cap = lurl_host_memory_cap(L); /* a host's memory cap bounds bodies too */
+  t->body.acct = t->head.acct = lurl_host_acct(L); /* and counts them with Lua's */
+  lurl_policy_apply(L, t->hd); /* limited states: the address each connection reaches */
   if (cap) {
     if (t->stream) {
       if (!t->max_body || t->max_body > cap) t->max_body = cap;

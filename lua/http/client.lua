@@ -40,6 +40,15 @@ local setmetatable, getmetatable, type = setmetatable, getmetatable, type
 -- the metatable itself, without getmetatable's look-up of __metatable (a
 -- session's has none, so the answer is the same); per call in the methods
 local rawgetmetatable = debug and debug.getmetatable or getmetatable
+-- Captured now: a state whose host set limits has no `io` (nor a debug
+-- library) once its scripts run, and lurl's own code must work there too.
+local io_type = io and io.type or function() return nil end
+-- A limited state: its library is reduced (no io), LURL_TRACE is ignored,
+-- and it may cap the transfers running at once (runtime/policy.c).
+local LIMITED = core.limited()
+local MAX_TRANSFERS = core.max_transfers()
+local transfer_sem = MAX_TRANSFERS > 0 and task.semaphore(MAX_TRANSFERS) or nil
+local SLOT = transfer_sem and setmetatable({}, { __close = function() task.release(transfer_sem) end })
 
 -- flags for core.start (see runtime/request.c)
 local DROP_BODY, STRIP_AUTH, NO_PARAMS, FRESH = 1, 2, 4, 8
@@ -178,6 +187,9 @@ function exchange(sess, fname, argn, method, url, opts, deadline, total, attempt
         end
       end
       if sess._rate then task.throttle(sess, sess._rate) end
+      -- a state's cap on transfers at once: wait for a slot (limited states)
+      if transfer_sem then task.acquire(transfer_sem) end
+      local _ <close> = SLOT
       if sess._conn_sem or sess._host_limit then
         t, res, err, ctx = hop(sess, fname, argn, method, url, opts, flags, remaining_ms)
       else
@@ -212,7 +224,7 @@ function exchange(sess, fname, argn, method, url, opts, deadline, total, attempt
     -- a body read from a file or a function cannot be sent twice
     if location and (status == 307 or status == 308) and (flags & DROP_BODY) == 0 then
       local b = opt(opts, defaults, "body")
-      if type(b) == "function" or io.type(b) == "file" then location = nil end
+      if type(b) == "function" or io_type(b) == "file" then location = nil end
     end
     if not location then
       if history then
@@ -384,7 +396,8 @@ local SESSION_ONLY = { base_url = "string", hooks = "table", rate_limit = "numbe
   max_connections = "number", max_host_connections = "number", trace = true, har = true }
 
 -- LURL_TRACE=1 (or lurl --trace) traces every session, the hidden one too.
-local TRACE_ENV = os.getenv("LURL_TRACE")
+-- Not in a limited state: the host's environment is not the script's.
+local TRACE_ENV = not LIMITED and os.getenv("LURL_TRACE") or nil
 if TRACE_ENV == "" or TRACE_ENV == "0" then TRACE_ENV = nil end
 
 -- Observers for a session's trace and har options (lua/http/trace.lua and
@@ -392,6 +405,10 @@ if TRACE_ENV == "" or TRACE_ENV == "0" then TRACE_ENV = nil end
 local function add_observers(s, cfg)
   local trace = cfg.trace
   if trace == nil and TRACE_ENV then trace = true end
+  if trace == true and LIMITED then
+    error("bad argument #1 to 'session' (field 'trace': true writes to stderr, which a "
+      .. "state with limits may not do; give a function)", 4)
+  end
   if trace then
     local ok, tr = pcall(require, "http.trace")
     if not ok then error("tracing is not available: " .. tostring(tr), 4) end
@@ -445,7 +462,7 @@ local function new_session(cfg, keep_cookies)
   -- s.headers is live (and headers are read per request in C anyway)
   local d = s.defaults
   s._plain = not (s._base_url or s._hooks or s._rate or s._conn_sem or s._host_limit
-    or s._observers) and d.retry == nil and type(d.timeout) ~= "table" and d.stream == nil
+    or s._observers or transfer_sem) and d.retry == nil and type(d.timeout) ~= "table" and d.stream == nil
     and d.body == nil and d.on_progress == nil and d.progress == nil
   return s
 end
@@ -500,7 +517,9 @@ function smethods.close(s)
   if s._har then s._har:close() end
 end
 SESSION_MT.__close = smethods.close
-SESSION_MT.__gc = smethods.close -- a forgotten session still writes its HAR
+-- a forgotten session still writes its HAR; not in a limited state, where
+-- a finalizer would run the script's fields with no budget (close it)
+if not LIMITED then SESSION_MT.__gc = smethods.close end
 SESSION_MT.__tostring = function(s)
   return ("http.session (%s)"):format(s._closed and "closed" or "open")
 end

@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """Small HTTP/1.1 server for the embedding tests (standard library only).
 
-Usage: host_server.py [PORT]   (0 or absent: the kernel picks one)
+Usage: host_server.py [PORT [ADDRESS]]   (0 or absent: the kernel picks one)
 
-Binds 127.0.0.1, prints "PORT <n>" on stdout, serves until killed or until
+Binds ADDRESS (default 127.0.0.1; test_host uses 0.0.0.0 so a test can also
+reach it through the machine's other address), prints "PORT <n>" on stdout, serves until killed or until
 its stdin closes (so a test that dies does not leave it behind).
 
   /ok                 200 "ok"
@@ -15,7 +16,7 @@ its stdin closes (so a test that dies does not leave it behind).
   anything else       404
 
 Each request but /requests and /reset-log is recorded as {"method",
-"path", "query", "host", "t_start", "t_end"} as soon as it arrives (t_end stays null until
+"path", "query", "host", "t_start", "t_end", "body" (its first 4 KiB)} as soon as it arrives (t_end stays null until
 the response is ready); the times are
 time.monotonic(), the same clock as C's CLOCK_MONOTONIC, so a C test can
 compare them with its own timestamps.
@@ -67,8 +68,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         q = urllib.parse.parse_qs(url.query)
         n = int(self.headers.get("Content-Length") or 0)
-        if n:
-            self.rfile.read(n)
+        data = self.rfile.read(n) if n else b""
         if url.path == "/requests":
             with _lock:
                 return self.send(200, json.dumps(_log), "application/json")
@@ -77,7 +77,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 _log.clear()
             return self.send(200, "ok")
         entry = {"method": self.command, "path": url.path, "query": url.query,
-                 "host": self.headers.get("Host"), "t_start": t_start, "t_end": None}
+                 "host": self.headers.get("Host"), "t_start": t_start, "t_end": None,
+                 "body": data[:4096].decode("latin-1")}
         with _lock:  # logged on arrival: a test may look while it is served
             _log.append(entry)
         if url.path == "/ok":
@@ -101,7 +102,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 def main():
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    address = sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1"
+    server = http.server.ThreadingHTTPServer((address, port), Handler)
     server.daemon_threads = True
     print("PORT %d" % server.server_address[1], flush=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()

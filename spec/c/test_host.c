@@ -16,7 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,7 +79,8 @@ static int start_server(void) {
   posix_spawn_file_actions_adddup2(&fa, out[1], 1);
   posix_spawn_file_actions_addclose(&fa, in[1]);
   posix_spawn_file_actions_addclose(&fa, out[0]);
-  char *argv[] = {"/usr/bin/python3", HOST_SERVER, NULL};
+  /* on every address: a test reaches it through the machine's other one */
+  char *argv[] = {"/usr/bin/python3", HOST_SERVER, "0", "0.0.0.0", NULL};
   int rc = posix_spawn(&server_pid, argv[0], &fa, NULL, argv, environ);
   posix_spawn_file_actions_destroy(&fa);
   close(in[0]);
@@ -282,6 +288,7 @@ static void test_instruction_budget(void) {
 static void test_time_budget(void) {
   lurl_limits lim = {0};
   lim.max_seconds = 0.5;
+  lim.allow_loopback = 1; /* the test server is on 127.0.0.1 */
   lua_State *L = lurl_newstate(&lim);
   set_base(L);
   double t0 = now_s();
@@ -310,6 +317,7 @@ static void test_allowed_hosts(void) {
   snprintf(hosts, sizeof hosts, "127.0.0.1:%d", port);
   lurl_limits lim = {0};
   lim.hosts = hosts;
+  lim.allow_loopback = 1; /* the test server is on 127.0.0.1 */
   lua_State *L = lurl_newstate(&lim);
   set_base(L);
   int st = run(L, "local http = require 'http'\n"
@@ -385,6 +393,148 @@ static void test_allowed_hosts(void) {
         has(result, "|host '127.0.0.2:"), "patterns: %s %s", result, nz(lurl_errmsg(L)));
   CHECK(server_count("t=pattern") == 1 && server_count("t=subdomain") == 1, "allowed arrived");
   CHECK(server_count("t=apex") == 0 && server_count("t=otheraddr") == 0, "refused did not");
+  lurl_close(L);
+}
+
+
+/* ------------------------------------------- limits scripts cannot lift -- */
+
+/* A limited state that may reach the test server (allow_loopback). */
+static lua_State *limited_state(lurl_limits *lim) {
+  lua_State *L = lurl_newstate(lim);
+  if (L) set_base(L);
+  return L;
+}
+
+/* URL-encodes u into a static buffer (for /redirect?to=). */
+static const char *enc(const char *u) {
+  static char out[512];
+  size_t o = 0;
+  for (; *u && o + 4 < sizeof out; u++) {
+    if (strchr("?=&:/", *u)) o += (size_t)snprintf(out + o, 4, "%%%02X", (unsigned char)*u);
+    else out[o++] = *u;
+  }
+  out[o] = '\0';
+  return out;
+}
+
+/* Finalizers run with hooks off: no script function may become one.  And
+** xpcall's message handler runs under the budget.  Without either, these
+** loops would never end: main's alarm turns that into a failure. */
+static void test_finalizers(void) {
+  lurl_limits lim = {0};
+  lim.max_instructions = 20000000;
+  lim.allow_loopback = 1;
+  lua_State *L = limited_state(&lim);
+  int st = run(L, "local ok, e = pcall(setmetatable, {}, {__gc = function() while true do end end})\n"
+                  "local ok2 = pcall(setmetatable, {}, {__gc = false})\n"
+                  "return tostring(ok) .. ' ' .. tostring(ok2) .. ' ' .. e");
+  CHECK(st == LUA_OK && has(result, "false false ") &&
+        has(result, "a metatable with __gc is not allowed in this state"), "%d %s %s", st,
+        result, nz(lurl_errmsg(L)));
+  /* __gc added after setmetatable: Lua 5.4 does not mark the object */
+  st = run(L, "local mt = {} local t = setmetatable({}, mt)\n"
+              "mt.__gc = function() while true do end end\n"
+              "t = nil collectgarbage() collectgarbage() return 'collected'");
+  CHECK(st == LUA_OK && strcmp(result, "collected") == 0, "late __gc: %s", nz(lurl_errmsg(L)));
+  st = run(L, "local ok, e = pcall(rawset, {}, '__gc', print) return tostring(ok) .. ' ' .. e");
+  CHECK(st == LUA_OK && has(result, "false rawset: '__gc' cannot be set"), "rawset: %s", result);
+  /* every metatable lurl's modules export refuses a new __gc */
+  st = run(L, "local n, bad = 0, {}\n"
+              "for name, m in pairs(package.loaded) do\n"
+              "  if type(m) == 'table' and (name:find('^http') or name:find('json')) then\n"
+              "    for k, v in pairs(m) do\n"
+              "      local looks = false\n"
+              "      if type(v) == 'table' then for f in pairs(v) do\n"
+              "        if type(f) == 'string' and f:sub(1, 2) == '__' then looks = true end end end\n"
+              "      if looks then\n"
+              "        n = n + 1\n"
+              "        if pcall(function() v.__gc = function() while true do end end end) then\n"
+              "          bad[#bad + 1] = name .. '.' .. k end\n"
+              "      end\n"
+              "    end\n"
+              "  end\n"
+              "end\n"
+              "return n .. ' [' .. table.concat(bad, ',') .. ']'");
+  int n = 0;
+  CHECK(st == LUA_OK && sscanf(result, "%d", &n) == 1 && n >= 4 && has(result, " []"),
+        "exported metatables: %s %s", result, nz(lurl_errmsg(L)));
+  /* the metatables of lurl's objects: guarded, or hidden when they have __gc */
+  st = run(L, "local http = require 'http'\n"
+              "local s = http.session{}\n"
+              "local mt = getmetatable(s)\n"
+              "local ok = pcall(function() mt.__gc = function() while true do end end end)\n"
+              "local _, err = http.get('http://127.0.0.1:1/x')\n"
+              "local ok2 = pcall(function() getmetatable(err).__gc = function() while true do end end end)\n"
+              "local ok3 = pcall(setmetatable, mt, nil)\n"
+              "s._har = {close = function() while true do end end}\n"
+              "return ('%s %s %s %s %s'):format(ok, ok2, ok3, getmetatable(s._share), debug.setmetatable)");
+  CHECK(st == LUA_OK && strcmp(result, "false false false false nil") == 0, "objects: %s %s",
+        result, nz(lurl_errmsg(L)));
+  st = run(L, "collectgarbage() collectgarbage() return require('json').encode(setmetatable({}, {}))");
+  CHECK(st == LUA_OK && strcmp(result, "{}") == 0, "still working: %s %s", result,
+        nz(lurl_errmsg(L)));
+  /* xpcall: the handler is the script's, under the budget */
+  st = run(L, "local ok, e = xpcall(error, function(m) return 'handled: ' .. tostring(m) end, 'x')\n"
+              "return tostring(ok) .. ' ' .. e .. ' ' .. select('#', xpcall(function(...)\n"
+              "  return ... end, print, 1, 2, 3))");
+  CHECK(st == LUA_OK && strcmp(result, "false handled: x 4") == 0, "xpcall: %s", result);
+  st = run(L, "local http = require 'http'\n"
+              "local ok, s = xpcall(function() return assert(http.get(BASE .. '/ok?t=xpyield')).status end,\n"
+              "  debug.traceback)\n"
+              "return tostring(ok) .. ' ' .. s");
+  CHECK(st == LUA_OK && strcmp(result, "true 200") == 0, "xpcall across a request: %s %s", result,
+        nz(lurl_errmsg(L)));
+  double t0 = now_s();
+  st = run(L, "xpcall(error, function() while true do end end)");
+  CHECK(st == LUA_ERRRUN && has(lurl_errmsg(L), "instruction budget exhausted"),
+        "looping handler: %d %s", st, nz(lurl_errmsg(L)));
+  CHECK(now_s() - t0 < 30, "stopped after %.1f s", now_s() - t0);
+  t0 = now_s();
+  lurl_close(L);
+  CHECK(now_s() - t0 < 3, "lurl_close took %.1f s", now_s() - t0);
+
+  /* a finalizer the script tried to set up at top level, then close */
+  L = limited_state(&lim);
+  st = run(L, "setmetatable({}, {__gc = function() while true do end end}) collectgarbage()");
+  CHECK(st == LUA_ERRRUN && has(lurl_errmsg(L), "__gc is not allowed"), "top level: %s",
+        nz(lurl_errmsg(L)));
+  lurl_close(L);
+}
+
+/* lurl's own code in a state without io; LURL_TRACE; what such a state
+** cannot do fails naming the limit. */
+static void test_limited_lua(void) {
+  setenv("LURL_TRACE", "1", 1); /* the host's environment, not the script's */
+  lurl_limits lim = {0};
+  lim.max_seconds = 60;
+  lim.allow_loopback = 1;
+  lua_State *L = limited_state(&lim);
+  unsetenv("LURL_TRACE");
+  char code[1024];
+  snprintf(code, sizeof code,
+           "local http = require 'http'\n"
+           "local r = assert(http.post(BASE .. '/redirect?code=307&t=r307a&to=%s', {body = 'payload'}))\n"
+           "local s = http.session{}\n"
+           "return r.status .. ' ' .. r.body .. ' ' .. #r.history .. ' ' .. tostring(s._observers)",
+           enc("/ok?t=r307b"));
+  int st = run(L, code);
+  CHECK(st == LUA_OK && strcmp(result, "200 ok 1 false") == 0, "307, LURL_TRACE: %s %s", result,
+        nz(lurl_errmsg(L)));
+  CHECK(server_count("t=r307b") == 1, "the body was sent again to the 307 target");
+  st = run(L, "local ok, e = pcall(require('http').session, {trace = true}) return tostring(ok) .. ' ' .. e");
+  CHECK(st == LUA_OK && has(result, "false ") && has(result, "'trace': true writes to stderr") &&
+        has(result, "limits"), "trace = true: %s", result);
+  st = run(L, "local n = 0\n"
+              "local s = require('http').session{trace = function(ev) n = n + 1 end}\n"
+              "assert(s:get(BASE .. '/ok?t=tracefn')) return n");
+  CHECK(st == LUA_OK && atoi(result) >= 1, "trace = function: %s %s", result, nz(lurl_errmsg(L)));
+  st = run(L, "local r = assert(require('http').get(BASE .. '/ok?t=nosave', {stream = true}))\n"
+              "local ok, e = pcall(r.save, r, '/tmp/lurl-test-nosave') return e");
+  CHECK(st == LUA_OK && has(result, "cannot save: writing '/tmp/lurl-test-nosave.part' is not "
+        "allowed in this state (the host set limits and no lurl_limits.write_dirs)"), "save: %s %s",
+        result, nz(lurl_errmsg(L)));
+  CHECK(access("/tmp/lurl-test-nosave.part", F_OK) != 0, "nothing written");
   lurl_close(L);
 }
 
@@ -514,6 +664,8 @@ static void test_foreign_state(void) {
 int main(void) {
   slow_mode = getenv("LURL_TEST_SLOW") != NULL;
   signal(SIGPIPE, SIG_IGN);
+  /* never hang: a finalizer or handler the budget misses fails the test */
+  alarm(slow_mode ? 560 : 280);
   if (start_server() != 0) {
     fprintf(stderr, "cannot start %s\n", HOST_SERVER);
     return 1;
@@ -524,6 +676,8 @@ int main(void) {
   test_instruction_budget();
   test_time_budget();
   test_allowed_hosts();
+  test_finalizers();
+  test_limited_lua();
   test_host_loop();
   test_timeout_hint();
   test_cancel_and_deadlock();
