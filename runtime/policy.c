@@ -147,12 +147,6 @@ const char *lurl_policy_file(lua_State *L, const char *path, int write) {
                          "lurl_limits.%s)", verb, path, field);
 }
 
-/* Raises "<what>: <reason>" when the state may not use the file. */
-void lurl_policy_check_file(lua_State *L, const char *path, int write, const char *what) {
-  const char *why = lurl_policy_file(L, path, write);
-  if (why) luaL_error(L, "%s: %s", what, why);
-}
-
 /* core.filekind's question: may the state look at this path at all? */
 int lurl_policy_may_stat(lua_State *L, const char *path) {
   const lurl_policy *p = lurl_policy_of(L);
@@ -307,11 +301,13 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose,
            (c == ADDR_LOOPBACK && p->allow_loopback) ||
            ((c == ADDR_PRIVATE || c == ADDR_LINKLOCAL) && p->allow_private);
   if (!ok) {
-    if (t)
+    if (t && c == ADDR_UNSPECIFIED)
+      snprintf(t->refused, sizeof t->refused, "connection to %s refused: unspecified "
+               "addresses are never allowed in a state with limits", text);
+    else if (t)
       snprintf(t->refused, sizeof t->refused, "connection to %s refused: %s addresses are "
                "not allowed in this state (lurl_limits.%s)", text, addr_class[c],
-               c == ADDR_LOOPBACK ? "allow_loopback" : c == ADDR_UNSPECIFIED
-               ? "address policy" : "allow_private");
+               c == ADDR_LOOPBACK ? "allow_loopback" : "allow_private");
     return CURL_SOCKET_BAD;
   }
   return socket(a->family, a->socktype, a->protocol);
