@@ -888,6 +888,14 @@ static void prune_libs(lua_State *L) {
   lua_pushnil(L);
   lua_setfield(L, -2, "io");
   lua_pop(L, 1);
+  /* core.set_response_mt would let the script pick the metatable C gives
+  ** every response (one with __gc): client.lua has set it already */
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  if (lua_getfield(L, -1, "http.core") == LUA_TTABLE) {
+    lua_pushnil(L);
+    lua_setfield(L, -2, "set_response_mt");
+  }
+  lua_pop(L, 2);
   lurl_policy_wrap_libs(L); /* no script function can become a finalizer */
 }
 

@@ -544,7 +544,13 @@ static int apply_auth(req *r) {
     SET_RARE(r, CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
     lua_getfield(L, a, "file");
     /* the file policy (policy.c); no file named: libcurl reads ~/.netrc */
-    file_ok(r, "auth", lua_isstring(L, -1) ? lua_tostring(L, -1) : "~/.netrc");
+    if (lua_isstring(L, -1)) {
+      file_ok(r, "auth", lua_tostring(L, -1));
+    } else { /* no file named: libcurl reads $HOME/.netrc */
+      const char *home = getenv("HOME");
+      file_ok(r, "auth", lua_pushfstring(L, "%s/.netrc", home ? home : ""));
+      lua_pop(L, 1);
+    }
     if (lua_isstring(L, -1))
       SET_RARE(r, CURLOPT_NETRC_FILE, lua_tostring(L, -1));
     lua_settop(L, a - 1);
