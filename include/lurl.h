@@ -168,10 +168,10 @@ LURL_API int lurl_interrupted(void);
 **   max_transfers
 **                transfers the state may run at once (0: no cap).  A
 **                request beyond it waits for a free slot (http.spawn'd
-**                tasks queue); a streamed response holds its slot until it
-**                is read to the end or closed, and a request that finds
-**                every slot held by streams fails with "too many transfers
-**                at once".
+**                tasks queue).  A streamed response holds its slot until it
+**                is read to the end or closed; a task whose request finds
+**                every slot held by its own unfinished streams fails with
+**                "too many transfers at once" instead of waiting forever.
 **
 ** A spent budget is final: every later run of the state fails at once with
 ** the same message; close the state.  Any limit set (including read_dirs,

@@ -138,6 +138,7 @@ struct lurl_transfer {
 lurl_engine *lurl_engine_get(lua_State *L);
 void lurl_push_engine(lua_State *L);
 int lurl_engine_add(lua_State *L, lurl_engine *e, lurl_transfer *t);
+int lurl_engine_running(lurl_engine *e, int upto);
 void lurl_engine_wait(lua_State *L, lurl_engine *e, lurl_transfer *t);
 int lurl_engine_step(lua_State *L, lurl_engine *e, long timeout_ms);
 lurl_handle *lurl_engine_easy(lurl_engine *e, lurl_share *s, int *attached);

@@ -226,11 +226,17 @@ static int core_max_transfers(lua_State *L) {
   return 1;
 }
 
+/* core.running() -> transfers running in the state (for max_transfers). */
+static int core_running(lua_State *L) {
+  lua_pushinteger(L, lurl_engine_running(lurl_engine_get(L), INT_MAX));
+  return 1;
+}
+
 /* Adds the policy's functions to the core table on top [-0, +0]. */
 void lurl_policy_open(lua_State *L) {
   static const luaL_Reg fns[] = {{"open", core_open}, {"rename", core_rename},
     {"remove", core_remove}, {"limited", core_limited},
-    {"max_transfers", core_max_transfers}, {NULL, NULL}};
+    {"max_transfers", core_max_transfers}, {"running", core_running}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }
 

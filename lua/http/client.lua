@@ -47,8 +47,27 @@ local io_type = io and io.type or function() return nil end
 -- and it may cap the transfers running at once (runtime/policy.c).
 local LIMITED = core.limited()
 local MAX_TRANSFERS = core.max_transfers()
-local transfer_sem = MAX_TRANSFERS > 0 and task.semaphore(MAX_TRANSFERS) or nil
-local SLOT = transfer_sem and setmetatable({}, { __close = function() task.release(transfer_sem) end })
+local capped = MAX_TRANSFERS > 0 or nil
+
+-- With a cap on transfers at once, a request waits until one ends (a
+-- buffered request when its answer is in, a stream when it is read to the
+-- end or closed).  Streams are tracked by the task that opened them: a task
+-- waiting while every slot is one of its own unfinished streams would wait
+-- forever, so it fails instead.
+local streams_held = setmetatable({}, { __mode = "k" }) -- response -> task
+local function take_slot()
+  while core.running() >= MAX_TRANSFERS do
+    local me, mine = task.current(), 0
+    for r, owner in pairs(streams_held) do
+      if rawget(r, "_t") == nil then streams_held[r] = nil elseif owner == me then mine = mine + 1 end
+    end
+    if not me or mine >= MAX_TRANSFERS then
+      error(("too many transfers at once: this state allows %d (lurl_limits.max_transfers)%s")
+        :format(MAX_TRANSFERS, me and ", all held by streams this task has not finished" or ""), 0)
+    end
+    task.sleep(0.01)
+  end
+end
 
 -- flags for core.start (see runtime/request.c)
 local DROP_BODY, STRIP_AUTH, NO_PARAMS, FRESH = 1, 2, 4, 8
@@ -187,9 +206,7 @@ function exchange(sess, fname, argn, method, url, opts, deadline, total, attempt
         end
       end
       if sess._rate then task.throttle(sess, sess._rate) end
-      -- a state's cap on transfers at once: wait for a slot (limited states)
-      if transfer_sem then task.acquire(transfer_sem) end
-      local _ <close> = SLOT
+      if capped then take_slot() end -- a limited state's cap on transfers at once
       if sess._conn_sem or sess._host_limit then
         t, res, err, ctx = hop(sess, fname, argn, method, url, opts, flags, remaining_ms)
       else
@@ -203,6 +220,7 @@ function exchange(sess, fname, argn, method, url, opts, deadline, total, attempt
       end
       if ctx and ctx.stream then
         res._t, res._ctx = t, ctx
+        if capped then streams_held[res] = task.current() or false end
         local o, m, u = opts, method, res.url -- the URL as sent, query included
         res._resend = function(extra) -- for res:save{resume = true}
           local o2 = {}
@@ -462,7 +480,7 @@ local function new_session(cfg, keep_cookies)
   -- s.headers is live (and headers are read per request in C anyway)
   local d = s.defaults
   s._plain = not (s._base_url or s._hooks or s._rate or s._conn_sem or s._host_limit
-    or s._observers or transfer_sem) and d.retry == nil and type(d.timeout) ~= "table" and d.stream == nil
+    or s._observers or capped) and d.retry == nil and type(d.timeout) ~= "table" and d.stream == nil
     and d.body == nil and d.on_progress == nil and d.progress == nil
   return s
 end

@@ -773,7 +773,25 @@ static void test_memory_and_transfers(void) {
               "  most = math.max(most, n) end end\n"
               "return most");
   CHECK(st == LUA_OK && strcmp(result, "2") == 0, "at most 2 at the server at once: %s", result);
-  /* slots held by streams: a further request fails clearly */
+  /* streams hold their slot until read or closed: a request waits for them */
+  st = run(L, "local http = require 'http'\n"
+              "local function holder(close)\n"
+              "  return http.spawn(function()\n"
+              "    local r = assert(http.get(BASE .. '/big?t=capwait-s&n=2000000', {stream = true}))\n"
+              "    http.sleep(0.3)\n"
+              "    if close then r:close() return 0 end\n"
+              "    local n = 0 for c in r:chunks() do n = n + #c end return n\n"
+              "  end)\n"
+              "end\n"
+              "local a, b = holder(false), holder(true)\n"
+              "http.sleep(0.1)\n"
+              "local t0 = http.now()\n"
+              "local c = assert(http.get(BASE .. '/ok?t=capwait'))\n"
+              "local waited = http.now() - t0\n"
+              "return ('%d %s %s'):format(c.status, waited > 0.1, table.concat(http.join({a, b}), ','))");
+  CHECK(st == LUA_OK && strcmp(result, "200 true 2000000,0") == 0, "waited for streams: %s %s",
+        result, nz(lurl_errmsg(L)));
+  /* slots held by this task's own streams: a further request fails clearly */
   st = run(L, "local http = require 'http'\n"
               "local a = assert(http.get(BASE .. '/big?t=capstream&n=4194304', {stream = true}))\n"
               "local b = assert(http.get(BASE .. '/big?t=capstream&n=4194304', {stream = true}))\n"
@@ -782,7 +800,8 @@ static void test_memory_and_transfers(void) {
               "local c = assert(http.get(BASE .. '/ok?t=capafter'))\n"
               "return tostring(ok) .. ' ' .. tostring(e) .. ' ' .. c.status");
   CHECK(st == LUA_OK && has(result, "false ") && has(result, "too many transfers at once: this "
-        "state allows 2 (lurl_limits.max_transfers)") && has(result, " 200"), "streams: %s %s",
+        "state allows 2 (lurl_limits.max_transfers), all held by streams this task has not "
+        "finished") && has(result, " 200"), "streams: %s %s",
         result, nz(lurl_errmsg(L)));
   CHECK(server_count("t=capover") == 0 && server_count("t=capafter") == 1, "over the cap: not sent");
   lurl_close(L);
