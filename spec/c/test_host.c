@@ -558,6 +558,8 @@ static void test_addresses(void) {
     "end\n"
     "local _, e = http.get('http://example.invalid/ok?t=addr-proxy', {proxy = BASE, timeout = 5})\n"
     "out[#out + 1] = e.kind .. ': ' .. e.message\n"
+    "_, e = http.get('http://docker/ok?t=addr-unix', {unix_socket = '/run/lurl-none.sock'})\n"
+    "out[#out + 1] = e.kind .. ': ' .. e.message\n"
     "return table.concat(out, '\\n')");
   CHECK(st == LUA_OK, "ran: %s", nz(lurl_errmsg(L)));
   CHECK(!has(result, "reached"), "nothing reached:\n%s", result);
@@ -569,7 +571,8 @@ static void test_addresses(void) {
     "connection to 169.254.169.254 refused: link-local addresses are not allowed in this state "
     "(lurl_limits.allow_private)", "connection to 10.0.0.1 refused: private",
     "connection to 192.168.1.1 refused: private", "connection to 172.16.0.1 refused: private",
-    "ProxyError: connection to 127.0.0.1 refused: loopback", NULL};
+    "ProxyError: connection to 127.0.0.1 refused: loopback",
+    "ConnectionError: connection to a unix socket refused: loopback", NULL};
   for (int i = 0; want[i]; i++) CHECK(has(result, want[i]), "'%s' in:\n%s", want[i], result);
   CHECK(server_count("t=addr-") == 0, "nothing arrived at the server");
   lurl_close(L);
@@ -685,6 +688,11 @@ static void test_files(void) {
     "try(s.cookies.load, s.cookies, D .. '/jar.txt')\n"
     "try(s.cookies.save, s.cookies, D .. '/link')\n"
     "out[#out + 1] = tostring((core.filekind(D .. '/link')))\n"
+    "local h = http.session{har = D .. '/rec.har'}\n"
+    "assert(h:get(BASE .. '/ok?t=pol-har'))\n"
+    "try(h.close, h)\n"
+    "local h2 = http.session{har = D .. '/../rec.har'}\n"
+    "try(h2.close, h2)\n"
     "return table.concat(out, '\\n')", ok);
   st = run(L, code);
   CHECK(st == LUA_OK, "ran: %s", nz(lurl_errmsg(L)));
@@ -699,8 +707,12 @@ static void test_files(void) {
            "allowed in this state (outside lurl_limits.write_dirs)\nALLOWED\nALLOWED\n"
            "cannot save cookie jar: writing '%s/link' is not allowed", ok, ok, ok, ok);
   CHECK(strncmp(result, expect, strlen(expect)) == 0, "got:\n%s\nwanted:\n%s", result, expect);
-  CHECK(has(result, "\nnil"), "filekind of a link out: %s", result);
+  CHECK(has(result, "\nnil\nALLOWED\n") && has(result, "cannot write HAR file: writing '") &&
+        has(result, "/../rec.har.tmp' is not allowed in this state (outside "
+        "lurl_limits.write_dirs)"), "filekind of a link out, HAR files: %s", result);
   char path[128];
+  snprintf(path, sizeof path, "%s/rec.har", ok);
+  CHECK(access(path, F_OK) == 0, "the HAR file inside is there");
   snprintf(path, sizeof path, "%s/outside.txt.part", dir);
   CHECK(access(path, F_OK) != 0, "nothing written outside");
   snprintf(path, sizeof path, "%s/saved.txt", ok);
