@@ -208,7 +208,10 @@ LURL_API lua_State *lurl_newstate(const lurl_limits *limits);
 /*
 ** lurl_close: frees the state and everything it holds: transfers in flight
 ** are aborted, libcurl handles freed, then the limits.  Accepts NULL and any
-** state, including one made by luaL_newstate.  Does not block.
+** state, including one made by luaL_newstate.  Does not block.  In a
+** limited state it runs no script code as a finalizer (see all_libs), and
+** the Lua code closing still runs (a __close on the main thread) gets a
+** fresh budget of 10 million instructions or 2 seconds, so it cannot hang.
 */
 LURL_API void lurl_close(lua_State *L);
 
