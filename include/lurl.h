@@ -110,9 +110,15 @@ LURL_API int lurl_interrupted(void);
 **                options are refused (they would reach another address).
 **                A refused request fails before any connection with an
 **                InvalidURL error naming the host, as `nil, err`.
-**   max_memory   bytes the Lua state may hold (every Lua allocation is
-**                counted; libcurl's own buffers are not).  An allocation
-**                over the cap fails: Lua raises "not enough memory".
+**   max_memory   bytes the state may hold: every Lua allocation, plus the
+**                buffers lurl itself fills in C for each transfer (response
+**                bodies and header blocks being received).  An allocation
+**                over the cap fails: Lua raises "not enough memory" (a body
+**                that no longer fits fails its request the same way).  What
+**                libcurl and OpenSSL allocate themselves (connection and
+**                TLS buffers, up to about 100 KiB per connection, and the
+**                decoded output libcurl holds for a paused stream) is not
+**                counted: bound it with max_transfers.
 **   max_instructions  Lua VM instructions the state may execute, counted in
 **                steps of 1000 by a count hook.
 **   max_seconds  wall-clock seconds from lurl_newstate, checked by the same
@@ -125,11 +131,56 @@ LURL_API int lurl_interrupted(void);
 **                package.preload), debug only has traceback, and
 **                debug.sethook raises.  Each of those could get around the
 **                limits (a binary chunk, a C library, /proc/self/mem, a
-**                hook replaced).  Nonzero: open every standard library
-**                anyway, for scripts the host trusts.
+**                hook replaced).  setmetatable refuses a metatable with a
+**                __gc field (Lua runs finalizers with hooks off, where no
+**                budget can stop them), rawset refuses the key "__gc",
+**                getmetatable returns false for metatables that have one,
+**                and xpcall runs the script's message handler under the
+**                budget.  Nonzero: open every standard library anyway, for
+**                scripts the host trusts.
+**   read_dirs, write_dirs
+**                ':'-separated directories whose files lurl may read, or
+**                create and write, for the script: CA bundles (`verify`),
+**                client certificates and keys (`cert`), netrc files
+**                (`auth = http.netrc(path)`; without a path, ~/.netrc),
+**                uploads from http.file(path), res:save targets, cookie
+**                jar load and save, HAR files.  Paths are canonicalized
+**                with realpath(3) first, so ".." and symlinks cannot lead
+**                out; a listed directory that does not exist is ignored.
+**                NULL (the default) in a limited state: no file at all
+**                (with all_libs set and neither list given: any file, as
+**                the script has io anyway).  A refused file raises an error
+**                naming the limit.  The strings are copied.
+**   allow_loopback, allow_private
+**                0 (the default): in a limited state every connection's
+**                actual address is checked after name resolution, for the
+**                server and for a proxy alike, so no name ("localhost"),
+**                redirect, proxy or `resolve` option reaches this machine
+**                or its networks: loopback (127.0.0.0/8, ::1) and unix
+**                sockets are refused unless allow_loopback is nonzero;
+**                private (10/8, 172.16/12, 192.168/16, fc00::/7) and
+**                link-local (169.254/16, fe80::/10, cloud metadata
+**                services) unless allow_private is nonzero; unspecified
+**                addresses (0.0.0.0/8, ::) always.  IPv4-mapped IPv6 forms
+**                count as their IPv4 address.  A refused connection fails
+**                as a ConnectionError (ProxyError for a proxy) whose
+**                message names the address and the field.
+**   max_transfers
+**                transfers the state may run at once (0: no cap).  A
+**                request beyond it waits for a free slot (http.spawn'd
+**                tasks queue).  A streamed response holds its slot until it
+**                is read to the end or closed; a task whose request finds
+**                every slot held by its own unfinished streams fails with
+**                "too many transfers at once" instead of waiting forever.
 **
 ** A spent budget is final: every later run of the state fails at once with
-** the same message; close the state.
+** the same message; close the state.  Any limit set (including read_dirs,
+** write_dirs or max_transfers; not allow_*) makes the state "limited".
+**
+** Signals: liblurl never changes a signal disposition.  A host that saves
+** files should ignore SIGXFSZ (as the lurl binary does) so a file over
+** `ulimit -f` is a write error res:save reports, not a process killed; and
+** SIGPIPE, which libcurl avoids on its own sockets with MSG_NOSIGNAL.
 */
 typedef struct lurl_limits {
   const char *schemes;
@@ -138,6 +189,11 @@ typedef struct lurl_limits {
   unsigned long long max_instructions;
   double max_seconds;
   int all_libs;
+  const char *read_dirs;
+  const char *write_dirs;
+  int allow_loopback;
+  int allow_private;
+  int max_transfers;
 } lurl_limits;
 
 /*
@@ -152,7 +208,10 @@ LURL_API lua_State *lurl_newstate(const lurl_limits *limits);
 /*
 ** lurl_close: frees the state and everything it holds: transfers in flight
 ** are aborted, libcurl handles freed, then the limits.  Accepts NULL and any
-** state, including one made by luaL_newstate.  Does not block.
+** state, including one made by luaL_newstate.  Does not block.  In a
+** limited state it runs no script code as a finalizer (see all_libs), and
+** the Lua code closing still runs (a __close on the main thread) gets a
+** fresh budget of 10 million instructions or 2 seconds, so it cannot hang.
 */
 LURL_API void lurl_close(lua_State *L);
 

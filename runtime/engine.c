@@ -467,8 +467,20 @@ int lurl_engine_step(lua_State *L, lurl_engine *e, long timeout_ms) {
 }
 
 /* Starts t (its easy handle already configured).  Returns 0 or a CURLMcode. */
+/* Transfers running in e, counted up to `upto` (a limited state's cap). */
+int lurl_engine_running(lurl_engine *e, int upto) {
+  int n = 0;
+  for (lurl_transfer *x = e->live; x && n < upto; x = x->next) n += x->state == LURL_T_RUNNING;
+  return n;
+}
+
 int lurl_engine_add(lua_State *L, lurl_engine *e, lurl_transfer *t) {
-  (void)L;
+  /* a limited state's transfer cap: client.lua waits for a slot first, so
+  ** this is only met by a request that did not */
+  const lurl_policy *p = lurl_policy_of(L);
+  if (p && p->max_transfers > 0 && lurl_engine_running(e, p->max_transfers) >= p->max_transfers)
+    return luaL_error(L, "too many transfers at once: this state allows %d "
+                      "(lurl_limits.max_transfers)", p->max_transfers);
   CURLMcode mc = curl_multi_add_handle(e->multi, t->easy);
   if (mc != CURLM_OK) return (int)mc;
   t->eng = e;

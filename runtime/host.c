@@ -41,7 +41,9 @@
 /* What the host asked for, and what the state has used of it.  The
 ** allocator's user data: created before the state, freed after it. */
 typedef struct host {
-  size_t used, max_memory;       /* bytes held by Lua, cap (0: none) */
+  lurl_acct mem;                 /* bytes held by Lua and by lurl's C buffers
+                                    (bodies, header blocks), and the cap
+                                    (max 0: none) */
   int oom;                       /* an allocation was refused this run */
   unsigned long long icount, max_instructions;
   long long deadline_ms;         /* monotonic; 0: no time budget */
@@ -51,6 +53,7 @@ typedef struct host {
   const char *exhausted;         /* why the budget is spent, or NULL */
   char why[96];                  /* storage for `exhausted` */
   char *schemes, *hosts;         /* lower-cased copies; NULL: no list */
+  lurl_policy pol;               /* files, addresses, transfers (policy.c) */
 } host;
 
 /* The current or last script of a state: a full userdata in the registry
@@ -77,16 +80,16 @@ static void *host_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   if (ptr == NULL) osize = 0;
   if (nsize == 0) {
     free(ptr);
-    h->used -= osize;
+    h->mem.used -= osize;
     return NULL;
   }
-  if (h->max_memory && nsize > osize && h->used + (nsize - osize) > h->max_memory) {
+  if (h->mem.max && nsize > osize && h->mem.used + (nsize - osize) > h->mem.max) {
     h->oom = 1;
     return NULL;
   }
   void *p = realloc(ptr, nsize);
   if (p == NULL) return NULL;
-  h->used = h->used - osize + nsize;
+  h->mem.used = h->mem.used - osize + nsize;
   return p;
 }
 
@@ -313,15 +316,19 @@ int lurl_host_limits_urls(lua_State *L) {
 
 size_t lurl_host_memory_cap(lua_State *L) {
   host *h = host_of(L);
-  return h ? h->max_memory : 0;
+  return h ? h->mem.max : 0;
 }
 
-/* For request.c / stream.c: may the script name files to read or write
-** (uploads from a path, cookie jars)?  Not in a limited state, unless the
-** host trusts it (all_libs). */
-int lurl_host_files_allowed(lua_State *L) {
+/* For request.c: the budget a transfer's C buffers draw on, so bodies and
+** header blocks count against the memory cap with the Lua heap. */
+lurl_acct *lurl_host_acct(lua_State *L) {
   host *h = host_of(L);
-  return !(h && h->limited && !h->all_libs);
+  return h && h->mem.max ? &h->mem : NULL;
+}
+
+lurl_policy *lurl_policy_of(lua_State *L) {
+  host *h = host_of(L);
+  return h ? &h->pol : NULL;
 }
 
 /* ---------------------------------------------------- the run record -- */
@@ -460,7 +467,7 @@ static void collect(lua_State *L, run *r) {
   } else if (st && strcmp(st, "failed") == 0) {
     host *h = host_of(L);
     lua_getfield(L, task, "error");
-    int oom = h && h->oom && lua_type(L, -1) == LUA_TSTRING &&
+    int oom = h && (h->oom || h->mem.refused) && lua_type(L, -1) == LUA_TSTRING &&
               strcmp(lua_tostring(L, -1), "not enough memory") == 0;
     lua_pop(L, 1);
     push_task_failure(L, task);
@@ -545,7 +552,7 @@ LURL_API int lurl_start(lua_State *L, int nargs) {
   }
   host *h = host_of(L);
   run_end(r, LUA_OK, NULL);
-  if (h) h->oom = 0;
+  if (h) h->oom = h->mem.refused = 0;
   if (h && budget_spent(h)) {
     lua_settop(L, fn - 1);
     run_end(r, LUA_ERRRUN, h->exhausted);
@@ -743,6 +750,45 @@ static int text_load(lua_State *L) {
   return lua_gettop(L);
 }
 
+/*
+** xpcall of limited states.  Lua calls a message handler inside the raise,
+** and for an error raised by the budget hook it does so with hooks off: a
+** script's handler that loops would never be stopped.  So the script's
+** handler is called through budget_msgh, which hands the error back as it
+** is once the budget is spent, and otherwise runs the handler under the
+** hook like any other code.  Yieldable, as the standard xpcall.
+*/
+static int budget_msgh(lua_State *L) {
+  host *h = host_of(L);
+  if (h && budget_spent(h)) return 1; /* no script code once spent */
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  return 1;
+}
+
+static int xpcall_done(lua_State *L, int status, lua_KContext base) {
+  if (status != LUA_OK && status != LUA_YIELD) {
+    lua_pushboolean(L, 0);
+    lua_pushvalue(L, -2);
+    return 2;
+  }
+  return lua_gettop(L) - (int)base; /* true and the results */
+}
+
+static int budget_xpcall(lua_State *L) {
+  int n = lua_gettop(L);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_pushboolean(L, 1);
+  lua_pushvalue(L, 1);
+  lua_rotate(L, 3, 2); /* f, msgh, true, f, args... */
+  lua_pushvalue(L, 2);
+  lua_pushcclosure(L, budget_msgh, 1);
+  lua_replace(L, 2);
+  int st = lua_pcallk(L, n - 2, LUA_MULTRET, 2, 2, xpcall_done);
+  return xpcall_done(L, st, 2);
+}
+
 static int no_sethook(lua_State *L) {
   return luaL_error(L, "debug.sethook is disabled: the host set limits on this state");
 }
@@ -787,6 +833,15 @@ static void keep_only(lua_State *L, int idx, const char *const *names) {
 ** second copy of a table (package.loaded.os, ...) keeps the full version.
 */
 static void prune_libs(lua_State *L) {
+  /* lurl's lazily loaded parts, now: loaded later they would see the
+  ** script's globals instead of the standard library */
+  static const char *const lazy[] = {"http.stream", "http.cookies", "http.retry",
+    "http.paginate", "http.trace", "http.har", NULL};
+  for (int i = 0; lazy[i]; i++) {
+    lua_getglobal(L, "require");
+    lua_pushstring(L, lazy[i]);
+    lua_call(L, 1, 0);
+  }
   /* cjson is a C module: resolve it now, before the C searchers go */
   lua_getglobal(L, "package");
   int pkg = lua_gettop(L);
@@ -815,6 +870,8 @@ static void prune_libs(lua_State *L) {
   lua_getfield(L, -1, "load");
   lua_pushcclosure(L, text_load, 1);
   lua_setfield(L, -2, "load");
+  lua_pushcfunction(L, budget_xpcall);
+  lua_setfield(L, -2, "xpcall");
   lua_getfield(L, -1, "os");
   static const char *const os_keep[] = {"clock", "date", "difftime", "time", NULL};
   if (lua_istable(L, -1)) keep_only(L, -1, os_keep);
@@ -831,6 +888,15 @@ static void prune_libs(lua_State *L) {
   lua_pushnil(L);
   lua_setfield(L, -2, "io");
   lua_pop(L, 1);
+  /* core.set_response_mt would let the script pick the metatable C gives
+  ** every response (one with __gc): client.lua has set it already */
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  if (lua_getfield(L, -1, "http.core") == LUA_TTABLE) {
+    lua_pushnil(L);
+    lua_setfield(L, -2, "set_response_mt");
+  }
+  lua_pop(L, 2);
+  lurl_policy_wrap_libs(L); /* no script function can become a finalizer */
 }
 
 /* p_open [-1, +0] (host): the libraries, `http`, the run record. */
@@ -847,20 +913,31 @@ LURL_API lua_State *lurl_newstate(const lurl_limits *limits) {
   host *h = (host *)calloc(1, sizeof *h);
   if (h == NULL) return NULL;
   if (limits) {
-    h->max_memory = limits->max_memory;
+    h->mem.max = limits->max_memory;
     h->max_instructions = limits->max_instructions;
     h->max_seconds = limits->max_seconds > 0 ? limits->max_seconds : 0;
     h->all_libs = limits->all_libs;
     h->limited = limits->schemes || limits->hosts || limits->max_memory ||
-                 limits->max_instructions || h->max_seconds > 0;
-    if (!copy_list(&h->schemes, limits->schemes) || !copy_list(&h->hosts, limits->hosts)) {
+                 limits->max_instructions || h->max_seconds > 0 || limits->read_dirs ||
+                 limits->write_dirs || limits->max_transfers > 0;
+    h->pol.reduced = h->limited && !h->all_libs;
+    h->pol.files = h->limited && (!h->all_libs || limits->read_dirs || limits->write_dirs);
+    h->pol.addresses = h->limited;
+    h->pol.allow_loopback = limits->allow_loopback;
+    h->pol.allow_private = limits->allow_private;
+    h->pol.max_transfers = limits->max_transfers > 0 ? limits->max_transfers : 0;
+    if (!copy_list(&h->schemes, limits->schemes) || !copy_list(&h->hosts, limits->hosts) ||
+        !lurl_policy_init(&h->pol, limits->read_dirs, limits->write_dirs)) {
+      lurl_policy_free(&h->pol);
       free(h->schemes);
+      free(h->hosts);
       free(h);
       return NULL;
     }
   }
   lua_State *L = lua_newstate(host_alloc, h);
   if (L == NULL) {
+    lurl_policy_free(&h->pol);
     free(h->schemes);
     free(h->hosts);
     free(h);
@@ -887,14 +964,33 @@ LURL_API lua_State *lurl_newstate(const lurl_limits *limits) {
   return L;
 }
 
+/*
+** Closing runs lurl's own finalizers (C ones: transfers, handles, shares)
+** and nothing of the script's (policy.c keeps script functions out of
+** __gc).  Whatever Lua code closing does run with hooks on (__close of a
+** variable still open on the main thread) gets a fresh, small budget
+** rather than none: a spent budget would fail lurl's own cleanup, no
+** budget would let a script's __close hang the host.
+*/
+#define CLOSE_INSTRUCTIONS 10000000ULL
+#define CLOSE_MS 2000
+
 LURL_API void lurl_close(lua_State *L) {
   if (L == NULL) return;
   void *ud = NULL;
   int ours = lua_getallocf(L, &ud) == host_alloc;
-  lua_sethook(L, NULL, 0, 0); /* finalizers run even when the budget is spent */
+  host *h = ours ? (host *)ud : NULL;
+  if (h && h->limited) {
+    h->exhausted = NULL;
+    h->max_instructions = h->icount + CLOSE_INSTRUCTIONS;
+    h->deadline_ms = lurl_now_ms() + CLOSE_MS;
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
+  } else {
+    lua_sethook(L, NULL, 0, 0);
+  }
   lua_close(L);
-  if (ours) {
-    host *h = (host *)ud;
+  if (h) {
+    lurl_policy_free(&h->pol);
     free(h->schemes);
     free(h->hosts);
     free(h);

@@ -551,6 +551,11 @@ int main(int argc, char **argv) {
     print_message("cannot set LURL_TRACE");
     return EXIT_FAILURE;
   }
+  /* A file over `ulimit -f` must be a write error that res:save reports
+  ** (leaving the target untouched, as for a full disk), not a SIGXFSZ
+  ** death.  The library leaves signal dispositions to its host: the binary
+  ** is that host. */
+  signal(SIGXFSZ, SIG_IGN);
   L = luaL_newstate();
   if (L == NULL) {
     print_message("cannot create state: not enough memory");

@@ -11,6 +11,7 @@
 #include <lauxlib.h>
 
 #include "text.h"
+#include "policy.h"
 
 /* Metatable names: they appear in type errors, so they read like Lua names. */
 #define LURL_ENGINE_MT "http.engine"
@@ -129,12 +130,15 @@ struct lurl_transfer {
   long long progress_ms;
   curl_off_t dl_now, dl_total, ul_now, ul_total;
   char errbuf[CURL_ERROR_SIZE]; /* libcurl's message, copied when it ends */
+  char refused[256];           /* why a limited state's address policy refused
+                                  a connection (policy.c), or "" */
 };
 
 /* engine.c */
 lurl_engine *lurl_engine_get(lua_State *L);
 void lurl_push_engine(lua_State *L);
 int lurl_engine_add(lua_State *L, lurl_engine *e, lurl_transfer *t);
+int lurl_engine_running(lurl_engine *e, int upto);
 void lurl_engine_wait(lua_State *L, lurl_engine *e, lurl_transfer *t);
 int lurl_engine_step(lua_State *L, lurl_engine *e, long timeout_ms);
 lurl_handle *lurl_engine_easy(lurl_engine *e, lurl_share *s, int *attached);
@@ -163,7 +167,8 @@ int lurl_host_check(lua_State *L, CURLU *u, const char *method, const char *url,
                     int opts, int defs);
 size_t lurl_host_memory_cap(lua_State *L);  /* 0: no cap */
 int lurl_host_limits_urls(lua_State *L);    /* schemes or hosts restricted */
-int lurl_host_files_allowed(lua_State *L);   /* 0 in a limited state */
+lurl_acct *lurl_host_acct(lua_State *L);    /* the memory cap C buffers count
+                                               against, or NULL */
 
 /* share.c: a session's connection, DNS, TLS session and cookie caches */
 lurl_share *lurl_checkshare(lua_State *L, int idx);

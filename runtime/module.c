@@ -168,6 +168,7 @@ LURL_API int luaopen_http(lua_State *L) {
     {"pull", lurl_core_pull}, {"sink", lurl_core_sink}, {"io_state", lurl_core_io_state}, {"feed", lurl_core_feed},
     {"isatty", lurl_core_isatty}, {"filekind", lurl_core_filekind}, {"getdate", core_getdate}, {"wallclock", core_wallclock}, {"version", core_version}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
+  lurl_policy_open(L); /* core.open, core.limited...: limited states' files */
   lurl_push_result(L);
   lua_setfield(L, -3, "set_response_mt");
   lua_setfield(L, -2, "result");

@@ -63,6 +63,12 @@ static int field_error(req *r, const char *field, const char *expected, int idx)
                     r->argn, r->fname, field, expected, luaL_typename(r->L, idx));
 }
 
+/* An option naming a file to read obeys a limited state's file policy. */
+static void file_ok(req *r, const char *field, const char *path) {
+  const char *why = lurl_policy_file(r->L, path, 0); /* policy.c */
+  if (why) lurl_raise(r->L, "bad argument #%d to '%s' (field '%s': %s)", r->argn, r->fname, field, why);
+}
+
 /* Every option a request accepts; anything else is a typo and refused. */
 enum {
   O_PARAMS, O_HEADERS, O_DATA, O_JSON, O_FILES, O_BODY, O_AUTH, O_TIMEOUT,
@@ -537,6 +543,14 @@ static int apply_auth(req *r) {
   if (strcmp(scheme, "netrc") == 0) {
     SET_RARE(r, CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
     lua_getfield(L, a, "file");
+    /* the file policy (policy.c); no file named: libcurl reads ~/.netrc */
+    if (lua_isstring(L, -1)) {
+      file_ok(r, "auth", lua_tostring(L, -1));
+    } else { /* no file named: libcurl reads $HOME/.netrc */
+      const char *home = getenv("HOME");
+      file_ok(r, "auth", lua_pushfstring(L, "%s/.netrc", home ? home : ""));
+      lua_pop(L, 1);
+    }
     if (lua_isstring(L, -1))
       SET_RARE(r, CURLOPT_NETRC_FILE, lua_tostring(L, -1));
     lua_settop(L, a - 1);
@@ -642,6 +656,7 @@ static void apply_tls(req *r) {
   } else if (ty == LUA_TSTRING) {
     struct stat st;
     const char *p = lua_tostring(L, -1);
+    file_ok(r, "verify", p);
     if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
       SET_RARE(r, CURLOPT_CAPATH, p);
       SET_RARE(r, CURLOPT_CAINFO, NULL);
@@ -655,12 +670,15 @@ static void apply_tls(req *r) {
   lua_pop(L, 1);
   ty = getopt_(r, O_CERT);
   if (ty == LUA_TSTRING) {
+    file_ok(r, "cert", lua_tostring(L, -1));
     SET_RARE(r, CURLOPT_SSLCERT, lua_tostring(L, -1));
   } else if (ty == LUA_TTABLE) {
     lua_rawgeti(L, -1, 1);
     lua_rawgeti(L, -2, 2);
     if (!lua_isstring(L, -2) || !lua_isstring(L, -1))
       field_error(r, "cert", "{cert_path, key_path}", -3);
+    file_ok(r, "cert", lua_tostring(L, -2));
+    file_ok(r, "cert", lua_tostring(L, -1));
     SET_RARE(r, CURLOPT_SSLCERT, lua_tostring(L, -2));
     SET_RARE(r, CURLOPT_SSLKEY, lua_tostring(L, -1));
     lua_pop(L, 2);
@@ -1131,6 +1149,8 @@ int lurl_core_start(lua_State *L) {
 
   if ((r.ohave | r.dhave) & REST_OPTS) apply_rest(&r);
   size_t cap = lurl_host_memory_cap(L); /* a host's memory cap bounds bodies too */
+  t->body.acct = t->head.acct = lurl_host_acct(L); /* and counts them with Lua's */
+  lurl_policy_apply(L, t->hd); /* limited states: the address each connection reaches */
   if (cap) {
     if (t->stream) {
       if (!t->max_body || t->max_body > cap) t->max_body = cap;

@@ -176,6 +176,10 @@ static const char *kind_of(lurl_transfer *t, CURLcode c, char *msg, size_t msz) 
     return "RequestException";
   default: break;
   }
+  if (t->refused[0] && c != CURLE_OK) { /* a limited state's address policy */
+    snprintf(msg, msz, "%s", t->refused);
+    return t->proxy_used ? "ProxyError" : "ConnectionError";
+  }
   const char *detail = t->errbuf[0] ? t->errbuf : curl_easy_strerror(c);
   snprintf(msg, msz, "%s", detail);
   switch (c) {

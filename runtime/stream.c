@@ -459,9 +459,8 @@ void lurl_build_mime(lua_State *L, lurl_transfer *t, int fi, int di, const char 
     curl_mime_name(p, keys[i]);
     const char *path = optstr(L, v, "path");
     if (path) {
-      if (!lurl_host_files_allowed(L)) /* a limited state reads no host files */
-        lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s': files from paths are not allowed here)", argn, fname,
-                   keys[i]);
+      const char *why = lurl_policy_file(L, path, 0); /* a limited state's file policy */
+      if (why) lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s': %s)", argn, fname, keys[i], why);
       FILE *f = fopen(path, "rb"); /* fail now, with a clear message, not mid-upload */
       if (!f) lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s': cannot open '%s')", argn, fname, keys[i], path);
       fclose(f);
@@ -493,7 +492,9 @@ void lurl_build_mime(lua_State *L, lurl_transfer *t, int fi, int di, const char 
 ** a device or a FIFO (e.g. /dev/null) in place instead of renaming over it. */
 int lurl_core_filekind(lua_State *L) {
   struct stat st;
-  if (stat(luaL_checkstring(L, 1), &st) != 0) return 0;
+  const char *path = luaL_checkstring(L, 1);
+  if (!lurl_policy_may_stat(L, path)) return 0; /* outside a limited state's files */
+  if (stat(path, &st) != 0) return 0;
   lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : "other");
   return 1;
 }

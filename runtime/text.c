@@ -50,8 +50,14 @@ static int buf_reserve(lurl_buf *b, size_t extra) {
     cap = (cap > SIZE_MAX / 2) ? need : cap * 2;
   /* Never allocate more than the limit can ever use (limit + NUL). */
   if (b->limit && b->limit < SIZE_MAX && cap > b->limit + 1) cap = b->limit + 1;
+  lurl_acct *a = b->acct;
+  if (a && a->max && cap > b->cap && cap - b->cap > a->max - (a->used < a->max ? a->used : a->max)) {
+    a->refused = 1; /* over the shared budget: as if malloc had failed */
+    return LURL_BUF_NOMEM;
+  }
   char *p = realloc(b->data, cap);
   if (!p) return LURL_BUF_NOMEM; /* realloc left the old block intact */
+  if (a) a->used = a->used - b->cap + cap;
   if (!b->data) p[0] = '\0';
   b->data = p;
   b->cap = cap;
@@ -78,11 +84,10 @@ void lurl_buf_reset(lurl_buf *b) {
 }
 
 void lurl_buf_free(lurl_buf *b) {
-  size_t limit = b->limit;
+  if (b->acct && b->data) b->acct->used -= b->cap;
   free(b->data);
   b->data = NULL;
   b->len = b->cap = 0;
-  b->limit = limit;
 }
 
 static int is_unreserved(unsigned char c) {

@@ -12,11 +12,21 @@
 /* A growable byte buffer with an optional size limit.
 ** Zero-initialise it (lurl_buf b = {0}) to get an empty, unlimited buffer.
 ** `data` is always NUL-terminated once anything has been added. */
+/* A shared byte budget several buffers draw on (a limited state's memory
+** cap, host.c): `used` counts what they hold, an allocation past `max`
+** fails as LURL_BUF_NOMEM and sets `refused`.  Owned by whoever set it up,
+** which must outlive every buffer pointing at it. */
+typedef struct lurl_acct {
+  size_t used, max;
+  int refused;
+} lurl_acct;
+
 typedef struct lurl_buf {
   char *data;
   size_t len;    /* bytes in use (not counting the terminating NUL) */
   size_t cap;    /* bytes allocated */
   size_t limit;  /* 0 = no limit; otherwise len may never exceed it */
+  lurl_acct *acct; /* NULL, or the budget its allocation counts against */
 } lurl_buf;
 
 #define LURL_BUF_OK 0
@@ -31,7 +41,7 @@ int lurl_buf_add(lurl_buf *b, const void *p, size_t n);
 int lurl_buf_adds(lurl_buf *b, const char *s);
 /* Empties the buffer, keeping its allocation. */
 void lurl_buf_reset(lurl_buf *b);
-/* Frees the allocation and zeroes the buffer (limit is kept). */
+/* Frees the allocation and zeroes the buffer (limit and acct are kept). */
 void lurl_buf_free(lurl_buf *b);
 
 /* Percent-encodes n bytes of s onto b.  Unreserved bytes (ALPHA DIGIT - . _ ~)

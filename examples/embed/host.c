@@ -40,6 +40,9 @@ int main(int argc, char **argv) {
   limits.hosts = allowed;
   limits.max_memory = 64u << 20;
   limits.max_seconds = 30;
+  /* a limited state refuses loopback and private addresses, whatever the
+  ** name: this example's server is local, so allow loopback explicitly */
+  limits.allow_loopback = 1;
   lua_State *L = lurl_newstate(&limits);
   if (L == NULL) {
     fprintf(stderr, "embed_host: cannot create a Lua state\n");

@@ -41,6 +41,34 @@ local setmetatable, getmetatable, type = setmetatable, getmetatable, type
 -- the metatable itself, without getmetatable's look-up of __metatable (a
 -- session's has none, so the answer is the same); per call in the methods
 local rawgetmetatable = debug and debug.getmetatable or getmetatable
+-- Captured now: a state whose host set limits has no `io` (nor a debug
+-- library) once its scripts run, and lurl's own code must work there too.
+local io_type = io and io.type or function() return nil end
+-- A limited state: its library is reduced (no io), LURL_TRACE is ignored,
+-- and it may cap the transfers running at once (runtime/policy.c).
+local LIMITED = core.limited()
+local MAX_TRANSFERS = core.max_transfers()
+local capped = MAX_TRANSFERS > 0 or nil
+
+-- With a cap on transfers at once, a request waits until one ends (a
+-- buffered request when its answer is in, a stream when it is read to the
+-- end or closed).  Streams are tracked by the task that opened them: a task
+-- waiting while every slot is one of its own unfinished streams would wait
+-- forever, so it fails instead.
+local streams_held = setmetatable({}, { __mode = "k" }) -- response -> task
+local function take_slot()
+  while core.running() >= MAX_TRANSFERS do
+    local me, mine = task.current(), 0
+    for r, owner in pairs(streams_held) do
+      if rawget(r, "_t") == nil then streams_held[r] = nil elseif owner == me then mine = mine + 1 end
+    end
+    if not me or mine >= MAX_TRANSFERS then
+      error(("too many transfers at once: this state allows %d (lurl_limits.max_transfers)%s")
+        :format(MAX_TRANSFERS, me and ", all held by streams this task has not finished" or ""), 0)
+    end
+    task.sleep(0.01)
+  end
+end
 
 -- flags for core.start (see runtime/request.c)
 local DROP_BODY, STRIP_AUTH, NO_PARAMS, FRESH = 1, 2, 4, 8
@@ -182,6 +210,7 @@ function exchange(sess, fname, argn, method, url, opts, deadline, total, attempt
         end
       end
       if sess._rate then task.throttle(sess, sess._rate) end
+      if capped then take_slot() end -- a limited state's cap on transfers at once
       if sess._conn_sem or sess._host_limit then
         t, res, err, ctx = hop(sess, fname, argn, method, url, opts, flags, remaining_ms)
       else
@@ -196,6 +225,7 @@ function exchange(sess, fname, argn, method, url, opts, deadline, total, attempt
       end
       if ctx and ctx.stream then
         res._t, res._ctx = t, ctx
+        if capped then streams_held[res] = task.current() or false end
         local o, m, u = opts, method, res.url -- the URL as sent, query included
         res._resend = function(extra) -- for res:save{resume = true}
           local o2 = {}
@@ -218,7 +248,7 @@ function exchange(sess, fname, argn, method, url, opts, deadline, total, attempt
     -- a body read from a file or a function cannot be sent twice
     if location and (status == 307 or status == 308) and (flags & DROP_BODY) == 0 then
       local b = opt(opts, defaults, "body")
-      if type(b) == "function" or io.type(b) == "file" then location = nil end
+      if type(b) == "function" or io_type(b) == "file" then location = nil end
     end
     if not location then
       if history then
@@ -404,7 +434,8 @@ local SESSION_ONLY = { base_url = "string", hooks = "table", rate_limit = "numbe
   max_connections = "number", max_host_connections = "number", trace = true, har = true }
 
 -- LURL_TRACE=1 (or lurl --trace) traces every session, the hidden one too.
-local TRACE_ENV = os.getenv("LURL_TRACE")
+-- Not in a limited state: the host's environment is not the script's.
+local TRACE_ENV = not LIMITED and os.getenv("LURL_TRACE") or nil
 if TRACE_ENV == "" or TRACE_ENV == "0" then TRACE_ENV = nil end
 
 -- Observers for a session's trace and har options (lua/http/trace.lua and
@@ -412,6 +443,10 @@ if TRACE_ENV == "" or TRACE_ENV == "0" then TRACE_ENV = nil end
 local function add_observers(s, cfg, keep_cookies)
   local trace = cfg.trace
   if trace == nil and TRACE_ENV then trace = true end
+  if trace == true and LIMITED then
+    error("bad argument #1 to 'session' (field 'trace': true writes to stderr, which a "
+      .. "state with limits may not do; give a function)", 4)
+  end
   if trace then
     local ok, tr = pcall(require, "http.trace")
     if not ok then error("tracing is not available: " .. tostring(tr), 4) end
@@ -471,7 +506,7 @@ local function new_session(cfg, keep_cookies)
   -- send_plain serves its calls without options: decided once, as only
   -- s.headers is live (and headers are read per request in C anyway)
   s._plain = not (s._base_url or s._hooks or s._rate or s._conn_sem or s._host_limit
-    or s._observers or s._redact) and d.retry == nil and type(d.timeout) ~= "table" and d.stream == nil
+    or s._observers or s._redact or capped) and d.retry == nil and type(d.timeout) ~= "table" and d.stream == nil
     and d.body == nil and d.on_progress == nil and d.progress == nil
   return s
 end
@@ -527,7 +562,9 @@ function smethods.close(s)
   if s._har then s._har:close() end
 end
 SESSION_MT.__close = smethods.close
-SESSION_MT.__gc = smethods.close -- a forgotten session still writes its HAR
+-- a forgotten session still writes its HAR; not in a limited state, where
+-- a finalizer would run the script's fields with no budget (close it)
+if not LIMITED then SESSION_MT.__gc = smethods.close end
 SESSION_MT.__tostring = function(s)
   return ("http.session (%s)"):format(s._closed and "closed" or "open")
 end

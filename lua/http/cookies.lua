@@ -123,17 +123,17 @@ function jar.save(self, path)
     if c and not (c.expires and c.expires <= now) then lines[#lines + 1] = line end
   end
   local tmp = path .. ".lurl-tmp"
-  local f, err = io.open(tmp, "wb")
+  local f, err = core.open(tmp, "wb")
   if not f then error("cannot save cookie jar: " .. err, 2) end
   local ok, werr = f:write(HEADER, table.concat(lines, "\n"), #lines > 0 and "\n" or "")
   local closed, cerr = f:close()
   if not ok or not closed then
-    os.remove(tmp)
+    core.remove(tmp)
     error("cannot save cookie jar: " .. tostring(werr or cerr), 2)
   end
-  local renamed, rerr = os.rename(tmp, path)
+  local renamed, rerr = core.rename(tmp, path)
   if not renamed then
-    os.remove(tmp)
+    core.remove(tmp)
     error("cannot save cookie jar: " .. rerr, 2)
   end
   return true
@@ -146,7 +146,7 @@ function jar.load(self, path)
   if type(path) ~= "string" then
     error(("bad argument #1 to 'load' (string expected, got %s)"):format(type(path)), 2)
   end
-  local f, err = io.open(path, "rb")
+  local f, err = core.open(path, "rb")
   if not f then error("cannot load cookie jar: " .. err, 2) end
   local n = 0
   for line in f:lines() do

@@ -395,7 +395,7 @@ function REC.observe(rec, ev)
     if ev.type == "error" then return error_entry(rec, ev) end
   end)
   if not ok then
-    if not rec.warned then
+    if not rec.warned and not core.limited() then -- a limited state has no stderr
       rec.warned = true
       io.stderr:write("lurl: HAR recording of ", rec.path, " skipped an exchange: ",
         tostring(entry), "\n")
@@ -446,13 +446,13 @@ function REC.close(rec)
   rec.closed = true
   local text = M.encode(rec:document()) .. "\n"
   local tmp = rec.path .. ".tmp"
-  local f, err = io.open(tmp, "wb")
+  local f, err = core.open(tmp, "wb")
   if not f then error("cannot write HAR file: " .. tostring(err), 2) end
   local ok, werr = f:write(text)
   f:close()
-  if ok then ok, werr = os.rename(tmp, rec.path) end
+  if ok then ok, werr = core.rename(tmp, rec.path) end
   if not ok then
-    os.remove(tmp)
+    core.remove(tmp)
     error("cannot write HAR file " .. rec.path .. ": " .. tostring(werr), 2)
   end
   return true

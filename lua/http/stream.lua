@@ -59,7 +59,8 @@ end
 -- The progress bar of progress = true: bytes, rate and ETA on stderr, only
 -- when stderr is a terminal.
 function M.bar()
-  if not core.isatty(2) then return nil end
+  -- not in a limited state: its host's stderr is not the script's
+  if core.limited() or not core.isatty(2) then return nil end
   local t0 = core.now()
   local function size(n)
     if n >= 1048576 then return ("%.1f MiB"):format(n / 1048576) end
@@ -282,7 +283,7 @@ function M.install(methods, lazy)
     local part = core.filekind(path) == "other" and path or path .. ".part"
     local src, mode, offset = r, "wb", 0
     if o.resume and rawget(r, "_resend") then
-      local f = io.open(part, "rb")
+      local f = core.open(part, "rb")
       local have = 0
       if f then
         have = f:seek("end") or 0
@@ -297,7 +298,7 @@ function M.install(methods, lazy)
           mode, offset = "ab", have
         elseif res.status == 416 and tonumber(cr:match("^bytes%s+%*/(%d+)")) == have then
           res:close() -- the .part is already whole
-          local moved, merr = os.rename(part, path)
+          local moved, merr = core.rename(part, path)
           if not moved then error("cannot save: " .. merr, 2) end
           return have
         elseif res.status ~= 200 then
@@ -307,7 +308,7 @@ function M.install(methods, lazy)
         src = res
       end
     end
-    local f, err = io.open(part, mode)
+    local f, err = core.open(part, mode)
     if not f then error("cannot save: " .. err, 2) end
     local bar = o.progress and M.bar()
     local total = tonumber(src.headers["content-length"])
@@ -328,7 +329,7 @@ function M.install(methods, lazy)
     if not ok then error(perr, 2) end
     if not closed then error("cannot save: " .. tostring(cerr), 2) end
     if part ~= path then
-      local moved, merr = os.rename(part, path)
+      local moved, merr = core.rename(part, path)
       if not moved then error("cannot save: " .. merr, 2) end
     end
     return written

@@ -15,6 +15,7 @@ local step_c, done_c, watch_c, wait_c, now = core.step, core.done, core.watch, c
 local co_running, co_yield, co_resume, co_status = coroutine.running, coroutine.yield,
   coroutine.resume, coroutine.status
 local isyieldable = coroutine.isyieldable
+local traceback = debug.traceback -- captured: a script may replace `debug`
 
 local by_co = setmetatable({}, { __mode = "k" }) -- coroutine -> task
 local nwaiting = 0   -- tasks waiting on a transfer (core.watch knows which)
@@ -43,7 +44,7 @@ local function finish(task, ok, ...)
     local err = ...
     task.status = "failed"
     task.error = err
-    task.traceback = debug.traceback(task.co, nil, 0)
+    task.traceback = traceback(task.co, nil, 0)
   end
   local joiners = task.joiners
   task.joiners = nil

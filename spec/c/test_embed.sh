@@ -9,6 +9,9 @@
 #       with find_package, run both; stock lua5.4 requires http from the
 #       prefix; then, when a private mount namespace is available, the same
 #       into a real /usr/local with no path set at all
+#   test_embed.sh xfsz LURL_BIN
+#       the binary under `ulimit -f` saving a body bigger than the limit:
+#       exit status 1 and a clear message, no SIGXFSZ death, target untouched
 #   test_embed.sh rock SOURCE_DIR
 #       luarocks make --tree <tmp> with the rockspec, then require from it
 #
@@ -187,6 +190,24 @@ install() {
   fi
 }
 
+# -------------------------------------------------------------------- xfsz
+xfsz() {
+  local bin=$1
+  start_server
+  echo "before" >"$tmp/target.bin"
+  # 1024 blocks of 1 KiB (bash's unit for -f): 1 MiB, the body is 4 MiB
+  bash -c "ulimit -f 1024; exec '$bin' -e \"
+    local http = require 'http'
+    local r = assert(http.get('$base/big?n=4194304&t=xfsz', {stream = true}))
+    r:save('$tmp/target.bin')\"" >"$tmp/xfsz.out" 2>&1
+  local rc=$?
+  if [ "$rc" -eq 1 ]; then ok "exit status 1 over ulimit -f"
+  else fail "exit status $rc over ulimit -f (153 = killed by SIGXFSZ), wanted 1"; cat "$tmp/xfsz.out"; fi
+  expect_output "the write error is reported" "$tmp/xfsz.out" 'cannot save: File too large'
+  check "the target is untouched" grep -qx before "$tmp/target.bin"
+  expect_count "t=xfsz" 1
+}
+
 # -------------------------------------------------------------------- rock
 rock() {
   local src=$1
@@ -216,6 +237,7 @@ case "${1:-}" in
   poll-host) poll_host "$2" ;;
   install) install "$2" "$3" ;;
   rock) rock "$2" ;;
-  *) echo "usage: $0 poll-host BIN | install BUILD SRC | rock SRC"; exit 2 ;;
+  xfsz) xfsz "$2" ;;
+  *) echo "usage: $0 poll-host BIN | install BUILD SRC | rock SRC | xfsz BIN"; exit 2 ;;
 esac
 finish

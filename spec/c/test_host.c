@@ -16,7 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,7 +79,8 @@ static int start_server(void) {
   posix_spawn_file_actions_adddup2(&fa, out[1], 1);
   posix_spawn_file_actions_addclose(&fa, in[1]);
   posix_spawn_file_actions_addclose(&fa, out[0]);
-  char *argv[] = {"/usr/bin/python3", HOST_SERVER, NULL};
+  /* on every address: a test reaches it through the machine's other one */
+  char *argv[] = {"/usr/bin/python3", HOST_SERVER, "0", "0.0.0.0", NULL};
   int rc = posix_spawn(&server_pid, argv[0], &fa, NULL, argv, environ);
   posix_spawn_file_actions_destroy(&fa);
   close(in[0]);
@@ -129,7 +135,7 @@ static int server_count(const char *token) {
 
 /* Runs code in L; returns the status and leaves its first result (if
 ** any) as a string in *out (static buffer), else "". */
-static char result[512];
+static char result[8192];
 static int run(lua_State *L, const char *code) {
   result[0] = '\0';
   int st = lurl_dostring(L, code, "=t");
@@ -282,6 +288,7 @@ static void test_instruction_budget(void) {
 static void test_time_budget(void) {
   lurl_limits lim = {0};
   lim.max_seconds = 0.5;
+  lim.allow_loopback = 1; /* the test server is on 127.0.0.1 */
   lua_State *L = lurl_newstate(&lim);
   set_base(L);
   double t0 = now_s();
@@ -310,6 +317,7 @@ static void test_allowed_hosts(void) {
   snprintf(hosts, sizeof hosts, "127.0.0.1:%d", port);
   lurl_limits lim = {0};
   lim.hosts = hosts;
+  lim.allow_loopback = 1; /* the test server is on 127.0.0.1 */
   lua_State *L = lurl_newstate(&lim);
   set_base(L);
   int st = run(L, "local http = require 'http'\n"
@@ -385,6 +393,429 @@ static void test_allowed_hosts(void) {
         has(result, "|host '127.0.0.2:"), "patterns: %s %s", result, nz(lurl_errmsg(L)));
   CHECK(server_count("t=pattern") == 1 && server_count("t=subdomain") == 1, "allowed arrived");
   CHECK(server_count("t=apex") == 0 && server_count("t=otheraddr") == 0, "refused did not");
+  lurl_close(L);
+}
+
+
+/* ------------------------------------------- limits scripts cannot lift -- */
+
+/* A limited state that may reach the test server (allow_loopback). */
+static lua_State *limited_state(lurl_limits *lim) {
+  lua_State *L = lurl_newstate(lim);
+  if (L) set_base(L);
+  return L;
+}
+
+/* URL-encodes u into a static buffer (for /redirect?to=). */
+static const char *enc(const char *u) {
+  static char out[512];
+  size_t o = 0;
+  for (; *u && o + 4 < sizeof out; u++) {
+    if (strchr("?=&:/", *u)) o += (size_t)snprintf(out + o, 4, "%%%02X", (unsigned char)*u);
+    else out[o++] = *u;
+  }
+  out[o] = '\0';
+  return out;
+}
+
+/* Finalizers run with hooks off: no script function may become one.  And
+** xpcall's message handler runs under the budget.  Without either, these
+** loops would never end: main's alarm turns that into a failure. */
+static void test_finalizers(void) {
+  lurl_limits lim = {0};
+  lim.max_instructions = 20000000;
+  lim.allow_loopback = 1;
+  lua_State *L = limited_state(&lim);
+  int st = run(L, "local ok, e = pcall(setmetatable, {}, {__gc = function() while true do end end})\n"
+                  "local ok2 = pcall(setmetatable, {}, {__gc = false})\n"
+                  "return tostring(ok) .. ' ' .. tostring(ok2) .. ' ' .. e");
+  CHECK(st == LUA_OK && has(result, "false false ") &&
+        has(result, "a metatable with __gc is not allowed in this state"), "%d %s %s", st,
+        result, nz(lurl_errmsg(L)));
+  /* __gc added after setmetatable: Lua 5.4 does not mark the object */
+  st = run(L, "local mt = {} local t = setmetatable({}, mt)\n"
+              "mt.__gc = function() while true do end end\n"
+              "t = nil collectgarbage() collectgarbage() return 'collected'");
+  CHECK(st == LUA_OK && strcmp(result, "collected") == 0, "late __gc: %s", nz(lurl_errmsg(L)));
+  st = run(L, "local ok, e = pcall(rawset, {}, '__gc', print) return tostring(ok) .. ' ' .. e");
+  CHECK(st == LUA_OK && has(result, "false rawset: '__gc' cannot be set"), "rawset: %s", result);
+  /* every metatable lurl's modules export refuses a new __gc */
+  st = run(L, "local n, bad = 0, {}\n"
+              "for name, m in pairs(package.loaded) do\n"
+              "  if type(m) == 'table' and (name:find('^http') or name:find('json')) then\n"
+              "    for k, v in pairs(m) do\n"
+              "      local looks = false\n"
+              "      if type(v) == 'table' then for f in pairs(v) do\n"
+              "        if type(f) == 'string' and f:sub(1, 2) == '__' then looks = true end end end\n"
+              "      if looks then\n"
+              "        n = n + 1\n"
+              "        if pcall(function() v.__gc = function() while true do end end end) then\n"
+              "          bad[#bad + 1] = name .. '.' .. k end\n"
+              "      end\n"
+              "    end\n"
+              "  end\n"
+              "end\n"
+              "return n .. ' [' .. table.concat(bad, ',') .. ']'");
+  int n = 0;
+  CHECK(st == LUA_OK && sscanf(result, "%d", &n) == 1 && n >= 4 && has(result, " []"),
+        "exported metatables: %s %s", result, nz(lurl_errmsg(L)));
+  /* the metatables of lurl's objects: guarded, or hidden when they have __gc */
+  st = run(L, "local http = require 'http'\n"
+              "local s = http.session{}\n"
+              "local mt = getmetatable(s)\n"
+              "local ok = pcall(function() mt.__gc = function() while true do end end end)\n"
+              "local _, err = http.get('http://127.0.0.1:1/x')\n"
+              "local ok2 = pcall(function() getmetatable(err).__gc = function() while true do end end end)\n"
+              "local ok3 = pcall(setmetatable, mt, nil)\n"
+              "s._har = {close = function() while true do end end}\n"
+              "return ('%s %s %s %s %s %s'):format(ok, ok2, ok3, getmetatable(s._share),\n"
+              "  debug.setmetatable, require('http.core').set_response_mt)");
+  CHECK(st == LUA_OK && strcmp(result, "false false false false nil nil") == 0, "objects: %s %s",
+        result, nz(lurl_errmsg(L)));
+  st = run(L, "collectgarbage() collectgarbage() return require('json').encode(setmetatable({}, {}))");
+  CHECK(st == LUA_OK && strcmp(result, "{}") == 0, "still working: %s %s", result,
+        nz(lurl_errmsg(L)));
+  /* xpcall: the handler is the script's, under the budget */
+  st = run(L, "local ok, e = xpcall(error, function(m) return 'handled: ' .. tostring(m) end, 'x')\n"
+              "return tostring(ok) .. ' ' .. e .. ' ' .. select('#', xpcall(function(...)\n"
+              "  return ... end, print, 1, 2, 3))");
+  CHECK(st == LUA_OK && strcmp(result, "false handled: x 4") == 0, "xpcall: %s", result);
+  st = run(L, "local http = require 'http'\n"
+              "local ok, s = xpcall(function() return assert(http.get(BASE .. '/ok?t=xpyield')).status end,\n"
+              "  debug.traceback)\n"
+              "return tostring(ok) .. ' ' .. s");
+  CHECK(st == LUA_OK && strcmp(result, "true 200") == 0, "xpcall across a request: %s %s", result,
+        nz(lurl_errmsg(L)));
+  double t0 = now_s();
+  st = run(L, "xpcall(error, function() while true do end end)");
+  CHECK(st == LUA_ERRRUN && has(lurl_errmsg(L), "instruction budget exhausted"),
+        "looping handler: %d %s", st, nz(lurl_errmsg(L)));
+  CHECK(now_s() - t0 < 30, "stopped after %.1f s", now_s() - t0);
+  t0 = now_s();
+  lurl_close(L);
+  CHECK(now_s() - t0 < 3, "lurl_close took %.1f s", now_s() - t0);
+
+  /* a finalizer the script tried to set up at top level, then close */
+  L = limited_state(&lim);
+  st = run(L, "setmetatable({}, {__gc = function() while true do end end}) collectgarbage()");
+  CHECK(st == LUA_ERRRUN && has(lurl_errmsg(L), "__gc is not allowed"), "top level: %s",
+        nz(lurl_errmsg(L)));
+  lurl_close(L);
+}
+
+/* lurl's own code in a state without io; LURL_TRACE; what such a state
+** cannot do fails naming the limit. */
+static void test_limited_lua(void) {
+  setenv("LURL_TRACE", "1", 1); /* the host's environment, not the script's */
+  lurl_limits lim = {0};
+  lim.max_seconds = 60;
+  lim.allow_loopback = 1;
+  lua_State *L = limited_state(&lim);
+  unsetenv("LURL_TRACE");
+  char code[1024];
+  snprintf(code, sizeof code,
+           "local http = require 'http'\n"
+           "local r = assert(http.post(BASE .. '/redirect?code=307&t=r307a&to=%s', {body = 'payload'}))\n"
+           "local s = http.session{}\n"
+           "return r.status .. ' ' .. r.body .. ' ' .. #r.history .. ' ' .. tostring(s._observers)",
+           enc("/ok?t=r307b"));
+  int st = run(L, code);
+  CHECK(st == LUA_OK && strcmp(result, "200 ok 1 false") == 0, "307, LURL_TRACE: %s %s", result,
+        nz(lurl_errmsg(L)));
+  CHECK(server_count("t=r307b") == 1, "the body was sent again to the 307 target");
+  st = run(L, "local ok, e = pcall(require('http').session, {trace = true}) return tostring(ok) .. ' ' .. e");
+  CHECK(st == LUA_OK && has(result, "false ") && has(result, "'trace': true writes to stderr") &&
+        has(result, "limits"), "trace = true: %s", result);
+  st = run(L, "local n = 0\n"
+              "local s = require('http').session{trace = function(ev) n = n + 1 end}\n"
+              "assert(s:get(BASE .. '/ok?t=tracefn')) return n");
+  CHECK(st == LUA_OK && atoi(result) >= 1, "trace = function: %s %s", result, nz(lurl_errmsg(L)));
+  st = run(L, "local r = assert(require('http').get(BASE .. '/ok?t=nosave', {stream = true}))\n"
+              "local ok, e = pcall(r.save, r, '/tmp/lurl-test-nosave') return e");
+  CHECK(st == LUA_OK && has(result, "cannot save: writing '/tmp/lurl-test-nosave.part' is not "
+        "allowed in this state (the host set limits and no lurl_limits.write_dirs)"), "save: %s %s",
+        result, nz(lurl_errmsg(L)));
+  CHECK(access("/tmp/lurl-test-nosave.part", F_OK) != 0, "nothing written");
+  lurl_close(L);
+}
+
+
+/* The address a connection really goes to, whatever the name, redirect or
+** proxy: loopback, private, link-local and unspecified refused by default. */
+static void test_addresses(void) {
+  lurl_limits lim = {0};
+  lim.max_seconds = 60;
+  lua_State *L = limited_state(&lim);
+  int st = run(L,
+    "local http = require 'http'\n"
+    "local out = {}\n"
+    "for _, u in ipairs{BASE .. '/ok?t=addr-ip', 'http://localhost:' .. PORT .. '/ok?t=addr-name',\n"
+    "    'http://[::ffff:127.0.0.1]:' .. PORT .. '/ok?t=addr-mapped',\n"
+    "    'http://0.0.0.0:' .. PORT .. '/ok?t=addr-zero', 'http://169.254.169.254/latest/',\n"
+    "    'http://10.0.0.1:9/', 'http://192.168.1.1:9/', 'http://172.16.0.1:9/'} do\n"
+    "  local r, e = http.get(u, {timeout = 5})\n"
+    "  out[#out + 1] = r and ('reached ' .. u) or (e.kind .. ': ' .. e.message)\n"
+    "end\n"
+    "local _, e = http.get('http://example.invalid/ok?t=addr-proxy', {proxy = BASE, timeout = 5})\n"
+    "out[#out + 1] = e.kind .. ': ' .. e.message\n"
+    "_, e = http.get('http://docker/ok?t=addr-unix', {unix_socket = '/run/lurl-none.sock'})\n"
+    "out[#out + 1] = e.kind .. ': ' .. e.message\n"
+    "return table.concat(out, '\\n')");
+  CHECK(st == LUA_OK, "ran: %s", nz(lurl_errmsg(L)));
+  CHECK(!has(result, "reached"), "nothing reached:\n%s", result);
+  static const char *const want[] = {
+    "ConnectionError: connection to 127.0.0.1 refused: loopback addresses are not allowed in "
+    "this state (lurl_limits.allow_loopback)",
+    "refused: loopback", "connection to ::ffff:127.0.0.1 refused: loopback",
+    "connection to 0.0.0.0 refused: unspecified",
+    "connection to 169.254.169.254 refused: link-local addresses are not allowed in this state "
+    "(lurl_limits.allow_private)", "connection to 10.0.0.1 refused: private",
+    "connection to 192.168.1.1 refused: private", "connection to 172.16.0.1 refused: private",
+    "ProxyError: connection to 127.0.0.1 refused: loopback",
+    "ConnectionError: connection to a unix socket refused: loopback", NULL};
+  for (int i = 0; want[i]; i++) CHECK(has(result, want[i]), "'%s' in:\n%s", want[i], result);
+  CHECK(server_count("t=addr-") == 0, "nothing arrived at the server");
+  lurl_close(L);
+
+  /* a redirect from an allowed address to loopback: the machine's other
+  ** address stands for the outside server (allow_private, as it may be a
+  ** private one; loopback stays refused) */
+  char other[INET_ADDRSTRLEN] = "";
+  struct ifaddrs *ifs = NULL, *i;
+  if (getifaddrs(&ifs) == 0) {
+    for (i = ifs; i && !other[0]; i = i->ifa_next)
+      if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
+          ((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr.s_addr != htonl(INADDR_LOOPBACK))
+        inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, other,
+                  sizeof other);
+    freeifaddrs(ifs);
+  }
+  if (!other[0]) {
+    printf("skip: no address besides loopback, redirect-to-loopback not tried\n");
+    return;
+  }
+  lim.allow_private = 1;
+  L = limited_state(&lim);
+  char target[128], code[1024];
+  snprintf(target, sizeof target, "http://127.0.0.1:%d/ok?t=addr-redir-target", port);
+  snprintf(code, sizeof code,
+           "local http = require 'http'\n"
+           "local r, e = http.get('http://%s:' .. PORT .. '/redirect?t=addr-redir-start&to=%s')\n"
+           "return r and 'reached' or (e.kind .. ': ' .. e.message)", other, enc(target));
+  st = run(L, code);
+  CHECK(st == LUA_OK && has(result, "ConnectionError: connection to 127.0.0.1 refused: loopback"),
+        "redirect via %s: %s %s", other, result, nz(lurl_errmsg(L)));
+  CHECK(server_count("t=addr-redir-start") == 1, "the first hop arrived");
+  CHECK(server_count("t=addr-redir-target") == 0, "the loopback target did not");
+  lurl_close(L);
+}
+
+static void write_file(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  if (f) {
+    fputs(text, f);
+    fclose(f);
+  }
+}
+
+/* Every option that names a file obeys read_dirs / write_dirs. */
+static void test_files(void) {
+  char dir[] = "/tmp/lurl-host-XXXXXX", ok[64], up[96], secret[96], link[96], code[4096];
+  if (!mkdtemp(dir)) return;
+  snprintf(ok, sizeof ok, "%s/ok", dir);
+  mkdir(ok, 0700);
+  snprintf(up, sizeof up, "%s/up.txt", ok);
+  snprintf(secret, sizeof secret, "%s/secret.txt", dir);
+  snprintf(link, sizeof link, "%s/link", ok);
+  write_file(up, "upload-marker-123");
+  write_file(secret, "s3cret");
+  CHECK(symlink("../secret.txt", link) == 0, "symlink");
+
+  lurl_limits lim = {0};
+  lim.max_seconds = 60;
+  lim.allow_loopback = 1;
+  lua_State *L = limited_state(&lim); /* no directories: no file at all */
+  int st = run(L,
+    "local http = require 'http'\n"
+    "local core = require 'http.core'\n"
+    "local out = {}\n"
+    "local function try(f, ...)\n"
+    "  local ok, e = pcall(f, ...) out[#out + 1] = ok and 'ALLOWED' or tostring(e) end\n"
+    "try(http.get, BASE .. '/ok?t=file-verify', {verify = '/etc/shadow'})\n"
+    "try(http.get, BASE .. '/ok?t=file-cert', {cert = '/etc/passwd'})\n"
+    "try(http.get, BASE .. '/ok?t=file-key', {cert = {'/etc/passwd', '/etc/shadow'}})\n"
+    "try(http.get, BASE .. '/ok?t=file-netrc', {auth = http.netrc('/etc/passwd')})\n"
+    "try(http.get, BASE .. '/ok?t=file-netrc0', {auth = http.netrc()})\n"
+    "try(http.post, BASE .. '/ok?t=file-up', {files = {f = http.file('/etc/passwd')}})\n"
+    "try(function() return http.session{}.cookies:load('/etc/passwd') end)\n"
+    "out[#out + 1] = tostring((core.filekind('/etc/passwd')))\n"
+    "out[#out + 1] = tostring(select(2, core.open('/etc/passwd')))\n"
+    "return table.concat(out, '\\n')");
+  static const char *const refused[] = {
+    "bad argument #2 to 'get' (field 'verify': reading '/etc/shadow' is not allowed in this "
+    "state (the host set limits and no lurl_limits.read_dirs))",
+    "(field 'cert': reading '/etc/passwd'",
+    "(field 'auth': reading '/etc/passwd'", "/.netrc' is not allowed",
+    "(field 'files.f': reading '/etc/passwd'",
+    "cannot load cookie jar: reading '/etc/passwd'", "\nnil\nreading '/etc/passwd' is not allowed",
+    NULL};
+  CHECK(st == LUA_OK && !has(result, "ALLOWED"), "%s %s", result, nz(lurl_errmsg(L)));
+  for (int i = 0; refused[i]; i++) CHECK(has(result, refused[i]), "'%s' in:\n%s", refused[i], result);
+  CHECK(server_count("t=file-") == 0, "no request went out");
+  lurl_close(L);
+
+  lim.read_dirs = ok; /* one directory to read and write: ../ and symlinks stay in */
+  lim.write_dirs = ok;
+  L = limited_state(&lim);
+  snprintf(code, sizeof code,
+    "local http = require 'http'\n"
+    "local core = require 'http.core'\n"
+    "local D, out = '%s', {}\n"
+    "local function try(f, ...)\n"
+    "  local ok, e = pcall(f, ...) out[#out + 1] = ok and 'ALLOWED' or tostring(e) end\n"
+    "try(http.get, BASE .. '/ok?t=pol-dotdot', {verify = D .. '/../secret.txt'})\n"
+    "try(http.get, BASE .. '/ok?t=pol-link', {verify = D .. '/link'})\n"
+    "try(http.get, BASE .. '/ok?t=pol-in', {verify = D .. '/up.txt'})\n"
+    "try(http.get, BASE .. '/ok?t=pol-key', {cert = {D .. '/up.txt', '/etc/shadow'}})\n"
+    "try(http.post, BASE .. '/ok?t=pol-up', {files = {f = http.file(D .. '/up.txt')}})\n"
+    "local r = assert(http.get(BASE .. '/ok?t=pol-save', {stream = true}))\n"
+    "out[#out + 1] = 'saved ' .. r:save(D .. '/saved.txt')\n"
+    "r = assert(http.get(BASE .. '/ok?t=pol-save2', {stream = true}))\n"
+    "try(r.save, r, D .. '/../outside.txt')\n"
+    "local s = http.session{}\n"
+    "assert(s:get(BASE .. '/ok?t=pol-jar'))\n"
+    "try(s.cookies.save, s.cookies, D .. '/jar.txt')\n"
+    "try(s.cookies.load, s.cookies, D .. '/jar.txt')\n"
+    "try(s.cookies.save, s.cookies, D .. '/link')\n"
+    "out[#out + 1] = tostring((core.filekind(D .. '/link')))\n"
+    "local h = http.session{har = D .. '/rec.har'}\n"
+    "assert(h:get(BASE .. '/ok?t=pol-har'))\n"
+    "try(h.close, h)\n"
+    "local h2 = http.session{har = D .. '/../rec.har'}\n"
+    "try(h2.close, h2)\n"
+    "return table.concat(out, '\\n')", ok);
+  st = run(L, code);
+  CHECK(st == LUA_OK, "ran: %s", nz(lurl_errmsg(L)));
+  char expect[4096];
+  snprintf(expect, sizeof expect,
+           "t:5: bad argument #2 to 'get' (field 'verify': reading '%s/../secret.txt' is not allowed "
+           "in this state (outside lurl_limits.read_dirs))\nt:5: bad argument #2 to 'get' (field "
+           "'verify': reading '%s/link' is not allowed in this state"
+           " (outside lurl_limits.read_dirs))\nALLOWED\nt:5: bad argument #2 to 'get' (field "
+           "'cert': reading '/etc/shadow' is not allowed in this state (outside "
+           "lurl_limits.read_dirs))\nALLOWED\nsaved 2\ncannot save: writing '%s/../outside.txt.part' is not "
+           "allowed in this state (outside lurl_limits.write_dirs)\nALLOWED\nALLOWED\n"
+           "cannot save cookie jar: writing '%s/link' is not allowed", ok, ok, ok, ok);
+  CHECK(strncmp(result, expect, strlen(expect)) == 0, "got:\n%s\nwanted:\n%s", result, expect);
+  CHECK(has(result, "\nnil\nALLOWED\n") && has(result, "cannot write HAR file: writing '") &&
+        has(result, "/../rec.har.tmp' is not allowed in this state (outside "
+        "lurl_limits.write_dirs)"), "filekind of a link out, HAR files: %s", result);
+  char path[128];
+  snprintf(path, sizeof path, "%s/rec.har", ok);
+  CHECK(access(path, F_OK) == 0, "the HAR file inside is there");
+  snprintf(path, sizeof path, "%s/outside.txt.part", dir);
+  CHECK(access(path, F_OK) != 0, "nothing written outside");
+  snprintf(path, sizeof path, "%s/saved.txt", ok);
+  CHECK(access(path, F_OK) == 0, "the save inside is there");
+  FILE *f = fopen(secret, "r");
+  char got[16] = "";
+  if (f) {
+    CHECK(fgets(got, sizeof got, f) != NULL, "read");
+    fclose(f);
+  }
+  CHECK(strcmp(got, "s3cret") == 0, "the file behind the link is untouched: '%s'", got);
+  CHECK(server_count("t=pol-dotdot") == 0 && server_count("t=pol-link") == 0 &&
+        server_count("t=pol-key") == 0, "refused: not sent");
+  CHECK(server_count("t=pol-in") == 1 && server_count("t=pol-up") == 1, "allowed: sent");
+  lurl_close(L);
+  /* the upload carried the file */
+  L = lurl_newstate(NULL);
+  set_base(L);
+  st = run(L, "for _, e in ipairs(require('http').get(BASE .. '/requests'):json()) do\n"
+              "  if e.query == 't=pol-up' then return e.body end end");
+  CHECK(has(result, "upload-marker-123"), "uploaded: %s", result);
+  lurl_close(L);
+  snprintf(code, sizeof code, "rm -rf '%s'", dir);
+  CHECK(system(code) == 0, "cleanup");
+}
+
+/* lurl's C buffers count against max_memory; max_transfers caps how many
+** run at once, and a request beyond it waits. */
+static void test_memory_and_transfers(void) {
+  lurl_limits lim = {0};
+  lim.max_memory = 16u << 20;
+  lim.max_seconds = 60;
+  lim.allow_loopback = 1;
+  lua_State *L = limited_state(&lim);
+  /* four 10 MiB bodies at once: each fits the cap, together they do not */
+  int st = run(L, "local http = require 'http'\n"
+                  "local tasks = {}\n"
+                  "for i = 1, 4 do tasks[i] = http.spawn(function()\n"
+                  "  local ok, r = pcall(http.get, BASE .. '/big?t=mem&n=10485760')\n"
+                  "  if ok and r then return #r.body end\n"
+                  "  return tostring(r)\n"
+                  "end) end\n"
+                  "return table.concat(http.join(tasks), ',')");
+  CHECK(st == LUA_OK && has(result, "not enough memory"), "4 x 10 MiB in 16 MiB: %d %s %s", st,
+        result, nz(lurl_errmsg(L)));
+  st = run(L, "collectgarbage() return assert(require('http').get(BASE .. '/big?t=mem1&n=4000000')).body:len()");
+  CHECK(st == LUA_OK && strcmp(result, "4000000") == 0, "one that fits: %s %s", result,
+        nz(lurl_errmsg(L)));
+  lurl_close(L);
+
+  lim.max_memory = 0;
+  lim.max_transfers = 2;
+  L = limited_state(&lim);
+  double t0 = now_s();
+  st = run(L, "local http = require 'http'\n"
+              "local tasks = {}\n"
+              "for i = 1, 5 do tasks[i] = http.spawn(function()\n"
+              "  return assert(http.get(BASE .. '/slow?ms=300&t=cap' .. i)).status end) end\n"
+              "return table.concat(http.join(tasks), ',')");
+  double took = now_s() - t0;
+  CHECK(st == LUA_OK && strcmp(result, "200,200,200,200,200") == 0, "capped: %s %s", result,
+        nz(lurl_errmsg(L)));
+  CHECK(took > 0.85, "five 300 ms requests two at a time took %.2f s", took);
+  st = run(L, "local http = require 'http'\n"
+              "local most, log = 0, http.get(BASE .. '/requests'):json()\n"
+              "for _, a in ipairs(log) do if a.query:find('t=cap', 1, true) then\n"
+              "  local n = 0\n"
+              "  for _, b in ipairs(log) do if b.query:find('t=cap', 1, true) and b.t_start <= a.t_start\n"
+              "    and b.t_end > a.t_start then n = n + 1 end end\n"
+              "  most = math.max(most, n) end end\n"
+              "return most");
+  CHECK(st == LUA_OK && strcmp(result, "2") == 0, "at most 2 at the server at once: %s", result);
+  /* streams hold their slot until read or closed: a request waits for them */
+  st = run(L, "local http = require 'http'\n"
+              "local function holder(close)\n"
+              "  return http.spawn(function()\n"
+              "    local r = assert(http.get(BASE .. '/big?t=capwait-s&n=2000000', {stream = true}))\n"
+              "    http.sleep(0.3)\n"
+              "    if close then r:close() return 0 end\n"
+              "    local n = 0 for c in r:chunks() do n = n + #c end return n\n"
+              "  end)\n"
+              "end\n"
+              "local a, b = holder(false), holder(true)\n"
+              "http.sleep(0.1)\n"
+              "local t0 = http.now()\n"
+              "local c = assert(http.get(BASE .. '/ok?t=capwait'))\n"
+              "local waited = http.now() - t0\n"
+              "return ('%d %s %s'):format(c.status, waited > 0.1, table.concat(http.join({a, b}), ','))");
+  CHECK(st == LUA_OK && strcmp(result, "200 true 2000000,0") == 0, "waited for streams: %s %s",
+        result, nz(lurl_errmsg(L)));
+  /* slots held by this task's own streams: a further request fails clearly */
+  st = run(L, "local http = require 'http'\n"
+              "local a = assert(http.get(BASE .. '/big?t=capstream&n=4194304', {stream = true}))\n"
+              "local b = assert(http.get(BASE .. '/big?t=capstream&n=4194304', {stream = true}))\n"
+              "local ok, e = pcall(http.get, BASE .. '/ok?t=capover')\n"
+              "a:close() b:close()\n"
+              "local c = assert(http.get(BASE .. '/ok?t=capafter'))\n"
+              "return tostring(ok) .. ' ' .. tostring(e) .. ' ' .. c.status");
+  CHECK(st == LUA_OK && has(result, "false ") && has(result, "too many transfers at once: this "
+        "state allows 2 (lurl_limits.max_transfers), all held by streams this task has not "
+        "finished") && has(result, " 200"), "streams: %s %s",
+        result, nz(lurl_errmsg(L)));
+  CHECK(server_count("t=capover") == 0 && server_count("t=capafter") == 1, "over the cap: not sent");
   lurl_close(L);
 }
 
@@ -514,6 +945,8 @@ static void test_foreign_state(void) {
 int main(void) {
   slow_mode = getenv("LURL_TEST_SLOW") != NULL;
   signal(SIGPIPE, SIG_IGN);
+  /* never hang: a finalizer or handler the budget misses fails the test */
+  alarm(slow_mode ? 560 : 280);
   if (start_server() != 0) {
     fprintf(stderr, "cannot start %s\n", HOST_SERVER);
     return 1;
@@ -524,6 +957,11 @@ int main(void) {
   test_instruction_budget();
   test_time_budget();
   test_allowed_hosts();
+  test_finalizers();
+  test_limited_lua();
+  test_addresses();
+  test_files();
+  test_memory_and_transfers();
   test_host_loop();
   test_timeout_hint();
   test_cancel_and_deadlock();
