@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -123,67 +124,188 @@ void lurl_drop_chunk(lua_State *L, lurl_transfer *t) {
   t->queued = 0;
 }
 
-/* Response body bytes.  Buffered bodies fill t->body (capped by max_body).
-** Streamed bodies pause once a chunk is waiting for Lua to take it. */
+/* Decoded (or plain) response body bytes.  Buffered bodies fill t->body
+** (capped by max_body).  Streamed bodies go to res:save's file, or become
+** Lua strings, and pause once a chunk is waiting for Lua to take it.
+** Returns 1, or 0 with t->fault set. */
+static int body_bytes(lurl_transfer *t, const char *p, size_t len) {
+  if (!t->stream) {
+    int rc = lurl_buf_add(&t->body, p, len);
+    if (rc == LURL_BUF_OK) return 1;
+    t->fault = rc == LURL_BUF_LIMIT ? LURL_FAULT_BODY_TOO_LARGE : LURL_FAULT_NOMEM;
+    return 0;
+  }
+  if (t->max_body && t->received + len > t->max_body) {
+    t->fault = LURL_FAULT_BODY_TOO_LARGE;
+    return 0;
+  }
+  t->received += len;
+  if (t->sink) { /* res:save: straight to the file, no Lua in between */
+    if (fwrite(p, 1, len, t->sink) == len) {
+      t->sunk += len;
+      return 1;
+    }
+    t->sink_errno = errno ? errno : EIO;
+    t->fault = LURL_FAULT_WRITE;
+    return 0;
+  }
+  t->wake = 1; /* data is there: a reader gets it as it arrives */
+  if (t->body.len == 0 && deliver_direct(t, p, len)) {
+    if (t->queued >= t->chunk_cap && !t->paused) { /* enough for Lua: wait for it */
+      t->paused = 1;
+      curl_easy_pause(t->easy, CURLPAUSE_RECV | (t->up_need ? CURLPAUSE_SEND : 0));
+    }
+    return 1;
+  }
+  if (lurl_buf_add(&t->body, p, len) != LURL_BUF_OK) {
+    t->fault = LURL_FAULT_NOMEM;
+    return 0;
+  }
+  if (t->body.len >= t->chunk_cap && !t->paused && t->state == LURL_T_RUNNING) {
+    /* a chunk is ready: libcurl reads no more until Lua takes it.  These
+    ** bytes are kept (returning CURL_WRITEFUNC_PAUSE would make libcurl
+    ** copy them aside and hand them over again); the buffer stays under
+    ** chunk_cap plus one delivery. */
+    t->paused = 1;
+    curl_easy_pause(t->easy, CURLPAUSE_RECV | (t->up_need ? CURLPAUSE_SEND : 0));
+  }
+  return 1;
+}
+
+/* A streamed body with a chunk waiting for Lua: decode no further. */
+static int stream_full(const lurl_transfer *t) {
+  return t->stream && !t->sink && t->body.len + t->queued >= t->chunk_cap;
+}
+
+/*
+** An encoded body: decoded here (libcurl's decoding is off, engine.c), one
+** bounded step at a time, each step's bytes passed on as plain bytes are.
+** A streamed body stops decoding once a chunk is waiting: the input left
+** is kept by the decoder (at most one delivery of libcurl's, which is
+** paused now) and decoded when Lua has taken the chunk (refill), so memory
+** stays one chunk whatever the compression ratio; max_body counts the
+** decoded bytes as they come.  Returns 1, or 0 with t->fault set.
+*/
+static int decode_body(lurl_transfer *t, const char *p, size_t len) {
+  if (t->fault) return 0; /* found by a refill outside the callback */
+  if (!t->dec) {
+    if (t->ncodings < 0) { /* a coding lurl cannot decode (on_header) */
+      t->fault = LURL_FAULT_DECODE;
+      return 0;
+    }
+    if ((t->dec = lurl_decoder_new(t->codings, t->ncodings)) == NULL) {
+      t->fault = LURL_FAULT_NOMEM;
+      return 0;
+    }
+  }
+  for (;;) {
+    if (stream_full(t)) {
+      if (lurl_decoder_keep(t->dec, p, len) == 0) return 1;
+      t->fault = LURL_FAULT_NOMEM;
+      return 0;
+    }
+    size_t used, made;
+    const char *out;
+    if (lurl_decoder_step(t->dec, p, len, &used, &out, &made) != 0) {
+      snprintf(t->fault_msg, sizeof t->fault_msg, "%s", lurl_decoder_error(t->dec));
+      t->fault = LURL_FAULT_DECODE;
+      return 0;
+    }
+    p += used, len -= used;
+    if (made > 0 && !body_bytes(t, out, made)) return 0;
+    if (made == 0 && len == 0) return 1; /* all used, nothing more to give */
+  }
+}
+
+/* Decodes what a streamed body kept back (see decode_body), now that Lua
+** took a chunk or a file takes the bytes; returns whether some is still
+** kept back (the transfer stays paused). */
+static int refill(lurl_transfer *t) {
+  if (!t->dec || t->fault || !lurl_decoder_pending(t->dec)) return 0;
+  if (!decode_body(t, "", 0)) return 0;
+  return lurl_decoder_pending(t->dec);
+}
+
+/* Response body bytes from libcurl.  Plain bytes take no detour. */
 size_t lurl_on_body(char *p, size_t size, size_t n, void *ud) {
   lurl_transfer *t = ((lurl_handle *)ud)->t;
   size_t len = size * n;
   t->moved = 1; /* the read clock starts over (check_deadlines, engine.c) */
-  if (t->stream) {
-    if (t->max_body && t->received + len > t->max_body) {
-      t->fault = LURL_FAULT_BODY_TOO_LARGE;
-      return 0;
+  if (t->ncodings) return decode_body(t, p, len) ? len : 0;
+  return body_bytes(t, p, len) ? len : 0;
+}
+
+/* Parses a Content-Length value: one length, or a list of equal ones
+** ("5, 5"); every value must match the one seen before (RFC 9112 6.3).
+** Returns 0, or -1 with t->fault set. */
+static int check_length(lurl_transfer *t, const char *v, size_t n) {
+  while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
+    n--;
+  size_t i = 0;
+  do {
+    while (i < n && (v[i] == ' ' || v[i] == '\t')) i++;
+    size_t s = i;
+    long long x = 0;
+    int big = 0;
+    for (; i < n && v[i] >= '0' && v[i] <= '9'; i++) {
+      if (x > (0x7fffffffffffffffLL - (v[i] - '0')) / 10) big = 1;
+      else x = x * 10 + (v[i] - '0');
     }
-    t->received += len;
-    if (t->sink) { /* res:save: straight to the file, no Lua in between */
-      if (fwrite(p, 1, len, t->sink) == len) {
-        t->sunk += len;
-        return len;
-      }
-      t->sink_errno = errno ? errno : EIO;
-      t->fault = LURL_FAULT_WRITE;
-      return 0;
+    size_t e = i;
+    while (i < n && (v[i] == ' ' || v[i] == '\t')) i++;
+    if (e == s || big || (i < n && v[i] != ',')) {
+      while (n > 0 && (v[0] == ' ' || v[0] == '\t')) v++, n--;
+      snprintf(t->fault_msg, sizeof t->fault_msg, "invalid Content-Length '%.*s' in the response: %s",
+               (int)(n > 40 ? 40 : n), v, big ? "too large to be a length" : "not a length");
+      t->fault = LURL_FAULT_BAD_LENGTH;
+      return -1;
     }
-    t->wake = 1; /* data is there: a reader gets it as it arrives */
-    if (t->body.len == 0 && deliver_direct(t, p, len)) {
-      if (t->queued >= t->chunk_cap && !t->paused) { /* enough for Lua: wait for it */
-        t->paused = 1;
-        curl_easy_pause(t->easy, CURLPAUSE_RECV | (t->up_need ? CURLPAUSE_SEND : 0));
-      }
-      return len;
+    if (t->has_clen && x != t->clen) {
+      snprintf(t->fault_msg, sizeof t->fault_msg,
+               "conflicting Content-Length values in the response: %lld and %lld", t->clen, x);
+      t->fault = LURL_FAULT_LENGTHS;
+      return -1;
     }
-    if (lurl_buf_add(&t->body, p, len) != LURL_BUF_OK) {
-      t->fault = LURL_FAULT_NOMEM;
-      return 0;
-    }
-    if (t->body.len >= t->chunk_cap && !t->paused) {
-      /* a chunk is ready: libcurl reads no more until Lua takes it.  These
-      ** bytes are kept (returning CURL_WRITEFUNC_PAUSE would make libcurl
-      ** copy them aside and hand them over again); the buffer stays under
-      ** chunk_cap plus one delivery. */
-      t->paused = 1;
-      curl_easy_pause(t->easy, CURLPAUSE_RECV | (t->up_need ? CURLPAUSE_SEND : 0));
-    }
-    return len;
-  }
-  int rc = lurl_buf_add(&t->body, p, len);
-  if (rc == LURL_BUF_OK) return len;
-  t->fault = rc == LURL_BUF_LIMIT ? LURL_FAULT_BODY_TOO_LARGE : LURL_FAULT_NOMEM;
+    t->has_clen = 1, t->clen = x;
+  } while (i++ < n);
+  return 0;
+}
+
+/* A header line of a response: Content-Length is checked, Content-Encoding
+** noted (a coding lurl cannot decode fails at the first body byte, so a
+** HEAD or a 304 still succeeds).  Returns 0, or -1 with t->fault set. */
+static int framing_field(lurl_transfer *t, const char *p, size_t len) {
+  if (len > 15 && strncasecmp(p, "content-length:", 15) == 0)
+    return check_length(t, p + 15, len - 15);
+  if (len > 17 && strncasecmp(p, "content-encoding:", 17) == 0 && t->ncodings >= 0 &&
+      lurl_codings_parse(p + 17, len - 17, t->codings, &t->ncodings, t->fault_msg,
+                         sizeof t->fault_msg) != 0)
+    t->ncodings = -1;
   return 0;
 }
 
 /* Header lines of every response libcurl reads (100-continue, digest
 ** challenges...): a new status line starts the block, and the body, over.
 ** The empty line that ends a final response's header block is what a
-** streamed request waits for. */
+** streamed request waits for.  All the header lines of a transfer count
+** against LURL_MAX_HEAD_BYTES and LURL_MAX_HEAD_LINES. */
 size_t lurl_on_header(char *p, size_t size, size_t n, void *ud) {
   lurl_transfer *t = ((lurl_handle *)ud)->t;
   size_t len = size * n;
   if (len > 5 && memcmp(p, "HTTP/", 5) == 0) {
     lurl_buf_reset(&t->head);
     lurl_buf_reset(&t->body);
+    t->ncodings = 0, t->has_clen = 0; /* an earlier block's fields are not this one's */
+    lurl_decoder_free(t->dec);
+    t->dec = NULL;
   }
   t->moved = 1;
+  t->head_total += len;
+  if (++t->head_lines > LURL_MAX_HEAD_LINES || t->head_total > LURL_MAX_HEAD_BYTES) {
+    t->fault = t->head_total > LURL_MAX_HEAD_BYTES ? LURL_FAULT_HEAD_SIZE : LURL_FAULT_HEAD_LINES;
+    return 0;
+  }
+  if ((p[0] | 0x20) == 'c' && !t->headers_done && framing_field(t, p, len) != 0) return 0;
   if (lurl_buf_add(&t->head, p, len) != LURL_BUF_OK) {
     t->fault = LURL_FAULT_NOMEM;
     return 0;
@@ -254,6 +376,9 @@ int lurl_on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t 
 /* Resumes a paused receive side (after Lua took the buffered chunk). */
 static void unpause(lurl_transfer *t) {
   if (t->paused && t->easy && t->state == LURL_T_RUNNING) {
+    /* a chunk decoded from what was kept back is waiting: stay paused.  A
+    ** decoding fault here ends the transfer at libcurl's next delivery */
+    if (refill(t) || stream_full(t)) return;
     t->paused = 0;
     t->last_ms = lurl_now_ms(); /* the pause was the reader's, not the server's */
     curl_easy_pause(t->easy, t->up_need ? CURLPAUSE_SEND : CURLPAUSE_CONT);
@@ -276,6 +401,7 @@ int lurl_core_pull(lua_State *L) {
     if (t->body.len == 0 && t->queued < t->chunk_cap) unpause(t);
     return 1;
   }
+  if (t->body.len == 0) refill(t); /* decoded bytes kept back come next */
   if (t->body.len > 0) { /* whatever has arrived, at most about chunk_cap */
     lua_pushlstring(L, t->body.data, t->body.len);
     lurl_buf_reset(&t->body);
@@ -338,7 +464,8 @@ int lurl_core_sink(lua_State *L) {
     lurl_buf_reset(&t->body);
     if (ok) {
       t->sink = fs->f;
-      unpause(t);
+      refill(t); /* what decoding kept back goes to the file first */
+      if (!t->fault) unpause(t);
     } else {
       t->fault = LURL_FAULT_WRITE;
     }
