@@ -275,9 +275,11 @@ static int check_length(lurl_transfer *t, const char *v, size_t n) {
 ** noted (a coding lurl cannot decode fails at the first body byte, so a
 ** HEAD or a 304 still succeeds).  Returns 0, or -1 with t->fault set. */
 static int framing_field(lurl_transfer *t, const char *p, size_t len) {
-  if (len > 15 && strncasecmp(p, "content-length:", 15) == 0)
+  if (len <= 15 || p[7] != '-') return 0; /* Content-Type and the like: no call */
+  char c = (char)(p[8] | 0x20);
+  if (c == 'l' && strncasecmp(p, "content-length:", 15) == 0)
     return check_length(t, p + 15, len - 15);
-  if (len > 17 && strncasecmp(p, "content-encoding:", 17) == 0 && t->ncodings >= 0 &&
+  if (c == 'e' && len > 17 && strncasecmp(p, "content-encoding:", 17) == 0 && t->ncodings >= 0 &&
       lurl_codings_parse(p + 17, len - 17, t->codings, &t->ncodings, t->fault_msg,
                          sizeof t->fault_msg) != 0)
     t->ncodings = -1;
