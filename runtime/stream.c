@@ -467,7 +467,9 @@ int lurl_core_sink(lua_State *L) {
     if (ok) {
       t->sink = fs->f;
       refill(t); /* what decoding kept back goes to the file first */
-      if (!t->fault) unpause(t);
+      /* a write error is reported below (the caller cancels); any other
+      ** fault ends the transfer at libcurl's next delivery */
+      if (t->fault != LURL_FAULT_WRITE) unpause(t);
     } else {
       t->fault = LURL_FAULT_WRITE;
     }

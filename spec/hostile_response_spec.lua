@@ -182,6 +182,25 @@ io.write("DECODED ", n, " ", tostring(zero), " GROWTH ", hwm() - base, "\n")
     end
   end)
 
+  it("saved with res:save, is written decoded, and meets max_body there too", function()
+    local path = os.tmpname()
+    for _, enc in ipairs { "gzip", "br", "zstd" } do
+      local res = assert(http.stream(fault("/bomb?mib=32&enc=" .. enc)))
+      assert.equal(32 * MiB, res:save(path))
+      local f = assert(io.open(path, "rb"))
+      assert.equal(32 * MiB, f:seek("end"))
+      f:close()
+      -- a read first (decoding stops with input kept back), then save: the
+      -- kept input goes to the file and max_body ends it, no hang
+      res = assert(http.stream(fault("/bomb?mib=32&enc=" .. enc), { max_body = 4 * MiB }))
+      assert.equal(10, #res:read(10))
+      local ok, err = pcall(res.save, res, path)
+      assert.is_false(ok)
+      assert.equal("BodyTooLarge", err.kind, tostring(err))
+    end
+    os.remove(path)
+  end)
+
   it("not streamed, meets max_body while decoding", function()
     for _, enc in ipairs { "gzip", "br", "zstd" } do
       local res, err = http.get(fault("/bomb?mib=64&enc=" .. enc), { max_body = MiB })
