@@ -143,7 +143,8 @@ struct lurl_transfer {
   int progress_due;            /* on_progress should be called */
   long long progress_ms;
   curl_off_t dl_now, dl_total, ul_now, ul_total;
-  char errbuf[CURL_ERROR_SIZE]; /* libcurl's message, copied when it ends */
+  char errbuf[CURL_ERROR_SIZE]; /* libcurl's message, copied when it ends,
+                                  or what a fault of stream.c's was about */
   /* what arrives (stream.c): content decoding and framing checks */
   struct lurl_decoder *dec;    /* made at the first encoded body byte */
   unsigned char codings[LURL_MAX_CODINGS]; /* Content-Encoding, in order */
@@ -152,7 +153,6 @@ struct lurl_transfer {
   long long clen;
   size_t head_total;           /* header bytes and lines of this transfer */
   int head_lines;
-  char fault_msg[160];         /* what a fault of stream.c's was about */
 };
 
 /* engine.c */

@@ -178,13 +178,13 @@ static const char *kind_of(lurl_transfer *t, CURLcode c, char *msg, size_t msz) 
     return "BodyTooLarge";
   }
   case LURL_FAULT_DECODE:
-    snprintf(msg, msz, "%s", t->fault_msg);
+    snprintf(msg, msz, "%s", t->errbuf);
     return "ContentDecodingError";
   case LURL_FAULT_LENGTHS:
-    snprintf(msg, msz, "%s", t->fault_msg);
+    snprintf(msg, msz, "%s", t->errbuf);
     return "InvalidHeader";
   case LURL_FAULT_BAD_LENGTH:
-    snprintf(msg, msz, "%s", t->fault_msg);
+    snprintf(msg, msz, "%s", t->errbuf);
     return "ConnectionError";
   case LURL_FAULT_HEAD_SIZE:
     snprintf(msg, msz, "response headers too large: more than %d KiB (lurl's limit for the "

@@ -16,10 +16,10 @@
 */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -172,6 +172,20 @@ static int body_bytes(lurl_transfer *t, const char *p, size_t len) {
   return 1;
 }
 
+/* Why the Content-Encoding of the response cannot be decoded, in
+** t->errbuf (the message of lurl's faults; engine.c's finish keeps it):
+** its fields parsed again, on this rare path only. */
+static void coding_error(lurl_transfer *t) {
+  unsigned char codes[LURL_MAX_CODINGS];
+  int n = 0;
+  size_t pos = 0;
+  lurl_field f;
+  while (t->head.data && lurl_next_field(t->head.data, t->head.len, &pos, &f))
+    if (lurl_ieq(f.name, f.name_len, "Content-Encoding", 16) &&
+        lurl_codings_parse(f.value, f.value_len, codes, &n, t->errbuf, sizeof t->errbuf) != 0)
+      return;
+}
+
 /* A streamed body with a chunk waiting for Lua: decode no further. */
 static int stream_full(const lurl_transfer *t) {
   return t->stream && !t->sink && t->body.len + t->queued >= t->chunk_cap;
@@ -190,6 +204,7 @@ static int decode_body(lurl_transfer *t, const char *p, size_t len) {
   if (t->fault) return 0; /* found by a refill outside the callback */
   if (!t->dec) {
     if (t->ncodings < 0) { /* a coding lurl cannot decode (on_header) */
+      coding_error(t);
       t->fault = LURL_FAULT_DECODE;
       return 0;
     }
@@ -207,7 +222,7 @@ static int decode_body(lurl_transfer *t, const char *p, size_t len) {
     size_t used, made;
     const char *out;
     if (lurl_decoder_step(t->dec, p, len, &used, &out, &made) != 0) {
-      snprintf(t->fault_msg, sizeof t->fault_msg, "%s", lurl_decoder_error(t->dec));
+      snprintf(t->errbuf, sizeof t->errbuf, "%s", lurl_decoder_error(t->dec));
       t->fault = LURL_FAULT_DECODE;
       return 0;
     }
@@ -239,8 +254,9 @@ size_t lurl_on_body(char *p, size_t size, size_t n, void *ud) {
 ** ("5, 5"); every value must match the one seen before (RFC 9112 6.3).
 ** Returns 0, or -1 with t->fault set. */
 static int check_length(lurl_transfer *t, const char *v, size_t n) {
-  while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
-    n--;
+  if (n > 0 && v[n - 1] == '\n') n--;
+  if (n > 0 && v[n - 1] == '\r') n--;
+  while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
   size_t i = 0;
   do {
     while (i < n && (v[i] == ' ' || v[i] == '\t')) i++;
@@ -248,20 +264,21 @@ static int check_length(lurl_transfer *t, const char *v, size_t n) {
     long long x = 0;
     int big = 0;
     for (; i < n && v[i] >= '0' && v[i] <= '9'; i++) {
-      if (x > (0x7fffffffffffffffLL - (v[i] - '0')) / 10) big = 1;
-      else x = x * 10 + (v[i] - '0');
+      int d = v[i] - '0'; /* x * 10 + d must stay under 2^63 */
+      if (x > 922337203685477580LL || (x == 922337203685477580LL && d > 7)) big = 1;
+      else x = x * 10 + d;
     }
     size_t e = i;
     while (i < n && (v[i] == ' ' || v[i] == '\t')) i++;
     if (e == s || big || (i < n && v[i] != ',')) {
       while (n > 0 && (v[0] == ' ' || v[0] == '\t')) v++, n--;
-      snprintf(t->fault_msg, sizeof t->fault_msg, "invalid Content-Length '%.*s' in the response: %s",
+      snprintf(t->errbuf, sizeof t->errbuf, "invalid Content-Length '%.*s' in the response: %s",
                (int)(n > 40 ? 40 : n), v, big ? "too large to be a length" : "not a length");
       t->fault = LURL_FAULT_BAD_LENGTH;
       return -1;
     }
     if (t->has_clen && x != t->clen) {
-      snprintf(t->fault_msg, sizeof t->fault_msg,
+      snprintf(t->errbuf, sizeof t->errbuf,
                "conflicting Content-Length values in the response: %lld and %lld", t->clen, x);
       t->fault = LURL_FAULT_LENGTHS;
       return -1;
@@ -274,15 +291,30 @@ static int check_length(lurl_transfer *t, const char *v, size_t n) {
 /* A header line of a response: Content-Length is checked, Content-Encoding
 ** noted (a coding lurl cannot decode fails at the first body byte, so a
 ** HEAD or a 304 still succeeds).  Returns 0, or -1 with t->fault set. */
+static uint64_t lower8(const char *p) { /* 8 bytes, ASCII letters lower-cased */
+  uint64_t w;
+  memcpy(&w, p, 8);
+  return w | 0x2020202020202020ULL;
+}
+
+static uint64_t word8(const char *lit) {
+  uint64_t w;
+  memcpy(&w, lit, 8);
+  return w;
+}
+
 static int framing_field(lurl_transfer *t, const char *p, size_t len) {
-  if (len <= 15 || p[7] != '-') return 0; /* Content-Type and the like: no call */
-  char c = (char)(p[8] | 0x20);
-  if (c == 'l' && strncasecmp(p, "content-length:", 15) == 0)
-    return check_length(t, p + 15, len - 15);
-  if (c == 'e' && len > 17 && strncasecmp(p, "content-encoding:", 17) == 0 && t->ncodings >= 0 &&
-      lurl_codings_parse(p + 17, len - 17, t->codings, &t->ncodings, t->fault_msg,
-                         sizeof t->fault_msg) != 0)
-    t->ncodings = -1;
+  /* two word compares per field, not a string compare: this runs for
+  ** every response.  OR 0x20 also folds a few controls onto '-' and ':',
+  ** which are checked exactly */
+  if (len <= 16 || p[7] != '-' || lower8(p) != word8("content-")) return 0;
+  if (p[14] == ':' && lower8(p + 7) == word8("-length:")) return check_length(t, p + 15, len - 15);
+  if (len > 17 && p[16] == ':' && lower8(p + 9) == word8("ncoding:") && (p[8] | 0x20) == 'e' &&
+      t->ncodings >= 0) {
+    char why[8];
+    if (lurl_codings_parse(p + 17, len - 17, t->codings, &t->ncodings, why, sizeof why) != 0)
+      t->ncodings = -1; /* the message is made if a body comes (coding_error) */
+  }
   return 0;
 }
 
