@@ -96,35 +96,15 @@ static void env_free(lurl_env *v) {
 
 const lurl_env *lurl_engine_env(lurl_engine *e) { return &e->env; }
 
-/* Which decoders this libcurl has: bit 1 brotli, bit 0 zstd (asked once). */
-static int decoders(void) {
-  static int d = -1;
-  if (d < 0) {
-    curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
-    d = ((v->features & CURL_VERSION_BROTLI) ? 2 : 0) | ((v->features & CURL_VERSION_ZSTD) ? 1 : 0);
-  }
-  return d;
-}
-
-#define LURL_AE0 "deflate, gzip"
-#define LURL_AE1 "deflate, gzip, zstd"
-#define LURL_AE2 "deflate, gzip, br"
-#define LURL_AE3 "deflate, gzip, br, zstd"
 #define LURL_RH(ae) "Accept: */*\r\nUser-Agent: " LURL_DEFAULT_UA "\r\nAccept-Encoding: " ae "\r\n"
 
-/* The Accept-Encoding this libcurl can decode (a constant string). */
-const char *lurl_accept_encoding(void) {
-  static const char *const ae[4] = {LURL_AE0, LURL_AE1, LURL_AE2, LURL_AE3};
-  return ae[decoders()];
-}
+/* The Accept-Encoding of what lurl decodes (decode.c: all four codings,
+** whatever libcurl was built with; a constant string). */
+const char *lurl_accept_encoding(void) { return LURL_ACCEPT_ENCODING; }
 
 /* The record of the default request headers (what res.request.headers
 ** shows), in the order libcurl sends them (a constant string). */
-const char *lurl_default_reqhead(void) {
-  static const char *const rh[4] = {LURL_RH(LURL_AE0), LURL_RH(LURL_AE1), LURL_RH(LURL_AE2),
-                                    LURL_RH(LURL_AE3)};
-  return rh[decoders()];
-}
+const char *lurl_default_reqhead(void) { return LURL_RH(LURL_ACCEPT_ENCODING); }
 
 /* The options every easy handle of ours carries for its whole life: set
 ** once when it is made (or after a reset), not per request.  hd is the
@@ -155,8 +135,9 @@ static CURL *configure(lurl_engine *e, CURL *h, lurl_handle *hd) {
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, lurl_on_body);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, lurl_on_header);
-  /* decoders on; the header itself is one of our request headers */
-  curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, lurl_accept_encoding());
+  /* lurl decodes bodies itself, bounded (stream.c, decode.c); the
+  ** Accept-Encoding header is one of our request headers */
+  curl_easy_setopt(h, CURLOPT_HTTP_CONTENT_DECODING, 0L);
   curl_easy_setopt(h, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
   return h;
 }
@@ -271,6 +252,8 @@ void lurl_transfer_release(lurl_transfer *t) {
   }
   t->upfile = NULL;
   lurl_buf_free(&t->up);
+  lurl_decoder_free(t->dec); /* its window can be megabytes: not left to __gc */
+  t->dec = NULL;
 }
 
 /* The request header lines every request sends unless told otherwise:
@@ -314,7 +297,8 @@ lurl_handle *lurl_engine_easy(lurl_engine *e, lurl_share *s, int *attached) {
 ** its connection goes back to the cache before Lua even looks at it. */
 static void finish(lurl_engine *e, lurl_transfer *t, CURLcode code) {
   if (t->state != LURL_T_RUNNING) return;
-  if (t->hd->errbuf[0]) memcpy(t->errbuf, t->hd->errbuf, sizeof t->errbuf);
+  /* a message of lurl's own (stream.c) beats libcurl's "Failed writing" */
+  if (t->hd->errbuf[0] && !t->errbuf[0]) memcpy(t->errbuf, t->hd->errbuf, sizeof t->errbuf);
   t->wake = 1;
   curl_multi_remove_handle(e->multi, t->easy);
   t->state = LURL_T_DONE;

@@ -10,6 +10,7 @@
 #include <lua.h>
 #include <lauxlib.h>
 
+#include "decode.h"
 #include "text.h"
 #include "policy.h"
 
@@ -28,8 +29,21 @@ enum lurl_fault {
   LURL_FAULT_NOMEM,          /* a buffer could not grow */
   LURL_FAULT_INTERRUPTED,    /* lurl_signal_interrupt() was called */
   LURL_FAULT_CANCELLED,      /* the transfer was cancelled from Lua */
-  LURL_FAULT_WRITE           /* res:save could not write its file */
+  LURL_FAULT_WRITE,          /* res:save could not write its file */
+  LURL_FAULT_DECODE,         /* the body is not what Content-Encoding says */
+  LURL_FAULT_LENGTHS,        /* two different Content-Length values */
+  LURL_FAULT_BAD_LENGTH,     /* a Content-Length that is no length */
+  LURL_FAULT_HEAD_SIZE,      /* header block over LURL_MAX_HEAD_BYTES */
+  LURL_FAULT_HEAD_LINES      /* more than LURL_MAX_HEAD_LINES header lines */
 };
+
+/* Limits on what a server sends before the body, per transfer (interim
+** 1xx blocks, a digest challenge and trailers included); libcurl itself
+** refuses one line over 100 KiB. */
+#define LURL_MAX_HEAD_BYTES (256 * 1024)
+#define LURL_MAX_HEAD_LINES 1000
+/* The default max_body of a body that is not streamed (decoded size). */
+#define LURL_DEFAULT_MAX_BODY ((size_t)512 * 1024 * 1024)
 
 enum lurl_tstate { LURL_T_IDLE, LURL_T_RUNNING, LURL_T_DONE };
 
@@ -117,6 +131,7 @@ struct lurl_transfer {
   int curl_auth, auth_tried;   /* libcurl answers a digest challenge */
   size_t chunk_cap;            /* pause once this much is buffered */
   size_t received, max_body;   /* streamed bytes so far, and the cap */
+  int max_body_set;            /* max_body given (a number or false) */
   FILE *sink;                  /* res:save's file: bytes go straight there
                                   (stream.c); Lua owns the file */
   size_t sunk;                 /* bytes written to it */
@@ -129,7 +144,16 @@ struct lurl_transfer {
   int progress_due;            /* on_progress should be called */
   long long progress_ms;
   curl_off_t dl_now, dl_total, ul_now, ul_total;
-  char errbuf[CURL_ERROR_SIZE]; /* libcurl's message, copied when it ends */
+  char errbuf[CURL_ERROR_SIZE]; /* libcurl's message, copied when it ends,
+                                  or what a fault of stream.c's was about */
+  /* what arrives (stream.c): content decoding and framing checks */
+  struct lurl_decoder *dec;    /* made at the first encoded body byte */
+  unsigned char codings[LURL_MAX_CODINGS]; /* Content-Encoding, in order */
+  int ncodings;                /* 0: the body is passed on as it is */
+  int has_clen;                /* a Content-Length was seen: clen */
+  long long clen;
+  size_t head_total;           /* header bytes and lines of this transfer */
+  int head_lines;
   char refused[256];           /* why a limited state's address policy refused
                                   a connection (policy.c), or "" */
 };

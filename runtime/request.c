@@ -966,13 +966,17 @@ static void apply_rest(req *r) {
     if (t->stream) SET_RARE(r, CURLOPT_BUFFERSIZE, 65536L);
   } else if (sty != LUA_TNIL) field_error(r, "stream", "boolean", -1);
   lua_pop(L, 1);
-  if (getopt_(r, O_MAX_BODY) == LUA_TNUMBER) {
+  int mty = getopt_(r, O_MAX_BODY);
+  if (mty == LUA_TNUMBER) {
     lua_Integer mb = lua_tointeger(L, -1);
     if (mb <= 0) lurl_raise(L, "bad argument #%d to '%s' (field 'max_body': must be positive)",
                             r->argn, r->fname);
     if (t->stream) t->max_body = (size_t)mb;
     else t->body.limit = (size_t)mb;
-  } else if (!lua_isnil(L, -1)) field_error(r, "max_body", "integer", -1);
+    t->max_body_set = 1;
+  } else if (mty == LUA_TBOOLEAN && !lua_toboolean(L, -1)) {
+    t->max_body_set = 1; /* false: no limit */
+  } else if (mty != LUA_TNIL) field_error(r, "max_body", "integer or false", -1);
   lua_pop(L, 1);
   int pty = getopt_(r, O_ON_PROGRESS);
   if (pty != LUA_TNIL && pty != LUA_TFUNCTION) field_error(r, "on_progress", "function", -1);
@@ -1148,6 +1152,8 @@ int lurl_core_start(lua_State *L) {
   if (us) SET_RARE(&r, CURLOPT_UNIX_SOCKET_PATH, us);
 
   if ((r.ohave | r.dhave) & REST_OPTS) apply_rest(&r);
+  /* a body that is not streamed is held whole: bounded unless max_body says */
+  if (!t->max_body_set && !t->stream) t->body.limit = LURL_DEFAULT_MAX_BODY;
   size_t cap = lurl_host_memory_cap(L); /* a host's memory cap bounds bodies too */
   t->body.acct = t->head.acct = lurl_host_acct(L); /* and counts them with Lua's */
   lurl_policy_apply(L, t->hd); /* limited states: the address each connection reaches */

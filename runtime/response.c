@@ -167,10 +167,33 @@ static const char *kind_of(lurl_transfer *t, CURLcode c, char *msg, size_t msz) 
   case LURL_FAULT_READ_TIMEOUT:
     snprintf(msg, msz, "read timed out after %.1f s", t->read_ms / 1000.0);
     return "ReadTimeout";
-  case LURL_FAULT_BODY_TOO_LARGE:
-    snprintf(msg, msz, "response body larger than max_body (%zu bytes)",
-             t->stream ? t->max_body : t->body.limit);
+  case LURL_FAULT_BODY_TOO_LARGE: {
+    size_t cap = t->stream ? t->max_body : t->body.limit;
+    if (!t->stream && !t->max_body_set && cap == LURL_DEFAULT_MAX_BODY)
+      snprintf(msg, msz, "response body larger than %zu MiB, the default max_body of a body "
+               "that is not streamed: stream it (stream = true, res:save) or set max_body "
+               "(false: no limit)", cap >> 20);
+    else
+      snprintf(msg, msz, "response body larger than max_body (%zu bytes)", cap);
     return "BodyTooLarge";
+  }
+  case LURL_FAULT_DECODE:
+    snprintf(msg, msz, "%s", t->errbuf);
+    return "ContentDecodingError";
+  case LURL_FAULT_LENGTHS:
+    snprintf(msg, msz, "%s", t->errbuf);
+    return "InvalidHeader";
+  case LURL_FAULT_BAD_LENGTH:
+    snprintf(msg, msz, "%s", t->errbuf);
+    return "ConnectionError";
+  case LURL_FAULT_HEAD_SIZE:
+    snprintf(msg, msz, "response headers too large: more than %d KiB (lurl's limit for the "
+             "header lines of one response)", LURL_MAX_HEAD_BYTES / 1024);
+    return "ConnectionError";
+  case LURL_FAULT_HEAD_LINES:
+    snprintf(msg, msz, "too many response header lines: more than %d (lurl's limit for one "
+             "response)", LURL_MAX_HEAD_LINES);
+    return "ConnectionError";
   case LURL_FAULT_CANCELLED:
     snprintf(msg, msz, "request cancelled");
     return "RequestException";
@@ -202,8 +225,15 @@ static const char *kind_of(lurl_transfer *t, CURLcode c, char *msg, size_t msz) 
   }
   case CURLE_URL_MALFORMAT:
     return "InvalidURL";
+  case CURLE_OUT_OF_MEMORY: /* libcurl's dynbuf refuses a header line over 100 KiB so */
+    if (!t->headers_done)
+      snprintf(msg, msz, "response header line too long: more than 100 KiB (libcurl's limit "
+               "for one header line)");
+    return "ConnectionError";
   case CURLE_UNSUPPORTED_PROTOCOL: /* URLs were checked: a bad status line */
   case CURLE_WEIRD_SERVER_REPLY:
+    if (strstr(detail, "Content-Length")) /* libcurl's word for a negative or non-numeric one */
+      snprintf(msg, msz, "invalid Content-Length in the response: not a length");
     return "ConnectionError";
   case CURLE_COULDNT_RESOLVE_PROXY:
     return "ProxyError";
@@ -258,8 +288,10 @@ void lurl_push_transfer_error(lua_State *L, lurl_transfer *t, int unused) {
   const char *kind = kind_of(t, t->code, msg, sizeof msg);
   lua_getiuservalue(L, 1, 2);
   lua_getiuservalue(L, 1, 3);
+  /* a body lurl could not decode keeps libcurl's code for it (61) */
   lurl_push_error(L, kind, msg, lua_tostring(L, -2), lua_tostring(L, -1),
-                  t->fault ? -1 : (int)t->code);
+                  t->fault == LURL_FAULT_DECODE ? CURLE_BAD_CONTENT_ENCODING
+                  : t->fault ? -1 : (int)t->code);
   lua_replace(L, -3);
   lua_pop(L, 1);
 }

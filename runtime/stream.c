@@ -16,6 +16,7 @@
 */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,67 +124,222 @@ void lurl_drop_chunk(lua_State *L, lurl_transfer *t) {
   t->queued = 0;
 }
 
-/* Response body bytes.  Buffered bodies fill t->body (capped by max_body).
-** Streamed bodies pause once a chunk is waiting for Lua to take it. */
+/* Decoded (or plain) response body bytes.  Buffered bodies fill t->body
+** (capped by max_body).  Streamed bodies go to res:save's file, or become
+** Lua strings, and pause once a chunk is waiting for Lua to take it.
+** Returns 1, or 0 with t->fault set. */
+static int body_bytes(lurl_transfer *t, const char *p, size_t len) {
+  if (!t->stream) {
+    int rc = lurl_buf_add(&t->body, p, len);
+    if (rc == LURL_BUF_OK) return 1;
+    t->fault = rc == LURL_BUF_LIMIT ? LURL_FAULT_BODY_TOO_LARGE : LURL_FAULT_NOMEM;
+    return 0;
+  }
+  if (t->max_body && t->received + len > t->max_body) {
+    t->fault = LURL_FAULT_BODY_TOO_LARGE;
+    return 0;
+  }
+  t->received += len;
+  if (t->sink) { /* res:save: straight to the file, no Lua in between */
+    if (fwrite(p, 1, len, t->sink) == len) {
+      t->sunk += len;
+      return 1;
+    }
+    t->sink_errno = errno ? errno : EIO;
+    t->fault = LURL_FAULT_WRITE;
+    return 0;
+  }
+  t->wake = 1; /* data is there: a reader gets it as it arrives */
+  if (t->body.len == 0 && deliver_direct(t, p, len)) {
+    if (t->queued >= t->chunk_cap && !t->paused) { /* enough for Lua: wait for it */
+      t->paused = 1;
+      curl_easy_pause(t->easy, CURLPAUSE_RECV | (t->up_need ? CURLPAUSE_SEND : 0));
+    }
+    return 1;
+  }
+  if (lurl_buf_add(&t->body, p, len) != LURL_BUF_OK) {
+    t->fault = LURL_FAULT_NOMEM;
+    return 0;
+  }
+  if (t->body.len >= t->chunk_cap && !t->paused && t->state == LURL_T_RUNNING) {
+    /* a chunk is ready: libcurl reads no more until Lua takes it.  These
+    ** bytes are kept (returning CURL_WRITEFUNC_PAUSE would make libcurl
+    ** copy them aside and hand them over again); the buffer stays under
+    ** chunk_cap plus one delivery. */
+    t->paused = 1;
+    curl_easy_pause(t->easy, CURLPAUSE_RECV | (t->up_need ? CURLPAUSE_SEND : 0));
+  }
+  return 1;
+}
+
+/* Why the Content-Encoding of the response cannot be decoded, in
+** t->errbuf (the message of lurl's faults; engine.c's finish keeps it):
+** its fields parsed again, on this rare path only. */
+static void coding_error(lurl_transfer *t) {
+  unsigned char codes[LURL_MAX_CODINGS];
+  int n = 0;
+  size_t pos = 0;
+  lurl_field f;
+  while (t->head.data && lurl_next_field(t->head.data, t->head.len, &pos, &f))
+    if (lurl_ieq(f.name, f.name_len, "Content-Encoding", 16) &&
+        lurl_codings_parse(f.value, f.value_len, codes, &n, t->errbuf, sizeof t->errbuf) != 0)
+      return;
+}
+
+/* A streamed body with a chunk waiting for Lua: decode no further. */
+static int stream_full(const lurl_transfer *t) {
+  return t->stream && !t->sink && t->body.len + t->queued >= t->chunk_cap;
+}
+
+/*
+** An encoded body: decoded here (libcurl's decoding is off, engine.c), one
+** bounded step at a time, each step's bytes passed on as plain bytes are.
+** A streamed body stops decoding once a chunk is waiting: the input left
+** is kept by the decoder (at most one delivery of libcurl's, which is
+** paused now) and decoded when Lua has taken the chunk (refill), so memory
+** stays one chunk whatever the compression ratio; max_body counts the
+** decoded bytes as they come.  Returns 1, or 0 with t->fault set.
+*/
+static int decode_body(lurl_transfer *t, const char *p, size_t len) {
+  if (t->fault) return 0; /* found by a refill outside the callback */
+  if (!t->dec) {
+    if (t->ncodings < 0) { /* a coding lurl cannot decode (on_header) */
+      coding_error(t);
+      t->fault = LURL_FAULT_DECODE;
+      return 0;
+    }
+    if ((t->dec = lurl_decoder_new(t->codings, t->ncodings)) == NULL) {
+      t->fault = LURL_FAULT_NOMEM;
+      return 0;
+    }
+  }
+  for (;;) {
+    if (stream_full(t)) {
+      if (lurl_decoder_keep(t->dec, p, len) == 0) return 1;
+      t->fault = LURL_FAULT_NOMEM;
+      return 0;
+    }
+    size_t used, made;
+    const char *out;
+    if (lurl_decoder_step(t->dec, p, len, &used, &out, &made) != 0) {
+      snprintf(t->errbuf, sizeof t->errbuf, "%s", lurl_decoder_error(t->dec));
+      t->fault = LURL_FAULT_DECODE;
+      return 0;
+    }
+    p += used, len -= used;
+    if (made > 0 && !body_bytes(t, out, made)) return 0;
+    if (made == 0 && len == 0) return 1; /* all used, nothing more to give */
+  }
+}
+
+/* Decodes what a streamed body kept back (see decode_body), now that Lua
+** took a chunk or a file takes the bytes; returns whether some is still
+** kept back (the transfer stays paused). */
+static int refill(lurl_transfer *t) {
+  if (!t->dec || t->fault || !lurl_decoder_pending(t->dec)) return 0;
+  if (!decode_body(t, "", 0)) return 0;
+  return lurl_decoder_pending(t->dec);
+}
+
+/* Response body bytes from libcurl.  Plain bytes take no detour. */
 size_t lurl_on_body(char *p, size_t size, size_t n, void *ud) {
   lurl_transfer *t = ((lurl_handle *)ud)->t;
   size_t len = size * n;
   t->moved = 1; /* the read clock starts over (check_deadlines, engine.c) */
-  if (t->stream) {
-    if (t->max_body && t->received + len > t->max_body) {
-      t->fault = LURL_FAULT_BODY_TOO_LARGE;
-      return 0;
+  if (t->ncodings) return decode_body(t, p, len) ? len : 0;
+  return body_bytes(t, p, len) ? len : 0;
+}
+
+/* Parses a Content-Length value: one length, or a list of equal ones
+** ("5, 5"); every value must match the one seen before (RFC 9112 6.3).
+** Returns 0, or -1 with t->fault set. */
+static int check_length(lurl_transfer *t, const char *v, size_t n) {
+  if (n > 0 && v[n - 1] == '\n') n--;
+  if (n > 0 && v[n - 1] == '\r') n--;
+  while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
+  size_t i = 0;
+  do {
+    while (i < n && (v[i] == ' ' || v[i] == '\t')) i++;
+    size_t s = i;
+    long long x = 0;
+    int big = 0;
+    for (; i < n && v[i] >= '0' && v[i] <= '9'; i++) {
+      int d = v[i] - '0'; /* x * 10 + d must stay under 2^63 */
+      if (x > 922337203685477580LL || (x == 922337203685477580LL && d > 7)) big = 1;
+      else x = x * 10 + d;
     }
-    t->received += len;
-    if (t->sink) { /* res:save: straight to the file, no Lua in between */
-      if (fwrite(p, 1, len, t->sink) == len) {
-        t->sunk += len;
-        return len;
-      }
-      t->sink_errno = errno ? errno : EIO;
-      t->fault = LURL_FAULT_WRITE;
-      return 0;
+    size_t e = i;
+    while (i < n && (v[i] == ' ' || v[i] == '\t')) i++;
+    if (e == s || big || (i < n && v[i] != ',')) {
+      while (n > 0 && (v[0] == ' ' || v[0] == '\t')) v++, n--;
+      snprintf(t->errbuf, sizeof t->errbuf, "invalid Content-Length '%.*s' in the response: %s",
+               (int)(n > 40 ? 40 : n), v, big ? "too large to be a length" : "not a length");
+      t->fault = LURL_FAULT_BAD_LENGTH;
+      return -1;
     }
-    t->wake = 1; /* data is there: a reader gets it as it arrives */
-    if (t->body.len == 0 && deliver_direct(t, p, len)) {
-      if (t->queued >= t->chunk_cap && !t->paused) { /* enough for Lua: wait for it */
-        t->paused = 1;
-        curl_easy_pause(t->easy, CURLPAUSE_RECV | (t->up_need ? CURLPAUSE_SEND : 0));
-      }
-      return len;
+    if (t->has_clen && x != t->clen) {
+      snprintf(t->errbuf, sizeof t->errbuf,
+               "conflicting Content-Length values in the response: %lld and %lld", t->clen, x);
+      t->fault = LURL_FAULT_LENGTHS;
+      return -1;
     }
-    if (lurl_buf_add(&t->body, p, len) != LURL_BUF_OK) {
-      t->fault = LURL_FAULT_NOMEM;
-      return 0;
-    }
-    if (t->body.len >= t->chunk_cap && !t->paused) {
-      /* a chunk is ready: libcurl reads no more until Lua takes it.  These
-      ** bytes are kept (returning CURL_WRITEFUNC_PAUSE would make libcurl
-      ** copy them aside and hand them over again); the buffer stays under
-      ** chunk_cap plus one delivery. */
-      t->paused = 1;
-      curl_easy_pause(t->easy, CURLPAUSE_RECV | (t->up_need ? CURLPAUSE_SEND : 0));
-    }
-    return len;
+    t->has_clen = 1, t->clen = x;
+  } while (i++ < n);
+  return 0;
+}
+
+/* A header line of a response: Content-Length is checked, Content-Encoding
+** noted (a coding lurl cannot decode fails at the first body byte, so a
+** HEAD or a 304 still succeeds).  Returns 0, or -1 with t->fault set. */
+static uint64_t lower8(const char *p) { /* 8 bytes, ASCII letters lower-cased */
+  uint64_t w;
+  memcpy(&w, p, 8);
+  return w | 0x2020202020202020ULL;
+}
+
+static uint64_t word8(const char *lit) {
+  uint64_t w;
+  memcpy(&w, lit, 8);
+  return w;
+}
+
+static int framing_field(lurl_transfer *t, const char *p, size_t len) {
+  /* two word compares per field, not a string compare: this runs for
+  ** every response.  OR 0x20 also folds a few controls onto '-' and ':',
+  ** which are checked exactly */
+  if (len <= 16 || p[7] != '-' || lower8(p) != word8("content-")) return 0;
+  if (p[14] == ':' && lower8(p + 7) == word8("-length:")) return check_length(t, p + 15, len - 15);
+  if (len > 17 && p[16] == ':' && lower8(p + 9) == word8("ncoding:") && (p[8] | 0x20) == 'e' &&
+      t->ncodings >= 0) {
+    char why[8];
+    if (lurl_codings_parse(p + 17, len - 17, t->codings, &t->ncodings, why, sizeof why) != 0)
+      t->ncodings = -1; /* the message is made if a body comes (coding_error) */
   }
-  int rc = lurl_buf_add(&t->body, p, len);
-  if (rc == LURL_BUF_OK) return len;
-  t->fault = rc == LURL_BUF_LIMIT ? LURL_FAULT_BODY_TOO_LARGE : LURL_FAULT_NOMEM;
   return 0;
 }
 
 /* Header lines of every response libcurl reads (100-continue, digest
 ** challenges...): a new status line starts the block, and the body, over.
 ** The empty line that ends a final response's header block is what a
-** streamed request waits for. */
+** streamed request waits for.  All the header lines of a transfer count
+** against LURL_MAX_HEAD_BYTES and LURL_MAX_HEAD_LINES. */
 size_t lurl_on_header(char *p, size_t size, size_t n, void *ud) {
   lurl_transfer *t = ((lurl_handle *)ud)->t;
   size_t len = size * n;
   if (len > 5 && memcmp(p, "HTTP/", 5) == 0) {
     lurl_buf_reset(&t->head);
     lurl_buf_reset(&t->body);
+    t->ncodings = 0, t->has_clen = 0; /* an earlier block's fields are not this one's */
+    lurl_decoder_free(t->dec);
+    t->dec = NULL;
   }
   t->moved = 1;
+  t->head_total += len;
+  if (++t->head_lines > LURL_MAX_HEAD_LINES || t->head_total > LURL_MAX_HEAD_BYTES) {
+    t->fault = t->head_total > LURL_MAX_HEAD_BYTES ? LURL_FAULT_HEAD_SIZE : LURL_FAULT_HEAD_LINES;
+    return 0;
+  }
+  if ((p[0] | 0x20) == 'c' && !t->headers_done && framing_field(t, p, len) != 0) return 0;
   if (lurl_buf_add(&t->head, p, len) != LURL_BUF_OK) {
     t->fault = LURL_FAULT_NOMEM;
     return 0;
@@ -254,6 +410,9 @@ int lurl_on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t 
 /* Resumes a paused receive side (after Lua took the buffered chunk). */
 static void unpause(lurl_transfer *t) {
   if (t->paused && t->easy && t->state == LURL_T_RUNNING) {
+    /* a chunk decoded from what was kept back is waiting: stay paused.  A
+    ** decoding fault here ends the transfer at libcurl's next delivery */
+    if (refill(t) || stream_full(t)) return;
     t->paused = 0;
     t->last_ms = lurl_now_ms(); /* the pause was the reader's, not the server's */
     curl_easy_pause(t->easy, t->up_need ? CURLPAUSE_SEND : CURLPAUSE_CONT);
@@ -276,6 +435,7 @@ int lurl_core_pull(lua_State *L) {
     if (t->body.len == 0 && t->queued < t->chunk_cap) unpause(t);
     return 1;
   }
+  if (t->body.len == 0) refill(t); /* decoded bytes kept back come next */
   if (t->body.len > 0) { /* whatever has arrived, at most about chunk_cap */
     lua_pushlstring(L, t->body.data, t->body.len);
     lurl_buf_reset(&t->body);
@@ -338,7 +498,10 @@ int lurl_core_sink(lua_State *L) {
     lurl_buf_reset(&t->body);
     if (ok) {
       t->sink = fs->f;
-      unpause(t);
+      refill(t); /* what decoding kept back goes to the file first */
+      /* a write error is reported below (the caller cancels); any other
+      ** fault ends the transfer at libcurl's next delivery */
+      if (t->fault != LURL_FAULT_WRITE) unpause(t);
     } else {
       t->fault = LURL_FAULT_WRITE;
     }

@@ -827,7 +827,7 @@ describe("argument errors", function()
       { { data = 5 }, "field 'data': table or string expected, got number" },
       { { body = {} }, "field 'body': string, open file or function expected, got table" },
       { { auth = "user:pass" }, "field 'auth': table expected, got string" },
-      { { max_body = "big" }, "field 'max_body': integer expected, got string" },
+      { { max_body = "big" }, "field 'max_body': integer or false expected, got string" },
       { { allow_redirects = "yes" }, "field 'allow_redirects': boolean expected, got string" },
       { { max_redirects = 2.5 }, "field 'max_redirects': integer expected, got number" },
       { { timeout = "1" }, "field 'timeout'" },
