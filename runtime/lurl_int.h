@@ -177,6 +177,19 @@ void lurl_share_open(lua_State *L);
 int lurl_core_start(lua_State *L);
 int lurl_core_check_options(lua_State *L);
 
+/* A C resource alive across calls that can raise: a full userdata whose
+** __gc and __close free what it holds (as lauxlib boxes a luaL_Buffer), so
+** an error or an out-of-memory never leaks it.  lurl_box_push pushes an
+** empty one [-0, +1]; lurl_box_free frees its contents now (idempotent). */
+typedef struct lurl_box {
+  lurl_buf buf;
+  CURLU *u;
+  char *s[3];                  /* strings to curl_free */
+  struct curl_slist *list;
+} lurl_box;
+lurl_box *lurl_box_push(lua_State *L);
+void lurl_box_free(lurl_box *b);
+
 /* stream.c */
 size_t lurl_on_body(char *p, size_t size, size_t n, void *ud);
 size_t lurl_on_header(char *p, size_t size, size_t n, void *ud);
