@@ -180,12 +180,17 @@ int lurl_core_check_options(lua_State *L);
 /* A C resource alive across calls that can raise: a full userdata whose
 ** __gc and __close free what it holds (as lauxlib boxes a luaL_Buffer), so
 ** an error or an out-of-memory never leaks it.  lurl_box_push pushes an
-** empty one [-0, +1]; lurl_box_free frees its contents now (idempotent). */
+** empty one [-0, +1], marked to-be-closed (lua_toclose): an error frees its
+** contents as it unwinds, so a script retrying a bad call under pcall does
+** not pile them up until the collector runs; remove it only with
+** lua_settop or lua_pop.  lurl_box_free frees its contents now (idempotent). */
 typedef struct lurl_box {
   lurl_buf buf;
   CURLU *u;
   char *s[3];                  /* strings to curl_free */
   struct curl_slist *list;
+  lurl_transfer *t;            /* a transfer being built: its easy handle
+                                  goes back to the pool */
 } lurl_box;
 lurl_box *lurl_box_push(lua_State *L);
 void lurl_box_free(lurl_box *b);

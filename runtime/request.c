@@ -79,6 +79,8 @@ void lurl_box_free(lurl_box *b) {
   for (int i = 0; i < 3; i++) curl_free(b->s[i]), b->s[i] = NULL;
   curl_slist_free_all(b->list);
   b->list = NULL;
+  if (b->t) lurl_transfer_release(b->t);
+  b->t = NULL;
 }
 
 static int box_gc(lua_State *L) {
@@ -96,6 +98,7 @@ lurl_box *lurl_box_push(lua_State *L) {
     lua_setfield(L, -2, "__close");
   }
   lua_setmetatable(L, -2);
+  lua_toclose(L, -1); /* freed as soon as an error unwinds past it */
   return b;
 }
 
@@ -336,26 +339,35 @@ static void invalid_url(lua_State *L, const char *method, const char *url,
 }
 
 /*
-** A plain absolute URL: lower-case http or https, a host, printable ASCII
-** with no space, fragment or dot segment, nothing to requote
-** (lurl_url_requote).  Such a URL needs no parsing here (libcurl parses it
-** when it sends), which is most of the cost of a small request.  Returns
-** the length of its scheme and authority, or 0.
+** A plain absolute URL: lower-case http or https, an authority that is a
+** host name or IPv4 address with an optional port of 1 to 5 digits (no
+** user, no IPv6 literal), then printable ASCII with no space, fragment or
+** dot segment, nothing to requote (lurl_url_requote).  Such a URL needs no
+** parsing here (libcurl parses it when it sends), which is most of the
+** cost of a small request; anything else takes libcurl's parser and its
+** checks.  Returns the length of its scheme and authority, or 0.
 */
 static size_t plain_url(const char *url) {
   size_t p;
   if (strncmp(url, "http://", 7) == 0) p = 7;
   else if (strncmp(url, "https://", 8) == 0) p = 8;
   else return 0;
-  if (url[p] == '/' || url[p] == '\0' || url[p] == '[') return 0;
-  if (strstr(url + p, "/.")) return 0;
-  size_t auth_end = 0;
-  for (size_t i = p; url[i]; i++) {
+  size_t i = p, colon = 0;
+  for (; url[i] && url[i] != '/' && url[i] != '?'; i++) {
     unsigned char c = (unsigned char)url[i];
-    if (c == '#' || lurl_url_quotes(url, i)) return 0;
-    if (!auth_end && (c == '/' || c == '?')) auth_end = i;
+    int digit = c >= '0' && c <= '9';
+    if (c == ':' && !colon) colon = i;
+    else if (colon ? !digit : !(digit || ((c | 32) >= 'a' && (c | 32) <= 'z') || c == '.' ||
+                                c == '-'))
+      return 0;
   }
-  return auth_end ? auth_end : strlen(url);
+  size_t auth_end = i;
+  if (auth_end == p || colon == p || (colon && (auth_end - colon < 2 || auth_end - colon > 6)))
+    return 0; /* no host, or an empty or long port: libcurl's parser decides */
+  if (strstr(url + auth_end, "/.")) return 0;
+  for (; url[i]; i++)
+    if (url[i] == '#' || lurl_url_quotes(url, i)) return 0;
+  return auth_end;
 }
 
 /*
@@ -372,7 +384,8 @@ static int missing_host(const char *url) {
   return strncmp(url + n + 1, "//", 2) != 0 || strchr("/?#", url[n + 3]) != NULL;
 }
 
-/* Leaves the error on top in the slot at base + 1, with nothing above. */
+/* Leaves the error on top in the slot at base + 1, with nothing above
+** (lua_settop closes the box). */
 static int url_fail(lua_State *L, int base, lurl_box *bx) {
   lurl_box_free(bx);
   lua_replace(L, base + 1);
@@ -389,6 +402,7 @@ static int url_fail(lua_State *L, int base, lurl_box *bx) {
 static int parse_url(req *r, const char *method, const char *url) {
   lua_State *L = r->L;
   int base = lua_gettop(L);
+  lua_pushnil(L); /* base + 1: the result; the box above it is to-be-closed */
   lurl_box *bx = lurl_box_push(L);
   if (missing_host(url)) {
     invalid_url(L, method, url, "no host in URL");
@@ -1314,6 +1328,12 @@ int lurl_core_start(lua_State *L) {
   lua_pushvalue(L, lua_upvalueindex(2)); /* the transfer metatable */
   lua_setmetatable(L, -2);
   r.t = t;
+  /* 12: until the transfer is started, an error gives its easy handle back
+  ** at once: Lua counts a transfer as a few hundred bytes, and bad calls
+  ** retried under pcall would otherwise each hold a handle until a
+  ** collection */
+  lurl_box *guard = lurl_box_push(L);
+  guard->t = t;
   int attached;
   lurl_handle *hd = lurl_engine_easy(e, share, &attached);
   if (!hd) return luaL_error(L, "libcurl: cannot create an easy handle");
@@ -1385,6 +1405,7 @@ int lurl_core_start(lua_State *L) {
     }
   }
   if (lurl_engine_add(L, e, t) != 0) return luaL_error(L, "libcurl: cannot start transfer");
+  guard->t = NULL;
   lua_pushvalue(L, 11);
   return 1;
 
