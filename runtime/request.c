@@ -370,20 +370,6 @@ static size_t plain_url(const char *url) {
   return auth_end;
 }
 
-/*
-** "http:/h/x", "http:h", "http://" and "http:///x": an http or https
-** scheme not followed by "//" and a host.  libcurl parses some of these
-** leniently (and sends "http:/h/x" unrequoted); requests refuses them all
-** ("No host supplied").
-*/
-static int missing_host(const char *url) {
-  size_t n = strspn(url, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ");
-  if (!((n == 4 && strncasecmp(url, "http", 4) == 0) ||
-        (n == 5 && strncasecmp(url, "https", 5) == 0)) || url[n] != ':')
-    return 0;
-  return strncmp(url + n + 1, "//", 2) != 0 || strchr("/?#", url[n + 3]) != NULL;
-}
-
 /* Leaves the error on top in the slot at base + 1, with nothing above
 ** (lua_settop closes the box). */
 static int url_fail(lua_State *L, int base, lurl_box *bx) {
@@ -404,7 +390,7 @@ static int parse_url(req *r, const char *method, const char *url) {
   int base = lua_gettop(L);
   lua_pushnil(L); /* base + 1: the result; the box above it is to-be-closed */
   lurl_box *bx = lurl_box_push(L);
-  if (missing_host(url)) {
+  if (lurl_url_lacks_host(url)) {
     invalid_url(L, method, url, "no host in URL");
     return url_fail(L, base, bx);
   }
@@ -538,15 +524,9 @@ static void hdr_set(req *r, hdrs *hs, const char *name, size_t nlen, const char 
   h->vlen = vlen;
 }
 
-/* A header name is an HTTP token; values may not hold CR, LF or NUL. */
-static int bad_name(const char *s, size_t n) {
-  if (n == 0) return 1;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c <= 32 || c >= 127 || strchr("()<>@,;:\\\"/[]?={}", c)) return 1;
-  }
-  return 0;
-}
+/* A header name (a method, a cookie name) is an HTTP token; values may not
+** hold CR, LF or NUL. */
+static int bad_name(const char *s, size_t n) { return !lurl_is_token(s, n); }
 
 static int bad_value(const char *s, size_t n) {
   for (size_t i = 0; i < n; i++)
