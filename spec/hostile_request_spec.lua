@@ -36,11 +36,15 @@ local function redirect_to(to, base)
   return (base or FAULT) .. "/reqhead/redirect?to=" .. url_escape(to)
 end
 
--- the collector takes a step at (nearly) every allocation while fn runs
+-- a full collection at every allocation while fn runs: a pause of 0 (1/4
+-- rounds to 0; 0 would mean "unchanged") and steps too big to stop before
+-- the cycle ends; the first collect pays off the debt of the mode switch
 local function under_gc_stress(fn)
-  collectgarbage("incremental", 0, 1000, 0)
+  local mode = collectgarbage("incremental", 1, 1000, 30)
+  collectgarbage()
   local ok, e = pcall(fn)
   collectgarbage("incremental", 200, 100, 13)
+  if mode == "generational" then collectgarbage("generational") end
   collectgarbage()
   if not ok then error(e, 0) end
 end
@@ -63,13 +67,13 @@ describe("strings lurl makes from numbers (item 1)", function()
       for i = 1, 60 do headers["X-N" .. i] = (i % 2 == 0) and i * 1000 or i + 0.5 end
       fault_reset()
       under_gc_stress(function()
-        for _ = 1, 5 do
+        for _ = 1, 2 do
           local res = must(http.get(FAULT .. "/ok", { headers = headers }))
           assert.equal(200, res.status)
         end
       end)
       local log = fault_log()
-      assert.equal(5, #log)
+      assert.equal(2, #log)
       for _, entry in ipairs(log) do
         for i = 1, 60 do
           local want = (i % 2 == 0) and tostring(i * 1000) or tostring(i + 0.5)
