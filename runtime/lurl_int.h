@@ -182,8 +182,11 @@ int lurl_core_check_options(lua_State *L);
 ** an error or an out-of-memory never leaks it.  lurl_box_push pushes an
 ** empty one [-0, +1], marked to-be-closed (lua_toclose): an error frees its
 ** contents as it unwinds, so a script retrying a bad call under pcall does
-** not pile them up until the collector runs; remove it only with
-** lua_settop or lua_pop.  lurl_box_free frees its contents now (idempotent). */
+** not pile them up until the collector runs.  Close it with lua_closeslot
+** before popping it: Lua 5.4.4's lua_settop keeps a stack pointer across
+** the close method, which may reallocate the stack (fixed in 5.4.5); a
+** return or an error closes it safely.  lurl_box_free frees its contents
+** now (idempotent). */
 typedef struct lurl_box {
   lurl_buf buf;
   CURLU *u;

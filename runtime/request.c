@@ -370,10 +370,10 @@ static size_t plain_url(const char *url) {
   return auth_end;
 }
 
-/* Leaves the error on top in the slot at base + 1, with nothing above
-** (lua_settop closes the box). */
+/* Leaves the error on top in the slot at base + 1, with nothing above. */
 static int url_fail(lua_State *L, int base, lurl_box *bx) {
   lurl_box_free(bx);
+  lua_closeslot(L, base + 2);
   lua_replace(L, base + 1);
   lua_settop(L, base + 1);
   return -1;
@@ -430,6 +430,7 @@ static int parse_url(req *r, const char *method, const char *url) {
   }
   lua_pushstring(L, bx->s[1]);
   lurl_box_free(bx);
+  lua_closeslot(L, base + 2);
   lua_replace(L, base + 1); /* the final URL alone, as callers expect */
   lua_settop(L, base + 1);
   return 0;
@@ -464,7 +465,7 @@ static void add_params(req *r, int flags) {
     lua_concat(L, 3);
     lua_replace(L, url_i);
   }
-  if (bx) lurl_box_free(bx);
+  if (bx) lua_closeslot(L, url_i + 2);
   lua_settop(L, url_i);
 }
 
@@ -919,7 +920,7 @@ static int get_body(req *r) {
     lurl_box *bx = lurl_box_push(L); /* a bad value further on raises */
     encode_table(r, &bx->buf, -2, "data");
     lua_pushlstring(L, bx->buf.data ? bx->buf.data : "", bx->buf.len);
-    lurl_box_free(bx);
+    lua_closeslot(L, -2);
     lua_replace(L, -3);
     lua_pop(L, 1);
     lua_pushliteral(L, "application/x-www-form-urlencoded");
