@@ -267,6 +267,8 @@ describe("numbers without a text (item 5)", function()
     { { params = { { "a", -math.huge } } }, "field 'params': number is NaN or infinite" },
     { { params = { a = { 1, 0 / 0 } } }, "field 'params': number is NaN or infinite" },
     { { data = { a = math.huge } }, "field 'data': number is NaN or infinite" },
+    { { data = { a = 0 / 0 }, files = { f = { content = "x" } } },
+      "field 'data.a': number is NaN or infinite" },
     { { headers = { ["X-A"] = 0 / 0 } }, "field 'headers': number is NaN or infinite" },
     { { headers = { ["X-A"] = -math.huge } }, "field 'headers': number is NaN or infinite" },
     { { cookies = { a = math.huge } }, "field 'cookies': number is NaN or infinite" },
