@@ -688,7 +688,8 @@ static int apply_auth(req *r) {
     const char *u = lua_tolstring(L, -2, &un), *p = lua_tolstring(L, -1, &pn);
     if (bad_value(u, un) || memchr(p, '\0', pn)) {
       lua_settop(L, a - 1);
-      invalid_header(r, "Authorization", "has a digest user name with CR, LF or NUL (or a password with NUL)");
+      invalid_header(r, "Authorization",
+                     "has a digest user name with CR, LF or NUL (or a password with NUL)");
       return -1;
     }
     SET_RARE(r, CURLOPT_HTTPAUTH, (long)CURLAUTH_DIGEST);
