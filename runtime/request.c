@@ -1265,7 +1265,8 @@ int lurl_core_start(lua_State *L) {
   r.fname = luaL_checkstring(L, 1);
   r.argn = (int)luaL_checkinteger(L, 2);
   const char *method = luaL_checkstring(L, 3);
-  const char *rawurl = luaL_checkstring(L, 4);
+  size_t rawlen;
+  const char *rawurl = luaL_checklstring(L, 4, &rawlen);
   r.opts = lua_istable(L, 5) ? 5 : 0;
   r.defs = lua_istable(L, 6) ? 6 : 0;
   if (!r.opts && !lua_isnoneornil(L, 5))
@@ -1288,6 +1289,11 @@ int lurl_core_start(lua_State *L) {
     lua_pushnil(L);
     lurl_push_error(L, "InvalidHeader", "the method is not an HTTP token; nothing was sent",
                     NULL, rawurl, -1);
+    return 2;
+  }
+  if (strlen(rawurl) != rawlen) { /* C would see a shorter, other URL */
+    lua_pushnil(L);
+    lurl_push_error(L, "InvalidURL", "NUL byte in URL", method, rawurl, -1);
     return 2;
   }
 

@@ -358,6 +358,13 @@ describe("URLs without a host (item 9)", function()
     end)
   end
 
+  it("a URL with a NUL byte is InvalidURL, not the URL before it", function()
+    fault_reset()
+    local res, err = http.get(FAULT .. "/ok\0/evil")
+    refused("InvalidURL", res, err)
+    assert.matches("NUL byte in URL", err.message)
+  end)
+
   it("the same URL with its two slashes is requoted and sent", function()
     fault_reset()
     local res = must(http.get("http://" .. hp .. "/ok/\xe9?q=\xff"))
