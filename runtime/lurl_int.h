@@ -178,7 +178,7 @@ int lurl_core_start(lua_State *L);
 int lurl_core_check_options(lua_State *L);
 
 /* A C resource alive across calls that can raise: a full userdata whose
-** __gc and __close free what it holds (as lauxlib boxes a luaL_Buffer), so
+** __close and __gc free what it holds (as lauxlib boxes a luaL_Buffer), so
 ** an error or an out-of-memory never leaks it.  lurl_box_push pushes an
 ** empty one [-0, +1], marked to-be-closed (lua_toclose): an error frees its
 ** contents as it unwinds, so a script retrying a bad call under pcall does

@@ -83,19 +83,22 @@ void lurl_box_free(lurl_box *b) {
   b->t = NULL;
 }
 
-static int box_gc(lua_State *L) {
+static int box_close(lua_State *L) {
   lurl_box_free((lurl_box *)lua_touserdata(L, 1));
   return 0;
 }
 
+/* __close frees the contents when the box goes out of scope; __gc too,
+** for a box in a coroutine that an error killed and nobody closed (Lua
+** frees such a thread without closing its to-be-closed slots). */
 lurl_box *lurl_box_push(lua_State *L) {
   lurl_box *b = (lurl_box *)lua_newuserdatauv(L, sizeof *b, 0);
   memset(b, 0, sizeof *b);
   if (luaL_newmetatable(L, LURL_BOX_MT)) {
-    lua_pushcfunction(L, box_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, box_gc);
+    lua_pushcfunction(L, box_close);
     lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, box_close);
+    lua_setfield(L, -2, "__gc");
   }
   lua_setmetatable(L, -2);
   lua_toclose(L, -1); /* freed as soon as an error unwinds past it */

@@ -195,6 +195,11 @@ local calls = {
   pairs = function()
     return pcall(http.get, FAULT .. "/ok", { params = { { "a", big }, { "b", print } } })
   end,
+  coroutine = function() -- dies with the error, never closed
+    return coroutine.resume(coroutine.create(function()
+      return http.get(FAULT .. "/ok", { params = { a = big, b = print } })
+    end))
+  end,
   requoted = function()
     return pcall(http.get, FAULT .. "/ok/" .. ("\xe9"):rep(2000) .. "?x", { params = { a = big, b = print } })
   end,
@@ -225,7 +230,7 @@ local function growth(case, n)
 end
 
 describe("error paths leak nothing (item 2)", function()
-  for _, case in ipairs { "params", "data", "pairs", "requoted" } do
+  for _, case in ipairs { "params", "data", "pairs", "coroutine", "requoted" } do
     it(("10,000 %s encodings failing on a later bad value leave memory flat"):format(case),
       function()
         fault_reset()
