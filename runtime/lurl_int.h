@@ -192,8 +192,6 @@ typedef struct lurl_box {
   CURLU *u;
   char *s[3];                  /* strings to curl_free */
   struct curl_slist *list;
-  lurl_transfer *t;            /* a transfer being built: its easy handle
-                                  goes back to the pool */
 } lurl_box;
 lurl_box *lurl_box_push(lua_State *L);
 void lurl_box_free(lurl_box *b);

@@ -79,8 +79,6 @@ void lurl_box_free(lurl_box *b) {
   for (int i = 0; i < 3; i++) curl_free(b->s[i]), b->s[i] = NULL;
   curl_slist_free_all(b->list);
   b->list = NULL;
-  if (b->t) lurl_transfer_release(b->t);
-  b->t = NULL;
 }
 
 static int box_close(lua_State *L) {
@@ -103,6 +101,37 @@ lurl_box *lurl_box_push(lua_State *L) {
   lua_setmetatable(L, -2);
   lua_toclose(L, -1); /* freed as soon as an error unwinds past it */
   return b;
+}
+
+/*
+** Until a transfer is started, an error gives its easy handle back at once,
+** through the __close of a guard on the stack: Lua counts a transfer as a
+** few hundred bytes, and bad calls retried under pcall in a large heap
+** would each hold a handle (tens of KiB) until a collection.  The guard
+** owns nothing (the transfer's own __gc stays the owner), so it needs no
+** __gc: cheaper than a box for every request.
+*/
+#define LURL_GUARD_MT "http.guard"
+
+static int guard_close(lua_State *L) {
+  lurl_transfer **g = (lurl_transfer **)lua_touserdata(L, 1);
+  if (*g) lurl_transfer_release(*g);
+  *g = NULL;
+  return 0;
+}
+
+/* Pushes a to-be-closed guard for t [-0, +1]; clear it once t started. */
+static lurl_transfer **push_guard(lua_State *L, lurl_transfer *t) {
+  lurl_transfer **g = (lurl_transfer **)lua_newuserdatauv(L, sizeof *g, 0);
+  *g = NULL;
+  if (luaL_newmetatable(L, LURL_GUARD_MT)) {
+    lua_pushcfunction(L, guard_close);
+    lua_setfield(L, -2, "__close");
+  }
+  lua_setmetatable(L, -2);
+  lua_toclose(L, -1);
+  *g = t;
+  return g;
 }
 
 /* Every option a request accepts; anything else is a typo and refused. */
@@ -1319,12 +1348,7 @@ int lurl_core_start(lua_State *L) {
   lua_pushvalue(L, lua_upvalueindex(2)); /* the transfer metatable */
   lua_setmetatable(L, -2);
   r.t = t;
-  /* 12: until the transfer is started, an error gives its easy handle back
-  ** at once: Lua counts a transfer as a few hundred bytes, and bad calls
-  ** retried under pcall would otherwise each hold a handle until a
-  ** collection */
-  lurl_box *guard = lurl_box_push(L);
-  guard->t = t;
+  lurl_transfer **guard = push_guard(L, t); /* 12 */
   int attached;
   lurl_handle *hd = lurl_engine_easy(e, share, &attached);
   if (!hd) return luaL_error(L, "libcurl: cannot create an easy handle");
@@ -1396,7 +1420,7 @@ int lurl_core_start(lua_State *L) {
     }
   }
   if (lurl_engine_add(L, e, t) != 0) return luaL_error(L, "libcurl: cannot start transfer");
-  guard->t = NULL;
+  *guard = NULL;
   lua_pushvalue(L, 11);
   return 1;
 
