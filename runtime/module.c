@@ -65,21 +65,18 @@ static void preload_lua(lua_State *L) {
 static int core_resolve(lua_State *L) {
   const char *base = luaL_checkstring(L, 1);
   const char *ref = luaL_checkstring(L, 2);
-  CURLU *u = curl_url();
-  if (!u) return luaL_error(L, "not enough memory");
-  CURLUcode rc = curl_url_set(u, CURLUPART_URL, base, CURLU_NON_SUPPORT_SCHEME);
+  lurl_box *b = lurl_box_push(L); /* libcurl's URL until it is copied */
+  if (!(b->u = curl_url())) return luaL_error(L, "not enough memory");
+  CURLUcode rc = curl_url_set(b->u, CURLUPART_URL, base, CURLU_NON_SUPPORT_SCHEME);
   if (rc == CURLUE_OK)
-    rc = curl_url_set(u, CURLUPART_URL, ref, CURLU_NON_SUPPORT_SCHEME | CURLU_ALLOW_SPACE);
-  char *out = NULL;
-  if (rc == CURLUE_OK) rc = curl_url_get(u, CURLUPART_URL, &out, 0);
-  curl_url_cleanup(u);
+    rc = curl_url_set(b->u, CURLUPART_URL, ref, CURLU_NON_SUPPORT_SCHEME | CURLU_ALLOW_SPACE);
+  if (rc == CURLUE_OK) rc = curl_url_get(b->u, CURLUPART_URL, &b->s[0], 0);
   if (rc != CURLUE_OK) {
     lua_pushnil(L);
     lua_pushstring(L, curl_url_strerror(rc));
     return 2;
   }
-  lua_pushstring(L, out);
-  curl_free(out);
+  lua_pushstring(L, b->s[0]);
   return 1;
 }
 
