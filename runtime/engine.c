@@ -217,6 +217,21 @@ static void give_back(lurl_engine *e, CURL *h, int tainted) {
 }
 
 /*
+** Did the handle's last exchange carry an authentication challenge (a 401,
+** or a 407 from the server or a CONNECT)?  libcurl stores a Digest
+** challenge's nonce on the handle even when no auth was asked for, and
+** answers the next Digest request with it, to whatever server that goes,
+** then ignores that server's own challenge; curl_easy_reset is the only
+** way to forget it.  Auth state belongs to one request.
+*/
+static int auth_challenged(CURL *h) {
+  long code = 0, connect_code = 0;
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+  curl_easy_getinfo(h, CURLINFO_HTTP_CONNECTCODE, &connect_code);
+  return code == 401 || code == 407 || connect_code == 407;
+}
+
+/*
 ** Gives the transfer's easy handle back (to its session's idle handles,
 ** still attached and configured, or to the engine's pool, or frees it) and
 ** its request header list.  Idempotent; safe whether or not the engine is
@@ -227,6 +242,8 @@ void lurl_transfer_release(lurl_transfer *t) {
     lurl_engine *e = t->eng;
     CURL *h = t->easy;
     if (e && t->state == LURL_T_RUNNING) curl_multi_remove_handle(e->multi, h);
+    if (!t->tainted && t->state != LURL_T_IDLE && auth_challenged(h))
+      t->tainted = 1; /* only a reset forgets the challenge */
     t->hd->t = NULL;
     t->hd = NULL;
     if (t->share) {

@@ -206,6 +206,25 @@ void lurl_share_open(lua_State *L);
 int lurl_core_start(lua_State *L);
 int lurl_core_check_options(lua_State *L);
 
+/* A C resource alive across calls that can raise: a full userdata whose
+** __close and __gc free what it holds (as lauxlib boxes a luaL_Buffer), so
+** an error or an out-of-memory never leaks it.  lurl_box_push pushes an
+** empty one [-0, +1], marked to-be-closed (lua_toclose): an error frees its
+** contents as it unwinds, so a script retrying a bad call under pcall does
+** not pile them up until the collector runs.  Close it with lua_closeslot
+** before popping it: Lua 5.4.4's lua_settop keeps a stack pointer across
+** the close method, which may reallocate the stack (fixed in 5.4.5); a
+** return or an error closes it safely.  lurl_box_free frees its contents
+** now (idempotent). */
+typedef struct lurl_box {
+  lurl_buf buf;
+  CURLU *u;
+  char *s[3];                  /* strings to curl_free */
+  struct curl_slist *list;
+} lurl_box;
+lurl_box *lurl_box_push(lua_State *L);
+void lurl_box_free(lurl_box *b);
+
 /* stream.c */
 size_t lurl_on_body(char *p, size_t size, size_t n, void *ud);
 size_t lurl_on_header(char *p, size_t size, size_t n, void *ud);

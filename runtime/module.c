@@ -65,46 +65,37 @@ static void preload_lua(lua_State *L) {
 static int core_resolve(lua_State *L) {
   const char *base = luaL_checkstring(L, 1);
   const char *ref = luaL_checkstring(L, 2);
-  CURLU *u = curl_url();
-  if (!u) return luaL_error(L, "not enough memory");
-  CURLUcode rc = curl_url_set(u, CURLUPART_URL, base, CURLU_NON_SUPPORT_SCHEME);
+  lurl_box *b = lurl_box_push(L); /* libcurl's URL until it is copied */
+  if (!(b->u = curl_url())) return luaL_error(L, "not enough memory");
+  CURLUcode rc = curl_url_set(b->u, CURLUPART_URL, base, CURLU_NON_SUPPORT_SCHEME);
   if (rc == CURLUE_OK)
-    rc = curl_url_set(u, CURLUPART_URL, ref, CURLU_NON_SUPPORT_SCHEME | CURLU_ALLOW_SPACE);
-  char *out = NULL;
-  if (rc == CURLUE_OK) rc = curl_url_get(u, CURLUPART_URL, &out, 0);
-  curl_url_cleanup(u);
+    rc = curl_url_set(b->u, CURLUPART_URL, ref, CURLU_NON_SUPPORT_SCHEME | CURLU_ALLOW_SPACE);
+  if (rc == CURLUE_OK) rc = curl_url_get(b->u, CURLUPART_URL, &b->s[0], 0);
   if (rc != CURLUE_OK) {
     lua_pushnil(L);
     lua_pushstring(L, curl_url_strerror(rc));
     return 2;
   }
-  lua_pushstring(L, out);
-  curl_free(out);
+  lua_pushstring(L, b->s[0]);
   return 1;
 }
 
-/* core.origin(url) -> scheme, host, port (lower-case; port as a number). */
+/* core.origin(url) -> scheme, host, port (lower-case; port as a number).
+** libcurl's strings live in a box until copied: pushing one may raise. */
 static int core_origin(lua_State *L) {
   const char *url = luaL_checkstring(L, 1);
-  CURLU *u = curl_url();
-  if (!u) return luaL_error(L, "not enough memory");
-  char *scheme = NULL, *host = NULL, *port = NULL;
-  if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK) {
-    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
-    curl_url_get(u, CURLUPART_HOST, &host, 0);
-    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
+  lurl_box *b = lurl_box_push(L);
+  if (!(b->u = curl_url())) return luaL_error(L, "not enough memory");
+  if (curl_url_set(b->u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK) {
+    curl_url_get(b->u, CURLUPART_SCHEME, &b->s[0], 0);
+    curl_url_get(b->u, CURLUPART_HOST, &b->s[1], 0);
+    curl_url_get(b->u, CURLUPART_PORT, &b->s[2], CURLU_DEFAULT_PORT);
   }
-  curl_url_cleanup(u);
-  if (scheme) lua_pushstring(L, scheme); else lua_pushnil(L);
-  if (host) lua_pushstring(L, host); else lua_pushnil(L);
-  if (port) lua_pushinteger(L, strtol(port, NULL, 10)); else lua_pushnil(L);
-  curl_free(scheme);
-  curl_free(host);
-  curl_free(port);
-  if (lua_isstring(L, -3)) {
-    luaL_gsub(L, lua_tostring(L, -3), "HTTP", "http"); /* schemes are lower-case */
-    lua_replace(L, -4);
-  }
+  if (b->s[0]) luaL_gsub(L, b->s[0], "HTTP", "http"); /* schemes are lower-case */
+  else lua_pushnil(L);
+  if (b->s[1]) lua_pushstring(L, b->s[1]); else lua_pushnil(L);
+  if (b->s[2]) lua_pushinteger(L, strtol(b->s[2], NULL, 10)); else lua_pushnil(L);
+  lurl_box_free(b);
   return 3;
 }
 

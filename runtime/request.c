@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <math.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,6 +32,7 @@
 #define DEFAULT_CONNECT_MS 10000L
 #define DEFAULT_READ_MS 30000L
 #define MAX_HEADERS 64
+#define MAX_TIMEOUT_MS 0x7fffffffL /* also "no connect timeout" for libcurl */
 
 /* Upvalue 1 of core.start is core.config; [1] is the JSON encoder that the
 ** Lua layer installs (lua-cjson plus http.array support).  Upvalue 2 is the
@@ -46,6 +48,9 @@ typedef struct req {
   lurl_transfer *t;
   CURL *h;
   int https;            /* the URL is https */
+  const char *method, *url; /* for error messages */
+  int anchor;           /* stack index of a table keeping the strings lurl
+                           made from numbers until they are copied, or 0 */
 } req;
 
 /* Sets an option beyond the per-request set (URL, header list, timeouts,
@@ -67,6 +72,72 @@ static int field_error(req *r, const char *field, const char *expected, int idx)
 static void file_ok(req *r, const char *field, const char *path) {
   const char *why = lurl_policy_file(r->L, path, 0); /* policy.c */
   if (why) lurl_raise(r->L, "bad argument #%d to '%s' (field '%s': %s)", r->argn, r->fname, field, why);
+}
+
+/* ---------------------------------------------------------------- box -- */
+
+#define LURL_BOX_MT "http.box"
+
+void lurl_box_free(lurl_box *b) {
+  lurl_buf_free(&b->buf);
+  curl_url_cleanup(b->u);
+  b->u = NULL;
+  for (int i = 0; i < 3; i++) curl_free(b->s[i]), b->s[i] = NULL;
+  curl_slist_free_all(b->list);
+  b->list = NULL;
+}
+
+static int box_close(lua_State *L) {
+  lurl_box_free((lurl_box *)lua_touserdata(L, 1));
+  return 0;
+}
+
+/* __close frees the contents when the box goes out of scope; __gc too,
+** for a box in a coroutine that an error killed and nobody closed (Lua
+** frees such a thread without closing its to-be-closed slots). */
+lurl_box *lurl_box_push(lua_State *L) {
+  lurl_box *b = (lurl_box *)lua_newuserdatauv(L, sizeof *b, 0);
+  memset(b, 0, sizeof *b);
+  if (luaL_newmetatable(L, LURL_BOX_MT)) {
+    lua_pushcfunction(L, box_close);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, box_close);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  lua_toclose(L, -1); /* freed as soon as an error unwinds past it */
+  return b;
+}
+
+/*
+** Until a transfer is started, an error gives its easy handle back at once,
+** through the __close of a guard on the stack: Lua counts a transfer as a
+** few hundred bytes, and bad calls retried under pcall in a large heap
+** would each hold a handle (tens of KiB) until a collection.  The guard
+** owns nothing (the transfer's own __gc stays the owner), so it needs no
+** __gc: cheaper than a box for every request.
+*/
+#define LURL_GUARD_MT "http.guard"
+
+static int guard_close(lua_State *L) {
+  lurl_transfer **g = (lurl_transfer **)lua_touserdata(L, 1);
+  if (*g) lurl_transfer_release(*g);
+  *g = NULL;
+  return 0;
+}
+
+/* Pushes a to-be-closed guard for t [-0, +1]; clear it once t started. */
+static lurl_transfer **push_guard(lua_State *L, lurl_transfer *t) {
+  lurl_transfer **g = (lurl_transfer **)lua_newuserdatauv(L, sizeof *g, 0);
+  *g = NULL;
+  if (luaL_newmetatable(L, LURL_GUARD_MT)) {
+    lua_pushcfunction(L, guard_close);
+    lua_setfield(L, -2, "__close");
+  }
+  lua_setmetatable(L, -2);
+  lua_toclose(L, -1);
+  *g = t;
+  return g;
 }
 
 /* Every option a request accepts; anything else is a typo and refused. */
@@ -126,6 +197,28 @@ static unsigned scan_opts(req *r, int idx, int check) {
   return have;
 }
 
+/*
+** A table with a metatable may answer for options through __index, which
+** runs Lua code, and that code could release strings the request holds
+** pointers into.  Such a table is read once, here, into a plain table that
+** takes its stack slot: building the request then runs no Lua code.
+*/
+static void plain_options(req *r, int slot, unsigned *have) {
+  lua_State *L = r->L;
+  unsigned got = 0;
+  lua_createtable(L, 0, 4);
+  for (int i = 0; i < O_COUNT; i++) {
+    if (lua_getfield(L, slot, known_opts[i]) == LUA_TNIL) {
+      lua_pop(L, 1);
+    } else {
+      lua_setfield(L, -2, known_opts[i]);
+      got |= 1u << i;
+    }
+  }
+  lua_replace(L, slot);
+  *have = got;
+}
+
 /* Pushes option `id` of the call's options (from_opts) or the session's
 ** defaults, or nil, and returns its type [-0, +1]. */
 static int getopt_in(req *r, int from_opts, int id) {
@@ -169,21 +262,37 @@ int lurl_core_check_options(lua_State *L) {
 
 /* ---------------------------------------------------------------- URL -- */
 
+/* Raises for a NaN or an infinity where a number becomes text: "nan",
+** "-nan" or "inf" is never what a script meant to send. */
+static void check_finite(req *r, int idx, const char *field) {
+  if (lua_type(r->L, idx) == LUA_TNUMBER && !lua_isinteger(r->L, idx) &&
+      !isfinite(lua_tonumber(r->L, idx)))
+    lurl_raise(r->L, "bad argument #%d to '%s' (field '%s': number is NaN or infinite)",
+               r->argn, r->fname, field);
+}
+
 /* Appends `v` (a string, number or boolean) percent-encoded. */
 static int add_scalar(req *r, lurl_buf *b, int idx, const char *field) {
   lua_State *L = r->L;
   size_t n;
   const char *s;
-  if (lua_type(L, idx) == LUA_TBOOLEAN) {
+  int ty = lua_type(L, idx);
+  if (ty == LUA_TBOOLEAN) {
     s = lua_toboolean(L, idx) ? "true" : "false";
     n = strlen(s);
-  } else if (lua_type(L, idx) == LUA_TNUMBER && !lua_isinteger(L, idx) &&
-             lua_tonumber(L, idx) == (lua_Number)(long long)lua_tonumber(L, idx)) {
-    /* 30.0 (cjson decodes every number as a float) is sent as 30 */
-    char num[32];
-    snprintf(num, sizeof num, "%lld", (long long)lua_tonumber(L, idx));
-    return lurl_buf_add_pct(b, num, strlen(num), 1);
-  } else if (lua_type(L, idx) == LUA_TSTRING || lua_type(L, idx) == LUA_TNUMBER) {
+  } else if (ty == LUA_TNUMBER && !lua_isinteger(L, idx)) {
+    check_finite(r, idx, field);
+    lua_Number v = lua_tonumber(L, idx);
+    /* 30.0 (cjson decodes every number as a float) is sent as 30; the
+    ** range test comes first: converting a float out of range is UB */
+    if (v > -9223372036854775808.0 && v < 9223372036854775808.0 &&
+        v == (lua_Number)(long long)v) {
+      char num[32];
+      snprintf(num, sizeof num, "%lld", (long long)v);
+      return lurl_buf_add_pct(b, num, strlen(num), 1);
+    }
+    s = lua_tolstring(L, idx, &n); /* a copy on the stack, read right away */
+  } else if (ty == LUA_TSTRING || ty == LUA_TNUMBER) {
     s = lua_tolstring(L, idx, &n);
   } else {
     return field_error(r, field, "string, number or boolean value", idx);
@@ -268,36 +377,140 @@ static void invalid_url(lua_State *L, const char *method, const char *url,
 }
 
 /*
-** Validates the URL (http or https, with a host), merges params into its
-** query, and pushes the final URL [-0, +1].  Returns 0, or -1 with an error
-** object pushed instead.
-*/
-/*
-** A plain absolute URL: lower-case http or https, a host, printable ASCII
-** with no space, fragment or dot segment, nothing to requote
-** (lurl_url_requote).  Such a URL needs no parsing here (libcurl parses it
-** when it sends), which is most of the cost of a small request.  Returns
-** the length of its scheme and authority, or 0.
+** A plain absolute URL: lower-case http or https, an authority that is a
+** host name or IPv4 address with an optional port of 1 to 5 digits (no
+** user, no IPv6 literal), then printable ASCII with no space, fragment or
+** dot segment, nothing to requote (lurl_url_requote).  Such a URL needs no
+** parsing here (libcurl parses it when it sends), which is most of the
+** cost of a small request; anything else takes libcurl's parser and its
+** checks.  Returns the length of its scheme and authority, or 0.
 */
 static size_t plain_url(const char *url) {
   size_t p;
   if (strncmp(url, "http://", 7) == 0) p = 7;
   else if (strncmp(url, "https://", 8) == 0) p = 8;
   else return 0;
-  if (url[p] == '/' || url[p] == '\0' || url[p] == '[') return 0;
-  if (strstr(url + p, "/.")) return 0;
-  size_t auth_end = 0;
-  for (size_t i = p; url[i]; i++) {
+  size_t i = p, colon = 0;
+  for (; url[i] && url[i] != '/' && url[i] != '?'; i++) {
     unsigned char c = (unsigned char)url[i];
-    if (c == '#' || lurl_url_quotes(url, i)) return 0;
-    if (!auth_end && (c == '/' || c == '?')) auth_end = i;
+    int digit = c >= '0' && c <= '9';
+    if (c == ':' && !colon) colon = i;
+    else if (colon ? !digit : !(digit || ((c | 32) >= 'a' && (c | 32) <= 'z') || c == '.' ||
+                                c == '-'))
+      return 0;
   }
-  return auth_end ? auth_end : strlen(url);
+  size_t auth_end = i;
+  if (auth_end == p || colon == p || (colon && (auth_end - colon < 2 || auth_end - colon > 6)))
+    return 0; /* no host, or an empty or long port: libcurl's parser decides */
+  if (strstr(url + auth_end, "/.")) return 0;
+  for (; url[i]; i++)
+    if (url[i] == '#' || lurl_url_quotes(url, i)) return 0;
+  return auth_end;
 }
 
+/* Leaves the error on top in the slot at base + 1, with nothing above. */
+static int url_fail(lua_State *L, int base, lurl_box *bx) {
+  lurl_box_free(bx);
+  lua_closeslot(L, base + 2);
+  lua_replace(L, base + 1);
+  lua_settop(L, base + 1);
+  return -1;
+}
+
+/*
+** Validates a URL that is not plain (http or https, with a host), requotes
+** it and normalises it with libcurl's parser; pushes the result [-0, +1], or
+** returns -1 with an error pushed instead.  What libcurl allocates lives in
+** a box, so no error or out-of-memory leaks it.
+*/
+static int parse_url(req *r, const char *method, const char *url) {
+  lua_State *L = r->L;
+  int base = lua_gettop(L);
+  lua_pushnil(L); /* base + 1: the result; the box above it is to-be-closed */
+  lurl_box *bx = lurl_box_push(L);
+  if (lurl_url_lacks_host(url)) {
+    invalid_url(L, method, url, "no host in URL");
+    return url_fail(L, base, bx);
+  }
+  if (lurl_url_needs_requote(url)) { /* "a b" -> "a%20b", as requests sends it */
+    if (lurl_url_requote(&bx->buf, url) != LURL_BUF_OK) return luaL_error(L, "not enough memory");
+    lua_pushlstring(L, bx->buf.data, bx->buf.len);
+    lurl_buf_free(&bx->buf);
+    url = lua_tostring(L, -1); /* stays below the result until it is pushed */
+  }
+  if (!(bx->u = curl_url())) return luaL_error(L, "not enough memory");
+  CURLUcode uc = curl_url_set(bx->u, CURLUPART_URL, url,
+                              CURLU_NON_SUPPORT_SCHEME | CURLU_ALLOW_SPACE);
+  if (uc != CURLUE_OK) {
+    if (!strstr(url, "://")) {
+      lua_pushfstring(L, "no scheme in URL: did you mean http://%s ?", lurl_redact_url(L, url));
+      invalid_url(L, method, url, lua_tostring(L, -1));
+    } else {
+      invalid_url(L, method, url, curl_url_strerror(uc));
+    }
+    return url_fail(L, base, bx);
+  }
+  curl_url_get(bx->u, CURLUPART_SCHEME, &bx->s[0], 0);
+  const char *scheme = bx->s[0];
+  if (!scheme || (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)) {
+    lua_pushfstring(L, "unsupported scheme '%s': only http and https are spoken",
+                    scheme ? scheme : "");
+    invalid_url(L, method, url, lua_tostring(L, -1));
+    return url_fail(L, base, bx);
+  }
+  if (lurl_host_check(L, bx->u, method, url, r->opts, r->defs) != 0) /* host.c limits */
+    return url_fail(L, base, bx);
+  curl_url_set(bx->u, CURLUPART_FRAGMENT, NULL, 0); /* never sent */
+  uc = curl_url_get(bx->u, CURLUPART_URL, &bx->s[1], 0);
+  if (uc != CURLUE_OK) {
+    invalid_url(L, method, url, curl_url_strerror(uc));
+    return url_fail(L, base, bx);
+  }
+  lua_pushstring(L, bx->s[1]);
+  lurl_box_free(bx);
+  lua_closeslot(L, base + 2);
+  lua_replace(L, base + 1); /* the final URL alone, as callers expect */
+  lua_settop(L, base + 1);
+  return 0;
+}
+
+/* Appends the params option to the URL on top [-1, +1].  They are appended
+** as we encoded them: libcurl's query editing would re-case some escapes.
+** The encoding buffer is boxed: a bad value further on raises. */
+static void add_params(req *r, int flags) {
+  if ((flags & HOP_NO_PARAMS) || !HAS(r, O_PARAMS)) return;
+  lua_State *L = r->L;
+  int url_i = lua_gettop(L);
+  int ty = getopt_(r, O_PARAMS);
+  const char *q = NULL;
+  size_t qn = 0;
+  lurl_box *bx = NULL;
+  if (ty == LUA_TTABLE) {
+    bx = lurl_box_push(L);
+    encode_table(r, &bx->buf, url_i + 1, "params");
+    q = bx->buf.data, qn = bx->buf.len;
+  } else if (ty == LUA_TSTRING) {
+    q = lua_tolstring(L, -1, &qn);
+  } else if (ty != LUA_TNIL) {
+    field_error(r, "params", "table", -1);
+  }
+  if (qn) {
+    const char *cur = lua_tostring(L, url_i);
+    const char *qm = strchr(cur, '?');
+    lua_pushvalue(L, url_i);
+    lua_pushstring(L, !qm ? "?" : qm[1] ? "&" : "");
+    lua_pushlstring(L, q, qn);
+    lua_concat(L, 3);
+    lua_replace(L, url_i);
+  }
+  if (bx) lua_closeslot(L, url_i + 2);
+  lua_settop(L, url_i);
+}
+
+/* Validates the URL, merges params into its query, and pushes the final
+** URL [-0, +1].  Returns 0, or -1 with an error object pushed instead. */
 static int build_url(req *r, const char *method, const char *url, int flags) {
   lua_State *L = r->L;
-  int requoted = 0; /* stack index of the requoted URL, if made */
   size_t auth_end = plain_url(url);
   if (auth_end && !lurl_host_limits_urls(L)) {
     if (url[auth_end] == '?') { /* "http://h?q" -> "http://h/?q", as libcurl writes it */
@@ -310,85 +523,10 @@ static int build_url(req *r, const char *method, const char *url, int flags) {
     } else {
       lua_pushstring(L, url);
     }
-    goto params;
-  }
-  if (lurl_url_needs_requote(url)) { /* "a b" -> "a%20b", as requests sends it */
-    lurl_buf q = {0};
-    int rc = lurl_url_requote(&q, url);
-    if (rc == LURL_BUF_OK) lua_pushlstring(L, q.data, q.len);
-    lurl_buf_free(&q);
-    if (rc != LURL_BUF_OK) return luaL_error(L, "not enough memory");
-    url = lua_tostring(L, -1); /* stays below the result until it is pushed */
-    requoted = lua_gettop(L);
-  }
-  CURLU *u = curl_url();
-  if (!u) return luaL_error(L, "not enough memory");
-  CURLUcode uc = curl_url_set(u, CURLUPART_URL, url,
-                              CURLU_NON_SUPPORT_SCHEME | CURLU_ALLOW_SPACE);
-  if (uc != CURLUE_OK) {
-    curl_url_cleanup(u);
-    const char *why = strstr(url, "://") ? curl_url_strerror(uc) : NULL;
-    if (!why) {
-      lua_pushfstring(L, "no scheme in URL: did you mean http://%s ?", lurl_redact_url(L, url));
-      invalid_url(L, method, url, lua_tostring(L, -1));
-      lua_remove(L, -2);
-      return -1;
-    }
-    invalid_url(L, method, url, why);
+  } else if (parse_url(r, method, url) != 0) {
     return -1;
   }
-  char *scheme = NULL;
-  curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
-  if (!scheme || (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)) {
-    lua_pushfstring(L, "unsupported scheme '%s': only http and https are spoken",
-                    scheme ? scheme : "");
-    curl_free(scheme);
-    curl_url_cleanup(u);
-    invalid_url(L, method, url, lua_tostring(L, -1));
-    lua_remove(L, -2);
-    return -1;
-  }
-  curl_free(scheme);
-  /* "http:///x" parses leniently in libcurl; requests refuses it */
-  const char *sep = strstr(url, "://");
-  if (sep && sep[3] == '/') {
-    curl_url_cleanup(u);
-    invalid_url(L, method, url, "no host in URL");
-    return -1;
-  }
-  if (lurl_host_check(L, u, method, url, r->opts, r->defs) != 0) { /* host.c limits */
-    curl_url_cleanup(u);
-    return -1;
-  }
-  curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0); /* never sent */
-  char *full = NULL;
-  uc = curl_url_get(u, CURLUPART_URL, &full, 0);
-  curl_url_cleanup(u);
-  if (uc != CURLUE_OK) {
-    invalid_url(L, method, url, curl_url_strerror(uc));
-    return -1;
-  }
-  lua_pushstring(L, full);
-  curl_free(full);
-  if (requoted) lua_remove(L, requoted); /* the final URL alone, as callers expect */
-params:
-  if ((flags & HOP_NO_PARAMS) || !HAS(r, O_PARAMS)) return 0;
-  /* params are appended as we encoded them: libcurl's query editing would
-  ** re-case some escapes */
-  int ty = getopt_(r, O_PARAMS);
-  lurl_buf q = {0};
-  if (ty == LUA_TTABLE) encode_table(r, &q, -1, "params");
-  else if (ty == LUA_TSTRING) lurl_buf_adds(&q, lua_tostring(L, -1));
-  else if (ty != LUA_TNIL) field_error(r, "params", "table", -1);
-  lua_pop(L, 1);
-  if (q.len) {
-    const char *cur = lua_tostring(L, -1);
-    const char *qm = strchr(cur, '?');
-    lua_pushstring(L, !qm ? "?" : qm[1] ? "&" : "");
-    lua_pushlstring(L, q.data, q.len);
-    lua_concat(L, 3);
-  }
-  lurl_buf_free(&q);
+  add_params(r, flags);
   return 0;
 }
 
@@ -425,20 +563,24 @@ static void hdr_set(req *r, hdrs *hs, const char *name, size_t nlen, const char 
   h->vlen = vlen;
 }
 
-/* A header name is an HTTP token; values may not hold CR, LF or NUL. */
-static int bad_name(const char *s, size_t n) {
-  if (n == 0) return 1;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c <= 32 || c >= 127 || strchr("()<>@,;:\\\"/[]?={}", c)) return 1;
-  }
-  return 0;
-}
+/* A header name (a method, a cookie name) is an HTTP token; values may not
+** hold CR, LF or NUL. */
+static int bad_name(const char *s, size_t n) { return !lurl_is_token(s, n); }
 
 static int bad_value(const char *s, size_t n) {
   for (size_t i = 0; i < n; i++)
     if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return 1;
   return 0;
+}
+
+/* Pushes InvalidHeader: "header 'what' why; nothing was sent" [-0, +1].
+** `what` is a header name lurl checked or chose, never a value (it may be
+** a secret); the message names the request as the caller gave it. */
+static void invalid_header(req *r, const char *what, const char *why) {
+  lua_State *L = r->L;
+  lua_pushfstring(L, "header '%s' %s; nothing was sent", what, why);
+  lurl_push_error(L, "InvalidHeader", lua_tostring(L, -1), r->method, r->url, -1);
+  lua_remove(L, -2);
 }
 
 /*
@@ -449,6 +591,10 @@ static int bad_value(const char *s, size_t n) {
 static int merge_headers(req *r, hdrs *hs, int idx, const char *method, const char *url) {
   lua_State *L = r->L;
   idx = lua_absindex(L, idx);
+  if (!r->anchor) { /* stays on the stack above the headers table */
+    lua_newtable(L);
+    r->anchor = lua_gettop(L);
+  }
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     if (lua_type(L, -2) != LUA_TSTRING) field_error(r, "headers", "string header name", -2);
@@ -456,9 +602,16 @@ static int merge_headers(req *r, hdrs *hs, int idx, const char *method, const ch
     const char *name = lua_tolstring(L, -2, &nlen);
     const char *value = NULL;
     int ty = lua_type(L, -1);
-    if (ty == LUA_TSTRING || ty == LUA_TNUMBER) {
-      value = lua_tolstring(L, -1, &vlen); /* numbers converted in place: ok, */
-    } else if (ty != LUA_TBOOLEAN || lua_toboolean(L, -1)) { /* table owns it */
+    if (ty == LUA_TSTRING) {
+      value = lua_tolstring(L, -1, &vlen); /* the table keeps it */
+    } else if (ty == LUA_TNUMBER) {
+      /* the string made from a number lives in the stack slot popped
+      ** below: it is kept in the anchor table until the request is built */
+      check_finite(r, -1, "headers");
+      value = lua_tolstring(L, -1, &vlen);
+      lua_pushvalue(L, -1);
+      lua_rawseti(L, r->anchor, (lua_Integer)lua_rawlen(L, r->anchor) + 1);
+    } else if (ty != LUA_TBOOLEAN || lua_toboolean(L, -1)) {
       field_error(r, "headers", "string, number or false value", -1);
     }
     const char *why = bad_name(name, nlen)      ? "is not a valid header name"
@@ -525,7 +678,9 @@ static void base64(luaL_Buffer *b, const unsigned char *s, size_t n) {
 ** bearer/netrc ({scheme=..., ...}).  Basic and bearer become our own
 ** Authorization header, so a redirect can drop it like any other; digest
 ** needs libcurl's challenge/response.  Leaves the value for the
-** Authorization header on the stack (or nothing) and returns 1 if pushed.
+** Authorization header on the stack (or nothing) and returns 1 if pushed;
+** returns -1 with an InvalidHeader error pushed for a digest user name
+** that cannot go in a header.
 */
 static int apply_auth(req *r) {
   lua_State *L = r->L;
@@ -559,7 +714,9 @@ static int apply_auth(req *r) {
   if (strcmp(scheme, "bearer") == 0) {
     lua_getfield(L, a, "token");
     if (!lua_isstring(L, -1)) field_error(r, "auth", "bearer token string", -1);
-    lua_pushfstring(L, "Bearer %s", lua_tostring(L, -1));
+    lua_pushliteral(L, "Bearer "); /* concat, not "%s": a NUL is kept, then refused */
+    lua_insert(L, -2);
+    lua_concat(L, 2);
     lua_replace(L, a);
     lua_settop(L, a);
     return 1;
@@ -571,6 +728,16 @@ static int apply_auth(req *r) {
   if (!lua_isstring(L, -2) || !lua_isstring(L, -1))
     field_error(r, "auth", "{user, password} strings", a);
   if (strcmp(scheme, "digest") == 0) {
+    /* libcurl writes the user name into the Authorization line and takes
+    ** both as C strings: a NUL would cut them */
+    size_t un, pn;
+    const char *u = lua_tolstring(L, -2, &un), *p = lua_tolstring(L, -1, &pn);
+    if (bad_value(u, un) || memchr(p, '\0', pn)) {
+      lua_settop(L, a - 1);
+      invalid_header(r, "Authorization",
+                     "has a digest user name with CR, LF or NUL (or a password with NUL)");
+      return -1;
+    }
     SET_RARE(r, CURLOPT_HTTPAUTH, (long)CURLAUTH_DIGEST);
     r->t->curl_auth = 1;
     SET_RARE(r, CURLOPT_USERNAME, lua_tostring(L, -2));
@@ -582,7 +749,10 @@ static int apply_auth(req *r) {
     lurl_raise(L, "bad argument #%d to '%s' (field 'auth': unknown scheme '%s')", r->argn,
                r->fname, scheme);
   luaL_Buffer b;
-  lua_pushfstring(L, "%s:%s", lua_tostring(L, -2), lua_tostring(L, -1));
+  lua_pushvalue(L, -2); /* "user:password", NULs and all (base64 keeps them) */
+  lua_pushliteral(L, ":");
+  lua_pushvalue(L, -3);
+  lua_concat(L, 3);
   size_t n;
   const char *up = lua_tolstring(L, -1, &n);
   luaL_buffinit(L, &b);
@@ -602,8 +772,14 @@ static long seconds_ms(req *r, int idx, const char *field, long dflt) {
   if (lua_type(L, idx) == LUA_TBOOLEAN && !lua_toboolean(L, idx)) return 0;
   if (lua_type(L, idx) != LUA_TNUMBER) field_error(r, field, "number of seconds or false", idx);
   double s = lua_tonumber(L, idx);
+  if (isnan(s))
+    lurl_raise(L, "bad argument #%d to '%s' (field '%s': number of seconds expected, got NaN)",
+               r->argn, r->fname, field);
   if (!(s > 0)) lurl_raise(L, "bad argument #%d to '%s' (field '%s': must be positive)",
                            r->argn, r->fname, field);
+  /* math.huge, or more than libcurl's longest (2^31 - 1 ms, 24.8 days), is
+  ** no limit, like false; converting it to an integer would be undefined */
+  if (s >= MAX_TIMEOUT_MS / 1000.0) return 0;
   long ms = (long)(s * 1000 + 0.5);
   return ms > 0 ? ms : 1;
 }
@@ -636,7 +812,7 @@ static void apply_timeouts(req *r, long total_ms) {
   t->total_ms = total;
   /* libcurl's 0 means "its default of 300 s"; a disabled connect timeout is
   ** made very long instead. */
-  LURL_SET_KEPT(t->hd, connect_ms, CURLOPT_CONNECTTIMEOUT_MS, connect ? connect : 0x7fffffffL);
+  LURL_SET_KEPT(t->hd, connect_ms, CURLOPT_CONNECTTIMEOUT_MS, connect ? connect : MAX_TIMEOUT_MS);
   LURL_SET_KEPT(t->hd, total_ms, CURLOPT_TIMEOUT_MS, total);
 }
 
@@ -792,11 +968,12 @@ static int get_body(req *r) {
   lua_pop(L, 1);
   ty = getopt_(r, O_DATA);
   if (ty == LUA_TTABLE) {
-    lurl_buf b = {0};
-    encode_table(r, &b, -1, "data");
+    lurl_box *bx = lurl_box_push(L); /* a bad value further on raises */
+    encode_table(r, &bx->buf, -2, "data");
+    lua_pushlstring(L, bx->buf.data ? bx->buf.data : "", bx->buf.len);
+    lua_closeslot(L, -2);
+    lua_replace(L, -3);
     lua_pop(L, 1);
-    lua_pushlstring(L, b.data ? b.data : "", b.len);
-    lurl_buf_free(&b);
     lua_pushliteral(L, "application/x-www-form-urlencoded");
     return BODY_STRING;
   }
@@ -872,50 +1049,85 @@ static const char *string_opt(req *r, int id) {
 }
 
 /*
+** Checks the cookies table at idx: names are HTTP tokens, values strings
+** or finite numbers without CR, LF or NUL.  Collects the names, sorted, in
+** keys (at most 128).  Returns how many, or -1 with an InvalidHeader error
+** pushed: a cookie is a piece of the request head like a header.
+*/
+static int cookie_names(req *r, int idx, const char **keys) {
+  lua_State *L = r->L;
+  int nk = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING) field_error(r, "cookies", "string name", -1);
+    if (nk == 128)
+      lurl_raise(L, "bad argument #%d to '%s' (field 'cookies': more than 128 cookies)",
+                 r->argn, r->fname);
+    size_t kn;
+    keys[nk] = lua_tolstring(L, -1, &kn); /* anchored by the table, as a key */
+    if (bad_name(keys[nk], kn)) { /* CR, LF, NUL, ';', '=', space... */
+      lua_pop(L, 1);
+      invalid_header(r, "Cookie", "has a cookie name that is not a token");
+      return -1;
+    }
+    nk++;
+  }
+  qsort(keys, (size_t)nk, sizeof keys[0], cmp_str);
+  for (int i = 0; i < nk; i++) {
+    lua_getfield(L, idx, keys[i]);
+    size_t vl;
+    int ty = lua_type(L, -1);
+    if (ty == LUA_TNUMBER) check_finite(r, -1, "cookies");
+    else if (ty != LUA_TSTRING)
+      lurl_raise(L, "bad argument #%d to '%s' (field 'cookies': bad cookie '%s')", r->argn,
+                 r->fname, keys[i]);
+    const char *v = lua_tolstring(L, -1, &vl);
+    int bad = bad_value(v, vl);
+    lua_pop(L, 1);
+    if (bad) {
+      lua_pushfstring(L, "has a value with CR, LF or NUL in cookie '%s'", keys[i]);
+      invalid_header(r, "Cookie", lua_tostring(L, -1));
+      lua_remove(L, -2);
+      return -1;
+    }
+  }
+  return nk;
+}
+
+/*
 ** cookies (and any Cookie header) go to libcurl as CURLOPT_COOKIE, so that a
 ** session's jar cookies and these end up on ONE Cookie line (RFC 6265 5.4).
+** Returns 0, or -1 with an InvalidHeader error pushed.
 */
-static void add_cookies(req *r, hdrs *hs, luaL_Buffer *cb) {
+static int add_cookies(req *r, hdrs *hs) {
   lua_State *L = r->L;
   hdr *existing = hdr_find(hs, "Cookie", 6);
-  if (!HAS(r, O_COOKIES) && !(existing && existing->value)) return;
+  if (!HAS(r, O_COOKIES) && !(existing && existing->value)) return 0;
   int ty = getopt_(r, O_COOKIES);
   if (ty == LUA_TNIL && !(existing && existing->value)) {
     lua_pop(L, 1);
-    return;
+    return 0;
   }
   if (ty != LUA_TNIL && ty != LUA_TTABLE) field_error(r, "cookies", "table", -1);
   int idx = lua_gettop(L);
   const char *keys[128];
-  int nk = 0;
-  if (ty == LUA_TTABLE) {
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-      lua_pop(L, 1);
-      if (lua_type(L, -1) != LUA_TSTRING) field_error(r, "cookies", "string name", -1);
-      if (nk == 128)
-        lurl_raise(L, "bad argument #%d to '%s' (field 'cookies': more than 128 cookies)",
-                   r->argn, r->fname);
-      keys[nk++] = lua_tostring(L, -1);
-    }
-    qsort(keys, (size_t)nk, sizeof keys[0], cmp_str);
-  }
-  luaL_buffinit(L, cb);
-  if (existing && existing->value) luaL_addlstring(cb, existing->value, existing->vlen);
+  int nk = ty == LUA_TTABLE ? cookie_names(r, idx, keys) : 0;
+  if (nk < 0) return -1;
+  luaL_Buffer cb;
+  luaL_buffinit(L, &cb);
+  if (existing && existing->value) luaL_addlstring(&cb, existing->value, existing->vlen);
   for (int i = 0; i < nk; i++) {
     lua_getfield(L, idx, keys[i]);
     size_t vl;
-    const char *v = lua_tolstring(L, -1, &vl);
-    if (!v || bad_value(v, vl) || strchr(keys[i], ';') || strchr(keys[i], '='))
-      lurl_raise(L, "bad argument #%d to '%s' (field 'cookies': bad cookie '%s')", r->argn,
-                 r->fname, keys[i]);
-    if (luaL_bufflen(cb)) luaL_addstring(cb, "; ");
-    luaL_addstring(cb, keys[i]);
-    luaL_addchar(cb, '=');
-    luaL_addlstring(cb, v, vl);
+    const char *v = lua_tolstring(L, -1, &vl); /* checked by cookie_names */
+    if (luaL_bufflen(&cb)) luaL_addstring(&cb, "; ");
+    luaL_addstring(&cb, keys[i]);
+    luaL_addchar(&cb, '=');
+    luaL_addlstring(&cb, v, vl);
     lua_pop(L, 1);
   }
-  luaL_pushresult(cb);
+  luaL_pushresult(&cb);
   lua_remove(L, idx);
   if (existing) { /* drop the header entry: libcurl writes the line */
     int k = (int)(existing - hs->h);
@@ -932,6 +1144,7 @@ static void add_cookies(req *r, hdrs *hs, luaL_Buffer *cb) {
     if (rc) luaL_error(L, "not enough memory");
   }
   lua_pop(L, 1);
+  return 0;
 }
 
 /* Pushes the scheme and host of an absolute URL (for proxy decisions). */
@@ -968,7 +1181,9 @@ static void apply_rest(req *r) {
   lua_pop(L, 1);
   int mty = getopt_(r, O_MAX_BODY);
   if (mty == LUA_TNUMBER) {
-    lua_Integer mb = lua_tointeger(L, -1);
+    int isint;
+    lua_Integer mb = lua_tointegerx(L, -1, &isint); /* 0 for NaN, inf, 1.5: no UB */
+    if (!isint) field_error(r, "max_body", "integer", -1);
     if (mb <= 0) lurl_raise(L, "bad argument #%d to '%s' (field 'max_body': must be positive)",
                             r->argn, r->fname);
     if (t->stream) t->max_body = (size_t)mb;
@@ -997,13 +1212,115 @@ static void apply_rest(req *r) {
   lua_pop(L, 2);
 }
 
+/* Removes the entry for `name` (libcurl then writes what it would). */
+static void hdr_drop(hdrs *hs, const char *name, size_t nlen) {
+  hdr *h = hdr_find(hs, name, nlen);
+  if (!h) return;
+  int k = (int)(h - hs->h);
+  memmove(&hs->h[k], &hs->h[k + 1], (size_t)(hs->n - k - 1) * sizeof hs->h[0]);
+  hs->n--;
+}
+
+/* Every string that ends up in the request head (the User-Agent, a bearer
+** token, a content type...) is checked as a user's header value is. */
+static int check_head(req *r, const hdrs *hs) {
+  for (int i = 0; i < hs->n; i++) {
+    const hdr *h = &hs->h[i];
+    if (h->value && bad_value(h->value, h->vlen)) {
+      lua_pushlstring(r->L, h->name, h->nlen); /* a token: checked or ours */
+      invalid_header(r, lua_tostring(r->L, -1), "has a value with CR, LF or NUL");
+      lua_remove(r->L, -2);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* The user's, the session's and our headers for one hop; the values stay
+** on the stack until emitted.  Returns 0, or -1 with InvalidHeader pushed. */
+static int merge_all(req *r, hdrs *hs, int kind, int body_i, int is_upload, int flags) {
+  lua_State *L = r->L;
+  const char *ua = string_opt(r, O_USER_AGENT);
+  hdr_set(r, hs, "User-Agent", 10, ua ? ua : default_ua, ua ? strlen(ua) : sizeof default_ua - 1);
+  const char *ae = lurl_accept_encoding();
+  hdr_set(r, hs, "Accept-Encoding", 15, ae, strlen(ae));
+  if (!lua_isnil(L, body_i + 1)) {
+    size_t n;
+    const char *ct = lua_tolstring(L, body_i + 1, &n);
+    hdr_set(r, hs, "Content-Type", 12, ct, n);
+  } else if (kind != BODY_MIME && (kind != BODY_NONE || is_upload)) {
+    /* libcurl would label any body as a form; requests sends no type */
+    hdr_set(r, hs, "Content-Type", 12, NULL, 0);
+  }
+  int auth = (flags & HOP_STRIP_AUTH) ? 0 : apply_auth(r);
+  if (auth < 0) return -1;
+  if (auth) {
+    size_t n;
+    const char *v = lua_tolstring(L, -1, &n);
+    hdr_set(r, hs, "Authorization", 13, v, n);
+  }
+  for (int from_opts = 0; from_opts <= 1; from_opts++) {
+    if (getopt_in(r, from_opts, O_HEADERS) == LUA_TTABLE) {
+      if (merge_headers(r, hs, -1, r->method, r->url)) return -1;
+    } else if (!lua_isnil(L, -1)) field_error(r, "headers", "table", -1);
+  }
+  if (flags & HOP_DROP_BODY) { /* requests purges these with the body */
+    hdr *c = hdr_find(hs, "Content-Type", 12);
+    if (c) c->value = NULL, c->vlen = 0;
+  }
+  if (flags & HOP_STRIP_AUTH) { /* another host: the user's credentials stay */
+    hdr *a = hdr_find(hs, "Authorization", 13);
+    if (a) a->value = NULL, a->vlen = 0;
+    hdr_drop(hs, "Cookie", 6);               /* requests drops both too */
+    hdr_drop(hs, "Proxy-Authorization", 19);
+    SET_RARE(r, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+  }
+  if (add_cookies(r, hs)) return -1;
+  /* no "Expect: 100-continue" round trip: requests never waits for one */
+  if (kind != BODY_NONE && !hdr_find(hs, "Expect", 6)) hdr_set(r, hs, "Expect", 6, NULL, 0);
+  return check_head(r, hs);
+}
+
+/*
+** headers: ours, then the session's, then the call's.  User-Agent and
+** Accept-Encoding are header lines of ours (libcurl writes its options'
+** headers twice over, through its printf); a caller's header replaces
+** them, false removes them.  Accept is libcurl's default.  Returns 0, or
+** -1 with an InvalidHeader error pushed (nothing was sent).
+*/
+static int build_headers(req *r, int kind, int body_i, int is_upload, int flags) {
+  lua_State *L = r->L;
+  lurl_transfer *t = r->t;
+  hdrs hs;
+  hs.n = 0;
+  if (merge_all(r, &hs, kind, body_i, is_upload, flags)) return -1;
+  if (hs.n == 2 && hs.h[0].value == default_ua && hs.h[1].value == lurl_accept_encoding() &&
+      t->reqhead.len == 0) {
+    /* the common case: the engine's list, nothing built */
+    LURL_SET_KEPT(t->hd, headers, CURLOPT_HTTPHEADER, lurl_engine_headers(t->eng));
+    t->reqhead_fixed = lurl_default_reqhead();
+  } else {
+    if (!hdr_find(&hs, "Accept", 6) && /* what libcurl sends, in its order */
+        lurl_buf_adds(&t->reqhead, "Accept: */*\r\n") != LURL_BUF_OK)
+      return luaL_error(L, "not enough memory");
+    for (int i = 0; i < hs.n; i++) emit_header(r, &hs.h[i]);
+    LURL_SET_KEPT(t->hd, headers, CURLOPT_HTTPHEADER, t->slist);
+  }
+  if (t->proxy_used) { /* a CONNECT to the proxy carries the User-Agent too */
+    hdr *u = hdr_find(&hs, "User-Agent", 10);
+    if (u && u->value) SET_RARE(r, CURLOPT_USERAGENT, u->value); /* copied */
+  }
+  return 0;
+}
+
 int lurl_core_start(lua_State *L) {
   req r;
   r.L = L;
   r.fname = luaL_checkstring(L, 1);
   r.argn = (int)luaL_checkinteger(L, 2);
   const char *method = luaL_checkstring(L, 3);
-  const char *rawurl = luaL_checkstring(L, 4);
+  size_t rawlen;
+  const char *rawurl = luaL_checklstring(L, 4, &rawlen);
   r.opts = lua_istable(L, 5) ? 5 : 0;
   r.defs = lua_istable(L, 6) ? 6 : 0;
   if (!r.opts && !lua_isnoneornil(L, 5))
@@ -1013,8 +1330,26 @@ int lurl_core_start(lua_State *L) {
   long total_ms = lua_isinteger(L, 8) ? (long)lua_tointeger(L, 8) : (long)luaL_optinteger(L, 8, 0);
   lurl_share *share = lua_isnoneornil(L, 9) ? NULL : lurl_checkshare(L, 9);
   lua_settop(L, 9);
+  r.anchor = 0;
+  r.method = method;
+  r.url = rawurl;
   r.ohave = r.opts ? scan_opts(&r, r.opts, 1) : 0;
   r.dhave = r.defs ? scan_opts(&r, r.defs, 0) : 0;
+  if (r.ohave == ~0u) plain_options(&r, r.opts, &r.ohave);
+  if (r.dhave == ~0u) plain_options(&r, r.defs, &r.dhave);
+  size_t mlen;
+  lua_tolstring(L, 3, &mlen);
+  if (bad_name(method, mlen)) { /* it goes on the request line as it is */
+    lua_pushnil(L);
+    lurl_push_error(L, "InvalidHeader", "the method is not an HTTP token; nothing was sent",
+                    NULL, rawurl, -1);
+    return 2;
+  }
+  if (strlen(rawurl) != rawlen) { /* C would see a shorter, other URL */
+    lua_pushnil(L);
+    lurl_push_error(L, "InvalidURL", "NUL byte in URL", method, rawurl, -1);
+    return 2;
+  }
 
   /* 9: final URL */
   if (build_url(&r, method, rawurl, flags) != 0) {
@@ -1025,6 +1360,7 @@ int lurl_core_start(lua_State *L) {
   size_t url_len;
   const char *url = lua_tolstring(L, 10, &url_len); /* 10: the final URL */
   r.https = strncasecmp(url, "https:", 6) == 0;
+  r.url = url;
 
   /* 11: the transfer, created before the easy handle (liolib's order) */
   lurl_engine *e = (lurl_engine *)lua_touserdata(L, lua_upvalueindex(3));
@@ -1034,6 +1370,7 @@ int lurl_core_start(lua_State *L) {
   lua_pushvalue(L, lua_upvalueindex(2)); /* the transfer metatable */
   lua_setmetatable(L, -2);
   r.t = t;
+  lurl_transfer **guard = push_guard(L, t); /* 12 */
   int attached;
   lurl_handle *hd = lurl_engine_easy(e, share, &attached);
   if (!hd) return luaL_error(L, "libcurl: cannot create an easy handle");
@@ -1079,61 +1416,8 @@ int lurl_core_start(lua_State *L) {
     SET_RARE(&r, CURLOPT_POSTFIELDS, "");
   }
 
-  /* headers: ours, then the session's, then the call's.  User-Agent and
-  ** Accept-Encoding are header lines of ours (libcurl writes its options'
-  ** headers twice over, through its printf); a caller's header replaces
-  ** them, false removes them.  Accept is libcurl's default. */
-  hdrs hs;
-  hs.n = 0;
-  const char *ua = string_opt(&r, O_USER_AGENT);
-  hdr_set(&r, &hs, "User-Agent", 10, ua ? ua : default_ua, ua ? strlen(ua) : sizeof default_ua - 1);
-  const char *ae = lurl_accept_encoding();
-  hdr_set(&r, &hs, "Accept-Encoding", 15, ae, strlen(ae));
-  if (!lua_isnil(L, body_i + 1)) {
-    size_t n;
-    const char *ct = lua_tolstring(L, body_i + 1, &n);
-    hdr_set(&r, &hs, "Content-Type", 12, ct, n);
-  } else if (kind != BODY_MIME && (kind != BODY_NONE || is_upload)) {
-    /* libcurl would label any body as a form; requests sends no type */
-    hdr_set(&r, &hs, "Content-Type", 12, NULL, 0);
-  }
-  if (!(flags & HOP_STRIP_AUTH) && apply_auth(&r)) {
-    size_t n;
-    const char *v = lua_tolstring(L, -1, &n);
-    hdr_set(&r, &hs, "Authorization", 13, v, n);
-  }
-  if (getopt_in(&r, 0, O_HEADERS) == LUA_TTABLE) {
-    if (merge_headers(&r, &hs, -1, method, url)) goto invalid;
-  } else if (!lua_isnil(L, -1)) field_error(&r, "headers", "table", -1);
-  if (getopt_in(&r, 1, O_HEADERS) == LUA_TTABLE) {
-    if (merge_headers(&r, &hs, -1, method, url)) goto invalid;
-  } else if (!lua_isnil(L, -1)) field_error(&r, "headers", "table", -1);
-  if (flags & HOP_DROP_BODY) { /* requests purges these with the body */
-    hdr *c = hdr_find(&hs, "Content-Type", 12);
-    if (c) c->value = NULL, c->vlen = 0;
-  }
-  if (flags & HOP_STRIP_AUTH) {
-    hdr *a = hdr_find(&hs, "Authorization", 13);
-    if (a) a->value = NULL, a->vlen = 0;
-    SET_RARE(&r, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-  }
-  luaL_Buffer cb;
-  add_cookies(&r, &hs, &cb);
-  /* no "Expect: 100-continue" round trip: requests never waits for one */
-  if (kind != BODY_NONE && !hdr_find(&hs, "Expect", 6)) hdr_set(&r, &hs, "Expect", 6, NULL, 0);
-  if (hs.n == 2 && !ua && hs.h[0].value == default_ua &&
-      hs.h[1].value == ae && t->reqhead.len == 0) {
-    /* the common case: the engine's list, nothing built */
-    LURL_SET_KEPT(hd, headers, CURLOPT_HTTPHEADER, lurl_engine_headers(e));
-    t->reqhead_fixed = lurl_default_reqhead();
-  } else {
-    if (!hdr_find(&hs, "Accept", 6) && /* what libcurl sends, in its order */
-        lurl_buf_adds(&t->reqhead, "Accept: */*\r\n") != LURL_BUF_OK)
-      return luaL_error(L, "not enough memory");
-    for (int i = 0; i < hs.n; i++) emit_header(&r, &hs.h[i]);
-    LURL_SET_KEPT(hd, headers, CURLOPT_HTTPHEADER, t->slist);
-  }
-
+  /* options whose tables may run Lua code (__index) come before the
+  ** headers, which hold pointers into strings until they are copied */
   apply_timeouts(&r, total_ms);
   apply_tls(&r);
   const lurl_env *env = lurl_engine_env(e);
@@ -1143,10 +1427,7 @@ int lurl_core_start(lua_State *L) {
     apply_proxy(&r, lua_tostring(L, -2), lua_tostring(L, -1));
     lua_pop(L, 2);
   }
-  if (t->proxy_used) { /* a CONNECT to the proxy carries the User-Agent too */
-    hdr *u = hdr_find(&hs, "User-Agent", 10);
-    if (u && u->value) SET_RARE(&r, CURLOPT_USERAGENT, u->value);
-  }
+  if (build_headers(&r, kind, body_i, is_upload, flags) != 0) goto invalid;
   set_http_version(&r);
   const char *us = string_opt(&r, O_UNIX_SOCKET);
   if (us) SET_RARE(&r, CURLOPT_UNIX_SOCKET_PATH, us);
@@ -1165,6 +1446,7 @@ int lurl_core_start(lua_State *L) {
     }
   }
   if (lurl_engine_add(L, e, t) != 0) return luaL_error(L, "libcurl: cannot start transfer");
+  *guard = NULL;
   lua_pushvalue(L, 11);
   return 1;
 

@@ -135,15 +135,16 @@ static CURL *jar_handle(lua_State *L, lurl_share *s) {
 /* core.cookie_lines(share) -> {line, ...} in Netscape format. */
 static int cookie_lines(lua_State *L) {
   lurl_share *s = lurl_checkshare(L, 1);
-  struct curl_slist *list = NULL;
-  curl_easy_getinfo(jar_handle(L, s), CURLINFO_COOKIELIST, &list);
+  CURL *jar = jar_handle(L, s);
+  lurl_box *b = lurl_box_push(L); /* the list outlives no out-of-memory */
+  curl_easy_getinfo(jar, CURLINFO_COOKIELIST, &b->list);
   lua_newtable(L);
   int i = 0;
-  for (struct curl_slist *p = list; p; p = p->next) {
+  for (struct curl_slist *p = b->list; p; p = p->next) {
     lua_pushstring(L, p->data);
     lua_rawseti(L, -2, ++i);
   }
-  curl_slist_free_all(list);
+  lurl_box_free(b);
   return 1;
 }
 

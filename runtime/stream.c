@@ -16,6 +16,7 @@
 */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -603,6 +604,9 @@ void lurl_build_mime(lua_State *L, lurl_transfer *t, int fi, int di, const char 
     for (int i = 0; i < n; i++) {
       lua_getfield(L, di, keys[i]);
       size_t vl;
+      if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1) && !isfinite(lua_tonumber(L, -1)))
+        lurl_raise(L, "bad argument #%d to '%s' (field 'data.%s': number is NaN or infinite)",
+                   argn, fname, keys[i]); /* never "nan" or "inf" on the wire */
       const char *v = lua_tolstring(L, -1, &vl);
       if (!v) lurl_raise(L, "bad argument #%d to '%s' (field 'data.%s': string expected)", argn, fname, keys[i]);
       curl_mimepart *p = curl_mime_addpart(m);

@@ -162,6 +162,23 @@ int lurl_url_requote(lurl_buf *b, const char *url) {
   return rc;
 }
 
+int lurl_url_lacks_host(const char *url) {
+  size_t n = 0;
+  while (is_alpha(url[n])) n++;
+  if (url[n] != ':' || (n != 4 && n != 5) || !lurl_ieq(url, 4, "http", 4) ||
+      (n == 5 && (url[4] | 32) != 's'))
+    return 0;
+  return url[n + 1] != '/' || url[n + 2] != '/' || url[n + 3] == '\0' ||
+         url[n + 3] == '/' || url[n + 3] == '?' || url[n + 3] == '#';
+}
+
+int lurl_is_token(const char *s, size_t n) {
+  if (n == 0) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!is_tchar(s[i])) return 0;
+  return 1;
+}
+
 /* ------------------------------------------------------------------ */
 /* Status lines and header blocks                                      */
 /* ------------------------------------------------------------------ */

@@ -61,6 +61,17 @@ int lurl_buf_add_pct(lurl_buf *b, const char *s, size_t n, int form);
 int lurl_url_needs_requote(const char *url);
 int lurl_url_requote(lurl_buf *b, const char *url);
 
+/* Is the URL an http or https one (any case) whose scheme is not followed
+** by "//" and a host: "http:/h/x", "http:h", "http://", "http:///x",
+** "http://?q"?  libcurl parses some of these leniently; requests refuses
+** them ("No host supplied").  Other schemes and scheme-less text: 0. */
+int lurl_url_lacks_host(const char *url);
+
+/* Is (s, n) an RFC 9110 token (a method, a header or cookie name): one or
+** more of ALPHA DIGIT !#$%&'*+-.^_`|~ -- no CR, LF, NUL, space or
+** separator? */
+int lurl_is_token(const char *s, size_t n);
+
 static inline int lurl_is_hex(unsigned char c) {
   return (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'f');
 }

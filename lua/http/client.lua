@@ -196,6 +196,7 @@ function exchange(sess, fname, argn, method, url, opts, deadline, total, attempt
   -- dead; a POST must not be sent twice unless the retry policy says so
   if not IDEMPOTENT[method] and not (policy and policy.methods[method]) then flags = FRESH end
   local carried, carried_opts -- cookies set along the chain, by host (no jar)
+  local given, first_host = opts, nil -- the `cookies` option goes to this host only
   while true do
     local t, res, err, ctx
     if first then -- a plain session's hop: no deadline, limits, stream or observers
@@ -286,7 +287,7 @@ function exchange(sess, fname, argn, method, url, opts, deadline, total, attempt
       if next(set) ~= nil then
         local _, h1 = core.origin(res.url)
         carried = carried or {}
-        carried_opts = carried_opts or opts
+        carried_opts = carried_opts or given
         local c = carried[h1] or {}
         for k, v in pairs(set) do c[k] = v end
         carried[h1] = c
@@ -301,6 +302,16 @@ function exchange(sess, fname, argn, method, url, opts, deadline, total, attempt
         o.cookies = c
         opts = o
       end
+    end
+    first_host = first_host or select(2, core.origin(res.url))
+    local h2 = select(2, core.origin(nexturl))
+    if h2 ~= first_host and opt(given, defaults, "cookies") then
+      local o = {} -- another host: none of the cookies the caller gave
+      for k, v in pairs(opts or {}) do o[k] = v end
+      o.cookies = carried and carried[h2] or {}
+      opts = o
+    elseif h2 == first_host and not carried then
+      opts = given
     end
     url = nexturl
   end
@@ -350,7 +361,8 @@ local function send(sess, fname, argn, method, url, opts)
     rctx = redact.context(nil, opts, rctx, fname, argn)
   end
   local deadline, total
-  if to and type(to) == "table" and type(to.total) == "number" then
+  -- math.huge is no total, like false (NaN too here: core.start raises for it)
+  if to and type(to) == "table" and type(to.total) == "number" and to.total < math.huge then
     total = to.total
     deadline = now() + total
   end

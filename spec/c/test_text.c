@@ -375,6 +375,45 @@ static void test_links(void) {
   CHECK(links_end(" , ,, ", &pos));
 }
 
+/* ------------------------------------------------------ hosts and tokens */
+
+static void test_lacks_host(void) {
+  const char *bad[] = {"http:/h/x", "http:h/x", "HTTP:/h", "https:/h", "Https:h",
+                       "http://", "http:///x", "http://?q", "http://#f", "http:",
+                       "http:/\xe9"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    CHECK(lurl_url_lacks_host(bad[i]));
+    if (!lurl_url_lacks_host(bad[i])) printf("  \"%s\" has a host?\n", bad[i]);
+  }
+  const char *good[] = {"http://h", "http://h/x", "HTTPS://h:1/x?q", "http://[::1]/",
+                        "http://u:p@h/", "ftp:/x", "example.com/x", "httpx:/h",
+                        "htt:/h", "", "mailto:a@b"};
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    CHECK(!lurl_url_lacks_host(good[i]));
+    if (lurl_url_lacks_host(good[i])) printf("  \"%s\" lacks a host?\n", good[i]);
+  }
+}
+
+static void test_token(void) {
+  CHECK(lurl_is_token(S("GET")));
+  CHECK(lurl_is_token(S("X-Custom.1")));
+  CHECK(lurl_is_token(S("!#$%&'*+-.^_`|~09azAZ")));
+  CHECK(!lurl_is_token(S("")));
+  CHECK(!lurl_is_token(S("GET /x HTTP/1.1\r\nX")));
+  CHECK(!lurl_is_token(S("X-A\r")));
+  CHECK(!lurl_is_token(S("\rX")));
+  CHECK(!lurl_is_token(S("a\nb")));
+  CHECK(!lurl_is_token(S("a\0b")));
+  CHECK(!lurl_is_token(S("a b")));
+  CHECK(!lurl_is_token(S("a;b")));
+  CHECK(!lurl_is_token(S("a=b")));
+  CHECK(!lurl_is_token(S("a:b")));
+  CHECK(!lurl_is_token(S("caf\xc3\xa9")));
+  CHECK(!lurl_is_token(S("\x7f")));
+  const char *seps = "()<>@,;:\\\"/[]?={} \t";
+  for (const char *p = seps; *p; p++) CHECK(!lurl_is_token(p, 1));
+}
+
 int main(void) {
   test_buf();
   test_buf_limit();
@@ -384,6 +423,8 @@ int main(void) {
   test_fields();
   test_ieq();
   test_links();
+  test_lacks_host();
+  test_token();
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
