@@ -61,6 +61,30 @@ static void preload_lua(lua_State *L) {
   lua_pop(L, 1);
 }
 
+/* Strings libcurl allocated, pushed by push_parts under lua_pcall: a push
+** that runs out of memory must not leak them (they are freed after). */
+typedef struct url_parts {
+  char *s[3];
+  int n;
+} url_parts;
+
+static int push_parts(lua_State *L) {
+  url_parts *p = (url_parts *)lua_touserdata(L, 1);
+  for (int i = 0; i < p->n; i++)
+    if (p->s[i]) lua_pushstring(L, p->s[i]); else lua_pushnil(L);
+  return p->n;
+}
+
+/* Pushes p's strings (nil for NULL) and frees them; raises after freeing
+** when a push fails [-0, +p->n]. */
+static void push_and_free(lua_State *L, url_parts *p) {
+  lua_pushcfunction(L, push_parts);
+  lua_pushlightuserdata(L, p);
+  int st = lua_pcall(L, 1, p->n, 0);
+  for (int i = 0; i < p->n; i++) curl_free(p->s[i]);
+  if (st != LUA_OK) lua_error(L);
+}
+
 /* core.resolve(base, ref) -> absolute URL | nil, why (redirect targets). */
 static int core_resolve(lua_State *L) {
   const char *base = luaL_checkstring(L, 1);
@@ -70,16 +94,16 @@ static int core_resolve(lua_State *L) {
   CURLUcode rc = curl_url_set(u, CURLUPART_URL, base, CURLU_NON_SUPPORT_SCHEME);
   if (rc == CURLUE_OK)
     rc = curl_url_set(u, CURLUPART_URL, ref, CURLU_NON_SUPPORT_SCHEME | CURLU_ALLOW_SPACE);
-  char *out = NULL;
-  if (rc == CURLUE_OK) rc = curl_url_get(u, CURLUPART_URL, &out, 0);
+  url_parts p = {{NULL, NULL, NULL}, 1};
+  if (rc == CURLUE_OK) rc = curl_url_get(u, CURLUPART_URL, &p.s[0], 0);
   curl_url_cleanup(u);
   if (rc != CURLUE_OK) {
+    curl_free(p.s[0]);
     lua_pushnil(L);
     lua_pushstring(L, curl_url_strerror(rc));
     return 2;
   }
-  lua_pushstring(L, out);
-  curl_free(out);
+  push_and_free(L, &p);
   return 1;
 }
 
@@ -88,19 +112,18 @@ static int core_origin(lua_State *L) {
   const char *url = luaL_checkstring(L, 1);
   CURLU *u = curl_url();
   if (!u) return luaL_error(L, "not enough memory");
-  char *scheme = NULL, *host = NULL, *port = NULL;
+  url_parts p = {{NULL, NULL, NULL}, 3}; /* scheme, host, port */
   if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK) {
-    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
-    curl_url_get(u, CURLUPART_HOST, &host, 0);
-    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
+    curl_url_get(u, CURLUPART_SCHEME, &p.s[0], 0);
+    curl_url_get(u, CURLUPART_HOST, &p.s[1], 0);
+    curl_url_get(u, CURLUPART_PORT, &p.s[2], CURLU_DEFAULT_PORT);
   }
   curl_url_cleanup(u);
-  if (scheme) lua_pushstring(L, scheme); else lua_pushnil(L);
-  if (host) lua_pushstring(L, host); else lua_pushnil(L);
-  if (port) lua_pushinteger(L, strtol(port, NULL, 10)); else lua_pushnil(L);
-  curl_free(scheme);
-  curl_free(host);
-  curl_free(port);
+  push_and_free(L, &p);
+  if (lua_isstring(L, -1)) {
+    lua_pushinteger(L, strtol(lua_tostring(L, -1), NULL, 10));
+    lua_replace(L, -2);
+  }
   if (lua_isstring(L, -3)) {
     luaL_gsub(L, lua_tostring(L, -3), "HTTP", "http"); /* schemes are lower-case */
     lua_replace(L, -4);
