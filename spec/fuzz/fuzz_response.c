@@ -109,11 +109,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *body = s + hn;
   size_t bn = size - hn;
   through_callbacks(s, hn, body, bn);
-  int status = 200;
-  if (hn > 12 && memcmp(s, "HTTP/", 5) == 0) {
-    const char *sp = memchr(s, ' ', hn);
-    if (sp && sp + 4 <= s + hn) status = atoi(sp + 1);
-  }
+  int status = 0; /* from the status line (the bytes are not a C string) */
+  const char *sp = hn > 12 && memcmp(s, "HTTP/", 5) == 0 ? memchr(s, ' ', hn) : NULL;
+  for (const char *d = sp ? sp + 1 : NULL; d && d < s + hn && d < sp + 4; d++)
+    status = *d >= '0' && *d <= '9' ? status * 10 + (*d - '0') : 0;
   if (status < 100 || status > 999) status = 200;
   lua_rawgeti(L, LUA_REGISTRYINDEX, check_ref);
   lua_pushlstring(L, s, hn);
