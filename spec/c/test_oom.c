@@ -4,8 +4,9 @@
 **
 ** The script (SCRIPT below) makes the requests a typical job makes against
 ** spec/c/oom_server.py: a GET with headers (numbers among them) and params,
-** POSTs of JSON and form data, a redirect, a session keeping cookies, an
-** HTTP error and a refused connection.  One run without faults counts its
+** POSTs of JSON and form data, a redirect, a session keeping cookies, a
+** streamed response read in chunks, a multipart upload, a task, an HTTP
+** error and a refused connection.  One run without faults counts its
 ** allocations (T); then, for each N in 1..T (every `stride`-th), a fresh
 ** state runs it again with the allocator wrapped so that:
 **
@@ -85,6 +86,14 @@ static const char SCRIPT[] =
   "assert(#r:header_values('set-cookie') == 2, 'header_values')\n"
   "r = assert(s:get(B .. '/echo'))\n"
   "assert(r:json().headers.cookie:find('sid=s3cr3t', 1, true), 'jar cookie sent')\n"
+  "-- a streamed response read in pieces; a multipart upload\n"
+  "local st = assert(http.stream(B .. '/echo', { params = { pad = ('x'):rep(200) } }))\n"
+  "local got = 0\n"
+  "for c in st:chunks(64) do got = got + #c end\n"
+  "assert(got > 200, 'streamed bytes: ' .. got)\n"
+  "r = assert(http.post(B .. '/echo', { files = { f = { content = 'abc', filename = 'a.txt' } },\n"
+  "                                     data = { k = 'v' } }))\n"
+  "assert(r:json().body:find('filename=\"a.txt\"', 1, true), 'multipart')\n"
   "-- a task\n"
   "local t = http.spawn(function() return assert(http.get(B .. '/echo')).status end)\n"
   "assert(http.join({ t })[1] == 200, 'task')\n"
