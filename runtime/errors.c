@@ -150,6 +150,7 @@ void lurl_error_open(lua_State *L) {
 */
 int lurl_raise(lua_State *L, const char *fmt, ...) {
   lua_Debug ar;
+  ar.currentline = -1; /* no caller at all (called straight from C): no position */
   int level = 1;
   luaL_Buffer b;
   while (lua_getstack(L, level, &ar)) {

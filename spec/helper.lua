@@ -63,6 +63,16 @@ if registry[REGISTRY_KEY] then
   return registry[REGISTRY_KEY]
 end
 
+-- LURL_GC_STRESS=1: the collector runs a step of 1000 units of work at
+-- every 16 bytes allocated, with no pause between cycles, so a value C
+-- code leaves unanchored is likely collected before it is read (the
+-- ASan build then reports the use after free).  Child lurl processes get
+-- the same setting from LUA_INIT (see the busted_gcstress test in
+-- CMakeLists.txt and docs/testing.md).
+if os.getenv("LURL_GC_STRESS") == "1" then
+  collectgarbage("incremental", 1, 1000, 4)
+end
+
 local PYTHON = "/usr/bin/python3"
 local GUNICORN = "/usr/bin/gunicorn"
 local NGINX = "/usr/sbin/nginx"
