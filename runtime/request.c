@@ -1037,12 +1037,13 @@ static void set_http_version(req *r) {
   LURL_SET_KEPT(r->t->hd, pipewait, CURLOPT_PIPEWAIT, pipewait); /* per request: never rare */
 }
 
-/* Sets a string option (user_agent, unix_socket) if given. */
-static const char *string_opt(req *r, int id) {
+/* A string option (user_agent, unix_socket) if given, and its length in
+** *len (which may count NUL bytes: the caller checks them). */
+static const char *string_opt(req *r, int id, size_t *len) {
   if (!HAS(r, id)) return NULL;
   int ty = getopt_(r, id);
   const char *s = NULL;
-  if (ty == LUA_TSTRING) s = lua_tostring(r->L, -1);
+  if (ty == LUA_TSTRING) s = lua_tolstring(r->L, -1, len);
   else if (ty != LUA_TNIL) field_error(r, known_opts[id], "string", -1);
   lua_pop(r->L, 1); /* still anchored by the options table */
   return s;
@@ -1240,8 +1241,9 @@ static int check_head(req *r, const hdrs *hs) {
 ** on the stack until emitted.  Returns 0, or -1 with InvalidHeader pushed. */
 static int merge_all(req *r, hdrs *hs, int kind, int body_i, int is_upload, int flags) {
   lua_State *L = r->L;
-  const char *ua = string_opt(r, O_USER_AGENT);
-  hdr_set(r, hs, "User-Agent", 10, ua ? ua : default_ua, ua ? strlen(ua) : sizeof default_ua - 1);
+  size_t ualen = 0;
+  const char *ua = string_opt(r, O_USER_AGENT, &ualen);
+  hdr_set(r, hs, "User-Agent", 10, ua ? ua : default_ua, ua ? ualen : sizeof default_ua - 1);
   const char *ae = lurl_accept_encoding();
   hdr_set(r, hs, "Accept-Encoding", 15, ae, strlen(ae));
   if (!lua_isnil(L, body_i + 1)) {
@@ -1429,7 +1431,11 @@ int lurl_core_start(lua_State *L) {
   }
   if (build_headers(&r, kind, body_i, is_upload, flags) != 0) goto invalid;
   set_http_version(&r);
-  const char *us = string_opt(&r, O_UNIX_SOCKET);
+  size_t uslen = 0;
+  const char *us = string_opt(&r, O_UNIX_SOCKET, &uslen);
+  if (us && strlen(us) != uslen)
+    lurl_raise(L, "bad argument #%d to '%s' (field 'unix_socket': path with a NUL byte)", r.argn,
+               r.fname);
   if (us) SET_RARE(&r, CURLOPT_UNIX_SOCKET_PATH, us);
 
   if ((r.ohave | r.dhave) & REST_OPTS) apply_rest(&r);

@@ -307,6 +307,7 @@ describe("only checked strings reach the request head (item 8)", function()
       s:close()
       return res, err
     end },
+    { "user_agent with NUL", function(u) return http.get(u, { user_agent = "ua\0" .. SECRET }) end },
     { "bearer token", function(u) return http.get(u, { auth = http.bearer(SECRET .. "\r\nX-Inj: 1") }) end },
     { "bearer token with NUL", function(u) return http.get(u, { auth = http.bearer(SECRET .. "\0x") }) end },
     { "cookie name", function(u) return http.get(u, { cookies = { ["a\r\nX-Inj"] = SECRET } }) end },

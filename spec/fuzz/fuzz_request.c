@@ -41,14 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size); /* libFuzzer calls
 
 static lua_State *L;
 static unsigned long runs;
-/* FUZZ_SKIP_KNOWN=1: no numeric header values, no float param or data
-** value outside the long long range, no timeout check and no head check,
-** to look past issue 15's items 1, 5 and 8 while they are open (not used
-** in CI) */
-static int skip_known;
 
 static void setup(void) {
-  skip_known = getenv("FUZZ_SKIP_KNOWN") != NULL;
   L = luaL_newstate();
   luaL_openlibs(L);
   lurl_openlibs(L);
@@ -76,7 +70,7 @@ static void add_kv(int t, const char *s, size_t n, int numbers) {
     double d = strtod(num, &end);
     if (*end == '\0' && d > -1e15 && d < 1e15 && d == (double)(long long)d)
       lua_pushinteger(L, (lua_Integer)d);
-    else if (*end == '\0' && !(skip_known && !(d > -9e18 && d < 9e18)))
+    else if (*end == '\0')
       lua_pushnumber(L, d);
     else
       end = NULL; /* pushed as a string below */
@@ -133,20 +127,53 @@ static int has_crlf(const char *s, size_t n) {
   return memchr(s, '\r', n) != NULL || memchr(s, '\n', n) != NULL;
 }
 
-/* A record whose value goes into the request head as it is (cookies,
-** user_agent, bearer token, method, digest user) held a CR or LF. */
+/* Set by check_values: an option that goes into the request head as it
+** is (user_agent, cookies, a bearer token, a digest user) held CR or LF in
+** the values core.start actually used (the call's, else the session's). */
 static char crlf_key;
+
+/* Looks at the effective options of the call just made (opts, defaults at
+** stack indices), before the call consumed its copies. */
+static void check_values(int opts, int defs) {
+  static const char *const fields[] = {"user_agent", "auth", "cookies"};
+  for (int f = 0; f < 3; f++) {
+    if (lua_getfield(L, opts, fields[f]) == LUA_TNIL) {
+      lua_pop(L, 1);
+      lua_getfield(L, defs, fields[f]);
+    }
+    int v = lua_gettop(L);
+    size_t n;
+    const char *s;
+    if (f == 0 && (s = lua_tolstring(L, v, &n)) && has_crlf(s, n)) crlf_key = 'N';
+    if (f == 1 && lua_istable(L, v)) {
+      lua_getfield(L, v, "token");
+      if ((s = lua_tolstring(L, -1, &n)) && has_crlf(s, n)) crlf_key = 'K';
+      lua_getfield(L, v, "scheme");
+      lua_getfield(L, v, "user");
+      if (lua_isstring(L, -2) && strcmp(lua_tostring(L, -2), "digest") == 0 &&
+          (s = lua_tolstring(L, -1, &n)) && has_crlf(s, n))
+        crlf_key = 'G';
+    }
+    if (f == 2 && lua_istable(L, v)) {
+      lua_pushnil(L);
+      while (lua_next(L, v)) {
+        if (lua_type(L, -2) == LUA_TSTRING && (s = lua_tolstring(L, -2, &n)) && has_crlf(s, n))
+          crlf_key = 'C';
+        if (lua_type(L, -1) == LUA_TSTRING && (s = lua_tolstring(L, -1, &n)) && has_crlf(s, n))
+          crlf_key = 'C';
+        lua_pop(L, 1);
+      }
+    }
+    lua_settop(L, v - 1);
+  }
+}
 
 static void record(int opts, char key, const char *v, size_t n, int *url, int *method) {
   int top = lua_gettop(L);
-  if (strchr("CNKMG", key) && has_crlf(v, key == 'G' && memchr(v, ':', n)
-                                              ? (size_t)((const char *)memchr(v, ':', n) - v)
-                                              : n))
-    crlf_key = key;
   switch (key) {
   case 'U': lua_pushlstring(L, v, n); lua_replace(L, *url); break;
   case 'M': lua_pushlstring(L, v, n); lua_replace(L, *method); break;
-  case 'H': add_kv(sub(opts, "headers"), v, n, !skip_known); break;
+  case 'H': add_kv(sub(opts, "headers"), v, n, 1); break;
   case 'F':
     sub(opts, "headers");
     lua_pushlstring(L, v, n);
@@ -177,8 +204,7 @@ static void record(int opts, char key, const char *v, size_t n, int *url, int *m
     size_t k = n < sizeof num - 1 ? n : sizeof num - 1;
     memcpy(num, v, k);
     num[k] = '\0';
-    if (key == 'T' && skip_known) lua_pushnumber(L, 1.5);
-    else if (key == 'T') lua_pushnumber(L, strtod(num, NULL));
+    if (key == 'T') lua_pushnumber(L, strtod(num, NULL));
     else lua_pushinteger(L, strtoll(num, NULL, 10));
     lua_setfield(L, opts, key == 'T' ? "timeout" : "max_body");
     break;
@@ -250,12 +276,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   size_t mn;
   const char *m = lua_tolstring(L, method, &mn);
+  check_values(6, 7);
   lua_pushvalue(L, method); /* keep the method past the call */
   lua_insert(L, 1);
   if (lua_pcall(L, 8, 2, 0) == LUA_OK) {
     lurl_transfer *t = (lurl_transfer *)lurl_totagged(L, -2, sizeof *t, lurl_transfer_tag);
     if (t) {
-      if (!skip_known) check_head(t, m, mn);
+      check_head(t, m, mn);
       lurl_transfer_release(t); /* off the multi handle: nothing is sent */
     }
   }
