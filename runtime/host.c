@@ -238,7 +238,8 @@ static int option_set(lua_State *L, int opts, int defs, const char *name) {
   for (int i = 0; i < 2 && !set; i++) {
     int idx = i == 0 ? opts : defs;
     if (idx == 0) continue;
-    lua_getfield(L, idx, name);
+    lua_pushstring(L, name);
+    lua_rawget(L, idx); /* request.c made these plain tables: no __index runs */
     set = lua_toboolean(L, -1);
     lua_pop(L, 1);
   }
@@ -265,25 +266,24 @@ int lurl_host_check(lua_State *L, CURLU *u, const char *method, const char *url,
                     int opts, int defs) {
   host *h = host_of(L);
   if (h == NULL || (h->schemes == NULL && h->hosts == NULL)) return 0;
-  char *scheme = NULL, *hostname = NULL, *port = NULL;
-  int rc = 0;
-  curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
-  curl_url_get(u, CURLUPART_HOST, &hostname, 0);
-  curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
+  /* libcurl's strings (and the bare IPv6 copy) live in a box while the
+  ** messages below are built: one that runs out of memory frees them */
+  lurl_box *b = lurl_box_push(L);
+  int box = lua_gettop(L), rc = 0;
+  curl_url_get(u, CURLUPART_SCHEME, &b->s[0], 0);
+  curl_url_get(u, CURLUPART_HOST, &b->s[1], 0);
+  curl_url_get(u, CURLUPART_PORT, &b->s[2], CURLU_DEFAULT_PORT);
+  const char *scheme = b->s[0], *hostname = b->s[1], *port = b->s[2];
   if (h->schemes && (!scheme || !in_list(h->schemes, scheme, strlen(scheme)))) {
     rc = refuse(L, method, url, "scheme '%s' is not allowed in this state",
                 scheme ? scheme : "");
   } else if (h->hosts) {
     const char *name = hostname ? hostname : "";
-    char *bare = NULL;
-    if (name[0] == '[') { /* [::1] -> ::1 */
-      size_t n = strlen(name);
-      bare = (char *)malloc(n);
-      if (bare) {
-        memcpy(bare, name + 1, n - 2);
-        bare[n - 2] = '\0';
-        name = bare;
-      }
+    size_t n = strlen(name);
+    if (name[0] == '[' && n >= 2) { /* [::1] -> ::1 */
+      if (lurl_buf_add(&b->buf, name + 1, n - 2) || lurl_buf_add(&b->buf, "", 1))
+        return luaL_error(L, "not enough memory");
+      name = b->buf.data;
     }
     long portnum = port ? strtol(port, NULL, 10) : -1;
     if (strchr(name, '%') || !host_allowed(h->hosts, name, portnum)) {
@@ -297,11 +297,9 @@ int lurl_host_check(lua_State *L, CURLU *u, const char *method, const char *url,
     else if (option_set(L, opts, defs, "unix_socket"))
       rc = refuse(L, method, url, "%s is not allowed in a state limited to some hosts",
                   "option 'unix_socket'");
-    free(bare);
   }
-  curl_free(scheme);
-  curl_free(hostname);
-  curl_free(port);
+  lua_closeslot(L, box); /* frees the strings; Lua 5.4.4 wants it before the slot goes */
+  lua_remove(L, box);    /* leaves the error object, if any, in its place */
   return rc;
 }
 
