@@ -267,6 +267,8 @@ describe("numbers without a text (item 5)", function()
     { { timeout = { connect = 0 / 0 } }, "field 'timeout.connect'" },
     { { timeout = { total = 0 / 0 } }, "field 'timeout.total'" },
     { { timeout = -math.huge }, "field 'timeout': must be positive" },
+    { { timeout = { total = -1 } }, "field 'timeout.total': must be positive" },
+    { { timeout = { total = 0 } }, "field 'timeout.total': must be positive" },
     { { params = { a = 0 / 0 } }, "field 'params': number is NaN or infinite" },
     { { params = { a = math.huge } }, "field 'params': number is NaN or infinite" },
     { { params = { { "a", -math.huge } } }, "field 'params': number is NaN or infinite" },

@@ -361,8 +361,10 @@ local function send(sess, fname, argn, method, url, opts)
     rctx = redact.context(nil, opts, rctx, fname, argn)
   end
   local deadline, total
-  -- math.huge is no total, like false (NaN too here: core.start raises for it)
-  if to and type(to) == "table" and type(to.total) == "number" and to.total < math.huge then
+  -- math.huge is no total, like false; NaN, zero and negative totals are
+  -- left to core.start, which raises naming the field ("must be positive")
+  if to and type(to) == "table" and type(to.total) == "number" and to.total > 0
+      and to.total < math.huge then
     total = to.total
     deadline = now() + total
   end
