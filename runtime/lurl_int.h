@@ -251,6 +251,7 @@ int lurl_core_reason(lua_State *L);
 int lurl_core_parse_headers(lua_State *L);
 int lurl_core_links(lua_State *L);
 int lurl_core_to_utf8(lua_State *L);
+int lurl_core_json_integers(lua_State *L); /* jsonnum.c */
 void lurl_reason_phrase(int code, const char **s);
 
 /* errors.c: the only place that builds an error object. */

@@ -152,7 +152,7 @@ LURL_API int luaopen_http(lua_State *L) {
   lua_setfield(L, -2, "start");
   static const luaL_Reg fns[] = {
     {"timings", lurl_core_timings}, {"hop_info", lurl_core_hop_info}, {"reason", lurl_core_reason}, {"parse_headers", lurl_core_parse_headers},
-    {"links", lurl_core_links}, {"to_utf8", lurl_core_to_utf8},
+    {"links", lurl_core_links}, {"to_utf8", lurl_core_to_utf8}, {"json_integers", lurl_core_json_integers},
     {"error", lurl_core_error}, {"resolve", core_resolve}, {"origin", core_origin},
     {"redact", lurl_core_redact}, {"url_secrets", lurl_core_url_secrets},
     {"scrub", lurl_core_scrub}, {"secret_params", lurl_core_secret_params}, {"check_options", lurl_core_check_options},

@@ -239,6 +239,25 @@ describe("json()", function()
     assert.are.equal(HTTPBIN .. "/get?a=1&b=x&b=y", doc.url)
   end)
 
+  it("gives integral numbers as Lua integers, at any depth, and keeps fractions", function()
+    local sent = '{"id":42,"score":98.25,"big":1e300,"list":[1,2.5,{"n":7,"deep":[[3]]}]}'
+    local doc = must(http.post(HTTPBIN .. "/anything", { body = sent,
+      headers = { ["Content-Type"] = "application/json" } })):json()
+    assert.are.equal(sent, doc.data) -- what the server got, echoed back
+    local v = doc.json
+    assert.are.equal("integer", math.type(v.id))
+    assert.are.equal("/items/42", "/items/" .. v.id)
+    assert.are.equal("float", math.type(v.score))
+    assert.are.equal(98.25, v.score)
+    assert.are.equal("float", math.type(v.big)) -- integral, but no integer holds it
+    assert.are.equal("integer", math.type(v.list[1]))
+    assert.are.equal("float", math.type(v.list[2]))
+    assert.are.equal("integer", math.type(v.list[3].n))
+    assert.are.equal("integer", math.type(v.list[3].deep[1][1]))
+    local top = must(http.get(HTTPBIN .. "/base64/NDI=")) -- the body "42"
+    assert.are.equal("integer", math.type(top:json()))
+  end)
+
   it("raises JSONDecodeError with the position and an excerpt", function()
     -- /base64/ returns the decoded bytes: {"a": 1, } (bad at character 10)
     local res = must(http.get(HTTPBIN .. "/base64/eyJhIjogMSwgfQ=="))

@@ -123,23 +123,9 @@ end
 -- Decodes the body as JSON; raises a JSONDecodeError with the position and
 -- a short excerpt when it is not JSON.
 -- lua-cjson 2.1.0 decodes every number as a float; integral ones become
--- Lua integers, so ids print as 42 and build URLs like "/items/42".
-local tointeger, mtype = math.tointeger, math.type
-local function integers(v)
-  if type(v) == "table" then
-    for k, x in pairs(v) do
-      if mtype(x) == "float" then
-        local i = tointeger(x)
-        if i then v[k] = i end
-      elseif type(x) == "table" then
-        integers(x)
-      end
-    end
-    return v
-  end
-  if mtype(v) == "float" then return tointeger(v) or v end
-  return v
-end
+-- Lua integers (core.json_integers, runtime/jsonnum.c), so ids print as 42
+-- and build URLs like "/items/42".
+local integers = core.json_integers
 
 -- An error about response r with the `redact` names of its request or
 -- session applied (core.error knows the closed list only).
