@@ -8,6 +8,9 @@
 **                                     header block and body until all are
 **                                     done (what http.parallel must return)
 **   peer_libcurl seq-lurlhdrs URL N   seq with lurl's default request setup
+**   peer_libcurl seq-wire SHAPE URL N seq sending what a bench/shapes script
+**                                     puts on the wire beyond a plain GET
+**                                     (see wire_setup), as C would send it
 **   peer_libcurl conc-lurlhdrs URL N P
 **                                     conc with it (both: see below)
 **   peer_libcurl stream URL           one GET, body thrown away as it arrives
@@ -192,6 +195,44 @@ static void keep_into(CURL *h, struct kept *r) {
   curl_easy_setopt(h, CURLOPT_PRIVATE, (void *)r);
 }
 
+/*
+** seq-wire: libcurl's own cost of what a shape sends beyond a plain GET, so
+** a shape's ratio can be read against the C program sending the same bytes.
+**   timeout   CURLOPT_TIMEOUT_MS 60000, once
+**   headers   Accept: application/json and an X-Api-Key header, once
+**   params    the URL with ?page=I&per_page=50, set before each request
+**   base_url  an X-Request-Id: I header, a new list for each request
+** Any other shape sends a plain GET.
+*/
+static const char *wire_shape = "";
+static struct curl_slist *wire_headers;
+
+static void wire_setup(CURL *h) {
+  if (strcmp(wire_shape, "timeout") == 0) {
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 60000L);
+  } else if (strcmp(wire_shape, "headers") == 0) {
+    wire_headers = curl_slist_append(NULL, "Accept: application/json");
+    if (wire_headers) wire_headers = curl_slist_append(wire_headers, "X-Api-Key: k-3f9a2c71d04e4b8a9e15");
+    if (!wire_headers) exit(1);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, wire_headers);
+  }
+}
+
+/* Before request i; frees what request i - 1 needed. */
+static void wire_request(CURL *h, const char *url, long i) {
+  char buf[4096];
+  if (strcmp(wire_shape, "params") == 0) {
+    snprintf(buf, sizeof buf, "%s?page=%ld&per_page=50", url, i + 1);
+    curl_easy_setopt(h, CURLOPT_URL, buf); /* libcurl copies it */
+  } else if (strcmp(wire_shape, "base_url") == 0) {
+    curl_slist_free_all(wire_headers);
+    snprintf(buf, sizeof buf, "X-Request-Id: %ld", i + 1);
+    wire_headers = curl_slist_append(NULL, buf);
+    if (!wire_headers) exit(1);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, wire_headers);
+  }
+}
+
 static int status_ok(CURL *h) {
   long code = 0;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
@@ -201,9 +242,11 @@ static int status_ok(CURL *h) {
 static int seq(const char *url, long n) {
   CURL *h = new_easy(url);
   long ok = 0;
+  wire_setup(h);
   mark("start");
   double c0 = cpu_now();
   for (long i = 0; i < n; i++) {
+    wire_request(h, url, i);
     CURLcode rc = curl_easy_perform(h);
     if (rc != CURLE_OK) {
       fprintf(stderr, "request %ld: %s\n", i, curl_easy_strerror(rc));
@@ -215,6 +258,7 @@ static int seq(const char *url, long n) {
   mark("end");
   printf("RESULT n=%ld ok=%ld bytes=%lld cpu=%.6f\n", n, ok, total_bytes, cpu);
   curl_easy_cleanup(h);
+  curl_slist_free_all(wire_headers);
   return 0;
 }
 
@@ -382,6 +426,9 @@ int main(int argc, char **argv) {
     curl_easy_cleanup(h);
   } else if (strcmp(mode, "seq") == 0 && argc == 4) {
     rc = seq(argv[2], atol(argv[3]));
+  } else if (strcmp(mode, "seq-wire") == 0 && argc == 5) {
+    wire_shape = argv[2];
+    rc = seq(argv[3], atol(argv[4]));
   } else if (strcmp(mode, "conc") == 0 && argc == 5) {
     rc = multi_mode(argv[2], atol(argv[3]), atol(argv[4]), 0);
   } else if (strcmp(mode, "conc-keep") == 0 && argc == 5) {
@@ -404,6 +451,6 @@ int main(int argc, char **argv) {
 usage:
   fprintf(stderr, "usage: peer_libcurl init | seq URL N | conc URL N P | stream URL | save URL PATH |"
                   " upload URL FILE | wait URL T | seq-lurlhdrs URL N | conc-lurlhdrs URL N P |"
-                  " conc-keep URL N P\n");
+                  " conc-keep URL N P | seq-wire SHAPE URL N\n");
   return 2;
 }

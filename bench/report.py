@@ -264,7 +264,7 @@ def shape_tables(data, status):
     def ratio(a, b):
         return f"{a / b:.2f}" if a is not None and b else ""
 
-    hdr = ("shape", "seq instr/req", "x C", "64 in flight instr/req", "x C",
+    hdr = ("shape", "seq instr/req", "x C", "x C same bytes", "64 in flight instr/req", "x C",
            "seq req/s", "x C", "CPU x C", "64 in flight req/s", "x C", "CPU x C",
            f"<= {SHAPE_BOUND}x C instr")
     body = []
@@ -289,7 +289,9 @@ def shape_tables(data, status):
                     default=None)
         verdict = "" if name == "libcurl-C" or worst is None else (
             "met" if worst <= SHAPE_BOUND else "MISSED")
+        wire = m(f"C-wire-{name}.seq", "ir_req") or c_seq
         body.append((what, val(f"{name}.seq", "ir_req"), ratio(si, c_seq),
+                     ratio(si, wire) + (f" ({fmt('ir_req', wire)})" if si and wire != c_seq else ""),
                      val(f"{name}.conc", "ir_req"), ratio(ci, c_conc),
                      val(f"{name}.seq", "rps"), ratio(sr, c_seq_r),
                      ratio(m(f"{name}.seq", "cpu_us"), c_seq_c),
@@ -297,7 +299,7 @@ def shape_tables(data, status):
                      ratio(m(f"{name}.conc", "cpu_us"), c_conc_c), verdict))
     keep = m("libcurl-C-keep.conc", "ir_req")
     if keep is not None:
-        body.append(("C: 64 in flight, keeping every response (conc-keep)", "", "",
+        body.append(("C: 64 in flight, keeping every response (conc-keep)", "", "", "",
                      fmt("ir_req", keep), ratio(keep, c_conc), "", "", "",
                      val("libcurl-C-keep.conc", "rps"), ratio(m("libcurl-C-keep.conc", "rps"), c_conc_r),
                      ratio(m("libcurl-C-keep.conc", "cpu_us"), c_conc_c), ""))
@@ -305,13 +307,13 @@ def shape_tables(data, status):
     if js is not None and pl is not None and cj:
         beyond = js - pl
         body.append(("`res:json()` of the body, beyond the request", fmt("ir_req", beyond),
-                     f"{beyond / cj:.2f} x cjson", "", "", "", "", "", "", "", "",
+                     f"{beyond / cj:.2f} x cjson", "", "", "", "", "", "", "", "", "",
                      f"<= {JSON_BOUND}x cjson: " + ("met" if beyond / cj <= JSON_BOUND else "MISSED")))
-        body.append(("lua-cjson's `cjson.decode` of the same body", fmt("ir_req", cj)) + ("",) * 10)
+        body.append(("lua-cjson's `cjson.decode` of the same body", fmt("ir_req", cj)) + ("",) * 11)
     elif ("shape", "json.seq") in status or ("shape", "cjson.seq") in status:
         body.append(("`res:json()` of the body, beyond the request",
                      status.get(("shape", "json.seq")) or status.get(("shape", "cjson.seq")))
-                    + ("",) * 10)
+                    + ("",) * 11)
 
     phdr = ("whole process, 20,000 GETs, 64 in flight", "req/s (median)", "min-max", "ratio",
             "best ratio", "marked req/s", "ratio", "CPU us/req", "ratio",
@@ -412,7 +414,8 @@ def main():
         print()
     if sbody:
         print("shapes: instructions per request (callgrind, I(B+N)-I(B) over N) and the marked "
-              "interval's req/s,\neach x the C program doing plain GETs the same way")
+              "interval's req/s,\neach x the C program doing plain GETs the same way; \"x C same bytes\": x the C "
+              "program sending\nthe shape's option, headers or query too (peer_libcurl seq-wire)")
         print(table(shdr, sbody))
         print()
     if pbody:
@@ -437,7 +440,10 @@ def main():
                 f.write("\n## Shapes (issue 16)\n\nInstructions per request under callgrind "
                         "(I(B+N)-I(B) over N, B = 1 sequential or 64 in flight) and the "
                         "marked interval's req/s, each x the C program doing plain GETs the "
-                        "same way (one reused easy handle; a multi handle, 64 in flight).\n\n")
+                        "same way (one reused easy handle; a multi handle, 64 in flight). "
+                        "\"x C same bytes\" is against the C program sending the shape's "
+                        "option, headers or query as well (peer_libcurl seq-wire): what "
+                        "libcurl itself charges for them.\n\n")
                 f.write(md_table(shdr, sbody) + "\n")
             if pbody:
                 f.write("\n## Whole processes (issue 16)\n\nStart to exit, client pinned to "
