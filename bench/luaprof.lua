@@ -1,7 +1,8 @@
 -- bench/luaprof.lua: Lua VM instructions per source line of a lurl script.
 --   lurl bench/luaprof.lua OUT SCRIPT ARGS...
 -- Runs SCRIPT with ARGS under a count hook (every VM instruction, in every
--- coroutine: a new one inherits the hook) and writes to OUT one line per
+-- coroutine: debug.sethook's hook is per thread, so coroutine.create is
+-- wrapped to hook each new one; load this before http) and writes to OUT one line per
 -- source line that executed: count, "source:line".  Two runs of a shape
 -- script making B and B + N requests, subtracted (bench/luaprof_diff.py),
 -- give the Lua lines one request runs; callgrind cannot see Lua functions.
@@ -17,6 +18,12 @@ end
 local args = { [0] = script }
 for i = 3, #arg do args[i - 2] = arg[i] end
 arg = args
+local create = coroutine.create
+coroutine.create = function(f)
+  local co = create(f)
+  debug.sethook(co, hook, "", 1)
+  return co
+end
 local chunk = assert(loadfile(script))
 debug.sethook(hook, "", 1)
 chunk(table.unpack(args))
