@@ -2,8 +2,8 @@
 --   lurl bench/luaprof.lua OUT SCRIPT ARGS...
 -- Runs SCRIPT with ARGS under a count hook (every VM instruction, in every
 -- coroutine: debug.sethook's hook is per thread, so coroutine.create is
--- wrapped to hook each new one; load this before http) and writes to OUT one line per
--- source line that executed: count, "source:line".  Two runs of a shape
+-- wrapped to hook each new one before http is loaded) and writes to OUT one
+-- line per source line that executed: count, "source:line".  Two runs of a shape
 -- script making B and B + N requests, subtracted (bench/luaprof_diff.py),
 -- give the Lua lines one request runs; callgrind cannot see Lua functions.
 -- Slow (a hook call per instruction): a few hundred requests are enough.

@@ -9,9 +9,9 @@
 -- Every response is checked: a call that returns nil, err or answers other
 -- than 200 is a failure; failures are counted and the first five printed
 -- to stderr, and the script exits with status 1 (a call that raises ends
--- the run too: bench/run reports either).  Prints "@mark start" and "@mark end" around the
--- measured part and "RESULT n= ok= bytes= cpu=" (bench/run checks n, ok and
--- the body bytes against what nginx serves).
+-- the run too: bench/run reports either).  Prints "@mark start" and
+-- "@mark end" around the measured part and "RESULT n= ok= bytes= cpu="
+-- (bench/run checks n, ok and the body bytes against what nginx serves).
 local http = require "http"
 
 local M = {}
