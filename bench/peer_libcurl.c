@@ -4,7 +4,13 @@
 **   peer_libcurl init                 curl_global_init + one easy handle, then exit
 **   peer_libcurl seq URL N            N GETs, one reused easy handle
 **   peer_libcurl conc URL N P         N GETs, P in flight on one multi handle
+**   peer_libcurl conc-keep URL N P    conc, keeping every response's status,
+**                                     header block and body until all are
+**                                     done (what http.parallel must return)
 **   peer_libcurl seq-lurlhdrs URL N   seq with lurl's default request setup
+**   peer_libcurl seq-wire SHAPE URL N seq sending what a bench/shapes script
+**                                     puts on the wire beyond a plain GET
+**                                     (see wire_setup), as C would send it
 **   peer_libcurl conc-lurlhdrs URL N P
 **                                     conc with it (both: see below)
 **   peer_libcurl stream URL           one GET, body thrown away as it arrives
@@ -144,6 +150,89 @@ static CURL *new_easy(const char *url) {
   return h;
 }
 
+/*
+** One response kept whole (conc-keep): its status and two buffers that grow
+** by doubling, the raw header block (every header line libcurl hands over,
+** status line included) and the body.  All N stay allocated until the end,
+** as the list http.parallel returns holds every response.
+*/
+struct kept {
+  long status;
+  char *hdr, *body;
+  size_t hlen, hcap, blen, bcap;
+};
+
+static int grow(char **buf, size_t *len, size_t *cap, const char *p, size_t k) {
+  if (*len + k > *cap) {
+    size_t c = *cap ? *cap : 256;
+    while (c < *len + k) c *= 2;
+    char *nb = realloc(*buf, c);
+    if (!nb) return 0;
+    *buf = nb;
+    *cap = c;
+  }
+  memcpy(*buf + *len, p, k);
+  *len += k;
+  return 1;
+}
+
+static size_t keep_body(char *p, size_t size, size_t n, void *ud) {
+  struct kept *r = ud;
+  return grow(&r->body, &r->blen, &r->bcap, p, size * n) ? size * n : 0;
+}
+
+static size_t keep_header(char *p, size_t size, size_t n, void *ud) {
+  struct kept *r = ud;
+  return grow(&r->hdr, &r->hlen, &r->hcap, p, size * n) ? size * n : 0;
+}
+
+/* Points handle h at response slot r (a reused handle starts a new one). */
+static void keep_into(CURL *h, struct kept *r) {
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep_body);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, (void *)r);
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, keep_header);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, (void *)r);
+  curl_easy_setopt(h, CURLOPT_PRIVATE, (void *)r);
+}
+
+/*
+** seq-wire: libcurl's own cost of what a shape sends beyond a plain GET, so
+** a shape's ratio can be read against the C program sending the same bytes.
+**   timeout   CURLOPT_TIMEOUT_MS 60000, once
+**   headers   Accept: application/json and an X-Api-Key header, once
+**   params    the URL with ?page=I&per_page=50, set before each request
+**   base_url  an X-Request-Id: I header, a new list for each request
+** Any other shape sends a plain GET.
+*/
+static const char *wire_shape = "";
+static struct curl_slist *wire_headers;
+
+static void wire_setup(CURL *h) {
+  if (strcmp(wire_shape, "timeout") == 0) {
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 60000L);
+  } else if (strcmp(wire_shape, "headers") == 0) {
+    wire_headers = curl_slist_append(NULL, "Accept: application/json");
+    if (wire_headers) wire_headers = curl_slist_append(wire_headers, "X-Api-Key: k-3f9a2c71d04e4b8a9e15");
+    if (!wire_headers) exit(1);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, wire_headers);
+  }
+}
+
+/* Before request i; frees what request i - 1 needed. */
+static void wire_request(CURL *h, const char *url, long i) {
+  char buf[4096];
+  if (strcmp(wire_shape, "params") == 0) {
+    snprintf(buf, sizeof buf, "%s?page=%ld&per_page=50", url, i + 1);
+    curl_easy_setopt(h, CURLOPT_URL, buf); /* libcurl copies it */
+  } else if (strcmp(wire_shape, "base_url") == 0) {
+    curl_slist_free_all(wire_headers);
+    snprintf(buf, sizeof buf, "X-Request-Id: %ld", i + 1);
+    wire_headers = curl_slist_append(NULL, buf);
+    if (!wire_headers) exit(1);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, wire_headers);
+  }
+}
+
 static int status_ok(CURL *h) {
   long code = 0;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
@@ -153,9 +242,11 @@ static int status_ok(CURL *h) {
 static int seq(const char *url, long n) {
   CURL *h = new_easy(url);
   long ok = 0;
+  wire_setup(h);
   mark("start");
   double c0 = cpu_now();
   for (long i = 0; i < n; i++) {
+    wire_request(h, url, i);
     CURLcode rc = curl_easy_perform(h);
     if (rc != CURLE_OK) {
       fprintf(stderr, "request %ld: %s\n", i, curl_easy_strerror(rc));
@@ -167,6 +258,7 @@ static int seq(const char *url, long n) {
   mark("end");
   printf("RESULT n=%ld ok=%ld bytes=%lld cpu=%.6f\n", n, ok, total_bytes, cpu);
   curl_easy_cleanup(h);
+  curl_slist_free_all(wire_headers);
   return 0;
 }
 
@@ -175,12 +267,13 @@ static int seq(const char *url, long n) {
 ** been started and all have finished; a finished easy handle is reused for
 ** the next request (its connection goes back to the multi's cache).
 */
-static int run_multi(const char *url, long n, long inflight, long *ok_out) {
+static int run_multi(const char *url, long n, long inflight, struct kept *keep, long *ok_out) {
   CURLM *m = curl_multi_init();
   CURL **hs = calloc((size_t)inflight, sizeof *hs);
   long started = 0, done = 0, ok = 0;
   for (long i = 0; i < inflight && started < n; i++, started++) {
     hs[i] = new_easy(url);
+    if (keep) keep_into(hs[i], &keep[started]);
     curl_multi_add_handle(m, hs[i]);
   }
   while (done < n) {
@@ -195,10 +288,17 @@ static int run_multi(const char *url, long n, long inflight, long *ok_out) {
         fprintf(stderr, "transfer: %s\n", curl_easy_strerror(msg->data.result));
         return 1;
       }
-      ok += status_ok(h);
+      if (keep) {
+        struct kept *r;
+        curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&r);
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+      } else {
+        ok += status_ok(h);
+      }
       done++;
       curl_multi_remove_handle(m, h);
       if (started < n) {
+        if (keep) keep_into(h, &keep[started]);
         started++;
         curl_multi_add_handle(m, h);
       }
@@ -213,11 +313,30 @@ static int run_multi(const char *url, long n, long inflight, long *ok_out) {
   return 0;
 }
 
-static int multi_mode(const char *url, long n, long inflight) {
+/*
+** conc, or with keep_all every response kept until all n are done; then
+** they are counted (status 200, body bytes, a header block that is there)
+** and freed, inside the measured part as a script's results are read.
+*/
+static int multi_mode(const char *url, long n, long inflight, int keep_all) {
   long ok = 0;
+  struct kept *keep = NULL;
   mark("start");
   double c0 = cpu_now();
-  if (run_multi(url, n, inflight, &ok) != 0) return 1;
+  if (keep_all && !(keep = calloc((size_t)n, sizeof *keep))) {
+    fprintf(stderr, "out of memory\n");
+    return 1;
+  }
+  if (run_multi(url, n, inflight, keep, &ok) != 0) return 1;
+  if (keep) {
+    for (long i = 0; i < n; i++) {
+      ok += keep[i].status == 200 && keep[i].hlen > 0;
+      total_bytes += (long long)keep[i].blen;
+      free(keep[i].hdr);
+      free(keep[i].body);
+    }
+    free(keep);
+  }
   double cpu = cpu_now() - c0;
   mark("end");
   printf("RESULT n=%ld ok=%ld bytes=%lld cpu=%.6f\n", n, ok, total_bytes, cpu);
@@ -307,10 +426,15 @@ int main(int argc, char **argv) {
     curl_easy_cleanup(h);
   } else if (strcmp(mode, "seq") == 0 && argc == 4) {
     rc = seq(argv[2], atol(argv[3]));
+  } else if (strcmp(mode, "seq-wire") == 0 && argc == 5) {
+    wire_shape = argv[2];
+    rc = seq(argv[3], atol(argv[4]));
   } else if (strcmp(mode, "conc") == 0 && argc == 5) {
-    rc = multi_mode(argv[2], atol(argv[3]), atol(argv[4]));
+    rc = multi_mode(argv[2], atol(argv[3]), atol(argv[4]), 0);
+  } else if (strcmp(mode, "conc-keep") == 0 && argc == 5) {
+    rc = multi_mode(argv[2], atol(argv[3]), atol(argv[4]), 1);
   } else if (strcmp(mode, "wait") == 0 && argc == 4) {
-    rc = multi_mode(argv[2], atol(argv[3]), atol(argv[3]));
+    rc = multi_mode(argv[2], atol(argv[3]), atol(argv[3]), 0);
   } else if (strcmp(mode, "stream") == 0 && argc == 3) {
     rc = stream(argv[2], NULL);
   } else if (strcmp(mode, "save") == 0 && argc == 4) {
@@ -326,6 +450,7 @@ int main(int argc, char **argv) {
   return rc;
 usage:
   fprintf(stderr, "usage: peer_libcurl init | seq URL N | conc URL N P | stream URL | save URL PATH |"
-                  " upload URL FILE | wait URL T | seq-lurlhdrs URL N | conc-lurlhdrs URL N P\n");
+                  " upload URL FILE | wait URL T | seq-lurlhdrs URL N | conc-lurlhdrs URL N P |"
+                  " conc-keep URL N P | seq-wire SHAPE URL N\n");
   return 2;
 }

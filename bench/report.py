@@ -43,7 +43,24 @@ METRICS = {
     "ms": ("ms", "low", "{:.2f}"),
     "bytes_task": ("bytes/task", "low", "{:,.0f}"),
     "ir_req": ("instr/req", "low", "{:,.0f}"),
+    "rps_proc": ("req/s, whole process", "high", "{:,.0f}"),
+    "cpu_us_proc": ("CPU us/req, whole process", "low", "{:.1f}"),
 }
+
+# The shapes of issue 16 (bench/shapes/NAME.lua), in table order.
+SHAPES = [
+    ("plain", "`s:get(url)` on an empty session"),
+    ("timeout", "`s:get(url, {timeout = 60})`"),
+    ("headers", "session with default headers (`Accept`, an API key)"),
+    ("limits", "session with `max_connections`, `rate_limit`"),
+    ("params", "`http.get(url, {params = {page = i, per_page = 50}})`"),
+    ("base_url", "session with `base_url` + a per-request header"),
+    ("parallel", "`http.parallel` of `{\"GET\", url, {timeout = 60}}` items"),
+    ("tasks", "tasks looping `s:get`, session with `max_connections = 64`"),
+]
+SHAPE_BOUND = 1.2  # instructions per request, x the C program (issue 16)
+JSON_BOUND = 1.3   # res:json() instructions, x lua-cjson's decode
+PROCESS_BOUND = 0.85
 
 PEERS = ["libcurl-C", "libcurl-C+hdrs", "libcurl-C-save", "curl-cli", "py-requests", "py-httpx", "py-aiohttp", "lua-http",
          "luasocket", "lua5.4", "lurl", "lurl-http", "lurl-parallel", "lurl-spawn",
@@ -175,8 +192,11 @@ def targets(data, status):
     rates the CPU-per-request ratio too, which load on the machine barely
     moves.  CPU, RSS and instruction targets are judged on medians."""
     out = []
+    ran = {s for (s, _p, _m) in data} | {s for (s, _p) in status}
 
     def missing(what, scen, *peers):
+        if scen not in ran:
+            return  # not run this time (--only)
         why = next((status[(scen, p)] for p in peers if (scen, p) in status), "not measured")
         out.append((what, "", why))
 
@@ -234,6 +254,98 @@ def targets(data, status):
     return out
 
 
+def shape_tables(data, status):
+    """The shapes table (instructions and marked req/s per shape, each as a
+    ratio to the C program doing plain GETs the same way) and the whole-
+    process table.  Returns (shape headers, rows, process headers, rows)."""
+    def m(run, metric):
+        return med(data, "shape", run, metric)
+
+    def ratio(a, b):
+        return f"{a / b:.2f}" if a is not None and b else ""
+
+    hdr = ("shape", "seq instr/req", "x C", "x C same bytes", "64 in flight instr/req", "x C",
+           "seq req/s", "x C", "CPU x C", "64 in flight req/s", "x C", "CPU x C",
+           f"<= {SHAPE_BOUND}x C instr")
+    body = []
+    c_seq, c_conc = m("libcurl-C.seq", "ir_req"), m("libcurl-C.conc", "ir_req")
+    c_seq_r, c_conc_r = m("libcurl-C.seq", "rps"), m("libcurl-C.conc", "rps")
+    c_seq_c, c_conc_c = m("libcurl-C.seq", "cpu_us"), m("libcurl-C.conc", "cpu_us")
+
+    def val(run, metric):
+        v = m(run, metric)
+        if v is not None:
+            return fmt(metric, v)
+        why = status.get(("shape", run), "")
+        return why.split(" (")[0] if why else ""
+
+    for name, what in [("libcurl-C", "C: plain GET, one easy handle / multi handle")] + SHAPES:
+        si, ci = m(f"{name}.seq", "ir_req"), m(f"{name}.conc", "ir_req")
+        sr, cr = m(f"{name}.seq", "rps"), m(f"{name}.conc", "rps")
+        if all(v is None for v in (si, ci, sr, cr)) and not any(
+                ("shape", f"{name}.{x}") in status for x in ("seq", "conc")):
+            continue
+        worst = max((r for r in (si and c_seq and si / c_seq, ci and c_conc and ci / c_conc) if r),
+                    default=None)
+        verdict = "" if name == "libcurl-C" or worst is None else (
+            "met" if worst <= SHAPE_BOUND else "MISSED")
+        wire = m(f"C-wire-{name}.seq", "ir_req") or c_seq
+        body.append((what, val(f"{name}.seq", "ir_req"), ratio(si, c_seq),
+                     ratio(si, wire) + (f" ({fmt('ir_req', wire)})" if si and wire != c_seq else ""),
+                     val(f"{name}.conc", "ir_req"), ratio(ci, c_conc),
+                     val(f"{name}.seq", "rps"), ratio(sr, c_seq_r),
+                     ratio(m(f"{name}.seq", "cpu_us"), c_seq_c),
+                     val(f"{name}.conc", "rps"), ratio(cr, c_conc_r),
+                     ratio(m(f"{name}.conc", "cpu_us"), c_conc_c), verdict))
+    keep = m("libcurl-C-keep.conc", "ir_req")
+    if keep is not None:
+        body.append(("C: 64 in flight, keeping every response (conc-keep)", "", "", "",
+                     fmt("ir_req", keep), ratio(keep, c_conc), "", "", "",
+                     val("libcurl-C-keep.conc", "rps"), ratio(m("libcurl-C-keep.conc", "rps"), c_conc_r),
+                     ratio(m("libcurl-C-keep.conc", "cpu_us"), c_conc_c), ""))
+    js, pl, cj = m("json.seq", "ir_req"), m("plain.seq", "ir_req"), m("cjson.seq", "ir_req")
+    if js is not None and pl is not None and cj:
+        beyond = js - pl
+        body.append(("`res:json()` of the body, beyond the request", fmt("ir_req", beyond),
+                     f"{beyond / cj:.2f} x cjson", "", "", "", "", "", "", "", "", "",
+                     f"<= {JSON_BOUND}x cjson: " + ("met" if beyond / cj <= JSON_BOUND else "MISSED")))
+        body.append(("lua-cjson's `cjson.decode` of the same body", fmt("ir_req", cj)) + ("",) * 11)
+    elif ("shape", "json.seq") in status or ("shape", "cjson.seq") in status:
+        body.append(("`res:json()` of the body, beyond the request",
+                     status.get(("shape", "json.seq")) or status.get(("shape", "cjson.seq")))
+                    + ("",) * 11)
+
+    phdr = ("whole process, 20,000 GETs, 64 in flight", "req/s (median)", "min-max", "ratio",
+            "best ratio", "marked req/s", "ratio", "CPU us/req", "ratio",
+            f"best >= {PROCESS_BOUND}x")
+    pbody = []
+    for peer, ref, what in (("libcurl-C", None, "C multi, dropping responses"),
+                            ("lurl-tasks", "libcurl-C", "lurl tasks, session with max_connections"),
+                            ("libcurl-C-keep", None, "C multi, keeping every response"),
+                            ("lurl-parallel", "libcurl-C-keep", "lurl http.parallel, option items")):
+        v = med(data, "process", peer, "rps_proc")
+        if v is None:
+            if ("process", peer) in status:
+                pbody.append((what, status[("process", peer)], "", "", "", "", "", "", "", ""))
+            continue
+        vals = data[("process", peer, "rps_proc")]
+        mk, cpu = med(data, "process", peer, "rps"), med(data, "process", peer, "cpu_us_proc")
+        r = rb = rm = rc = ""
+        verdict = ""
+        if ref and med(data, "process", ref, "rps_proc"):
+            rv = v / med(data, "process", ref, "rps_proc")
+            bv = best(data, "process", peer, "rps_proc") / best(data, "process", ref, "rps_proc")
+            r, rb = f"{rv:.2f}", f"{bv:.2f}"
+            rm = f"{mk / med(data, 'process', ref, 'rps'):.2f}"
+            rc = f"{cpu / med(data, 'process', ref, 'cpu_us_proc'):.2f}"
+            # judged on best repetitions, as the other speed targets (targets())
+            verdict = "met" if bv >= PROCESS_BOUND else "MISSED"
+            what += f" (vs {ref})"
+        pbody.append((what, fmt("rps_proc", v), f"{fmt('rps_proc', min(vals))}-{fmt('rps_proc', max(vals))}",
+                      r, rb, fmt("rps", mk), rm, fmt("cpu_us_proc", cpu), rc, verdict))
+    return hdr, body, phdr, pbody
+
+
 def table(headers, body):
     widths = [max(len(str(r[i])) for r in [headers] + body) for i in range(len(headers))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(headers, widths)).rstrip()]
@@ -253,9 +365,9 @@ def md_table(headers, body):
 
 def smoke(data, status):
     body, failed = [], 0
-    for scen, _ in SCENARIOS:
+    for scen, _ in SCENARIOS + [("shape", ""), ("process", "")]:
         peers = {p for (s, p, _m) in data if s == scen} | {p for (s, p) in status if s == scen}
-        for peer in sorted(peers, key=peer_key):
+        for peer in sorted(peers, key=lambda p: (peer_key(p), p)):
             st = status.get((scen, peer)) or "ok"
             failed += st.startswith("FAILED")
             body.append((scen, peer, st))
@@ -290,14 +402,26 @@ def main():
             body.append((scen, peer, METRICS[m][0], fmt(m, mid), f"{fmt(m, lo)}-{fmt(m, hi)}",
                          f"{ratio:.2f}" if ratio is not None else "", note(scen, peer)))
     tgt = targets(data, status)
+    shdr, sbody, phdr, pbody = shape_tables(data, status)
     head = [f"date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}", f"machine: {machine()}",
             f"command: {a.command}", f"parameters: {a.params}",
             f"load average (1, 5, 15 min) at start -> end: {a.load}"] + \
            [f"versions: {v}" for v in versions(a.lurl)]
-    print(table(headers, body))
-    print()
-    print(table(("lurl target", "measured", "status"), tgt))
-    print()
+    if body:
+        print(table(headers, body))
+        print()
+    if tgt:
+        print(table(("lurl target", "measured", "status"), tgt))
+        print()
+    if sbody:
+        print("shapes: instructions per request (callgrind, I(B+N)-I(B) over N) and the marked "
+              "interval's req/s,\neach x the C program doing plain GETs the same way; \"x C same bytes\": x the C "
+              "program sending\nthe shape's option, headers or query too (peer_libcurl seq-wire)")
+        print(table(shdr, sbody))
+        print()
+    if pbody:
+        print(table(phdr, pbody))
+        print()
     print("\n".join(head))
 
     if a.md:
@@ -308,8 +432,24 @@ def main():
                     "run (for req/s and MiB/s higher is better; for CPU, RSS, ms, bytes and "
                     "instructions lower is better).  Speed targets are judged on each side's "
                     "best repetition, which other load on the machine cannot flatter.\n\n")
-            f.write(md_table(headers, body) + "\n\n## lurl targets\n\n")
-            f.write(md_table(("target", "measured", "status"), tgt) + "\n")
+            if body:
+                f.write(md_table(headers, body) + "\n")
+            if tgt:
+                f.write("\n## lurl targets\n\n")
+                f.write(md_table(("target", "measured", "status"), tgt) + "\n")
+            if sbody:
+                f.write("\n## Shapes (issue 16)\n\nInstructions per request under callgrind "
+                        "(I(B+N)-I(B) over N, B = 1 sequential or 64 in flight) and the "
+                        "marked interval's req/s, each x the C program doing plain GETs the "
+                        "same way (one reused easy handle; a multi handle, 64 in flight). "
+                        "\"x C same bytes\" is against the C program sending the shape's "
+                        "option, headers or query as well (peer_libcurl seq-wire): what "
+                        "libcurl itself charges for them.\n\n")
+                f.write(md_table(shdr, sbody) + "\n")
+            if pbody:
+                f.write("\n## Whole processes (issue 16)\n\nStart to exit, client pinned to "
+                        "one CPU, nginx on the other; the marked interval beside it.\n\n")
+                f.write(md_table(phdr, pbody) + "\n")
     if a.tsv:
         with open(a.tsv, "w") as f:
             f.write("scenario\tpeer\tmetric\tmedian\tmin\tmax\tratio_to_c\tstatus\tnote\n")
@@ -318,6 +458,11 @@ def main():
                 f.write("\t".join([scen, peer, m or "", *vals,
                                    f"{ratio:.4f}" if ratio is not None else "",
                                    state, note(scen, peer)]) + "\n")
+            for (scen, peer, m), vals in sorted(data.items()):
+                if scen not in ("shape", "process"):
+                    continue
+                f.write("\t".join([scen, peer, m, f"{statistics.median(vals):g}", f"{min(vals):g}",
+                                   f"{max(vals):g}", "", status.get((scen, peer), ""), ""]) + "\n")
     return 0
 
 
