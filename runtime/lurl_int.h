@@ -11,13 +11,16 @@
 #include <lauxlib.h>
 
 #include "decode.h"
-#include "text.h"
+#include "errors.h"
+#include "limit.h"
+#include "luac.h"
 #include "policy.h"
+#include "redact.h"
+#include "text.h"
 
 /* Metatable names: they appear in type errors, so they read like Lua names. */
 #define LURL_ENGINE_MT "http.engine"
 #define LURL_TRANSFER_MT "http.transfer"
-#define LURL_ERROR_MT "http.error"
 
 #define LURL_DEFAULT_UA "lurl/" LURL_VERSION
 
@@ -36,14 +39,6 @@ enum lurl_fault {
   LURL_FAULT_HEAD_SIZE,      /* header block over LURL_MAX_HEAD_BYTES */
   LURL_FAULT_HEAD_LINES      /* more than LURL_MAX_HEAD_LINES header lines */
 };
-
-/* Limits on what a server sends before the body, per transfer (interim
-** 1xx blocks, a digest challenge and trailers included); libcurl itself
-** refuses one line over 100 KiB. */
-#define LURL_MAX_HEAD_BYTES (256 * 1024)
-#define LURL_MAX_HEAD_LINES 1000
-/* The default max_body of a body that is not streamed (decoded size). */
-#define LURL_DEFAULT_MAX_BODY ((size_t)512 * 1024 * 1024)
 
 enum lurl_tstate { LURL_T_IDLE, LURL_T_RUNNING, LURL_T_DONE };
 
@@ -71,14 +66,6 @@ typedef struct lurl_handle {
 /* Sets a per-request option kept in lurl_handle unless it holds `val`. */
 #define LURL_SET_KEPT(hd, field, opt, val) \
   ((hd)->field == (val) ? (void)0 : ((hd)->field = (val), (void)curl_easy_setopt((hd)->easy, (opt), (val))))
-
-/* The full userdata at idx when it holds at least `size` bytes and starts
-** with `tag` (the first field of lurl's tagged structs: transfer, share,
-** timings), else NULL.  Cheaper than luaL_testudata's registry lookup. */
-static inline void *lurl_totagged(lua_State *L, int idx, size_t size, const char *tag) {
-  void *p = lua_touserdata(L, idx);
-  return p && lua_rawlen(L, idx) >= size && *(const char *const *)p == tag ? p : NULL;
-}
 
 /* The environment a Lua state's requests read (CA bundle and proxies, with
 ** requests' and curl's variable names), read once when its engine starts,
@@ -184,16 +171,6 @@ int lurl_engine_interrupted(void);
 const char *lurl_accept_encoding(void);
 const char *lurl_default_reqhead(void);
 
-/* host.c: the limits a host set on this state (schemes, hosts); 0, or -1
-** with an InvalidURL error pushed [-0, +(0|1)].  opts/defs: the request's
-** and the session's option tables (stack indices, 0 when absent). */
-int lurl_host_check(lua_State *L, CURLU *u, const char *method, const char *url,
-                    int opts, int defs);
-size_t lurl_host_memory_cap(lua_State *L);  /* 0: no cap */
-int lurl_host_limits_urls(lua_State *L);    /* schemes or hosts restricted */
-lurl_acct *lurl_host_acct(lua_State *L);    /* the memory cap C buffers count
-                                               against, or NULL */
-
 /* share.c: a session's connection, DNS, TLS session and cookie caches */
 lurl_share *lurl_checkshare(lua_State *L, int idx);
 void lurl_share_attach(lurl_share *s, CURL *h);
@@ -204,26 +181,7 @@ void lurl_share_open(lua_State *L);
 
 /* request.c: builds an easy handle from options; see the file. */
 int lurl_core_start(lua_State *L);
-int lurl_core_check_options(lua_State *L);
-
-/* A C resource alive across calls that can raise: a full userdata whose
-** __close and __gc free what it holds (as lauxlib boxes a luaL_Buffer), so
-** an error or an out-of-memory never leaks it.  lurl_box_push pushes an
-** empty one [-0, +1], marked to-be-closed (lua_toclose): an error frees its
-** contents as it unwinds, so a script retrying a bad call under pcall does
-** not pile them up until the collector runs.  Close it with lua_closeslot
-** before popping it: Lua 5.4.4's lua_settop keeps a stack pointer across
-** the close method, which may reallocate the stack (fixed in 5.4.5); a
-** return or an error closes it safely.  lurl_box_free frees its contents
-** now (idempotent). */
-typedef struct lurl_box {
-  lurl_buf buf;
-  CURLU *u;
-  char *s[3];                  /* strings to curl_free */
-  struct curl_slist *list;
-} lurl_box;
-lurl_box *lurl_box_push(lua_State *L);
-void lurl_box_free(lurl_box *b);
+void lurl_request_open(lua_State *L);
 
 /* stream.c */
 size_t lurl_on_body(char *p, size_t size, size_t n, void *ud);
@@ -231,42 +189,14 @@ size_t lurl_on_header(char *p, size_t size, size_t n, void *ud);
 size_t lurl_on_read(char *buf, size_t size, size_t n, void *ud);
 int lurl_on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                      curl_off_t ulnow);
-int lurl_core_pull(lua_State *L);
-int lurl_core_sink(lua_State *L);
 void lurl_drop_chunk(lua_State *L, lurl_transfer *t);
-int lurl_core_io_state(lua_State *L);
-int lurl_core_feed(lua_State *L);
-int lurl_core_isatty(lua_State *L);
-int lurl_core_filekind(lua_State *L);
+void lurl_stream_open(lua_State *L);
 void lurl_build_mime(lua_State *L, lurl_transfer *t, int files_idx, int data_idx,
                      const char *fname, int argn);
 
 /* response.c */
-void lurl_push_transfer_error(lua_State *L, lurl_transfer *t, int with_request);
-int lurl_core_result(lua_State *L);
-void lurl_push_result(lua_State *L); /* core.result, core.set_response_mt */
-int lurl_core_timings(lua_State *L);
-int lurl_core_hop_info(lua_State *L);
-int lurl_core_reason(lua_State *L);
-int lurl_core_parse_headers(lua_State *L);
-int lurl_core_links(lua_State *L);
-int lurl_core_to_utf8(lua_State *L);
+void lurl_push_transfer_error(lua_State *L, lurl_transfer *t, int unused);
+void lurl_response_open(lua_State *L);
 void lurl_reason_phrase(int code, const char **s);
-
-/* errors.c: the only place that builds an error object. */
-void lurl_error_open(lua_State *L);
-void lurl_push_error(lua_State *L, const char *kind, const char *msg,
-                     const char *method, const char *url, int curl_code);
-/* redact.c: the secret parts of URLs (SPEC, Errors) */
-const char *lurl_redact_url(lua_State *L, const char *url);
-const char *lurl_redact_url_n(lua_State *L, const char *url, size_t n, int names);
-int lurl_core_redact(lua_State *L);
-int lurl_core_url_secrets(lua_State *L);
-int lurl_core_scrub(lua_State *L);
-const char *lurl_scrub_message(lua_State *L, const char *msg, const char *url);
-int lurl_core_secret_params(lua_State *L);
-int lurl_core_error(lua_State *L);
-int lurl_raise(lua_State *L, const char *fmt, ...);
-
 
 #endif /* LURL_INT_H */

@@ -1,6 +1,6 @@
 /*
 ** policy.h -- the file, address and finalizer policy of limited states
-** (runtime/policy.c); the host struct (host.c) holds one.
+** (runtime/policy.c); a limited state's record (limit.h) holds one.
 */
 #ifndef LURL_POLICY_H
 #define LURL_POLICY_H
@@ -20,7 +20,7 @@ typedef struct lurl_policy {
   int nread, nwrite;
 } lurl_policy;
 
-/* host.c: the policy of L's state, or NULL for a state lurl did not make. */
+/* limit.c: the policy of L's state, or NULL for a state lurl did not make. */
 lurl_policy *lurl_policy_of(lua_State *L);
 
 int lurl_policy_init(lurl_policy *p, const char *read_dirs, const char *write_dirs);

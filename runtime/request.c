@@ -34,9 +34,17 @@
 #define MAX_HEADERS 64
 #define MAX_TIMEOUT_MS 0x7fffffffL /* also "no connect timeout" for libcurl */
 
-/* Upvalue 1 of core.start is core.config; [1] is the JSON encoder that the
-** Lua layer installs (lua-cjson plus http.array support).  Upvalue 2 is the
-** transfer metatable, upvalue 3 the engine. */
+/* The upvalues of core.start: core.config (whose slots the Lua layer
+** fills, see enum lurl_config_slot), the transfer metatable, the engine. */
+#define UV_CONFIG lua_upvalueindex(1)
+#define UV_TRANSFER_MT lua_upvalueindex(2)
+#define UV_ENGINE lua_upvalueindex(3)
+
+/* The slots of core.config, by number (lua/http/client.lua sets them). */
+enum lurl_config_slot {
+  CONFIG_JSON_ENCODE = 1 /* the JSON encoder of json= bodies (lua-cjson plus
+                            http.array support) */
+};
 
 /* Everything one call needs while it reads options. */
 typedef struct req {
@@ -72,41 +80,6 @@ static int field_error(req *r, const char *field, const char *expected, int idx)
 static void file_ok(req *r, const char *field, const char *path) {
   const char *why = lurl_policy_file(r->L, path, 0); /* policy.c */
   if (why) lurl_raise(r->L, "bad argument #%d to '%s' (field '%s': %s)", r->argn, r->fname, field, why);
-}
-
-/* ---------------------------------------------------------------- box -- */
-
-#define LURL_BOX_MT "http.box"
-
-void lurl_box_free(lurl_box *b) {
-  lurl_buf_free(&b->buf);
-  curl_url_cleanup(b->u);
-  b->u = NULL;
-  for (int i = 0; i < 3; i++) curl_free(b->s[i]), b->s[i] = NULL;
-  curl_slist_free_all(b->list);
-  b->list = NULL;
-}
-
-static int box_close(lua_State *L) {
-  lurl_box_free((lurl_box *)lua_touserdata(L, 1));
-  return 0;
-}
-
-/* __close frees the contents when the box goes out of scope; __gc too,
-** for a box in a coroutine that an error killed and nobody closed (Lua
-** frees such a thread without closing its to-be-closed slots). */
-lurl_box *lurl_box_push(lua_State *L) {
-  lurl_box *b = (lurl_box *)lua_newuserdatauv(L, sizeof *b, 0);
-  memset(b, 0, sizeof *b);
-  if (luaL_newmetatable(L, LURL_BOX_MT)) {
-    lua_pushcfunction(L, box_close);
-    lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, box_close);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_setmetatable(L, -2);
-  lua_toclose(L, -1); /* freed as soon as an error unwinds past it */
-  return b;
 }
 
 /*
@@ -248,7 +221,7 @@ static void check_keys(req *r) { r->ohave = scan_opts(r, r->opts, 1); }
 
 /* core.check_options(fname, argn, opts): refuses unknown option names, as
 ** a request would (sessions check their defaults when created). */
-int lurl_core_check_options(lua_State *L) {
+static int core_check_options(lua_State *L) {
   req r;
   memset(&r, 0, sizeof r);
   r.L = L;
@@ -322,10 +295,6 @@ static void add_pair(req *r, lurl_buf *b, int kidx, int vidx, const char *field)
   if (rc) luaL_error(L, "not enough memory");
 }
 
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /*
 ** Encodes the table at idx as a query / form string onto b: either a map
 ** (keys sorted, so URLs are deterministic) or an array of {k, v} pairs (kept
@@ -350,21 +319,16 @@ static void encode_table(req *r, lurl_buf *b, int idx, const char *field) {
     return;
   }
   /* map: collect keys, sort, then emit */
-  const char *keys[256];
-  int nk = 0;
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    lua_pop(L, 1);
-    if (lua_type(L, -1) != LUA_TSTRING) field_error(r, field, "string key", -1);
-    if (nk == 256)
-      lurl_raise(L, "bad argument #%d to '%s' (field '%s': too many keys, 256 at most)",
-                 r->argn, r->fname, field);
-    keys[nk++] = lua_tostring(L, -1); /* anchored by the table itself */
-  }
-  qsort(keys, (size_t)nk, sizeof keys[0], cmp_str);
+  lurl_key keys[256];
+  int nk = lurl_sorted_keys(L, idx, keys, 256);
+  if (nk == LURL_KEYS_NOT_STRING) field_error(r, field, "string key", -1);
+  if (nk == LURL_KEYS_TOO_MANY)
+    lurl_raise(L, "bad argument #%d to '%s' (field '%s': too many keys, 256 at most)",
+               r->argn, r->fname, field);
   for (int i = 0; i < nk; i++) {
-    lua_pushstring(L, keys[i]);
-    lua_getfield(L, idx, keys[i]);
+    lua_pushlstring(L, keys[i].s, keys[i].len);
+    lua_pushvalue(L, -1);
+    lua_gettable(L, idx);
     add_pair(r, b, lua_gettop(L) - 1, lua_gettop(L), field);
     lua_pop(L, 2);
   }
@@ -458,7 +422,7 @@ static int parse_url(req *r, const char *method, const char *url) {
     invalid_url(L, method, url, lua_tostring(L, -1));
     return url_fail(L, base, bx);
   }
-  if (lurl_host_check(L, bx->u, method, url, r->opts, r->defs) != 0) /* host.c limits */
+  if (lurl_limits_check_url(L, bx->u, method, url, r->opts, r->defs) != 0) /* limit.c */
     return url_fail(L, base, bx);
   curl_url_set(bx->u, CURLUPART_FRAGMENT, NULL, 0); /* never sent */
   uc = curl_url_get(bx->u, CURLUPART_URL, &bx->s[1], 0);
@@ -512,7 +476,7 @@ static void add_params(req *r, int flags) {
 static int build_url(req *r, const char *method, const char *url, int flags) {
   lua_State *L = r->L;
   size_t auth_end = plain_url(url);
-  if (auth_end && !lurl_host_limits_urls(L)) {
+  if (auth_end && !lurl_limits_urls(L)) {
     if (url[auth_end] == '?') { /* "http://h?q" -> "http://h/?q", as libcurl writes it */
       lua_pushlstring(L, url, auth_end);
       lua_pushliteral(L, "/");
@@ -959,7 +923,7 @@ static int get_body(req *r) {
   lua_pop(L, 1);
   ty = getopt_(r, O_JSON);
   if (ty != LUA_TNIL) {
-    lua_rawgeti(L, lua_upvalueindex(1), 1); /* core.config[1]: the JSON encoder */
+    lua_rawgeti(L, UV_CONFIG, CONFIG_JSON_ENCODE);
     lua_insert(L, -2);
     lua_call(L, 1, 1);
     lua_pushliteral(L, "application/json");
@@ -1055,39 +1019,32 @@ static const char *string_opt(req *r, int id, size_t *len) {
 ** keys (at most 128).  Returns how many, or -1 with an InvalidHeader error
 ** pushed: a cookie is a piece of the request head like a header.
 */
-static int cookie_names(req *r, int idx, const char **keys) {
+static int cookie_names(req *r, int idx, lurl_key *keys) {
   lua_State *L = r->L;
-  int nk = 0;
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    lua_pop(L, 1);
-    if (lua_type(L, -1) != LUA_TSTRING) field_error(r, "cookies", "string name", -1);
-    if (nk == 128)
-      lurl_raise(L, "bad argument #%d to '%s' (field 'cookies': more than 128 cookies)",
-                 r->argn, r->fname);
-    size_t kn;
-    keys[nk] = lua_tolstring(L, -1, &kn); /* anchored by the table, as a key */
-    if (bad_name(keys[nk], kn)) { /* CR, LF, NUL, ';', '=', space... */
-      lua_pop(L, 1);
+  int nk = lurl_sorted_keys(L, idx, keys, 128);
+  if (nk == LURL_KEYS_NOT_STRING) field_error(r, "cookies", "string name", -1);
+  if (nk == LURL_KEYS_TOO_MANY)
+    lurl_raise(L, "bad argument #%d to '%s' (field 'cookies': more than 128 cookies)",
+               r->argn, r->fname);
+  for (int i = 0; i < nk; i++) {
+    if (bad_name(keys[i].s, keys[i].len)) { /* CR, LF, NUL, ';', '=', space... */
       invalid_header(r, "Cookie", "has a cookie name that is not a token");
       return -1;
     }
-    nk++;
   }
-  qsort(keys, (size_t)nk, sizeof keys[0], cmp_str);
   for (int i = 0; i < nk; i++) {
-    lua_getfield(L, idx, keys[i]);
+    lua_getfield(L, idx, keys[i].s);
     size_t vl;
     int ty = lua_type(L, -1);
     if (ty == LUA_TNUMBER) check_finite(r, -1, "cookies");
     else if (ty != LUA_TSTRING)
       lurl_raise(L, "bad argument #%d to '%s' (field 'cookies': bad cookie '%s')", r->argn,
-                 r->fname, keys[i]);
+                 r->fname, keys[i].s);
     const char *v = lua_tolstring(L, -1, &vl);
     int bad = bad_value(v, vl);
     lua_pop(L, 1);
     if (bad) {
-      lua_pushfstring(L, "has a value with CR, LF or NUL in cookie '%s'", keys[i]);
+      lua_pushfstring(L, "has a value with CR, LF or NUL in cookie '%s'", keys[i].s);
       invalid_header(r, "Cookie", lua_tostring(L, -1));
       lua_remove(L, -2);
       return -1;
@@ -1112,18 +1069,18 @@ static int add_cookies(req *r, hdrs *hs) {
   }
   if (ty != LUA_TNIL && ty != LUA_TTABLE) field_error(r, "cookies", "table", -1);
   int idx = lua_gettop(L);
-  const char *keys[128];
+  lurl_key keys[128];
   int nk = ty == LUA_TTABLE ? cookie_names(r, idx, keys) : 0;
   if (nk < 0) return -1;
   luaL_Buffer cb;
   luaL_buffinit(L, &cb);
   if (existing && existing->value) luaL_addlstring(&cb, existing->value, existing->vlen);
   for (int i = 0; i < nk; i++) {
-    lua_getfield(L, idx, keys[i]);
+    lua_getfield(L, idx, keys[i].s);
     size_t vl;
     const char *v = lua_tolstring(L, -1, &vl); /* checked by cookie_names */
     if (luaL_bufflen(&cb)) luaL_addstring(&cb, "; ");
-    luaL_addstring(&cb, keys[i]);
+    luaL_addlstring(&cb, keys[i].s, keys[i].len);
     luaL_addchar(&cb, '=');
     luaL_addlstring(&cb, v, vl);
     lua_pop(L, 1);
@@ -1365,11 +1322,11 @@ int lurl_core_start(lua_State *L) {
   r.url = url;
 
   /* 11: the transfer, created before the easy handle (liolib's order) */
-  lurl_engine *e = (lurl_engine *)lua_touserdata(L, lua_upvalueindex(3));
+  lurl_engine *e = (lurl_engine *)lua_touserdata(L, UV_ENGINE);
   lurl_transfer *t = (lurl_transfer *)lua_newuserdatauv(L, sizeof *t, 4);
   memset(t, 0, sizeof *t);
   t->tag = lurl_transfer_tag;
-  lua_pushvalue(L, lua_upvalueindex(2)); /* the transfer metatable */
+  lua_pushvalue(L, UV_TRANSFER_MT);
   lua_setmetatable(L, -2);
   r.t = t;
   lurl_transfer **guard = push_guard(L, t); /* 12 */
@@ -1441,8 +1398,8 @@ int lurl_core_start(lua_State *L) {
   if ((r.ohave | r.dhave) & REST_OPTS) apply_rest(&r);
   /* a body that is not streamed is held whole: bounded unless max_body says */
   if (!t->max_body_set && !t->stream) t->body.limit = LURL_DEFAULT_MAX_BODY;
-  size_t cap = lurl_host_memory_cap(L); /* a host's memory cap bounds bodies too */
-  t->body.acct = t->head.acct = lurl_host_acct(L); /* and counts them with Lua's */
+  size_t cap = lurl_limits_memory_cap(L); /* a host's memory cap bounds bodies too */
+  t->body.acct = t->head.acct = lurl_limits_acct(L); /* and counts them with Lua's */
   lurl_policy_apply(L, t->hd); /* limited states: the address each connection reaches */
   if (cap) {
     if (t->stream) {
@@ -1461,4 +1418,18 @@ invalid: /* an InvalidHeader error is on top; nothing was sent */
   lua_pushnil(L);
   lua_insert(L, -2);
   return 2;
+}
+
+/* core.start (a closure over core.config, the transfer metatable and the
+** engine), core.config and core.check_options. */
+void lurl_request_open(lua_State *L) {
+  lua_newtable(L); /* core.config: its slots by number, see lurl_config_slot */
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "config");
+  luaL_getmetatable(L, LURL_TRANSFER_MT);
+  lurl_push_engine(L);
+  lua_pushcclosure(L, lurl_core_start, 3);
+  lua_setfield(L, -2, "start");
+  lua_pushcfunction(L, core_check_options);
+  lua_setfield(L, -2, "check_options");
 }

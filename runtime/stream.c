@@ -427,7 +427,7 @@ static void unpause(lurl_transfer *t) {
 ** short); false when Lua must wait for the loop first.  `want` bounds how
 ** much is buffered before the transfer pauses.
 */
-int lurl_core_pull(lua_State *L) {
+static int lurl_core_pull(lua_State *L) {
   lurl_transfer *t = lurl_checktransfer(L, 1);
   lua_Integer want = luaL_optinteger(L, 2, 0);
   if (want > 0) t->chunk_cap = (size_t)want < MIN_CHUNK ? MIN_CHUNK : (size_t)want;
@@ -481,7 +481,7 @@ static int sink_write(lurl_transfer *t, FILE *f, const char *s, size_t n) {
 ** closed).  Either way: the bytes written to the file so far, or nil and
 ** why a write failed.
 */
-int lurl_core_sink(lua_State *L) {
+static int lurl_core_sink(lua_State *L) {
   lurl_transfer *t = lurl_checktransfer(L, 1);
   if (lua_isnoneornil(L, 2)) {
     t->sink = NULL;
@@ -521,7 +521,7 @@ int lurl_core_sink(lua_State *L) {
 **                             down_now, down_total, up_now, up_total
 ** Clears `wake`: the caller is about to deal with all of it.
 */
-int lurl_core_io_state(lua_State *L) {
+static int lurl_core_io_state(lua_State *L) {
   lurl_transfer *t = lurl_checktransfer(L, 1);
   t->wake = 0;
   lua_pushboolean(L, t->up_need && t->state == LURL_T_RUNNING);
@@ -537,7 +537,7 @@ int lurl_core_io_state(lua_State *L) {
 
 /* core.feed(transfer, chunk | nil): the next upload chunk, or nil at the
 ** end of the body; resumes the send side. */
-int lurl_core_feed(lua_State *L) {
+static int lurl_core_feed(lua_State *L) {
   lurl_transfer *t = lurl_checktransfer(L, 1);
   t->wake = 0;
   if (lua_isnoneornil(L, 2)) {
@@ -561,24 +561,13 @@ int lurl_core_feed(lua_State *L) {
 ** the body is deterministic.  Raises on bad input (a missing file names the
 ** field and the path).
 */
-static int cmp_keys(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-static int sorted_keys(lua_State *L, int idx, const char **keys, int max, const char *field,
+/* The sorted keys of the table at idx, or a raise naming the field. */
+static int sorted_keys(lua_State *L, int idx, lurl_key *keys, int max, const char *field,
                        const char *fname, int argn) {
-  int n = 0;
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    lua_pop(L, 1);
-    if (lua_type(L, -1) != LUA_TSTRING)
-      lurl_raise(L, "bad argument #%d to '%s' (field '%s': string keys expected)", argn, fname,
-                 field);
-    if (n == max)
-      lurl_raise(L, "bad argument #%d to '%s' (field '%s': too many entries)", argn, fname, field);
-    keys[n++] = lua_tostring(L, -1);
-  }
-  qsort(keys, (size_t)n, sizeof keys[0], cmp_keys);
+  int n = lurl_sorted_keys(L, idx, keys, max);
+  if (n == LURL_KEYS_NOT_STRING)
+    lurl_field_error(L, argn, fname, field, "string keys expected");
+  if (n == LURL_KEYS_TOO_MANY) lurl_field_error(L, argn, fname, field, "too many entries");
   return n;
 }
 
@@ -598,55 +587,55 @@ void lurl_build_mime(lua_State *L, lurl_transfer *t, int fi, int di, const char 
   curl_mime *m = curl_mime_init(t->easy);
   if (!m) luaL_error(L, "not enough memory");
   t->mime = m;
-  const char *keys[256];
+  lurl_key keys[256];
   if (di) {
     int n = sorted_keys(L, di, keys, 256, "data", fname, argn);
     for (int i = 0; i < n; i++) {
-      lua_getfield(L, di, keys[i]);
+      lua_getfield(L, di, keys[i].s);
       size_t vl;
       if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1) && !isfinite(lua_tonumber(L, -1)))
         lurl_raise(L, "bad argument #%d to '%s' (field 'data.%s': number is NaN or infinite)",
-                   argn, fname, keys[i]); /* never "nan" or "inf" on the wire */
+                   argn, fname, keys[i].s); /* never "nan" or "inf" on the wire */
       const char *v = lua_tolstring(L, -1, &vl);
-      if (!v) lurl_raise(L, "bad argument #%d to '%s' (field 'data.%s': string expected)", argn, fname, keys[i]);
+      if (!v) lurl_raise(L, "bad argument #%d to '%s' (field 'data.%s': string expected)", argn, fname, keys[i].s);
       curl_mimepart *p = curl_mime_addpart(m);
-      curl_mime_name(p, keys[i]);
+      curl_mime_name(p, keys[i].s);
       curl_mime_data(p, v, vl);
       lua_pop(L, 1);
     }
   }
   int n = sorted_keys(L, fi, keys, 256, "files", fname, argn);
   for (int i = 0; i < n; i++) {
-    lua_getfield(L, fi, keys[i]);
+    lua_getfield(L, fi, keys[i].s);
     int v = lua_gettop(L);
     if (!lua_istable(L, v))
       lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s': http.file(path) or {content=...} expected)", argn, fname,
-                 keys[i]);
+                 keys[i].s);
     curl_mimepart *p = curl_mime_addpart(m);
-    curl_mime_name(p, keys[i]);
+    curl_mime_name(p, keys[i].s);
     const char *path = optstr(L, v, "path");
     if (path) {
       const char *why = lurl_policy_file(L, path, 0); /* a limited state's file policy */
-      if (why) lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s': %s)", argn, fname, keys[i], why);
+      if (why) lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s': %s)", argn, fname, keys[i].s, why);
       FILE *f = fopen(path, "rb"); /* fail now, with a clear message, not mid-upload */
-      if (!f) lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s': cannot open '%s')", argn, fname, keys[i], path);
+      if (!f) lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s': cannot open '%s')", argn, fname, keys[i].s, path);
       fclose(f);
       if (curl_mime_filedata(p, path) != CURLE_OK)
-        lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s': cannot read '%s')", argn, fname, keys[i], path);
+        lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s': cannot read '%s')", argn, fname, keys[i].s, path);
     } else {
       lua_getfield(L, v, "content");
       size_t cl;
       const char *c = lua_tolstring(L, -1, &cl);
-      if (!c) lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s.content': string expected)", argn, fname, keys[i]);
+      if (!c) lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s.content': string expected)", argn, fname, keys[i].s);
       curl_mime_data(p, c, cl);
       lua_pop(L, 1);
-      if (!optstr(L, v, "filename")) curl_mime_filename(p, keys[i]);
+      if (!optstr(L, v, "filename")) curl_mime_filename(p, keys[i].s);
     }
     const char *fn = optstr(L, v, "filename");
     const char *ct = optstr(L, v, "content_type");
     if (has_crlf(ct)) /* libcurl escapes names and file names, not the type */
       lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s': CR or LF in content_type)",
-                 argn, fname, keys[i]);
+                 argn, fname, keys[i].s);
     if (fn) curl_mime_filename(p, fn);
     curl_mime_type(p, ct ? ct : "application/octet-stream");
     lua_pop(L, 1);
@@ -657,7 +646,7 @@ void lurl_build_mime(lua_State *L, lurl_transfer *t, int fi, int di, const char 
 
 /* core.filekind(path) -> "file" | "other" | nil (missing): res:save writes
 ** a device or a FIFO (e.g. /dev/null) in place instead of renaming over it. */
-int lurl_core_filekind(lua_State *L) {
+static int lurl_core_filekind(lua_State *L) {
   struct stat st;
   const char *path = luaL_checkstring(L, 1);
   if (!lurl_policy_may_stat(L, path)) return 0; /* outside a limited state's files */
@@ -666,8 +655,10 @@ int lurl_core_filekind(lua_State *L) {
   return 1;
 }
 
-/* core.isatty(fd) -> boolean (progress bars only on a terminal). */
-int lurl_core_isatty(lua_State *L) {
-  lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
-  return 1;
+/* core.pull, core.sink, core.io_state, core.feed, core.filekind. */
+void lurl_stream_open(lua_State *L) {
+  static const luaL_Reg fns[] = {
+    {"pull", lurl_core_pull}, {"sink", lurl_core_sink}, {"io_state", lurl_core_io_state},
+    {"feed", lurl_core_feed}, {"filekind", lurl_core_filekind}, {NULL, NULL}};
+  luaL_setfuncs(L, fns, 0);
 }
