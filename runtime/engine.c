@@ -24,16 +24,13 @@
 #include "lurl.h"
 #include "lurl_int.h"
 
-#define POOL_MAX 16          /* idle easy handles kept for reuse */
 #define IDLE_WAKE_MS 1000    /* longest sleep, so an interrupt is seen */
 
 struct lurl_engine {
   CURLM *multi;
   lurl_transfer *live;       /* transfers that hold an easy handle */
-  CURL *pool[POOL_MAX];       /* configured (see configure), on no share */
-  int npool;
+  lurl_pool pool;             /* idle easy handles (handle.c) */
   int closed;
-  struct curl_slist *headers; /* the default request headers (request.c) */
   lurl_env env;
   lua_State *perform_L;       /* the state driving curl_multi_perform, or NULL */
   size_t gc_owed;             /* bytes Lua allocated with its collector stopped */
@@ -48,7 +45,6 @@ static volatile sig_atomic_t interrupt_flag = 0;
 void lurl_signal_interrupt(void) { interrupt_flag = 1; }
 void lurl_clear_interrupt(void) { interrupt_flag = 0; }
 int lurl_interrupted(void) { return interrupt_flag != 0; }
-int lurl_engine_interrupted(void) { return interrupt_flag != 0; }
 
 /* Registry keys: the addresses of these variables. */
 static const char engine_key = 0;
@@ -96,141 +92,6 @@ static void env_free(lurl_env *v) {
 
 const lurl_env *lurl_engine_env(lurl_engine *e) { return &e->env; }
 
-#define LURL_RH(ae) "Accept: */*\r\nUser-Agent: " LURL_DEFAULT_UA "\r\nAccept-Encoding: " ae "\r\n"
-
-/* The Accept-Encoding of what lurl decodes (decode.c: all four codings,
-** whatever libcurl was built with; a constant string). */
-const char *lurl_accept_encoding(void) { return LURL_ACCEPT_ENCODING; }
-
-/* The record of the default request headers (what res.request.headers
-** shows), in the order libcurl sends them (a constant string). */
-const char *lurl_default_reqhead(void) { return LURL_RH(LURL_ACCEPT_ENCODING); }
-
-/* The options every easy handle of ours carries for its whole life: set
-** once when it is made (or after a reset), not per request.  hd is the
-** handle's companion (lurl_int.h), made here for a new handle (NULL). */
-static CURL *configure(lurl_engine *e, CURL *h, lurl_handle *hd) {
-  if (!h) return NULL;
-  if (!hd && (hd = (lurl_handle *)malloc(sizeof *hd)) == NULL) {
-    curl_easy_cleanup(h);
-    return NULL;
-  }
-  memset(hd, 0, sizeof *hd); /* the kept options as libcurl starts them */
-  hd->easy = h;
-  curl_easy_setopt(h, CURLOPT_PRIVATE, (char *)hd);
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, hd->errbuf);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, (void *)hd);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, (void *)hd);
-  /* proxies are decided in request.c from e->env: libcurl reads no
-  ** environment per request */
-  curl_easy_setopt(h, CURLOPT_PROXY, "");
-  curl_easy_setopt(h, CURLOPT_NOPROXY, "");
-  /* verify = true: the environment's CA bundle, else the system's */
-  if (e->env.ca) curl_easy_setopt(h, CURLOPT_CAINFO, e->env.ca);
-  if (e->env.capath) {
-    curl_easy_setopt(h, CURLOPT_CAPATH, e->env.capath);
-    if (!e->env.ca) curl_easy_setopt(h, CURLOPT_CAINFO, NULL);
-  }
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, lurl_on_body);
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, lurl_on_header);
-  /* lurl decodes bodies itself, bounded (stream.c, decode.c); the
-  ** Accept-Encoding header is one of our request headers */
-  curl_easy_setopt(h, CURLOPT_HTTP_CONTENT_DECODING, 0L);
-  curl_easy_setopt(h, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-  return h;
-}
-
-/* The companion of one of our easy handles (CURLOPT_PRIVATE). */
-static lurl_handle *companion(CURL *h) {
-  lurl_handle *hd = NULL;
-  curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&hd);
-  return hd;
-}
-
-/* Frees the URL a companion keeps (the handle no longer points at it). */
-static void forget_url(lurl_handle *hd) {
-  curl_url_cleanup(hd->cu);
-  free(hd->url);
-  hd->cu = NULL, hd->url = NULL, hd->url_len = 0;
-}
-
-/*
-** Gives the handle the URL of its next request.  Handed a string
-** (CURLOPT_URL), libcurl parses it on every transfer and rebuilds it
-** through its printf more than once; handed a parsed URL (CURLOPT_CURLU),
-** it only copies it.  The companion keeps the parsed URL and its string, so
-** a handle reused for the same URL parses nothing, and a new URL is parsed
-** once, with the flags libcurl gives CURLOPT_URL.  A URL libcurl's parser
-** refuses goes as a string, so the transfer fails as it always did.
-*/
-void lurl_handle_url(lurl_handle *hd, const char *url, size_t len) {
-  if (hd->url && hd->url_len == len && memcmp(hd->url, url, len) == 0) return;
-  char *copy = (char *)malloc(len + 1);
-  if (!hd->cu) hd->cu = curl_url();
-  if (copy && hd->cu &&
-      curl_url_set(hd->cu, CURLUPART_URL, url, CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) ==
-          CURLUE_OK) {
-    memcpy(copy, url, len + 1);
-    free(hd->url);
-    hd->url = copy, hd->url_len = len;
-    /* libcurl 7.88 takes the URL string out of the URL handle only when it
-    ** holds none (Curl_pretransfer), and keeps it for messages, auth
-    ** retries and redirects: an empty CURLOPT_URL makes it take the new one */
-    curl_easy_setopt(hd->easy, CURLOPT_URL, NULL);
-    curl_easy_setopt(hd->easy, CURLOPT_CURLU, hd->cu);
-    return;
-  }
-  free(copy);
-  forget_url(hd); /* cu may hold a half-set URL */
-  curl_easy_setopt(hd->easy, CURLOPT_CURLU, NULL);
-  curl_easy_setopt(hd->easy, CURLOPT_URL, url);
-}
-
-/* Frees one of our easy handles and its companion. */
-void lurl_easy_free(CURL *h) {
-  lurl_handle *hd = companion(h);
-  curl_easy_cleanup(h);
-  if (hd) forget_url(hd);
-  free(hd);
-}
-
-/* Puts h (on no share) in the pool, or frees it.  A tainted handle (one
-** that carried options beyond the per-request set, see request.c) is reset
-** first, so the next request starts from the configured state. */
-static void give_back(lurl_engine *e, CURL *h, int tainted) {
-  if (!e || e->closed || e->npool >= POOL_MAX) {
-    lurl_easy_free(h);
-    return;
-  }
-  if (tainted) {
-    lurl_handle *hd = companion(h);
-    /* libcurl 7.88 leaks the cookie file list across curl_easy_reset
-    ** (fixed upstream later): clear it first */
-    curl_easy_setopt(h, CURLOPT_COOKIEFILE, NULL);
-    curl_easy_reset(h);
-    forget_url(hd);
-    configure(e, h, hd);
-  }
-  e->pool[e->npool++] = h;
-}
-
-/*
-** Did the handle's last exchange carry an authentication challenge (a 401,
-** or a 407 from the server or a CONNECT)?  libcurl stores a Digest
-** challenge's nonce on the handle even when no auth was asked for, and
-** answers the next Digest request with it, to whatever server that goes,
-** then ignores that server's own challenge; curl_easy_reset is the only
-** way to forget it.  Auth state belongs to one request.
-*/
-static int auth_challenged(CURL *h) {
-  long code = 0, connect_code = 0;
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-  curl_easy_getinfo(h, CURLINFO_HTTP_CONNECTCODE, &connect_code);
-  return code == 401 || code == 407 || connect_code == 407;
-}
-
 /*
 ** Gives the transfer's easy handle back (to its session's idle handles,
 ** still attached and configured, or to the engine's pool, or frees it) and
@@ -242,18 +103,18 @@ void lurl_transfer_release(lurl_transfer *t) {
     lurl_engine *e = t->eng;
     CURL *h = t->easy;
     if (e && t->state == LURL_T_RUNNING) curl_multi_remove_handle(e->multi, h);
-    if (!t->tainted && t->state != LURL_T_IDLE && auth_challenged(h))
+    if (!t->tainted && t->state != LURL_T_IDLE && lurl_handle_challenged(h))
       t->tainted = 1; /* only a reset forgets the challenge */
     t->hd->t = NULL;
     t->hd = NULL;
     if (t->share) {
       if (t->tainted || e == NULL || e->closed || !lurl_share_keep(t->share, h)) {
         lurl_share_detach(t->share, h);
-        give_back(e, h, t->tainted);
+        lurl_pool_give(e ? &e->pool : NULL, h, t->tainted);
       }
       t->share = NULL;
     } else {
-      give_back(e, h, t->tainted);
+      lurl_pool_give(e ? &e->pool : NULL, h, t->tainted);
     }
     t->easy = NULL;
     unlink_transfer(t);
@@ -273,11 +134,8 @@ void lurl_transfer_release(lurl_transfer *t) {
   t->dec = NULL;
 }
 
-/* The request header lines every request sends unless told otherwise:
-** built once, shared by the transfers (libcurl only reads the list). */
-struct curl_slist *lurl_engine_headers(lurl_engine *e) {
-  return e->headers;
-}
+/* The engine's pool of idle easy handles (handle.c). */
+lurl_pool *lurl_engine_pool(lurl_engine *e) { return &e->pool; }
 
 /* The Lua state whose call is inside curl_multi_perform now (write
 ** callbacks may make a streamed chunk's string in it), else NULL. */
@@ -300,16 +158,6 @@ static CURLMcode perform(lua_State *L, lurl_engine *e, int *running) {
   return mc;
 }
 
-/* An easy handle for a transfer on share s (or none), by its companion:
-** one the session used before (*attached = 1: still on s, cookie engine
-** on), else one from the pool or a new one, configured, on no share. */
-lurl_handle *lurl_engine_easy(lurl_engine *e, lurl_share *s, int *attached) {
-  CURL *h = s ? lurl_share_take(s) : NULL;
-  *attached = h != NULL;
-  if (!h) h = e->npool > 0 ? e->pool[--e->npool] : configure(e, curl_easy_init(), NULL);
-  return h ? companion(h) : NULL;
-}
-
 /* Marks t finished with `code` and takes it off the multi handle at once, so
 ** its connection goes back to the cache before Lua even looks at it. */
 static void finish(lurl_engine *e, lurl_transfer *t, CURLcode code) {
@@ -329,7 +177,7 @@ static int drain(lurl_engine *e) {
   while ((m = curl_multi_info_read(e->multi, &left)) != NULL) {
     if (m->msg != CURLMSG_DONE) continue;
     CURLcode rc = m->data.result; /* m is invalid once the handle is removed */
-    lurl_handle *hd = companion(m->easy_handle);
+    lurl_handle *hd = lurl_handle_of(m->easy_handle);
     lurl_transfer *t = hd ? hd->t : NULL;
     if (t) {
       finish(e, t, rc);
@@ -524,9 +372,7 @@ static int engine_gc(lua_State *L) {
     t->prev = t->next = NULL;
     t->eng = NULL;
   }
-  while (e->npool > 0) lurl_easy_free(e->pool[--e->npool]);
-  curl_slist_free_all(e->headers);
-  e->headers = NULL;
+  lurl_pool_close(&e->pool);
   free(e->wfree);
   e->wfree = NULL;
   e->nwfree = e->capwfree = 0;
@@ -576,18 +422,12 @@ static lurl_engine *engine_new(lua_State *L) {
     curl_global_cleanup();
     luaL_error(L, "libcurl: cannot create a multi handle");
   }
-  char ae[64];
-  snprintf(ae, sizeof ae, "Accept-Encoding: %s", lurl_accept_encoding());
-  struct curl_slist *a = curl_slist_append(NULL, "User-Agent: " LURL_DEFAULT_UA);
-  struct curl_slist *b = a ? curl_slist_append(a, ae) : NULL;
-  if (!b) {
-    curl_slist_free_all(a);
+  if (lurl_pool_init(&e->pool, &e->env, lurl_on_body, lurl_on_header) != 0) {
     curl_multi_cleanup(e->multi);
     e->multi = NULL;
     curl_global_cleanup();
     luaL_error(L, "not enough memory");
   }
-  e->headers = b;
   env_read(&e->env);
   e->closed = 0;
   /* HTTP/2 requests to one host share one connection. */

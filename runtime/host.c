@@ -725,6 +725,7 @@ LURL_API lua_State *lurl_newstate(const lurl_limits *limits) {
     if (!lurl_limits_copy_list(&h->lim.schemes, limits->schemes) ||
         !lurl_limits_copy_list(&h->lim.hosts, limits->hosts) ||
         !lurl_policy_init(&h->lim.pol, limits->read_dirs, limits->write_dirs)) {
+      lurl_policy_free(&h->lim.pol);
       lurl_limits_free(&h->lim);
       free(h);
       return NULL;
@@ -732,6 +733,7 @@ LURL_API lua_State *lurl_newstate(const lurl_limits *limits) {
   }
   lua_State *L = lua_newstate(lurl_limits_alloc, h);
   if (L == NULL) {
+    lurl_policy_free(&h->lim.pol);
     lurl_limits_free(&h->lim);
     free(h);
     return NULL;
@@ -783,6 +785,7 @@ LURL_API void lurl_close(lua_State *L) {
   }
   lua_close(L);
   if (h) {
+    lurl_policy_free(&h->lim.pol);
     lurl_limits_free(&h->lim);
     free(h);
   }

@@ -48,8 +48,8 @@ lurl_state_limits *lurl_limits_of(lua_State *L) {
   return lua_getallocf(L, &ud) == lurl_limits_alloc ? (lurl_state_limits *)ud : NULL;
 }
 
+/* Frees the lists (the policy record is policy.c's: lurl_policy_free). */
 void lurl_limits_free(lurl_state_limits *h) {
-  lurl_policy_free(&h->pol);
   free(h->schemes);
   free(h->hosts);
   h->schemes = h->hosts = NULL;

@@ -12,6 +12,7 @@
 
 #include "decode.h"
 #include "errors.h"
+#include "handle.h"
 #include "limit.h"
 #include "luac.h"
 #include "policy.h"
@@ -22,7 +23,6 @@
 #define LURL_ENGINE_MT "http.engine"
 #define LURL_TRANSFER_MT "http.transfer"
 
-#define LURL_DEFAULT_UA "lurl/" LURL_VERSION
 
 /* Errors lurl detects itself, beside libcurl's CURLcode. */
 enum lurl_fault {
@@ -45,35 +45,6 @@ enum lurl_tstate { LURL_T_IDLE, LURL_T_RUNNING, LURL_T_DONE };
 typedef struct lurl_engine lurl_engine;
 typedef struct lurl_transfer lurl_transfer;
 typedef struct lurl_share lurl_share;
-
-/* What lurl keeps beside each of its easy handles, for the handle's whole
-** life (engine.c): its CURLOPT_PRIVATE, and the data of its write and
-** header callbacks.  The options set on every request are remembered, so
-** a value the handle already holds is not set again (LURL_SET_KEPT). */
-typedef struct lurl_handle {
-  CURL *easy;
-  lurl_transfer *t;            /* the transfer using the handle, or NULL */
-  char errbuf[CURL_ERROR_SIZE]; /* its CURLOPT_ERRORBUFFER */
-  struct curl_slist *headers;  /* CURLOPT_HTTPHEADER as last set */
-  long connect_ms, total_ms;   /* CURLOPT_CONNECTTIMEOUT_MS, CURLOPT_TIMEOUT_MS */
-  long pipewait;               /* CURLOPT_PIPEWAIT */
-  CURLU *cu;                   /* the parsed URL (CURLOPT_CURLU), or NULL */
-  char *url;                   /* the string cu was parsed from; non-NULL
-                                  when CURLOPT_CURLU is cu (else CURLOPT_URL) */
-  size_t url_len;
-} lurl_handle;
-
-/* Sets a per-request option kept in lurl_handle unless it holds `val`. */
-#define LURL_SET_KEPT(hd, field, opt, val) \
-  ((hd)->field == (val) ? (void)0 : ((hd)->field = (val), (void)curl_easy_setopt((hd)->easy, (opt), (val))))
-
-/* The environment a Lua state's requests read (CA bundle and proxies, with
-** requests' and curl's variable names), read once when its engine starts,
-** as curl reads it once per run.  NULL: not set or empty. */
-typedef struct lurl_env {
-  char *ca, *capath;                        /* REQUESTS_CA_BUNDLE..., SSL_CERT_DIR */
-  char *http_proxy, *https_proxy, *all_proxy, *no_proxy;
-} lurl_env;
 
 /* One HTTP exchange (one hop of a redirect chain).  A full userdata, so Lua
 ** owns it; the easy handle is borrowed from the engine's pool while the
@@ -152,11 +123,8 @@ int lurl_engine_add(lua_State *L, lurl_engine *e, lurl_transfer *t);
 int lurl_engine_running(lurl_engine *e, int upto);
 void lurl_engine_wait(lua_State *L, lurl_engine *e, lurl_transfer *t);
 int lurl_engine_step(lua_State *L, lurl_engine *e, long timeout_ms);
-lurl_handle *lurl_engine_easy(lurl_engine *e, lurl_share *s, int *attached);
-void lurl_easy_free(CURL *h);
-void lurl_handle_url(lurl_handle *hd, const char *url, size_t len);
+lurl_pool *lurl_engine_pool(lurl_engine *e);
 void lurl_transfer_release(lurl_transfer *t);
-struct curl_slist *lurl_engine_headers(lurl_engine *e);
 lua_State *lurl_engine_lua(lurl_engine *e);
 void lurl_engine_gc_owe(lurl_engine *e, size_t bytes);
 const lurl_env *lurl_engine_env(lurl_engine *e);
@@ -167,9 +135,6 @@ void lurl_engine_open(lua_State *L);
 struct pollfd;
 int lurl_engine_pollfds(lurl_engine *e, struct pollfd *out, int max);
 long lurl_engine_timeout(lurl_engine *e);
-int lurl_engine_interrupted(void);
-const char *lurl_accept_encoding(void);
-const char *lurl_default_reqhead(void);
 
 /* share.c: a session's connection, DNS, TLS session and cookie caches */
 lurl_share *lurl_checkshare(lua_State *L, int idx);

@@ -1256,7 +1256,7 @@ static int build_headers(req *r, int kind, int body_i, int is_upload, int flags)
   if (hs.n == 2 && hs.h[0].value == default_ua && hs.h[1].value == lurl_accept_encoding() &&
       t->reqhead.len == 0) {
     /* the common case: the engine's list, nothing built */
-    LURL_SET_KEPT(t->hd, headers, CURLOPT_HTTPHEADER, lurl_engine_headers(t->eng));
+    LURL_SET_KEPT(t->hd, headers, CURLOPT_HTTPHEADER, lurl_engine_pool(t->eng)->headers);
     t->reqhead_fixed = lurl_default_reqhead();
   } else {
     if (!hdr_find(&hs, "Accept", 6) && /* what libcurl sends, in its order */
@@ -1330,8 +1330,11 @@ int lurl_core_start(lua_State *L) {
   lua_setmetatable(L, -2);
   r.t = t;
   lurl_transfer **guard = push_guard(L, t); /* 12 */
-  int attached;
-  lurl_handle *hd = lurl_engine_easy(e, share, &attached);
+  /* a handle the session used before (still on its share, cookie engine
+  ** on), else one from the engine's pool or a new one, on no share */
+  CURL *kept = share ? lurl_share_take(share) : NULL;
+  int attached = kept != NULL;
+  lurl_handle *hd = kept ? lurl_handle_of(kept) : lurl_pool_take(lurl_engine_pool(e));
   if (!hd) return luaL_error(L, "libcurl: cannot create an easy handle");
   r.h = t->easy = hd->easy;
   t->hd = hd, hd->t = t, hd->errbuf[0] = '\0';
