@@ -21,8 +21,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <lauxlib.h>
+
 #include "lurl.h"
-#include "lurl_int.h"
+#include "engine.h"
+#include "handle.h"
+#include "policy.h"
+#include "transfer.h"
 
 #define IDLE_WAKE_MS 1000    /* longest sleep, so an interrupt is seen */
 
@@ -56,12 +61,17 @@ long long lurl_now_ms(void) {
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void unlink_transfer(lurl_transfer *t) {
+/* Takes t off the multi handle (if running) and the list of live
+** transfers.  The state stays: the caller says what t is now. */
+void lurl_engine_remove(lurl_engine *e, lurl_transfer *t) {
+  if (t->state == LURL_T_RUNNING && t->easy && e->multi) curl_multi_remove_handle(e->multi, t->easy);
   if (t->prev) t->prev->next = t->next;
-  else if (t->eng && t->eng->live == t) t->eng->live = t->next;
+  else if (e->live == t) e->live = t->next;
   if (t->next) t->next->prev = t->prev;
   t->prev = t->next = NULL;
 }
+
+int lurl_engine_closed(const lurl_engine *e) { return e->closed; }
 
 /* The first of two environment variables that is set and not empty, copied. */
 static char *env2(const char *a, const char *b) {
@@ -91,48 +101,6 @@ static void env_free(lurl_env *v) {
 }
 
 const lurl_env *lurl_engine_env(lurl_engine *e) { return &e->env; }
-
-/*
-** Gives the transfer's easy handle back (to its session's idle handles,
-** still attached and configured, or to the engine's pool, or frees it) and
-** its request header list.  Idempotent; safe whether or not the engine is
-** alive.
-*/
-void lurl_transfer_release(lurl_transfer *t) {
-  if (t->easy) {
-    lurl_engine *e = t->eng;
-    CURL *h = t->easy;
-    if (e && t->state == LURL_T_RUNNING) curl_multi_remove_handle(e->multi, h);
-    if (!t->tainted && t->state != LURL_T_IDLE && lurl_handle_challenged(h))
-      t->tainted = 1; /* only a reset forgets the challenge */
-    t->hd->t = NULL;
-    t->hd = NULL;
-    if (t->share) {
-      if (t->tainted || e == NULL || e->closed || !lurl_share_keep(t->share, h)) {
-        lurl_share_detach(t->share, h);
-        lurl_pool_give(e ? &e->pool : NULL, h, t->tainted);
-      }
-      t->share = NULL;
-    } else {
-      lurl_pool_give(e ? &e->pool : NULL, h, t->tainted);
-    }
-    t->easy = NULL;
-    unlink_transfer(t);
-  }
-  if (t->state == LURL_T_RUNNING) t->state = LURL_T_DONE;
-  if (t->slist) {
-    curl_slist_free_all(t->slist);
-    t->slist = NULL;
-  }
-  if (t->mime) { /* only once the easy handle no longer uses it */
-    curl_mime_free(t->mime);
-    t->mime = NULL;
-  }
-  t->upfile = NULL;
-  lurl_buf_free(&t->up);
-  lurl_decoder_free(t->dec); /* its window can be megabytes: not left to __gc */
-  t->dec = NULL;
-}
 
 /* The engine's pool of idle easy handles (handle.c). */
 lurl_pool *lurl_engine_pool(lurl_engine *e) { return &e->pool; }
@@ -200,7 +168,7 @@ static long check_deadlines(lurl_engine *e, long cap) {
       t->last_ms = now;
     }
     /* a paused transfer waits for its reader, not for the server */
-    if (t->state != LURL_T_RUNNING || t->read_ms <= 0 || t->paused) continue;
+    if (t->state != LURL_T_RUNNING || t->read_ms <= 0 || t->st.paused) continue;
     if (!t->connected) {
       /* The read clock starts once the request is on its way; before that
       ** the connect timeout is in charge. */
@@ -342,36 +310,12 @@ int lurl_engine_add(lua_State *L, lurl_engine *e, lurl_transfer *t) {
   return 0;
 }
 
-/* Every transfer's tag (request.c sets it).  A userdata of a transfer's
-** size carrying it is a transfer: a test much cheaper than the registry
-** lookup of luaL_checkudata, which is left to word the error otherwise. */
-const char lurl_transfer_tag[] = LURL_TRANSFER_MT;
-
-lurl_transfer *lurl_checktransfer(lua_State *L, int idx) {
-  lurl_transfer *t = (lurl_transfer *)lurl_totagged(L, idx, sizeof *t, lurl_transfer_tag);
-  return t ? t : (lurl_transfer *)luaL_checkudata(L, idx, LURL_TRANSFER_MT);
-}
-
 /* __gc of the engine: detach every live transfer, then free the caches. */
 static int engine_gc(lua_State *L) {
   lurl_engine *e = (lurl_engine *)luaL_checkudata(L, 1, LURL_ENGINE_MT);
   if (e->closed) return 0;
   e->closed = 1;
-  while (e->live) {
-    lurl_transfer *t = e->live;
-    if (t->state == LURL_T_RUNNING) curl_multi_remove_handle(e->multi, t->easy);
-    if (t->share) {
-      lurl_share_detach(t->share, t->easy);
-      t->share = NULL;
-    }
-    lurl_easy_free(t->easy);
-    t->easy = NULL;
-    t->hd = NULL;
-    t->state = LURL_T_DONE;
-    e->live = t->next;
-    t->prev = t->next = NULL;
-    t->eng = NULL;
-  }
+  while (e->live) lurl_transfer_orphan(e->live); /* it leaves the list */
   lurl_pool_close(&e->pool);
   free(e->wfree);
   e->wfree = NULL;
@@ -388,24 +332,6 @@ static int engine_tostring(lua_State *L) {
   int n = 0;
   for (lurl_transfer *t = e->live; t; t = t->next) n++;
   lua_pushfstring(L, "http.engine (%d live transfers%s)", n, e->closed ? ", closed" : "");
-  return 1;
-}
-
-/* __gc of a transfer: take it off the multi handle first, then free. */
-static int transfer_gc(lua_State *L) {
-  lurl_transfer *t = lurl_checktransfer(L, 1);
-  lurl_drop_chunk(L, t);
-  lurl_transfer_release(t);
-  lurl_buf_free(&t->body);
-  lurl_buf_free(&t->head);
-  lurl_buf_free(&t->reqhead);
-  return 0;
-}
-
-static int transfer_tostring(lua_State *L) {
-  lurl_transfer *t = lurl_checktransfer(L, 1);
-  static const char *const names[] = {"idle", "running", "done"};
-  lua_pushfstring(L, "http.transfer (%s)", names[t->state]);
   return 1;
 }
 
@@ -530,14 +456,6 @@ static int core_watch(lua_State *L) {
   return 1;
 }
 
-/* core.done(transfer) -> done, woken: finished, or has news for Lua */
-static int core_done(lua_State *L) {
-  lurl_transfer *t = lurl_checktransfer(L, 1);
-  lua_pushboolean(L, t->state != LURL_T_RUNNING);
-  lua_pushboolean(L, t->wake);
-  return 2;
-}
-
 /* core.now() -> seconds on a monotonic clock. */
 static int core_now(lua_State *L) {
   struct timespec ts;
@@ -572,17 +490,8 @@ void lurl_engine_open(lua_State *L) {
     lua_setfield(L, -2, "__tostring");
   }
   lua_pop(L, 1);
-  if (luaL_newmetatable(L, LURL_TRANSFER_MT)) {
-    lua_pushcfunction(L, transfer_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, transfer_gc);
-    lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, transfer_tostring);
-    lua_setfield(L, -2, "__tostring");
-  }
-  lua_pop(L, 1);
   static const luaL_Reg fns[] = {
-    {"wait", core_wait}, {"done", core_done},
+    {"wait", core_wait},
     {"cancel", core_cancel}, {"now", core_now},
     {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);

@@ -11,7 +11,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "lurl_int.h"
+#include <lauxlib.h>
+
+#include "errors.h"
+#include "limit.h"
+#include "redact.h"
+#include "transfer.h"
 
 /* The family tree of requests' exceptions: each kind with its parents. */
 static const struct {
@@ -105,8 +110,8 @@ const char *lurl_error_kind(const lurl_transfer *t, long long now_ms, char *msg,
     snprintf(msg, msz, "read timed out after %.1f s", t->read_ms / 1000.0);
     return "ReadTimeout";
   case LURL_FAULT_BODY_TOO_LARGE: {
-    size_t cap = t->stream ? t->max_body : t->body.limit;
-    if (!t->stream && !t->max_body_set && cap == LURL_DEFAULT_MAX_BODY)
+    size_t cap = t->st.on ? t->st.max_body : t->body.limit;
+    if (!t->st.on && !t->max_body_set && cap == LURL_DEFAULT_MAX_BODY)
       snprintf(msg, msz, "response body larger than %zu MiB, the default max_body of a body "
                "that is not streamed: stream it (stream = true, res:save) or set max_body "
                "(false: no limit)", cap >> 20);

@@ -30,7 +30,9 @@
 #include <lualib.h>
 
 #include "lurl.h"
-#include "lurl_int.h"
+#include "engine.h"
+#include "limit.h"
+#include "policy.h"
 
 #define HOOK_EVERY 1000   /* instructions between two budget checks */
 #define SOCKET_WAKE_MS 100 /* longest lurl_timeout while sockets are open:

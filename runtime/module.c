@@ -14,7 +14,16 @@
 #include <unistd.h>
 
 #include "lurl.h"
-#include "lurl_int.h"
+#include "engine.h"
+#include "errors.h"
+#include "handle.h"
+#include "luac.h"
+#include "policy.h"
+#include "redact.h"
+#include "request.h"
+#include "response.h"
+#include "share.h"
+#include "transfer.h"
 
 /* Generated at build time from lua/ (see cmake/embed.cmake). */
 typedef struct lurl_lua_source {
@@ -156,11 +165,11 @@ static void module_open(lua_State *L) {
 }
 
 /* Every C file with core functions adds them to the core table on top of
-** the stack, in this order: the engine first (it makes the transfer
-** metatable and the engine that core.start keeps as upvalues). */
+** the stack, in this order: the engine and the transfer before the request
+** (core.start keeps the engine and the transfer metatable as upvalues). */
 static void (*const opens[])(lua_State *L) = {
   lurl_errors_open, lurl_redact_open, lurl_engine_open, lurl_share_open,
-  lurl_policy_open, lurl_request_open, lurl_response_open, lurl_stream_open,
+  lurl_transfer_open, lurl_policy_open, lurl_request_open, lurl_response_open,
   module_open, NULL};
 
 LURL_API int luaopen_http(lua_State *L) {

@@ -19,8 +19,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <lauxlib.h>
+
 #include "lurl.h"
-#include "lurl_int.h"
+#include "engine.h"
+#include "errors.h"
+#include "handle.h"
+#include "limit.h"
+#include "luac.h"
+#include "mime.h"
+#include "policy.h"
+#include "redact.h"
+#include "request.h"
+#include "share.h"
+#include "transfer.h"
 
 /* flags from the Lua side for one hop of a redirect chain */
 #define HOP_DROP_BODY 1   /* 303, or 301/302 after POST: becomes a GET */
@@ -913,7 +925,7 @@ static int get_body(req *r) {
     if (dty != LUA_TNIL && dty != LUA_TTABLE) field_error(r, "data", "table (with files)", -1);
     lurl_build_mime(L, r->t, fi, dty == LUA_TTABLE ? fi + 1 : 0, r->fname, r->argn);
     lua_pushvalue(L, fi);
-    lua_setiuservalue(L, 11, 1); /* keep in-memory parts' strings alive */
+    lua_setiuservalue(L, 11, LURL_TUV_BODY); /* keep in-memory parts' strings alive */
     lua_settop(L, fi - 1);
     lua_pushnil(L);
     lua_pushnil(L);
@@ -951,7 +963,7 @@ static int get_body(req *r) {
   if (ty == LUA_TUSERDATA) {
     luaL_Stream *fs = (luaL_Stream *)luaL_testudata(L, -1, LUA_FILEHANDLE);
     if (!fs || !fs->closef) field_error(r, "body", "string, open file or function", -1);
-    r->t->upfile = fs->f;
+    r->t->up.file = fs->f;
     long pos = ftell(fs->f);
     if (pos >= 0 && fseek(fs->f, 0, SEEK_END) == 0) { /* what is left to read */
       long end = ftell(fs->f);
@@ -961,7 +973,7 @@ static int get_body(req *r) {
   } else if (ty != LUA_TFUNCTION) {
     field_error(r, "body", "string, open file or function", -1);
   }
-  lua_setiuservalue(L, 11, 1); /* pin the file (Lua owns and closes it) */
+  lua_setiuservalue(L, 11, LURL_TUV_BODY); /* pin the file (Lua owns and closes it) */
   SET_RARE(r, CURLOPT_POST, 1L);
   SET_RARE(r, CURLOPT_READFUNCTION, lurl_on_read);
   SET_RARE(r, CURLOPT_READDATA, (void *)r->t);
@@ -1130,11 +1142,11 @@ static void apply_rest(req *r) {
   lurl_transfer *t = r->t;
   int sty = getopt_(r, O_STREAM);
   if (sty == LUA_TBOOLEAN) {
-    t->stream = lua_toboolean(L, -1);
-    t->chunk_cap = 65536;
+    t->st.on = lua_toboolean(L, -1);
+    t->st.chunk_cap = 65536;
     /* one 64 KiB read from the socket is one chunk for Lua: fewer trips
     ** between the loop and the reader than libcurl's 16 KiB default */
-    if (t->stream) SET_RARE(r, CURLOPT_BUFFERSIZE, 65536L);
+    if (t->st.on) SET_RARE(r, CURLOPT_BUFFERSIZE, 65536L);
   } else if (sty != LUA_TNIL) field_error(r, "stream", "boolean", -1);
   lua_pop(L, 1);
   int mty = getopt_(r, O_MAX_BODY);
@@ -1144,7 +1156,7 @@ static void apply_rest(req *r) {
     if (!isint) field_error(r, "max_body", "integer", -1);
     if (mb <= 0) lurl_raise(L, "bad argument #%d to '%s' (field 'max_body': must be positive)",
                             r->argn, r->fname);
-    if (t->stream) t->max_body = (size_t)mb;
+    if (t->st.on) t->st.max_body = (size_t)mb;
     else t->body.limit = (size_t)mb;
     t->max_body_set = 1;
   } else if (mty == LUA_TBOOLEAN && !lua_toboolean(L, -1)) {
@@ -1272,7 +1284,7 @@ static int build_headers(req *r, int kind, int body_i, int is_upload, int flags)
   return 0;
 }
 
-int lurl_core_start(lua_State *L) {
+static int core_start(lua_State *L) {
   req r;
   r.L = L;
   r.fname = luaL_checkstring(L, 1);
@@ -1321,34 +1333,17 @@ int lurl_core_start(lua_State *L) {
   r.https = strncasecmp(url, "https:", 6) == 0;
   r.url = url;
 
-  /* 11: the transfer, created before the easy handle (liolib's order) */
+  /* 11: the transfer, with an easy handle */
   lurl_engine *e = (lurl_engine *)lua_touserdata(L, UV_ENGINE);
-  lurl_transfer *t = (lurl_transfer *)lua_newuserdatauv(L, sizeof *t, 4);
-  memset(t, 0, sizeof *t);
-  t->tag = lurl_transfer_tag;
-  lua_pushvalue(L, UV_TRANSFER_MT);
-  lua_setmetatable(L, -2);
+  lurl_transfer *t = lurl_transfer_new(L, e, UV_TRANSFER_MT, share, 9);
+  lurl_handle *hd = t->hd;
   r.t = t;
+  r.h = t->easy;
   lurl_transfer **guard = push_guard(L, t); /* 12 */
-  /* a handle the session used before (still on its share, cookie engine
-  ** on), else one from the engine's pool or a new one, on no share */
-  CURL *kept = share ? lurl_share_take(share) : NULL;
-  int attached = kept != NULL;
-  lurl_handle *hd = kept ? lurl_handle_of(kept) : lurl_pool_take(lurl_engine_pool(e));
-  if (!hd) return luaL_error(L, "libcurl: cannot create an easy handle");
-  r.h = t->easy = hd->easy;
-  t->hd = hd, hd->t = t, hd->errbuf[0] = '\0';
-  t->eng = e; /* so __gc can give the handle back even if we raise below */
   lua_pushvalue(L, 3);
-  lua_setiuservalue(L, 11, 2);
+  lua_setiuservalue(L, 11, LURL_TUV_METHOD);
   lua_pushvalue(L, 10);
-  lua_setiuservalue(L, 11, 3);
-  if (share) {
-    lua_pushvalue(L, 9);
-    lua_setiuservalue(L, 11, 4); /* the share outlives its transfers */
-    if (!attached) lurl_share_attach(share, t->easy);
-    t->share = share;
-  }
+  lua_setiuservalue(L, 11, LURL_TUV_URL);
 
   /* the per-request options; the handle carries the rest (engine.c) */
   lurl_handle_url(hd, url, url_len);
@@ -1370,7 +1365,7 @@ int lurl_core_start(lua_State *L) {
     size_t n;
     const char *b = lua_tolstring(L, body_i, &n);
     lua_pushvalue(L, body_i);
-    lua_setiuservalue(L, 11, 1); /* libcurl does not copy: pin the string */
+    lua_setiuservalue(L, 11, LURL_TUV_BODY); /* libcurl does not copy: pin the string */
     SET_RARE(&r, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
     SET_RARE(&r, CURLOPT_POSTFIELDS, b);
   } else if (kind == BODY_NONE && is_upload) {
@@ -1400,13 +1395,13 @@ int lurl_core_start(lua_State *L) {
 
   if ((r.ohave | r.dhave) & REST_OPTS) apply_rest(&r);
   /* a body that is not streamed is held whole: bounded unless max_body says */
-  if (!t->max_body_set && !t->stream) t->body.limit = LURL_DEFAULT_MAX_BODY;
+  if (!t->max_body_set && !t->st.on) t->body.limit = LURL_DEFAULT_MAX_BODY;
   size_t cap = lurl_limits_memory_cap(L); /* a host's memory cap bounds bodies too */
   t->body.acct = t->head.acct = lurl_limits_acct(L); /* and counts them with Lua's */
   lurl_policy_apply(L, t->hd); /* limited states: the address each connection reaches */
   if (cap) {
-    if (t->stream) {
-      if (!t->max_body || t->max_body > cap) t->max_body = cap;
+    if (t->st.on) {
+      if (!t->st.max_body || t->st.max_body > cap) t->st.max_body = cap;
     } else if (!t->body.limit || t->body.limit > cap) {
       t->body.limit = cap;
     }
@@ -1431,7 +1426,7 @@ void lurl_request_open(lua_State *L) {
   lua_setfield(L, -3, "config");
   luaL_getmetatable(L, LURL_TRANSFER_MT);
   lurl_push_engine(L);
-  lua_pushcclosure(L, lurl_core_start, 3);
+  lua_pushcclosure(L, core_start, 3);
   lua_setfield(L, -2, "start");
   lua_pushcfunction(L, core_check_options);
   lua_setfield(L, -2, "check_options");

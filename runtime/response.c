@@ -14,7 +14,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "lurl_int.h"
+#include <lauxlib.h>
+
+#include "luac.h"
+#include "response.h"
 
 static const struct { int code; const char *reason; } reasons[] = {
   {100, "Continue"}, {101, "Switching Protocols"}, {200, "OK"}, {201, "Created"},
@@ -72,8 +75,8 @@ static const char timings_tag[] = "http.timings";
 
 /* Pushes a userdata holding the hop's timing phases, the header block and
 ** the method [-0, +1]; returns the total. */
-static double push_timings(lua_State *L, CURL *h, const lurl_buf *head, const char *method,
-                           size_t method_len) {
+double lurl_push_timings(lua_State *L, CURL *h, const lurl_buf *head, const char *method,
+                         size_t method_len) {
   double dns = secs(h, CURLINFO_NAMELOOKUP_TIME_T);
   double con = secs(h, CURLINFO_CONNECT_TIME_T);
   double tls = secs(h, CURLINFO_APPCONNECT_TIME_T);
@@ -151,127 +154,6 @@ static int core_timings(lua_State *L) {
   setnum(L, "total", tm->total);
   setnum(L, "redirect", 0);
   return 1;
-}
-
-/* Pushes the error object for a failed transfer [-0, +1]. */
-void lurl_push_transfer_error(lua_State *L, lurl_transfer *t, int unused) {
-  (void)unused;
-  char msg[CURL_ERROR_SIZE + 64];
-  const char *kind = lurl_error_kind(t, lurl_now_ms(), msg, sizeof msg);
-  lua_getiuservalue(L, 1, 2);
-  lua_getiuservalue(L, 1, 3);
-  /* a body lurl could not decode keeps libcurl's code for it (61) */
-  lurl_push_error(L, kind, msg, lua_tostring(L, -2), lua_tostring(L, -1),
-                  t->fault == LURL_FAULT_DECODE ? CURLE_BAD_CONTENT_ENCODING
-                  : t->fault ? -1 : (int)t->code);
-  lua_replace(L, -3);
-  lua_pop(L, 1);
-}
-
-/*
-** core.result(transfer) -> res | nil, err.  Gives the easy handle back to
-** the engine either way.  Raises only for an interrupt or lack of memory.
-** Its upvalues are the field names, in the order of result_keys (made by
-** push_result): set with lua_rawset, they cost
-** no string lookup per field.  The last upvalue is the response metatable
-** (core.set_response_mt; lua/http/response.lua), nil until it is set.
-*/
-static const char *const result_keys[] = {
-  "status", "url", "body", "_reqhead", "_reqbody", "_tm"};
-enum { KEY_STATUS = lua_upvalueindex(1), KEY_URL = lua_upvalueindex(2),
-       KEY_BODY = lua_upvalueindex(3), KEY_REQHEAD = lua_upvalueindex(4),
-       KEY_REQBODY = lua_upvalueindex(5), KEY_TM = lua_upvalueindex(6),
-       RESULT_MT = lua_upvalueindex(7) };
-static int core_result(lua_State *L) {
-  lurl_transfer *t = lurl_checktransfer(L, 1);
-  lua_getiuservalue(L, 1, 2); /* 2: method */
-  lua_getiuservalue(L, 1, 3); /* 3: url */
-  /* a streamed response is handed over once its headers are in */
-  int streaming = t->stream && t->state == LURL_T_RUNNING && t->headers_done;
-  if (t->state == LURL_T_RUNNING && !streaming) return luaL_error(L, "transfer still running");
-  if (!t->easy) return luaL_error(L, "transfer already consumed");
-  if (t->fault == LURL_FAULT_NOMEM) {
-    lurl_transfer_release(t);
-    return luaL_error(L, "not enough memory");
-  }
-  if (t->fault == LURL_FAULT_INTERRUPTED) {
-    lurl_transfer_release(t);
-    return luaL_error(L, "interrupted");
-  }
-  if (!streaming && (t->fault || t->code != CURLE_OK) && !(t->stream && t->headers_done)) {
-    lurl_push_transfer_error(L, t, 0);
-    lurl_transfer_release(t);
-    lua_pushnil(L);
-    lua_insert(L, -2);
-    return 2;
-  }
-  /* the fields nearly every caller reads; reason, ok, http_version and
-  ** elapsed are worked out when read (lua/http/response.lua) */
-  CURL *h = t->easy;
-  long code = 0;
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-  /* four fields for a plain GET (status, url, body, _tm): a hash of four
-  ** slots; _reqhead or _reqbody, and lazy fields once read, grow it */
-  lua_createtable(L, 0, 4);
-  lua_pushvalue(L, KEY_STATUS);
-  lua_pushinteger(L, code);
-  lua_rawset(L, -3);
-  lua_pushvalue(L, KEY_URL);
-  lua_pushvalue(L, 3);
-  lua_rawset(L, -3);
-  if (!t->stream) {
-    lua_pushvalue(L, KEY_BODY);
-    lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
-    lua_rawset(L, -3);
-  }
-  /* without _reqhead, the default request's record (core.default_reqhead)
-  ** is read lazily (lua/http/response.lua) */
-  if (t->reqhead.len || !t->reqhead_fixed) {
-    lua_pushvalue(L, KEY_REQHEAD);
-    lua_pushlstring(L, t->reqhead.data ? t->reqhead.data : "", t->reqhead.len);
-    lua_rawset(L, -3);
-  }
-  lua_pushvalue(L, KEY_REQBODY);
-  if (lua_getiuservalue(L, 1, 1) == LUA_TSTRING) /* a string body: what was sent */
-    lua_rawset(L, -3);
-  else
-    lua_pop(L, 2);
-  lua_pushvalue(L, KEY_TM);
-  size_t mlen;
-  const char *method = lua_tolstring(L, 2, &mlen);
-  push_timings(L, h, &t->head, method ? method : "", method ? mlen : 0); /* res._tm */
-  lua_rawset(L, -3);
-  if (!lua_isnil(L, RESULT_MT)) {
-    lua_pushvalue(L, RESULT_MT);
-    lua_setmetatable(L, -2);
-  }
-  if (t->stream) return 1; /* the transfer lives on: Lua pulls the body */
-  lurl_transfer_release(t);
-  /* the body may be large: give its memory back now, not at collection */
-  lurl_buf_free(&t->body);
-  lurl_buf_free(&t->head);
-  lurl_buf_free(&t->reqhead);
-  return 1;
-}
-
-/* core.set_response_mt(mt): the metatable core.result gives every
-** response (its upvalue is core.result). */
-static int set_response_mt(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TTABLE);
-  lua_settop(L, 1);
-  lua_setupvalue(L, lua_upvalueindex(1), (int)(sizeof result_keys / sizeof result_keys[0]) + 1);
-  return 0;
-}
-
-/* Pushes core.result, a closure over its field names and the response
-** metatable, and core.set_response_mt [-0, +2]. */
-static void push_result(lua_State *L) {
-  int n = (int)(sizeof result_keys / sizeof result_keys[0]);
-  for (int i = 0; i < n; i++) lua_pushstring(L, result_keys[i]);
-  lua_pushnil(L); /* the response metatable, once set */
-  lua_pushcclosure(L, core_result, n + 1);
-  lua_pushvalue(L, -1);
-  lua_pushcclosure(L, set_response_mt, 1);
 }
 
 /*
@@ -406,11 +288,8 @@ static int core_to_utf8(lua_State *L) {
   return 1; /* the return closes the box, and with it the descriptor */
 }
 
-/* core.result, core.set_response_mt and the lazy readers of a response. */
+/* The lazy readers of a response. */
 void lurl_response_open(lua_State *L) {
-  push_result(L);
-  lua_setfield(L, -3, "set_response_mt");
-  lua_setfield(L, -2, "result");
   static const luaL_Reg fns[] = {
     {"timings", core_timings}, {"hop_info", core_hop_info}, {"reason", core_reason},
     {"parse_headers", core_parse_headers}, {"links", core_links}, {"to_utf8", core_to_utf8},

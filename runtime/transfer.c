@@ -1,33 +1,150 @@
 /*
-** stream.c -- bytes in and out of a transfer: libcurl's write, header, read
-** and progress callbacks, and the Lua calls that pull a streamed body and
-** feed an upload.
+** transfer.c -- one HTTP exchange, the "http.transfer" userdata: its
+** handle borrowed and given back, libcurl's write, header, read and
+** progress callbacks, and its methods (core.result, pull, sink, io_state,
+** feed, done).
 **
 ** No Lua code of a script runs inside a libcurl callback.  A callback that
 ** needs Lua (a streamed body whose buffer is full, an upload function with
 ** nothing buffered, a progress report) pauses the transfer or sets `wake`;
 ** the engine then returns to Lua, which does the work (calls the user's
 ** function, hands over a chunk) and resumes the transfer.  The one Lua API
-** use inside a callback is making a streamed chunk's Lua string straight from
-** libcurl's buffer (deliver_direct): under lua_pcall, with the collector
-** stopped (no finalizer runs) and call/return hooks off, so no script code
-** runs and no Lua error crosses libcurl.  Memory stays bounded: a streamed body holds
-** at most about one chunk, an upload at most the chunk its function returned.
+** use inside a callback is making a streamed chunk's Lua string straight
+** from libcurl's buffer (deliver_direct, a speed trick, see there).
+** Memory stays bounded: a streamed body holds at most about one chunk, an
+** upload at most the chunk its function returned.
 */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "lurl_int.h"
+#include <lauxlib.h>
+
+#include "engine.h"
+#include "errors.h"
+#include "limit.h"
+#include "luac.h"
+#include "response.h"
+#include "share.h"
+#include "transfer.h"
 
 #define MIN_CHUNK 16384
 #define PROGRESS_EVERY_MS 100
+
+/* ------------------------------------------------------ life and handle -- */
+
+/* Every transfer's tag (request.c sets it).  A userdata of a transfer's
+** size carrying it is a transfer: a test much cheaper than the registry
+** lookup of luaL_checkudata, which is left to word the error otherwise. */
+const char lurl_transfer_tag[] = LURL_TRANSFER_MT;
+
+lurl_transfer *lurl_checktransfer(lua_State *L, int idx) {
+  lurl_transfer *t = (lurl_transfer *)lurl_totagged(L, idx, sizeof *t, lurl_transfer_tag);
+  return t ? t : (lurl_transfer *)luaL_checkudata(L, idx, LURL_TRANSFER_MT);
+}
+
+/* Pushes a new transfer and gives it an easy handle (see transfer.h). */
+lurl_transfer *lurl_transfer_new(lua_State *L, lurl_engine *e, int mt, lurl_share *share,
+                                 int share_idx) {
+  lurl_transfer *t = (lurl_transfer *)lua_newuserdatauv(L, sizeof *t, LURL_TUV_COUNT);
+  memset(t, 0, sizeof *t);
+  t->tag = lurl_transfer_tag;
+  lua_pushvalue(L, mt);
+  lua_setmetatable(L, -2);
+  /* a handle the session used before (still on its share, cookie engine
+  ** on), else one from the engine's pool or a new one, on no share */
+  CURL *kept = share ? lurl_share_take(share) : NULL;
+  lurl_handle *hd = kept ? lurl_handle_of(kept) : lurl_pool_take(lurl_engine_pool(e));
+  if (!hd) luaL_error(L, "libcurl: cannot create an easy handle");
+  t->easy = hd->easy;
+  t->hd = hd, hd->t = t, hd->errbuf[0] = '\0';
+  t->eng = e; /* so __gc can give the handle back even if a caller raises */
+  if (share) {
+    lua_pushvalue(L, share_idx);
+    lua_setiuservalue(L, -2, LURL_TUV_SHARE);
+    if (!kept) lurl_share_attach(share, t->easy);
+    t->share = share;
+  }
+  return t;
+}
+
+/*
+** Gives the transfer's easy handle back (to its session's idle handles,
+** still attached and configured, or to the engine's pool, or frees it) and
+** its request header list.  Idempotent; safe whether or not the engine is
+** alive.
+*/
+void lurl_transfer_release(lurl_transfer *t) {
+  if (t->easy) {
+    lurl_engine *e = t->eng;
+    CURL *h = t->easy;
+    if (e) lurl_engine_remove(e, t); /* off the multi (if running) and the live list */
+    if (!t->tainted && t->state != LURL_T_IDLE && lurl_handle_challenged(h))
+      t->tainted = 1; /* only a reset forgets the challenge */
+    t->hd->t = NULL;
+    t->hd = NULL;
+    if (t->share) {
+      if (t->tainted || e == NULL || lurl_engine_closed(e) || !lurl_share_keep(t->share, h)) {
+        lurl_share_detach(t->share, h);
+        lurl_pool_give(e ? lurl_engine_pool(e) : NULL, h, t->tainted);
+      }
+      t->share = NULL;
+    } else {
+      lurl_pool_give(e ? lurl_engine_pool(e) : NULL, h, t->tainted);
+    }
+    t->easy = NULL;
+  }
+  if (t->state == LURL_T_RUNNING) t->state = LURL_T_DONE;
+  if (t->slist) {
+    curl_slist_free_all(t->slist);
+    t->slist = NULL;
+  }
+  if (t->up.mime) { /* only once the easy handle no longer uses it */
+    curl_mime_free(t->up.mime);
+    t->up.mime = NULL;
+  }
+  t->up.file = NULL;
+  lurl_buf_free(&t->up.buf);
+  lurl_decoder_free(t->in.dec); /* its window can be megabytes: not left to __gc */
+  t->in.dec = NULL;
+}
+
+/* The engine is going (its __gc): t frees its handle and forgets it. */
+void lurl_transfer_orphan(lurl_transfer *t) {
+  lurl_engine_remove(t->eng, t);
+  if (t->share) {
+    lurl_share_detach(t->share, t->easy);
+    t->share = NULL;
+  }
+  lurl_easy_free(t->easy);
+  t->easy = NULL;
+  t->hd = NULL;
+  t->state = LURL_T_DONE;
+  t->eng = NULL;
+}
+
+/* __gc of a transfer: take it off the multi handle first, then free. */
+static int transfer_gc(lua_State *L) {
+  lurl_transfer *t = lurl_checktransfer(L, 1);
+  lurl_drop_chunk(L, t);
+  lurl_transfer_release(t);
+  lurl_buf_free(&t->body);
+  lurl_buf_free(&t->head);
+  lurl_buf_free(&t->reqhead);
+  return 0;
+}
+
+static int transfer_tostring(lua_State *L) {
+  lurl_transfer *t = lurl_checktransfer(L, 1);
+  static const char *const names[] = {"idle", "running", "done"};
+  lua_pushfstring(L, "http.transfer (%s)", names[t->state]);
+  return 1;
+}
+
+/* ------------------------------------------------------ streamed chunks -- */
 
 /* Registry key: luaL_ref table of the chunk queues deliver_direct fills,
 ** one per streamed transfer with chunks waiting: {first = i, [i] = s, ...}. */
@@ -46,16 +163,16 @@ static int make_chunk(lua_State *L) {
     lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &chunks_key);
   }
-  if (!t->chunk_ref) {
+  if (!t->st.chunk_ref) {
     lua_createtable(L, 4, 0);
     lua_pushvalue(L, -1);
-    t->chunk_ref = luaL_ref(L, -3);
-    t->chunk_first = t->chunk_last = 0;
+    t->st.chunk_ref = luaL_ref(L, -3);
+    t->st.chunk_first = t->st.chunk_last = 0;
   } else {
-    lua_rawgeti(L, -1, t->chunk_ref);
+    lua_rawgeti(L, -1, t->st.chunk_ref);
   }
   lua_pushlstring(L, p, len);
-  lua_rawseti(L, -2, ++t->chunk_last);
+  lua_rawseti(L, -2, ++t->st.chunk_last);
   return 0;
 }
 
@@ -91,24 +208,24 @@ static int deliver_direct(lurl_transfer *t, const char *p, size_t len) {
     lurl_engine_gc_owe(t->eng, len + 64);
   }
   if (off) lua_sethook(L, hook, mask, count);
-  if (rc == LUA_OK) t->queued += len;
+  if (rc == LUA_OK) t->st.queued += len;
   return rc == LUA_OK;
 }
 
 /* Takes the oldest chunk deliver_direct made, if any; pushes it or nothing
 ** and returns 1 or 0. */
 static int take_direct(lua_State *L, lurl_transfer *t) {
-  if (!t->chunk_ref) return 0;
+  if (!t->st.chunk_ref) return 0;
   lua_rawgetp(L, LUA_REGISTRYINDEX, &chunks_key);
-  lua_rawgeti(L, -1, t->chunk_ref);
-  lua_rawgeti(L, -1, ++t->chunk_first);
+  lua_rawgeti(L, -1, t->st.chunk_ref);
+  lua_rawgeti(L, -1, ++t->st.chunk_first);
   lua_pushnil(L);
-  lua_rawseti(L, -3, t->chunk_first);
-  t->queued -= lua_rawlen(L, -1);
-  if (t->chunk_first == t->chunk_last) { /* the queue is empty: give it back */
-    luaL_unref(L, -3, t->chunk_ref);
-    t->chunk_ref = 0;
-    t->queued = 0;
+  lua_rawseti(L, -3, t->st.chunk_first);
+  t->st.queued -= lua_rawlen(L, -1);
+  if (t->st.chunk_first == t->st.chunk_last) { /* the queue is empty: give it back */
+    luaL_unref(L, -3, t->st.chunk_ref);
+    t->st.chunk_ref = 0;
+    t->st.queued = 0;
   }
   lua_replace(L, -3);
   lua_pop(L, 1);
@@ -117,12 +234,12 @@ static int take_direct(lua_State *L, lurl_transfer *t) {
 
 /* Forgets the chunks nobody will take (the transfer is closed or collected). */
 void lurl_drop_chunk(lua_State *L, lurl_transfer *t) {
-  if (!t->chunk_ref) return;
+  if (!t->st.chunk_ref) return;
   lua_rawgetp(L, LUA_REGISTRYINDEX, &chunks_key);
-  luaL_unref(L, -1, t->chunk_ref);
+  luaL_unref(L, -1, t->st.chunk_ref);
   lua_pop(L, 1);
-  t->chunk_ref = 0;
-  t->queued = 0;
+  t->st.chunk_ref = 0;
+  t->st.queued = 0;
 }
 
 /* Decoded (or plain) response body bytes.  Buffered bodies fill t->body
@@ -130,31 +247,31 @@ void lurl_drop_chunk(lua_State *L, lurl_transfer *t) {
 ** Lua strings, and pause once a chunk is waiting for Lua to take it.
 ** Returns 1, or 0 with t->fault set. */
 static int body_bytes(lurl_transfer *t, const char *p, size_t len) {
-  if (!t->stream) {
+  if (!t->st.on) {
     int rc = lurl_buf_add(&t->body, p, len);
     if (rc == LURL_BUF_OK) return 1;
     t->fault = rc == LURL_BUF_LIMIT ? LURL_FAULT_BODY_TOO_LARGE : LURL_FAULT_NOMEM;
     return 0;
   }
-  if (t->max_body && t->received + len > t->max_body) {
+  if (t->st.max_body && t->st.received + len > t->st.max_body) {
     t->fault = LURL_FAULT_BODY_TOO_LARGE;
     return 0;
   }
-  t->received += len;
-  if (t->sink) { /* res:save: straight to the file, no Lua in between */
-    if (fwrite(p, 1, len, t->sink) == len) {
-      t->sunk += len;
+  t->st.received += len;
+  if (t->st.sink) { /* res:save: straight to the file, no Lua in between */
+    if (fwrite(p, 1, len, t->st.sink) == len) {
+      t->st.sunk += len;
       return 1;
     }
-    t->sink_errno = errno ? errno : EIO;
+    t->st.sink_errno = errno ? errno : EIO;
     t->fault = LURL_FAULT_WRITE;
     return 0;
   }
   t->wake = 1; /* data is there: a reader gets it as it arrives */
   if (t->body.len == 0 && deliver_direct(t, p, len)) {
-    if (t->queued >= t->chunk_cap && !t->paused) { /* enough for Lua: wait for it */
-      t->paused = 1;
-      curl_easy_pause(t->easy, CURLPAUSE_RECV | (t->up_need ? CURLPAUSE_SEND : 0));
+    if (t->st.queued >= t->st.chunk_cap && !t->st.paused) { /* enough for Lua: wait for it */
+      t->st.paused = 1;
+      curl_easy_pause(t->easy, CURLPAUSE_RECV | (t->up.need ? CURLPAUSE_SEND : 0));
     }
     return 1;
   }
@@ -162,13 +279,13 @@ static int body_bytes(lurl_transfer *t, const char *p, size_t len) {
     t->fault = LURL_FAULT_NOMEM;
     return 0;
   }
-  if (t->body.len >= t->chunk_cap && !t->paused && t->state == LURL_T_RUNNING) {
+  if (t->body.len >= t->st.chunk_cap && !t->st.paused && t->state == LURL_T_RUNNING) {
     /* a chunk is ready: libcurl reads no more until Lua takes it.  These
     ** bytes are kept (returning CURL_WRITEFUNC_PAUSE would make libcurl
     ** copy them aside and hand them over again); the buffer stays under
     ** chunk_cap plus one delivery. */
-    t->paused = 1;
-    curl_easy_pause(t->easy, CURLPAUSE_RECV | (t->up_need ? CURLPAUSE_SEND : 0));
+    t->st.paused = 1;
+    curl_easy_pause(t->easy, CURLPAUSE_RECV | (t->up.need ? CURLPAUSE_SEND : 0));
   }
   return 1;
 }
@@ -189,7 +306,7 @@ static void coding_error(lurl_transfer *t) {
 
 /* A streamed body with a chunk waiting for Lua: decode no further. */
 static int stream_full(const lurl_transfer *t) {
-  return t->stream && !t->sink && t->body.len + t->queued >= t->chunk_cap;
+  return t->st.on && !t->st.sink && t->body.len + t->st.queued >= t->st.chunk_cap;
 }
 
 /*
@@ -203,27 +320,27 @@ static int stream_full(const lurl_transfer *t) {
 */
 static int decode_body(lurl_transfer *t, const char *p, size_t len) {
   if (t->fault) return 0; /* found by a refill outside the callback */
-  if (!t->dec) {
-    if (t->ncodings < 0) { /* a coding lurl cannot decode (on_header) */
+  if (!t->in.dec) {
+    if (t->in.ncodings < 0) { /* a coding lurl cannot decode (on_header) */
       coding_error(t);
       t->fault = LURL_FAULT_DECODE;
       return 0;
     }
-    if ((t->dec = lurl_decoder_new(t->codings, t->ncodings)) == NULL) {
+    if ((t->in.dec = lurl_decoder_new(t->in.codings, t->in.ncodings)) == NULL) {
       t->fault = LURL_FAULT_NOMEM;
       return 0;
     }
   }
   for (;;) {
     if (stream_full(t)) {
-      if (lurl_decoder_keep(t->dec, p, len) == 0) return 1;
+      if (lurl_decoder_keep(t->in.dec, p, len) == 0) return 1;
       t->fault = LURL_FAULT_NOMEM;
       return 0;
     }
     size_t used, made;
     const char *out;
-    if (lurl_decoder_step(t->dec, p, len, &used, &out, &made) != 0) {
-      snprintf(t->errbuf, sizeof t->errbuf, "%s", lurl_decoder_error(t->dec));
+    if (lurl_decoder_step(t->in.dec, p, len, &used, &out, &made) != 0) {
+      snprintf(t->errbuf, sizeof t->errbuf, "%s", lurl_decoder_error(t->in.dec));
       t->fault = LURL_FAULT_DECODE;
       return 0;
     }
@@ -237,9 +354,9 @@ static int decode_body(lurl_transfer *t, const char *p, size_t len) {
 ** took a chunk or a file takes the bytes; returns whether some is still
 ** kept back (the transfer stays paused). */
 static int refill(lurl_transfer *t) {
-  if (!t->dec || t->fault || !lurl_decoder_pending(t->dec)) return 0;
+  if (!t->in.dec || t->fault || !lurl_decoder_pending(t->in.dec)) return 0;
   if (!decode_body(t, "", 0)) return 0;
-  return lurl_decoder_pending(t->dec);
+  return lurl_decoder_pending(t->in.dec);
 }
 
 /* Response body bytes from libcurl.  Plain bytes take no detour. */
@@ -247,7 +364,7 @@ size_t lurl_on_body(char *p, size_t size, size_t n, void *ud) {
   lurl_transfer *t = ((lurl_handle *)ud)->t;
   size_t len = size * n;
   t->moved = 1; /* the read clock starts over (check_deadlines, engine.c) */
-  if (t->ncodings) return decode_body(t, p, len) ? len : 0;
+  if (t->in.ncodings) return decode_body(t, p, len) ? len : 0;
   return body_bytes(t, p, len) ? len : 0;
 }
 
@@ -278,13 +395,13 @@ static int check_length(lurl_transfer *t, const char *v, size_t n) {
       t->fault = LURL_FAULT_BAD_LENGTH;
       return -1;
     }
-    if (t->has_clen && x != t->clen) {
+    if (t->in.has_clen && x != t->in.clen) {
       snprintf(t->errbuf, sizeof t->errbuf,
-               "conflicting Content-Length values in the response: %lld and %lld", t->clen, x);
+               "conflicting Content-Length values in the response: %lld and %lld", t->in.clen, x);
       t->fault = LURL_FAULT_LENGTHS;
       return -1;
     }
-    t->has_clen = 1, t->clen = x;
+    t->in.has_clen = 1, t->in.clen = x;
   } while (i++ < n);
   return 0;
 }
@@ -311,10 +428,10 @@ static int framing_field(lurl_transfer *t, const char *p, size_t len) {
   if (len <= 16 || p[7] != '-' || lower8(p) != word8("content-")) return 0;
   if (p[14] == ':' && lower8(p + 7) == word8("-length:")) return check_length(t, p + 15, len - 15);
   if (len > 17 && p[16] == ':' && lower8(p + 9) == word8("ncoding:") && (p[8] | 0x20) == 'e' &&
-      t->ncodings >= 0) {
+      t->in.ncodings >= 0) {
     char why[8];
-    if (lurl_codings_parse(p + 17, len - 17, t->codings, &t->ncodings, why, sizeof why) != 0)
-      t->ncodings = -1; /* the message is made if a body comes (coding_error) */
+    if (lurl_codings_parse(p + 17, len - 17, t->in.codings, &t->in.ncodings, why, sizeof why) != 0)
+      t->in.ncodings = -1; /* the message is made if a body comes (coding_error) */
   }
   return 0;
 }
@@ -330,14 +447,14 @@ size_t lurl_on_header(char *p, size_t size, size_t n, void *ud) {
   if (len > 5 && memcmp(p, "HTTP/", 5) == 0) {
     lurl_buf_reset(&t->head);
     lurl_buf_reset(&t->body);
-    t->ncodings = 0, t->has_clen = 0; /* an earlier block's fields are not this one's */
-    lurl_decoder_free(t->dec);
-    t->dec = NULL;
+    t->in.ncodings = 0, t->in.has_clen = 0; /* an earlier block's fields are not this one's */
+    lurl_decoder_free(t->in.dec);
+    t->in.dec = NULL;
   }
   t->moved = 1;
-  t->head_total += len;
-  if (++t->head_lines > LURL_MAX_HEAD_LINES || t->head_total > LURL_MAX_HEAD_BYTES) {
-    t->fault = t->head_total > LURL_MAX_HEAD_BYTES ? LURL_FAULT_HEAD_SIZE : LURL_FAULT_HEAD_LINES;
+  t->in.head_total += len;
+  if (++t->in.head_lines > LURL_MAX_HEAD_LINES || t->in.head_total > LURL_MAX_HEAD_BYTES) {
+    t->fault = t->in.head_total > LURL_MAX_HEAD_BYTES ? LURL_FAULT_HEAD_SIZE : LURL_FAULT_HEAD_LINES;
     return 0;
   }
   if ((p[0] | 0x20) == 'c' && !t->headers_done && framing_field(t, p, len) != 0) return 0;
@@ -353,7 +470,7 @@ size_t lurl_on_header(char *p, size_t size, size_t n, void *ud) {
     if (code == 401) t->auth_tried = 1;
     if (!interim) {
       t->headers_done = 1;
-      if (t->stream) t->wake = 1;
+      if (t->st.on) t->wake = 1;
     }
   }
   return len;
@@ -365,24 +482,24 @@ size_t lurl_on_read(char *buf, size_t size, size_t n, void *ud) {
   lurl_transfer *t = (lurl_transfer *)ud;
   size_t room = size * n;
   t->last_ms = lurl_now_ms();
-  if (t->upfile) {
-    size_t got = fread(buf, 1, room, t->upfile);
-    if (got == 0 && ferror(t->upfile)) return CURL_READFUNC_ABORT;
+  if (t->up.file) {
+    size_t got = fread(buf, 1, room, t->up.file);
+    if (got == 0 && ferror(t->up.file)) return CURL_READFUNC_ABORT;
     return got;
   }
-  if (t->up_off < t->up.len) {
-    size_t k = t->up.len - t->up_off;
+  if (t->up.off < t->up.buf.len) {
+    size_t k = t->up.buf.len - t->up.off;
     if (k > room) k = room;
-    memcpy(buf, t->up.data + t->up_off, k);
-    t->up_off += k;
-    if (t->up_off == t->up.len) {
-      lurl_buf_reset(&t->up);
-      t->up_off = 0;
+    memcpy(buf, t->up.buf.data + t->up.off, k);
+    t->up.off += k;
+    if (t->up.off == t->up.buf.len) {
+      lurl_buf_reset(&t->up.buf);
+      t->up.off = 0;
     }
     return k;
   }
-  if (t->up_eof) return 0;
-  t->up_need = 1;
+  if (t->up.eof) return 0;
+  t->up.need = 1;
   t->wake = 1;
   return CURL_READFUNC_PAUSE;
 }
@@ -392,16 +509,16 @@ size_t lurl_on_read(char *buf, size_t size, size_t n, void *ud) {
 int lurl_on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                      curl_off_t ulnow) {
   lurl_transfer *t = (lurl_transfer *)ud;
-  if (dlnow != t->dl_now || ulnow != t->ul_now || dltotal != t->dl_total ||
-      ultotal != t->ul_total) {
-    t->dl_now = dlnow;
-    t->dl_total = dltotal;
-    t->ul_now = ulnow;
-    t->ul_total = ultotal;
+  if (dlnow != t->prog.dl_now || ulnow != t->prog.ul_now || dltotal != t->prog.dl_total ||
+      ultotal != t->prog.ul_total) {
+    t->prog.dl_now = dlnow;
+    t->prog.dl_total = dltotal;
+    t->prog.ul_now = ulnow;
+    t->prog.ul_total = ultotal;
     long long now = lurl_now_ms();
-    if (now - t->progress_ms >= PROGRESS_EVERY_MS) {
-      t->progress_ms = now;
-      t->progress_due = 1;
+    if (now - t->prog.ms >= PROGRESS_EVERY_MS) {
+      t->prog.ms = now;
+      t->prog.due = 1;
       t->wake = 1;
     }
   }
@@ -410,13 +527,13 @@ int lurl_on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t 
 
 /* Resumes a paused receive side (after Lua took the buffered chunk). */
 static void unpause(lurl_transfer *t) {
-  if (t->paused && t->easy && t->state == LURL_T_RUNNING) {
+  if (t->st.paused && t->easy && t->state == LURL_T_RUNNING) {
     /* a chunk decoded from what was kept back is waiting: stay paused.  A
     ** decoding fault here ends the transfer at libcurl's next delivery */
     if (refill(t) || stream_full(t)) return;
-    t->paused = 0;
+    t->st.paused = 0;
     t->last_ms = lurl_now_ms(); /* the pause was the reader's, not the server's */
-    curl_easy_pause(t->easy, t->up_need ? CURLPAUSE_SEND : CURLPAUSE_CONT);
+    curl_easy_pause(t->easy, t->up.need ? CURLPAUSE_SEND : CURLPAUSE_CONT);
   }
 }
 
@@ -427,13 +544,13 @@ static void unpause(lurl_transfer *t) {
 ** short); false when Lua must wait for the loop first.  `want` bounds how
 ** much is buffered before the transfer pauses.
 */
-static int lurl_core_pull(lua_State *L) {
+static int core_pull(lua_State *L) {
   lurl_transfer *t = lurl_checktransfer(L, 1);
   lua_Integer want = luaL_optinteger(L, 2, 0);
-  if (want > 0) t->chunk_cap = (size_t)want < MIN_CHUNK ? MIN_CHUNK : (size_t)want;
+  if (want > 0) t->st.chunk_cap = (size_t)want < MIN_CHUNK ? MIN_CHUNK : (size_t)want;
   t->wake = 0;
   if (take_direct(L, t)) { /* made in the write callback: it came first */
-    if (t->body.len == 0 && t->queued < t->chunk_cap) unpause(t);
+    if (t->body.len == 0 && t->st.queued < t->st.chunk_cap) unpause(t);
     return 1;
   }
   if (t->body.len == 0) refill(t); /* decoded bytes kept back come next */
@@ -464,10 +581,10 @@ static int lurl_core_pull(lua_State *L) {
 static int sink_write(lurl_transfer *t, FILE *f, const char *s, size_t n) {
   errno = 0;
   if (fwrite(s, 1, n, f) == n) {
-    t->sunk += n;
+    t->st.sunk += n;
     return 1;
   }
-  t->sink_errno = errno ? errno : EIO;
+  t->st.sink_errno = errno ? errno : EIO;
   return 0;
 }
 
@@ -481,10 +598,10 @@ static int sink_write(lurl_transfer *t, FILE *f, const char *s, size_t n) {
 ** closed).  Either way: the bytes written to the file so far, or nil and
 ** why a write failed.
 */
-static int lurl_core_sink(lua_State *L) {
+static int core_sink(lua_State *L) {
   lurl_transfer *t = lurl_checktransfer(L, 1);
   if (lua_isnoneornil(L, 2)) {
-    t->sink = NULL;
+    t->st.sink = NULL;
   } else {
     luaL_Stream *fs = (luaL_Stream *)luaL_checkudata(L, 2, LUA_FILEHANDLE);
     if (!fs->closef) return luaL_error(L, "attempt to use a closed file");
@@ -498,7 +615,7 @@ static int lurl_core_sink(lua_State *L) {
     if (ok && t->body.len > 0) ok = sink_write(t, fs->f, t->body.data, t->body.len);
     lurl_buf_reset(&t->body);
     if (ok) {
-      t->sink = fs->f;
+      t->st.sink = fs->f;
       refill(t); /* what decoding kept back goes to the file first */
       /* a write error is reported below (the caller cancels); any other
       ** fault ends the transfer at libcurl's next delivery */
@@ -509,10 +626,10 @@ static int lurl_core_sink(lua_State *L) {
   }
   if (t->fault == LURL_FAULT_WRITE) {
     lua_pushnil(L);
-    lua_pushstring(L, strerror(t->sink_errno));
+    lua_pushstring(L, strerror(t->st.sink_errno));
     return 2;
   }
-  lua_pushinteger(L, (lua_Integer)t->sunk);
+  lua_pushinteger(L, (lua_Integer)t->st.sunk);
   return 1;
 }
 
@@ -521,144 +638,184 @@ static int lurl_core_sink(lua_State *L) {
 **                             down_now, down_total, up_now, up_total
 ** Clears `wake`: the caller is about to deal with all of it.
 */
-static int lurl_core_io_state(lua_State *L) {
+static int core_io_state(lua_State *L) {
   lurl_transfer *t = lurl_checktransfer(L, 1);
   t->wake = 0;
-  lua_pushboolean(L, t->up_need && t->state == LURL_T_RUNNING);
+  lua_pushboolean(L, t->up.need && t->state == LURL_T_RUNNING);
   lua_pushboolean(L, t->headers_done);
-  lua_pushboolean(L, t->progress_due);
-  t->progress_due = 0;
-  lua_pushinteger(L, (lua_Integer)t->dl_now);
-  lua_pushinteger(L, (lua_Integer)t->dl_total);
-  lua_pushinteger(L, (lua_Integer)t->ul_now);
-  lua_pushinteger(L, (lua_Integer)t->ul_total);
+  lua_pushboolean(L, t->prog.due);
+  t->prog.due = 0;
+  lua_pushinteger(L, (lua_Integer)t->prog.dl_now);
+  lua_pushinteger(L, (lua_Integer)t->prog.dl_total);
+  lua_pushinteger(L, (lua_Integer)t->prog.ul_now);
+  lua_pushinteger(L, (lua_Integer)t->prog.ul_total);
   return 7;
 }
 
 /* core.feed(transfer, chunk | nil): the next upload chunk, or nil at the
 ** end of the body; resumes the send side. */
-static int lurl_core_feed(lua_State *L) {
+static int core_feed(lua_State *L) {
   lurl_transfer *t = lurl_checktransfer(L, 1);
   t->wake = 0;
   if (lua_isnoneornil(L, 2)) {
-    t->up_eof = 1;
+    t->up.eof = 1;
   } else {
     size_t n;
     const char *s = luaL_checklstring(L, 2, &n);
-    if (lurl_buf_add(&t->up, s, n) != LURL_BUF_OK) return luaL_error(L, "not enough memory");
+    if (lurl_buf_add(&t->up.buf, s, n) != LURL_BUF_OK) return luaL_error(L, "not enough memory");
   }
-  if (t->up_need && t->easy && t->state == LURL_T_RUNNING) {
-    t->up_need = 0;
-    curl_easy_pause(t->easy, t->paused ? CURLPAUSE_RECV : CURLPAUSE_CONT);
+  if (t->up.need && t->easy && t->state == LURL_T_RUNNING) {
+    t->up.need = 0;
+    curl_easy_pause(t->easy, t->st.paused ? CURLPAUSE_RECV : CURLPAUSE_CONT);
   }
   return 0;
 }
 
+/* ----------------------------------------------------------- the result -- */
+
+/* Pushes the error object for a failed transfer [-0, +1]. */
+void lurl_push_transfer_error(lua_State *L, lurl_transfer *t, int tidx) {
+  char msg[CURL_ERROR_SIZE + 64];
+  const char *kind = lurl_error_kind(t, lurl_now_ms(), msg, sizeof msg);
+  lua_getiuservalue(L, tidx, LURL_TUV_METHOD);
+  lua_getiuservalue(L, tidx, LURL_TUV_URL);
+  /* a body lurl could not decode keeps libcurl's code for it (61) */
+  lurl_push_error(L, kind, msg, lua_tostring(L, -2), lua_tostring(L, -1),
+                  t->fault == LURL_FAULT_DECODE ? CURLE_BAD_CONTENT_ENCODING
+                  : t->fault ? -1 : (int)t->code);
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+}
+
 /*
-** Builds a multipart body from the `files` table at index fi and the form
-** fields of the `data` table at index di (0 when absent).  Files are
-** streamed from disk by libcurl when the transfer runs.  Keys are sorted so
-** the body is deterministic.  Raises on bad input (a missing file names the
-** field and the path).
+** core.result(transfer) -> res | nil, err.  Gives the easy handle back to
+** the engine either way.  Raises only for an interrupt or lack of memory.
+** Its upvalues are the field names, in the order of result_keys (made by
+** push_result): set with lua_rawset, they cost
+** no string lookup per field.  The last upvalue is the response metatable
+** (core.set_response_mt; lua/http/response.lua), nil until it is set.
 */
-/* The sorted keys of the table at idx, or a raise naming the field. */
-static int sorted_keys(lua_State *L, int idx, lurl_key *keys, int max, const char *field,
-                       const char *fname, int argn) {
-  int n = lurl_sorted_keys(L, idx, keys, max);
-  if (n == LURL_KEYS_NOT_STRING)
-    lurl_field_error(L, argn, fname, field, "string keys expected");
-  if (n == LURL_KEYS_TOO_MANY) lurl_field_error(L, argn, fname, field, "too many entries");
-  return n;
-}
-
-static const char *optstr(lua_State *L, int t, const char *k) {
-  lua_getfield(L, t, k);
-  const char *s = lua_tostring(L, -1);
-  lua_pop(L, 1); /* still anchored by the table */
-  return s;
-}
-
-static int has_crlf(const char *s) {
-  return s && (strchr(s, '\r') || strchr(s, '\n'));
-}
-
-void lurl_build_mime(lua_State *L, lurl_transfer *t, int fi, int di, const char *fname,
-                     int argn) {
-  curl_mime *m = curl_mime_init(t->easy);
-  if (!m) luaL_error(L, "not enough memory");
-  t->mime = m;
-  lurl_key keys[256];
-  if (di) {
-    int n = sorted_keys(L, di, keys, 256, "data", fname, argn);
-    for (int i = 0; i < n; i++) {
-      lua_getfield(L, di, keys[i].s);
-      size_t vl;
-      if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1) && !isfinite(lua_tonumber(L, -1)))
-        lurl_raise(L, "bad argument #%d to '%s' (field 'data.%s': number is NaN or infinite)",
-                   argn, fname, keys[i].s); /* never "nan" or "inf" on the wire */
-      const char *v = lua_tolstring(L, -1, &vl);
-      if (!v) lurl_raise(L, "bad argument #%d to '%s' (field 'data.%s': string expected)", argn, fname, keys[i].s);
-      curl_mimepart *p = curl_mime_addpart(m);
-      curl_mime_name(p, keys[i].s);
-      curl_mime_data(p, v, vl);
-      lua_pop(L, 1);
-    }
+static const char *const result_keys[] = {
+  "status", "url", "body", "_reqhead", "_reqbody", "_tm"};
+enum { KEY_STATUS = lua_upvalueindex(1), KEY_URL = lua_upvalueindex(2),
+       KEY_BODY = lua_upvalueindex(3), KEY_REQHEAD = lua_upvalueindex(4),
+       KEY_REQBODY = lua_upvalueindex(5), KEY_TM = lua_upvalueindex(6),
+       RESULT_MT = lua_upvalueindex(7) };
+static int core_result(lua_State *L) {
+  lurl_transfer *t = lurl_checktransfer(L, 1);
+  lua_getiuservalue(L, 1, LURL_TUV_METHOD); /* 2 */
+  lua_getiuservalue(L, 1, LURL_TUV_URL); /* 3 */
+  /* a streamed response is handed over once its headers are in */
+  int streaming = t->st.on && t->state == LURL_T_RUNNING && t->headers_done;
+  if (t->state == LURL_T_RUNNING && !streaming) return luaL_error(L, "transfer still running");
+  if (!t->easy) return luaL_error(L, "transfer already consumed");
+  if (t->fault == LURL_FAULT_NOMEM) {
+    lurl_transfer_release(t);
+    return luaL_error(L, "not enough memory");
   }
-  int n = sorted_keys(L, fi, keys, 256, "files", fname, argn);
-  for (int i = 0; i < n; i++) {
-    lua_getfield(L, fi, keys[i].s);
-    int v = lua_gettop(L);
-    if (!lua_istable(L, v))
-      lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s': http.file(path) or {content=...} expected)", argn, fname,
-                 keys[i].s);
-    curl_mimepart *p = curl_mime_addpart(m);
-    curl_mime_name(p, keys[i].s);
-    const char *path = optstr(L, v, "path");
-    if (path) {
-      const char *why = lurl_policy_file(L, path, 0); /* a limited state's file policy */
-      if (why) lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s': %s)", argn, fname, keys[i].s, why);
-      FILE *f = fopen(path, "rb"); /* fail now, with a clear message, not mid-upload */
-      if (!f) lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s': cannot open '%s')", argn, fname, keys[i].s, path);
-      fclose(f);
-      if (curl_mime_filedata(p, path) != CURLE_OK)
-        lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s': cannot read '%s')", argn, fname, keys[i].s, path);
-    } else {
-      lua_getfield(L, v, "content");
-      size_t cl;
-      const char *c = lua_tolstring(L, -1, &cl);
-      if (!c) lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s.content': string expected)", argn, fname, keys[i].s);
-      curl_mime_data(p, c, cl);
-      lua_pop(L, 1);
-      if (!optstr(L, v, "filename")) curl_mime_filename(p, keys[i].s);
-    }
-    const char *fn = optstr(L, v, "filename");
-    const char *ct = optstr(L, v, "content_type");
-    if (has_crlf(ct)) /* libcurl escapes names and file names, not the type */
-      lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s': CR or LF in content_type)",
-                 argn, fname, keys[i].s);
-    if (fn) curl_mime_filename(p, fn);
-    curl_mime_type(p, ct ? ct : "application/octet-stream");
-    lua_pop(L, 1);
+  if (t->fault == LURL_FAULT_INTERRUPTED) {
+    lurl_transfer_release(t);
+    return luaL_error(L, "interrupted");
   }
-  t->tainted = 1; /* the handle is reset before its next use */
-  curl_easy_setopt(t->easy, CURLOPT_MIMEPOST, m);
-}
-
-/* core.filekind(path) -> "file" | "other" | nil (missing): res:save writes
-** a device or a FIFO (e.g. /dev/null) in place instead of renaming over it. */
-static int lurl_core_filekind(lua_State *L) {
-  struct stat st;
-  const char *path = luaL_checkstring(L, 1);
-  if (!lurl_policy_may_stat(L, path)) return 0; /* outside a limited state's files */
-  if (stat(path, &st) != 0) return 0;
-  lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : "other");
+  if (!streaming && (t->fault || t->code != CURLE_OK) && !(t->st.on && t->headers_done)) {
+    lurl_push_transfer_error(L, t, 1);
+    lurl_transfer_release(t);
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+  }
+  /* the fields nearly every caller reads; reason, ok, http_version and
+  ** elapsed are worked out when read (lua/http/response.lua) */
+  CURL *h = t->easy;
+  long code = 0;
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+  /* four fields for a plain GET (status, url, body, _tm): a hash of four
+  ** slots; _reqhead or _reqbody, and lazy fields once read, grow it */
+  lua_createtable(L, 0, 4);
+  lua_pushvalue(L, KEY_STATUS);
+  lua_pushinteger(L, code);
+  lua_rawset(L, -3);
+  lua_pushvalue(L, KEY_URL);
+  lua_pushvalue(L, 3);
+  lua_rawset(L, -3);
+  if (!t->st.on) {
+    lua_pushvalue(L, KEY_BODY);
+    lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
+    lua_rawset(L, -3);
+  }
+  /* without _reqhead, the default request's record (core.default_reqhead)
+  ** is read lazily (lua/http/response.lua) */
+  if (t->reqhead.len || !t->reqhead_fixed) {
+    lua_pushvalue(L, KEY_REQHEAD);
+    lua_pushlstring(L, t->reqhead.data ? t->reqhead.data : "", t->reqhead.len);
+    lua_rawset(L, -3);
+  }
+  lua_pushvalue(L, KEY_REQBODY);
+  if (lua_getiuservalue(L, 1, LURL_TUV_BODY) == LUA_TSTRING) /* a string body: what was sent */
+    lua_rawset(L, -3);
+  else
+    lua_pop(L, 2);
+  lua_pushvalue(L, KEY_TM);
+  size_t mlen;
+  const char *method = lua_tolstring(L, 2, &mlen);
+  lurl_push_timings(L, h, &t->head, method ? method : "", method ? mlen : 0); /* res._tm */
+  lua_rawset(L, -3);
+  if (!lua_isnil(L, RESULT_MT)) {
+    lua_pushvalue(L, RESULT_MT);
+    lua_setmetatable(L, -2);
+  }
+  if (t->st.on) return 1; /* the transfer lives on: Lua pulls the body */
+  lurl_transfer_release(t);
+  /* the body may be large: give its memory back now, not at collection */
+  lurl_buf_free(&t->body);
+  lurl_buf_free(&t->head);
+  lurl_buf_free(&t->reqhead);
   return 1;
 }
 
-/* core.pull, core.sink, core.io_state, core.feed, core.filekind. */
-void lurl_stream_open(lua_State *L) {
+/* core.set_response_mt(mt): the metatable core.result gives every
+** response (its upvalue is core.result). */
+static int set_response_mt(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  lua_setupvalue(L, lua_upvalueindex(1), (int)(sizeof result_keys / sizeof result_keys[0]) + 1);
+  return 0;
+}
+
+/* Pushes core.result, a closure over its field names and the response
+** metatable, and core.set_response_mt [-0, +2]. */
+static void push_result(lua_State *L) {
+  int n = (int)(sizeof result_keys / sizeof result_keys[0]);
+  for (int i = 0; i < n; i++) lua_pushstring(L, result_keys[i]);
+  lua_pushnil(L); /* the response metatable, once set */
+  lua_pushcclosure(L, core_result, n + 1);
+  lua_pushvalue(L, -1);
+  lua_pushcclosure(L, set_response_mt, 1);
+}
+
+/* core.done(transfer) -> done, woken: finished, or has news for Lua */
+static int core_done(lua_State *L) {
+  lurl_transfer *t = lurl_checktransfer(L, 1);
+  lua_pushboolean(L, t->state != LURL_T_RUNNING);
+  lua_pushboolean(L, t->wake);
+  return 2;
+}
+
+void lurl_transfer_open(lua_State *L) {
+  if (luaL_newmetatable(L, LURL_TRANSFER_MT)) {
+    lua_pushcfunction(L, transfer_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, transfer_gc);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, transfer_tostring);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_pop(L, 1);
   static const luaL_Reg fns[] = {
-    {"pull", lurl_core_pull}, {"sink", lurl_core_sink}, {"io_state", lurl_core_io_state},
-    {"feed", lurl_core_feed}, {"filekind", lurl_core_filekind}, {NULL, NULL}};
+    {"pull", core_pull}, {"sink", core_sink}, {"io_state", core_io_state},
+    {"feed", core_feed}, {"done", core_done}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
+  push_result(L);
+  lua_setfield(L, -3, "set_response_mt");
+  lua_setfield(L, -2, "result");
 }
