@@ -102,9 +102,8 @@ static int headers_complete(const lurl_transfer *t) {
          (n >= 4 && memcmp(h + n - 4, "\r\n\r\n", 4) == 0);
 }
 
-/* Chooses the error kind for a failed transfer (see errors.h). */
-const char *lurl_error_kind(const lurl_transfer *t, long long now_ms, char *msg, size_t msz) {
-  CURLcode c = t->code;
+/* The kind of a fault lurl found itself (enum lurl_fault), or NULL. */
+static const char *fault_kind(const lurl_transfer *t, char *msg, size_t msz) {
   switch (t->fault) {
   case LURL_FAULT_READ_TIMEOUT:
     snprintf(msg, msz, "read timed out after %.1f s", t->read_ms / 1000.0);
@@ -139,8 +138,35 @@ const char *lurl_error_kind(const lurl_transfer *t, long long now_ms, char *msg,
   case LURL_FAULT_CANCELLED:
     snprintf(msg, msz, "request cancelled");
     return "RequestException";
-  default: break;
+  default: return NULL;
   }
+}
+
+/* A timeout: the total deadline, the connect timeout, or libcurl's own. */
+static const char *timeout_kind(const lurl_transfer *t, long long now_ms, char *msg,
+                                size_t msz) {
+  curl_off_t pre = 0;
+  curl_easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+  /* the total deadline may have struck first, even while connecting */
+  long long spent = now_ms - t->started_ms;
+  if (t->total_ms > 0 && spent + 5 >= t->total_ms &&
+      (pre > 0 || t->total_ms < t->connect_ms)) {
+    snprintf(msg, msz, "total timeout of %.1f s exceeded", t->total_ms / 1000.0);
+    return "Timeout";
+  }
+  if (pre <= 0) {
+    snprintf(msg, msz, "connect timed out after %.1f s", t->connect_ms / 1000.0);
+    return t->proxy_used ? "ProxyError" : "ConnectTimeout";
+  }
+  snprintf(msg, msz, "total timeout of %.1f s exceeded", t->total_ms / 1000.0);
+  return "Timeout";
+}
+
+/* Chooses the error kind for a failed transfer (see errors.h). */
+const char *lurl_error_kind(const lurl_transfer *t, long long now_ms, char *msg, size_t msz) {
+  CURLcode c = t->code;
+  const char *kind = fault_kind(t, msg, msz);
+  if (kind) return kind;
   if (t->refused[0] && c != CURLE_OK) { /* a limited state's address policy */
     snprintf(msg, msz, "%s", t->refused);
     return t->proxy_used ? "ProxyError" : "ConnectionError";
@@ -148,23 +174,8 @@ const char *lurl_error_kind(const lurl_transfer *t, long long now_ms, char *msg,
   const char *detail = t->errbuf[0] ? t->errbuf : curl_easy_strerror(c);
   snprintf(msg, msz, "%s", detail);
   switch (c) {
-  case CURLE_OPERATION_TIMEDOUT: {
-    curl_off_t pre = 0;
-    curl_easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
-    /* the total deadline may have struck first, even while connecting */
-    long long spent = now_ms - t->started_ms;
-    if (t->total_ms > 0 && spent + 5 >= t->total_ms &&
-        (pre > 0 || t->total_ms < t->connect_ms)) {
-      snprintf(msg, msz, "total timeout of %.1f s exceeded", t->total_ms / 1000.0);
-      return "Timeout";
-    }
-    if (pre <= 0) {
-      snprintf(msg, msz, "connect timed out after %.1f s", t->connect_ms / 1000.0);
-      return t->proxy_used ? "ProxyError" : "ConnectTimeout";
-    }
-    snprintf(msg, msz, "total timeout of %.1f s exceeded", t->total_ms / 1000.0);
-    return "Timeout";
-  }
+  case CURLE_OPERATION_TIMEDOUT:
+    return timeout_kind(t, now_ms, msg, msz);
   case CURLE_URL_MALFORMAT:
     return "InvalidURL";
   case CURLE_OUT_OF_MEMORY: /* libcurl's dynbuf refuses a header line over 100 KiB so */
