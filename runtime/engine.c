@@ -112,8 +112,11 @@ lua_State *lurl_engine_lua(lurl_engine *e) { return e->perform_L; }
 void lurl_engine_gc_owe(lurl_engine *e, size_t bytes) { e->gc_owed += bytes; }
 
 /* curl_multi_perform with the caller's state known to the callbacks; then
-** the collector is charged for the chunks they made while it was stopped
-** (it may run finalizers now: libcurl has returned). */
+** the collector debt of the chunks made in the write callback (transfer.c,
+** deliver_direct) is paid: the collector was stopped while they were made,
+** and LUA_GCRESTART forgets what was allocated meanwhile, so one step per
+** KiB owed runs here.  Invariant: gc_owed is only paid here, outside
+** libcurl, where finalizers may run. */
 static CURLMcode perform(lua_State *L, lurl_engine *e, int *running) {
   e->perform_L = L;
   CURLMcode mc = curl_multi_perform(e->multi, running);
@@ -270,12 +273,12 @@ long lurl_engine_timeout(lurl_engine *e) {
 /* Drives the loop until t is done or has something for Lua (a streamed
 ** chunk, a request for upload data, a progress report).  May block; raises
 ** only on interrupt or a multi-handle failure. */
-void lurl_engine_wait(lua_State *L, lurl_engine *e, lurl_transfer *t) {
+static void engine_wait(lua_State *L, lurl_engine *e, lurl_transfer *t) {
   while (t->state == LURL_T_RUNNING && !t->wake) turn(L, e, IDLE_WAKE_MS);
 }
 
 /* One step for the scheduler; returns the number of running transfers. */
-int lurl_engine_step(lua_State *L, lurl_engine *e, long timeout_ms) {
+static int engine_step(lua_State *L, lurl_engine *e, long timeout_ms) {
   turn(L, e, timeout_ms);
   int n = 0;
   for (lurl_transfer *t = e->live; t; t = t->next)
@@ -380,7 +383,7 @@ lurl_engine *lurl_engine_get(lua_State *L) {
 /* core.wait(transfer): drive the loop until it is done. */
 static int core_wait(lua_State *L) {
   lurl_transfer *t = lurl_checktransfer(L, 1);
-  if (t->state == LURL_T_RUNNING && t->eng) lurl_engine_wait(L, t->eng, t);
+  if (t->state == LURL_T_RUNNING && t->eng) engine_wait(L, t->eng, t);
   return 0;
 }
 
@@ -412,7 +415,7 @@ static void unwatch(lua_State *L, lurl_engine *e, int widx, lurl_transfer *t) {
 static int core_step(lua_State *L) {
   double s = luaL_optnumber(L, 1, 0);
   lurl_engine *e = (lurl_engine *)lua_touserdata(L, lua_upvalueindex(1));
-  int running = lurl_engine_step(L, e, (long)(s * 1000));
+  int running = engine_step(L, e, (long)(s * 1000));
   int want = 0, n = 0;
   for (lurl_transfer *t = e->live; t; t = t->next)
     if (t->watched && (t->state != LURL_T_RUNNING || t->wake)) want++;

@@ -27,8 +27,6 @@ int lurl_engine_add(lua_State *L, lurl_engine *e, lurl_transfer *t);
 void lurl_engine_remove(lurl_engine *e, lurl_transfer *t);
 int lurl_engine_closed(const lurl_engine *e);
 int lurl_engine_running(lurl_engine *e, int upto);
-void lurl_engine_wait(lua_State *L, lurl_engine *e, lurl_transfer *t);
-int lurl_engine_step(lua_State *L, lurl_engine *e, long timeout_ms);
 lurl_pool *lurl_engine_pool(lurl_engine *e);
 const lurl_env *lurl_engine_env(lurl_engine *e);
 /* The state inside curl_multi_perform now (the write callback makes

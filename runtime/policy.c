@@ -152,7 +152,7 @@ const char *lurl_policy_file(lua_State *L, const char *path, int write) {
 }
 
 /* core.filekind's question: may the state look at this path at all? */
-int lurl_policy_may_stat(lua_State *L, const char *path) {
+static int may_stat(lua_State *L, const char *path) {
   const lurl_policy *p = lurl_policy_of(L);
   return file_allowed(p, path, 0) || file_allowed(p, path, 1);
 }
@@ -242,7 +242,7 @@ static int core_running(lua_State *L) {
 static int core_filekind(lua_State *L) {
   struct stat st;
   const char *path = luaL_checkstring(L, 1);
-  if (!lurl_policy_may_stat(L, path)) return 0; /* outside a limited state's files */
+  if (!may_stat(L, path)) return 0; /* outside a limited state's files */
   if (stat(path, &st) != 0) return 0;
   lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : "other");
   return 1;

@@ -26,7 +26,6 @@ lurl_policy *lurl_policy_of(lua_State *L);
 int lurl_policy_init(lurl_policy *p, const char *read_dirs, const char *write_dirs);
 void lurl_policy_free(lurl_policy *p);
 const char *lurl_policy_file(lua_State *L, const char *path, int write);
-int lurl_policy_may_stat(lua_State *L, const char *path);
 void lurl_policy_open(lua_State *L);
 void lurl_policy_apply(lua_State *L, lurl_handle *hd);
 void lurl_policy_wrap_libs(lua_State *L);

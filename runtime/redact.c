@@ -174,7 +174,7 @@ static void mask_span(void *ud, size_t from, size_t to, int kind) {
 ** [-0, +1].  names: stack index of a table of extra parameter names, or 0.
 ** "http://u:pw@h/p?token=x&a=1" becomes "http://u:***@h/p?token=***&a=1".
 */
-const char *lurl_redact_url_n(lua_State *L, const char *url, size_t n, int names) {
+static const char *redact_url_n(lua_State *L, const char *url, size_t n, int names) {
   if (names) names = lua_absindex(L, names);
   luaL_Buffer b;
   luaL_buffinit(L, &b);
@@ -186,7 +186,7 @@ const char *lurl_redact_url_n(lua_State *L, const char *url, size_t n, int names
 }
 
 const char *lurl_redact_url(lua_State *L, const char *url) {
-  return lurl_redact_url_n(L, url, strlen(url), 0);
+  return redact_url_n(L, url, strlen(url), 0);
 }
 
 /* The extra names argument at index i: a table, or 0 for nil/none. */
@@ -200,7 +200,7 @@ static int opt_names(lua_State *L, int i) {
 static int core_redact(lua_State *L) {
   size_t n;
   const char *url = luaL_checklstring(L, 1, &n);
-  lurl_redact_url_n(L, url, n, opt_names(L, 2));
+  redact_url_n(L, url, n, opt_names(L, 2));
   return 1;
 }
 

@@ -10,7 +10,6 @@
 
 /* Push the URL with its secrets hidden and return it [-0, +1]. */
 const char *lurl_redact_url(lua_State *L, const char *url);
-const char *lurl_redact_url_n(lua_State *L, const char *url, size_t n, int names);
 /* Pushes msg with any secret of url in it hidden [-0, +1]. */
 const char *lurl_scrub_message(lua_State *L, const char *msg, const char *url);
 

@@ -40,7 +40,7 @@ static const struct { int code; const char *reason; } reasons[] = {
 };
 
 /* The standard reason phrase (HTTP/2 responses carry none). */
-void lurl_reason_phrase(int code, const char **s) {
+static void reason_phrase(int code, const char **s) {
   *s = "";
   for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
     if (reasons[i].code == code) *s = reasons[i].reason;
@@ -137,7 +137,7 @@ static int core_reason(lua_State *L) {
     lua_pushlstring(L, st.reason, st.reason_len);
   } else {
     const char *r;
-    lurl_reason_phrase(code, &r);
+    reason_phrase(code, &r);
     lua_pushstring(L, r);
   }
   return 1;

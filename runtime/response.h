@@ -14,7 +14,6 @@
 ** the request's method [-0, +1]; returns the total time. */
 double lurl_push_timings(lua_State *L, CURL *h, const lurl_buf *head, const char *method,
                          size_t method_len);
-void lurl_reason_phrase(int code, const char **s);
 /* core.timings, hop_info, reason, parse_headers, links, to_utf8. */
 void lurl_response_open(lua_State *L);
 

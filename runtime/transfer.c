@@ -36,6 +36,8 @@
 
 /* ------------------------------------------------------ life and handle -- */
 
+static void push_transfer_error(lua_State *L, lurl_transfer *t, int tidx);
+
 /* Every transfer's tag (request.c sets it).  A userdata of a transfer's
 ** size carrying it is a transfer: a test much cheaper than the registry
 ** lookup of luaL_checkudata, which is left to word the error otherwise. */
@@ -177,11 +179,18 @@ static int make_chunk(lua_State *L) {
 }
 
 /*
-** A streamed chunk straight from libcurl's buffer into a Lua string: one
-** copy of every byte fewer than going through t->body.  Only when the
-** engine is inside curl_multi_perform for a Lua state (turn) and no byte is
-** buffered in t->body (they would come first).  Returns 0 when it could not
-** (no stack, out of memory): the caller buffers the bytes instead.
+** Speed trick, chunks made in the write callback: a streamed chunk straight
+** from libcurl's buffer into a Lua string, one copy of every byte fewer
+** than going through t->body.  Only when the engine is inside
+** curl_multi_perform for a Lua state (turn) and no byte is buffered in
+** t->body (they would come first).  Returns 0 when it could not (no stack,
+** out of memory): the caller buffers the bytes instead.
+** Invariants: no script code runs in here (under lua_pcall, the collector
+** stopped so no finalizer runs, call/return hooks off) and no Lua error
+** crosses libcurl; the bytes allocated while the collector was stopped are
+** a debt the engine pays once libcurl returns (lurl_engine_gc_owe, the
+** collector debt, engine.c's perform); the queue (chunk_ref) is taken in
+** order by core.pull and core.sink and dropped with the transfer.
 */
 static int deliver_direct(lurl_transfer *t, const char *p, size_t len) {
   lua_State *L = t->eng ? lurl_engine_lua(t->eng) : NULL;
@@ -568,7 +577,7 @@ static int core_pull(lua_State *L) {
   /* done: end of body, or the failure that ended it */
   if (t->fault || t->code != CURLE_OK) {
     lua_pushnil(L);
-    lurl_push_transfer_error(L, t, 1);
+    push_transfer_error(L, t, 1);
     lurl_transfer_release(t);
     return 2;
   }
@@ -674,7 +683,7 @@ static int core_feed(lua_State *L) {
 /* ----------------------------------------------------------- the result -- */
 
 /* Pushes the error object for a failed transfer [-0, +1]. */
-void lurl_push_transfer_error(lua_State *L, lurl_transfer *t, int tidx) {
+static void push_transfer_error(lua_State *L, lurl_transfer *t, int tidx) {
   char msg[CURL_ERROR_SIZE + 64];
   const char *kind = lurl_error_kind(t, lurl_now_ms(), msg, sizeof msg);
   lua_getiuservalue(L, tidx, LURL_TUV_METHOD);
@@ -718,7 +727,7 @@ static int core_result(lua_State *L) {
     return luaL_error(L, "interrupted");
   }
   if (!streaming && (t->fault || t->code != CURLE_OK) && !(t->st.on && t->headers_done)) {
-    lurl_push_transfer_error(L, t, 1);
+    push_transfer_error(L, t, 1);
     lurl_transfer_release(t);
     lua_pushnil(L);
     lua_insert(L, -2);

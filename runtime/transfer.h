@@ -154,8 +154,6 @@ void lurl_transfer_release(lurl_transfer *t);
 void lurl_transfer_orphan(lurl_transfer *t);
 /* Forgets the chunks nobody will take (the transfer is closed or collected). */
 void lurl_drop_chunk(lua_State *L, lurl_transfer *t);
-/* Pushes the error object of a failed transfer (at stack index tidx) [-0, +1]. */
-void lurl_push_transfer_error(lua_State *L, lurl_transfer *t, int tidx);
 
 /* libcurl's callbacks: ud is the handle's companion (body, header) or the
 ** transfer (read, progress). */
