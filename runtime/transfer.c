@@ -128,14 +128,19 @@ void lurl_transfer_orphan(lurl_transfer *t) {
   t->eng = NULL;
 }
 
+/* Frees what the response held in C memory (release frees the rest). */
+static void free_buffers(lurl_transfer *t) {
+  lurl_buf_free(&t->body);
+  lurl_buf_free(&t->head);
+  lurl_buf_free(&t->reqhead);
+}
+
 /* __gc of a transfer: take it off the multi handle first, then free. */
 static int transfer_gc(lua_State *L) {
   lurl_transfer *t = lurl_checktransfer(L, 1);
   lurl_drop_chunk(L, t);
   lurl_transfer_release(t);
-  lurl_buf_free(&t->body);
-  lurl_buf_free(&t->head);
-  lurl_buf_free(&t->reqhead);
+  free_buffers(t);
   return 0;
 }
 
@@ -775,10 +780,7 @@ static int core_result(lua_State *L) {
   }
   if (t->st.on) return 1; /* the transfer lives on: Lua pulls the body */
   lurl_transfer_release(t);
-  /* the body may be large: give its memory back now, not at collection */
-  lurl_buf_free(&t->body);
-  lurl_buf_free(&t->head);
-  lurl_buf_free(&t->reqhead);
+  free_buffers(t); /* the body may be large: given back now, not at collection */
   return 1;
 }
 
