@@ -64,7 +64,8 @@ long long lurl_now_ms(void) {
 /* Takes t off the multi handle (if running) and the list of live
 ** transfers.  The state stays: the caller says what t is now. */
 void lurl_engine_remove(lurl_engine *e, lurl_transfer *t) {
-  if (t->state == LURL_T_RUNNING && t->easy && e->multi) curl_multi_remove_handle(e->multi, t->easy);
+  if (t->state == LURL_T_RUNNING && t->easy && e->multi)
+    curl_multi_remove_handle(e->multi, t->easy);
   if (t->prev) t->prev->next = t->next;
   else if (e->live == t) e->live = t->next;
   if (t->next) t->next->prev = t->prev;

@@ -56,10 +56,11 @@ void lurl_build_mime(lua_State *L, lurl_transfer *t, int fi, int di, const char 
       lua_getfield(L, di, keys[i].s);
       size_t vl;
       if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1) && !isfinite(lua_tonumber(L, -1)))
-        lurl_raise(L, "bad argument #%d to '%s' (field 'data.%s': number is NaN or infinite)",
-                   argn, fname, keys[i].s); /* never "nan" or "inf" on the wire */
+        lurl_field_error(L, argn, fname, lua_pushfstring(L, "data.%s", keys[i].s),
+                         "number is NaN or infinite"); /* never "nan" or "inf" on the wire */
       const char *v = lua_tolstring(L, -1, &vl);
-      if (!v) lurl_raise(L, "bad argument #%d to '%s' (field 'data.%s': string expected)", argn, fname, keys[i].s);
+      if (!v) lurl_field_error(L, argn, fname, lua_pushfstring(L, "data.%s", keys[i].s),
+                               "string expected");
       curl_mimepart *p = curl_mime_addpart(m);
       curl_mime_name(p, keys[i].s);
       curl_mime_data(p, v, vl);
@@ -71,24 +72,28 @@ void lurl_build_mime(lua_State *L, lurl_transfer *t, int fi, int di, const char 
     lua_getfield(L, fi, keys[i].s);
     int v = lua_gettop(L);
     if (!lua_istable(L, v))
-      lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s': http.file(path) or {content=...} expected)", argn, fname,
-                 keys[i].s);
+      lurl_field_error(L, argn, fname, lua_pushfstring(L, "files.%s", keys[i].s),
+                       "http.file(path) or {content=...} expected");
     curl_mimepart *p = curl_mime_addpart(m);
     curl_mime_name(p, keys[i].s);
     const char *path = optstr(L, v, "path");
     if (path) {
       const char *why = lurl_policy_file(L, path, 0); /* a limited state's file policy */
-      if (why) lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s': %s)", argn, fname, keys[i].s, why);
+      if (why) lurl_field_error(L, argn, fname, lua_pushfstring(L, "files.%s", keys[i].s),
+                                "%s", why);
       FILE *f = fopen(path, "rb"); /* fail now, with a clear message, not mid-upload */
-      if (!f) lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s': cannot open '%s')", argn, fname, keys[i].s, path);
+      if (!f) lurl_field_error(L, argn, fname, lua_pushfstring(L, "files.%s", keys[i].s),
+                               "cannot open '%s'", path);
       fclose(f);
       if (curl_mime_filedata(p, path) != CURLE_OK)
-        lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s': cannot read '%s')", argn, fname, keys[i].s, path);
+        lurl_field_error(L, argn, fname, lua_pushfstring(L, "files.%s", keys[i].s),
+                         "cannot read '%s'", path);
     } else {
       lua_getfield(L, v, "content");
       size_t cl;
       const char *c = lua_tolstring(L, -1, &cl);
-      if (!c) lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s.content': string expected)", argn, fname, keys[i].s);
+      if (!c) lurl_field_error(L, argn, fname, lua_pushfstring(L, "files.%s.content", keys[i].s),
+                               "string expected");
       curl_mime_data(p, c, cl);
       lua_pop(L, 1);
       if (!optstr(L, v, "filename")) curl_mime_filename(p, keys[i].s);
@@ -96,8 +101,8 @@ void lurl_build_mime(lua_State *L, lurl_transfer *t, int fi, int di, const char 
     const char *fn = optstr(L, v, "filename");
     const char *ct = optstr(L, v, "content_type");
     if (has_crlf(ct)) /* libcurl escapes names and file names, not the type */
-      lurl_raise(L, "bad argument #%d to '%s' (field 'files.%s': CR or LF in content_type)",
-                 argn, fname, keys[i].s);
+      lurl_field_error(L, argn, fname, lua_pushfstring(L, "files.%s", keys[i].s),
+                       "CR or LF in content_type");
     if (fn) curl_mime_filename(p, fn);
     curl_mime_type(p, ct ? ct : "application/octet-stream");
     lua_pop(L, 1);

@@ -91,13 +91,12 @@ static long seconds_ms(req *r, int idx, const char *field, long dflt) {
   lua_State *L = r->L;
   if (lua_isnil(L, idx)) return dflt;
   if (lua_type(L, idx) == LUA_TBOOLEAN && !lua_toboolean(L, idx)) return 0;
-  if (lua_type(L, idx) != LUA_TNUMBER) lurl_req_field_error(r, field, "number of seconds or false", idx);
+  if (lua_type(L, idx) != LUA_TNUMBER)
+    lurl_req_field_error(r, field, "number of seconds or false", idx);
   double s = lua_tonumber(L, idx);
   if (isnan(s))
-    lurl_raise(L, "bad argument #%d to '%s' (field '%s': number of seconds expected, got NaN)",
-               r->argn, r->fname, field);
-  if (!(s > 0)) lurl_raise(L, "bad argument #%d to '%s' (field '%s': must be positive)",
-                           r->argn, r->fname, field);
+    lurl_field_error(L, r->argn, r->fname, field, "number of seconds expected, got NaN");
+  if (!(s > 0)) lurl_field_error(L, r->argn, r->fname, field, "must be positive");
   /* math.huge, or more than libcurl's longest (2^31 - 1 ms, 24.8 days), is
   ** no limit, like false; converting it to an integer would be undefined */
   if (s >= MAX_TIMEOUT_MS / 1000.0) return 0;
@@ -296,8 +295,7 @@ static void apply_rest(req *r) {
     int isint;
     lua_Integer mb = lua_tointegerx(L, -1, &isint); /* 0 for NaN, inf, 1.5: no UB */
     if (!isint) lurl_req_field_error(r, "max_body", "integer", -1);
-    if (mb <= 0) lurl_raise(L, "bad argument #%d to '%s' (field 'max_body': must be positive)",
-                            r->argn, r->fname);
+    if (mb <= 0) lurl_field_error(L, r->argn, r->fname, "max_body", "must be positive");
     if (t->st.on) t->st.max_body = (size_t)mb;
     else t->body.limit = (size_t)mb;
     t->max_body_set = 1;
@@ -306,7 +304,8 @@ static void apply_rest(req *r) {
   } else if (mty != LUA_TNIL) lurl_req_field_error(r, "max_body", "integer or false", -1);
   lua_pop(L, 1);
   int pty = lurl_req_opt(r, O_ON_PROGRESS);
-  if (pty != LUA_TNIL && pty != LUA_TFUNCTION) lurl_req_field_error(r, "on_progress", "function", -1);
+  if (pty != LUA_TNIL && pty != LUA_TFUNCTION)
+    lurl_req_field_error(r, "on_progress", "function", -1);
   int wants_progress = pty == LUA_TFUNCTION;
   pty = lurl_req_opt(r, O_PROGRESS);
   if (pty != LUA_TNIL && pty != LUA_TBOOLEAN) lurl_req_field_error(r, "progress", "boolean", -1);
@@ -465,8 +464,7 @@ static void transfer_options(lua_State *L, req *r) {
   size_t uslen = 0;
   const char *us = lurl_req_string_opt(r, O_UNIX_SOCKET, &uslen);
   if (us && strlen(us) != uslen)
-    lurl_raise(L, "bad argument #%d to '%s' (field 'unix_socket': path with a NUL byte)",
-               r->argn, r->fname);
+    lurl_field_error(L, r->argn, r->fname, "unix_socket", "path with a NUL byte");
   if (us) SET_RARE(r, CURLOPT_UNIX_SOCKET_PATH, us);
   if ((r->ohave | r->dhave) & REST_OPTS) apply_rest(r);
   /* a body that is not streamed is held whole: bounded unless max_body says */

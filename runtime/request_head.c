@@ -42,8 +42,7 @@ static void hdr_set(req *r, hdrs *hs, const char *name, size_t nlen, const char 
   hdr *h = hdr_find(hs, name, nlen);
   if (!h) {
     if (hs->n == MAX_HEADERS)
-      lurl_raise(r->L, "bad argument #%d to '%s' (field 'headers': more than %d headers)",
-                 r->argn, r->fname, MAX_HEADERS);
+      lurl_field_error(r->L, r->argn, r->fname, "headers", "more than %d headers", MAX_HEADERS);
     h = &hs->h[hs->n++];
   }
   h->name = name;
@@ -239,8 +238,7 @@ static int apply_auth(req *r) {
     return 0;
   }
   if (strcmp(scheme, "basic") != 0)
-    lurl_raise(L, "bad argument #%d to '%s' (field 'auth': unknown scheme '%s')", r->argn,
-               r->fname, scheme);
+    lurl_field_error(L, r->argn, r->fname, "auth", "unknown scheme '%s'", scheme);
   luaL_Buffer b;
   lua_pushvalue(L, -2); /* "user:password", NULs and all (base64 keeps them) */
   lua_pushliteral(L, ":");
@@ -268,8 +266,7 @@ static int cookie_names(req *r, int idx, lurl_key *keys) {
   int nk = lurl_sorted_keys(L, idx, keys, 128);
   if (nk == LURL_KEYS_NOT_STRING) lurl_req_field_error(r, "cookies", "string name", -1);
   if (nk == LURL_KEYS_TOO_MANY)
-    lurl_raise(L, "bad argument #%d to '%s' (field 'cookies': more than 128 cookies)",
-               r->argn, r->fname);
+    lurl_field_error(L, r->argn, r->fname, "cookies", "more than 128 cookies");
   for (int i = 0; i < nk; i++) {
     if (lurl_req_bad_name(keys[i].s, keys[i].len)) { /* CR, LF, NUL, ';', '=', space... */
       invalid_header(r, "Cookie", "has a cookie name that is not a token");
@@ -282,8 +279,7 @@ static int cookie_names(req *r, int idx, lurl_key *keys) {
     int ty = lua_type(L, -1);
     if (ty == LUA_TNUMBER) lurl_req_check_finite(r, -1, "cookies");
     else if (ty != LUA_TSTRING)
-      lurl_raise(L, "bad argument #%d to '%s' (field 'cookies': bad cookie '%s')", r->argn,
-                 r->fname, keys[i].s);
+      lurl_field_error(L, r->argn, r->fname, "cookies", "bad cookie '%s'", keys[i].s);
     const char *v = lua_tolstring(L, -1, &vl);
     int bad = bad_value(v, vl);
     lua_pop(L, 1);

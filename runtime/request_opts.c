@@ -10,6 +10,7 @@
 
 #include "errors.h"
 #include "policy.h"
+#include "luac.h"
 #include "request_int.h"
 
 const char *const lurl_req_opt_names[O_COUNT] = {
@@ -20,14 +21,14 @@ const char *const lurl_req_opt_names[O_COUNT] = {
 
 /* Raises the "bad argument" error for a field, naming the user's call. */
 int lurl_req_field_error(req *r, const char *field, const char *expected, int idx) {
-  return lurl_raise(r->L, "bad argument #%d to '%s' (field '%s': %s expected, got %s)",
-                    r->argn, r->fname, field, expected, luaL_typename(r->L, idx));
+  return lurl_field_error(r->L, r->argn, r->fname, field, "%s expected, got %s", expected,
+                          luaL_typename(r->L, idx));
 }
 
 /* An option naming a file to read obeys a limited state's file policy. */
 void lurl_req_file_ok(req *r, const char *field, const char *path) {
   const char *why = lurl_policy_file(r->L, path, 0); /* policy.c */
-  if (why) lurl_raise(r->L, "bad argument #%d to '%s' (field '%s': %s)", r->argn, r->fname, field, why);
+  if (why) lurl_field_error(r->L, r->argn, r->fname, field, "%s", why);
 }
 
 static int opt_id(const char *k, size_t n) {
@@ -115,8 +116,7 @@ int lurl_req_check_options(lua_State *L) {
 void lurl_req_check_finite(req *r, int idx, const char *field) {
   if (lua_type(r->L, idx) == LUA_TNUMBER && !lua_isinteger(r->L, idx) &&
       !isfinite(lua_tonumber(r->L, idx)))
-    lurl_raise(r->L, "bad argument #%d to '%s' (field '%s': number is NaN or infinite)",
-               r->argn, r->fname, field);
+    lurl_field_error(r->L, r->argn, r->fname, field, "number is NaN or infinite");
 }
 
 /* A string option (user_agent, unix_socket) if given, and its length in

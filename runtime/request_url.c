@@ -95,8 +95,7 @@ void lurl_req_encode_table(req *r, lurl_buf *b, int idx, const char *field) {
   int nk = lurl_sorted_keys(L, idx, keys, 256);
   if (nk == LURL_KEYS_NOT_STRING) lurl_req_field_error(r, field, "string key", -1);
   if (nk == LURL_KEYS_TOO_MANY)
-    lurl_raise(L, "bad argument #%d to '%s' (field '%s': too many keys, 256 at most)",
-               r->argn, r->fname, field);
+    lurl_field_error(L, r->argn, r->fname, field, "too many keys, 256 at most");
   for (int i = 0; i < nk; i++) {
     lua_pushlstring(L, keys[i].s, keys[i].len);
     lua_pushvalue(L, -1);
