@@ -388,6 +388,10 @@ static int core_wait(lua_State *L) {
   return 0;
 }
 
+/* The upvalues of core.step and core.watch: no registry lookup per call. */
+#define UV_ENGINE lua_upvalueindex(1)
+#define UV_WATCH lua_upvalueindex(2) /* the tasks waiting on transfers, by slot */
+
 /* Takes t off the watch table (at index widx): its slot is cleared and
 ** kept for the next core.watch.  e may be NULL (engine gone). */
 static void unwatch(lua_State *L, lurl_engine *e, int widx, lurl_transfer *t) {
@@ -411,11 +415,11 @@ static void unwatch(lua_State *L, lurl_engine *e, int widx, lurl_transfer *t) {
 ** watched transfers that finished (or have news) come back in a fresh
 ** table tasks[1..n] (nil when n is 0), for the scheduler to resume;
 ** `running` counts transfers still in flight.
-** Upvalues: the engine and the watch table (no registry lookups per step).
+** Upvalues: UV_ENGINE, UV_WATCH.
 */
 static int core_step(lua_State *L) {
   double s = luaL_optnumber(L, 1, 0);
-  lurl_engine *e = (lurl_engine *)lua_touserdata(L, lua_upvalueindex(1));
+  lurl_engine *e = (lurl_engine *)lua_touserdata(L, UV_ENGINE);
   int running = engine_step(L, e, (long)(s * 1000));
   int want = 0, n = 0;
   for (lurl_transfer *t = e->live; t; t = t->next)
@@ -425,7 +429,7 @@ static int core_step(lua_State *L) {
   } else {
     lua_createtable(L, want, 0); /* may collect: the list is read again below */
     int out = lua_gettop(L);
-    int widx = lua_upvalueindex(2);
+    int widx = UV_WATCH;
     for (lurl_transfer *t = e->live; t && n < want; t = t->next) {
       if (!t->watched || (t->state == LURL_T_RUNNING && !t->wake)) continue;
       lua_rawgeti(L, widx, t->watch_ref);
@@ -441,7 +445,7 @@ static int core_step(lua_State *L) {
 /* core.watch(transfer, task) -> watching: the task waits on it (and keeps
 ** it alive); core.step will hand the task back when the transfer has news.
 ** false, and nothing watched, when it is done or has news already.
-** Upvalues: the watch table, the engine. */
+** Upvalues: UV_ENGINE, UV_WATCH. */
 static int core_watch(lua_State *L) {
   lurl_transfer *t = lurl_checktransfer(L, 1);
   luaL_checkany(L, 2);
@@ -450,10 +454,10 @@ static int core_watch(lua_State *L) {
     return 1;
   }
   if (t->watched) return luaL_error(L, "transfer is already watched");
-  lurl_engine *e = (lurl_engine *)lua_touserdata(L, lua_upvalueindex(2));
+  lurl_engine *e = (lurl_engine *)lua_touserdata(L, UV_ENGINE);
   int slot = e->nwfree > 0 ? e->wfree[--e->nwfree] : ++e->nslots;
   lua_pushvalue(L, 2);
-  lua_rawseti(L, lua_upvalueindex(1), slot);
+  lua_rawseti(L, UV_WATCH, slot);
   t->watch_ref = slot;
   t->watched = 1;
   lua_pushboolean(L, 1);
@@ -505,12 +509,11 @@ void lurl_engine_open(lua_State *L) {
     lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &watch_key);
   }
-  lua_pushvalue(L, -1); /* the watch table */
-  lurl_push_engine(L);
-  lua_pushcclosure(L, core_watch, 2);
-  lua_setfield(L, -3, "watch");
-  lurl_push_engine(L);
-  lua_insert(L, -2); /* the engine, the watch table */
-  lua_pushcclosure(L, core_step, 2);
-  lua_setfield(L, -2, "step");
+  for (int i = 0; i < 2; i++) { /* core.watch and core.step: UV_ENGINE, UV_WATCH */
+    lurl_push_engine(L);
+    lua_pushvalue(L, -2); /* the watch table */
+    lua_pushcclosure(L, i == 0 ? core_watch : core_step, 2);
+    lua_setfield(L, -3, i == 0 ? "watch" : "step");
+  }
+  lua_pop(L, 1);
 }

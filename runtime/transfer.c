@@ -715,6 +715,9 @@ enum { KEY_STATUS = lua_upvalueindex(1), KEY_URL = lua_upvalueindex(2),
        KEY_BODY = lua_upvalueindex(3), KEY_REQHEAD = lua_upvalueindex(4),
        KEY_REQBODY = lua_upvalueindex(5), KEY_TM = lua_upvalueindex(6),
        RESULT_MT = lua_upvalueindex(7) };
+#define RESULT_MT_UPVALUE 7 /* RESULT_MT, as lua_setupvalue numbers it */
+_Static_assert(sizeof result_keys / sizeof result_keys[0] + 1 == RESULT_MT_UPVALUE,
+               "core.result: one upvalue per key, then the metatable");
 static int core_result(lua_State *L) {
   lurl_transfer *t = lurl_checktransfer(L, 1);
   lua_getiuservalue(L, 1, LURL_TUV_METHOD); /* 2 */
@@ -789,7 +792,8 @@ static int core_result(lua_State *L) {
 static int set_response_mt(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
-  lua_setupvalue(L, lua_upvalueindex(1), (int)(sizeof result_keys / sizeof result_keys[0]) + 1);
+  /* its upvalue is core.result; the metatable is core.result's RESULT_MT */
+  lua_setupvalue(L, lua_upvalueindex(1), RESULT_MT_UPVALUE);
   return 0;
 }
 
