@@ -21,19 +21,21 @@
 #include <string.h>
 #include <time.h>
 
-#include "lurl.h"
-#include "lurl_int.h"
+#include <lauxlib.h>
 
-#define POOL_MAX 16          /* idle easy handles kept for reuse */
+#include "lurl.h"
+#include "engine.h"
+#include "handle.h"
+#include "policy.h"
+#include "transfer.h"
+
 #define IDLE_WAKE_MS 1000    /* longest sleep, so an interrupt is seen */
 
 struct lurl_engine {
   CURLM *multi;
   lurl_transfer *live;       /* transfers that hold an easy handle */
-  CURL *pool[POOL_MAX];       /* configured (see configure), on no share */
-  int npool;
+  lurl_pool pool;             /* idle easy handles (handle.c) */
   int closed;
-  struct curl_slist *headers; /* the default request headers (request.c) */
   lurl_env env;
   lua_State *perform_L;       /* the state driving curl_multi_perform, or NULL */
   size_t gc_owed;             /* bytes Lua allocated with its collector stopped */
@@ -48,7 +50,6 @@ static volatile sig_atomic_t interrupt_flag = 0;
 void lurl_signal_interrupt(void) { interrupt_flag = 1; }
 void lurl_clear_interrupt(void) { interrupt_flag = 0; }
 int lurl_interrupted(void) { return interrupt_flag != 0; }
-int lurl_engine_interrupted(void) { return interrupt_flag != 0; }
 
 /* Registry keys: the addresses of these variables. */
 static const char engine_key = 0;
@@ -60,12 +61,18 @@ long long lurl_now_ms(void) {
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void unlink_transfer(lurl_transfer *t) {
+/* Takes t off the multi handle (if running) and the list of live
+** transfers.  The state stays: the caller says what t is now. */
+void lurl_engine_remove(lurl_engine *e, lurl_transfer *t) {
+  if (t->state == LURL_T_RUNNING && t->easy && e->multi)
+    curl_multi_remove_handle(e->multi, t->easy);
   if (t->prev) t->prev->next = t->next;
-  else if (t->eng && t->eng->live == t) t->eng->live = t->next;
+  else if (e->live == t) e->live = t->next;
   if (t->next) t->next->prev = t->prev;
   t->prev = t->next = NULL;
 }
+
+int lurl_engine_closed(const lurl_engine *e) { return e->closed; }
 
 /* The first of two environment variables that is set and not empty, copied. */
 static char *env2(const char *a, const char *b) {
@@ -96,188 +103,8 @@ static void env_free(lurl_env *v) {
 
 const lurl_env *lurl_engine_env(lurl_engine *e) { return &e->env; }
 
-#define LURL_RH(ae) "Accept: */*\r\nUser-Agent: " LURL_DEFAULT_UA "\r\nAccept-Encoding: " ae "\r\n"
-
-/* The Accept-Encoding of what lurl decodes (decode.c: all four codings,
-** whatever libcurl was built with; a constant string). */
-const char *lurl_accept_encoding(void) { return LURL_ACCEPT_ENCODING; }
-
-/* The record of the default request headers (what res.request.headers
-** shows), in the order libcurl sends them (a constant string). */
-const char *lurl_default_reqhead(void) { return LURL_RH(LURL_ACCEPT_ENCODING); }
-
-/* The options every easy handle of ours carries for its whole life: set
-** once when it is made (or after a reset), not per request.  hd is the
-** handle's companion (lurl_int.h), made here for a new handle (NULL). */
-static CURL *configure(lurl_engine *e, CURL *h, lurl_handle *hd) {
-  if (!h) return NULL;
-  if (!hd && (hd = (lurl_handle *)malloc(sizeof *hd)) == NULL) {
-    curl_easy_cleanup(h);
-    return NULL;
-  }
-  memset(hd, 0, sizeof *hd); /* the kept options as libcurl starts them */
-  hd->easy = h;
-  curl_easy_setopt(h, CURLOPT_PRIVATE, (char *)hd);
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, hd->errbuf);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, (void *)hd);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, (void *)hd);
-  /* proxies are decided in request.c from e->env: libcurl reads no
-  ** environment per request */
-  curl_easy_setopt(h, CURLOPT_PROXY, "");
-  curl_easy_setopt(h, CURLOPT_NOPROXY, "");
-  /* verify = true: the environment's CA bundle, else the system's */
-  if (e->env.ca) curl_easy_setopt(h, CURLOPT_CAINFO, e->env.ca);
-  if (e->env.capath) {
-    curl_easy_setopt(h, CURLOPT_CAPATH, e->env.capath);
-    if (!e->env.ca) curl_easy_setopt(h, CURLOPT_CAINFO, NULL);
-  }
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, lurl_on_body);
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, lurl_on_header);
-  /* lurl decodes bodies itself, bounded (stream.c, decode.c); the
-  ** Accept-Encoding header is one of our request headers */
-  curl_easy_setopt(h, CURLOPT_HTTP_CONTENT_DECODING, 0L);
-  curl_easy_setopt(h, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-  return h;
-}
-
-/* The companion of one of our easy handles (CURLOPT_PRIVATE). */
-static lurl_handle *companion(CURL *h) {
-  lurl_handle *hd = NULL;
-  curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&hd);
-  return hd;
-}
-
-/* Frees the URL a companion keeps (the handle no longer points at it). */
-static void forget_url(lurl_handle *hd) {
-  curl_url_cleanup(hd->cu);
-  free(hd->url);
-  hd->cu = NULL, hd->url = NULL, hd->url_len = 0;
-}
-
-/*
-** Gives the handle the URL of its next request.  Handed a string
-** (CURLOPT_URL), libcurl parses it on every transfer and rebuilds it
-** through its printf more than once; handed a parsed URL (CURLOPT_CURLU),
-** it only copies it.  The companion keeps the parsed URL and its string, so
-** a handle reused for the same URL parses nothing, and a new URL is parsed
-** once, with the flags libcurl gives CURLOPT_URL.  A URL libcurl's parser
-** refuses goes as a string, so the transfer fails as it always did.
-*/
-void lurl_handle_url(lurl_handle *hd, const char *url, size_t len) {
-  if (hd->url && hd->url_len == len && memcmp(hd->url, url, len) == 0) return;
-  char *copy = (char *)malloc(len + 1);
-  if (!hd->cu) hd->cu = curl_url();
-  if (copy && hd->cu &&
-      curl_url_set(hd->cu, CURLUPART_URL, url, CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) ==
-          CURLUE_OK) {
-    memcpy(copy, url, len + 1);
-    free(hd->url);
-    hd->url = copy, hd->url_len = len;
-    /* libcurl 7.88 takes the URL string out of the URL handle only when it
-    ** holds none (Curl_pretransfer), and keeps it for messages, auth
-    ** retries and redirects: an empty CURLOPT_URL makes it take the new one */
-    curl_easy_setopt(hd->easy, CURLOPT_URL, NULL);
-    curl_easy_setopt(hd->easy, CURLOPT_CURLU, hd->cu);
-    return;
-  }
-  free(copy);
-  forget_url(hd); /* cu may hold a half-set URL */
-  curl_easy_setopt(hd->easy, CURLOPT_CURLU, NULL);
-  curl_easy_setopt(hd->easy, CURLOPT_URL, url);
-}
-
-/* Frees one of our easy handles and its companion. */
-void lurl_easy_free(CURL *h) {
-  lurl_handle *hd = companion(h);
-  curl_easy_cleanup(h);
-  if (hd) forget_url(hd);
-  free(hd);
-}
-
-/* Puts h (on no share) in the pool, or frees it.  A tainted handle (one
-** that carried options beyond the per-request set, see request.c) is reset
-** first, so the next request starts from the configured state. */
-static void give_back(lurl_engine *e, CURL *h, int tainted) {
-  if (!e || e->closed || e->npool >= POOL_MAX) {
-    lurl_easy_free(h);
-    return;
-  }
-  if (tainted) {
-    lurl_handle *hd = companion(h);
-    /* libcurl 7.88 leaks the cookie file list across curl_easy_reset
-    ** (fixed upstream later): clear it first */
-    curl_easy_setopt(h, CURLOPT_COOKIEFILE, NULL);
-    curl_easy_reset(h);
-    forget_url(hd);
-    configure(e, h, hd);
-  }
-  e->pool[e->npool++] = h;
-}
-
-/*
-** Did the handle's last exchange carry an authentication challenge (a 401,
-** or a 407 from the server or a CONNECT)?  libcurl stores a Digest
-** challenge's nonce on the handle even when no auth was asked for, and
-** answers the next Digest request with it, to whatever server that goes,
-** then ignores that server's own challenge; curl_easy_reset is the only
-** way to forget it.  Auth state belongs to one request.
-*/
-static int auth_challenged(CURL *h) {
-  long code = 0, connect_code = 0;
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-  curl_easy_getinfo(h, CURLINFO_HTTP_CONNECTCODE, &connect_code);
-  return code == 401 || code == 407 || connect_code == 407;
-}
-
-/*
-** Gives the transfer's easy handle back (to its session's idle handles,
-** still attached and configured, or to the engine's pool, or frees it) and
-** its request header list.  Idempotent; safe whether or not the engine is
-** alive.
-*/
-void lurl_transfer_release(lurl_transfer *t) {
-  if (t->easy) {
-    lurl_engine *e = t->eng;
-    CURL *h = t->easy;
-    if (e && t->state == LURL_T_RUNNING) curl_multi_remove_handle(e->multi, h);
-    if (!t->tainted && t->state != LURL_T_IDLE && auth_challenged(h))
-      t->tainted = 1; /* only a reset forgets the challenge */
-    t->hd->t = NULL;
-    t->hd = NULL;
-    if (t->share) {
-      if (t->tainted || e == NULL || e->closed || !lurl_share_keep(t->share, h)) {
-        lurl_share_detach(t->share, h);
-        give_back(e, h, t->tainted);
-      }
-      t->share = NULL;
-    } else {
-      give_back(e, h, t->tainted);
-    }
-    t->easy = NULL;
-    unlink_transfer(t);
-  }
-  if (t->state == LURL_T_RUNNING) t->state = LURL_T_DONE;
-  if (t->slist) {
-    curl_slist_free_all(t->slist);
-    t->slist = NULL;
-  }
-  if (t->mime) { /* only once the easy handle no longer uses it */
-    curl_mime_free(t->mime);
-    t->mime = NULL;
-  }
-  t->upfile = NULL;
-  lurl_buf_free(&t->up);
-  lurl_decoder_free(t->dec); /* its window can be megabytes: not left to __gc */
-  t->dec = NULL;
-}
-
-/* The request header lines every request sends unless told otherwise:
-** built once, shared by the transfers (libcurl only reads the list). */
-struct curl_slist *lurl_engine_headers(lurl_engine *e) {
-  return e->headers;
-}
+/* The engine's pool of idle easy handles (handle.c). */
+lurl_pool *lurl_engine_pool(lurl_engine *e) { return &e->pool; }
 
 /* The Lua state whose call is inside curl_multi_perform now (write
 ** callbacks may make a streamed chunk's string in it), else NULL. */
@@ -286,8 +113,11 @@ lua_State *lurl_engine_lua(lurl_engine *e) { return e->perform_L; }
 void lurl_engine_gc_owe(lurl_engine *e, size_t bytes) { e->gc_owed += bytes; }
 
 /* curl_multi_perform with the caller's state known to the callbacks; then
-** the collector is charged for the chunks they made while it was stopped
-** (it may run finalizers now: libcurl has returned). */
+** the collector debt of the chunks made in the write callback (transfer.c,
+** deliver_direct) is paid: the collector was stopped while they were made,
+** and LUA_GCRESTART forgets what was allocated meanwhile, so one step per
+** KiB owed runs here.  Invariant: gc_owed is only paid here, outside
+** libcurl, where finalizers may run. */
 static CURLMcode perform(lua_State *L, lurl_engine *e, int *running) {
   e->perform_L = L;
   CURLMcode mc = curl_multi_perform(e->multi, running);
@@ -298,16 +128,6 @@ static CURLMcode perform(lua_State *L, lurl_engine *e, int *running) {
     lua_gc(L, LUA_GCSTEP, kb);
   }
   return mc;
-}
-
-/* An easy handle for a transfer on share s (or none), by its companion:
-** one the session used before (*attached = 1: still on s, cookie engine
-** on), else one from the pool or a new one, configured, on no share. */
-lurl_handle *lurl_engine_easy(lurl_engine *e, lurl_share *s, int *attached) {
-  CURL *h = s ? lurl_share_take(s) : NULL;
-  *attached = h != NULL;
-  if (!h) h = e->npool > 0 ? e->pool[--e->npool] : configure(e, curl_easy_init(), NULL);
-  return h ? companion(h) : NULL;
 }
 
 /* Marks t finished with `code` and takes it off the multi handle at once, so
@@ -329,7 +149,7 @@ static int drain(lurl_engine *e) {
   while ((m = curl_multi_info_read(e->multi, &left)) != NULL) {
     if (m->msg != CURLMSG_DONE) continue;
     CURLcode rc = m->data.result; /* m is invalid once the handle is removed */
-    lurl_handle *hd = companion(m->easy_handle);
+    lurl_handle *hd = lurl_handle_of(m->easy_handle);
     lurl_transfer *t = hd ? hd->t : NULL;
     if (t) {
       finish(e, t, rc);
@@ -352,7 +172,7 @@ static long check_deadlines(lurl_engine *e, long cap) {
       t->last_ms = now;
     }
     /* a paused transfer waits for its reader, not for the server */
-    if (t->state != LURL_T_RUNNING || t->read_ms <= 0 || t->paused) continue;
+    if (t->state != LURL_T_RUNNING || t->read_ms <= 0 || t->st.paused) continue;
     if (!t->connected) {
       /* The read clock starts once the request is on its way; before that
       ** the connect timeout is in charge. */
@@ -454,12 +274,12 @@ long lurl_engine_timeout(lurl_engine *e) {
 /* Drives the loop until t is done or has something for Lua (a streamed
 ** chunk, a request for upload data, a progress report).  May block; raises
 ** only on interrupt or a multi-handle failure. */
-void lurl_engine_wait(lua_State *L, lurl_engine *e, lurl_transfer *t) {
+static void engine_wait(lua_State *L, lurl_engine *e, lurl_transfer *t) {
   while (t->state == LURL_T_RUNNING && !t->wake) turn(L, e, IDLE_WAKE_MS);
 }
 
 /* One step for the scheduler; returns the number of running transfers. */
-int lurl_engine_step(lua_State *L, lurl_engine *e, long timeout_ms) {
+static int engine_step(lua_State *L, lurl_engine *e, long timeout_ms) {
   turn(L, e, timeout_ms);
   int n = 0;
   for (lurl_transfer *t = e->live; t; t = t->next)
@@ -494,39 +314,13 @@ int lurl_engine_add(lua_State *L, lurl_engine *e, lurl_transfer *t) {
   return 0;
 }
 
-/* Every transfer's tag (request.c sets it).  A userdata of a transfer's
-** size carrying it is a transfer: a test much cheaper than the registry
-** lookup of luaL_checkudata, which is left to word the error otherwise. */
-const char lurl_transfer_tag[] = LURL_TRANSFER_MT;
-
-lurl_transfer *lurl_checktransfer(lua_State *L, int idx) {
-  lurl_transfer *t = (lurl_transfer *)lurl_totagged(L, idx, sizeof *t, lurl_transfer_tag);
-  return t ? t : (lurl_transfer *)luaL_checkudata(L, idx, LURL_TRANSFER_MT);
-}
-
 /* __gc of the engine: detach every live transfer, then free the caches. */
 static int engine_gc(lua_State *L) {
   lurl_engine *e = (lurl_engine *)luaL_checkudata(L, 1, LURL_ENGINE_MT);
   if (e->closed) return 0;
   e->closed = 1;
-  while (e->live) {
-    lurl_transfer *t = e->live;
-    if (t->state == LURL_T_RUNNING) curl_multi_remove_handle(e->multi, t->easy);
-    if (t->share) {
-      lurl_share_detach(t->share, t->easy);
-      t->share = NULL;
-    }
-    lurl_easy_free(t->easy);
-    t->easy = NULL;
-    t->hd = NULL;
-    t->state = LURL_T_DONE;
-    e->live = t->next;
-    t->prev = t->next = NULL;
-    t->eng = NULL;
-  }
-  while (e->npool > 0) lurl_easy_free(e->pool[--e->npool]);
-  curl_slist_free_all(e->headers);
-  e->headers = NULL;
+  while (e->live) lurl_transfer_orphan(e->live); /* it leaves the list */
+  lurl_pool_close(&e->pool);
   free(e->wfree);
   e->wfree = NULL;
   e->nwfree = e->capwfree = 0;
@@ -545,24 +339,6 @@ static int engine_tostring(lua_State *L) {
   return 1;
 }
 
-/* __gc of a transfer: take it off the multi handle first, then free. */
-static int transfer_gc(lua_State *L) {
-  lurl_transfer *t = lurl_checktransfer(L, 1);
-  lurl_drop_chunk(L, t);
-  lurl_transfer_release(t);
-  lurl_buf_free(&t->body);
-  lurl_buf_free(&t->head);
-  lurl_buf_free(&t->reqhead);
-  return 0;
-}
-
-static int transfer_tostring(lua_State *L) {
-  lurl_transfer *t = lurl_checktransfer(L, 1);
-  static const char *const names[] = {"idle", "running", "done"};
-  lua_pushfstring(L, "http.transfer (%s)", names[t->state]);
-  return 1;
-}
-
 /* Creates the engine of this Lua state on first use. */
 static lurl_engine *engine_new(lua_State *L) {
   lurl_engine *e = (lurl_engine *)lua_newuserdatauv(L, sizeof *e, 0);
@@ -576,18 +352,12 @@ static lurl_engine *engine_new(lua_State *L) {
     curl_global_cleanup();
     luaL_error(L, "libcurl: cannot create a multi handle");
   }
-  char ae[64];
-  snprintf(ae, sizeof ae, "Accept-Encoding: %s", lurl_accept_encoding());
-  struct curl_slist *a = curl_slist_append(NULL, "User-Agent: " LURL_DEFAULT_UA);
-  struct curl_slist *b = a ? curl_slist_append(a, ae) : NULL;
-  if (!b) {
-    curl_slist_free_all(a);
+  if (lurl_pool_init(&e->pool, &e->env, lurl_on_body, lurl_on_header) != 0) {
     curl_multi_cleanup(e->multi);
     e->multi = NULL;
     curl_global_cleanup();
     luaL_error(L, "not enough memory");
   }
-  e->headers = b;
   env_read(&e->env);
   e->closed = 0;
   /* HTTP/2 requests to one host share one connection. */
@@ -614,9 +384,13 @@ lurl_engine *lurl_engine_get(lua_State *L) {
 /* core.wait(transfer): drive the loop until it is done. */
 static int core_wait(lua_State *L) {
   lurl_transfer *t = lurl_checktransfer(L, 1);
-  if (t->state == LURL_T_RUNNING && t->eng) lurl_engine_wait(L, t->eng, t);
+  if (t->state == LURL_T_RUNNING && t->eng) engine_wait(L, t->eng, t);
   return 0;
 }
+
+/* The upvalues of core.step and core.watch: no registry lookup per call. */
+#define UV_ENGINE lua_upvalueindex(1)
+#define UV_WATCH lua_upvalueindex(2) /* the tasks waiting on transfers, by slot */
 
 /* Takes t off the watch table (at index widx): its slot is cleared and
 ** kept for the next core.watch.  e may be NULL (engine gone). */
@@ -641,12 +415,12 @@ static void unwatch(lua_State *L, lurl_engine *e, int widx, lurl_transfer *t) {
 ** watched transfers that finished (or have news) come back in a fresh
 ** table tasks[1..n] (nil when n is 0), for the scheduler to resume;
 ** `running` counts transfers still in flight.
-** Upvalues: the engine and the watch table (no registry lookups per step).
+** Upvalues: UV_ENGINE, UV_WATCH.
 */
 static int core_step(lua_State *L) {
   double s = luaL_optnumber(L, 1, 0);
-  lurl_engine *e = (lurl_engine *)lua_touserdata(L, lua_upvalueindex(1));
-  int running = lurl_engine_step(L, e, (long)(s * 1000));
+  lurl_engine *e = (lurl_engine *)lua_touserdata(L, UV_ENGINE);
+  int running = engine_step(L, e, (long)(s * 1000));
   int want = 0, n = 0;
   for (lurl_transfer *t = e->live; t; t = t->next)
     if (t->watched && (t->state != LURL_T_RUNNING || t->wake)) want++;
@@ -655,7 +429,7 @@ static int core_step(lua_State *L) {
   } else {
     lua_createtable(L, want, 0); /* may collect: the list is read again below */
     int out = lua_gettop(L);
-    int widx = lua_upvalueindex(2);
+    int widx = UV_WATCH;
     for (lurl_transfer *t = e->live; t && n < want; t = t->next) {
       if (!t->watched || (t->state == LURL_T_RUNNING && !t->wake)) continue;
       lua_rawgeti(L, widx, t->watch_ref);
@@ -671,7 +445,7 @@ static int core_step(lua_State *L) {
 /* core.watch(transfer, task) -> watching: the task waits on it (and keeps
 ** it alive); core.step will hand the task back when the transfer has news.
 ** false, and nothing watched, when it is done or has news already.
-** Upvalues: the watch table, the engine. */
+** Upvalues: UV_ENGINE, UV_WATCH. */
 static int core_watch(lua_State *L) {
   lurl_transfer *t = lurl_checktransfer(L, 1);
   luaL_checkany(L, 2);
@@ -680,22 +454,14 @@ static int core_watch(lua_State *L) {
     return 1;
   }
   if (t->watched) return luaL_error(L, "transfer is already watched");
-  lurl_engine *e = (lurl_engine *)lua_touserdata(L, lua_upvalueindex(2));
+  lurl_engine *e = (lurl_engine *)lua_touserdata(L, UV_ENGINE);
   int slot = e->nwfree > 0 ? e->wfree[--e->nwfree] : ++e->nslots;
   lua_pushvalue(L, 2);
-  lua_rawseti(L, lua_upvalueindex(1), slot);
+  lua_rawseti(L, UV_WATCH, slot);
   t->watch_ref = slot;
   t->watched = 1;
   lua_pushboolean(L, 1);
   return 1;
-}
-
-/* core.done(transfer) -> done, woken: finished, or has news for Lua */
-static int core_done(lua_State *L) {
-  lurl_transfer *t = lurl_checktransfer(L, 1);
-  lua_pushboolean(L, t->state != LURL_T_RUNNING);
-  lua_pushboolean(L, t->wake);
-  return 2;
 }
 
 /* core.now() -> seconds on a monotonic clock. */
@@ -732,17 +498,8 @@ void lurl_engine_open(lua_State *L) {
     lua_setfield(L, -2, "__tostring");
   }
   lua_pop(L, 1);
-  if (luaL_newmetatable(L, LURL_TRANSFER_MT)) {
-    lua_pushcfunction(L, transfer_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, transfer_gc);
-    lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, transfer_tostring);
-    lua_setfield(L, -2, "__tostring");
-  }
-  lua_pop(L, 1);
   static const luaL_Reg fns[] = {
-    {"wait", core_wait}, {"done", core_done},
+    {"wait", core_wait},
     {"cancel", core_cancel}, {"now", core_now},
     {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
@@ -752,12 +509,11 @@ void lurl_engine_open(lua_State *L) {
     lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &watch_key);
   }
-  lua_pushvalue(L, -1); /* the watch table */
-  lurl_push_engine(L);
-  lua_pushcclosure(L, core_watch, 2);
-  lua_setfield(L, -3, "watch");
-  lurl_push_engine(L);
-  lua_insert(L, -2); /* the engine, the watch table */
-  lua_pushcclosure(L, core_step, 2);
-  lua_setfield(L, -2, "step");
+  for (int i = 0; i < 2; i++) { /* core.watch and core.step: UV_ENGINE, UV_WATCH */
+    lurl_push_engine(L);
+    lua_pushvalue(L, -2); /* the watch table */
+    lua_pushcclosure(L, i == 0 ? core_watch : core_step, 2);
+    lua_setfield(L, -3, i == 0 ? "watch" : "step");
+  }
+  lua_pop(L, 1);
 }

@@ -8,9 +8,15 @@
 ** secret parts hidden by the rules of redact.c.
 */
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
-#include "lurl_int.h"
+#include <lauxlib.h>
+
+#include "errors.h"
+#include "limit.h"
+#include "redact.h"
+#include "transfer.h"
 
 /* The family tree of requests' exceptions: each kind with its parents. */
 static const struct {
@@ -86,8 +92,150 @@ void lurl_push_error(lua_State *L, const char *kind, const char *msg,
   luaL_setmetatable(L, LURL_ERROR_MT);
 }
 
+/* ------------------------------------------------- the classifier -- */
+
+/* Did the whole header block of the response arrive? */
+static int headers_complete(const lurl_transfer *t) {
+  const char *h = t->head.data;
+  size_t n = t->head.len;
+  return (n >= 2 && h[n - 1] == '\n' && h[n - 2] == '\n') ||
+         (n >= 4 && memcmp(h + n - 4, "\r\n\r\n", 4) == 0);
+}
+
+/* The kind of a fault lurl found itself (enum lurl_fault), or NULL. */
+static const char *fault_kind(const lurl_transfer *t, char *msg, size_t msz) {
+  switch (t->fault) {
+  case LURL_FAULT_READ_TIMEOUT:
+    snprintf(msg, msz, "read timed out after %.1f s", t->read_ms / 1000.0);
+    return "ReadTimeout";
+  case LURL_FAULT_BODY_TOO_LARGE: {
+    size_t cap = t->st.on ? t->st.max_body : t->body.limit;
+    if (!t->st.on && !t->max_body_set && cap == LURL_DEFAULT_MAX_BODY)
+      snprintf(msg, msz, "response body larger than %zu MiB, the default max_body of a body "
+               "that is not streamed: stream it (stream = true, res:save) or set max_body "
+               "(false: no limit)", cap >> 20);
+    else
+      snprintf(msg, msz, "response body larger than max_body (%zu bytes)", cap);
+    return "BodyTooLarge";
+  }
+  case LURL_FAULT_DECODE:
+    snprintf(msg, msz, "%s", t->errbuf);
+    return "ContentDecodingError";
+  case LURL_FAULT_LENGTHS:
+    snprintf(msg, msz, "%s", t->errbuf);
+    return "InvalidHeader";
+  case LURL_FAULT_BAD_LENGTH:
+    snprintf(msg, msz, "%s", t->errbuf);
+    return "ConnectionError";
+  case LURL_FAULT_HEAD_SIZE:
+    snprintf(msg, msz, "response headers too large: more than %d KiB (lurl's limit for the "
+             "header lines of one response)", LURL_MAX_HEAD_BYTES / 1024);
+    return "ConnectionError";
+  case LURL_FAULT_HEAD_LINES:
+    snprintf(msg, msz, "too many response header lines: more than %d (lurl's limit for one "
+             "response)", LURL_MAX_HEAD_LINES);
+    return "ConnectionError";
+  case LURL_FAULT_CANCELLED:
+    snprintf(msg, msz, "request cancelled");
+    return "RequestException";
+  default: return NULL;
+  }
+}
+
+/* A timeout: the total deadline, the connect timeout, or libcurl's own. */
+static const char *timeout_kind(const lurl_transfer *t, long long now_ms, char *msg,
+                                size_t msz) {
+  curl_off_t pre = 0;
+  curl_easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+  /* the total deadline may have struck first, even while connecting */
+  long long spent = now_ms - t->started_ms;
+  if (t->total_ms > 0 && spent + 5 >= t->total_ms &&
+      (pre > 0 || t->total_ms < t->connect_ms)) {
+    snprintf(msg, msz, "total timeout of %.1f s exceeded", t->total_ms / 1000.0);
+    return "Timeout";
+  }
+  if (pre <= 0) {
+    snprintf(msg, msz, "connect timed out after %.1f s", t->connect_ms / 1000.0);
+    return t->proxy_used ? "ProxyError" : "ConnectTimeout";
+  }
+  snprintf(msg, msz, "total timeout of %.1f s exceeded", t->total_ms / 1000.0);
+  return "Timeout";
+}
+
+/* Chooses the error kind for a failed transfer (see errors.h). */
+const char *lurl_error_kind(const lurl_transfer *t, long long now_ms, char *msg, size_t msz) {
+  CURLcode c = t->code;
+  const char *kind = fault_kind(t, msg, msz);
+  if (kind) return kind;
+  if (t->refused[0] && c != CURLE_OK) { /* a limited state's address policy */
+    snprintf(msg, msz, "%s", t->refused);
+    return t->proxy_used ? "ProxyError" : "ConnectionError";
+  }
+  const char *detail = t->errbuf[0] ? t->errbuf : curl_easy_strerror(c);
+  snprintf(msg, msz, "%s", detail);
+  switch (c) {
+  case CURLE_OPERATION_TIMEDOUT:
+    return timeout_kind(t, now_ms, msg, msz);
+  case CURLE_URL_MALFORMAT:
+    return "InvalidURL";
+  case CURLE_OUT_OF_MEMORY: /* libcurl's dynbuf refuses a header line over 100 KiB so */
+    if (!t->headers_done)
+      snprintf(msg, msz, "response header line too long: more than 100 KiB (libcurl's limit "
+               "for one header line)");
+    return "ConnectionError";
+  case CURLE_UNSUPPORTED_PROTOCOL: /* URLs were checked: a bad status line */
+  case CURLE_WEIRD_SERVER_REPLY:
+    if (strstr(detail, "Content-Length")) /* libcurl's word for a negative or non-numeric one */
+      snprintf(msg, msz, "invalid Content-Length in the response: not a length");
+    return "ConnectionError";
+  case CURLE_COULDNT_RESOLVE_PROXY:
+    return "ProxyError";
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_COULDNT_CONNECT:
+    return t->proxy_used ? "ProxyError" : "ConnectionError";
+  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_PEER_FAILED_VERIFICATION:
+  case CURLE_SSL_CERTPROBLEM:
+  case CURLE_SSL_CIPHER:
+  case CURLE_SSL_CACERT_BADFILE:
+  case CURLE_SSL_ISSUER_ERROR:
+  case CURLE_SSL_CRL_BADFILE:
+  case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+  case CURLE_SSL_INVALIDCERTSTATUS:
+  case CURLE_SSL_ENGINE_NOTFOUND:
+  case CURLE_SSL_ENGINE_SETFAILED:
+  case CURLE_SSL_ENGINE_INITFAILED:
+  case CURLE_SSL_SHUTDOWN_FAILED:
+  case CURLE_USE_SSL_FAILED:
+    return "SSLError";
+  case CURLE_BAD_CONTENT_ENCODING:
+    return "ContentDecodingError";
+  case CURLE_PARTIAL_FILE: {
+    curl_off_t got = 0, want = -1;
+    curl_easy_getinfo(t->easy, CURLINFO_SIZE_DOWNLOAD_T, &got);
+    curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &want);
+    if (want >= 0)
+      snprintf(msg, msz, "response body ended early: got %ld of %ld bytes", (long)got,
+               (long)want);
+    else
+      snprintf(msg, msz, "response body ended early: %s", detail);
+    return "ChunkedEncodingError";
+  }
+  case CURLE_RECV_ERROR:
+    if (t->proxy_used && strstr(detail, "CONNECT")) return "ProxyError";
+    /* A connection that broke once the headers were complete broke the body. */
+    if (strstr(detail, "chunk") || headers_complete(t)) return "ChunkedEncodingError";
+    return "ConnectionError";
+  case CURLE_HTTP2:
+  case CURLE_HTTP2_STREAM:
+    return headers_complete(t) ? "ChunkedEncodingError" : "ConnectionError";
+  default:
+    return "ConnectionError";
+  }
+}
+
 /* core.error(kind, message [, method, url]) -> err: for errors found in Lua. */
-int lurl_core_error(lua_State *L) {
+static int core_error(lua_State *L) {
   const char *kind = luaL_checkstring(L, 1);
   const char *msg = luaL_checkstring(L, 2);
   const char *method = luaL_optstring(L, 3, NULL);
@@ -125,9 +273,10 @@ static int err_tostring(lua_State *L) {
   return 1;
 }
 
-/* Creates the "http.error" metatable and pushes the `errors` table that
-** maps each kind name to itself [-0, +1]. */
-void lurl_error_open(lua_State *L) {
+/* Creates the "http.error" metatable and adds to the core table on top:
+** core.errors (each kind name mapped to itself), core.error_mt and
+** core.error. */
+void lurl_errors_open(lua_State *L) {
   luaL_newmetatable(L, LURL_ERROR_MT);
   lua_pushcfunction(L, err_tostring);
   lua_setfield(L, -2, "__tostring");
@@ -135,12 +284,15 @@ void lurl_error_open(lua_State *L) {
   lua_pushcfunction(L, err_is);
   lua_setfield(L, -2, "is");
   lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  lua_setfield(L, -2, "error_mt");
   lua_createtable(L, 0, (int)NFAMILIES);
   for (size_t i = 0; i < NFAMILIES; i++) {
     lua_pushstring(L, families[i].kind);
     lua_setfield(L, -2, families[i].kind);
   }
+  lua_setfield(L, -2, "errors");
+  lua_pushcfunction(L, core_error);
+  lua_setfield(L, -2, "error");
 }
 
 /*
@@ -149,19 +301,19 @@ void lurl_error_open(lua_State *L) {
 ** user's line rather than at lua/http/client.lua.
 */
 int lurl_raise(lua_State *L, const char *fmt, ...) {
+  /* ar is read only when lua_getstack filled it for the frame chosen: a
+  ** stack that ends first (called straight from C, or only lurl's own
+  ** frames) gives no position */
   lua_Debug ar;
-  ar.currentline = -1; /* no caller at all (called straight from C): no position */
-  int level = 1;
-  luaL_Buffer b;
-  while (lua_getstack(L, level, &ar)) {
+  int found = 0;
+  for (int level = 1; !found && lua_getstack(L, level, &ar); level++) {
     lua_getinfo(L, "Sl", &ar);
-    if (ar.currentline > 0 && strncmp(ar.source, "@lua/http/", 10) != 0 &&
-        strncmp(ar.source, "@lua/lurl/", 10) != 0)
-      break;
-    level++;
+    found = ar.currentline > 0 && strncmp(ar.source, "@lua/http/", 10) != 0 &&
+            strncmp(ar.source, "@lua/lurl/", 10) != 0;
   }
+  luaL_Buffer b;
   luaL_buffinit(L, &b);
-  if (ar.currentline > 0) {
+  if (found) {
     lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
     luaL_addvalue(&b);
   }

@@ -7,11 +7,11 @@
 **    scheduler in lua/http/task.lua), so its requests yield to the loop.
 **    lurl_run drives that loop with poll(); a host with its own event loop
 **    drives it instead with lurl_pollfds / lurl_timeout / lurl_step.
-**  - limits: a state made by lurl_newstate uses host_alloc, whose user data
+**  - limits: a state made by lurl_newstate uses lurl_limits_alloc, whose user data
 **    is the C struct `host` below.  Nothing in Lua can reach it, so the
 **    limits it holds (memory cap, instruction and time budget, allowed
-**    schemes and hosts) cannot be lifted by the script; request.c asks
-**    lurl_host_check before any URL is used.
+**    schemes and hosts) cannot be lifted by the script; request_url.c asks
+**    lurl_limits_check_url (limit.c) before any URL is used.
 **  - reporting: failures are formatted as the lurl binary prints them and
 **    kept in C memory (run->msg) for lurl_errmsg.
 **
@@ -30,7 +30,9 @@
 #include <lualib.h>
 
 #include "lurl.h"
-#include "lurl_int.h"
+#include "engine.h"
+#include "limit.h"
+#include "policy.h"
 
 #define HOOK_EVERY 1000   /* instructions between two budget checks */
 #define SOCKET_WAKE_MS 100 /* longest lurl_timeout while sockets are open:
@@ -41,10 +43,7 @@
 /* What the host asked for, and what the state has used of it.  The
 ** allocator's user data: created before the state, freed after it. */
 typedef struct host {
-  lurl_acct mem;                 /* bytes held by Lua and by lurl's C buffers
-                                    (bodies, header blocks), and the cap
-                                    (max 0: none) */
-  int oom;                       /* an allocation was refused this run */
+  lurl_state_limits lim;         /* first: the allocator's user data (limit.c) */
   unsigned long long icount, max_instructions;
   long long deadline_ms;         /* monotonic; 0: no time budget */
   double max_seconds;
@@ -52,8 +51,6 @@ typedef struct host {
   int warn_on, warn_cont;        /* lua_WarnFunction state (lauxlib's) */
   const char *exhausted;         /* why the budget is spent, or NULL */
   char why[96];                  /* storage for `exhausted` */
-  char *schemes, *hosts;         /* lower-cased copies; NULL: no list */
-  lurl_policy pol;               /* files, addresses, transfers (policy.c) */
 } host;
 
 /* The current or last script of a state: a full userdata in the registry
@@ -67,36 +64,9 @@ typedef struct run {
 
 static const char run_key = 0;
 
-/* ------------------------------------------------------------ memory -- */
-
-/*
-** The allocator of limited states: realloc with a byte count.  Lua tells
-** the old size of every block (osize is a type tag when ptr is NULL), so
-** the count is exact.  Growing past the cap fails, and Lua turns the NULL
-** into "not enough memory"; frees and shrinks always succeed.
-*/
-static void *host_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-  host *h = (host *)ud;
-  if (ptr == NULL) osize = 0;
-  if (nsize == 0) {
-    free(ptr);
-    h->mem.used -= osize;
-    return NULL;
-  }
-  if (h->mem.max && nsize > osize && h->mem.used + (nsize - osize) > h->mem.max) {
-    h->oom = 1;
-    return NULL;
-  }
-  void *p = realloc(ptr, nsize);
-  if (p == NULL) return NULL;
-  h->mem.used = h->mem.used - osize + nsize;
-  return p;
-}
-
 /* The host struct of a state made by lurl_newstate, else NULL. */
 static host *host_of(lua_State *L) {
-  void *ud = NULL;
-  return lua_getallocf(L, &ud) == host_alloc ? (host *)ud : NULL;
+  return (host *)lurl_limits_of(L); /* its first member */
 }
 
 static int host_panic(lua_State *L) {
@@ -157,176 +127,6 @@ static void budget_hook(lua_State *L, lua_Debug *ar) {
   }
   lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
   luaL_error(L, "%s", h->exhausted);
-}
-
-/* -------------------------------------------------- schemes and hosts -- */
-
-/* Copies a list lower-cased, or NULL for NULL.  Returns 0 on failure. */
-static int copy_list(char **dst, const char *src) {
-  *dst = NULL;
-  if (src == NULL) return 1;
-  size_t n = strlen(src);
-  *dst = (char *)malloc(n + 1);
-  if (*dst == NULL) return 0;
-  for (size_t i = 0; i <= n; i++)
-    (*dst)[i] = (char)(src[i] >= 'A' && src[i] <= 'Z' ? src[i] + 32 : src[i]);
-  return 1;
-}
-
-/* Is [s, s+n) one of the comma/space separated words of list? */
-static int in_list(const char *list, const char *s, size_t n) {
-  const char *p = list;
-  while (*p) {
-    p += strspn(p, ", \t");
-    size_t w = strcspn(p, ", \t");
-    if (w == n && strncasecmp(p, s, n) == 0) return 1;
-    p += w;
-  }
-  return 0;
-}
-
-/*
-** Does one host pattern (not NUL-terminated: [p, p+n)) match host:port?
-** "name", "*.name" (strict subdomains), "*", each with an optional ":port";
-** IPv6 addresses in brackets ("[::1]:8080"), or bare without a port.
-*/
-static int pattern_matches(const char *p, size_t n, const char *hostname, long port) {
-  const char *name = p;
-  size_t nlen = n;
-  long want_port = -1;
-  if (n > 0 && p[0] == '[') {
-    const char *close = memchr(p, ']', n);
-    if (close == NULL) return 0;
-    name = p + 1;
-    nlen = (size_t)(close - name);
-    if (close + 1 < p + n) {
-      if (close[1] != ':') return 0;
-      want_port = strtol(close + 2, NULL, 10);
-    }
-  } else {
-    const char *colon = memchr(p, ':', n);
-    if (colon && !memchr(colon + 1, ':', (size_t)(p + n - colon - 1))) {
-      nlen = (size_t)(colon - p);
-      want_port = strtol(colon + 1, NULL, 10);
-    }
-  }
-  if (want_port >= 0 && want_port != port) return 0;
-  size_t hlen = strlen(hostname);
-  if (nlen == 1 && name[0] == '*') return 1;
-  if (nlen > 2 && name[0] == '*' && name[1] == '.') {
-    size_t slen = nlen - 1; /* ".example.com" */
-    return hlen > slen && strncasecmp(hostname + hlen - slen, name + 1, slen) == 0;
-  }
-  return hlen == nlen && strncasecmp(hostname, name, nlen) == 0;
-}
-
-static int host_allowed(const char *list, const char *hostname, long port) {
-  const char *p = list;
-  while (*p) {
-    p += strspn(p, ", \t");
-    size_t w = strcspn(p, ", \t");
-    if (w && pattern_matches(p, w, hostname, port)) return 1;
-    p += w;
-  }
-  return 0;
-}
-
-/* Is option `name` set (not nil, not false) in the call's or the
-** session's option table?  (Stack indices, 0 when absent.) */
-static int option_set(lua_State *L, int opts, int defs, const char *name) {
-  int set = 0;
-  for (int i = 0; i < 2 && !set; i++) {
-    int idx = i == 0 ? opts : defs;
-    if (idx == 0) continue;
-    lua_pushstring(L, name);
-    lua_rawget(L, idx); /* request.c made these plain tables: no __index runs */
-    set = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-  }
-  return set;
-}
-
-/* Pushes an InvalidURL error whose message is formatted here [-0, +1]. */
-static int refuse(lua_State *L, const char *method, const char *url, const char *fmt,
-                  const char *what) {
-  lua_pushfstring(L, fmt, what);
-  lurl_push_error(L, "InvalidURL", lua_tostring(L, -1), method, url, -1);
-  lua_remove(L, -2);
-  return -1;
-}
-
-/*
-** Called by request.c's build_url for every hop (redirects included),
-** after the URL parsed and before anything connects.  Returns 0, or -1
-** with an error object pushed when the state's limits refuse the URL.
-** Hosts are compared as libcurl parsed them, which is what it will connect
-** to; a host still percent-encoded is refused rather than guessed at.
-*/
-int lurl_host_check(lua_State *L, CURLU *u, const char *method, const char *url,
-                    int opts, int defs) {
-  host *h = host_of(L);
-  if (h == NULL || (h->schemes == NULL && h->hosts == NULL)) return 0;
-  /* libcurl's strings (and the bare IPv6 copy) live in a box while the
-  ** messages below are built: one that runs out of memory frees them */
-  lurl_box *b = lurl_box_push(L);
-  int box = lua_gettop(L), rc = 0;
-  curl_url_get(u, CURLUPART_SCHEME, &b->s[0], 0);
-  curl_url_get(u, CURLUPART_HOST, &b->s[1], 0);
-  curl_url_get(u, CURLUPART_PORT, &b->s[2], CURLU_DEFAULT_PORT);
-  const char *scheme = b->s[0], *hostname = b->s[1], *port = b->s[2];
-  if (h->schemes && (!scheme || !in_list(h->schemes, scheme, strlen(scheme)))) {
-    rc = refuse(L, method, url, "scheme '%s' is not allowed in this state",
-                scheme ? scheme : "");
-  } else if (h->hosts) {
-    const char *name = hostname ? hostname : "";
-    size_t n = strlen(name);
-    if (name[0] == '[' && n >= 2) { /* [::1] -> ::1 */
-      if (lurl_buf_add(&b->buf, name + 1, n - 2) || lurl_buf_add(&b->buf, "", 1))
-        return luaL_error(L, "not enough memory");
-      name = b->buf.data;
-    }
-    long portnum = port ? strtol(port, NULL, 10) : -1;
-    if (strchr(name, '%') || !host_allowed(h->hosts, name, portnum)) {
-      lua_pushfstring(L, "%s:%d", hostname ? hostname : "", (int)portnum);
-      rc = refuse(L, method, url, "host '%s' is not allowed in this state", lua_tostring(L, -1));
-      lua_remove(L, -2);
-    }
-    else if (option_set(L, opts, defs, "proxy") || option_set(L, opts, defs, "proxies"))
-      rc = refuse(L, method, url, "%s: a proxy is not allowed in a state limited to "
-                  "some hosts", "option 'proxy'");
-    else if (option_set(L, opts, defs, "unix_socket"))
-      rc = refuse(L, method, url, "%s is not allowed in a state limited to some hosts",
-                  "option 'unix_socket'");
-  }
-  lua_closeslot(L, box); /* frees the strings; Lua 5.4.4 wants it before the slot goes */
-  lua_remove(L, box);    /* leaves the error object, if any, in its place */
-  return rc;
-}
-
-/* For request.c / stream.c: the memory cap of the state (0: none), so a
-** response body held in C memory can be capped by it too. */
-/* For request.c: does this state restrict schemes or hosts?  (When not,
-** plain URLs skip the full parse.) */
-int lurl_host_limits_urls(lua_State *L) {
-  host *h = host_of(L);
-  return h != NULL && (h->schemes != NULL || h->hosts != NULL);
-}
-
-size_t lurl_host_memory_cap(lua_State *L) {
-  host *h = host_of(L);
-  return h ? h->mem.max : 0;
-}
-
-/* For request.c: the budget a transfer's C buffers draw on, so bodies and
-** header blocks count against the memory cap with the Lua heap. */
-lurl_acct *lurl_host_acct(lua_State *L) {
-  host *h = host_of(L);
-  return h && h->mem.max ? &h->mem : NULL;
-}
-
-lurl_policy *lurl_policy_of(lua_State *L) {
-  host *h = host_of(L);
-  return h ? &h->pol : NULL;
 }
 
 /* ---------------------------------------------------- the run record -- */
@@ -465,7 +265,7 @@ static void collect(lua_State *L, run *r) {
   } else if (st && strcmp(st, "failed") == 0) {
     host *h = host_of(L);
     lua_getfield(L, task, "error");
-    int oom = h && (h->oom || h->mem.refused) && lua_type(L, -1) == LUA_TSTRING &&
+    int oom = h && (h->lim.oom || h->lim.mem.refused) && lua_type(L, -1) == LUA_TSTRING &&
               strcmp(lua_tostring(L, -1), "not enough memory") == 0;
     lua_pop(L, 1);
     push_task_failure(L, task);
@@ -550,7 +350,7 @@ LURL_API int lurl_start(lua_State *L, int nargs) {
   }
   host *h = host_of(L);
   run_end(r, LUA_OK, NULL);
-  if (h) h->oom = h->mem.refused = 0;
+  if (h) h->lim.oom = h->lim.mem.refused = 0;
   if (h && budget_spent(h)) {
     lua_settop(L, fn - 1);
     run_end(r, LUA_ERRRUN, h->exhausted);
@@ -911,33 +711,32 @@ LURL_API lua_State *lurl_newstate(const lurl_limits *limits) {
   host *h = (host *)calloc(1, sizeof *h);
   if (h == NULL) return NULL;
   if (limits) {
-    h->mem.max = limits->max_memory;
+    h->lim.mem.max = limits->max_memory;
     h->max_instructions = limits->max_instructions;
     h->max_seconds = limits->max_seconds > 0 ? limits->max_seconds : 0;
     h->all_libs = limits->all_libs;
     h->limited = limits->schemes || limits->hosts || limits->max_memory ||
                  limits->max_instructions || h->max_seconds > 0 || limits->read_dirs ||
                  limits->write_dirs || limits->max_transfers > 0;
-    h->pol.reduced = h->limited && !h->all_libs;
-    h->pol.files = h->limited && (!h->all_libs || limits->read_dirs || limits->write_dirs);
-    h->pol.addresses = h->limited;
-    h->pol.allow_loopback = limits->allow_loopback;
-    h->pol.allow_private = limits->allow_private;
-    h->pol.max_transfers = limits->max_transfers > 0 ? limits->max_transfers : 0;
-    if (!copy_list(&h->schemes, limits->schemes) || !copy_list(&h->hosts, limits->hosts) ||
-        !lurl_policy_init(&h->pol, limits->read_dirs, limits->write_dirs)) {
-      lurl_policy_free(&h->pol);
-      free(h->schemes);
-      free(h->hosts);
+    h->lim.pol.reduced = h->limited && !h->all_libs;
+    h->lim.pol.files = h->limited && (!h->all_libs || limits->read_dirs || limits->write_dirs);
+    h->lim.pol.addresses = h->limited;
+    h->lim.pol.allow_loopback = limits->allow_loopback;
+    h->lim.pol.allow_private = limits->allow_private;
+    h->lim.pol.max_transfers = limits->max_transfers > 0 ? limits->max_transfers : 0;
+    if (!lurl_limits_copy_list(&h->lim.schemes, limits->schemes) ||
+        !lurl_limits_copy_list(&h->lim.hosts, limits->hosts) ||
+        !lurl_policy_init(&h->lim.pol, limits->read_dirs, limits->write_dirs)) {
+      lurl_policy_free(&h->lim.pol);
+      lurl_limits_free(&h->lim);
       free(h);
       return NULL;
     }
   }
-  lua_State *L = lua_newstate(host_alloc, h);
+  lua_State *L = lua_newstate(lurl_limits_alloc, h);
   if (L == NULL) {
-    lurl_policy_free(&h->pol);
-    free(h->schemes);
-    free(h->hosts);
+    lurl_policy_free(&h->lim.pol);
+    lurl_limits_free(&h->lim);
     free(h);
     return NULL;
   }
@@ -976,7 +775,7 @@ LURL_API lua_State *lurl_newstate(const lurl_limits *limits) {
 LURL_API void lurl_close(lua_State *L) {
   if (L == NULL) return;
   void *ud = NULL;
-  int ours = lua_getallocf(L, &ud) == host_alloc;
+  int ours = lua_getallocf(L, &ud) == lurl_limits_alloc;
   host *h = ours ? (host *)ud : NULL;
   if (h && h->limited) {
     h->exhausted = NULL;
@@ -988,9 +787,8 @@ LURL_API void lurl_close(lua_State *L) {
   }
   lua_close(L);
   if (h) {
-    lurl_policy_free(&h->pol);
-    free(h->schemes);
-    free(h->hosts);
+    lurl_policy_free(&h->lim.pol);
+    lurl_limits_free(&h->lim);
     free(h);
   }
 }

@@ -11,7 +11,9 @@
 */
 #include <math.h>
 
-#include "lurl_int.h"
+#include <lauxlib.h>
+
+#include "jsonnum.h"
 
 /* cjson's own default nesting limit (decode_max_depth).  A script may raise
 ** cjson's; values nested deeper than this stay floats rather than costing
@@ -46,7 +48,7 @@ static void walk(lua_State *L, int depth) {
 
 /* core.json_integers(v) -> v, with every integral float an integer (a
 ** table is changed in place). */
-int lurl_core_json_integers(lua_State *L) {
+static int core_json_integers(lua_State *L) {
   lua_Integer i;
   lua_settop(L, 1);
   if (lua_type(L, 1) == LUA_TTABLE)
@@ -55,4 +57,10 @@ int lurl_core_json_integers(lua_State *L) {
            integral(lua_tonumber(L, 1), &i))
     lua_pushinteger(L, i);
   return 1;
+}
+
+/* core.json_integers. */
+void lurl_jsonnum_open(lua_State *L) {
+  lua_pushcfunction(L, core_json_integers);
+  lua_setfield(L, -2, "json_integers");
 }

@@ -11,9 +11,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lurl.h"
-#include "lurl_int.h"
+#include "engine.h"
+#include "errors.h"
+#include "handle.h"
+#include "jsonnum.h"
+#include "luac.h"
+#include "policy.h"
+#include "redact.h"
+#include "request.h"
+#include "response.h"
+#include "share.h"
+#include "transfer.h"
 
 /* Generated at build time from lua/ (see cmake/embed.cmake). */
 typedef struct lurl_lua_source {
@@ -136,37 +147,35 @@ static int core_version(lua_State *L) {
   return 1;
 }
 
-LURL_API int luaopen_http(lua_State *L) {
-  lua_createtable(L, 0, 24); /* the internal `http.core` table */
-  lurl_engine_open(L);
-  lurl_share_open(L);
-  lurl_error_open(L);
-  lua_setfield(L, -2, "errors");
-  lua_newtable(L); /* core.config: [1] the JSON encoder (set by client.lua) */
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -3, "config");
-  luaL_getmetatable(L, LURL_TRANSFER_MT);
-  lurl_push_engine(L);
-  /* upvalues: core.config, the transfer metatable, the engine */
-  lua_pushcclosure(L, lurl_core_start, 3);
-  lua_setfield(L, -2, "start");
+/* core.isatty(fd) -> boolean (progress bars only on a terminal). */
+static int core_isatty(lua_State *L) {
+  lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+  return 1;
+}
+
+/* This file's core functions, and the default request's header record
+** (res._reqhead when not set). */
+static void module_open(lua_State *L) {
   static const luaL_Reg fns[] = {
-    {"timings", lurl_core_timings}, {"hop_info", lurl_core_hop_info}, {"reason", lurl_core_reason}, {"parse_headers", lurl_core_parse_headers},
-    {"links", lurl_core_links}, {"to_utf8", lurl_core_to_utf8}, {"json_integers", lurl_core_json_integers},
-    {"error", lurl_core_error}, {"resolve", core_resolve}, {"origin", core_origin},
-    {"redact", lurl_core_redact}, {"url_secrets", lurl_core_url_secrets},
-    {"scrub", lurl_core_scrub}, {"secret_params", lurl_core_secret_params}, {"check_options", lurl_core_check_options},
-    {"pull", lurl_core_pull}, {"sink", lurl_core_sink}, {"io_state", lurl_core_io_state}, {"feed", lurl_core_feed},
-    {"isatty", lurl_core_isatty}, {"filekind", lurl_core_filekind}, {"getdate", core_getdate}, {"wallclock", core_wallclock}, {"version", core_version}, {NULL, NULL}};
+    {"resolve", core_resolve}, {"origin", core_origin}, {"getdate", core_getdate},
+    {"wallclock", core_wallclock}, {"version", core_version}, {"isatty", core_isatty},
+    {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
-  lurl_policy_open(L); /* core.open, core.limited...: limited states' files */
-  lurl_push_result(L);
-  lua_setfield(L, -3, "set_response_mt");
-  lua_setfield(L, -2, "result");
-  lua_pushstring(L, lurl_default_reqhead()); /* res._reqhead when not set */
+  lua_pushstring(L, lurl_default_reqhead());
   lua_setfield(L, -2, "default_reqhead");
-  luaL_getmetatable(L, LURL_ERROR_MT);
-  lua_setfield(L, -2, "error_mt");
+}
+
+/* Every C file with core functions adds them to the core table on top of
+** the stack, in this order: the engine and the transfer before the request
+** (core.start keeps the engine and the transfer metatable as upvalues). */
+static void (*const opens[])(lua_State *L) = {
+  lurl_errors_open, lurl_redact_open, lurl_engine_open, lurl_share_open,
+  lurl_transfer_open, lurl_policy_open, lurl_request_open, lurl_response_open,
+  lurl_jsonnum_open, module_open, NULL};
+
+LURL_API int luaopen_http(lua_State *L) {
+  lua_createtable(L, 0, 48); /* the internal `http.core` table */
+  for (int i = 0; opens[i]; i++) opens[i](L);
 
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
   lua_pushvalue(L, -2);

@@ -35,8 +35,12 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#include "lurl_int.h"
+#include <lauxlib.h>
+
+#include "engine.h"
+#include "limit.h"
 #include "policy.h"
+#include "transfer.h"
 
 /* ------------------------------------------------------------- files -- */
 
@@ -148,7 +152,7 @@ const char *lurl_policy_file(lua_State *L, const char *path, int write) {
 }
 
 /* core.filekind's question: may the state look at this path at all? */
-int lurl_policy_may_stat(lua_State *L, const char *path) {
+static int may_stat(lua_State *L, const char *path) {
   const lurl_policy *p = lurl_policy_of(L);
   return file_allowed(p, path, 0) || file_allowed(p, path, 1);
 }
@@ -233,10 +237,22 @@ static int core_running(lua_State *L) {
 }
 
 /* Adds the policy's functions to the core table on top [-0, +0]. */
+/* core.filekind(path) -> "file" | "other" | nil (missing): res:save writes
+** a device or a FIFO (e.g. /dev/null) in place instead of renaming over it. */
+static int core_filekind(lua_State *L) {
+  struct stat st;
+  const char *path = luaL_checkstring(L, 1);
+  if (!may_stat(L, path)) return 0; /* outside a limited state's files */
+  if (stat(path, &st) != 0) return 0;
+  lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : "other");
+  return 1;
+}
+
 void lurl_policy_open(lua_State *L) {
   static const luaL_Reg fns[] = {{"open", core_open}, {"rename", core_rename},
     {"remove", core_remove}, {"limited", core_limited},
-    {"max_transfers", core_max_transfers}, {"running", core_running}, {NULL, NULL}};
+    {"max_transfers", core_max_transfers}, {"running", core_running},
+    {"filekind", core_filekind}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }
 

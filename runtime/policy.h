@@ -1,6 +1,6 @@
 /*
 ** policy.h -- the file, address and finalizer policy of limited states
-** (runtime/policy.c); the host struct (host.c) holds one.
+** (runtime/policy.c); a limited state's record (limit.h) holds one.
 */
 #ifndef LURL_POLICY_H
 #define LURL_POLICY_H
@@ -20,13 +20,12 @@ typedef struct lurl_policy {
   int nread, nwrite;
 } lurl_policy;
 
-/* host.c: the policy of L's state, or NULL for a state lurl did not make. */
+/* limit.c: the policy of L's state, or NULL for a state lurl did not make. */
 lurl_policy *lurl_policy_of(lua_State *L);
 
 int lurl_policy_init(lurl_policy *p, const char *read_dirs, const char *write_dirs);
 void lurl_policy_free(lurl_policy *p);
 const char *lurl_policy_file(lua_State *L, const char *path, int write);
-int lurl_policy_may_stat(lua_State *L, const char *path);
 void lurl_policy_open(lua_State *L);
 void lurl_policy_apply(lua_State *L, lurl_handle *hd);
 void lurl_policy_wrap_libs(lua_State *L);

@@ -19,7 +19,9 @@
 #include <limits.h>
 #include <string.h>
 
-#include "lurl_int.h"
+#include <lauxlib.h>
+
+#include "redact.h"
 
 #define MASK "***"
 
@@ -172,7 +174,7 @@ static void mask_span(void *ud, size_t from, size_t to, int kind) {
 ** [-0, +1].  names: stack index of a table of extra parameter names, or 0.
 ** "http://u:pw@h/p?token=x&a=1" becomes "http://u:***@h/p?token=***&a=1".
 */
-const char *lurl_redact_url_n(lua_State *L, const char *url, size_t n, int names) {
+static const char *redact_url_n(lua_State *L, const char *url, size_t n, int names) {
   if (names) names = lua_absindex(L, names);
   luaL_Buffer b;
   luaL_buffinit(L, &b);
@@ -184,7 +186,7 @@ const char *lurl_redact_url_n(lua_State *L, const char *url, size_t n, int names
 }
 
 const char *lurl_redact_url(lua_State *L, const char *url) {
-  return lurl_redact_url_n(L, url, strlen(url), 0);
+  return redact_url_n(L, url, strlen(url), 0);
 }
 
 /* The extra names argument at index i: a table, or 0 for nil/none. */
@@ -195,10 +197,10 @@ static int opt_names(lua_State *L, int i) {
 }
 
 /* core.redact(url [, names]) -> url with its secret parts as "***". */
-int lurl_core_redact(lua_State *L) {
+static int core_redact(lua_State *L) {
   size_t n;
   const char *url = luaL_checklstring(L, 1, &n);
-  lurl_redact_url_n(L, url, n, opt_names(L, 2));
+  redact_url_n(L, url, n, opt_names(L, 2));
   return 1;
 }
 
@@ -226,7 +228,7 @@ static void collect_span(void *ud, size_t from, size_t to, int kind) {
 ** when the whole user part is the secret), so Lua can add the decoded and Basic-encoded forms a
 ** server may echo.
 */
-int lurl_core_url_secrets(lua_State *L) {
+static int core_url_secrets(lua_State *L) {
   size_t n;
   const char *url = luaL_checklstring(L, 1, &n);
   int names = opt_names(L, 2);
@@ -388,7 +390,7 @@ static int *ac_cover(lua_State *L, const acnode *t, const char *text, size_t n) 
 ** the result (as string.sub counts), where a secret that crosses the
 ** range's edge is masked too: an excerpt never shows part of a secret.
 */
-int lurl_core_scrub(lua_State *L) {
+static int core_scrub(lua_State *L) {
   size_t n, from, to;
   const char *text = luaL_checklstring(L, 1, &n);
   luaL_checktype(L, 2, LUA_TTABLE);
@@ -480,11 +482,18 @@ const char *lurl_scrub_message(lua_State *L, const char *msg, const char *url) {
 
 /* core.secret_params() -> the closed list of secret query parameter
 ** names, lower case (for documentation and specs). */
-int lurl_core_secret_params(lua_State *L) {
+static int core_secret_params(lua_State *L) {
   lua_newtable(L);
   for (int i = 0; secret_params[i]; i++) {
     lua_pushstring(L, secret_params[i]);
     lua_rawseti(L, -2, i + 1);
   }
   return 1;
+}
+
+void lurl_redact_open(lua_State *L) {
+  static const luaL_Reg fns[] = {
+    {"redact", core_redact}, {"url_secrets", core_url_secrets}, {"scrub", core_scrub},
+    {"secret_params", core_secret_params}, {NULL, NULL}};
+  luaL_setfuncs(L, fns, 0);
 }

@@ -14,7 +14,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "lurl_int.h"
+#include <lauxlib.h>
+
+#include "luac.h"
+#include "response.h"
 
 static const struct { int code; const char *reason; } reasons[] = {
   {100, "Continue"}, {101, "Switching Protocols"}, {200, "OK"}, {201, "Created"},
@@ -37,7 +40,7 @@ static const struct { int code; const char *reason; } reasons[] = {
 };
 
 /* The standard reason phrase (HTTP/2 responses carry none). */
-void lurl_reason_phrase(int code, const char **s) {
+static void reason_phrase(int code, const char **s) {
   *s = "";
   for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
     if (reasons[i].code == code) *s = reasons[i].reason;
@@ -72,8 +75,8 @@ static const char timings_tag[] = "http.timings";
 
 /* Pushes a userdata holding the hop's timing phases, the header block and
 ** the method [-0, +1]; returns the total. */
-static double push_timings(lua_State *L, CURL *h, const lurl_buf *head, const char *method,
-                           size_t method_len) {
+double lurl_push_timings(lua_State *L, CURL *h, const lurl_buf *head, const char *method,
+                         size_t method_len) {
   double dns = secs(h, CURLINFO_NAMELOOKUP_TIME_T);
   double con = secs(h, CURLINFO_CONNECT_TIME_T);
   double tls = secs(h, CURLINFO_APPCONNECT_TIME_T);
@@ -105,7 +108,7 @@ static timings *check_timings(lua_State *L, int idx) {
 ** "total" -> seconds, "head" -> the raw header block, "method" -> the
 ** request's method.  res.http_version, res.elapsed, res._head and
 ** res.method, read lazily. */
-int lurl_core_hop_info(lua_State *L) {
+static int core_hop_info(lua_State *L) {
   timings *tm = check_timings(L, 1);
   const char *what = luaL_checkstring(L, 2);
   if (strcmp(what, "total") == 0) {
@@ -124,7 +127,7 @@ int lurl_core_hop_info(lua_State *L) {
 
 /* core.reason(head, status) -> the reason phrase of the head's status line,
 ** else the standard one for status, else "".  res.reason, read lazily. */
-int lurl_core_reason(lua_State *L) {
+static int core_reason(lua_State *L) {
   size_t n;
   const char *head = luaL_checklstring(L, 1, &n);
   int code = (int)luaL_checkinteger(L, 2);
@@ -134,14 +137,14 @@ int lurl_core_reason(lua_State *L) {
     lua_pushlstring(L, st.reason, st.reason_len);
   } else {
     const char *r;
-    lurl_reason_phrase(code, &r);
+    reason_phrase(code, &r);
     lua_pushstring(L, r);
   }
   return 1;
 }
 
 /* core.timings(ud) -> {dns=, connect=, tls=, ttfb=, total=, redirect=0} */
-int lurl_core_timings(lua_State *L) {
+static int core_timings(lua_State *L) {
   timings *tm = check_timings(L, 1);
   lua_createtable(L, 0, 6);
   setnum(L, "dns", tm->dns);
@@ -153,261 +156,12 @@ int lurl_core_timings(lua_State *L) {
   return 1;
 }
 
-/* Did the whole header block of the response arrive? */
-static int headers_complete(const lurl_transfer *t) {
-  const char *h = t->head.data;
-  size_t n = t->head.len;
-  return (n >= 2 && h[n - 1] == '\n' && h[n - 2] == '\n') ||
-         (n >= 4 && memcmp(h + n - 4, "\r\n\r\n", 4) == 0);
-}
-
-/* Chooses the error kind for a failed transfer. */
-static const char *kind_of(lurl_transfer *t, CURLcode c, char *msg, size_t msz) {
-  switch (t->fault) {
-  case LURL_FAULT_READ_TIMEOUT:
-    snprintf(msg, msz, "read timed out after %.1f s", t->read_ms / 1000.0);
-    return "ReadTimeout";
-  case LURL_FAULT_BODY_TOO_LARGE: {
-    size_t cap = t->stream ? t->max_body : t->body.limit;
-    if (!t->stream && !t->max_body_set && cap == LURL_DEFAULT_MAX_BODY)
-      snprintf(msg, msz, "response body larger than %zu MiB, the default max_body of a body "
-               "that is not streamed: stream it (stream = true, res:save) or set max_body "
-               "(false: no limit)", cap >> 20);
-    else
-      snprintf(msg, msz, "response body larger than max_body (%zu bytes)", cap);
-    return "BodyTooLarge";
-  }
-  case LURL_FAULT_DECODE:
-    snprintf(msg, msz, "%s", t->errbuf);
-    return "ContentDecodingError";
-  case LURL_FAULT_LENGTHS:
-    snprintf(msg, msz, "%s", t->errbuf);
-    return "InvalidHeader";
-  case LURL_FAULT_BAD_LENGTH:
-    snprintf(msg, msz, "%s", t->errbuf);
-    return "ConnectionError";
-  case LURL_FAULT_HEAD_SIZE:
-    snprintf(msg, msz, "response headers too large: more than %d KiB (lurl's limit for the "
-             "header lines of one response)", LURL_MAX_HEAD_BYTES / 1024);
-    return "ConnectionError";
-  case LURL_FAULT_HEAD_LINES:
-    snprintf(msg, msz, "too many response header lines: more than %d (lurl's limit for one "
-             "response)", LURL_MAX_HEAD_LINES);
-    return "ConnectionError";
-  case LURL_FAULT_CANCELLED:
-    snprintf(msg, msz, "request cancelled");
-    return "RequestException";
-  default: break;
-  }
-  if (t->refused[0] && c != CURLE_OK) { /* a limited state's address policy */
-    snprintf(msg, msz, "%s", t->refused);
-    return t->proxy_used ? "ProxyError" : "ConnectionError";
-  }
-  const char *detail = t->errbuf[0] ? t->errbuf : curl_easy_strerror(c);
-  snprintf(msg, msz, "%s", detail);
-  switch (c) {
-  case CURLE_OPERATION_TIMEDOUT: {
-    curl_off_t pre = 0;
-    curl_easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
-    /* the total deadline may have struck first, even while connecting */
-    long long spent = lurl_now_ms() - t->started_ms;
-    if (t->total_ms > 0 && spent + 5 >= t->total_ms &&
-        (pre > 0 || t->total_ms < t->connect_ms)) {
-      snprintf(msg, msz, "total timeout of %.1f s exceeded", t->total_ms / 1000.0);
-      return "Timeout";
-    }
-    if (pre <= 0) {
-      snprintf(msg, msz, "connect timed out after %.1f s", t->connect_ms / 1000.0);
-      return t->proxy_used ? "ProxyError" : "ConnectTimeout";
-    }
-    snprintf(msg, msz, "total timeout of %.1f s exceeded", t->total_ms / 1000.0);
-    return "Timeout";
-  }
-  case CURLE_URL_MALFORMAT:
-    return "InvalidURL";
-  case CURLE_OUT_OF_MEMORY: /* libcurl's dynbuf refuses a header line over 100 KiB so */
-    if (!t->headers_done)
-      snprintf(msg, msz, "response header line too long: more than 100 KiB (libcurl's limit "
-               "for one header line)");
-    return "ConnectionError";
-  case CURLE_UNSUPPORTED_PROTOCOL: /* URLs were checked: a bad status line */
-  case CURLE_WEIRD_SERVER_REPLY:
-    if (strstr(detail, "Content-Length")) /* libcurl's word for a negative or non-numeric one */
-      snprintf(msg, msz, "invalid Content-Length in the response: not a length");
-    return "ConnectionError";
-  case CURLE_COULDNT_RESOLVE_PROXY:
-    return "ProxyError";
-  case CURLE_COULDNT_RESOLVE_HOST:
-  case CURLE_COULDNT_CONNECT:
-    return t->proxy_used ? "ProxyError" : "ConnectionError";
-  case CURLE_SSL_CONNECT_ERROR:
-  case CURLE_PEER_FAILED_VERIFICATION:
-  case CURLE_SSL_CERTPROBLEM:
-  case CURLE_SSL_CIPHER:
-  case CURLE_SSL_CACERT_BADFILE:
-  case CURLE_SSL_ISSUER_ERROR:
-  case CURLE_SSL_CRL_BADFILE:
-  case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-  case CURLE_SSL_INVALIDCERTSTATUS:
-  case CURLE_SSL_ENGINE_NOTFOUND:
-  case CURLE_SSL_ENGINE_SETFAILED:
-  case CURLE_SSL_ENGINE_INITFAILED:
-  case CURLE_SSL_SHUTDOWN_FAILED:
-  case CURLE_USE_SSL_FAILED:
-    return "SSLError";
-  case CURLE_BAD_CONTENT_ENCODING:
-    return "ContentDecodingError";
-  case CURLE_PARTIAL_FILE: {
-    curl_off_t got = 0, want = -1;
-    curl_easy_getinfo(t->easy, CURLINFO_SIZE_DOWNLOAD_T, &got);
-    curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &want);
-    if (want >= 0)
-      snprintf(msg, msz, "response body ended early: got %ld of %ld bytes", (long)got,
-               (long)want);
-    else
-      snprintf(msg, msz, "response body ended early: %s", detail);
-    return "ChunkedEncodingError";
-  }
-  case CURLE_RECV_ERROR:
-    if (t->proxy_used && strstr(detail, "CONNECT")) return "ProxyError";
-    /* A connection that broke once the headers were complete broke the body. */
-    if (strstr(detail, "chunk") || headers_complete(t)) return "ChunkedEncodingError";
-    return "ConnectionError";
-  case CURLE_HTTP2:
-  case CURLE_HTTP2_STREAM:
-    return headers_complete(t) ? "ChunkedEncodingError" : "ConnectionError";
-  default:
-    return "ConnectionError";
-  }
-}
-
-/* Pushes the error object for a failed transfer [-0, +1]. */
-void lurl_push_transfer_error(lua_State *L, lurl_transfer *t, int unused) {
-  (void)unused;
-  char msg[CURL_ERROR_SIZE + 64];
-  const char *kind = kind_of(t, t->code, msg, sizeof msg);
-  lua_getiuservalue(L, 1, 2);
-  lua_getiuservalue(L, 1, 3);
-  /* a body lurl could not decode keeps libcurl's code for it (61) */
-  lurl_push_error(L, kind, msg, lua_tostring(L, -2), lua_tostring(L, -1),
-                  t->fault == LURL_FAULT_DECODE ? CURLE_BAD_CONTENT_ENCODING
-                  : t->fault ? -1 : (int)t->code);
-  lua_replace(L, -3);
-  lua_pop(L, 1);
-}
-
-/*
-** core.result(transfer) -> res | nil, err.  Gives the easy handle back to
-** the engine either way.  Raises only for an interrupt or lack of memory.
-** Its upvalues are the field names, in the order of result_keys (module.c
-** makes the closure with lurl_push_result): set with lua_rawset, they cost
-** no string lookup per field.  The last upvalue is the response metatable
-** (core.set_response_mt; lua/http/response.lua), nil until it is set.
-*/
-static const char *const result_keys[] = {
-  "status", "url", "body", "_reqhead", "_reqbody", "_tm"};
-enum { KEY_STATUS = lua_upvalueindex(1), KEY_URL = lua_upvalueindex(2),
-       KEY_BODY = lua_upvalueindex(3), KEY_REQHEAD = lua_upvalueindex(4),
-       KEY_REQBODY = lua_upvalueindex(5), KEY_TM = lua_upvalueindex(6),
-       RESULT_MT = lua_upvalueindex(7) };
-int lurl_core_result(lua_State *L) {
-  lurl_transfer *t = lurl_checktransfer(L, 1);
-  lua_getiuservalue(L, 1, 2); /* 2: method */
-  lua_getiuservalue(L, 1, 3); /* 3: url */
-  /* a streamed response is handed over once its headers are in */
-  int streaming = t->stream && t->state == LURL_T_RUNNING && t->headers_done;
-  if (t->state == LURL_T_RUNNING && !streaming) return luaL_error(L, "transfer still running");
-  if (!t->easy) return luaL_error(L, "transfer already consumed");
-  if (t->fault == LURL_FAULT_NOMEM) {
-    lurl_transfer_release(t);
-    return luaL_error(L, "not enough memory");
-  }
-  if (t->fault == LURL_FAULT_INTERRUPTED) {
-    lurl_transfer_release(t);
-    return luaL_error(L, "interrupted");
-  }
-  if (!streaming && (t->fault || t->code != CURLE_OK) && !(t->stream && t->headers_done)) {
-    lurl_push_transfer_error(L, t, 0);
-    lurl_transfer_release(t);
-    lua_pushnil(L);
-    lua_insert(L, -2);
-    return 2;
-  }
-  /* the fields nearly every caller reads; reason, ok, http_version and
-  ** elapsed are worked out when read (lua/http/response.lua) */
-  CURL *h = t->easy;
-  long code = 0;
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-  /* four fields for a plain GET (status, url, body, _tm): a hash of four
-  ** slots; _reqhead or _reqbody, and lazy fields once read, grow it */
-  lua_createtable(L, 0, 4);
-  lua_pushvalue(L, KEY_STATUS);
-  lua_pushinteger(L, code);
-  lua_rawset(L, -3);
-  lua_pushvalue(L, KEY_URL);
-  lua_pushvalue(L, 3);
-  lua_rawset(L, -3);
-  if (!t->stream) {
-    lua_pushvalue(L, KEY_BODY);
-    lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
-    lua_rawset(L, -3);
-  }
-  /* without _reqhead, the default request's record (core.default_reqhead)
-  ** is read lazily (lua/http/response.lua) */
-  if (t->reqhead.len || !t->reqhead_fixed) {
-    lua_pushvalue(L, KEY_REQHEAD);
-    lua_pushlstring(L, t->reqhead.data ? t->reqhead.data : "", t->reqhead.len);
-    lua_rawset(L, -3);
-  }
-  lua_pushvalue(L, KEY_REQBODY);
-  if (lua_getiuservalue(L, 1, 1) == LUA_TSTRING) /* a string body: what was sent */
-    lua_rawset(L, -3);
-  else
-    lua_pop(L, 2);
-  lua_pushvalue(L, KEY_TM);
-  size_t mlen;
-  const char *method = lua_tolstring(L, 2, &mlen);
-  push_timings(L, h, &t->head, method ? method : "", method ? mlen : 0); /* res._tm */
-  lua_rawset(L, -3);
-  if (!lua_isnil(L, RESULT_MT)) {
-    lua_pushvalue(L, RESULT_MT);
-    lua_setmetatable(L, -2);
-  }
-  if (t->stream) return 1; /* the transfer lives on: Lua pulls the body */
-  lurl_transfer_release(t);
-  /* the body may be large: give its memory back now, not at collection */
-  lurl_buf_free(&t->body);
-  lurl_buf_free(&t->head);
-  lurl_buf_free(&t->reqhead);
-  return 1;
-}
-
-/* core.set_response_mt(mt): the metatable core.result gives every
-** response (its upvalue is core.result). */
-static int set_response_mt(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TTABLE);
-  lua_settop(L, 1);
-  lua_setupvalue(L, lua_upvalueindex(1), (int)(sizeof result_keys / sizeof result_keys[0]) + 1);
-  return 0;
-}
-
-/* Pushes core.result, a closure over its field names and the response
-** metatable, and core.set_response_mt [-0, +2]. */
-void lurl_push_result(lua_State *L) {
-  int n = (int)(sizeof result_keys / sizeof result_keys[0]);
-  for (int i = 0; i < n; i++) lua_pushstring(L, result_keys[i]);
-  lua_pushnil(L); /* the response metatable, once set */
-  lua_pushcclosure(L, lurl_core_result, n + 1);
-  lua_pushvalue(L, -1);
-  lua_pushcclosure(L, set_response_mt, 1);
-}
-
 /*
 ** core.parse_headers(raw) -> headers, header_list
 ** headers maps lower-case names to values, repeated fields joined with ", "
 ** except Set-Cookie, which keeps its first value (all are in header_list).
 */
-int lurl_core_parse_headers(lua_State *L) {
+static int core_parse_headers(lua_State *L) {
   size_t n;
   const char *raw = luaL_checklstring(L, 1, &n);
   lua_settop(L, 1);
@@ -449,7 +203,7 @@ int lurl_core_parse_headers(lua_State *L) {
 
 /* core.links(value) -> {rel = {url=, rel=}, ...} (the first link of each
 ** rel wins; a link with several rel types is filed under each). */
-int lurl_core_links(lua_State *L) {
+static int core_links(lua_State *L) {
   size_t n;
   const char *v = luaL_optlstring(L, 1, "", &n);
   lua_newtable(L);
@@ -486,7 +240,7 @@ int lurl_core_links(lua_State *L) {
 
 /* core.to_utf8(bytes, charset) -> text | nil, why.  iconv does the work;
 ** utf-8 and us-ascii pass through untouched. */
-int lurl_core_to_utf8(lua_State *L) {
+static int core_to_utf8(lua_State *L) {
   size_t n;
   const char *s = luaL_checklstring(L, 1, &n);
   const char *cs = luaL_checkstring(L, 2);
@@ -495,6 +249,9 @@ int lurl_core_to_utf8(lua_State *L) {
     lua_settop(L, 1);
     return 1;
   }
+  /* the descriptor lives in a box: a buffer that cannot grow raises, and
+  ** the box's __close then closes it */
+  lurl_box *bx = lurl_box_push(L);
   iconv_t cd = iconv_open("UTF-8", cs);
   if (cd == (iconv_t)-1) {
     /* WHATWG labels iconv does not know, e.g. "latin-1" */
@@ -509,6 +266,7 @@ int lurl_core_to_utf8(lua_State *L) {
     lua_pushfstring(L, "unknown charset '%s'", cs);
     return 2;
   }
+  bx->iconv = (void *)cd;
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   char *in = (char *)s;
@@ -526,7 +284,15 @@ int lurl_core_to_utf8(lua_State *L) {
       inleft--;
     }
   }
-  iconv_close(cd);
   luaL_pushresult(&b);
-  return 1;
+  return 1; /* the return closes the box, and with it the descriptor */
+}
+
+/* The lazy readers of a response. */
+void lurl_response_open(lua_State *L) {
+  static const luaL_Reg fns[] = {
+    {"timings", core_timings}, {"hop_info", core_hop_info}, {"reason", core_reason},
+    {"parse_headers", core_parse_headers}, {"links", core_links}, {"to_utf8", core_to_utf8},
+    {NULL, NULL}};
+  luaL_setfuncs(L, fns, 0);
 }

@@ -13,7 +13,11 @@
 */
 #include <string.h>
 
-#include "lurl_int.h"
+#include <lauxlib.h>
+
+#include "handle.h"
+#include "luac.h"
+#include "share.h"
 
 #define LURL_SHARE_MT "http.share"
 

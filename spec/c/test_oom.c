@@ -5,8 +5,8 @@
 ** The script (SCRIPT below) makes the requests a typical job makes against
 ** spec/c/oom_server.py: a GET with headers (numbers among them) and params,
 ** POSTs of JSON and form data, a redirect, a session keeping cookies, a
-** streamed response read in chunks, a multipart upload, a task, an HTTP
-** error and a refused connection.  One run without faults counts its
+** streamed response read in chunks, a multipart upload, text converted
+** from another charset, a task, an HTTP error and a refused connection.  One run without faults counts its
 ** allocations (T); then, for each N in 1..T (every `stride`-th), a fresh
 ** state runs it again with the allocator wrapped so that:
 **
@@ -94,6 +94,10 @@ static const char SCRIPT[] =
   "r = assert(http.post(B .. '/echo', { files = { f = { content = 'abc', filename = 'a.txt' } },\n"
   "                                     data = { k = 'v' } }))\n"
   "assert(r:json().body:find('filename=\"a.txt\"', 1, true), 'multipart')\n"
+  "-- text in another charset (iconv: its descriptor must not leak when the text,\n"
+  "-- over luaL_Buffer's first 1 KiB, cannot grow)\n"
+  "local latin = require('http.core').to_utf8(('\\233'):rep(400), 'latin-1')\n"
+  "assert(latin == ('\\195\\169'):rep(400), 'to_utf8')\n"
   "-- a task\n"
   "local t = http.spawn(function() return assert(http.get(B .. '/echo')).status end)\n"
   "assert(http.join({ t })[1] == 200, 'task')\n"

@@ -1,0 +1,43 @@
+/*
+** engine.h -- the libcurl multi loop of one Lua state (runtime/engine.c):
+** the "http.engine" userdata, its deadlines, the task watch table and the
+** sockets a host's own loop polls.
+*/
+#ifndef LURL_ENGINE_H
+#define LURL_ENGINE_H
+
+#include <curl/curl.h>
+#include <lua.h>
+
+#include "handle.h"
+
+#define LURL_ENGINE_MT "http.engine"
+
+typedef struct lurl_engine lurl_engine;
+typedef struct lurl_transfer lurl_transfer;
+
+long long lurl_now_ms(void); /* monotonic */
+
+lurl_engine *lurl_engine_get(lua_State *L);
+void lurl_push_engine(lua_State *L); /* made on first use [-0, +1] */
+/* Starts t (its easy handle configured): 0, or a CURLMcode; raises when a
+** limited state's transfer cap is met. */
+int lurl_engine_add(lua_State *L, lurl_engine *e, lurl_transfer *t);
+/* Takes t off the multi handle (if running) and the live list. */
+void lurl_engine_remove(lurl_engine *e, lurl_transfer *t);
+int lurl_engine_closed(const lurl_engine *e);
+int lurl_engine_running(lurl_engine *e, int upto);
+lurl_pool *lurl_engine_pool(lurl_engine *e);
+const lurl_env *lurl_engine_env(lurl_engine *e);
+/* The state inside curl_multi_perform now (the write callback makes
+** streamed chunks in it), else NULL; and the bytes it allocated there
+** with its collector stopped, charged once libcurl returns. */
+lua_State *lurl_engine_lua(lurl_engine *e);
+void lurl_engine_gc_owe(lurl_engine *e, size_t bytes);
+struct pollfd;
+int lurl_engine_pollfds(lurl_engine *e, struct pollfd *out, int max);
+long lurl_engine_timeout(lurl_engine *e);
+/* The engine metatable and core.wait, step, watch, cancel, now. */
+void lurl_engine_open(lua_State *L);
+
+#endif

@@ -1,0 +1,11 @@
+/*
+** jsonnum.h -- core.json_integers (runtime/jsonnum.c), a leaf.
+*/
+#ifndef LURL_JSONNUM_H
+#define LURL_JSONNUM_H
+
+#include <lua.h>
+
+void lurl_jsonnum_open(lua_State *L);
+
+#endif

@@ -1,0 +1,448 @@
+/*
+** request_head.c -- a request's head: our headers, the session's and the
+** call's merged case-insensitively, auth (basic and bearer as our own
+** Authorization header, digest and netrc through libcurl), cookies on one
+** Cookie line; every name and value checked before anything is sent.
+*/
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "lurl.h"
+#include "engine.h"
+#include "errors.h"
+#include "handle.h"
+#include "luac.h"
+#include "request_int.h"
+
+#define MAX_HEADERS 64
+
+static const char default_ua[] = LURL_DEFAULT_UA;
+
+typedef struct hdr {
+  const char *name, *value; /* value NULL = remove the header */
+  size_t nlen, vlen;
+} hdr;
+
+typedef struct hdrs {
+  hdr h[MAX_HEADERS];
+  int n;
+} hdrs;
+
+static hdr *hdr_find(hdrs *hs, const char *name, size_t nlen) {
+  for (int i = 0; i < hs->n; i++)
+    if (lurl_ieq(hs->h[i].name, hs->h[i].nlen, name, nlen)) return &hs->h[i];
+  return NULL;
+}
+
+static void hdr_set(req *r, hdrs *hs, const char *name, size_t nlen, const char *value,
+                    size_t vlen) {
+  hdr *h = hdr_find(hs, name, nlen);
+  if (!h) {
+    if (hs->n == MAX_HEADERS)
+      lurl_field_error(r->L, r->argn, r->fname, "headers", "more than %d headers", MAX_HEADERS);
+    h = &hs->h[hs->n++];
+  }
+  h->name = name;
+  h->nlen = nlen;
+  h->value = value;
+  h->vlen = vlen;
+}
+
+/* A header name (a method, a cookie name) is an HTTP token; values may not
+** hold CR, LF or NUL. */
+int lurl_req_bad_name(const char *s, size_t n) { return !lurl_is_token(s, n); }
+
+static int bad_value(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return 1;
+  return 0;
+}
+
+/* Pushes InvalidHeader: "header 'what' why; nothing was sent" [-0, +1].
+** `what` is a header name lurl checked or chose, never a value (it may be
+** a secret); the message names the request as the caller gave it. */
+static void invalid_header(req *r, const char *what, const char *why) {
+  lua_State *L = r->L;
+  lua_pushfstring(L, "header '%s' %s; nothing was sent", what, why);
+  lurl_push_error(L, "InvalidHeader", lua_tostring(L, -1), r->method, r->url, -1);
+  lua_remove(L, -2);
+}
+
+/*
+** Merges the headers table at idx into hs.  Returns 0, or -1 with an
+** InvalidHeader error pushed.  Never puts the value in a message: it may be
+** a secret.
+*/
+static int merge_headers(req *r, hdrs *hs, int idx, const char *method, const char *url) {
+  lua_State *L = r->L;
+  idx = lua_absindex(L, idx);
+  if (!r->anchor) { /* stays on the stack above the headers table */
+    lua_newtable(L);
+    r->anchor = lua_gettop(L);
+  }
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -2) != LUA_TSTRING) lurl_req_field_error(r, "headers", "string header name", -2);
+    size_t nlen, vlen = 0;
+    const char *name = lua_tolstring(L, -2, &nlen);
+    const char *value = NULL;
+    int ty = lua_type(L, -1);
+    if (ty == LUA_TSTRING) {
+      value = lua_tolstring(L, -1, &vlen); /* the table keeps it */
+    } else if (ty == LUA_TNUMBER) {
+      /* the string made from a number lives in the stack slot popped
+      ** below: it is kept in the anchor table until the request is built */
+      lurl_req_check_finite(r, -1, "headers");
+      value = lua_tolstring(L, -1, &vlen);
+      lua_pushvalue(L, -1);
+      lua_rawseti(L, r->anchor, (lua_Integer)lua_rawlen(L, r->anchor) + 1);
+    } else if (ty != LUA_TBOOLEAN || lua_toboolean(L, -1)) {
+      lurl_req_field_error(r, "headers", "string, number or false value", -1);
+    }
+    const char *why = lurl_req_bad_name(name, nlen)      ? "is not a valid header name"
+                      : value && bad_value(value, vlen) ? "has a value with CR, LF or NUL"
+                                                  : NULL;
+    if (why) {
+      lua_pop(L, 2);
+      lua_pushfstring(L, "header '%s' %s; nothing was sent",
+                      bad_value(name, nlen) ? "(name with CR, LF or NUL)" : name, why);
+      lurl_push_error(L, "InvalidHeader", lua_tostring(L, -1), method, url, -1);
+      lua_remove(L, -2);
+      return -1;
+    }
+    hdr_set(r, hs, name, nlen, value, vlen);
+    lua_pop(L, 1);
+  }
+  return 0;
+}
+
+/* Adds "Name: value" to libcurl's list and to the record of what was sent. */
+static void emit_header(req *r, const hdr *h) {
+  lua_State *L = r->L;
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addlstring(&b, h->name, h->nlen);
+  if (!h->value) luaL_addchar(&b, ':');        /* "Name:" removes it */
+  else if (h->vlen == 0) luaL_addchar(&b, ';'); /* "Name;" sends it empty */
+  else {
+    luaL_addstring(&b, ": ");
+    luaL_addlstring(&b, h->value, h->vlen);
+  }
+  luaL_pushresult(&b);
+  struct curl_slist *n = curl_slist_append(r->t->slist, lua_tostring(L, -1));
+  lua_pop(L, 1);
+  if (!n) luaL_error(L, "not enough memory");
+  r->t->slist = n;
+  if (h->value) {
+    int rc = lurl_buf_add(&r->t->reqhead, h->name, h->nlen);
+    rc |= lurl_buf_add(&r->t->reqhead, ": ", 2);
+    rc |= lurl_buf_add(&r->t->reqhead, h->value, h->vlen);
+    rc |= lurl_buf_add(&r->t->reqhead, "\r\n", 2);
+    if (rc) luaL_error(L, "not enough memory");
+  }
+}
+
+static void base64(luaL_Buffer *b, const unsigned char *s, size_t n) {
+  static const char tab[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (size_t i = 0; i < n; i += 3) {
+    unsigned v = (unsigned)s[i] << 16;
+    if (i + 1 < n) v |= (unsigned)s[i + 1] << 8;
+    if (i + 2 < n) v |= s[i + 2];
+    luaL_addchar(b, tab[(v >> 18) & 63]);
+    luaL_addchar(b, tab[(v >> 12) & 63]);
+    luaL_addchar(b, i + 1 < n ? tab[(v >> 6) & 63] : '=');
+    luaL_addchar(b, i + 2 < n ? tab[v & 63] : '=');
+  }
+}
+
+/* auth = http.netrc(file): libcurl reads the file (the auth table at a),
+** which obeys the file policy (policy.c). */
+static void netrc_auth(req *r, int a) {
+  lua_State *L = r->L;
+  SET_RARE(r, CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
+  lua_getfield(L, a, "file");
+  if (lua_isstring(L, -1)) {
+    lurl_req_file_ok(r, "auth", lua_tostring(L, -1));
+  } else { /* no file named: libcurl reads $HOME/.netrc */
+    const char *home = getenv("HOME");
+    lurl_req_file_ok(r, "auth", lua_pushfstring(L, "%s/.netrc", home ? home : ""));
+    lua_pop(L, 1);
+  }
+  if (lua_isstring(L, -1)) SET_RARE(r, CURLOPT_NETRC_FILE, lua_tostring(L, -1));
+  lua_pop(L, 1);
+}
+
+/*
+** auth: {"user", "pass"} (basic), or an object from http.basic/digest/
+** bearer/netrc ({scheme=..., ...}).  Basic and bearer become our own
+** Authorization header, so a redirect can drop it like any other; digest
+** needs libcurl's challenge/response.  Leaves the value for the
+** Authorization header on the stack (or nothing) and returns 1 if pushed;
+** returns -1 with an InvalidHeader error pushed for a digest user name
+** that cannot go in a header.
+*/
+static int apply_auth(req *r) {
+  lua_State *L = r->L;
+  if (!HAS(r, O_AUTH)) return 0;
+  int ty = lurl_req_opt(r, O_AUTH);
+  if (ty == LUA_TNIL || (ty == LUA_TBOOLEAN && !lua_toboolean(L, -1))) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  if (ty != LUA_TTABLE) lurl_req_field_error(r, "auth", "table", -1);
+  int a = lua_gettop(L);
+  lua_getfield(L, a, "scheme");
+  const char *scheme = lua_tostring(L, -1);
+  if (!scheme) scheme = "basic";
+  if (strcmp(scheme, "netrc") == 0) {
+    netrc_auth(r, a);
+    lua_settop(L, a - 1);
+    return 0;
+  }
+  if (strcmp(scheme, "bearer") == 0) {
+    lua_getfield(L, a, "token");
+    if (!lua_isstring(L, -1)) lurl_req_field_error(r, "auth", "bearer token string", -1);
+    lua_pushliteral(L, "Bearer "); /* concat, not "%s": a NUL is kept, then refused */
+    lua_insert(L, -2);
+    lua_concat(L, 2);
+    lua_replace(L, a);
+    lua_settop(L, a);
+    return 1;
+  }
+  lua_getfield(L, a, "user");
+  if (lua_isnil(L, -1)) { lua_pop(L, 1); lua_rawgeti(L, a, 1); }
+  lua_getfield(L, a, "password");
+  if (lua_isnil(L, -1)) { lua_pop(L, 1); lua_rawgeti(L, a, 2); }
+  if (!lua_isstring(L, -2) || !lua_isstring(L, -1))
+    lurl_req_field_error(r, "auth", "{user, password} strings", a);
+  if (strcmp(scheme, "digest") == 0) {
+    /* libcurl writes the user name into the Authorization line and takes
+    ** both as C strings: a NUL would cut them */
+    size_t un, pn;
+    const char *u = lua_tolstring(L, -2, &un), *p = lua_tolstring(L, -1, &pn);
+    if (bad_value(u, un) || memchr(p, '\0', pn)) {
+      lua_settop(L, a - 1);
+      invalid_header(r, "Authorization",
+                     "has a digest user name with CR, LF or NUL (or a password with NUL)");
+      return -1;
+    }
+    SET_RARE(r, CURLOPT_HTTPAUTH, (long)CURLAUTH_DIGEST);
+    r->t->curl_auth = 1;
+    SET_RARE(r, CURLOPT_USERNAME, lua_tostring(L, -2));
+    SET_RARE(r, CURLOPT_PASSWORD, lua_tostring(L, -1));
+    lua_settop(L, a - 1);
+    return 0;
+  }
+  if (strcmp(scheme, "basic") != 0)
+    lurl_field_error(L, r->argn, r->fname, "auth", "unknown scheme '%s'", scheme);
+  luaL_Buffer b;
+  lua_pushvalue(L, -2); /* "user:password", NULs and all (base64 keeps them) */
+  lua_pushliteral(L, ":");
+  lua_pushvalue(L, -3);
+  lua_concat(L, 3);
+  size_t n;
+  const char *up = lua_tolstring(L, -1, &n);
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, "Basic ");
+  base64(&b, (const unsigned char *)up, n);
+  luaL_pushresult(&b);
+  lua_replace(L, a);
+  lua_settop(L, a);
+  return 1;
+}
+
+/*
+** Checks the cookies table at idx: names are HTTP tokens, values strings
+** or finite numbers without CR, LF or NUL.  Collects the names, sorted, in
+** keys (at most 128).  Returns how many, or -1 with an InvalidHeader error
+** pushed: a cookie is a piece of the request head like a header.
+*/
+static int cookie_names(req *r, int idx, lurl_key *keys) {
+  lua_State *L = r->L;
+  int nk = lurl_sorted_keys(L, idx, keys, 128);
+  if (nk == LURL_KEYS_NOT_STRING) lurl_req_field_error(r, "cookies", "string name", -1);
+  if (nk == LURL_KEYS_TOO_MANY)
+    lurl_field_error(L, r->argn, r->fname, "cookies", "more than 128 cookies");
+  for (int i = 0; i < nk; i++) {
+    if (lurl_req_bad_name(keys[i].s, keys[i].len)) { /* CR, LF, NUL, ';', '=', space... */
+      invalid_header(r, "Cookie", "has a cookie name that is not a token");
+      return -1;
+    }
+  }
+  for (int i = 0; i < nk; i++) {
+    lua_getfield(L, idx, keys[i].s);
+    size_t vl;
+    int ty = lua_type(L, -1);
+    if (ty == LUA_TNUMBER) lurl_req_check_finite(r, -1, "cookies");
+    else if (ty != LUA_TSTRING)
+      lurl_field_error(L, r->argn, r->fname, "cookies", "bad cookie '%s'", keys[i].s);
+    const char *v = lua_tolstring(L, -1, &vl);
+    int bad = bad_value(v, vl);
+    lua_pop(L, 1);
+    if (bad) {
+      lua_pushfstring(L, "has a value with CR, LF or NUL in cookie '%s'", keys[i].s);
+      invalid_header(r, "Cookie", lua_tostring(L, -1));
+      lua_remove(L, -2);
+      return -1;
+    }
+  }
+  return nk;
+}
+
+/*
+** cookies (and any Cookie header) go to libcurl as CURLOPT_COOKIE, so that a
+** session's jar cookies and these end up on ONE Cookie line (RFC 6265 5.4).
+** Returns 0, or -1 with an InvalidHeader error pushed.
+*/
+static int add_cookies(req *r, hdrs *hs) {
+  lua_State *L = r->L;
+  hdr *existing = hdr_find(hs, "Cookie", 6);
+  if (!HAS(r, O_COOKIES) && !(existing && existing->value)) return 0;
+  int ty = lurl_req_opt(r, O_COOKIES);
+  if (ty == LUA_TNIL && !(existing && existing->value)) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  if (ty != LUA_TNIL && ty != LUA_TTABLE) lurl_req_field_error(r, "cookies", "table", -1);
+  int idx = lua_gettop(L);
+  lurl_key keys[128];
+  int nk = ty == LUA_TTABLE ? cookie_names(r, idx, keys) : 0;
+  if (nk < 0) return -1;
+  luaL_Buffer cb;
+  luaL_buffinit(L, &cb);
+  if (existing && existing->value) luaL_addlstring(&cb, existing->value, existing->vlen);
+  for (int i = 0; i < nk; i++) {
+    lua_getfield(L, idx, keys[i].s);
+    size_t vl;
+    const char *v = lua_tolstring(L, -1, &vl); /* checked by cookie_names */
+    if (luaL_bufflen(&cb)) luaL_addstring(&cb, "; ");
+    luaL_addlstring(&cb, keys[i].s, keys[i].len);
+    luaL_addchar(&cb, '=');
+    luaL_addlstring(&cb, v, vl);
+    lua_pop(L, 1);
+  }
+  luaL_pushresult(&cb);
+  lua_remove(L, idx);
+  if (existing) { /* drop the header entry: libcurl writes the line */
+    int k = (int)(existing - hs->h);
+    memmove(&hs->h[k], &hs->h[k + 1], (size_t)(hs->n - k - 1) * sizeof hs->h[0]);
+    hs->n--;
+  }
+  size_t n;
+  const char *str = lua_tolstring(L, -1, &n);
+  if (n) {
+    SET_RARE(r, CURLOPT_COOKIE, str); /* libcurl copies it */
+    int rc = lurl_buf_adds(&r->t->reqhead, "Cookie: ");
+    rc |= lurl_buf_add(&r->t->reqhead, str, n);
+    rc |= lurl_buf_add(&r->t->reqhead, "\r\n", 2);
+    if (rc) luaL_error(L, "not enough memory");
+  }
+  lua_pop(L, 1);
+  return 0;
+}
+
+/* Removes the entry for `name` (libcurl then writes what it would). */
+static void hdr_drop(hdrs *hs, const char *name, size_t nlen) {
+  hdr *h = hdr_find(hs, name, nlen);
+  if (!h) return;
+  int k = (int)(h - hs->h);
+  memmove(&hs->h[k], &hs->h[k + 1], (size_t)(hs->n - k - 1) * sizeof hs->h[0]);
+  hs->n--;
+}
+
+/* Every string that ends up in the request head (the User-Agent, a bearer
+** token, a content type...) is checked as a user's header value is. */
+static int check_head(req *r, const hdrs *hs) {
+  for (int i = 0; i < hs->n; i++) {
+    const hdr *h = &hs->h[i];
+    if (h->value && bad_value(h->value, h->vlen)) {
+      lua_pushlstring(r->L, h->name, h->nlen); /* a token: checked or ours */
+      invalid_header(r, lua_tostring(r->L, -1), "has a value with CR, LF or NUL");
+      lua_remove(r->L, -2);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* The user's, the session's and our headers for one hop; the values stay
+** on the stack until emitted.  Returns 0, or -1 with InvalidHeader pushed. */
+static int merge_all(req *r, hdrs *hs, int kind, int body_i, int is_upload, int flags) {
+  lua_State *L = r->L;
+  size_t ualen = 0;
+  const char *ua = lurl_req_string_opt(r, O_USER_AGENT, &ualen);
+  hdr_set(r, hs, "User-Agent", 10, ua ? ua : default_ua, ua ? ualen : sizeof default_ua - 1);
+  const char *ae = lurl_accept_encoding();
+  hdr_set(r, hs, "Accept-Encoding", 15, ae, strlen(ae));
+  if (!lua_isnil(L, body_i + 1)) {
+    size_t n;
+    const char *ct = lua_tolstring(L, body_i + 1, &n);
+    hdr_set(r, hs, "Content-Type", 12, ct, n);
+  } else if (kind != BODY_MIME && (kind != BODY_NONE || is_upload)) {
+    /* libcurl would label any body as a form; requests sends no type */
+    hdr_set(r, hs, "Content-Type", 12, NULL, 0);
+  }
+  int auth = (flags & HOP_STRIP_AUTH) ? 0 : apply_auth(r);
+  if (auth < 0) return -1;
+  if (auth) {
+    size_t n;
+    const char *v = lua_tolstring(L, -1, &n);
+    hdr_set(r, hs, "Authorization", 13, v, n);
+  }
+  for (int from_opts = 0; from_opts <= 1; from_opts++) {
+    if (lurl_req_opt_in(r, from_opts, O_HEADERS) == LUA_TTABLE) {
+      if (merge_headers(r, hs, -1, r->method, r->url)) return -1;
+    } else if (!lua_isnil(L, -1)) lurl_req_field_error(r, "headers", "table", -1);
+  }
+  if (flags & HOP_DROP_BODY) { /* requests purges these with the body */
+    hdr *c = hdr_find(hs, "Content-Type", 12);
+    if (c) c->value = NULL, c->vlen = 0;
+  }
+  if (flags & HOP_STRIP_AUTH) { /* another host: the user's credentials stay */
+    hdr *a = hdr_find(hs, "Authorization", 13);
+    if (a) a->value = NULL, a->vlen = 0;
+    hdr_drop(hs, "Cookie", 6);               /* requests drops both too */
+    hdr_drop(hs, "Proxy-Authorization", 19);
+    SET_RARE(r, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+  }
+  if (add_cookies(r, hs)) return -1;
+  /* no "Expect: 100-continue" round trip: requests never waits for one */
+  if (kind != BODY_NONE && !hdr_find(hs, "Expect", 6)) hdr_set(r, hs, "Expect", 6, NULL, 0);
+  return check_head(r, hs);
+}
+
+/*
+** headers: ours, then the session's, then the call's.  User-Agent and
+** Accept-Encoding are header lines of ours (libcurl writes its options'
+** headers twice over, through its printf); a caller's header replaces
+** them, false removes them.  Accept is libcurl's default.  Returns 0, or
+** -1 with an InvalidHeader error pushed (nothing was sent).
+*/
+int lurl_req_build_headers(req *r, int kind, int body_i, int is_upload, int flags) {
+  lua_State *L = r->L;
+  lurl_transfer *t = r->t;
+  hdrs hs;
+  hs.n = 0;
+  if (merge_all(r, &hs, kind, body_i, is_upload, flags)) return -1;
+  if (hs.n == 2 && hs.h[0].value == default_ua && hs.h[1].value == lurl_accept_encoding() &&
+      t->reqhead.len == 0) {
+    /* the common case: the engine's list, nothing built */
+    LURL_SET_KEPT(t->hd, headers, CURLOPT_HTTPHEADER, lurl_engine_pool(t->eng)->headers);
+    t->reqhead_fixed = lurl_default_reqhead();
+  } else {
+    if (!hdr_find(&hs, "Accept", 6) && /* what libcurl sends, in its order */
+        lurl_buf_adds(&t->reqhead, "Accept: */*\r\n") != LURL_BUF_OK)
+      return luaL_error(L, "not enough memory");
+    for (int i = 0; i < hs.n; i++) emit_header(r, &hs.h[i]);
+    LURL_SET_KEPT(t->hd, headers, CURLOPT_HTTPHEADER, t->slist);
+  }
+  if (t->proxy_used) { /* a CONNECT to the proxy carries the User-Agent too */
+    hdr *u = hdr_find(&hs, "User-Agent", 10);
+    if (u && u->value) SET_RARE(r, CURLOPT_USERAGENT, u->value); /* copied */
+  }
+  return 0;
+}

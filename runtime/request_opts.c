@@ -1,0 +1,132 @@
+/*
+** request_opts.c -- reading a request's options: which of them the call's
+** and the session's tables hold (one traversal each), plain copies of
+** tables with metatables, and the errors that name the user's call.
+*/
+#include <math.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "errors.h"
+#include "policy.h"
+#include "luac.h"
+#include "request_int.h"
+
+const char *const lurl_req_opt_names[O_COUNT] = {
+  "params", "headers", "data", "json", "files", "body", "auth", "timeout",
+  "allow_redirects", "max_redirects", "verify", "cert", "proxy", "proxies",
+  "cookies", "stream", "max_body", "retry", "http_version", "unix_socket",
+  "on_progress", "progress", "user_agent", "redact"};
+
+/* Raises the "bad argument" error for a field, naming the user's call. */
+int lurl_req_field_error(req *r, const char *field, const char *expected, int idx) {
+  return lurl_field_error(r->L, r->argn, r->fname, field, "%s expected, got %s", expected,
+                          luaL_typename(r->L, idx));
+}
+
+/* An option naming a file to read obeys a limited state's file policy. */
+void lurl_req_file_ok(req *r, const char *field, const char *path) {
+  const char *why = lurl_policy_file(r->L, path, 0); /* policy.c */
+  if (why) lurl_field_error(r->L, r->argn, r->fname, field, "%s", why);
+}
+
+static int opt_id(const char *k, size_t n) {
+  for (int i = 0; i < O_COUNT; i++)
+    if (lurl_req_opt_names[i][0] == k[0] && strlen(lurl_req_opt_names[i]) == n && memcmp(lurl_req_opt_names[i], k, n) == 0)
+      return i;
+  return -1;
+}
+
+/*
+** Which options the table at idx holds, as a bit set: one traversal, so a
+** request pays for the options it has, not for every option there is.  With
+** `check`, a name that is no option raises.  A table with a metatable may
+** answer for more keys than it holds: then every option is looked up.
+*/
+unsigned lurl_req_scan(req *r, int idx, int check) {
+  lua_State *L = r->L;
+  if (!check && lua_getmetatable(L, idx)) {
+    lua_pop(L, 1);
+    return ~0u;
+  }
+  unsigned have = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    int id = -1;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      size_t n;
+      const char *k = lua_tolstring(L, -1, &n);
+      id = opt_id(k, n);
+    }
+    if (id >= 0) have |= 1u << id;
+    else if (check && lua_type(L, -1) != LUA_TSTRING)
+      lurl_raise(L, "bad argument #%d to '%s' (option names must be strings)", r->argn,
+                 r->fname);
+    else if (check)
+      lurl_raise(L, "bad argument #%d to '%s' (unknown option '%s')", r->argn, r->fname,
+                 lua_tostring(L, -1));
+  }
+  if (check && lua_getmetatable(L, idx)) {
+    lua_pop(L, 1);
+    return ~0u;
+  }
+  return have;
+}
+
+/*
+** A table with a metatable may answer for options through __index, which
+** runs Lua code, and that code could release strings the request holds
+** pointers into.  Such a table is read once, here, into a plain table that
+** takes its stack slot: building the request then runs no Lua code.
+*/
+void lurl_req_plain(req *r, int slot, unsigned *have) {
+  lua_State *L = r->L;
+  unsigned got = 0;
+  lua_createtable(L, 0, 4);
+  for (int i = 0; i < O_COUNT; i++) {
+    if (lua_getfield(L, slot, lurl_req_opt_names[i]) == LUA_TNIL) {
+      lua_pop(L, 1);
+    } else {
+      lua_setfield(L, -2, lurl_req_opt_names[i]);
+      got |= 1u << i;
+    }
+  }
+  lua_replace(L, slot);
+  *have = got;
+}
+
+/* core.check_options(fname, argn, opts): refuses unknown option names, as
+** a request would (sessions check their defaults when created). */
+int lurl_req_check_options(lua_State *L) {
+  req r;
+  memset(&r, 0, sizeof r);
+  r.L = L;
+  r.fname = luaL_checkstring(L, 1);
+  r.argn = (int)luaL_checkinteger(L, 2);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  r.opts = 3;
+  r.ohave = lurl_req_scan(&r, r.opts, 1);
+  return 0;
+}
+
+/* Raises for a NaN or an infinity where a number becomes text: "nan",
+** "-nan" or "inf" is never what a script meant to send. */
+void lurl_req_check_finite(req *r, int idx, const char *field) {
+  if (lua_type(r->L, idx) == LUA_TNUMBER && !lua_isinteger(r->L, idx) &&
+      !isfinite(lua_tonumber(r->L, idx)))
+    lurl_field_error(r->L, r->argn, r->fname, field, "number is NaN or infinite");
+}
+
+/* A string option (user_agent, unix_socket) if given, and its length in
+** *len (which may count NUL bytes: the caller checks them). */
+const char *lurl_req_string_opt(req *r, int id, size_t *len) {
+  if (!HAS(r, id)) return NULL;
+  int ty = lurl_req_opt(r, id);
+  const char *s = NULL;
+  if (ty == LUA_TSTRING) s = lua_tolstring(r->L, -1, len);
+  else if (ty != LUA_TNIL) lurl_req_field_error(r, lurl_req_opt_names[id], "string", -1);
+  lua_pop(r->L, 1); /* still anchored by the options table */
+  return s;
+}

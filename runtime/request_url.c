@@ -1,0 +1,284 @@
+/*
+** request_url.c -- a request's URL: plain URLs taken as they are, others
+** checked, requoted and normalised by libcurl's parser (and the state's
+** limits, limit.c), params merged into the query; and the form encoding
+** of params and data tables.
+*/
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <lauxlib.h>
+
+#include "errors.h"
+#include "limit.h"
+#include "luac.h"
+#include "redact.h"
+#include "request_int.h"
+
+/* Appends `v` (a string, number or boolean) percent-encoded. */
+static int add_scalar(req *r, lurl_buf *b, int idx, const char *field) {
+  lua_State *L = r->L;
+  size_t n;
+  const char *s;
+  int ty = lua_type(L, idx);
+  if (ty == LUA_TBOOLEAN) {
+    s = lua_toboolean(L, idx) ? "true" : "false";
+    n = strlen(s);
+  } else if (ty == LUA_TNUMBER && !lua_isinteger(L, idx)) {
+    lurl_req_check_finite(r, idx, field);
+    lua_Number v = lua_tonumber(L, idx);
+    /* 30.0 (cjson decodes every number as a float) is sent as 30; the
+    ** range test comes first: converting a float out of range is UB */
+    if (v > -9223372036854775808.0 && v < 9223372036854775808.0 &&
+        v == (lua_Number)(long long)v) {
+      char num[32];
+      snprintf(num, sizeof num, "%lld", (long long)v);
+      return lurl_buf_add_pct(b, num, strlen(num), 1);
+    }
+    s = lua_tolstring(L, idx, &n); /* a copy on the stack, read right away */
+  } else if (ty == LUA_TSTRING || ty == LUA_TNUMBER) {
+    s = lua_tolstring(L, idx, &n);
+  } else {
+    return lurl_req_field_error(r, field, "string, number or boolean value", idx);
+  }
+  return lurl_buf_add_pct(b, s, n, 1);
+}
+
+/* Appends "k=v" with a separator; a list value repeats the key. */
+static void add_pair(req *r, lurl_buf *b, int kidx, int vidx, const char *field) {
+  lua_State *L = r->L;
+  size_t kn;
+  const char *k = lua_tolstring(L, kidx, &kn);
+  if (lua_type(L, vidx) == LUA_TTABLE) {
+    lua_Integer n = (lua_Integer)lua_rawlen(L, vidx);
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_rawgeti(L, vidx, i);
+      add_pair(r, b, kidx, lua_gettop(L), field);
+      lua_pop(L, 1);
+    }
+    return;
+  }
+  int rc = 0;
+  if (b->len) rc |= lurl_buf_add(b, "&", 1);
+  rc |= lurl_buf_add_pct(b, k, kn, 1);
+  rc |= lurl_buf_add(b, "=", 1);
+  rc |= add_scalar(r, b, vidx, field);
+  if (rc) luaL_error(L, "not enough memory");
+}
+
+/*
+** Encodes the table at idx as a query / form string onto b: either a map
+** (keys sorted, so URLs are deterministic) or an array of {k, v} pairs (kept
+** in order).
+*/
+void lurl_req_encode_table(req *r, lurl_buf *b, int idx, const char *field) {
+  lua_State *L = r->L;
+  idx = lua_absindex(L, idx);
+  if (lua_rawlen(L, idx) > 0) { /* array of pairs */
+    lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+    for (lua_Integer i = 1; i <= n; i++) {
+      if (lua_rawgeti(L, idx, i) != LUA_TTABLE) lurl_req_field_error(r, field, "{key, value} pair", -1);
+      lua_rawgeti(L, -1, 1);
+      lua_rawgeti(L, -2, 2);
+      if (lua_type(L, -2) != LUA_TSTRING && lua_type(L, -2) != LUA_TNUMBER)
+        lurl_req_field_error(r, field, "string key", -2);
+      lua_pushvalue(L, -2);
+      lua_tostring(L, -1); /* a number key becomes a string, on a copy */
+      add_pair(r, b, lua_gettop(L), lua_gettop(L) - 1, field);
+      lua_pop(L, 4);
+    }
+    return;
+  }
+  /* map: collect keys, sort, then emit */
+  lurl_key keys[256];
+  int nk = lurl_sorted_keys(L, idx, keys, 256);
+  if (nk == LURL_KEYS_NOT_STRING) lurl_req_field_error(r, field, "string key", -1);
+  if (nk == LURL_KEYS_TOO_MANY)
+    lurl_field_error(L, r->argn, r->fname, field, "too many keys, 256 at most");
+  for (int i = 0; i < nk; i++) {
+    lua_pushlstring(L, keys[i].s, keys[i].len);
+    lua_pushvalue(L, -1);
+    lua_gettable(L, idx);
+    add_pair(r, b, lua_gettop(L) - 1, lua_gettop(L), field);
+    lua_pop(L, 2);
+  }
+}
+
+/* Pushes an InvalidURL error [-0, +1]. */
+static void invalid_url(lua_State *L, const char *method, const char *url,
+                        const char *why) {
+  lurl_push_error(L, "InvalidURL", why, method, url, -1);
+}
+
+/*
+** A plain absolute URL: lower-case http or https, an authority that is a
+** host name or IPv4 address with an optional port of 1 to 5 digits (no
+** user, no IPv6 literal), then printable ASCII with no space, fragment or
+** dot segment, nothing to requote (lurl_url_requote).  Such a URL needs no
+** parsing here (libcurl parses it when it sends), which is most of the
+** cost of a small request; anything else takes libcurl's parser and its
+** checks.  Returns the length of its scheme and authority, or 0.
+*/
+static size_t plain_url(const char *url) {
+  size_t p;
+  if (strncmp(url, "http://", 7) == 0) p = 7;
+  else if (strncmp(url, "https://", 8) == 0) p = 8;
+  else return 0;
+  size_t i = p, colon = 0;
+  for (; url[i] && url[i] != '/' && url[i] != '?'; i++) {
+    unsigned char c = (unsigned char)url[i];
+    int digit = c >= '0' && c <= '9';
+    if (c == ':' && !colon) colon = i;
+    else if (colon ? !digit : !(digit || ((c | 32) >= 'a' && (c | 32) <= 'z') || c == '.' ||
+                                c == '-'))
+      return 0;
+  }
+  size_t auth_end = i;
+  if (auth_end == p || colon == p || (colon && (auth_end - colon < 2 || auth_end - colon > 6)))
+    return 0; /* no host, or an empty or long port: libcurl's parser decides */
+  if (strstr(url + auth_end, "/.")) return 0;
+  for (; url[i]; i++)
+    if (url[i] == '#' || lurl_url_quotes(url, i)) return 0;
+  return auth_end;
+}
+
+/* Leaves the error on top in the slot at base + 1, with nothing above. */
+static int url_fail(lua_State *L, int base, lurl_box *bx) {
+  lurl_box_free(bx);
+  lua_closeslot(L, base + 2);
+  lua_replace(L, base + 1);
+  lua_settop(L, base + 1);
+  return -1;
+}
+
+/*
+** Validates a URL that is not plain (http or https, with a host), requotes
+** it and normalises it with libcurl's parser; pushes the result [-0, +1], or
+** returns -1 with an error pushed instead.  What libcurl allocates lives in
+** a box, so no error or out-of-memory leaks it.
+*/
+static int parse_url(req *r, const char *method, const char *url) {
+  lua_State *L = r->L;
+  int base = lua_gettop(L);
+  lua_pushnil(L); /* base + 1: the result; the box above it is to-be-closed */
+  lurl_box *bx = lurl_box_push(L);
+  if (lurl_url_lacks_host(url)) {
+    invalid_url(L, method, url, "no host in URL");
+    return url_fail(L, base, bx);
+  }
+  if (lurl_url_needs_requote(url)) { /* "a b" -> "a%20b", as requests sends it */
+    if (lurl_url_requote(&bx->buf, url) != LURL_BUF_OK) return luaL_error(L, "not enough memory");
+    lua_pushlstring(L, bx->buf.data, bx->buf.len);
+    lurl_buf_free(&bx->buf);
+    url = lua_tostring(L, -1); /* stays below the result until it is pushed */
+  }
+  if (!(bx->u = curl_url())) return luaL_error(L, "not enough memory");
+  CURLUcode uc = curl_url_set(bx->u, CURLUPART_URL, url,
+                              CURLU_NON_SUPPORT_SCHEME | CURLU_ALLOW_SPACE);
+  if (uc != CURLUE_OK) {
+    if (!strstr(url, "://")) {
+      lua_pushfstring(L, "no scheme in URL: did you mean http://%s ?", lurl_redact_url(L, url));
+      invalid_url(L, method, url, lua_tostring(L, -1));
+    } else {
+      invalid_url(L, method, url, curl_url_strerror(uc));
+    }
+    return url_fail(L, base, bx);
+  }
+  curl_url_get(bx->u, CURLUPART_SCHEME, &bx->s[0], 0);
+  const char *scheme = bx->s[0];
+  if (!scheme || (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)) {
+    lua_pushfstring(L, "unsupported scheme '%s': only http and https are spoken",
+                    scheme ? scheme : "");
+    invalid_url(L, method, url, lua_tostring(L, -1));
+    return url_fail(L, base, bx);
+  }
+  if (lurl_limits_check_url(L, bx->u, method, url, r->opts, r->defs) != 0) /* limit.c */
+    return url_fail(L, base, bx);
+  curl_url_set(bx->u, CURLUPART_FRAGMENT, NULL, 0); /* never sent */
+  uc = curl_url_get(bx->u, CURLUPART_URL, &bx->s[1], 0);
+  if (uc != CURLUE_OK) {
+    invalid_url(L, method, url, curl_url_strerror(uc));
+    return url_fail(L, base, bx);
+  }
+  lua_pushstring(L, bx->s[1]);
+  lurl_box_free(bx);
+  lua_closeslot(L, base + 2);
+  lua_replace(L, base + 1); /* the final URL alone, as callers expect */
+  lua_settop(L, base + 1);
+  return 0;
+}
+
+/* Appends the params option to the URL on top [-1, +1].  They are appended
+** as we encoded them: libcurl's query editing would re-case some escapes.
+** The encoding buffer is boxed: a bad value further on raises. */
+static void add_params(req *r, int flags) {
+  if ((flags & HOP_NO_PARAMS) || !HAS(r, O_PARAMS)) return;
+  lua_State *L = r->L;
+  int url_i = lua_gettop(L);
+  int ty = lurl_req_opt(r, O_PARAMS);
+  const char *q = NULL;
+  size_t qn = 0;
+  lurl_box *bx = NULL;
+  if (ty == LUA_TTABLE) {
+    bx = lurl_box_push(L);
+    lurl_req_encode_table(r, &bx->buf, url_i + 1, "params");
+    q = bx->buf.data, qn = bx->buf.len;
+  } else if (ty == LUA_TSTRING) {
+    q = lua_tolstring(L, -1, &qn);
+  } else if (ty != LUA_TNIL) {
+    lurl_req_field_error(r, "params", "table", -1);
+  }
+  if (qn) {
+    const char *cur = lua_tostring(L, url_i);
+    const char *qm = strchr(cur, '?');
+    lua_pushvalue(L, url_i);
+    lua_pushstring(L, !qm ? "?" : qm[1] ? "&" : "");
+    lua_pushlstring(L, q, qn);
+    lua_concat(L, 3);
+    lua_replace(L, url_i);
+  }
+  if (bx) lua_closeslot(L, url_i + 2);
+  lua_settop(L, url_i);
+}
+
+/* Validates the URL, merges params into its query, and pushes the final
+** URL [-0, +1].  Returns 0, or -1 with an error object pushed instead. */
+int lurl_req_build_url(req *r, const char *method, const char *url, int flags) {
+  lua_State *L = r->L;
+  size_t auth_end = plain_url(url);
+  if (auth_end && !lurl_limits_urls(L)) {
+    if (url[auth_end] == '?') { /* "http://h?q" -> "http://h/?q", as libcurl writes it */
+      lua_pushlstring(L, url, auth_end);
+      lua_pushliteral(L, "/");
+      lua_pushstring(L, url + auth_end);
+      lua_concat(L, 3);
+    } else if (url[auth_end] == '\0') {
+      lua_pushfstring(L, "%s/", url);
+    } else {
+      lua_pushstring(L, url);
+    }
+  } else if (parse_url(r, method, url) != 0) {
+    return -1;
+  }
+  add_params(r, flags);
+  return 0;
+}
+
+/* Pushes the scheme and host of an absolute URL (for proxy decisions). */
+void lurl_req_scheme_host(lua_State *L, const char *url) {
+  const char *p = strstr(url, "://");
+  lua_pushlstring(L, url, p ? (size_t)(p - url) : 0);
+  const char *h = p ? p + 3 : url;
+  size_t n = strcspn(h, "/?#");
+  const char *at = NULL;
+  for (size_t i = 0; i < n; i++) if (h[i] == '@') at = h + i;
+  if (at) { n -= (size_t)(at + 1 - h); h = at + 1; }
+  if (*h == '[') {
+    const char *e = memchr(h, ']', n);
+    lua_pushlstring(L, h + 1, e ? (size_t)(e - h - 1) : n - 1);
+  } else {
+    size_t hn = strcspn(h, ":/?#");
+    lua_pushlstring(L, h, hn < n ? hn : n);
+  }
+}

@@ -1,0 +1,20 @@
+/*
+** response.h -- what a finished hop leaves for Lua (runtime/response.c):
+** the timings userdata and the lazy readers of a response.
+*/
+#ifndef LURL_RESPONSE_H
+#define LURL_RESPONSE_H
+
+#include <curl/curl.h>
+#include <lua.h>
+
+#include "text.h"
+
+/* Pushes a userdata holding the hop's timing phases, its header block and
+** the request's method [-0, +1]; returns the total time. */
+double lurl_push_timings(lua_State *L, CURL *h, const lurl_buf *head, const char *method,
+                         size_t method_len);
+/* core.timings, hop_info, reason, parse_headers, links, to_utf8. */
+void lurl_response_open(lua_State *L);
+
+#endif
