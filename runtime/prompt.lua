@@ -320,7 +320,7 @@ local function gather(obj, names)
   if type(obj) == "table" then add_keys(obj, names) end
   local mt = getmt(obj)
   if mt ~= nil and rawget(mt, "__name") == "http.response" then
-    local R = package.loaded["http.response"]
+    local R = package.loaded["lurl.response"]
     local methods = type(R) == "table" and rawget(R, "methods")
     if type(methods) == "table" then add_keys(methods, names) end
     for _, f in next, RESPONSE_FIELDS do

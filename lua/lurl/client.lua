@@ -1,4 +1,4 @@
--- http: the public module (require "http").
+-- lurl.client: the public module `http` (require "http" returns this table).
 --
 -- C (http.core) configures and runs single exchanges; this file is policy:
 -- argument checks, sessions and their defaults, redirects with requests'
@@ -6,8 +6,8 @@
 -- limits a session puts on the load it sends.
 local core = require "http.core"
 local json = require "http.json"
-local response = require "http.response"
-local task = require "http.task"
+local response = require "lurl.response"
+local task = require "lurl.task"
 -- Loaded on first use, so `require "http"` compiles only what every
 -- script needs (retries, jars and pagination are not in every script).
 local function lazy(name)
@@ -17,10 +17,10 @@ local function lazy(name)
     return m[k]
   end })
 end
-local retry = lazy "http.retry"
-local cookies = lazy "http.cookies"
-local paginate = lazy "http.paginate"
-local stream = lazy "http.stream" -- only for streams, uploads from functions, progress
+local retry = lazy "lurl.retry"
+local cookies = lazy "lurl.cookies"
+local paginate = lazy "lurl.paginate"
+local stream = lazy "lurl.stream" -- only for streams, uploads from functions, progress
 local redact = lazy "lurl.redact" -- only for the `redact`, `proxy` and `proxies` options
 
 local http = {}
@@ -452,8 +452,8 @@ local SESSION_ONLY = { base_url = "string", hooks = "table", rate_limit = "numbe
 local TRACE_ENV = not LIMITED and os.getenv("LURL_TRACE") or nil
 if TRACE_ENV == "" or TRACE_ENV == "0" then TRACE_ENV = nil end
 
--- Observers for a session's trace and har options (lua/http/trace.lua and
--- lua/http/har.lua own their formats).
+-- Observers for a session's trace and har options (lua/lurl/trace.lua and
+-- lua/lurl/har.lua own their formats).
 local function add_observers(s, cfg, keep_cookies)
   local trace = cfg.trace
   if trace == nil and TRACE_ENV then trace = true end
@@ -462,13 +462,13 @@ local function add_observers(s, cfg, keep_cookies)
       .. "state with limits may not do; give a function)", 4)
   end
   if trace then
-    local ok, tr = pcall(require, "http.trace")
+    local ok, tr = pcall(require, "lurl.trace")
     if not ok then error("tracing is not available: " .. tostring(tr), 4) end
     s._observers = s._observers or {}
     s._observers[#s._observers + 1] = tr.new(trace, s._redact or nil)
   end
   if cfg.har then
-    local ok, har = pcall(require, "http.har")
+    local ok, har = pcall(require, "lurl.har")
     if not ok then error("HAR recording is not available: " .. tostring(har), 4) end
     local rec = har.new(cfg.har, s._redact or nil, keep_cookies and s._share or nil)
     s._observers = s._observers or {}

@@ -1,4 +1,4 @@
--- http.task: concurrency on coroutines over the one libcurl multi loop.
+-- lurl.task: concurrency on coroutines over the one libcurl multi loop.
 --
 -- A task is a coroutine.  Inside a task, a request starts its transfer and
 -- yields; the loop resumes the task when the transfer is done, so code that

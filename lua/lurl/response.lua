@@ -1,4 +1,4 @@
--- http.response: the methods and lazily built fields of a response.
+-- lurl.response: the methods and lazily built fields of a response.
 --
 -- core.result hands over a table (with this metatable, set through
 -- core.set_response_mt) holding the fields almost every caller reads
@@ -196,7 +196,7 @@ function methods.close(r)
 end
 
 -- The other streaming methods (chunks, lines, read, save) and the lazy body
--- of a streamed response are in http.stream, compiled on first use: most
+-- of a streamed response are in lurl.stream, compiled on first use: most
 -- scripts never stream, and `require "http"` stays quicker without it.
 local STREAMING = { chunks = true, lines = true, read = true, save = true, body = true }
 local streaming_installed = false
@@ -212,7 +212,7 @@ local function index(r, k)
   end
   if STREAMING[k] and not streaming_installed then
     streaming_installed = true
-    require("http.stream").install(methods, lazy)
+    require("lurl.stream").install(methods, lazy)
     return index(r, k)
   end
 end

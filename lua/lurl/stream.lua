@@ -1,4 +1,4 @@
--- http.stream: moving bodies piece by piece, both ways.
+-- lurl.stream: moving bodies piece by piece, both ways.
 --
 -- The C side pauses a transfer when a chunk of a streamed body is waiting,
 -- or when an upload function has nothing buffered, and wakes Lua; this file
@@ -6,7 +6,7 @@
 -- body for res:chunks(), res:lines(), res:read(), res:save() and res.body.
 -- Memory stays bounded by the chunk size whatever the body's size.
 local core = require "http.core"
-local task = require "http.task"
+local task = require "lurl.task"
 
 local M = {}
 
