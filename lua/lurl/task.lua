@@ -290,9 +290,12 @@ function methods.done(task) return task.status ~= "running" end
 
 -- Semaphores bound the requests a session has in flight
 -- (max_connections, max_host_connections).  A task waits parked; a caller
--- outside tasks drives the loop until a slot is free.
+-- outside tasks drives the loop until a slot is free.  A semaphore is a
+-- to-be-closed value: `local _ <close> = sem` after acquire(sem) gives the
+-- slot back however the block ends (lurl.exchange holds its slots so).
+local SEM_MT = {}
 function M.semaphore(n)
-  return { free = n, waiters = {} }
+  return setmetatable({ free = n, waiters = {} }, SEM_MT)
 end
 
 function M.acquire(sem)
@@ -314,7 +317,12 @@ function M.acquire(sem)
 end
 
 function M.release(sem)
-  local w = table.remove(sem.waiters, 1)
+  local waiters = sem.waiters
+  if waiters[1] == nil then -- nobody waits: the common case
+    sem.free = sem.free + 1
+    return
+  end
+  local w = table.remove(waiters, 1)
   while w and w.status ~= "running" do w = table.remove(sem.waiters, 1) end -- cancelled
   if w then
     ready[#ready + 1] = w
@@ -322,6 +330,8 @@ function M.release(sem)
     sem.free = sem.free + 1
   end
 end
+
+SEM_MT.__close = M.release
 
 -- Spaces requests rate_limit per second apart (a session's rate_limit):
 -- each caller reserves the next free slot, then sleeps until it.
