@@ -35,7 +35,7 @@ static unsigned long runs;
 
 static const char CHECK[] =
   "local core = require 'http.core'\n"
-  "local response = require 'http.response'\n"
+  "local response = require 'lurl.response'\n"
   "require 'http'\n"
   "return function(head, body, status)\n"
   "  local h, list = core.parse_headers(head)\n"
