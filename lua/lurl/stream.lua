@@ -144,196 +144,198 @@ function M.sink(r, f)
   return n + wrote
 end
 
-function M.install(methods, lazy)
-  local function check_size(fname, n, dflt)
-    if n == nil then return dflt end
-    if math.type(n) ~= "integer" or n < 1 then
-      error(("bad argument #1 to '%s' (positive integer expected)"):format(fname), 3)
-    end
-    return n
+-- The streaming methods of a response (lurl.response lists every method
+-- and calls these, so this file is compiled only when a script streams):
+-- res:chunks(), res:read(), res:lines(), res:save() and the lazy res.body
+-- of a streamed response.
+local function check_size(fname, n, dflt)
+  if n == nil then return dflt end
+  if math.type(n) ~= "integer" or n < 1 then
+    error(("bad argument #1 to '%s' (positive integer expected)"):format(fname), 3)
   end
+  return n
+end
 
-  -- res:chunks([size]) -> iterator over chunks of the body.
-  function methods.chunks(r, size)
-    size = check_size("chunks", size, 65536)
-    if not rawget(r, "_t") then -- a buffered body: hand it out in slices
-      local body, pos = r.body, 1
-      return function()
-        if pos > #body then return nil end
-        local c = body:sub(pos, pos + size - 1)
-        pos = pos + size
-        return c
-      end
-    end
-    -- chunks hold at most `size` bytes: what arrived beyond is kept for
-    -- the next one
-    local pending = rawget(r, "_rbuf")
-    r._rbuf = nil
+-- res:chunks([size]) -> iterator over chunks of the body.
+function M.chunks(r, size)
+  size = check_size("chunks", size, 65536)
+  if not rawget(r, "_t") then -- a buffered body: hand it out in slices
+    local body, pos = r.body, 1
     return function()
-      if not pending or pending == "" then
-        pending = next_chunk(r, size)
-        if not pending then return nil end
-      end
-      if #pending <= size then
-        local c = pending
-        pending = nil
-        return c
-      end
-      local c = pending:sub(1, size)
-      pending = pending:sub(size + 1)
+      if pos > #body then return nil end
+      local c = body:sub(pos, pos + size - 1)
+      pos = pos + size
       return c
     end
   end
-
-  -- res:read(n) -> up to n bytes (fewer only at the end), nil at the end.
-  function methods.read(r, n)
-    n = check_size("read", n, nil)
-    if not n then error("bad argument #1 to 'read' (positive integer expected)", 2) end
-    if not rawget(r, "_t") and not rawget(r, "_rbuf") and rawget(r, "_rpos") == nil then
-      r._rbuf = r.body -- buffered: read from the body
+  -- chunks hold at most `size` bytes: what arrived beyond is kept for
+  -- the next one
+  local pending = rawget(r, "_rbuf")
+  r._rbuf = nil
+  return function()
+    if not pending or pending == "" then
+      pending = next_chunk(r, size)
+      if not pending then return nil end
     end
-    local buf = rawget(r, "_rbuf") or ""
-    local parts, have = { buf }, #buf
-    while have < n do
-      local c = next_chunk(r, math.max(n - have, 16384))
-      if not c then break end
-      parts[#parts + 1] = c
-      have = have + #c
+    if #pending <= size then
+      local c = pending
+      pending = nil
+      return c
     end
-    buf = table.concat(parts)
-    r._rpos = true
-    if buf == "" then
-      r._rbuf = nil
-      return nil
-    end
-    r._rbuf = buf:sub(n + 1)
-    return buf:sub(1, n)
+    local c = pending:sub(1, size)
+    pending = pending:sub(size + 1)
+    return c
   end
+end
 
-  -- res:lines() -> iterator over lines without their LF or CRLF; a last
-  -- line without a newline is returned too.  A line is handed out as soon
-  -- as its LF has arrived; a long line is gathered in pieces (no quadratic
-  -- re-copying).
-  function methods.lines(r)
-    local buf, eof = rawget(r, "_rbuf") or "", false
+-- res:read(n) -> up to n bytes (fewer only at the end), nil at the end.
+function M.read(r, n)
+  n = check_size("read", n, nil)
+  if not n then error("bad argument #1 to 'read' (positive integer expected)", 2) end
+  if not rawget(r, "_t") and not rawget(r, "_rbuf") and rawget(r, "_rpos") == nil then
+    r._rbuf = r.body -- buffered: read from the body
+  end
+  local buf = rawget(r, "_rbuf") or ""
+  local parts, have = { buf }, #buf
+  while have < n do
+    local c = next_chunk(r, math.max(n - have, 16384))
+    if not c then break end
+    parts[#parts + 1] = c
+    have = have + #c
+  end
+  buf = table.concat(parts)
+  r._rpos = true
+  if buf == "" then
     r._rbuf = nil
-    if not rawget(r, "_t") and not rawget(r, "_rpos") then buf, eof = r.body, true end
-    local pos = 1
-    local function finish(line)
-      if line:sub(-1) == "\r" then line = line:sub(1, -2) end
-      return line
-    end
-    return function()
-      local nl = buf:find("\n", pos, true)
-      if nl then
-        local line = buf:sub(pos, nl - 1)
-        pos = nl + 1
-        return finish(line)
-      end
-      local parts = { buf:sub(pos) } -- the start of a line still arriving
-      buf, pos = "", 1
-      while not eof do
-        local c = next_chunk(r, 65536)
-        if not c then
-          eof = true
-        else
-          nl = c:find("\n", 1, true)
-          if nl then
-            parts[#parts + 1] = c:sub(1, nl - 1)
-            buf, pos = c, nl + 1
-            return finish(table.concat(parts))
-          end
-          parts[#parts + 1] = c
-        end
-      end
-      local line = table.concat(parts)
-      if line == "" then return nil end
-      return line
-    end
+    return nil
   end
+  r._rbuf = buf:sub(n + 1)
+  return buf:sub(1, n)
+end
 
-  -- res.body of a streamed response reads the rest of it.
-  function lazy.body(r)
-    local parts = { rawget(r, "_rbuf") }
-    r._rbuf = nil
-    while true do
-      local c = next_chunk(r, 1048576)
-      if not c then break end
-      parts[#parts + 1] = c
-    end
-    return table.concat(parts)
+-- res:lines() -> iterator over lines without their LF or CRLF; a last
+-- line without a newline is returned too.  A line is handed out as soon
+-- as its LF has arrived; a long line is gathered in pieces (no quadratic
+-- re-copying).
+function M.lines(r)
+  local buf, eof = rawget(r, "_rbuf") or "", false
+  r._rbuf = nil
+  if not rawget(r, "_t") and not rawget(r, "_rpos") then buf, eof = r.body, true end
+  local pos = 1
+  local function finish(line)
+    if line:sub(-1) == "\r" then line = line:sub(1, -2) end
+    return line
   end
-
-  -- res:save(path [, {resume=, progress=}]): writes the body to a temporary
-  -- file beside path (path .. ".part") and renames it over path only once
-  -- the whole body is in, so a failed download never leaves a truncated file
-  -- under the final name.  resume = true continues a .part left by an
-  -- earlier failure with a Range request (starting over when the server
-  -- does not honour it).  Returns the number of bytes written.
-  function methods.save(r, path, o)
-    if type(path) ~= "string" then
-      error(("bad argument #1 to 'save' (string expected, got %s)"):format(type(path)), 2)
+  return function()
+    local nl = buf:find("\n", pos, true)
+    if nl then
+      local line = buf:sub(pos, nl - 1)
+      pos = nl + 1
+      return finish(line)
     end
-    if o ~= nil and type(o) ~= "table" then
-      error(("bad argument #2 to 'save' (table expected, got %s)"):format(type(o)), 2)
-    end
-    o = o or {}
-    -- a device or a FIFO (/dev/null, /dev/stdout) is written in place: a
-    -- rename would replace it with a regular file
-    local part = core.filekind(path) == "other" and path or path .. ".part"
-    local src, mode, offset = r, "wb", 0
-    if o.resume and rawget(r, "_resend") then
-      local f = core.open(part, "rb")
-      local have = 0
-      if f then
-        have = f:seek("end") or 0
-        f:close()
-      end
-      if have > 0 then
-        methods.close(r)
-        local res, err = r._resend({ Range = ("bytes=%d-"):format(have) })
-        if not res then error(err, 2) end
-        local cr = res.headers["content-range"] or ""
-        if res.status == 206 and cr:match("^bytes%s+(%d+)%-") == tostring(have) then
-          mode, offset = "ab", have
-        elseif res.status == 416 and tonumber(cr:match("^bytes%s+%*/(%d+)")) == have then
-          res:close() -- the .part is already whole
-          local moved, merr = core.rename(part, path)
-          if not moved then error("cannot save: " .. merr, 2) end
-          return have
-        elseif res.status ~= 200 then
-          res:close() -- an error answer: keep the .part for another try
-          error(("cannot resume %s: %d %s"):format(path, res.status, res.reason), 2)
+    local parts = { buf:sub(pos) } -- the start of a line still arriving
+    buf, pos = "", 1
+    while not eof do
+      local c = next_chunk(r, 65536)
+      if not c then
+        eof = true
+      else
+        nl = c:find("\n", 1, true)
+        if nl then
+          parts[#parts + 1] = c:sub(1, nl - 1)
+          buf, pos = c, nl + 1
+          return finish(table.concat(parts))
         end
-        src = res
+        parts[#parts + 1] = c
       end
     end
-    local f, err = core.open(part, mode)
-    if not f then error("cannot save: " .. err, 2) end
-    local bar = o.progress and M.bar()
-    local total = tonumber(src.headers["content-length"])
-    local written = offset
-    local ok, perr = pcall(function()
-      if not bar and rawget(src, "_t") then -- no bar to draw: no Lua per chunk
-        written = written + M.sink(src, f)
-        return
-      end
-      -- 256 KiB pieces: big enough for throughput, small enough for RSS
-      for chunk in methods.chunks(src, 262144) do
-        assert(f:write(chunk))
-        written = written + #chunk
-        if bar then bar(written, total and total + offset or 0, 0, 0) end
-      end
-    end)
-    local closed, cerr = f:close()
-    if not ok then error(perr, 2) end
-    if not closed then error("cannot save: " .. tostring(cerr), 2) end
-    if part ~= path then
-      local moved, merr = core.rename(part, path)
-      if not moved then error("cannot save: " .. merr, 2) end
-    end
-    return written
+    local line = table.concat(parts)
+    if line == "" then return nil end
+    return line
   end
+end
+
+-- res.body of a streamed response reads the rest of it.
+function M.body(r)
+  local parts = { rawget(r, "_rbuf") }
+  r._rbuf = nil
+  while true do
+    local c = next_chunk(r, 1048576)
+    if not c then break end
+    parts[#parts + 1] = c
+  end
+  return table.concat(parts)
+end
+
+-- res:save(path [, {resume=, progress=}]): writes the body to a temporary
+-- file beside path (path .. ".part") and renames it over path only once
+-- the whole body is in, so a failed download never leaves a truncated file
+-- under the final name.  resume = true continues a .part left by an
+-- earlier failure with a Range request (starting over when the server
+-- does not honour it).  Returns the number of bytes written.
+function M.save(r, path, o)
+  if type(path) ~= "string" then
+    error(("bad argument #1 to 'save' (string expected, got %s)"):format(type(path)), 2)
+  end
+  if o ~= nil and type(o) ~= "table" then
+    error(("bad argument #2 to 'save' (table expected, got %s)"):format(type(o)), 2)
+  end
+  o = o or {}
+  -- a device or a FIFO (/dev/null, /dev/stdout) is written in place: a
+  -- rename would replace it with a regular file
+  local part = core.filekind(path) == "other" and path or path .. ".part"
+  local src, mode, offset = r, "wb", 0
+  if o.resume and rawget(r, "_resend") then
+    local f = core.open(part, "rb")
+    local have = 0
+    if f then
+      have = f:seek("end") or 0
+      f:close()
+    end
+    if have > 0 then
+      r:close()
+      local res, err = r._resend({ Range = ("bytes=%d-"):format(have) })
+      if not res then error(err, 2) end
+      local cr = res.headers["content-range"] or ""
+      if res.status == 206 and cr:match("^bytes%s+(%d+)%-") == tostring(have) then
+        mode, offset = "ab", have
+      elseif res.status == 416 and tonumber(cr:match("^bytes%s+%*/(%d+)")) == have then
+        res:close() -- the .part is already whole
+        local moved, merr = core.rename(part, path)
+        if not moved then error("cannot save: " .. merr, 2) end
+        return have
+      elseif res.status ~= 200 then
+        res:close() -- an error answer: keep the .part for another try
+        error(("cannot resume %s: %d %s"):format(path, res.status, res.reason), 2)
+      end
+      src = res
+    end
+  end
+  local f, err = core.open(part, mode)
+  if not f then error("cannot save: " .. err, 2) end
+  local bar = o.progress and M.bar()
+  local total = tonumber(src.headers["content-length"])
+  local written = offset
+  local ok, perr = pcall(function()
+    if not bar and rawget(src, "_t") then -- no bar to draw: no Lua per chunk
+      written = written + M.sink(src, f)
+      return
+    end
+    -- 256 KiB pieces: big enough for throughput, small enough for RSS
+    for chunk in M.chunks(src, 262144) do
+      assert(f:write(chunk))
+      written = written + #chunk
+      if bar then bar(written, total and total + offset or 0, 0, 0) end
+    end
+  end)
+  local closed, cerr = f:close()
+  if not ok then error(perr, 2) end
+  if not closed then error("cannot save: " .. tostring(cerr), 2) end
+  if part ~= path then
+    local moved, merr = core.rename(part, path)
+    if not moved then error("cannot save: " .. merr, 2) end
+  end
+  return written
 end
 
 return M
