@@ -43,8 +43,12 @@ local rawgetmetatable = debug and debug.getmetatable or getmetatable
 -- A limited state: its library is reduced (no io), LURL_TRACE is ignored.
 local LIMITED = core.limited()
 
--- Every request, whatever its options (lurl.exchange).
-local send = exchange.send
+-- Every request, whatever its options (lurl.exchange).  The request
+-- functions below make send's dispatch themselves (one call less):
+--   local c = s._call; if opts then c = call_opts(...) end
+--   if c.wrap then return wrapped(...) end; return attempt(..., c, flags)
+local send, wrapped, attempt = exchange.send, exchange.wrapped, exchange.exchange
+local call_opts = options.call
 
 local function check_url(fname, argn, url)
   if type(url) ~= "string" then
@@ -143,6 +147,7 @@ local function new_session(cfg, keep_cookies)
     s.cookies = nil
   end
   add_observers(s, cfg, keep_cookies)
+  options.mark(s, s._call)
   return s
 end
 
@@ -175,11 +180,17 @@ end
 
 for _, m in ipairs { "get", "post", "put", "patch", "delete", "head", "options" } do
   local M = m:upper()
+  local flags = exchange.flags_of(M)
   smethods[m] = function(s, url, opts)
     if rawgetmetatable(s) ~= SESSION_MT then check_self(s, m) end
     if type(url) ~= "string" then check_url(m, 1, url) end
-    if opts ~= nil and type(opts) ~= "table" then check_opts(m, 2, opts) end
-    return send(s, m, 2, M, url, opts)
+    local c = s._call
+    if opts ~= nil then
+      if type(opts) ~= "table" then check_opts(m, 2, opts) end
+      c = call_opts(s, opts, m, 2)
+    end
+    if c.wrap then return wrapped(s, m, 2, M, url, opts, c) end
+    return attempt(s, m, 2, M, url, opts, c, flags)
   end
 end
 
@@ -187,6 +198,7 @@ end
 function smethods.close(s)
   if s._closed then return end
   s._closed = true -- send() raises for a closed session
+  s._call.wrap = true -- (send's outer layer checks _closed)
   open_jars[s._share] = nil
   core.share_close(s._share)
   if s._har then s._har:close() end
@@ -215,10 +227,16 @@ end
 
 for _, m in ipairs { "get", "post", "put", "patch", "delete", "head", "options" } do
   local M = m:upper()
+  local flags = exchange.flags_of(M)
   http[m] = function(url, opts)
     if type(url) ~= "string" then check_url(m, 1, url) end
-    if opts ~= nil and type(opts) ~= "table" then check_opts(m, 2, opts) end
-    return send(default, m, 2, M, url, opts)
+    local c = default._call
+    if opts ~= nil then
+      if type(opts) ~= "table" then check_opts(m, 2, opts) end
+      c = call_opts(default, opts, m, 2)
+    end
+    if c.wrap then return wrapped(default, m, 2, M, url, opts, c) end
+    return attempt(default, m, 2, M, url, opts, c, flags)
   end
 end
 

@@ -35,12 +35,14 @@ local M = {}
 local start, result, cerror, now = core.start, core.result, core.error, core.now
 local wait, acquire, throttle = task.wait, task.acquire, task.throttle
 local call_opts, policy_of = options.call, options.policy
-local next_request, REDIRECTS = redirect.next, redirect.STATUSES
+local next_request = redirect.next
 local FRESH = redirect.FRESH
 local DROP_BODY = redirect.DROP_BODY
 local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true,
   TRACE = true }
 M.IDEMPOTENT = IDEMPOTENT
+-- exchange()'s flags for a method
+function M.flags_of(method) return IDEMPOTENT[method] and 0 or FRESH end
 
 -- A limited state may cap the transfers running at once (runtime/policy.c):
 -- a request waits until one ends (a buffered request when its answer is in,
@@ -120,9 +122,11 @@ end
 -- (max_connections, max_host_connections) for the hop's duration: the
 -- semaphores are to-be-closed values, given back however the hop ends
 -- (normally, by an error, or by task:cancel() closing the coroutine).
--- A session with neither (sess._direct) goes to engine_hop straight, and
--- exchange() does that inline when the call needs no Lua while it runs.
+-- exchange() does engine_hop's work inline for a bare call.
 local function hop(sess, c, fname, argn, method, url, opts, flags, remaining_ms)
+  if sess._direct then
+    return engine_hop(sess, c, fname, argn, method, url, opts, flags, remaining_ms)
+  end
   local limits = sess._limits
   local all = limits and sess._conn_sem or nil
   if all then acquire(all) end
@@ -138,91 +142,99 @@ local function hop(sess, c, fname, argn, method, url, opts, flags, remaining_ms)
 end
 
 -- The hops of one attempt: sends the request and follows its redirects.
--- Returns res, or nil, err.
+-- Returns res, or nil, err.  flags: FRESH for a method that is not
+-- idempotent (M.flags_of), else 0; deadline nil and attempt nil (1) for a
+-- call without retries or a total (the request functions omit them).
 local exchange
-function exchange(sess, fname, argn, method, url, opts, c, deadline, attempt)
-  local flags = 0
+function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, attempt)
   -- libcurl re-sends a request by itself when a reused connection turns out
   -- dead; a POST must not be sent twice unless the retry policy says so
-  if not IDEMPOTENT[method] then
-    local p = c.retry and policy_of(c, fname, argn)
-    if not (p and p.methods[method]) then flags = FRESH end
+  if flags ~= 0 and c.retry then
+    local p = policy_of(c, fname, argn)
+    if p and p.methods[method] then flags = 0 end
   end
+  local bare = c.bare -- nothing but libcurl's engine to drive (lurl.options.mark)
+  local redirects = c.redirects -- the statuses that may redirect (none without allow_redirects)
   local history, req -- req: the redirect state (lurl.redirect), from the first redirect on
   while true do
-    local remaining_ms = 0
-    if deadline then
-      remaining_ms = math.floor((deadline - now()) * 1000 + 0.5)
-      if remaining_ms <= 0 then
-        return nil, cerror("Timeout", ("total timeout of %.1f s exceeded"):format(c.total),
-          method, url)
-      end
-    end
-    if sess._rate then throttle(sess, sess._rate) end
-    if capped then take_slot() end
     local res, err, t, ctx
-    if sess._direct and not c.io then -- engine_hop, inline: the common case
-      t, err = start(fname, argn, method, url, opts, sess.defaults, flags, remaining_ms,
-        sess._share)
+    if bare then -- engine_hop, inline
+      t, err = start(fname, argn, method, url, opts, sess.defaults, flags, 0, sess._share)
       if t then
         wait(t)
         res, err = result(t)
       end
     else
+      local remaining_ms = 0
+      if deadline then
+        remaining_ms = math.floor((deadline - now()) * 1000 + 0.5)
+        if remaining_ms <= 0 then
+          return nil, cerror("Timeout", ("total timeout of %.1f s exceeded"):format(c.total),
+            method, url)
+        end
+      end
+      if sess._rate then throttle(sess, sess._rate) end
+      if capped then take_slot() end
       res, err, t, ctx = hop(sess, c, fname, argn, method, url, opts, flags, remaining_ms)
     end
     if not res then
       if sess._observers then
-        emit(sess, { type = "error", error = err, method = method, url = url, attempt = attempt,
+        emit(sess, { type = "error", error = err, method = method, url = url, attempt = attempt or 1,
           redact = c.rctx })
       end
+      err.attempts = attempt or 1
       return nil, err
     end
-    if ctx and ctx.stream then
-      res._t, res._ctx = t, ctx
-      if capped then streams_held[res] = task.current() or false end
-      local o, m, u = opts, method, res.url -- the URL as sent, query included
-      res._resend = function(extra) -- for res:save{resume = true}
-        local o2 = {}
-        for k, v in pairs(o or {}) do o2[k] = v end
-        local h = {}
-        for k, v in pairs(o2.headers or {}) do h[k] = v end
-        for k, v in pairs(extra) do h[k] = v end
-        o2.headers, o2.params = h, nil
-        return exchange(sess, fname, argn, m, u, o2, c, deadline, attempt)
+    if not bare then
+      if ctx and ctx.stream then
+        res._t, res._ctx = t, ctx
+        if capped then streams_held[res] = task.current() or false end
+        local o, m, u = opts, method, res.url -- the URL as sent, query included
+        res._resend = function(extra) -- for res:save{resume = true}
+          local o2 = {}
+          for k, v in pairs(o or {}) do o2[k] = v end
+          local h = {}
+          for k, v in pairs(o2.headers or {}) do h[k] = v end
+          for k, v in pairs(extra) do h[k] = v end
+          o2.headers, o2.params = h, nil
+          return exchange(sess, fname, argn, m, u, o2, c, IDEMPOTENT[m] and 0 or FRESH, deadline,
+            attempt)
+        end
+      end
+      if c.rctx then res._redact = c.rctx end
+      if sess._observers then
+        emit(sess, { type = "response", response = res, hop = history and #history + 1 or 1,
+          attempt = attempt or 1 })
       end
     end
-    if c.rctx then res._redact = c.rctx end
-    if sess._observers then
-      emit(sess, { type = "response", response = res, hop = history and #history + 1 or 1,
-        attempt = attempt })
-    end
-    if c.allow and REDIRECTS[res.status] then
+    if redirects[res.status] then
       req = req or { method = method, url = url, opts = opts, given = opts,
         defaults = sess.defaults, flags = flags, allow = true, max = c.max, redirects = 0,
         jar = sess.cookies ~= nil }
       local nreq, rerr = next_request(req, res)
       if nreq or rerr then
         if ctx and ctx.stream then res:close() end -- a hop's body is not wanted
-        if rerr then return nil, rerr end
+        if rerr then
+          rerr.attempts = attempt or 1
+          return nil, rerr
+        end
         history = history or {}
         history[#history + 1] = res
         req = nreq
         method, url, opts, flags = nreq.method, nreq.url, nreq.opts, nreq.flags
-        res = nil
+        goto next_hop
       end
     end
-    if res then
-      if history then
-        local spent = 0
-        for i = 1, #history do spent = spent + history[i].elapsed end
-        res.history = history
-        res.timings.redirect = spent
-        res.timings.total = res.timings.total + spent
-        res.elapsed = res.timings.total
-      end
-      return res
+    if history then
+      local spent = 0
+      for i = 1, #history do spent = spent + history[i].elapsed end
+      res.history = history
+      res.timings.redirect = spent
+      res.timings.total = res.timings.total + spent
+      res.elapsed = res.timings.total
     end
+    do return res end
+    ::next_hop::
   end
 end
 
@@ -251,20 +263,20 @@ local function run_request_hook(hook, method, url, opts)
   return tostring(req.method):upper(), req.url, o
 end
 
--- The whole request: hooks, retries, deadline.  fname/argn name the user's
--- call in argument errors.
-function M.send(sess, fname, argn, method, url, opts)
+-- send's outer layer, for a call that needs it (c.wrap): a closed
+-- session's error, the base URL, the request hook, retries and the total
+-- deadline around the attempts, the response hook, redaction of the error.
+local function wrapped(sess, fname, argn, method, url, opts, c)
   if sess._closed then error("attempt to use a closed session", 3) end
   local base = sess._base_url
   if base then url = join_base(base, url) end
   local hooks = sess._hooks
   if hooks and hooks.request then method, url, opts = run_request_hook(hooks.request, method, url, opts) end
-  local c = sess._call
-  if opts then c = call_opts(sess, opts, fname, argn) end
   local policy = c.retry and policy_of(c, fname, argn)
   local deadline = c.total and now() + c.total
   local attempt = 1
-  local res, err = exchange(sess, fname, argn, method, url, opts, c, deadline, 1)
+  local flags = IDEMPOTENT[method] and 0 or FRESH
+  local res, err = exchange(sess, fname, argn, method, url, opts, c, flags, deadline, 1)
   while policy do
     local delay = retry.delay(policy, method, attempt, res, err, deadline and deadline - now())
     if not delay then break end
@@ -276,7 +288,7 @@ function M.send(sess, fname, argn, method, url, opts)
     res = nil -- not kept alive while it sleeps
     task.sleep(delay)
     attempt = attempt + 1
-    res, err = exchange(sess, fname, argn, method, url, opts, c, deadline, attempt)
+    res, err = exchange(sess, fname, argn, method, url, opts, c, flags, deadline, attempt)
   end
   if res then
     if attempt > 1 then res.attempts = attempt end -- else lurl.response's lazy 1
@@ -290,5 +302,18 @@ function M.send(sess, fname, argn, method, url, opts)
   if c.rctx then redact.error(err, c.rctx, url) end
   return nil, err
 end
+
+-- The whole request, whatever its options: the call's options resolved
+-- (lurl.options), then the outer layer when the call needs it, then the
+-- attempt.  fname/argn name the user's call in argument errors.
+function M.send(sess, fname, argn, method, url, opts)
+  local c = sess._call
+  if opts then c = call_opts(sess, opts, fname, argn) end
+  if c.wrap then return wrapped(sess, fname, argn, method, url, opts, c) end
+  return exchange(sess, fname, argn, method, url, opts, c, IDEMPOTENT[method] and 0 or FRESH)
+end
+-- send's two steps, for the request functions (lurl.client), which make
+-- send's dispatch themselves: one Lua call less per request
+M.wrapped, M.exchange = wrapped, exchange
 
 return M

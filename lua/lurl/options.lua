@@ -16,6 +16,7 @@
 -- A resolved call is {allow, max, retry, policy, total, io, stream,
 -- body_fn, on_progress, progress, rctx}:
 --   allow, max   allow_redirects (default true), max_redirects (default 30)
+--   redirects    lurl.redirect.STATUSES when allow is true, else an empty set
 --   retry        the retry option; policy its lurl.retry policy, made on
 --                first use and kept (a bad one raises naming the call)
 --   total        timeout.total in seconds, or nil (none, false, math.huge)
@@ -25,6 +26,8 @@
 -- The session's `defaults` are read when it is made: only `s.headers` is
 -- live (core.start reads it per request).
 local task = require "lurl.task"
+local STATUSES = require("lurl.redirect").STATUSES
+local NONE = {}
 
 local M = {}
 
@@ -60,6 +63,7 @@ local function resolve(opts, d, rctx0, fname, argn)
   local allow = pick(opts, d, "allow_redirects")
   if allow == nil then allow = true end
   c.allow = allow and true or false
+  c.redirects = allow and STATUSES or NONE -- the statuses lurl.exchange asks lurl.redirect about
   c.max = pick(opts, d, "max_redirects") or 30
   c.retry = pick(opts, d, "retry")
   -- math.huge is no total, like false; NaN, zero and negative totals are
@@ -85,6 +89,22 @@ local function resolve(opts, d, rctx0, fname, argn)
 end
 M.resolve = resolve
 
+-- What a resolved call c lets lurl.exchange skip, as two flags, so a call
+-- with nothing to do costs two tests, not one per feature:
+--   c.bare  a hop needs libcurl's engine only: no total deadline, rate
+--           limit, connection slots, transfer cap, transport, io, redaction
+--           context or observers
+--   c.wrap  the call needs send's outer layer: a closed session's error,
+--           base URL, hooks, retries, a total deadline, redaction
+-- Called once per session (its observers known) and for each resolved call.
+local CAPPED = require("http.core").max_transfers() > 0
+function M.mark(s, c)
+  c.bare = not (c.total or c.io or c.rctx or s._rate or s._limits or s._transport
+    or s._observers or CAPPED)
+  c.wrap = (s._closed or s._base_url or s._hooks or c.retry or c.total or c.rctx) and true or false
+  return c
+end
+
 -- Per call: the resolution of opts (see the top of the file).
 function M.call(s, opts, fname, argn)
   local base = s._call
@@ -93,7 +113,7 @@ function M.call(s, opts, fname, argn)
   for k, v in next, opts do
     local w = LUA_KEYS[k]
     if w and (w == true or type(v) == w or d[k] ~= nil) then
-      return resolve(opts, d, s._redact, fname, argn)
+      return M.mark(s, resolve(opts, d, s._redact, fname, argn))
     end
   end
   return base
@@ -125,7 +145,7 @@ function M.session(s, cfg)
   if d.redact ~= nil or d.proxy ~= nil or d.proxies ~= nil then
     s._redact = redact.context(d, nil, nil, "session", 1) or false
   end
-  s._call = resolve(nil, d, s._redact, "session", 1)
+  s._call = resolve(nil, d, s._redact, "session", 1) -- M.mark'ed once its observers are known
 end
 
 -- LURL_TRACE=1 (or lurl --trace) traces every session, the hidden one too;
