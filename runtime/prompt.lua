@@ -41,7 +41,7 @@ local KEYWORDS = {
 local IS_KEYWORD = {}
 for _, k in next, KEYWORDS do IS_KEYWORD[k] = true end
 
--- The lazily computed fields of a response (lua/http/response.lua): not in
+-- The lazily computed fields of a response (lua/lurl/response.lua): not in
 -- the table until read, but what a user wants offered after `res.`.
 local RESPONSE_FIELDS = {
   "attempts", "body", "cookies", "elapsed", "encoding", "header_list",
