@@ -18,6 +18,12 @@ local isyieldable = coroutine.isyieldable
 local traceback = debug.traceback -- captured: a script may replace `debug`
 
 local by_co = setmetatable({}, { __mode = "k" }) -- coroutine -> task
+-- Tasks spawned and not yet ended (done, failed or cancelled).  0 means no
+-- task exists, so none is running, ready, sleeping or waiting: wait() then
+-- stays in C at once (a script without tasks asks nothing else).  A task
+-- that is never resumed again (dropped while parked) keeps it above 0,
+-- which only costs wait() the longer checks below.
+local nlive = 0
 local nwaiting = 0   -- tasks waiting on a transfer (core.watch knows which)
 local ready = {}     -- tasks to resume at the next turn
 local timers = {}    -- sorted by deadline: {at, task}
@@ -37,6 +43,7 @@ end
 M.current = current
 
 local function finish(task, ok, ...)
+  nlive = nlive - 1
   if ok then
     task.status = "done"
     task.results = table.pack(...)
@@ -144,6 +151,7 @@ end
 -- loop until t is done or has news for Lua (a streamed chunk, a request for
 -- upload data, a progress report).
 function M.wait(t)
+  if nlive == 0 then return wait_c(t) end -- no task at all: idle(), and not in one
   -- current(), inlined: this runs on every request (the main coroutine is
   -- never a key of by_co)
   local task = by_co[co_running()]
@@ -197,6 +205,7 @@ function M.spawn(fn, ...)
   local co = coroutine.create(fn)
   local task = setmetatable({ co = co, status = "running" }, TASK_MT)
   by_co[co] = task
+  nlive = nlive + 1
   resume(task, ...)
   return task
 end
@@ -278,6 +287,7 @@ function methods.cancel(task)
   end
   coroutine.close(task.co)
   task.status = "cancelled"
+  nlive = nlive - 1
   local joiners = task.joiners
   task.joiners = nil
   if joiners then
