@@ -10,7 +10,7 @@ foreach(f IN LISTS FILES)
   math(EXPR len "${hexlen} / 2")
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
   string(REGEX REPLACE "(0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,)" "\\1\n" hex "${hex}")
-  # module name: lua/http/client.lua -> http.client
+  # module name: lua/lurl/client.lua -> lurl.client
   string(REGEX REPLACE "^lua/" "" mod "${f}")
   string(REGEX REPLACE "\\.lua$" "" mod "${mod}")
   string(REPLACE "/" "." mod "${mod}")

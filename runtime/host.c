@@ -164,8 +164,8 @@ static int p_ensure(lua_State *L) {
   luaL_requiref(L, "http", luaopen_http, 0);
   lua_pop(L, 1);
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-  if (lua_getfield(L, -1, "http.task") != LUA_TTABLE)
-    return luaL_error(L, "module 'http.task' is not loaded");
+  if (lua_getfield(L, -1, "lurl.task") != LUA_TTABLE)
+    return luaL_error(L, "module 'lurl.task' is not loaded");
   run *r = (run *)lua_newuserdatauv(L, sizeof *r, 3);
   memset(r, 0, sizeof *r);
   if (luaL_newmetatable(L, RUN_MT)) {
@@ -177,7 +177,7 @@ static int p_ensure(lua_State *L) {
   static const char *const fns[] = {"spawn", "host_turn", "host_wait_hint", "pending", NULL};
   for (int i = 0; fns[i]; i++) {
     if (lua_getfield(L, -3, fns[i]) != LUA_TFUNCTION)
-      return luaL_error(L, "http.task.%s is missing", fns[i]);
+      return luaL_error(L, "lurl.task.%s is missing", fns[i]);
     lua_setfield(L, -2, fns[i]);
   }
   lua_setiuservalue(L, -2, 1);
@@ -633,8 +633,8 @@ static void keep_only(lua_State *L, int idx, const char *const *names) {
 static void prune_libs(lua_State *L) {
   /* lurl's lazily loaded parts, now: loaded later they would see the
   ** script's globals instead of the standard library */
-  static const char *const lazy[] = {"http.stream", "http.cookies", "http.retry",
-    "http.paginate", "http.trace", "http.har", NULL};
+  static const char *const lazy[] = {"lurl.stream", "lurl.cookies", "lurl.retry",
+    "lurl.paginate", "lurl.trace", "lurl.har", NULL};
   for (int i = 0; lazy[i]; i++) {
     lua_getglobal(L, "require");
     lua_pushstring(L, lazy[i]);

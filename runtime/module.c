@@ -185,7 +185,7 @@ LURL_API int luaopen_http(lua_State *L) {
 
   /* The public module is written in Lua on top of the core. */
   lua_getglobal(L, "require");
-  lua_pushliteral(L, "http.client");
+  lua_pushliteral(L, "lurl.client");
   lua_call(L, 1, 1);
   return 1;
 }

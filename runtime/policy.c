@@ -424,7 +424,8 @@ static void guard_exports(lua_State *L) {
   lua_pushnil(L);
   while (lua_next(L, -2)) {
     const char *name = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
-    int lurls = strncmp(name, "http", 4) == 0 || strstr(name, "json") != NULL;
+    int lurls = strncmp(name, "http", 4) == 0 || strncmp(name, "lurl.", 5) == 0 ||
+                strstr(name, "json") != NULL;
     if (lurls && lua_type(L, -1) == LUA_TTABLE) {
       lua_pushnil(L);
       while (lua_next(L, -2)) {

@@ -41,7 +41,7 @@ local KEYWORDS = {
 local IS_KEYWORD = {}
 for _, k in next, KEYWORDS do IS_KEYWORD[k] = true end
 
--- The lazily computed fields of a response (lua/http/response.lua): not in
+-- The lazily computed fields of a response (lua/lurl/response.lua): not in
 -- the table until read, but what a user wants offered after `res.`.
 local RESPONSE_FIELDS = {
   "attempts", "body", "cookies", "elapsed", "encoding", "header_list",
@@ -320,7 +320,7 @@ local function gather(obj, names)
   if type(obj) == "table" then add_keys(obj, names) end
   local mt = getmt(obj)
   if mt ~= nil and rawget(mt, "__name") == "http.response" then
-    local R = package.loaded["http.response"]
+    local R = package.loaded["lurl.response"]
     local methods = type(R) == "table" and rawget(R, "methods")
     if type(methods) == "table" then add_keys(methods, names) end
     for _, f in next, RESPONSE_FIELDS do

@@ -15,9 +15,9 @@
 --     seconds of CPU (n^2/2 steps) where a linear pass takes milliseconds.
 local helper = require "spec.helper"
 local http = require "http"
-local trace = require "http.trace"
-local har = require "http.har"
-local retry = require "http.retry"
+local trace = require "lurl.trace"
+local har = require "lurl.har"
+local retry = require "lurl.retry"
 local hassert = require "http.assert"
 
 local FAULT = helper.fault

@@ -6,7 +6,7 @@ local helper = require "spec.helper"
 local support = require "spec.support"
 local http = require "http"
 local cjson = require "cjson"
-local trace = require "http.trace"
+local trace = require "lurl.trace"
 
 local HTTPBIN = helper.httpbin
 local TOKEN = "trace-token-5e6f7a"

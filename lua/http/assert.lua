@@ -31,7 +31,7 @@ end
 local say = require "say"
 local util = require "luassert.util"
 local json = require "http.json"
-local trace = require "http.trace"
+local trace = require "lurl.trace"
 local redact = require "lurl.redact"
 local core = require "http.core"
 

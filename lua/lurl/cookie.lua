@@ -4,7 +4,7 @@
 -- so every function here does a bounded number of passes over its input:
 -- no pattern that backtracks over a run of spaces (a trim written as
 -- "^%s*(.-)%s*$" costs n^2/2 steps on a value padded with n spaces, 25 s
--- for 90,000 of them).  Used by res.cookies (http.response), the HAR
+-- for 90,000 of them).  Used by res.cookies (lurl.response), the HAR
 -- recorder's cookie objects and the redaction rules (lurl.redact).
 local find, sub, match, lower = string.find, string.sub, string.match, string.lower
 

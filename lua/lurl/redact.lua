@@ -1,6 +1,6 @@
 -- lurl.redact: the one set of redaction rules.
 --
--- Traces (http.trace), HAR recordings (http.har), http.assert failure
+-- Traces (lurl.trace), HAR recordings (lurl.har), http.assert failure
 -- messages and error objects all redact through this module, and this
 -- module through runtime/redact.c for URLs (core.redact, core.url_secrets,
 -- core.scrub), so a secret reads "***" the same way everywhere.  What is

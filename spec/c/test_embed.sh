@@ -140,7 +140,7 @@ install() {
            cmake/lurl/lurlTargets.cmake pkgconfig/lurl.pc; do
     check "installed ${libdir#"$prefix"/}/$f" test -e "$libdir/$f"
   done
-  check "installed share/lua/5.4/http/client.lua" test -f "$prefix/share/lua/5.4/http/client.lua"
+  check "installed share/lua/5.4/lurl/client.lua" test -f "$prefix/share/lua/5.4/lurl/client.lua"
   check "SONAME liblurl.so.0" sh -c "readelf -d '$libdir/liblurl.so' | grep -q 'SONAME.*\\[liblurl.so.0\\]'"
   # only the LURL_API functions are exported
   nm -D --defined-only "$libdir/liblurl.so" | awk '$2 ~ /^[TDB]$/ {print $3}' >"$tmp/exports"
@@ -158,7 +158,7 @@ install() {
     lua5.4 -e "
       local http = require 'http'
       assert(package.searchpath('http', package.cpath) == '$libdir/lua/5.4/http.so')
-      assert(package.searchpath('http.client', package.path) == '$prefix/share/lua/5.4/http/client.lua')
+      assert(package.searchpath('lurl.client', package.path) == '$prefix/share/lua/5.4/lurl/client.lua')
       local r = assert(http.get('$base/ok?from=lua54'))
       assert(r.status == 200 and r.body == 'ok')"
   expect_count "from=lua54" 1
@@ -228,7 +228,7 @@ rock() {
       local http = require 'http'
       local so = package.searchpath('http', package.cpath)
       assert(so and so:find('$tmp/tree', 1, true) == 1, so)
-      assert(package.searchpath('http.client', package.path):find('$tmp/tree', 1, true) == 1)
+      assert(package.searchpath('lurl.client', package.path):find('$tmp/tree', 1, true) == 1)
       assert(http.get('$base/ok?from=rock').status == 200)"
   expect_count "from=rock" 1
 }

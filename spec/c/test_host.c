@@ -442,7 +442,7 @@ static void test_finalizers(void) {
   /* every metatable lurl's modules export refuses a new __gc */
   st = run(L, "local n, bad = 0, {}\n"
               "for name, m in pairs(package.loaded) do\n"
-              "  if type(m) == 'table' and (name:find('^http') or name:find('json')) then\n"
+              "  if type(m) == 'table' and (name:find('^http') or name:find('^lurl%.') or name:find('json')) then\n"
               "    for k, v in pairs(m) do\n"
               "      local looks = false\n"
               "      if type(v) == 'table' then for f in pairs(v) do\n"
@@ -922,7 +922,7 @@ static void test_cancel_and_deadlock(void) {
         "cancelled: '%s'", nz(lurl_errmsg(L)));
   CHECK(lurl_pollfds(L, NULL, 0) == 0, "its socket is gone");
   /* a second script in the same state */
-  st = run(L, "local T = require 'http.task'\nT.acquire(T.semaphore(0))");
+  st = run(L, "local T = require 'lurl.task'\nT.acquire(T.semaphore(0))");
   CHECK(st == LUA_ERRRUN && has(lurl_errmsg(L), "deadlock"), "deadlock: %d '%s'", st,
         nz(lurl_errmsg(L)));
   st = run(L, "return 'fine'");

@@ -9,7 +9,7 @@
 **     as libcurl would call them;
 **   - core.parse_headers, core.links, core.to_utf8 and core.reason
 **     (response.c);
-**   - the Lua-side parsers of a response built from those bytes (lua/http/
+**   - the Lua-side parsers of a response built from those bytes (lua/lurl/
 **     response.lua): headers, header_list, header_values, links, encoding,
 **     text, cookies, reason, res:json() and its error excerpt,
 **     and raise_for_status.
@@ -35,7 +35,7 @@ static unsigned long runs;
 
 static const char CHECK[] =
   "local core = require 'http.core'\n"
-  "local response = require 'http.response'\n"
+  "local response = require 'lurl.response'\n"
   "require 'http'\n"
   "return function(head, body, status)\n"
   "  local h, list = core.parse_headers(head)\n"

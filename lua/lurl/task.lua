@@ -1,4 +1,4 @@
--- http.task: concurrency on coroutines over the one libcurl multi loop.
+-- lurl.task: concurrency on coroutines over the one libcurl multi loop.
 --
 -- A task is a coroutine.  Inside a task, a request starts its transfer and
 -- yields; the loop resumes the task when the transfer is done, so code that
@@ -18,6 +18,12 @@ local isyieldable = coroutine.isyieldable
 local traceback = debug.traceback -- captured: a script may replace `debug`
 
 local by_co = setmetatable({}, { __mode = "k" }) -- coroutine -> task
+-- Tasks spawned and not yet ended (done, failed or cancelled).  0 means no
+-- task exists, so none is running, ready, sleeping or waiting: wait() then
+-- stays in C at once (a script without tasks asks nothing else).  A task
+-- that is never resumed again (dropped while parked) keeps it above 0,
+-- which only costs wait() the longer checks below.
+local nlive = 0
 local nwaiting = 0   -- tasks waiting on a transfer (core.watch knows which)
 local ready = {}     -- tasks to resume at the next turn
 local timers = {}    -- sorted by deadline: {at, task}
@@ -37,6 +43,7 @@ end
 M.current = current
 
 local function finish(task, ok, ...)
+  nlive = nlive - 1
   if ok then
     task.status = "done"
     task.results = table.pack(...)
@@ -144,6 +151,7 @@ end
 -- loop until t is done or has news for Lua (a streamed chunk, a request for
 -- upload data, a progress report).
 function M.wait(t)
+  if nlive == 0 then return wait_c(t) end -- no task at all: idle(), and not in one
   -- current(), inlined: this runs on every request (the main coroutine is
   -- never a key of by_co)
   local task = by_co[co_running()]
@@ -197,6 +205,7 @@ function M.spawn(fn, ...)
   local co = coroutine.create(fn)
   local task = setmetatable({ co = co, status = "running" }, TASK_MT)
   by_co[co] = task
+  nlive = nlive + 1
   resume(task, ...)
   return task
 end
@@ -278,6 +287,7 @@ function methods.cancel(task)
   end
   coroutine.close(task.co)
   task.status = "cancelled"
+  nlive = nlive - 1
   local joiners = task.joiners
   task.joiners = nil
   if joiners then
@@ -290,9 +300,12 @@ function methods.done(task) return task.status ~= "running" end
 
 -- Semaphores bound the requests a session has in flight
 -- (max_connections, max_host_connections).  A task waits parked; a caller
--- outside tasks drives the loop until a slot is free.
+-- outside tasks drives the loop until a slot is free.  A semaphore is a
+-- to-be-closed value: `local _ <close> = sem` after acquire(sem) gives the
+-- slot back however the block ends (lurl.exchange holds its slots so).
+local SEM_MT = {}
 function M.semaphore(n)
-  return { free = n, waiters = {} }
+  return setmetatable({ free = n, waiters = {} }, SEM_MT)
 end
 
 function M.acquire(sem)
@@ -314,7 +327,12 @@ function M.acquire(sem)
 end
 
 function M.release(sem)
-  local w = table.remove(sem.waiters, 1)
+  local waiters = sem.waiters
+  if waiters[1] == nil then -- nobody waits: the common case
+    sem.free = sem.free + 1
+    return
+  end
+  local w = table.remove(waiters, 1)
   while w and w.status ~= "running" do w = table.remove(sem.waiters, 1) end -- cancelled
   if w then
     ready[#ready + 1] = w
@@ -322,6 +340,8 @@ function M.release(sem)
     sem.free = sem.free + 1
   end
 end
+
+SEM_MT.__close = M.release
 
 -- Spaces requests rate_limit per second apart (a session's rate_limit):
 -- each caller reserves the next free slot, then sleeps until it.

@@ -1,4 +1,4 @@
--- http.response: the methods and lazily built fields of a response.
+-- lurl.response: the methods and lazily built fields of a response.
 --
 -- core.result hands over a table (with this metatable, set through
 -- core.set_response_mt) holding the fields almost every caller reads
@@ -181,11 +181,26 @@ function methods.close(r)
   return r
 end
 
--- The other streaming methods (chunks, lines, read, save) and the lazy body
--- of a streamed response are in http.stream, compiled on first use: most
--- scripts never stream, and `require "http"` stays quicker without it.
-local STREAMING = { chunks = true, lines = true, read = true, save = true, body = true }
-local streaming_installed = false
+-- The streaming methods: their code is in lurl.stream, compiled on first
+-- use (most scripts never stream, and `require "http"` stays quicker
+-- without it).  Tail calls, so argument errors name the caller's line.
+local stream = setmetatable({}, { __index = function(t, k)
+  local m = require "lurl.stream"
+  setmetatable(t, { __index = m })
+  return m[k]
+end })
+
+-- res:chunks([size]) -> iterator over chunks of the body (64 KiB by default).
+function methods.chunks(r, size) return stream.chunks(r, size) end
+-- res:read(n) -> up to n bytes (fewer only at the end), nil at the end.
+function methods.read(r, n) return stream.read(r, n) end
+-- res:lines() -> iterator over lines without their LF or CRLF.
+function methods.lines(r) return stream.lines(r) end
+-- res:save(path [, {resume=, progress=}]) -> bytes written.
+function methods.save(r, path, o) return stream.save(r, path, o) end
+-- res.body of a streamed response (a buffered one has it from the start)
+-- reads the rest of it.
+function lazy.body(r) return stream.body(r) end
 
 local function index(r, k)
   local m = methods[k]
@@ -195,11 +210,6 @@ local function index(r, k)
     local v = f(r)
     rawset(r, k, v)
     return v
-  end
-  if STREAMING[k] and not streaming_installed then
-    streaming_installed = true
-    require("http.stream").install(methods, lazy)
-    return index(r, k)
   end
 end
 

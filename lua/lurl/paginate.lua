@@ -1,4 +1,4 @@
--- http.paginate: walking a paginated API with a for loop (SPEC, Pagination).
+-- lurl.paginate: walking a paginated API with a for loop (SPEC, Pagination).
 --
 --   for page in s:paginate("/items", {params = {per_page = 100}}) do ... end
 --   for item in s:paginate("/items", {items = function(res) return res:json().data end}) do ... end

@@ -1,6 +1,6 @@
--- http.trace: what a session with `trace` shows of its exchanges.
+-- lurl.trace: what a session with `trace` shows of its exchanges.
 --
--- lua/http/client.lua calls M.new(option) for a session created with
+-- lua/lurl/client.lua calls M.new(option) for a session created with
 -- `trace = true | function | file` (and for every session, the hidden one
 -- included, when LURL_TRACE=1 is set, which `lurl --trace` does).  The
 -- observer it returns receives the session's raw events (see `emit` in
@@ -8,7 +8,7 @@
 -- "> " request, "< " response, "* " lurl's own notes) or redacted tables
 -- for a user function.
 --
--- What is secret is decided by lurl.redact, the one module http.har,
+-- What is secret is decided by lurl.redact, the one module lurl.har,
 -- http.assert and error objects use too, so every output redacts alike.
 local core = require "http.core"
 local redact = require "lurl.redact"
@@ -20,7 +20,7 @@ local fmt, concat = string.format, table.concat
 
 ------------------------------------------------------------------ redaction
 
--- The rules live in lurl.redact (shared with http.har, http.assert and
+-- The rules live in lurl.redact (shared with lurl.har, http.assert and
 -- error objects); these names stay for scripts and specs that used them.
 M.is_secret_header = redact.is_secret_header
 M.redact_header = redact.header

@@ -1,4 +1,4 @@
--- http.retry: the retry policy (SPEC, Retries).
+-- lurl.retry: the retry policy (SPEC, Retries).
 --
 -- retry = true uses the defaults below; a table overrides any of them.
 -- attempts counts every try, the first included (attempts = 3: at most two

@@ -1,6 +1,6 @@
--- http.har: recording a session's exchanges as HAR 1.2.
+-- lurl.har: recording a session's exchanges as HAR 1.2.
 --
--- lua/http/client.lua calls M.new(option) for a session created with
+-- lua/lurl/client.lua calls M.new(option) for a session created with
 -- `har = "path.har"` or `har = {path = "x.har", max_body = N}`, feeds every
 -- event to rec:observe(ev) and calls rec:close() from s:close(), <close>
 -- and __gc.  The file is written once, at close, so that a run can be

@@ -1,4 +1,4 @@
--- http.cookies: a session's cookie jar, in the Lua shape SPEC gives it.
+-- lurl.cookies: a session's cookie jar, in the Lua shape SPEC gives it.
 --
 -- The cookies themselves live in libcurl's cookie engine, inside the
 -- session's share handle (runtime/share.c): it applies domain and host-only

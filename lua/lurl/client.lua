@@ -1,0 +1,378 @@
+-- lurl.client: the public module `http` (require "http" returns this table).
+--
+-- C (http.core) configures and runs single exchanges; this file is the
+-- public API: argument checks, sessions and their defaults, the request
+-- functions, parallel, auth objects.  Requests go through lurl.exchange
+-- (hops, redirects with lurl.redirect, retries, the total deadline, hooks,
+-- limits, the transport); options are resolved by lurl.options.
+local core = require "http.core"
+local json = require "http.json"
+local response = require "lurl.response"
+local task = require "lurl.task"
+-- Loaded on first use, so `require "http"` compiles only what every
+-- script needs (retries, jars and pagination are not in every script).
+local function lazy(name)
+  return setmetatable({}, { __index = function(t, k)
+    local m = require(name)
+    setmetatable(t, { __index = m })
+    return m[k]
+  end })
+end
+local cookies = lazy "lurl.cookies"
+local paginate = lazy "lurl.paginate"
+local options = require "lurl.options"
+local exchange = require "lurl.exchange"
+
+local http = {}
+
+http.errors = core.errors
+http.array = json.array
+http.VERSION = core.version().lurl
+http.version = core.version
+http.now = core.now -- a monotonic clock, in seconds, for timing a script's own work
+http.spawn, http.join, http.sleep = task.spawn, task.join, task.sleep
+
+core.config[1] = json.encode
+core.set_response_mt(response.mt) -- core.result's tables come out as responses
+
+local cerror = core.error
+local setmetatable, getmetatable, type = setmetatable, getmetatable, type
+-- the metatable itself, without getmetatable's look-up of __metatable (a
+-- session's has none, so the answer is the same); per call in the methods
+local rawgetmetatable = debug and debug.getmetatable or getmetatable
+-- A limited state: its library is reduced (no io), LURL_TRACE is ignored.
+local LIMITED = core.limited()
+
+-- Every request, whatever its options (lurl.exchange).  The request
+-- functions below make send's dispatch themselves (one call less):
+--   local c = s._call; if opts then c = call_opts(...) end
+--   if c.wrap then return wrapped(...) end; return attempt(..., c, flags)
+local send, wrapped, attempt = exchange.send, exchange.wrapped, exchange.exchange
+local call_opts = options.call
+
+local function check_url(fname, argn, url)
+  if type(url) ~= "string" then
+    error(("bad argument #%d to '%s' (string expected, got %s)"):format(argn, fname,
+      url == nil and "no value" or type(url)), 3)
+  end
+end
+
+local function check_opts(fname, argn, opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    error(("bad argument #%d to '%s' (table expected, got %s)"):format(argn, fname, type(opts)), 3)
+  end
+end
+
+------------------------------------------------------------------ sessions
+
+local SESSION_MT = { __name = "http.session" }
+
+-- The cookie shares of open sessions: http.assert scrubs their cookie
+-- values from body excerpts (lurl.redact), as servers echo them back.
+local open_jars = setmetatable({}, { __mode = "k" })
+core.open_jars = open_jars
+local smethods = {}
+SESSION_MT.__index = smethods
+
+local SESSION_ONLY = { base_url = "string", hooks = "table", rate_limit = "number",
+  max_connections = "number", max_host_connections = "number", trace = true, har = true,
+  transport = true }
+
+-- Observers for a session's trace and har options (lua/lurl/trace.lua and
+-- lua/lurl/har.lua own their formats).
+local function add_observers(s, cfg, keep_cookies)
+  local trace = options.trace(cfg)
+  if trace == true and LIMITED then
+    error("bad argument #1 to 'session' (field 'trace': true writes to stderr, which a "
+      .. "state with limits may not do; give a function)", 4)
+  end
+  if trace then
+    local ok, tr = pcall(require, "lurl.trace")
+    if not ok then error("tracing is not available: " .. tostring(tr), 4) end
+    s._observers = s._observers or {}
+    s._observers[#s._observers + 1] = tr.new(trace, s._redact or nil)
+  end
+  if cfg.har then
+    local ok, har = pcall(require, "lurl.har")
+    if not ok then error("HAR recording is not available: " .. tostring(har), 4) end
+    local rec = har.new(cfg.har, s._redact or nil, keep_cookies and s._share or nil)
+    s._observers = s._observers or {}
+    s._observers[#s._observers + 1] = function(ev) rec:observe(ev) end
+    s._har = rec
+  end
+end
+
+-- A transport is a function, or a table or userdata with __call.
+local function check_transport(t)
+  if t == nil or type(t) == "function" then return end
+  local mt = getmetatable(t)
+  if type(mt) == "table" and mt.__call then return end
+  error(("bad argument #1 to 'session' (field 'transport': function expected, got %s)"):format(type(t)), 4)
+end
+
+local function new_session(cfg, keep_cookies)
+  local share = core.share(keep_cookies)
+  -- every private field is present (false when unset): a missing one would
+  -- be looked up in SESSION_MT's __index too, on each request
+  local s = setmetatable({ _share = share, defaults = {}, _host_sems = {}, _closed = false,
+    _base_url = false, _hooks = false, _rate = false, _conn_sem = false, _host_limit = false,
+    _limits = false, _direct = false, _observers = false, _har = false, _redact = false, _transport = false,
+    _call = false, cookies = false }, SESSION_MT)
+  for k, v in pairs(cfg) do
+    local want = SESSION_ONLY[k]
+    if want == true then -- checked by the module that handles it
+    elseif want then
+      if type(v) ~= want then
+        error(("bad argument #1 to 'session' (field '%s': %s expected, got %s)"):format(k, want, type(v)), 3)
+      end
+    elseif type(k) ~= "string" then
+      error("bad argument #1 to 'session' (option names must be strings)", 3)
+    else
+      s.defaults[k] = v
+    end
+  end
+  -- Unknown request options are refused now rather than at the first call.
+  local ok, msg = pcall(core.check_options, "session", 1, s.defaults)
+  if not ok then error(msg, 3) end
+  s.headers = s.defaults.headers or {}
+  s.defaults.headers = s.headers -- live: s.headers.X = "y" applies to later requests
+  check_transport(cfg.transport)
+  s._transport = cfg.transport or false
+  options.session(s, cfg) -- limits, base URL, redaction, the resolved defaults
+  s._direct = not s._limits and not s._transport -- hops go to libcurl's engine straight
+  if keep_cookies then
+    s.cookies = cookies.new(share)
+    open_jars[share] = true
+  else
+    s.cookies = nil
+  end
+  add_observers(s, cfg, keep_cookies)
+  options.mark(s, s._call)
+  return s
+end
+
+-- http.session{...} -> session.  Every request option is accepted as a
+-- default, plus base_url, hooks, rate_limit, max_connections and
+-- max_host_connections.
+function http.session(cfg)
+  if cfg ~= nil and type(cfg) ~= "table" then
+    error(("bad argument #1 to 'session' (table expected, got %s)"):format(type(cfg)), 2)
+  end
+  local s = new_session(cfg or {}, true) -- not a tail call: error levels count it
+  return s
+end
+
+local function check_self(s, fname)
+  if getmetatable(s) ~= SESSION_MT then
+    error(("bad self to '%s' (http.session expected; call it with ':')"):format(fname), 3)
+  end
+end
+
+function smethods.request(s, method, url, opts)
+  check_self(s, "request")
+  if type(method) ~= "string" then
+    error(("bad argument #1 to 'request' (string expected, got %s)"):format(type(method)), 2)
+  end
+  check_url("request", 2, url)
+  check_opts("request", 3, opts)
+  return send(s, "request", 3, method:upper(), url, opts)
+end
+
+for _, m in ipairs { "get", "post", "put", "patch", "delete", "head", "options" } do
+  local M = m:upper()
+  local flags = exchange.flags_of(M)
+  smethods[m] = function(s, url, opts)
+    if rawgetmetatable(s) ~= SESSION_MT then check_self(s, m) end
+    if type(url) ~= "string" then check_url(m, 1, url) end
+    local c = s._call
+    if opts ~= nil then
+      if type(opts) ~= "table" then check_opts(m, 2, opts) end
+      c = call_opts(s, opts, m, 2)
+    end
+    if c.wrap then return wrapped(s, m, 2, M, url, opts, c) end
+    return attempt(s, m, 2, M, url, opts, c, flags)
+  end
+end
+
+-- s:close(): releases connections and caches; later use raises.
+function smethods.close(s)
+  if s._closed then return end
+  s._closed = true -- send() raises for a closed session
+  s._call.wrap = true -- (send's outer layer checks _closed)
+  open_jars[s._share] = nil
+  core.share_close(s._share)
+  if s._har then s._har:close() end
+end
+SESSION_MT.__close = smethods.close
+-- a forgotten session still writes its HAR; not in a limited state, where
+-- a finalizer would run the script's fields with no budget (close it)
+if not LIMITED then SESSION_MT.__gc = smethods.close end
+SESSION_MT.__tostring = function(s)
+  return ("http.session (%s)"):format(s._closed and "closed" or "open")
+end
+
+-- The hidden client behind http.get and friends: it reuses connections but
+-- keeps no cookies between calls.
+local default = new_session({}, false)
+
+function http.request(method, url, opts)
+  if type(method) ~= "string" then
+    error(("bad argument #1 to 'request' (string expected, got %s)"):format(
+      method == nil and "no value" or type(method)), 2)
+  end
+  check_url("request", 2, url)
+  check_opts("request", 3, opts)
+  return send(default, "request", 3, method:upper(), url, opts)
+end
+
+for _, m in ipairs { "get", "post", "put", "patch", "delete", "head", "options" } do
+  local M = m:upper()
+  local flags = exchange.flags_of(M)
+  http[m] = function(url, opts)
+    if type(url) ~= "string" then check_url(m, 1, url) end
+    local c = default._call
+    if opts ~= nil then
+      if type(opts) ~= "table" then check_opts(m, 2, opts) end
+      c = call_opts(default, opts, m, 2)
+    end
+    if c.wrap then return wrapped(default, m, 2, M, url, opts, c) end
+    return attempt(default, m, 2, M, url, opts, c, flags)
+  end
+end
+
+------------------------------------------------------------------ streaming
+
+local function need_string(fname, i, v)
+  if type(v) ~= "string" then
+    error(("bad argument #%d to '%s' (string expected, got %s)"):format(i, fname,
+      v == nil and "no value" or type(v)), 3)
+  end
+end
+
+-- http.stream(url [, opts]): a streamed GET (stream = true).
+function http.stream(url, opts)
+  check_url("stream", 1, url)
+  check_opts("stream", 2, opts)
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  o.stream = true
+  return send(default, "stream", 2, "GET", url, o)
+end
+
+local FILE_MT = {
+  __name = "http.file",
+  __tostring = function(f) return ("http.file (%s)"):format(f.path) end,
+}
+
+-- http.file(path [, {filename=, content_type=}]): a file part for `files`,
+-- streamed from disk when the request is sent.
+function http.file(path, o)
+  need_string("file", 1, path)
+  if o ~= nil and type(o) ~= "table" then
+    error(("bad argument #2 to 'file' (table expected, got %s)"):format(type(o)), 2)
+  end
+  o = o or {}
+  return setmetatable({ path = path, filename = o.filename or path:match("[^/]*$"),
+    content_type = o.content_type }, FILE_MT)
+end
+
+------------------------------------------------------------------ auth
+
+-- Auth objects: tables with a scheme, whose tostring never shows the secret.
+local AUTH_MT = {
+  __name = "http.auth",
+  __tostring = function(a) return ("http.auth (%s)"):format(a.scheme) end,
+}
+
+
+function http.basic(user, password)
+  need_string("basic", 1, user); need_string("basic", 2, password)
+  return setmetatable({ scheme = "basic", user = user, password = password }, AUTH_MT)
+end
+
+function http.digest(user, password)
+  need_string("digest", 1, user); need_string("digest", 2, password)
+  return setmetatable({ scheme = "digest", user = user, password = password }, AUTH_MT)
+end
+
+function http.bearer(token)
+  need_string("bearer", 1, token)
+  return setmetatable({ scheme = "bearer", token = token }, AUTH_MT)
+end
+
+-- ~/.netrc (or the given file) supplies user and password for the host.
+function http.netrc(file)
+  if file ~= nil then need_string("netrc", 1, file) end
+  return setmetatable({ scheme = "netrc", file = file }, AUTH_MT)
+end
+
+------------------------------------------------------------------ many at once
+
+-- http.parallel(list [, {concurrency = n}]) -> results in input order.
+-- Each item is {method, url, opts} or a URL string (GET).  A slot holds the
+-- response, or the error object when that request failed; one failure never
+-- raises.
+local function parallel(sess, list, popts)
+  if type(list) ~= "table" then
+    error(("bad argument #1 to 'parallel' (table expected, got %s)"):format(type(list)), 3)
+  end
+  if popts ~= nil and type(popts) ~= "table" then
+    error(("bad argument #2 to 'parallel' (table expected, got %s)"):format(type(popts)), 3)
+  end
+  if sess._closed then error("attempt to use a closed session", 3) end
+  local conc = popts and popts.concurrency or 16
+  if math.type(conc) ~= "integer" or conc < 1 then
+    error("bad argument #2 to 'parallel' (field 'concurrency': positive integer expected)", 3)
+  end
+  local function one(m, u, o)
+    check_url("parallel", 1, u)
+    return send(sess, "parallel", 1, tostring(m):upper(), u, o)
+  end
+  local n, nexti, results = #list, 0, {}
+  local function worker()
+    while true do
+      nexti = nexti + 1
+      local i = nexti
+      if i > n then return end
+      local item = list[i]
+      local ok, res, err
+      if type(item) == "string" then
+        ok, res, err = pcall(send, sess, "parallel", 1, "GET", item, nil)
+      elseif type(item) == "table" then
+        ok, res, err = pcall(one, item[1], item[2], item[3])
+      else
+        ok, res = false, ("item %d: {method, url, opts} or URL expected, got %s"):format(i, type(item))
+      end
+      if not ok then
+        res = type(res) == "table" and res or cerror("RequestException", tostring(res))
+      end
+      results[i] = res or err
+    end
+  end
+  local workers = {}
+  for k = 1, math.min(conc, n) do workers[k] = task.spawn(worker) end
+  task.join(workers)
+  return results
+end
+
+function http.parallel(list, popts) return parallel(default, list, popts) end
+function smethods.parallel(s, list, popts)
+  check_self(s, "parallel")
+  return parallel(s, list, popts)
+end
+
+------------------------------------------------------------------ pagination
+
+function http.paginate(url, opts)
+  return paginate.walk(function(m, u, o) return send(default, "paginate", 2, m, u, o) end, url, opts)
+end
+
+function smethods.paginate(s, url, opts)
+  check_self(s, "paginate")
+  return paginate.walk(function(m, u, o) return send(s, "paginate", 2, m, u, o) end, url, opts)
+end
+
+http.response_methods = response.methods
+http._session_methods = smethods
+
+return http

@@ -1,0 +1,319 @@
+-- lurl.exchange: the one request loop.
+--
+-- send() is every request, whatever its options: the session's base URL
+-- and request hook, the options resolved once (lurl.options), retries and
+-- the total deadline around exchange(), which does the hops of one attempt:
+-- the rate limit, the connection slots, the transport, observers, streams,
+-- and the redirect policy (lurl.redirect) between hops.
+--
+-- A request with nothing to do is cheap because each step is a test on a
+-- false or nil field (sess._rate, sess._limits, c.io, c.rctx...), not
+-- because a second copy of the loop serves it.
+--
+-- The transport performs one hop.  The default is libcurl's engine
+-- (core.start / task.wait / core.result); a session's `transport` option
+-- replaces it (lurl.transport adapts a function's answer).
+local core = require "http.core"
+local task = require "lurl.task"
+local options = require "lurl.options"
+local redirect = require "lurl.redirect"
+
+local function lazy(name)
+  return setmetatable({}, { __index = function(t, k)
+    local m = require(name)
+    setmetatable(t, { __index = m })
+    return m[k]
+  end })
+end
+local retry = lazy "lurl.retry"
+local stream = lazy "lurl.stream" -- only for streams, uploads from functions, progress
+local redact = lazy "lurl.redact"
+local transport = lazy "lurl.transport" -- only for a session with `transport`
+
+local M = {}
+
+local start, result, cerror, now = core.start, core.result, core.error, core.now
+local wait, acquire, throttle = task.wait, task.acquire, task.throttle
+local call_opts, policy_of = options.call, options.policy
+local next_request = redirect.next
+local FRESH = redirect.FRESH
+local DROP_BODY = redirect.DROP_BODY
+local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true,
+  TRACE = true }
+M.IDEMPOTENT = IDEMPOTENT
+-- exchange()'s flags for a method
+function M.flags_of(method) return IDEMPOTENT[method] and 0 or FRESH end
+
+-- A limited state may cap the transfers running at once (runtime/policy.c):
+-- a request waits until one ends (a buffered request when its answer is in,
+-- a stream when it is read to the end or closed).  Streams are tracked by
+-- the task that opened them: a task waiting while every slot is one of its
+-- own unfinished streams would wait forever, so it fails instead.
+local MAX_TRANSFERS = core.max_transfers()
+local capped = MAX_TRANSFERS > 0 or nil
+local streams_held = setmetatable({}, { __mode = "k" }) -- response -> task
+local function take_slot()
+  while core.running() >= MAX_TRANSFERS do
+    local me, mine = task.current(), 0
+    for r, owner in pairs(streams_held) do
+      if rawget(r, "_t") == nil then streams_held[r] = nil elseif owner == me then mine = mine + 1 end
+    end
+    if not me or mine >= MAX_TRANSFERS then
+      error(("too many transfers at once: this state allows %d (lurl_limits.max_transfers)%s")
+        :format(MAX_TRANSFERS, me and ", all held by streams this task has not finished" or ""), 0)
+    end
+    task.sleep(0.01)
+  end
+end
+
+-- Observers (tracing, HAR recording) see every hop, error and retry as an
+-- event table: {type = "response", response = res, hop = n, attempt = a},
+-- {type = "error", error = err, method =, url =, attempt = a, redact =},
+-- {type = "retry", attempt = a, delay = s, reason = res_or_err, redact =}.
+-- `redact` (and res._redact) is the request's redaction context
+-- (lurl.redact) when its session or options have one.
+local function emit(sess, ev)
+  local obs = sess._observers
+  for i = 1, #obs do obs[i](ev) end
+end
+
+-- The per-host semaphore of the session's max_host_connections.
+local function host_sem(sess, url)
+  local _, host, port = core.origin(url)
+  local key = (host or "") .. ":" .. tostring(port)
+  local hsem = sess._host_sems[key]
+  if not hsem then
+    hsem = task.semaphore(sess._host_limit)
+    sess._host_sems[key] = hsem
+  end
+  return hsem
+end
+
+-- What a transfer needs from Lua while it runs: the stream flag, an upload
+-- function, a progress callback.  nil when nothing is left to do.
+local function io_context(c, flags, method, url)
+  local body = c.body_fn
+  if (flags & DROP_BODY) ~= 0 then body = nil end
+  local prog = c.on_progress
+  if not prog and c.progress then prog = stream.bar() end
+  if not c.stream and not body and not prog then return nil end
+  return { stream = c.stream, body_fn = body, on_progress = prog, method = method, url = url }
+end
+
+-- One hop through libcurl's engine.  Returns res, err, t, ctx.
+local function engine_hop(sess, c, fname, argn, method, url, opts, flags, remaining_ms)
+  local t, err = start(fname, argn, method, url, opts, sess.defaults, flags, remaining_ms,
+    sess._share)
+  if not t then return nil, err end
+  local ctx = c.io and io_context(c, flags, method, url) or nil
+  if ctx then
+    local ok
+    ok, err = stream.drive(t, ctx)
+    if not ok then return nil, err, t, ctx end
+  else
+    wait(t)
+  end
+  local res
+  res, err = result(t)
+  return res, err, t, ctx
+end
+
+-- One hop through the session's transport, holding its connection slots
+-- (max_connections, max_host_connections) for the hop's duration: the
+-- semaphores are to-be-closed values, given back however the hop ends
+-- (normally, by an error, or by task:cancel() closing the coroutine).
+-- exchange() does engine_hop's work inline for a bare call.
+local function hop(sess, c, fname, argn, method, url, opts, flags, remaining_ms)
+  if sess._direct then
+    return engine_hop(sess, c, fname, argn, method, url, opts, flags, remaining_ms)
+  end
+  local limits = sess._limits
+  local all = limits and sess._conn_sem or nil
+  if all then acquire(all) end
+  local _a <close> = all
+  local per_host = limits and sess._host_limit and host_sem(sess, url) or nil
+  if per_host then acquire(per_host) end
+  local _h <close> = per_host
+  local tr = sess._transport
+  if tr then
+    return transport.hop(sess, tr, method, url, opts, flags, c)
+  end
+  return engine_hop(sess, c, fname, argn, method, url, opts, flags, remaining_ms)
+end
+
+-- The hops of one attempt: sends the request and follows its redirects.
+-- Returns res, or nil, err.  flags: FRESH for a method that is not
+-- idempotent (M.flags_of), else 0; deadline nil and attempt nil (1) for a
+-- call without retries or a total (the request functions omit them).
+local exchange
+function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, attempt)
+  -- libcurl re-sends a request by itself when a reused connection turns out
+  -- dead; a POST must not be sent twice unless the retry policy says so
+  if flags ~= 0 and c.retry then
+    local p = policy_of(c, fname, argn)
+    if p and p.methods[method] then flags = 0 end
+  end
+  local bare = c.bare -- nothing but libcurl's engine to drive (lurl.options.mark)
+  local redirects = c.redirects -- the statuses that may redirect (none without allow_redirects)
+  local history, req -- req: the redirect state (lurl.redirect), from the first redirect on
+  while true do
+    local res, err, t, ctx
+    if bare then -- engine_hop, inline
+      t, err = start(fname, argn, method, url, opts, sess.defaults, flags, 0, sess._share)
+      if t then
+        wait(t)
+        res, err = result(t)
+      end
+    else
+      local remaining_ms = 0
+      if deadline then
+        remaining_ms = math.floor((deadline - now()) * 1000 + 0.5)
+        if remaining_ms <= 0 then
+          return nil, cerror("Timeout", ("total timeout of %.1f s exceeded"):format(c.total),
+            method, url)
+        end
+      end
+      if sess._rate then throttle(sess, sess._rate) end
+      if capped then take_slot() end
+      res, err, t, ctx = hop(sess, c, fname, argn, method, url, opts, flags, remaining_ms)
+    end
+    if not res then
+      if sess._observers then
+        emit(sess, { type = "error", error = err, method = method, url = url, attempt = attempt or 1,
+          redact = c.rctx })
+      end
+      err.attempts = attempt or 1
+      return nil, err
+    end
+    if not bare then
+      if ctx and ctx.stream then
+        res._t, res._ctx = t, ctx
+        if capped then streams_held[res] = task.current() or false end
+        local o, m, u = opts, method, res.url -- the URL as sent, query included
+        res._resend = function(extra) -- for res:save{resume = true}
+          local o2 = {}
+          for k, v in pairs(o or {}) do o2[k] = v end
+          local h = {}
+          for k, v in pairs(o2.headers or {}) do h[k] = v end
+          for k, v in pairs(extra) do h[k] = v end
+          o2.headers, o2.params = h, nil
+          return exchange(sess, fname, argn, m, u, o2, c, IDEMPOTENT[m] and 0 or FRESH, deadline,
+            attempt)
+        end
+      end
+      if c.rctx then res._redact = c.rctx end
+      if sess._observers then
+        emit(sess, { type = "response", response = res, hop = history and #history + 1 or 1,
+          attempt = attempt or 1 })
+      end
+    end
+    if redirects[res.status] then
+      req = req or { method = method, url = url, opts = opts, given = opts,
+        defaults = sess.defaults, flags = flags, allow = true, max = c.max, redirects = 0,
+        jar = sess.cookies ~= nil }
+      local nreq, rerr = next_request(req, res)
+      if nreq or rerr then
+        if ctx and ctx.stream then res:close() end -- a hop's body is not wanted
+        if rerr then
+          rerr.attempts = attempt or 1
+          return nil, rerr
+        end
+        history = history or {}
+        history[#history + 1] = res
+        req = nreq
+        method, url, opts, flags = nreq.method, nreq.url, nreq.opts, nreq.flags
+        goto next_hop
+      end
+    end
+    if history then
+      local spent = 0
+      for i = 1, #history do spent = spent + history[i].elapsed end
+      res.history = history
+      res.timings.redirect = spent
+      res.timings.total = res.timings.total + spent
+      res.elapsed = res.timings.total
+    end
+    do return res end
+    ::next_hop::
+  end
+end
+
+-- Joins a session's base_url and a relative URL with exactly one slash
+-- (so base "https://h/v1" and "/login" give "https://h/v1/login").
+local function join_base(base, url)
+  if url:find("^%a[%w+.-]*://") then return url end
+  if url == "" then return base end
+  local b, u = base:sub(-1) == "/", url:sub(1, 1) == "/"
+  if b and u then return base .. url:sub(2) end
+  if b or u or url:sub(1, 1) == "?" then return base .. url end
+  return base .. "/" .. url
+end
+M.join_base = join_base
+
+-- Lets hooks.request change method, URL, headers and params.
+local function run_request_hook(hook, method, url, opts)
+  local req = { method = method, url = url, headers = {}, params = opts and opts.params }
+  if opts and opts.headers then
+    for k, v in pairs(opts.headers) do req.headers[k] = v end
+  end
+  hook(req)
+  local o = {}
+  if opts then for k, v in pairs(opts) do o[k] = v end end
+  o.headers, o.params = req.headers, req.params
+  return tostring(req.method):upper(), req.url, o
+end
+
+-- send's outer layer, for a call that needs it (c.wrap): a closed
+-- session's error, the base URL, the request hook, retries and the total
+-- deadline around the attempts, the response hook, redaction of the error.
+local function wrapped(sess, fname, argn, method, url, opts, c)
+  if sess._closed then error("attempt to use a closed session", 3) end
+  local base = sess._base_url
+  if base then url = join_base(base, url) end
+  local hooks = sess._hooks
+  if hooks and hooks.request then method, url, opts = run_request_hook(hooks.request, method, url, opts) end
+  local policy = c.retry and policy_of(c, fname, argn)
+  local deadline = c.total and now() + c.total
+  local attempt = 1
+  local flags = IDEMPOTENT[method] and 0 or FRESH
+  local res, err = exchange(sess, fname, argn, method, url, opts, c, flags, deadline, 1)
+  while policy do
+    local delay = retry.delay(policy, method, attempt, res, err, deadline and deadline - now())
+    if not delay then break end
+    if policy.on_retry then policy.on_retry(res or err, attempt, delay) end
+    if sess._observers then
+      emit(sess, { type = "retry", attempt = attempt, delay = delay, reason = res or err,
+        redact = c.rctx })
+    end
+    res = nil -- not kept alive while it sleeps
+    task.sleep(delay)
+    attempt = attempt + 1
+    res, err = exchange(sess, fname, argn, method, url, opts, c, flags, deadline, attempt)
+  end
+  if res then
+    if attempt > 1 then res.attempts = attempt end -- else lurl.response's lazy 1
+    if hooks and hooks.response then
+      local replaced = hooks.response(res)
+      if replaced ~= nil then res = replaced end
+    end
+    return res
+  end
+  err.attempts = attempt
+  if c.rctx then redact.error(err, c.rctx, url) end
+  return nil, err
+end
+
+-- The whole request, whatever its options: the call's options resolved
+-- (lurl.options), then the outer layer when the call needs it, then the
+-- attempt.  fname/argn name the user's call in argument errors.
+function M.send(sess, fname, argn, method, url, opts)
+  local c = sess._call
+  if opts then c = call_opts(sess, opts, fname, argn) end
+  if c.wrap then return wrapped(sess, fname, argn, method, url, opts, c) end
+  return exchange(sess, fname, argn, method, url, opts, c, IDEMPOTENT[method] and 0 or FRESH)
+end
+-- send's two steps, for the request functions (lurl.client), which make
+-- send's dispatch themselves: one Lua call less per request
+M.wrapped, M.exchange = wrapped, exchange
+
+return M

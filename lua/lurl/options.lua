@@ -1,0 +1,164 @@
+-- lurl.options: what the Lua side reads of a request's options, resolved in
+-- one place: the request's option, else the session's default, else the
+-- environment (LURL_TRACE) or lurl's default.
+--
+-- Options that only libcurl's side uses (headers, params, auth, json,
+-- timeout numbers, verify...) are read by core.start from the call's table
+-- and the session's defaults itself; they are not copied here.
+--
+-- Two levels, so a call pays only for what it sets:
+--   M.session(s, cfg)  once per session: its limits, base URL, redaction
+--                      context, and `s._call`, the resolution of a call that
+--                      sets no option the Lua side reads.
+--   M.call(s, opts, fname, argn)  per call: s._call itself when `opts` sets
+--                      nothing the Lua side reads (the common case, found by
+--                      one pass over opts' keys), else a new resolved table.
+-- A resolved call is {allow, max, retry, policy, total, io, stream,
+-- body_fn, on_progress, progress, rctx}:
+--   allow, max   allow_redirects (default true), max_redirects (default 30)
+--   redirects    lurl.redirect.STATUSES when allow is true, else an empty set
+--   retry        the retry option; policy its lurl.retry policy, made on
+--                first use and kept (a bad one raises naming the call)
+--   total        timeout.total in seconds, or nil (none, false, math.huge)
+--   io           true when the transfer needs Lua while it runs: stream,
+--                an upload function, on_progress or progress
+--   rctx         the redaction context (lurl.redact) or nil
+-- The session's `defaults` are read when it is made: only `s.headers` is
+-- live (core.start reads it per request).
+local task = require "lurl.task"
+local STATUSES = require("lurl.redirect").STATUSES
+local NONE = {}
+
+local M = {}
+
+local function lazy(name)
+  return setmetatable({}, { __index = function(t, k)
+    local m = require(name)
+    setmetatable(t, { __index = m })
+    return m[k]
+  end })
+end
+local redact = lazy "lurl.redact" -- only for the `redact`, `proxy` and `proxies` options
+local retry = lazy "lurl.retry"
+
+-- The request options the Lua side reads.  true: any value matters; a type
+-- name: only a value of that type does (a number timeout is libcurl's
+-- business, a string body too), unless the session has a default for the
+-- key, which the call's value then overrides.
+local LUA_KEYS = { allow_redirects = true, max_redirects = true, retry = true, timeout = "table",
+  stream = true, body = "function", on_progress = true, progress = true, redact = true,
+  proxy = true, proxies = true }
+M.LUA_KEYS = LUA_KEYS
+
+local function pick(opts, d, k)
+  local v = opts and opts[k]
+  if v == nil then v = d[k] end
+  return v
+end
+
+-- The resolution of opts over the session defaults d; rctx0 the session's
+-- redaction context.
+local function resolve(opts, d, rctx0, fname, argn)
+  local c = {}
+  local allow = pick(opts, d, "allow_redirects")
+  if allow == nil then allow = true end
+  c.allow = allow and true or false
+  c.redirects = allow and STATUSES or NONE -- the statuses lurl.exchange asks lurl.redirect about
+  c.max = pick(opts, d, "max_redirects") or 30
+  c.retry = pick(opts, d, "retry")
+  -- math.huge is no total, like false; NaN, zero and negative totals are
+  -- left to core.start, which raises naming the field ("must be positive")
+  local to = pick(opts, d, "timeout")
+  if type(to) == "table" and type(to.total) == "number" and to.total > 0 and to.total < math.huge then
+    c.total = to.total
+  end
+  local st, body = pick(opts, d, "stream"), pick(opts, d, "body")
+  local prog, bar = pick(opts, d, "on_progress"), pick(opts, d, "progress")
+  c.stream = st
+  c.body_fn = type(body) == "function" and body or nil
+  c.on_progress, c.progress = prog, bar
+  c.io = (st or c.body_fn or prog or bar) and true or false
+  local rctx = rctx0
+  if opts and (opts.redact ~= nil or opts.proxy ~= nil or opts.proxies ~= nil) then
+    -- what the session's and this call's `redact`, `proxy` and `proxies`
+    -- add to the secrets hidden in errors, traces and HAR files
+    rctx = redact.context(nil, opts, rctx0, fname, argn)
+  end
+  c.rctx = rctx or nil
+  return c
+end
+M.resolve = resolve
+
+-- What a resolved call c lets lurl.exchange skip, as two flags, so a call
+-- with nothing to do costs two tests, not one per feature:
+--   c.bare  a hop needs libcurl's engine only: no total deadline, rate
+--           limit, connection slots, transfer cap, transport, io, redaction
+--           context or observers
+--   c.wrap  the call needs send's outer layer: a closed session's error,
+--           base URL, hooks, retries, a total deadline, redaction
+-- Called once per session (its observers known) and for each resolved call.
+local CAPPED = require("http.core").max_transfers() > 0
+function M.mark(s, c)
+  c.bare = not (c.total or c.io or c.rctx or s._rate or s._limits or s._transport
+    or s._observers or CAPPED)
+  c.wrap = (s._closed or s._base_url or s._hooks or c.retry or c.total or c.rctx) and true or false
+  return c
+end
+
+-- Per call: the resolution of opts (see the top of the file).
+function M.call(s, opts, fname, argn)
+  local base = s._call
+  if opts == nil then return base end
+  local d = s.defaults
+  for k, v in next, opts do
+    local w = LUA_KEYS[k]
+    if w and (w == true or type(v) == w or d[k] ~= nil) then
+      return M.mark(s, resolve(opts, d, s._redact, fname, argn))
+    end
+  end
+  return base
+end
+
+-- The retry policy of a resolved call, made on first use.
+function M.policy(c, fname, argn)
+  local p = c.policy
+  if p == nil then
+    p = retry.policy(c.retry, fname, argn) or false
+    c.policy = p
+  end
+  return p
+end
+
+-- Once per session: the work that depends only on the session.  cfg holds
+-- the session-only options, already type-checked (lurl.session).
+function M.session(s, cfg)
+  local d = s.defaults
+  s._base_url = cfg.base_url or false
+  s._hooks = cfg.hooks or false
+  s._rate = cfg.rate_limit or false
+  if s._rate and s._rate <= 0 then
+    error("bad argument #1 to 'session' (field 'rate_limit': must be positive)", 4)
+  end
+  if cfg.max_connections then s._conn_sem = task.semaphore(math.floor(cfg.max_connections)) end
+  s._host_limit = cfg.max_host_connections and math.floor(cfg.max_host_connections) or false
+  s._limits = (s._conn_sem or s._host_limit) and true or false
+  if d.redact ~= nil or d.proxy ~= nil or d.proxies ~= nil then
+    s._redact = redact.context(d, nil, nil, "session", 1) or false
+  end
+  s._call = resolve(nil, d, s._redact, "session", 1) -- M.mark'ed once its observers are known
+end
+
+-- LURL_TRACE=1 (or lurl --trace) traces every session, the hidden one too;
+-- not in a limited state, whose host's environment is not the script's.
+local LIMITED = require("http.core").limited()
+local TRACE_ENV = not LIMITED and os.getenv("LURL_TRACE") or nil
+if TRACE_ENV == "" or TRACE_ENV == "0" then TRACE_ENV = nil end
+
+-- The session's `trace` option, else the environment's.
+function M.trace(cfg)
+  local trace = cfg.trace
+  if trace == nil and TRACE_ENV then trace = true end
+  return trace
+end
+
+return M

@@ -1,0 +1,264 @@
+-- lurl.transport: one hop through a session's `transport` function
+-- (SPEC, Transports and test doubles).
+--
+--   http.session{ transport = function(req) return {status =, headers =, body =} end }
+--
+-- The function (or callable table) gets the request as it would go on the
+-- wire: {method, url, headers, body}: url with `params` added, headers the
+-- session's and the call's merged with what lurl derives from `auth`
+-- (basic, bearer), `cookies`, the session's jar, `json` and `data`; body
+-- the bytes that would be sent (nil when none).  It returns a response
+-- table {status = n, headers = {name = value or {values}}, body = "" or
+-- json = value}, or nil, err: err an error object, the name of an error
+-- kind ("ConnectTimeout"), or a message (a ConnectionError).
+--
+-- Everything above the hop is lurl.exchange's and works as with libcurl:
+-- redirects, retries, hooks, the total deadline, observers (tracing, HAR),
+-- http.assert.  Set-Cookie fields go into the session's jar with RFC 6265's
+-- domain and path rules.  Not available over a function transport: `files`
+-- (multipart), digest and netrc auth; libcurl's own options (timeouts of
+-- the connection, TLS, proxies) have no meaning there.
+local core = require "http.core"
+local json = require "http.json"
+local response = require "lurl.response"
+local redirect = require "lurl.redirect"
+local cookie = require "lurl.cookie"
+
+local M = {}
+
+local STRIP_AUTH, NO_PARAMS, DROP_BODY = redirect.STRIP_AUTH, redirect.NO_PARAMS, redirect.DROP_BODY
+local VERSION = core.version().lurl
+
+local function opt(o, d, k)
+  local v = o and o[k]
+  if v == nil then v = d[k] end
+  return v
+end
+
+local function sorted_keys(t)
+  local ks = {}
+  for k in pairs(t) do ks[#ks + 1] = k end
+  table.sort(ks, function(a, b) return tostring(a) < tostring(b) end)
+  return ks
+end
+
+local function escape(s)
+  return (tostring(s):gsub("[^%w%-%._~]", function(ch) return ("%%%02X"):format(ch:byte()) end))
+end
+
+-- {k = v or {v1, v2}} -> "k=v&k=v1&k=v2", keys sorted
+local function form(t)
+  local out = {}
+  for _, k in ipairs(sorted_keys(t)) do
+    local v = t[k]
+    if type(v) == "table" then
+      for _, x in ipairs(v) do out[#out + 1] = escape(k) .. "=" .. escape(x) end
+    else
+      out[#out + 1] = escape(k) .. "=" .. escape(v)
+    end
+  end
+  return table.concat(out, "&")
+end
+
+local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+-- RFC 4648 base64 (Basic credentials): three bytes make four characters.
+local function base64(s)
+  local out = {}
+  for i = 1, #s, 3 do
+    local a, b, c = s:byte(i, i + 2)
+    local n = (a << 16) | ((b or 0) << 8) | (c or 0)
+    local q = { (n >> 18) & 63, (n >> 12) & 63, (n >> 6) & 63, n & 63 }
+    out[#out + 1] = B64:sub(q[1] + 1, q[1] + 1) .. B64:sub(q[2] + 1, q[2] + 1)
+      .. (b and B64:sub(q[3] + 1, q[3] + 1) or "=") .. (c and B64:sub(q[4] + 1, q[4] + 1) or "=")
+  end
+  return table.concat(out)
+end
+M.base64 = base64
+
+-- Case-insensitive merge of header tables into out (lower-case key -> {name, value}).
+local function merge_headers(out, h)
+  if not h then return end
+  for k, v in pairs(h) do
+    local l = tostring(k):lower()
+    if v == false then out[l] = nil else out[l] = { tostring(k), tostring(v) } end
+  end
+end
+
+-- The cookies of the session's jar that go to url (RFC 6265 5.4: domain,
+-- path, secure, expiry).
+local function jar_cookies(jar, url)
+  local scheme, host = core.origin(url)
+  host = (host or ""):lower()
+  local path = url:match("^%a[%w+.-]*://[^/?#]*(/[^?#]*)") or "/"
+  local out = {}
+  for _, c in ipairs(jar:list()) do
+    local d = c.domain:lower()
+    local dom_ok = host == d or (not c.host_only and #host > #d and host:sub(-#d - 1) == "." .. d)
+    local cp = c.path or "/"
+    local path_ok = path == cp or (path:sub(1, #cp) == cp and (cp:sub(-1) == "/" or path:sub(#cp + 1, #cp + 1) == "/"))
+    if dom_ok and path_ok and (not c.secure or scheme == "https") then out[#out + 1] = c end
+  end
+  return out
+end
+
+-- The request the transport gets.
+function M.request(sess, method, url, opts, flags)
+  local d = sess.defaults
+  local params = opt(opts, d, "params")
+  if params and (flags & NO_PARAMS) == 0 then
+    local q = type(params) == "table" and form(params) or tostring(params)
+    if q ~= "" then url = url .. (url:find("?", 1, true) and "&" or "?") .. q end
+  end
+  local h = {}
+  merge_headers(h, { ["User-Agent"] = "lurl/" .. VERSION })
+  merge_headers(h, d.headers)
+  merge_headers(h, opts and opts.headers)
+  local body
+  if (flags & DROP_BODY) == 0 then
+    local j, data, b = opt(opts, d, "json"), opt(opts, d, "data"), opt(opts, d, "body")
+    if opt(opts, d, "files") then
+      error("the `files` option is not available over a function transport", 0)
+    end
+    if j ~= nil then
+      body = json.encode(j)
+      if not h["content-type"] then h["content-type"] = { "Content-Type", "application/json" } end
+    elseif type(data) == "table" then
+      body = form(data)
+      if not h["content-type"] then
+        h["content-type"] = { "Content-Type", "application/x-www-form-urlencoded" }
+      end
+    elseif data ~= nil then
+      body = tostring(data)
+    elseif type(b) == "string" then
+      body = b
+    elseif type(b) == "function" then
+      local parts = {}
+      for chunk in b do parts[#parts + 1] = chunk end
+      body = table.concat(parts)
+    end
+  end
+  if (flags & STRIP_AUTH) ~= 0 then
+    h["authorization"] = nil
+  else
+    local auth = opt(opts, d, "auth")
+    if type(auth) == "table" and auth.scheme == "basic" then
+      h["authorization"] = { "Authorization", "Basic " .. base64(auth.user .. ":" .. auth.password) }
+    elseif type(auth) == "table" and auth.scheme == "bearer" then
+      h["authorization"] = { "Authorization", "Bearer " .. auth.token }
+    end
+  end
+  local crumbs = {}
+  if sess.cookies then
+    for _, c in ipairs(jar_cookies(sess.cookies, url)) do crumbs[#crumbs + 1] = c.name .. "=" .. c.value end
+  end
+  local given = opt(opts, d, "cookies")
+  if type(given) == "table" then
+    for _, k in ipairs(sorted_keys(given)) do crumbs[#crumbs + 1] = k .. "=" .. tostring(given[k]) end
+  end
+  if #crumbs > 0 then h["cookie"] = { "Cookie", table.concat(crumbs, "; ") } end
+  local headers, head = {}, {}
+  for _, l in ipairs(sorted_keys(h)) do
+    local name, value = h[l][1], h[l][2]
+    headers[name] = value
+    head[#head + 1] = name .. ": " .. value:gsub("[\r\n]", " ") .. "\r\n"
+  end
+  return { method = method, url = url, headers = headers, body = body }, table.concat(head)
+end
+
+-- Set-Cookie fields of a transport's response into the session's jar, with
+-- RFC 6265's rules (5.3): a Domain must domain-match the host (else the
+-- cookie is ignored), no Domain makes a host-only cookie, the default path
+-- is the request path's directory, Max-Age wins over Expires.
+local function store_cookies(jar, url, res)
+  local _, host = core.origin(url)
+  host = (host or ""):lower()
+  local rpath = url:match("^%a[%w+.-]*://[^/?#]*(/[^?#]*)") or "/"
+  local dflt = rpath:match("^(.*)/[^/]*$")
+  if not dflt or dflt == "" then dflt = "/" end
+  for _, f in ipairs(res.header_list) do
+    if f[1]:lower() == "set-cookie" then
+      local name, value, attrs = cookie.set_cookie(f[2])
+      if name and not value:find("[\t\r\n;]") then
+        local o = { path = dflt, host_only = true, domain = host }
+        local max_age, ok = nil, true
+        for k, v in cookie.attributes(attrs) do
+          if k == "domain" and v and v ~= "" then
+            local dm = v:gsub("^%.", ""):lower()
+            if host == dm or (#host > #dm and host:sub(-#dm - 1) == "." .. dm) then
+              o.domain, o.host_only = dm, false
+            else
+              ok = false -- another site's domain: ignored
+            end
+          elseif k == "path" and v and v:sub(1, 1) == "/" then
+            o.path = v
+          elseif k == "secure" then
+            o.secure = true
+          elseif k == "max-age" and v and tonumber(v) then
+            max_age = tonumber(v)
+          elseif k == "expires" and v and not max_age then
+            o.expires = core.getdate(v)
+          end
+        end
+        if max_age then o.expires = max_age <= 0 and 1 or os.time() + max_age end
+        if ok then jar:set(name, value, o) end
+      end
+    end
+  end
+end
+
+local function reason_phrase(status)
+  return core.reason("", status)
+end
+
+-- A response object from the transport's table.
+local function to_response(r, req, reqhead, method)
+  local status = r.status
+  if math.type(status) ~= "integer" then
+    error(("transport returned a response without an integer status (got %s)"):format(type(status)), 0)
+  end
+  local body = r.body
+  local head = { ("HTTP/1.1 %d %s\r\n"):format(status, reason_phrase(status)) }
+  local hs = r.headers or {}
+  local has_ct = false
+  for _, k in ipairs(sorted_keys(hs)) do
+    local v = hs[k]
+    if tostring(k):lower() == "content-type" then has_ct = true end
+    for _, x in ipairs(type(v) == "table" and v or { v }) do
+      head[#head + 1] = tostring(k) .. ": " .. tostring(x):gsub("[\r\n]", " ") .. "\r\n"
+    end
+  end
+  if body == nil and r.json ~= nil then
+    body = json.encode(r.json)
+    if not has_ct then head[#head + 1] = "Content-Type: application/json\r\n" end
+  end
+  body = body == nil and "" or tostring(body)
+  local res = setmetatable({ status = status, url = req.url, body = body, method = method,
+    _head = table.concat(head), _reqhead = reqhead, _reqbody = req.body, http_version = "1.1",
+    elapsed = 0, timings = { dns = 0, connect = 0, tls = 0, ttfb = 0, total = 0, redirect = 0 } },
+    response.mt)
+  return res
+end
+
+-- The error of a transport that returned nil, err.
+local function to_error(err, method, url)
+  if getmetatable(err) == core.error_mt then return err end
+  if type(err) == "string" and core.errors[err] then
+    return core.error(err, "transport: " .. err, method, url)
+  end
+  return core.error("ConnectionError", tostring(err or "transport returned no response"), method, url)
+end
+
+-- One hop (lurl.exchange's hop with a `transport`): res or nil, err.
+function M.hop(sess, transport, method, url, opts, flags)
+  local req, reqhead = M.request(sess, method, url, opts, flags)
+  local r, err = transport(req)
+  if r == nil then return nil, to_error(err, method, req.url) end
+  if type(r) ~= "table" then
+    error(("transport returned a %s (response table or nil, err expected)"):format(type(r)), 0)
+  end
+  local res = to_response(r, req, reqhead, method)
+  if sess.cookies then store_cookies(sess.cookies, req.url, res) end
+  return res
+end
+
+return M
