@@ -9,8 +9,6 @@
 ** cjson's whole decode of a small body; here it is a few instructions a
 ** value.
 */
-#include <math.h>
-
 #include <lauxlib.h>
 
 #include "jsonnum.h"
@@ -20,9 +18,10 @@
 ** C stack without bound. */
 #define JSON_MAX_DEPTH 1000
 
-/* The integer equal to float n, if there is one. */
+/* The integer equal to float n, if there is one (in range, the cast
+** truncates; the value is integral when it converts back unchanged). */
 static int integral(lua_Number n, lua_Integer *out) {
-  return floor(n) == n && lua_numbertointeger(n, out);
+  return lua_numbertointeger(n, out) && (lua_Number)*out == n;
 }
 
 /* Rewrites the table on top of the stack in place (fields are replaced,
