@@ -709,13 +709,11 @@ static void push_transfer_error(lua_State *L, lurl_transfer *t, int tidx) {
 ** no string lookup per field.  The last upvalue is the response metatable
 ** (core.set_response_mt; lua/http/response.lua), nil until it is set.
 */
-static const char *const result_keys[] = {
-  "status", "url", "body", "_reqhead", "_reqbody", "_tm"};
+static const char *const result_keys[] = {"status", "url", "body", "_reqbody", "_tm"};
 enum { KEY_STATUS = lua_upvalueindex(1), KEY_URL = lua_upvalueindex(2),
-       KEY_BODY = lua_upvalueindex(3), KEY_REQHEAD = lua_upvalueindex(4),
-       KEY_REQBODY = lua_upvalueindex(5), KEY_TM = lua_upvalueindex(6),
-       RESULT_MT = lua_upvalueindex(7) };
-#define RESULT_MT_UPVALUE 7 /* RESULT_MT, as lua_setupvalue numbers it */
+       KEY_BODY = lua_upvalueindex(3), KEY_REQBODY = lua_upvalueindex(4),
+       KEY_TM = lua_upvalueindex(5), RESULT_MT = lua_upvalueindex(6) };
+#define RESULT_MT_UPVALUE 6 /* RESULT_MT, as lua_setupvalue numbers it */
 _Static_assert(sizeof result_keys / sizeof result_keys[0] + 1 == RESULT_MT_UPVALUE,
                "core.result: one upvalue per key, then the metatable");
 static int core_result(lua_State *L) {
@@ -747,7 +745,7 @@ static int core_result(lua_State *L) {
   long code = 0;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
   /* four fields for a plain GET (status, url, body, _tm): a hash of four
-  ** slots; _reqhead or _reqbody, and lazy fields once read, grow it */
+  ** slots; _reqbody, and lazy fields once read, grow it */
   lua_createtable(L, 0, 4);
   lua_pushvalue(L, KEY_STATUS);
   lua_pushinteger(L, code);
@@ -760,13 +758,6 @@ static int core_result(lua_State *L) {
     lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
     lua_rawset(L, -3);
   }
-  /* without _reqhead, the default request's record (core.default_reqhead)
-  ** is read lazily (lua/http/response.lua) */
-  if (t->reqhead.len || !t->reqhead_fixed) {
-    lua_pushvalue(L, KEY_REQHEAD);
-    lua_pushlstring(L, t->reqhead.data ? t->reqhead.data : "", t->reqhead.len);
-    lua_rawset(L, -3);
-  }
   lua_pushvalue(L, KEY_REQBODY);
   if (lua_getiuservalue(L, 1, LURL_TUV_BODY) == LUA_TSTRING) /* a string body: what was sent */
     lua_rawset(L, -3);
@@ -775,7 +766,12 @@ static int core_result(lua_State *L) {
   lua_pushvalue(L, KEY_TM);
   size_t mlen;
   const char *method = lua_tolstring(L, 2, &mlen);
-  lurl_push_timings(L, h, &t->head, method ? method : "", method ? mlen : 0); /* res._tm */
+  /* the request head record rides in the timings userdata too: res._reqhead
+  ** is made from it when read (lua/http/response.lua) */
+  const char *rh = t->reqhead.len || !t->reqhead_fixed ? t->reqhead.data : t->reqhead_fixed;
+  size_t rhlen = t->reqhead.len || !t->reqhead_fixed ? t->reqhead.len : strlen(rh);
+  lurl_push_timings(L, h, &t->head, method ? method : "", method ? mlen : 0, rh ? rh : "",
+                    rhlen); /* res._tm */
   lua_rawset(L, -3);
   if (!lua_isnil(L, RESULT_MT)) {
     lua_pushvalue(L, RESULT_MT);
