@@ -50,6 +50,7 @@ typedef struct req {
   unsigned ohave, dhave; /* the options each holds (bit 1 << O_x) */
   int config;           /* index of core.config (an upvalue of core.start) */
   int tidx;             /* stack index of the transfer */
+  int share_idx;        /* stack index of the session's share, or 0 */
   lurl_transfer *t;
   CURL *h;
   int https;            /* the URL is https */

@@ -100,10 +100,10 @@ void lurl_transfer_release(lurl_transfer *t) {
     t->easy = NULL;
   }
   if (t->state == LURL_T_RUNNING) t->state = LURL_T_DONE;
-  if (t->slist) {
-    curl_slist_free_all(t->slist);
-    t->slist = NULL;
-  }
+  free(t->hblock); /* the list libcurl read, and the record: res._tm has it */
+  t->hblock = NULL;
+  t->slist = NULL;
+  t->reqhead = NULL, t->reqhead_len = 0;
   if (t->up.mime) { /* only once the easy handle no longer uses it */
     curl_mime_free(t->up.mime);
     t->up.mime = NULL;
@@ -132,7 +132,6 @@ void lurl_transfer_orphan(lurl_transfer *t) {
 static void free_buffers(lurl_transfer *t) {
   lurl_buf_free(&t->body);
   lurl_buf_free(&t->head);
-  lurl_buf_free(&t->reqhead);
 }
 
 /* __gc of a transfer: take it off the multi handle first, then free. */
@@ -768,10 +767,8 @@ static int core_result(lua_State *L) {
   const char *method = lua_tolstring(L, 2, &mlen);
   /* the request head record rides in the timings userdata too: res._reqhead
   ** is made from it when read (lua/http/response.lua) */
-  const char *rh = t->reqhead.len || !t->reqhead_fixed ? t->reqhead.data : t->reqhead_fixed;
-  size_t rhlen = t->reqhead.len || !t->reqhead_fixed ? t->reqhead.len : strlen(rh);
-  lurl_push_timings(L, h, &t->head, method ? method : "", method ? mlen : 0, rh ? rh : "",
-                    rhlen); /* res._tm */
+  lurl_push_timings(L, h, &t->head, method ? method : "", method ? mlen : 0,
+                    t->reqhead ? t->reqhead : "", t->reqhead_len); /* res._tm */
   lua_rawset(L, -3);
   if (!lua_isnil(L, RESULT_MT)) {
     lua_pushvalue(L, RESULT_MT);
