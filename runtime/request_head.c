@@ -30,6 +30,8 @@ typedef struct hdr {
 typedef struct hdrs {
   hdr h[MAX_HEADERS];
   int n;
+  int nnum;                              /* integer values written in num */
+  char num[MAX_HEADERS][LURL_INT_CHARS]; /* so they need no Lua string */
 } hdrs;
 
 static hdr *hdr_find(hdrs *hs, const char *name, size_t nlen) {
@@ -89,6 +91,9 @@ static int merge_headers(req *r, hdrs *hs, int idx, const char *method, const ch
     int ty = lua_type(L, -1);
     if (ty == LUA_TSTRING) {
       value = lua_tolstring(L, -1, &vlen); /* the table keeps it */
+    } else if (ty == LUA_TNUMBER && lua_isinteger(L, -1) && hs->nnum < MAX_HEADERS) {
+      value = hs->num[hs->nnum++]; /* lives as long as hs */
+      vlen = lurl_fmt_int(hs->num[hs->nnum - 1], (long long)lua_tointeger(L, -1));
     } else if (ty == LUA_TNUMBER) {
       /* the string made from a number lives in the stack slot popped
       ** below: it is kept in the anchor table until the request is built */
@@ -557,7 +562,7 @@ static hdr *headset_h(headset *set) { return (hdr *)(headset_snap(set) + set->ns
 static headset *headset_make(req *r, int idx, const void **snap, int n, int *err) {
   lua_State *L = r->L;
   hdrs hs;
-  hs.n = 0;
+  hs.n = hs.nnum = 0;
   *err = 0;
   hdr_set(r, &hs, "User-Agent", 10, default_ua, sizeof default_ua - 1);
   const char *ae = lurl_accept_encoding();
@@ -670,7 +675,7 @@ static int merge_all(req *r, hdrs *hs, int kind, int body_i, int is_upload, int 
 int lurl_req_build_headers(req *r, int kind, int body_i, int is_upload, int flags) {
   lurl_transfer *t = r->t;
   hdrs hs;
-  hs.n = 0;
+  hs.n = hs.nnum = 0;
   headset *whole = NULL;
   const char *cookie = NULL;
   size_t cookie_len = 0;

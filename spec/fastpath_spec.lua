@@ -124,6 +124,15 @@ describe("a session's merged default headers", function()
     end
   end)
 
+  it("send number values of a call as tostring writes them", function()
+    local s <close> = http.session {}
+    local nums = { 0, -3, 42, math.maxinteger, math.mininteger, 1.5, -0.25, 2^53 }
+    local h = {}
+    for i, v in ipairs(nums) do h["X-N" .. i] = v end
+    local rec = sent(s, { headers = h })
+    for i, v in ipairs(nums) do assert.same({ tostring(v) }, values(rec, "X-N" .. i)) end
+  end)
+
   it("take number values as they are now", function()
     local s <close> = http.session { headers = { ["X-Count"] = 1 } }
     assert.same({ "1" }, values(sent(s), "X-Count"))
