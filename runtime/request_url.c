@@ -4,7 +4,6 @@
 ** limits, limit.c), params merged into the query; and the form encoding
 ** of params and data tables.
 */
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -32,12 +31,16 @@ static int add_scalar(req *r, lurl_buf *b, int idx, const char *field) {
     ** range test comes first: converting a float out of range is UB */
     if (v > -9223372036854775808.0 && v < 9223372036854775808.0 &&
         v == (lua_Number)(long long)v) {
-      char num[32];
-      snprintf(num, sizeof num, "%lld", (long long)v);
-      return lurl_buf_add_pct(b, num, strlen(num), 1);
+      char num[LURL_INT_CHARS];
+      n = lurl_fmt_int(num, (long long)v);
+      return lurl_buf_add_pct(b, num, n, 1);
     }
     s = lua_tolstring(L, idx, &n); /* a copy on the stack, read right away */
-  } else if (ty == LUA_TSTRING || ty == LUA_TNUMBER) {
+  } else if (ty == LUA_TNUMBER) { /* an integer: written here, no Lua string made */
+    char num[LURL_INT_CHARS];
+    n = lurl_fmt_int(num, (long long)lua_tointeger(L, idx));
+    return lurl_buf_add_pct(b, num, n, 1);
+  } else if (ty == LUA_TSTRING) {
     s = lua_tolstring(L, idx, &n);
   } else {
     return lurl_req_field_error(r, field, "string, number or boolean value", idx);
@@ -99,7 +102,7 @@ void lurl_req_encode_table(req *r, lurl_buf *b, int idx, const char *field) {
   for (int i = 0; i < nk; i++) {
     lua_pushlstring(L, keys[i].s, keys[i].len);
     lua_pushvalue(L, -1);
-    lua_gettable(L, idx);
+    lua_rawget(L, idx); /* the key came from lua_next: it is there */
     add_pair(r, b, lua_gettop(L) - 1, lua_gettop(L), field);
     lua_pop(L, 2);
   }

@@ -176,3 +176,31 @@ describe("a session's merged default headers", function()
     assert.same({ ("second-"):rep(10) }, values(received(tag2), "X-Gen"))
   end)
 end)
+
+describe("a kept handle's URL", function()
+  it("follows every new query, path and host, params numbers written as tostring does", function()
+    local s <close> = http.session {}
+    local tag = tag_for("q")
+    for i = 1, 3 do
+      local res = must(s:get(FAULT .. "/ok", { params = { case = tag, page = i, per_page = 50 } }))
+      assert.equal(("%s/ok?case=%s&page=%d&per_page=50"):format(FAULT, tag, i), res.url)
+    end
+    local seen = {}
+    for _, r in ipairs(cjson.decode(must(http.get(FAULT .. "/requests")).body)) do
+      if r.target:find(tag, 1, true) then seen[#seen + 1] = r.target end
+    end
+    assert.same({
+      "/ok?case=" .. tag .. "&page=1&per_page=50",
+      "/ok?case=" .. tag .. "&page=2&per_page=50",
+      "/ok?case=" .. tag .. "&page=3&per_page=50",
+    }, seen)
+    local res = must(s:get(FAULT .. "/ok", { params = {
+      a = -7, b = math.mininteger, c = 30.0, d = 1.5, e = "x y/z" } }))
+    assert.equal(FAULT .. "/ok?a=-7&b=" .. math.mininteger .. "&c=30&d=1.5&e=x+y%2Fz", res.url)
+    -- another path and another host through the same session's handles
+    local e = cjson.decode(must(s:get(HTTPBIN .. "/anything/p", { params = { page = 4 } })).body)
+    assert.equal(HTTPBIN .. "/anything/p?page=4", e.url)
+    e = cjson.decode(must(s:get(HTTPBIN .. "/anything/q", { params = { page = 4 } })).body)
+    assert.equal(HTTPBIN .. "/anything/q?page=4", e.url)
+  end)
+end)
