@@ -197,6 +197,10 @@ describe("a kept handle's URL", function()
     local res = must(s:get(FAULT .. "/ok", { params = {
       a = -7, b = math.mininteger, c = 30.0, d = 1.5, e = "x y/z" } }))
     assert.equal(FAULT .. "/ok?a=-7&b=" .. math.mininteger .. "&c=30&d=1.5&e=x+y%2Fz", res.url)
+    -- escapes in the URL as given: the case of their hex digits is kept
+    local tag2 = tag_for("esc")
+    must(s:get(FAULT .. "/ok?case=" .. tag2 .. "&x=%2F%3a%20"))
+    assert.equal("/ok?case=" .. tag2 .. "&x=%2F%3a%20", received(tag2).target)
     -- another path and another host through the same session's handles
     local e = cjson.decode(must(s:get(HTTPBIN .. "/anything/p", { params = { page = 4 } })).body)
     assert.equal(HTTPBIN .. "/anything/p?page=4", e.url)
