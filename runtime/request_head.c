@@ -526,6 +526,8 @@ typedef struct headset {
   const char *rec;           /* the record, in the block */
   size_t rec_len;
   const char *ua;            /* the User-Agent sent, or NULL */
+  int dflt;                  /* just ours: the engine's list and the
+                                default record serve (an empty s.headers) */
   /* then: const void *snap[nsnap]; hdr h[nh], the merge (pointers into
   ** snapshot strings and constants); the list and record block */
 } headset;
@@ -553,6 +555,11 @@ static int snapshot(lua_State *L, int idx, const void **snap) {
   return n;
 }
 
+/* Is hs just ours, as the engine's list has them? */
+static int is_default(const hdrs *hs) {
+  return hs->n == 2 && hs->h[0].value == default_ua && hs->h[1].value == lurl_accept_encoding();
+}
+
 static const void **headset_snap(headset *set) { return (const void **)(set + 1); }
 static hdr *headset_h(headset *set) { return (hdr *)(headset_snap(set) + set->nsnap); }
 
@@ -577,6 +584,7 @@ static headset *headset_make(req *r, int idx, const void **snap, int n, int *err
   set->final = hdr_find(&hs, "Cookie", 6) == NULL;
   const hdr *ua = hdr_find(&hs, "User-Agent", 10);
   set->ua = ua ? ua->value : NULL;
+  set->dflt = is_default(&hs);
   memcpy(headset_snap(set), snap, (size_t)n * sizeof *snap);
   memcpy(headset_h(set), hs.h, hsize);
   set->list = head_block_fill(&hs, headset_h(set) + hs.n, NULL, 0, &set->rec);
@@ -682,16 +690,15 @@ int lurl_req_build_headers(req *r, int kind, int body_i, int is_upload, int flag
   int rc = merge_all(r, &hs, kind, body_i, is_upload, flags, &whole, &cookie, &cookie_len);
   if (rc < 0) return -1;
   const char *ua;
-  if (whole) {
-    t->slist = whole->list;
-    t->reqhead = whole->rec, t->reqhead_len = whole->rec_len;
-    ua = whole->ua;
-  } else if (hs.n == 2 && hs.h[0].value == default_ua &&
-             hs.h[1].value == lurl_accept_encoding() && !cookie) {
+  if (whole ? whole->dflt : is_default(&hs) && !cookie) {
     /* the common case: the engine's list, nothing built */
     t->slist = lurl_engine_pool(t->eng)->headers;
     t->reqhead = lurl_default_reqhead(), t->reqhead_len = strlen(t->reqhead);
     ua = default_ua;
+  } else if (whole) {
+    t->slist = whole->list;
+    t->reqhead = whole->rec, t->reqhead_len = whole->rec_len;
+    ua = whole->ua;
   } else {
     emit_headers(r, &hs, cookie, cookie_len);
     const hdr *u = hdr_find(&hs, "User-Agent", 10);

@@ -101,7 +101,7 @@ static inline int lurl_req_opt(req *r, int id) {
 }
 
 /* request_url.c */
-int lurl_req_build_url(req *r, const char *method, const char *url, int flags);
+int lurl_req_build_url(req *r, const char *method, int url_idx, int flags);
 void lurl_req_encode_table(req *r, lurl_buf *b, int idx, const char *field);
 void lurl_req_scheme_host(lua_State *L, const char *url);
 

@@ -245,9 +245,11 @@ static void add_params(req *r, int flags) {
   lua_settop(L, url_i);
 }
 
-/* Validates the URL, merges params into its query, and pushes the final
-** URL [-0, +1].  Returns 0, or -1 with an error object pushed instead. */
-int lurl_req_build_url(req *r, const char *method, const char *url, int flags) {
+/* Validates the URL (the string at stack index url_idx), merges params
+** into its query, and pushes the final URL [-0, +1].  Returns 0, or -1
+** with an error object pushed instead. */
+int lurl_req_build_url(req *r, const char *method, int url_idx, int flags) {
+  const char *url = lua_tostring(r->L, url_idx);
   lua_State *L = r->L;
   size_t auth_end = plain_url(url);
   if (auth_end && !lurl_limits_urls(L)) {
@@ -259,7 +261,7 @@ int lurl_req_build_url(req *r, const char *method, const char *url, int flags) {
     } else if (url[auth_end] == '\0') {
       lua_pushfstring(L, "%s/", url);
     } else {
-      lua_pushstring(L, url);
+      lua_pushvalue(L, url_idx); /* the caller's string as it is: no copy */
     }
   } else if (parse_url(r, method, url) != 0) {
     return -1;
