@@ -364,6 +364,7 @@ static void read_args(lua_State *L, req *r, start_args *a) {
   lua_settop(L, ARG_SHARE);
   r->config = UV_CONFIG;
   r->share_idx = a->share ? ARG_SHARE : 0;
+  r->e = (lurl_engine *)lua_touserdata(L, UV_ENGINE);
   r->method = a->method;
   r->url = a->rawurl;
   r->ohave = r->opts ? lurl_req_scan(r, r->opts, 1) : 0;

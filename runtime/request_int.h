@@ -51,6 +51,7 @@ typedef struct req {
   int config;           /* index of core.config (an upvalue of core.start) */
   int tidx;             /* stack index of the transfer */
   int share_idx;        /* stack index of the session's share, or 0 */
+  struct lurl_engine *e; /* the engine of core.start */
   lurl_transfer *t;
   CURL *h;
   int https;            /* the URL is https */

@@ -9,6 +9,7 @@
 
 #include <lauxlib.h>
 
+#include "engine.h"
 #include "errors.h"
 #include "limit.h"
 #include "luac.h"
@@ -214,7 +215,8 @@ static int parse_url(req *r, const char *method, const char *url) {
 
 /* Appends the params option to the URL on top [-1, +1].  They are appended
 ** as we encoded them: libcurl's query editing would re-case some escapes.
-** The encoding buffer is boxed: a bad value further on raises. */
+** A table is encoded into the engine's scratch buffer (engine.c): a bad
+** value further on raises and leaves nothing to free. */
 static void add_params(req *r, int flags) {
   if ((flags & HOP_NO_PARAMS) || !HAS(r, O_PARAMS)) return;
   lua_State *L = r->L;
@@ -222,26 +224,27 @@ static void add_params(req *r, int flags) {
   int ty = lurl_req_opt(r, O_PARAMS);
   const char *q = NULL;
   size_t qn = 0;
-  lurl_box *bx = NULL;
   if (ty == LUA_TTABLE) {
-    bx = lurl_box_push(L);
-    lurl_req_encode_table(r, &bx->buf, url_i + 1, "params");
-    q = bx->buf.data, qn = bx->buf.len;
+    lurl_buf *b = lurl_engine_scratch(r->e);
+    lurl_req_encode_table(r, b, url_i + 1, "params");
+    q = b->data, qn = b->len;
   } else if (ty == LUA_TSTRING) {
     q = lua_tolstring(L, -1, &qn);
   } else if (ty != LUA_TNIL) {
     lurl_req_field_error(r, "params", "table", -1);
   }
-  if (qn) {
-    const char *cur = lua_tostring(L, url_i);
+  if (qn) { /* one string made: the URL, its separator and the query */
+    size_t ulen;
+    const char *cur = lua_tolstring(L, url_i, &ulen);
     const char *qm = strchr(cur, '?');
-    lua_pushvalue(L, url_i);
-    lua_pushstring(L, !qm ? "?" : qm[1] ? "&" : "");
-    lua_pushlstring(L, q, qn);
-    lua_concat(L, 3);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addlstring(&b, cur, ulen);
+    luaL_addstring(&b, !qm ? "?" : qm[1] ? "&" : "");
+    luaL_addlstring(&b, q, qn);
+    luaL_pushresult(&b);
     lua_replace(L, url_i);
   }
-  if (bx) lua_closeslot(L, url_i + 2);
   lua_settop(L, url_i);
 }
 
