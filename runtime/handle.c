@@ -103,6 +103,22 @@ static const char *only_query_differs(const lurl_handle *hd, const char *url, si
 }
 
 /*
+** Part of the parsed-URL cache, for a change of query only: did libcurl
+** keep, as its string of the kept URL (CURLINFO_EFFECTIVE_URL: what
+** curl_url_get made of it), our string byte for byte?  Then its string of
+** the new URL is ours too: the part through the '?' parses the same, and
+** a query that only_query_differs lets through is kept and written back
+** as it is by a whole parse.  libcurl follows no redirect of lurl's (Lua
+** does), so the string is the one it took for the last request or the
+** same again (an auth retry).
+*/
+static int libcurl_kept_ours(const lurl_handle *hd) {
+  char *eff = NULL;
+  curl_easy_getinfo(hd->easy, CURLINFO_EFFECTIVE_URL, &eff);
+  return eff && strlen(eff) == hd->url_len && memcmp(eff, hd->url, hd->url_len) == 0;
+}
+
+/*
 ** Speed trick, the parsed-URL cache.  Gives the handle the URL of its next
 ** request.  Handed a string
 ** (CURLOPT_URL), libcurl parses it on every transfer and rebuilds it
@@ -121,6 +137,7 @@ void lurl_handle_url(lurl_handle *hd, const char *url, size_t len) {
   char *copy = (char *)malloc(len + 1);
   if (!hd->cu) hd->cu = curl_url();
   const char *q = copy && hd->cu ? only_query_differs(hd, url, len) : NULL;
+  int verbatim = q && libcurl_kept_ours(hd);
   if (copy && hd->cu &&
       (q ? curl_url_set(hd->cu, CURLUPART_QUERY, q, 0)
          : curl_url_set(hd->cu, CURLUPART_URL, url,
@@ -130,8 +147,10 @@ void lurl_handle_url(lurl_handle *hd, const char *url, size_t len) {
     hd->url = copy, hd->url_len = len;
     /* libcurl 7.88 takes the URL string out of the URL handle only when it
     ** holds none (Curl_pretransfer), and keeps it for messages, auth
-    ** retries and redirects: an empty CURLOPT_URL makes it take the new one */
-    curl_easy_setopt(hd->easy, CURLOPT_URL, NULL);
+    ** retries and redirects: an empty CURLOPT_URL makes it take the new one
+    ** (curl_url_get, through its printf); a string it would make the same
+    ** (libcurl_kept_ours) is handed over as it is */
+    curl_easy_setopt(hd->easy, CURLOPT_URL, verbatim ? copy : NULL);
     curl_easy_setopt(hd->easy, CURLOPT_CURLU, hd->cu);
     return;
   }

@@ -207,4 +207,19 @@ describe("a kept handle's URL", function()
     e = cjson.decode(must(s:get(HTTPBIN .. "/anything/q", { params = { page = 4 } })).body)
     assert.equal(HTTPBIN .. "/anything/q?page=4", e.url)
   end)
+
+  it("goes where asked around a digest exchange, between query-only changes", function()
+    local s <close> = http.session {}
+    local base = HTTPBIN .. "/digest-auth/auth/user/pass"
+    for i = 1, 2 do
+      local e = cjson.decode(must(s:get(HTTPBIN .. "/anything/d", { params = { i = i } })).body)
+      assert.equal(HTTPBIN .. "/anything/d?i=" .. i, e.url)
+      -- (httpbin answers 500 to a digest URL with a query)
+      local res = must(s:get(base, { auth = http.digest("user", "pass") }))
+      assert.equal(200, res.status)
+    end
+    assert.equal(401, must(s:get(base)).status)
+    local e = cjson.decode(must(s:get(HTTPBIN .. "/anything/d", { params = { i = 3 } })).body)
+    assert.equal(HTTPBIN .. "/anything/d?i=3", e.url)
+  end)
 end)
