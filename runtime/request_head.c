@@ -650,8 +650,8 @@ static int headset_is_head(req *r, const headset *set, int kind, int flags) {
 static int merge_all(req *r, hdrs *hs, int kind, int body_i, int is_upload, int flags,
                      headset **whole, const char **cookie, size_t *cookie_len) {
   headset *set = NULL;
-  if (uses_headset(r, kind, body_i, is_upload)) {
-    lurl_req_opt_in(r, 0, O_HEADERS); /* a table: dhave says so, it has no metatable */
+  if (uses_headset(r, kind, body_i, is_upload) &&
+      lurl_req_opt_in(r, 0, O_HEADERS) == LUA_TTABLE) { /* else merge_table says why */
     int err;
     set = session_headset(r, lua_gettop(r->L), &err);
     if (err) return -1;

@@ -133,6 +133,15 @@ describe("a session's merged default headers", function()
     for i, v in ipairs(nums) do assert.same({ tostring(v) }, values(rec, "X-N" .. i)) end
   end)
 
+  it("refuse a session headers default that is not a table, as before", function()
+    local s <close> = http.session { headers = { ["X-A"] = "1" } }
+    sent(s)
+    s.defaults.headers = 5
+    local ok, e = pcall(s.get, s, FAULT .. "/ok")
+    assert.is_false(ok)
+    assert.matches("field 'headers': table expected, got number", tostring(e), 1, true)
+  end)
+
   it("take number values as they are now", function()
     local s <close> = http.session { headers = { ["X-Count"] = 1 } }
     assert.same({ "1" }, values(sent(s), "X-Count"))
