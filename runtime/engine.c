@@ -35,6 +35,7 @@ struct lurl_engine {
   CURLM *multi;
   lurl_transfer *live;       /* transfers that hold an easy handle */
   lurl_pool pool;             /* idle easy handles (handle.c) */
+  lurl_buf scratch;           /* lurl_engine_scratch's buffer */
   int closed;
   lurl_env env;
   lua_State *perform_L;       /* the state driving curl_multi_perform, or NULL */
@@ -105,6 +106,19 @@ const lurl_env *lurl_engine_env(lurl_engine *e) { return &e->env; }
 
 /* The engine's pool of idle easy handles (handle.c). */
 lurl_pool *lurl_engine_pool(lurl_engine *e) { return &e->pool; }
+
+/* Speed trick, the engine's scratch buffer: what core.start encodes (a
+** query) goes into one buffer the engine owns and frees, not into a box
+** made and closed per request.  Invariant: one user at a time, which
+** takes it emptied here and is done with it before anything that could
+** take it again (core.start runs no Lua code while it encodes); an error
+** halfway just leaves bytes the next user empties.  A buffer grown past
+** 64 KiB by a huge query is given back before it is handed out again. */
+lurl_buf *lurl_engine_scratch(lurl_engine *e) {
+  if (e->scratch.cap > 65536) lurl_buf_free(&e->scratch);
+  lurl_buf_reset(&e->scratch);
+  return &e->scratch;
+}
 
 /* The Lua state whose call is inside curl_multi_perform now (write
 ** callbacks may make a streamed chunk's string in it), else NULL. */
@@ -321,6 +335,7 @@ static int engine_gc(lua_State *L) {
   e->closed = 1;
   while (e->live) lurl_transfer_orphan(e->live); /* it leaves the list */
   lurl_pool_close(&e->pool);
+  lurl_buf_free(&e->scratch);
   free(e->wfree);
   e->wfree = NULL;
   e->nwfree = e->capwfree = 0;

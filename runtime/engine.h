@@ -10,6 +10,7 @@
 #include <lua.h>
 
 #include "handle.h"
+#include "text.h"
 
 #define LURL_ENGINE_MT "http.engine"
 
@@ -28,6 +29,9 @@ void lurl_engine_remove(lurl_engine *e, lurl_transfer *t);
 int lurl_engine_closed(const lurl_engine *e);
 int lurl_engine_running(lurl_engine *e, int upto);
 lurl_pool *lurl_engine_pool(lurl_engine *e);
+/* The engine's scratch buffer, emptied: for one use that ends before the
+** next call (see engine.c). */
+lurl_buf *lurl_engine_scratch(lurl_engine *e);
 const lurl_env *lurl_engine_env(lurl_engine *e);
 /* The state inside curl_multi_perform now (the write callback makes
 ** streamed chunks in it), else NULL; and the bytes it allocated there

@@ -73,6 +73,51 @@ static void forget_url(lurl_handle *hd) {
   hd->cu = NULL, hd->url = NULL, hd->url_len = 0;
 }
 
+static int is_upper_hex(char c) { return c >= 'A' && c <= 'F'; }
+static int is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || is_upper_hex(c); }
+
+/*
+** Part of the parsed-URL cache: the query of url when url is the kept URL
+** with another query (a new page of the same endpoint, params), else NULL;
+** lurl_handle_url then sets only the query on the kept parsed URL instead
+** of parsing the whole URL again.  Invariant: it gives what parsing the
+** whole URL would.  The kept URL parsed; the bytes up to the first '?'
+** are the same, so scheme, authority and path are; and libcurl 7.88 keeps
+** a query set alone as it is, except that it lower-cases the hex digits of
+** %XX escapes and accepts what a whole URL may not hold (spaces, control
+** bytes, '#', which starts a fragment): queries with an escape in upper
+** case or any byte outside '!'..'~' or a '#' are parsed whole.
+*/
+static const char *only_query_differs(const lurl_handle *hd, const char *url, size_t len) {
+  const char *q = (const char *)memchr(url, '?', len);
+  if (!q || !hd->url || q + 1 == url + len) return NULL;
+  size_t pre = (size_t)(q - url) + 1; /* through the '?' */
+  if (hd->url_len < pre || memcmp(hd->url, url, pre) != 0) return NULL;
+  for (const char *p = q + 1, *end = url + len; p < end; p++) {
+    if (*p <= ' ' || *p > '~' || *p == '#') return NULL;
+    if (*p == '%' && end - p > 2 && is_hex(p[1]) && is_hex(p[2]) &&
+        (is_upper_hex(p[1]) || is_upper_hex(p[2])))
+      return NULL;
+  }
+  return q + 1;
+}
+
+/*
+** Part of the parsed-URL cache, for a change of query only: did libcurl
+** keep, as its string of the kept URL (CURLINFO_EFFECTIVE_URL: what
+** curl_url_get made of it), our string byte for byte?  Then its string of
+** the new URL is ours too: the part through the '?' parses the same, and
+** a query that only_query_differs lets through is kept and written back
+** as it is by a whole parse.  libcurl follows no redirect of lurl's (Lua
+** does), so the string is the one it took for the last request or the
+** same again (an auth retry).
+*/
+static int libcurl_kept_ours(const lurl_handle *hd) {
+  char *eff = NULL;
+  curl_easy_getinfo(hd->easy, CURLINFO_EFFECTIVE_URL, &eff);
+  return eff && strlen(eff) == hd->url_len && memcmp(eff, hd->url, hd->url_len) == 0;
+}
+
 /*
 ** Speed trick, the parsed-URL cache.  Gives the handle the URL of its next
 ** request.  Handed a string
@@ -91,16 +136,21 @@ void lurl_handle_url(lurl_handle *hd, const char *url, size_t len) {
   if (hd->url && hd->url_len == len && memcmp(hd->url, url, len) == 0) return;
   char *copy = (char *)malloc(len + 1);
   if (!hd->cu) hd->cu = curl_url();
+  const char *q = copy && hd->cu ? only_query_differs(hd, url, len) : NULL;
+  int verbatim = q && libcurl_kept_ours(hd);
   if (copy && hd->cu &&
-      curl_url_set(hd->cu, CURLUPART_URL, url, CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) ==
-          CURLUE_OK) {
+      (q ? curl_url_set(hd->cu, CURLUPART_QUERY, q, 0)
+         : curl_url_set(hd->cu, CURLUPART_URL, url,
+                        CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME)) == CURLUE_OK) {
     memcpy(copy, url, len + 1);
     free(hd->url);
     hd->url = copy, hd->url_len = len;
     /* libcurl 7.88 takes the URL string out of the URL handle only when it
     ** holds none (Curl_pretransfer), and keeps it for messages, auth
-    ** retries and redirects: an empty CURLOPT_URL makes it take the new one */
-    curl_easy_setopt(hd->easy, CURLOPT_URL, NULL);
+    ** retries and redirects: an empty CURLOPT_URL makes it take the new one
+    ** (curl_url_get, through its printf); a string it would make the same
+    ** (libcurl_kept_ours) is handed over as it is */
+    curl_easy_setopt(hd->easy, CURLOPT_URL, verbatim ? copy : NULL);
     curl_easy_setopt(hd->easy, CURLOPT_CURLU, hd->cu);
     return;
   }

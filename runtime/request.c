@@ -44,6 +44,7 @@
 #define UV_CONFIG lua_upvalueindex(1)
 #define UV_TRANSFER_MT lua_upvalueindex(2)
 #define UV_ENGINE lua_upvalueindex(3)
+#define UV_GUARD_MT lua_upvalueindex(4) /* the guard's metatable (below) */
 
 /* The stack of core.start: its arguments, then what it makes. */
 enum {
@@ -71,14 +72,19 @@ static int guard_close(lua_State *L) {
   return 0;
 }
 
-/* Pushes a to-be-closed guard for t [-0, +1]; clear it once t started. */
-static lurl_transfer **push_guard(lua_State *L, lurl_transfer *t) {
-  lurl_transfer **g = (lurl_transfer **)lua_newuserdatauv(L, sizeof *g, 0);
-  *g = NULL;
+/* Pushes the guards' metatable [-0, +1]. */
+static void push_guard_mt(lua_State *L) {
   if (luaL_newmetatable(L, LURL_GUARD_MT)) {
     lua_pushcfunction(L, guard_close);
     lua_setfield(L, -2, "__close");
   }
+}
+
+/* Pushes a to-be-closed guard for t [-0, +1]; clear it once t started. */
+static lurl_transfer **push_guard(lua_State *L, lurl_transfer *t) {
+  lurl_transfer **g = (lurl_transfer **)lua_newuserdatauv(L, sizeof *g, 0);
+  *g = NULL;
+  lua_pushvalue(L, UV_GUARD_MT); /* an upvalue: no registry lookup */
   lua_setmetatable(L, -2);
   lua_toclose(L, -1);
   *g = t;
@@ -357,6 +363,8 @@ static void read_args(lua_State *L, req *r, start_args *a) {
   a->share = lua_isnoneornil(L, ARG_SHARE) ? NULL : lurl_checkshare(L, ARG_SHARE);
   lua_settop(L, ARG_SHARE);
   r->config = UV_CONFIG;
+  r->share_idx = a->share ? ARG_SHARE : 0;
+  r->e = (lurl_engine *)lua_touserdata(L, UV_ENGINE);
   r->method = a->method;
   r->url = a->rawurl;
   r->ohave = r->opts ? lurl_req_scan(r, r->opts, 1) : 0;
@@ -381,7 +389,7 @@ static int request_line(lua_State *L, req *r, start_args *a) {
     lurl_push_error(L, "InvalidURL", "NUL byte in URL", a->method, a->rawurl, -1);
     return 2;
   }
-  if (lurl_req_build_url(r, a->method, a->rawurl, a->flags) != 0) {
+  if (lurl_req_build_url(r, a->method, ARG_URL, a->flags) != 0) {
     lua_pushnil(L);
     lua_insert(L, -2);
     return 2;
@@ -506,15 +514,16 @@ static int core_start(lua_State *L) {
   return 1;
 }
 
-/* core.start (a closure over core.config, the transfer metatable and the
-** engine), core.config and core.check_options. */
+/* core.start (a closure over core.config, the transfer metatable, the
+** engine and the guards' metatable), core.config and core.check_options. */
 void lurl_request_open(lua_State *L) {
   lua_newtable(L); /* core.config: its slots by number, see lurl_config_slot */
   lua_pushvalue(L, -1);
   lua_setfield(L, -3, "config");
   luaL_getmetatable(L, LURL_TRANSFER_MT);
   lurl_push_engine(L);
-  lua_pushcclosure(L, core_start, 3);
+  push_guard_mt(L);
+  lua_pushcclosure(L, core_start, 4);
   lua_setfield(L, -2, "start");
   lua_pushcfunction(L, lurl_req_check_options);
   lua_setfield(L, -2, "check_options");

@@ -16,6 +16,7 @@
 #include "handle.h"
 #include "luac.h"
 #include "request_int.h"
+#include "share.h"
 
 #define MAX_HEADERS 64
 
@@ -29,6 +30,8 @@ typedef struct hdr {
 typedef struct hdrs {
   hdr h[MAX_HEADERS];
   int n;
+  int nnum;                              /* integer values written in num */
+  char num[MAX_HEADERS][LURL_INT_CHARS]; /* so they need no Lua string */
 } hdrs;
 
 static hdr *hdr_find(hdrs *hs, const char *name, size_t nlen) {
@@ -79,10 +82,6 @@ static void invalid_header(req *r, const char *what, const char *why) {
 static int merge_headers(req *r, hdrs *hs, int idx, const char *method, const char *url) {
   lua_State *L = r->L;
   idx = lua_absindex(L, idx);
-  if (!r->anchor) { /* stays on the stack above the headers table */
-    lua_newtable(L);
-    r->anchor = lua_gettop(L);
-  }
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     if (lua_type(L, -2) != LUA_TSTRING) lurl_req_field_error(r, "headers", "string header name", -2);
@@ -92,10 +91,18 @@ static int merge_headers(req *r, hdrs *hs, int idx, const char *method, const ch
     int ty = lua_type(L, -1);
     if (ty == LUA_TSTRING) {
       value = lua_tolstring(L, -1, &vlen); /* the table keeps it */
+    } else if (ty == LUA_TNUMBER && lua_isinteger(L, -1) && hs->nnum < MAX_HEADERS) {
+      value = hs->num[hs->nnum++]; /* lives as long as hs */
+      vlen = lurl_fmt_int(hs->num[hs->nnum - 1], (long long)lua_tointeger(L, -1));
     } else if (ty == LUA_TNUMBER) {
       /* the string made from a number lives in the stack slot popped
       ** below: it is kept in the anchor table until the request is built */
       lurl_req_check_finite(r, -1, "headers");
+      if (!r->anchor) { /* made when first needed, below the key */
+        lua_newtable(L);
+        lua_insert(L, -3);
+        r->anchor = lua_gettop(L) - 2;
+      }
       value = lua_tolstring(L, -1, &vlen);
       lua_pushvalue(L, -1);
       lua_rawseti(L, r->anchor, (lua_Integer)lua_rawlen(L, r->anchor) + 1);
@@ -119,30 +126,91 @@ static int merge_headers(req *r, hdrs *hs, int idx, const char *method, const ch
   return 0;
 }
 
-/* Adds "Name: value" to libcurl's list and to the record of what was sent. */
-static void emit_header(req *r, const hdr *h) {
-  lua_State *L = r->L;
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  luaL_addlstring(&b, h->name, h->nlen);
-  if (!h->value) luaL_addchar(&b, ':');        /* "Name:" removes it */
-  else if (h->vlen == 0) luaL_addchar(&b, ';'); /* "Name;" sends it empty */
-  else {
-    luaL_addstring(&b, ": ");
-    luaL_addlstring(&b, h->value, h->vlen);
+/* ------------------------------------------------ the list and record -- */
+
+#define ACCEPT_LINE "Accept: */*\r\n" /* what libcurl sends, in its order */
+#define COOKIE_LINE "Cookie: "
+
+/* The bytes of one header's line for libcurl: "Name: value", "Name:"
+** (removes it) or "Name;" (sends it empty), without the NUL. */
+static size_t line_len(const hdr *h) {
+  return h->nlen + (!h->value || !h->vlen ? 1 : 2 + h->vlen);
+}
+
+/*
+** A head's libcurl list and its record (what res.request.headers shows:
+** the Cookie line if `cookie` is not NULL, the Accept line unless a header is named Accept, then
+** "Name: value\r\n" of every header sent) laid out in one block: the list
+** nodes, then the lines, then the record.  libcurl only reads the list,
+** so its nodes need not come from curl_slist_append; the block's owner
+** frees it whole.  head_block_size says how many bytes; head_block_fill
+** writes them.
+*/
+static size_t head_block_size(const hdrs *hs, const char *cookie, size_t cookie_len,
+                              size_t *rec_len) {
+  size_t lines = 0, rec = cookie ? sizeof COOKIE_LINE - 1 + cookie_len + 2 : 0;
+  int accept = 1;
+  for (int i = 0; i < hs->n; i++) {
+    const hdr *h = &hs->h[i];
+    lines += line_len(h) + 1;
+    if (h->value) rec += h->nlen + 2 + h->vlen + 2;
+    if (lurl_ieq(h->name, h->nlen, "Accept", 6)) accept = 0;
   }
-  luaL_pushresult(&b);
-  struct curl_slist *n = curl_slist_append(r->t->slist, lua_tostring(L, -1));
-  lua_pop(L, 1);
-  if (!n) luaL_error(L, "not enough memory");
-  r->t->slist = n;
-  if (h->value) {
-    int rc = lurl_buf_add(&r->t->reqhead, h->name, h->nlen);
-    rc |= lurl_buf_add(&r->t->reqhead, ": ", 2);
-    rc |= lurl_buf_add(&r->t->reqhead, h->value, h->vlen);
-    rc |= lurl_buf_add(&r->t->reqhead, "\r\n", 2);
-    if (rc) luaL_error(L, "not enough memory");
+  if (accept) rec += sizeof ACCEPT_LINE - 1;
+  *rec_len = rec;
+  return (size_t)hs->n * sizeof(struct curl_slist) + lines + rec + 1;
+}
+
+static struct curl_slist *head_block_fill(const hdrs *hs, void *block, const char *cookie,
+                                          size_t cookie_len, const char **rec) {
+  struct curl_slist *nodes = (struct curl_slist *)block;
+  char *p = (char *)(nodes + hs->n);
+  int accept = 1;
+  for (int i = 0; i < hs->n; i++) {
+    const hdr *h = &hs->h[i];
+    nodes[i].data = p;
+    nodes[i].next = i + 1 < hs->n ? &nodes[i + 1] : NULL;
+    memcpy(p, h->name, h->nlen), p += h->nlen;
+    if (!h->value) *p++ = ':';
+    else if (!h->vlen) *p++ = ';';
+    else {
+      *p++ = ':', *p++ = ' ';
+      memcpy(p, h->value, h->vlen), p += h->vlen;
+    }
+    *p++ = '\0';
+    if (lurl_ieq(h->name, h->nlen, "Accept", 6)) accept = 0;
   }
+  *rec = p;
+  if (cookie) {
+    memcpy(p, COOKIE_LINE, sizeof COOKIE_LINE - 1), p += sizeof COOKIE_LINE - 1;
+    memcpy(p, cookie, cookie_len), p += cookie_len;
+    *p++ = '\r', *p++ = '\n';
+  }
+  if (accept) memcpy(p, ACCEPT_LINE, sizeof ACCEPT_LINE - 1), p += sizeof ACCEPT_LINE - 1;
+  for (int i = 0; i < hs->n; i++) {
+    const hdr *h = &hs->h[i];
+    if (!h->value) continue;
+    memcpy(p, h->name, h->nlen), p += h->nlen;
+    *p++ = ':', *p++ = ' ';
+    memcpy(p, h->value, h->vlen), p += h->vlen;
+    *p++ = '\r', *p++ = '\n';
+  }
+  *p = '\0';
+  return hs->n ? nodes : NULL;
+}
+
+/* Gives the transfer its own list and record of hs, in one block it frees
+** on release (transfer.c); the record starts with the Cookie line, if any
+** (libcurl writes it from CURLOPT_COOKIE). */
+static void emit_headers(req *r, const hdrs *hs, const char *cookie, size_t cookie_len) {
+  lurl_transfer *t = r->t;
+  size_t rec_len;
+  void *block = malloc(head_block_size(hs, cookie, cookie_len, &rec_len));
+  if (!block) luaL_error(r->L, "not enough memory");
+  free(t->hblock);
+  t->hblock = block;
+  t->slist = head_block_fill(hs, block, cookie, cookie_len, &t->reqhead);
+  t->reqhead_len = rec_len;
 }
 
 static void base64(luaL_Buffer *b, const unsigned char *s, size_t n) {
@@ -296,10 +364,12 @@ static int cookie_names(req *r, int idx, lurl_key *keys) {
 /*
 ** cookies (and any Cookie header) go to libcurl as CURLOPT_COOKIE, so that a
 ** session's jar cookies and these end up on ONE Cookie line (RFC 6265 5.4).
-** Returns 0, or -1 with an InvalidHeader error pushed.
+** The line's value is left on the stack, in *line (NULL when none) for the
+** record.  Returns 0, or -1 with an InvalidHeader error pushed.
 */
-static int add_cookies(req *r, hdrs *hs) {
+static int add_cookies(req *r, hdrs *hs, const char **line, size_t *line_len) {
   lua_State *L = r->L;
+  *line = NULL;
   hdr *existing = hdr_find(hs, "Cookie", 6);
   if (!HAS(r, O_COOKIES) && !(existing && existing->value)) return 0;
   int ty = lurl_req_opt(r, O_COOKIES);
@@ -333,15 +403,11 @@ static int add_cookies(req *r, hdrs *hs) {
     hs->n--;
   }
   size_t n;
-  const char *str = lua_tolstring(L, -1, &n);
+  const char *str = lua_tolstring(L, -1, &n); /* stays on the stack until emitted */
   if (n) {
     SET_RARE(r, CURLOPT_COOKIE, str); /* libcurl copies it */
-    int rc = lurl_buf_adds(&r->t->reqhead, "Cookie: ");
-    rc |= lurl_buf_add(&r->t->reqhead, str, n);
-    rc |= lurl_buf_add(&r->t->reqhead, "\r\n", 2);
-    if (rc) luaL_error(L, "not enough memory");
+    *line = str, *line_len = n;
   }
-  lua_pop(L, 1);
   return 0;
 }
 
@@ -369,9 +435,10 @@ static int check_head(req *r, const hdrs *hs) {
   return 0;
 }
 
-/* The user's, the session's and our headers for one hop; the values stay
-** on the stack until emitted.  Returns 0, or -1 with InvalidHeader pushed. */
-static int merge_all(req *r, hdrs *hs, int kind, int body_i, int is_upload, int flags) {
+/* Ours and what the call adds before the session's headers: the
+** User-Agent, Accept-Encoding, the body's type, the Authorization of
+** `auth`.  Returns 0, or -1 with InvalidHeader pushed. */
+static int merge_ours(req *r, hdrs *hs, int kind, int body_i, int is_upload, int flags) {
   lua_State *L = r->L;
   size_t ualen = 0;
   const char *ua = lurl_req_string_opt(r, O_USER_AGENT, &ualen);
@@ -393,11 +460,24 @@ static int merge_all(req *r, hdrs *hs, int kind, int body_i, int is_upload, int 
     const char *v = lua_tolstring(L, -1, &n);
     hdr_set(r, hs, "Authorization", 13, v, n);
   }
-  for (int from_opts = 0; from_opts <= 1; from_opts++) {
-    if (lurl_req_opt_in(r, from_opts, O_HEADERS) == LUA_TTABLE) {
-      if (merge_headers(r, hs, -1, r->method, r->url)) return -1;
-    } else if (!lua_isnil(L, -1)) lurl_req_field_error(r, "headers", "table", -1);
-  }
+  return 0;
+}
+
+/* The headers table of the session (from_opts 0) or the call (1) merged
+** over hs; the table stays on the stack.  Returns 0, or -1 with
+** InvalidHeader pushed. */
+static int merge_table(req *r, hdrs *hs, int from_opts) {
+  if (lurl_req_opt_in(r, from_opts, O_HEADERS) == LUA_TTABLE)
+    return merge_headers(r, hs, -1, r->method, r->url);
+  if (!lua_isnil(r->L, -1)) lurl_req_field_error(r, "headers", "table", -1);
+  return 0;
+}
+
+/* What follows the call's headers: the redirect's purges, cookies, Expect,
+** and the check of every value.  Returns 0, or -1 with InvalidHeader
+** pushed; the Cookie line's value in *cookie (or NULL). */
+static int merge_rest(req *r, hdrs *hs, int kind, int flags, const char **cookie,
+                      size_t *cookie_len) {
   if (flags & HOP_DROP_BODY) { /* requests purges these with the body */
     hdr *c = hdr_find(hs, "Content-Type", 12);
     if (c) c->value = NULL, c->vlen = 0;
@@ -409,10 +489,188 @@ static int merge_all(req *r, hdrs *hs, int kind, int body_i, int is_upload, int 
     hdr_drop(hs, "Proxy-Authorization", 19);
     SET_RARE(r, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
   }
-  if (add_cookies(r, hs)) return -1;
+  if (add_cookies(r, hs, cookie, cookie_len)) return -1;
   /* no "Expect: 100-continue" round trip: requests never waits for one */
   if (kind != BODY_NONE && !hdr_find(hs, "Expect", 6)) hdr_set(r, hs, "Expect", 6, NULL, 0);
   return check_head(r, hs);
+}
+
+/* ------------------------------------------------ the session's headset -- */
+
+/*
+** Speed trick, the session's headset: ours and a session's default headers
+** merged, their libcurl list and their record, made once and kept in the
+** session's share (user value LURL_SHARE_UV_HEADSET), not merged, checked
+** and copied again for every request.  The session's headers table is live
+** (s.headers.X = "y" applies to the next request), so every request first
+** walks it and compares each name and value, as pointers, with the
+** snapshot the headset was made from.
+** Invariant: the headset's user value holds every string of its snapshot,
+** so none of them is freed and no other string can take its address; Lua
+** strings never change: the same pointers in the same order mean the table
+** holds the same names and values, and the merge made then is the merge a
+** request would make now.  A table with a value that is not a string or
+** false (a number becomes a new string each time) is never snapshot: such
+** sessions take the general path.  A headset is a userdata holding
+** everything in its own memory; a transfer sending its list pins it
+** (LURL_TUV_HEADSET), so a headset replaced while requests run stays alive
+** until they are done.
+*/
+typedef struct headset {
+  int nsnap;                 /* pointers in snap: a name and a value (NULL
+                                for false) per pair of the table */
+  int nh;                    /* entries in h */
+  int final;                 /* no Cookie header: the list as it is can be a
+                                request's whole head */
+  struct curl_slist *list;   /* the lines of h, in the block */
+  const char *rec;           /* the record, in the block */
+  size_t rec_len;
+  const char *ua;            /* the User-Agent sent, or NULL */
+  int dflt;                  /* just ours: the engine's list and the
+                                default record serve (an empty s.headers) */
+  /* then: const void *snap[nsnap]; hdr h[nh], the merge (pointers into
+  ** snapshot strings and constants); the list and record block */
+} headset;
+
+#define SNAP_MAX (2 * MAX_HEADERS)
+
+/* Walks the headers table at idx into snap (name, value pointers in
+** iteration order).  Returns how many pointers, or -1 when the table
+** cannot be snapshot (a name not a string, a value neither a string nor
+** false, too many pairs). */
+static int snapshot(lua_State *L, int idx, const void **snap) {
+  int n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    int vt = lua_type(L, -1);
+    if (lua_type(L, -2) != LUA_TSTRING || n == SNAP_MAX ||
+        !(vt == LUA_TSTRING || (vt == LUA_TBOOLEAN && !lua_toboolean(L, -1)))) {
+      lua_pop(L, 2);
+      return -1;
+    }
+    snap[n++] = lua_tostring(L, -2); /* neither converts: both are strings */
+    snap[n++] = vt == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    lua_pop(L, 1);
+  }
+  return n;
+}
+
+/* Is hs just ours, as the engine's list has them? */
+static int is_default(const hdrs *hs) {
+  return hs->n == 2 && hs->h[0].value == default_ua && hs->h[1].value == lurl_accept_encoding();
+}
+
+static const void **headset_snap(headset *set) { return (const void **)(set + 1); }
+static hdr *headset_h(headset *set) { return (hdr *)(headset_snap(set) + set->nsnap); }
+
+/* Makes the headset of the session headers table at idx (snapshot snap of
+** n pointers) and keeps it in the share; returns it, or NULL with
+** InvalidHeader pushed (*err = 1), or NULL when out of memory (*err = 0). */
+static headset *headset_make(req *r, int idx, const void **snap, int n, int *err) {
+  lua_State *L = r->L;
+  hdrs hs;
+  hs.n = hs.nnum = 0;
+  *err = 0;
+  hdr_set(r, &hs, "User-Agent", 10, default_ua, sizeof default_ua - 1);
+  const char *ae = lurl_accept_encoding();
+  hdr_set(r, &hs, "Accept-Encoding", 15, ae, strlen(ae));
+  if (merge_headers(r, &hs, idx, r->method, r->url)) return *err = 1, NULL;
+  size_t rec_len, block = head_block_size(&hs, NULL, 0, &rec_len);
+  size_t hsize = (size_t)hs.n * sizeof hs.h[0];
+  headset *set = (headset *)lua_newuserdatauv(L, sizeof *set + (size_t)n * sizeof *snap +
+                                                     hsize + block, 1);
+  set->nsnap = n;
+  set->nh = hs.n;
+  set->final = hdr_find(&hs, "Cookie", 6) == NULL;
+  const hdr *ua = hdr_find(&hs, "User-Agent", 10);
+  set->ua = ua ? ua->value : NULL;
+  set->dflt = is_default(&hs);
+  memcpy(headset_snap(set), snap, (size_t)n * sizeof *snap);
+  memcpy(headset_h(set), hs.h, hsize);
+  set->list = head_block_fill(&hs, headset_h(set) + hs.n, NULL, 0, &set->rec);
+  set->rec_len = rec_len;
+  lua_createtable(L, n, 0); /* the snapshot's strings, kept (the invariant) */
+  int k = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pushvalue(L, -2);
+    lua_rawseti(L, -4, ++k);
+    lua_rawseti(L, -3, ++k); /* false is kept too: harmless */
+  }
+  lua_setiuservalue(L, -2, 1);
+  lua_pushvalue(L, -1);
+  lua_setiuservalue(L, r->share_idx, LURL_SHARE_UV_HEADSET);
+  return set;
+}
+
+/* The session's headset for the headers table at idx, pushed [-0, +1]
+** (nil when the table cannot be snapshot); NULL then too.  *err: an
+** InvalidHeader error was pushed instead. */
+static headset *session_headset(req *r, int idx, int *err) {
+  lua_State *L = r->L;
+  const void *snap[SNAP_MAX];
+  *err = 0;
+  int n = snapshot(L, idx, snap);
+  if (n < 0) {
+    lua_pushnil(L);
+    return NULL;
+  }
+  lua_getiuservalue(L, r->share_idx, LURL_SHARE_UV_HEADSET);
+  headset *set = (headset *)lua_touserdata(L, -1);
+  if (set && set->nsnap == n && memcmp(headset_snap(set), snap, (size_t)n * sizeof *snap) == 0)
+    return set;
+  lua_pop(L, 1);
+  set = headset_make(r, idx, snap, n, err);
+  if (!set && !*err) lua_pushnil(L);
+  return set;
+}
+
+/* Does the request add nothing before the session's headers (no
+** user_agent, auth or body type), on a session with headers?  Then ours
+** merged with the session's are its headset's. */
+static int uses_headset(req *r, int kind, int body_i, int is_upload) {
+  return r->share_idx && (r->dhave & (1u << O_HEADERS)) && !HAS(r, O_USER_AGENT) &&
+         !HAS(r, O_AUTH) && lua_isnil(r->L, body_i + 1) &&
+         (kind == BODY_MIME || (kind == BODY_NONE && !is_upload));
+}
+
+/* Does it add nothing after them either?  Then the headset's list is the
+** whole head. */
+static int headset_is_head(req *r, const headset *set, int kind, int flags) {
+  return set->final && kind == BODY_NONE && !(r->ohave & (1u << O_HEADERS)) &&
+         !HAS(r, O_COOKIES) && !(flags & (HOP_DROP_BODY | HOP_STRIP_AUTH));
+}
+
+/* ------------------------------------------------------------ the head -- */
+
+/* The user's, the session's and our headers for one hop, in hs; the values
+** stay on the stack until emitted.  Returns 1 when the session's headset
+** is the whole head (*whole, pinned by the transfer), else 0 with hs
+** merged, or -1 with InvalidHeader pushed. */
+static int merge_all(req *r, hdrs *hs, int kind, int body_i, int is_upload, int flags,
+                     headset **whole, const char **cookie, size_t *cookie_len) {
+  headset *set = NULL;
+  if (uses_headset(r, kind, body_i, is_upload) &&
+      lurl_req_opt_in(r, 0, O_HEADERS) == LUA_TTABLE) { /* else merge_table says why */
+    int err;
+    set = session_headset(r, lua_gettop(r->L), &err);
+    if (err) return -1;
+    if (set && headset_is_head(r, set, kind, flags)) {
+      lua_setiuservalue(r->L, r->tidx, LURL_TUV_HEADSET); /* libcurl reads its list */
+      *whole = set;
+      return 1;
+    }
+  }
+  if (set) {
+    /* its pointers stay valid: the headset is on the stack */
+    memcpy(hs->h, headset_h(set), (size_t)set->nh * sizeof hs->h[0]);
+    hs->n = set->nh;
+  } else {
+    if (merge_ours(r, hs, kind, body_i, is_upload, flags)) return -1;
+    if (merge_table(r, hs, 0)) return -1;
+  }
+  if (merge_table(r, hs, 1)) return -1;
+  return merge_rest(r, hs, kind, flags, cookie, cookie_len);
 }
 
 /*
@@ -423,26 +681,31 @@ static int merge_all(req *r, hdrs *hs, int kind, int body_i, int is_upload, int 
 ** -1 with an InvalidHeader error pushed (nothing was sent).
 */
 int lurl_req_build_headers(req *r, int kind, int body_i, int is_upload, int flags) {
-  lua_State *L = r->L;
   lurl_transfer *t = r->t;
   hdrs hs;
-  hs.n = 0;
-  if (merge_all(r, &hs, kind, body_i, is_upload, flags)) return -1;
-  if (hs.n == 2 && hs.h[0].value == default_ua && hs.h[1].value == lurl_accept_encoding() &&
-      t->reqhead.len == 0) {
+  hs.n = hs.nnum = 0;
+  headset *whole = NULL;
+  const char *cookie = NULL;
+  size_t cookie_len = 0;
+  int rc = merge_all(r, &hs, kind, body_i, is_upload, flags, &whole, &cookie, &cookie_len);
+  if (rc < 0) return -1;
+  const char *ua;
+  if (whole ? whole->dflt : is_default(&hs) && !cookie) {
     /* the common case: the engine's list, nothing built */
-    LURL_SET_KEPT(t->hd, headers, CURLOPT_HTTPHEADER, lurl_engine_pool(t->eng)->headers);
-    t->reqhead_fixed = lurl_default_reqhead();
+    t->slist = lurl_engine_pool(t->eng)->headers;
+    t->reqhead = lurl_default_reqhead(), t->reqhead_len = strlen(t->reqhead);
+    ua = default_ua;
+  } else if (whole) {
+    t->slist = whole->list;
+    t->reqhead = whole->rec, t->reqhead_len = whole->rec_len;
+    ua = whole->ua;
   } else {
-    if (!hdr_find(&hs, "Accept", 6) && /* what libcurl sends, in its order */
-        lurl_buf_adds(&t->reqhead, "Accept: */*\r\n") != LURL_BUF_OK)
-      return luaL_error(L, "not enough memory");
-    for (int i = 0; i < hs.n; i++) emit_header(r, &hs.h[i]);
-    LURL_SET_KEPT(t->hd, headers, CURLOPT_HTTPHEADER, t->slist);
+    emit_headers(r, &hs, cookie, cookie_len);
+    const hdr *u = hdr_find(&hs, "User-Agent", 10);
+    ua = u ? u->value : NULL;
   }
-  if (t->proxy_used) { /* a CONNECT to the proxy carries the User-Agent too */
-    hdr *u = hdr_find(&hs, "User-Agent", 10);
-    if (u && u->value) SET_RARE(r, CURLOPT_USERAGENT, u->value); /* copied */
-  }
+  LURL_SET_KEPT(t->hd, headers, CURLOPT_HTTPHEADER, t->slist);
+  /* a CONNECT to the proxy carries the User-Agent too */
+  if (t->proxy_used && ua) SET_RARE(r, CURLOPT_USERAGENT, ua); /* copied */
   return 0;
 }

@@ -50,6 +50,8 @@ typedef struct req {
   unsigned ohave, dhave; /* the options each holds (bit 1 << O_x) */
   int config;           /* index of core.config (an upvalue of core.start) */
   int tidx;             /* stack index of the transfer */
+  int share_idx;        /* stack index of the session's share, or 0 */
+  struct lurl_engine *e; /* the engine of core.start */
   lurl_transfer *t;
   CURL *h;
   int https;            /* the URL is https */
@@ -100,7 +102,7 @@ static inline int lurl_req_opt(req *r, int id) {
 }
 
 /* request_url.c */
-int lurl_req_build_url(req *r, const char *method, const char *url, int flags);
+int lurl_req_build_url(req *r, const char *method, int url_idx, int flags);
 void lurl_req_encode_table(req *r, lurl_buf *b, int idx, const char *field);
 void lurl_req_scheme_host(lua_State *L, const char *url);
 

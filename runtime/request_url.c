@@ -4,12 +4,12 @@
 ** limits, limit.c), params merged into the query; and the form encoding
 ** of params and data tables.
 */
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include <lauxlib.h>
 
+#include "engine.h"
 #include "errors.h"
 #include "limit.h"
 #include "luac.h"
@@ -32,12 +32,16 @@ static int add_scalar(req *r, lurl_buf *b, int idx, const char *field) {
     ** range test comes first: converting a float out of range is UB */
     if (v > -9223372036854775808.0 && v < 9223372036854775808.0 &&
         v == (lua_Number)(long long)v) {
-      char num[32];
-      snprintf(num, sizeof num, "%lld", (long long)v);
-      return lurl_buf_add_pct(b, num, strlen(num), 1);
+      char num[LURL_INT_CHARS];
+      n = lurl_fmt_int(num, (long long)v);
+      return lurl_buf_add_pct(b, num, n, 1);
     }
     s = lua_tolstring(L, idx, &n); /* a copy on the stack, read right away */
-  } else if (ty == LUA_TSTRING || ty == LUA_TNUMBER) {
+  } else if (ty == LUA_TNUMBER) { /* an integer: written here, no Lua string made */
+    char num[LURL_INT_CHARS];
+    n = lurl_fmt_int(num, (long long)lua_tointeger(L, idx));
+    return lurl_buf_add_pct(b, num, n, 1);
+  } else if (ty == LUA_TSTRING) {
     s = lua_tolstring(L, idx, &n);
   } else {
     return lurl_req_field_error(r, field, "string, number or boolean value", idx);
@@ -99,7 +103,7 @@ void lurl_req_encode_table(req *r, lurl_buf *b, int idx, const char *field) {
   for (int i = 0; i < nk; i++) {
     lua_pushlstring(L, keys[i].s, keys[i].len);
     lua_pushvalue(L, -1);
-    lua_gettable(L, idx);
+    lua_rawget(L, idx); /* the key came from lua_next: it is there */
     add_pair(r, b, lua_gettop(L) - 1, lua_gettop(L), field);
     lua_pop(L, 2);
   }
@@ -211,7 +215,8 @@ static int parse_url(req *r, const char *method, const char *url) {
 
 /* Appends the params option to the URL on top [-1, +1].  They are appended
 ** as we encoded them: libcurl's query editing would re-case some escapes.
-** The encoding buffer is boxed: a bad value further on raises. */
+** A table is encoded into the engine's scratch buffer (engine.c): a bad
+** value further on raises and leaves nothing to free. */
 static void add_params(req *r, int flags) {
   if ((flags & HOP_NO_PARAMS) || !HAS(r, O_PARAMS)) return;
   lua_State *L = r->L;
@@ -219,32 +224,35 @@ static void add_params(req *r, int flags) {
   int ty = lurl_req_opt(r, O_PARAMS);
   const char *q = NULL;
   size_t qn = 0;
-  lurl_box *bx = NULL;
   if (ty == LUA_TTABLE) {
-    bx = lurl_box_push(L);
-    lurl_req_encode_table(r, &bx->buf, url_i + 1, "params");
-    q = bx->buf.data, qn = bx->buf.len;
+    lurl_buf *b = lurl_engine_scratch(r->e);
+    lurl_req_encode_table(r, b, url_i + 1, "params");
+    q = b->data, qn = b->len;
   } else if (ty == LUA_TSTRING) {
     q = lua_tolstring(L, -1, &qn);
   } else if (ty != LUA_TNIL) {
     lurl_req_field_error(r, "params", "table", -1);
   }
-  if (qn) {
-    const char *cur = lua_tostring(L, url_i);
+  if (qn) { /* one string made: the URL, its separator and the query */
+    size_t ulen;
+    const char *cur = lua_tolstring(L, url_i, &ulen);
     const char *qm = strchr(cur, '?');
-    lua_pushvalue(L, url_i);
-    lua_pushstring(L, !qm ? "?" : qm[1] ? "&" : "");
-    lua_pushlstring(L, q, qn);
-    lua_concat(L, 3);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addlstring(&b, cur, ulen);
+    luaL_addstring(&b, !qm ? "?" : qm[1] ? "&" : "");
+    luaL_addlstring(&b, q, qn);
+    luaL_pushresult(&b);
     lua_replace(L, url_i);
   }
-  if (bx) lua_closeslot(L, url_i + 2);
   lua_settop(L, url_i);
 }
 
-/* Validates the URL, merges params into its query, and pushes the final
-** URL [-0, +1].  Returns 0, or -1 with an error object pushed instead. */
-int lurl_req_build_url(req *r, const char *method, const char *url, int flags) {
+/* Validates the URL (the string at stack index url_idx), merges params
+** into its query, and pushes the final URL [-0, +1].  Returns 0, or -1
+** with an error object pushed instead. */
+int lurl_req_build_url(req *r, const char *method, int url_idx, int flags) {
+  const char *url = lua_tostring(r->L, url_idx);
   lua_State *L = r->L;
   size_t auth_end = plain_url(url);
   if (auth_end && !lurl_limits_urls(L)) {
@@ -256,7 +264,7 @@ int lurl_req_build_url(req *r, const char *method, const char *url, int flags) {
     } else if (url[auth_end] == '\0') {
       lua_pushfstring(L, "%s/", url);
     } else {
-      lua_pushstring(L, url);
+      lua_pushvalue(L, url_idx); /* the caller's string as it is: no copy */
     }
   } else if (parse_url(r, method, url) != 0) {
     return -1;

@@ -16,6 +16,7 @@
 
 #include <lauxlib.h>
 
+#include "handle.h"
 #include "luac.h"
 #include "response.h"
 
@@ -59,35 +60,46 @@ static void setnum(lua_State *L, const char *k, double v) {
 
 /* The timing phases of a finished hop, kept as plain numbers until a
 ** script reads res.timings (core.timings builds the table then), then the
-** raw header block and the request's method (one object for all three:
-** res._head and res.method are made from it when read, see
-** lua/http/response.lua; a response table of four fields is half the size
-** of one with five). */
+** raw header block, the request's method and the record of the request
+** header lines lurl set (one object for all four: res._head, res.method
+** and res._reqhead are made from it when read, see lua/http/response.lua;
+** a response table of four fields is half the size of one with five, and
+** most scripts never read what was sent). */
 typedef struct timings {
   const char *tag;  /* timings_tag: marks a timings userdata */
   double dns, connect, tls, ttfb, total;
   long version;     /* CURLINFO_HTTP_VERSION */
   size_t head_len;  /* the header block follows the struct */
   size_t method_len; /* then the method */
+  size_t reqhead_len; /* then the request head record, unless it is the
+                         default one (lurl_default_reqhead): reqhead_default */
+  int reqhead_default;
 } timings;
 
 static const char timings_tag[] = "http.timings";
 
-/* Pushes a userdata holding the hop's timing phases, the header block and
-** the method [-0, +1]; returns the total. */
+/* Pushes a userdata holding the hop's timing phases, the header block,
+** the method and the request head record [-0, +1]; returns the total. */
 double lurl_push_timings(lua_State *L, CURL *h, const lurl_buf *head, const char *method,
-                         size_t method_len) {
+                         size_t method_len, const char *reqhead, size_t reqhead_len) {
   double dns = secs(h, CURLINFO_NAMELOOKUP_TIME_T);
   double con = secs(h, CURLINFO_CONNECT_TIME_T);
   double tls = secs(h, CURLINFO_APPCONNECT_TIME_T);
   double pre = secs(h, CURLINFO_PRETRANSFER_TIME_T);
   double st = secs(h, CURLINFO_STARTTRANSFER_TIME_T);
-  timings *tm = (timings *)lua_newuserdatauv(L, sizeof *tm + head->len + method_len, 0);
+  int dflt = reqhead == lurl_default_reqhead();
+  if (dflt) reqhead_len = 0;
+  timings *tm = (timings *)lua_newuserdatauv(L, sizeof *tm + head->len + method_len +
+                                                    reqhead_len, 0);
   tm->tag = timings_tag;
   tm->head_len = head->len;
   tm->method_len = method_len;
-  if (head->len) memcpy(tm + 1, head->data, head->len);
-  memcpy((char *)(tm + 1) + head->len, method, method_len);
+  tm->reqhead_len = reqhead_len;
+  tm->reqhead_default = dflt;
+  char *p = (char *)(tm + 1);
+  if (head->len) memcpy(p, head->data, head->len);
+  memcpy(p + head->len, method, method_len);
+  if (reqhead_len) memcpy(p + head->len + method_len, reqhead, reqhead_len);
   tm->dns = dns;
   tm->connect = con > 0 ? con - dns : 0;
   tm->tls = tls > 0 ? tls - con : 0;
@@ -106,8 +118,9 @@ static timings *check_timings(lua_State *L, int idx) {
 
 /* core.hop_info(tm, what): "version" -> "1.1" (HTTP version of the hop),
 ** "total" -> seconds, "head" -> the raw header block, "method" -> the
-** request's method.  res.http_version, res.elapsed, res._head and
-** res.method, read lazily. */
+** request's method, "reqhead" -> the request header lines lurl set.
+** res.http_version, res.elapsed, res._head, res.method and res._reqhead,
+** read lazily. */
 static int core_hop_info(lua_State *L) {
   timings *tm = check_timings(L, 1);
   const char *what = luaL_checkstring(L, 2);
@@ -117,6 +130,10 @@ static int core_hop_info(lua_State *L) {
     lua_pushlstring(L, (const char *)(tm + 1), tm->head_len);
   } else if (strcmp(what, "method") == 0) {
     lua_pushlstring(L, (const char *)(tm + 1) + tm->head_len, tm->method_len);
+  } else if (strcmp(what, "reqhead") == 0) {
+    if (tm->reqhead_default) lua_pushstring(L, lurl_default_reqhead());
+    else lua_pushlstring(L, (const char *)(tm + 1) + tm->head_len + tm->method_len,
+                         tm->reqhead_len);
   } else {
     long v = tm->version;
     lua_pushstring(L, v == CURL_HTTP_VERSION_2_0 ? "2" : v == CURL_HTTP_VERSION_1_0 ? "1.0"

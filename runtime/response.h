@@ -10,10 +10,12 @@
 
 #include "text.h"
 
-/* Pushes a userdata holding the hop's timing phases, its header block and
-** the request's method [-0, +1]; returns the total time. */
+/* Pushes a userdata holding the hop's timing phases, its header block,
+** the request's method and the record of the request header lines lurl
+** set (reqhead; lurl_default_reqhead() is kept as a flag) [-0, +1];
+** returns the total time. */
 double lurl_push_timings(lua_State *L, CURL *h, const lurl_buf *head, const char *method,
-                         size_t method_len);
+                         size_t method_len, const char *reqhead, size_t reqhead_len);
 /* core.timings, hop_info, reason, parse_headers, links, to_utf8. */
 void lurl_response_open(lua_State *L);
 

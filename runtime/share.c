@@ -92,7 +92,7 @@ CURL *lurl_share_take(lurl_share *s) {
 /* core.share(keep_cookies) -> share */
 static int share_new(lua_State *L) {
   int cookies = lua_toboolean(L, 1);
-  lurl_share *s = (lurl_share *)lua_newuserdatauv(L, sizeof *s, 0);
+  lurl_share *s = (lurl_share *)lua_newuserdatauv(L, sizeof *s, LURL_SHARE_UV_HEADSET);
   memset(s, 0, sizeof *s);
   s->tag = share_tag;
   s->closed = 1;

@@ -10,6 +10,10 @@
 
 typedef struct lurl_share lurl_share;
 
+/* The user value of a share where request_head.c keeps the session's
+** merged default headers (its headset). */
+#define LURL_SHARE_UV_HEADSET 1
+
 lurl_share *lurl_checkshare(lua_State *L, int idx);
 void lurl_share_attach(lurl_share *s, CURL *h);
 void lurl_share_detach(lurl_share *s, CURL *h);

@@ -100,6 +100,21 @@ static int is_unreserved(unsigned char c) {
 ** computed first so that a LIMIT/NOMEM failure leaves b unchanged, exactly
 ** like lurl_buf_add.
 */
+size_t lurl_fmt_int(char *buf, long long v) {
+  char tmp[LURL_INT_CHARS];
+  /* the magnitude as unsigned: -LLONG_MIN does not fit a long long */
+  unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+  size_t n = 0, len = 0;
+  do {
+    tmp[n++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (v < 0) buf[len++] = '-';
+  while (n) buf[len++] = tmp[--n];
+  buf[len] = '\0';
+  return len;
+}
+
 int lurl_buf_add_pct(lurl_buf *b, const char *s, size_t n, int form) {
   static const char hex[] = "0123456789ABCDEF";
   size_t out = 0;

@@ -67,6 +67,12 @@ int lurl_url_requote(lurl_buf *b, const char *url);
 ** them ("No host supplied").  Other schemes and scheme-less text: 0. */
 int lurl_url_lacks_host(const char *url);
 
+/* Writes v in decimal, as Lua's tostring writes an integer ("%lld"), and
+** a NUL into buf (LURL_INT_CHARS bytes at least); returns the length.  No
+** printf: a number in a query or a header is formatted per request. */
+#define LURL_INT_CHARS 21 /* "-9223372036854775808" and the NUL */
+size_t lurl_fmt_int(char *buf, long long v);
+
 /* Is (s, n) an RFC 9110 token (a method, a header or cookie name): one or
 ** more of ALPHA DIGIT !#$%&'*+-.^_`|~ -- no CR, LF, NUL, space or
 ** separator? */

@@ -100,10 +100,10 @@ void lurl_transfer_release(lurl_transfer *t) {
     t->easy = NULL;
   }
   if (t->state == LURL_T_RUNNING) t->state = LURL_T_DONE;
-  if (t->slist) {
-    curl_slist_free_all(t->slist);
-    t->slist = NULL;
-  }
+  free(t->hblock); /* the list libcurl read, and the record: res._tm has it */
+  t->hblock = NULL;
+  t->slist = NULL;
+  t->reqhead = NULL, t->reqhead_len = 0;
   if (t->up.mime) { /* only once the easy handle no longer uses it */
     curl_mime_free(t->up.mime);
     t->up.mime = NULL;
@@ -132,7 +132,6 @@ void lurl_transfer_orphan(lurl_transfer *t) {
 static void free_buffers(lurl_transfer *t) {
   lurl_buf_free(&t->body);
   lurl_buf_free(&t->head);
-  lurl_buf_free(&t->reqhead);
 }
 
 /* __gc of a transfer: take it off the multi handle first, then free. */
@@ -709,13 +708,11 @@ static void push_transfer_error(lua_State *L, lurl_transfer *t, int tidx) {
 ** no string lookup per field.  The last upvalue is the response metatable
 ** (core.set_response_mt; lua/http/response.lua), nil until it is set.
 */
-static const char *const result_keys[] = {
-  "status", "url", "body", "_reqhead", "_reqbody", "_tm"};
+static const char *const result_keys[] = {"status", "url", "body", "_reqbody", "_tm"};
 enum { KEY_STATUS = lua_upvalueindex(1), KEY_URL = lua_upvalueindex(2),
-       KEY_BODY = lua_upvalueindex(3), KEY_REQHEAD = lua_upvalueindex(4),
-       KEY_REQBODY = lua_upvalueindex(5), KEY_TM = lua_upvalueindex(6),
-       RESULT_MT = lua_upvalueindex(7) };
-#define RESULT_MT_UPVALUE 7 /* RESULT_MT, as lua_setupvalue numbers it */
+       KEY_BODY = lua_upvalueindex(3), KEY_REQBODY = lua_upvalueindex(4),
+       KEY_TM = lua_upvalueindex(5), RESULT_MT = lua_upvalueindex(6) };
+#define RESULT_MT_UPVALUE 6 /* RESULT_MT, as lua_setupvalue numbers it */
 _Static_assert(sizeof result_keys / sizeof result_keys[0] + 1 == RESULT_MT_UPVALUE,
                "core.result: one upvalue per key, then the metatable");
 static int core_result(lua_State *L) {
@@ -747,7 +744,7 @@ static int core_result(lua_State *L) {
   long code = 0;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
   /* four fields for a plain GET (status, url, body, _tm): a hash of four
-  ** slots; _reqhead or _reqbody, and lazy fields once read, grow it */
+  ** slots; _reqbody, and lazy fields once read, grow it */
   lua_createtable(L, 0, 4);
   lua_pushvalue(L, KEY_STATUS);
   lua_pushinteger(L, code);
@@ -760,13 +757,6 @@ static int core_result(lua_State *L) {
     lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
     lua_rawset(L, -3);
   }
-  /* without _reqhead, the default request's record (core.default_reqhead)
-  ** is read lazily (lua/http/response.lua) */
-  if (t->reqhead.len || !t->reqhead_fixed) {
-    lua_pushvalue(L, KEY_REQHEAD);
-    lua_pushlstring(L, t->reqhead.data ? t->reqhead.data : "", t->reqhead.len);
-    lua_rawset(L, -3);
-  }
   lua_pushvalue(L, KEY_REQBODY);
   if (lua_getiuservalue(L, 1, LURL_TUV_BODY) == LUA_TSTRING) /* a string body: what was sent */
     lua_rawset(L, -3);
@@ -775,7 +765,10 @@ static int core_result(lua_State *L) {
   lua_pushvalue(L, KEY_TM);
   size_t mlen;
   const char *method = lua_tolstring(L, 2, &mlen);
-  lurl_push_timings(L, h, &t->head, method ? method : "", method ? mlen : 0); /* res._tm */
+  /* the request head record rides in the timings userdata too: res._reqhead
+  ** is made from it when read (lua/http/response.lua) */
+  lurl_push_timings(L, h, &t->head, method ? method : "", method ? mlen : 0,
+                    t->reqhead ? t->reqhead : "", t->reqhead_len); /* res._tm */
   lua_rawset(L, -3);
   if (!lua_isnil(L, RESULT_MT)) {
     lua_pushvalue(L, RESULT_MT);

@@ -47,7 +47,9 @@ enum lurl_transfer_uv {
   LURL_TUV_METHOD,   /* the method, as the call gave it */
   LURL_TUV_URL,      /* the final URL (params merged) */
   LURL_TUV_SHARE,    /* the session's share: it outlives its transfers */
-  LURL_TUV_COUNT = LURL_TUV_SHARE
+  LURL_TUV_HEADSET,  /* the session's headset whose header list libcurl
+                        reads (request_head.c), or nil */
+  LURL_TUV_COUNT = LURL_TUV_HEADSET
 };
 
 /* A streamed body: pulled by Lua chunk by chunk, or written to a file. */
@@ -117,14 +119,19 @@ typedef struct lurl_transfer {
   long connect_ms, total_ms;   /* as configured, for messages */
   lurl_buf body;               /* response body, capped by max_body */
   lurl_buf head;               /* raw header block of the latest response */
-  lurl_buf reqhead;            /* request header lines we set, "N: v\r\n" */
-  struct curl_slist *slist;    /* request headers handed to libcurl */
+  struct curl_slist *slist;    /* request headers handed to libcurl: in
+                                  hblock, in a session's headset, or the
+                                  engine's default list */
+  const char *reqhead;         /* the record of the request header lines
+                                  lurl set, "N: v\r\n" (what res.request
+                                  shows; beside slist), or NULL */
+  size_t reqhead_len;
+  void *hblock;                /* this request's own list and record, one
+                                  allocation (request_head.c), or NULL */
   const char *proxy_used;      /* non-NULL when a proxy is configured */
   lurl_share *share;           /* the session's caches, or NULL */
   int tainted;                 /* options beyond the per-request set: the
                                   handle is reset before its next use */
-  const char *reqhead_fixed;   /* the request header record, when it is
-                                  the default one (reqhead stays empty) */
   int headers_done;            /* the final response's headers are in */
   int curl_auth, auth_tried;   /* libcurl answers a digest challenge */
   int max_body_set;            /* max_body given (a number or false) */

@@ -92,8 +92,9 @@ function lazy._head(r)
   return tm and core.hop_info(tm, "head")
 end
 
--- core.result leaves the record of the default request headers out
-lazy._reqhead = function() return core.default_reqhead end
+-- the record of the request header lines lurl set, kept by core.result
+-- in the timings userdata
+lazy._reqhead = function(r) return r._tm and core.hop_info(r._tm, "reqhead") or core.default_reqhead end
 
 function lazy.history() return {} end
 

@@ -414,6 +414,18 @@ static void test_token(void) {
   for (const char *p = seps; *p; p++) CHECK(!lurl_is_token(p, 1));
 }
 
+/* lurl_fmt_int writes what "%lld" (Lua's tostring of an integer) writes */
+static void test_fmt_int(void) {
+  static const long long vals[] = {0, 1, -1, 9, 10, 50, -50, 1234567890123LL,
+                                   9223372036854775807LL, -9223372036854775807LL - 1};
+  for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+    char got[LURL_INT_CHARS], want[32];
+    size_t n = lurl_fmt_int(got, vals[i]);
+    snprintf(want, sizeof want, "%lld", vals[i]);
+    CHECK(n == strlen(want) && strcmp(got, want) == 0);
+  }
+}
+
 int main(void) {
   test_buf();
   test_buf_limit();
@@ -425,6 +437,7 @@ int main(void) {
   test_links();
   test_lacks_host();
   test_token();
+  test_fmt_int();
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

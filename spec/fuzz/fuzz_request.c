@@ -223,8 +223,8 @@ static void check_head(lurl_transfer *t, const char *method, size_t mn) {
       fprintf(stderr, "fuzz_request: header line with CR/LF handed to libcurl: %s\n", e->data);
       abort();
     }
-  const char *p = t->reqhead.data ? t->reqhead.data : "";
-  size_t n = t->reqhead.len;
+  const char *p = t->reqhead ? t->reqhead : "";
+  size_t n = t->reqhead_len;
   for (size_t i = 0; i < n; i++) {
     int end = p[i] == '\r' && i + 1 < n && p[i + 1] == '\n';
     if (end) { i++; continue; }
