@@ -148,8 +148,6 @@ static CURLMcode perform(lua_State *L, lurl_engine *e, int *running) {
 ** its connection goes back to the cache before Lua even looks at it. */
 static void finish(lurl_engine *e, lurl_transfer *t, CURLcode code) {
   if (t->state != LURL_T_RUNNING) return;
-  /* a message of lurl's own (stream.c) beats libcurl's "Failed writing" */
-  if (t->hd->errbuf[0] && !t->errbuf[0]) memcpy(t->errbuf, t->hd->errbuf, sizeof t->errbuf);
   t->wake = 1;
   curl_multi_remove_handle(e->multi, t->easy);
   t->state = LURL_T_DONE;

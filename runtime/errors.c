@@ -119,13 +119,13 @@ static const char *fault_kind(const lurl_transfer *t, char *msg, size_t msz) {
     return "BodyTooLarge";
   }
   case LURL_FAULT_DECODE:
-    snprintf(msg, msz, "%s", t->errbuf);
+    snprintf(msg, msz, "%s", lurl_transfer_msg(t));
     return "ContentDecodingError";
   case LURL_FAULT_LENGTHS:
-    snprintf(msg, msz, "%s", t->errbuf);
+    snprintf(msg, msz, "%s", lurl_transfer_msg(t));
     return "InvalidHeader";
   case LURL_FAULT_BAD_LENGTH:
-    snprintf(msg, msz, "%s", t->errbuf);
+    snprintf(msg, msz, "%s", lurl_transfer_msg(t));
     return "ConnectionError";
   case LURL_FAULT_HEAD_SIZE:
     snprintf(msg, msz, "response headers too large: more than %d KiB (lurl's limit for the "
@@ -167,11 +167,14 @@ const char *lurl_error_kind(const lurl_transfer *t, long long now_ms, char *msg,
   CURLcode c = t->code;
   const char *kind = fault_kind(t, msg, msz);
   if (kind) return kind;
-  if (t->refused[0] && c != CURLE_OK) { /* a limited state's address policy */
-    snprintf(msg, msz, "%s", t->refused);
+  const char *refused = lurl_transfer_refused(t);
+  if (refused[0] && c != CURLE_OK) { /* a limited state's address policy */
+    snprintf(msg, msz, "%s", refused);
     return t->proxy_used ? "ProxyError" : "ConnectionError";
   }
-  const char *detail = t->errbuf[0] ? t->errbuf : curl_easy_strerror(c);
+  /* a message of lurl's own beats libcurl's "Failed writing" */
+  const char *detail = lurl_transfer_msg(t);
+  if (!detail[0]) detail = curl_easy_strerror(c);
   snprintf(msg, msz, "%s", detail);
   switch (c) {
   case CURLE_OPERATION_TIMEDOUT:

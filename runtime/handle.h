@@ -31,6 +31,10 @@ typedef struct lurl_handle {
   CURL *easy;
   lurl_transfer *t;            /* the transfer using the handle, or NULL */
   char errbuf[CURL_ERROR_SIZE]; /* its CURLOPT_ERRORBUFFER */
+  char msg[CURL_ERROR_SIZE];   /* what a fault of lurl's own was about
+                                  (lurl_transfer_msg, transfer.h), or "" */
+  char refused[256];           /* why a limited state's address policy refused
+                                  a connection (policy.c), or "" */
   struct curl_slist *headers;  /* CURLOPT_HTTPHEADER as last set */
   long connect_ms, total_ms;   /* CURLOPT_CONNECTTIMEOUT_MS, CURLOPT_TIMEOUT_MS */
   long pipewait;               /* CURLOPT_PIPEWAIT */

@@ -323,11 +323,11 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose,
            (c == ADDR_LOOPBACK && p->allow_loopback) ||
            ((c == ADDR_PRIVATE || c == ADDR_LINKLOCAL) && p->allow_private);
   if (!ok) {
-    if (t && c == ADDR_UNSPECIFIED)
-      snprintf(t->refused, sizeof t->refused, "connection to %s refused: unspecified "
+    if (c == ADDR_UNSPECIFIED) /* kept on the handle: lurl_transfer_refused */
+      snprintf(hd->refused, sizeof hd->refused, "connection to %s refused: unspecified "
                "addresses are never allowed in a state with limits", text);
-    else if (t)
-      snprintf(t->refused, sizeof t->refused, "connection to %s refused: %s addresses are "
+    else
+      snprintf(hd->refused, sizeof hd->refused, "connection to %s refused: %s addresses are "
                "not allowed in this state (lurl_limits.%s)", text, addr_class[c],
                c == ADDR_LOOPBACK ? "allow_loopback" : "allow_private");
     return CURL_SOCKET_BAD;

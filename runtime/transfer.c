@@ -62,7 +62,7 @@ lurl_transfer *lurl_transfer_new(lua_State *L, lurl_engine *e, int mt, lurl_shar
   lurl_handle *hd = kept ? lurl_handle_of(kept) : lurl_pool_take(lurl_engine_pool(e));
   if (!hd) luaL_error(L, "libcurl: cannot create an easy handle");
   t->easy = hd->easy;
-  t->hd = hd, hd->t = t, hd->errbuf[0] = '\0';
+  t->hd = hd, hd->t = t, hd->errbuf[0] = hd->msg[0] = hd->refused[0] = '\0';
   t->eng = e; /* so __gc can give the handle back even if a caller raises */
   if (share) {
     lua_pushvalue(L, share_idx);
@@ -304,7 +304,7 @@ static int body_bytes(lurl_transfer *t, const char *p, size_t len) {
 }
 
 /* Why the Content-Encoding of the response cannot be decoded, in
-** t->errbuf (the message of lurl's faults; engine.c's finish keeps it):
+** the handle's msg (lurl's own fault message, see lurl_transfer_msg):
 ** its fields parsed again, on this rare path only. */
 static void coding_error(lurl_transfer *t) {
   unsigned char codes[LURL_MAX_CODINGS];
@@ -313,7 +313,7 @@ static void coding_error(lurl_transfer *t) {
   lurl_field f;
   while (t->head.data && lurl_next_field(t->head.data, t->head.len, &pos, &f))
     if (lurl_ieq(f.name, f.name_len, "Content-Encoding", 16) &&
-        lurl_codings_parse(f.value, f.value_len, codes, &n, t->errbuf, sizeof t->errbuf) != 0)
+        lurl_codings_parse(f.value, f.value_len, codes, &n, t->hd->msg, sizeof t->hd->msg) != 0)
       return;
 }
 
@@ -353,7 +353,7 @@ static int decode_body(lurl_transfer *t, const char *p, size_t len) {
     size_t used, made;
     const char *out;
     if (lurl_decoder_step(t->in.dec, p, len, &used, &out, &made) != 0) {
-      snprintf(t->errbuf, sizeof t->errbuf, "%s", lurl_decoder_error(t->in.dec));
+      snprintf(t->hd->msg, sizeof t->hd->msg, "%s", lurl_decoder_error(t->in.dec));
       t->fault = LURL_FAULT_DECODE;
       return 0;
     }
@@ -403,13 +403,13 @@ static int check_length(lurl_transfer *t, const char *v, size_t n) {
     while (i < n && (v[i] == ' ' || v[i] == '\t')) i++;
     if (e == s || big || (i < n && v[i] != ',')) {
       while (n > 0 && (v[0] == ' ' || v[0] == '\t')) v++, n--;
-      snprintf(t->errbuf, sizeof t->errbuf, "invalid Content-Length '%.*s' in the response: %s",
+      snprintf(t->hd->msg, sizeof t->hd->msg, "invalid Content-Length '%.*s' in the response: %s",
                (int)(n > 40 ? 40 : n), v, big ? "too large to be a length" : "not a length");
       t->fault = LURL_FAULT_BAD_LENGTH;
       return -1;
     }
     if (t->in.has_clen && x != t->in.clen) {
-      snprintf(t->errbuf, sizeof t->errbuf,
+      snprintf(t->hd->msg, sizeof t->hd->msg,
                "conflicting Content-Length values in the response: %lld and %lld", t->in.clen, x);
       t->fault = LURL_FAULT_LENGTHS;
       return -1;

@@ -139,13 +139,31 @@ typedef struct lurl_transfer {
   lurl_tupload up;
   lurl_tprogress prog;
   lurl_tincoming in;
-  char errbuf[CURL_ERROR_SIZE]; /* libcurl's message, copied when it ends,
-                                  or what a fault of lurl's was about */
-  char refused[256];           /* why a limited state's address policy refused
-                                  a connection (policy.c), or "" */
+  /* lurl's own fault messages and the address policy's refusals live in
+  ** the handle (handle.h: msg, refused), not here: see lurl_transfer_msg */
 } lurl_transfer;
 
 extern const char lurl_transfer_tag[];
+
+/*
+** Speed trick, messages in the handle: the text an error of a transfer
+** names (lurl's own fault message, else libcurl's CURLOPT_ERRORBUFFER) and
+** the address policy's refusal are kept in the transfer's easy-handle
+** companion, which is pooled, instead of 512 bytes in every transfer
+** userdata (each request's allocation, the collector's debt and the
+** memset all shrink by half).  Invariant: they are written only while the
+** handle is attached (libcurl callbacks, lurl_transfer_new clears them) and
+** read only before lurl_transfer_release gives the handle back; a
+** transfer without a handle (released, or orphaned by a closing state)
+** reads "".
+*/
+static inline const char *lurl_transfer_msg(const lurl_transfer *t) {
+  if (!t->hd) return "";
+  return t->hd->msg[0] ? t->hd->msg : t->hd->errbuf;
+}
+static inline const char *lurl_transfer_refused(const lurl_transfer *t) {
+  return t->hd ? t->hd->refused : "";
+}
 lurl_transfer *lurl_checktransfer(lua_State *L, int idx);
 
 /* Pushes a new idle transfer of engine e [-0, +1] (mt: stack index of the
