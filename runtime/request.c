@@ -45,6 +45,7 @@
 #define UV_TRANSFER_MT lua_upvalueindex(2)
 #define UV_ENGINE lua_upvalueindex(3)
 #define UV_GUARD_MT lua_upvalueindex(4) /* the guard's metatable (below) */
+#define UV_GUARD lua_upvalueindex(5)    /* the kept guard (below) */
 
 /* The stack of core.start: its arguments, then what it makes. */
 enum {
@@ -62,6 +63,14 @@ enum {
 ** would each hold a handle (tens of KiB) until a collection.  The guard
 ** owns nothing (the transfer's own __gc stays the owner), so it needs no
 ** __gc: cheaper than a box for every request.
+**
+** Speed trick, the kept guard: core.start keeps one guard as an upvalue and
+** reuses it, so a request allocates none.  Invariant: the kept guard is in
+** use exactly while it points at a transfer (make_transfer sets it, the
+** end of core_start or its __close clears it, and nothing between those
+** can return to Lua without one of them); a core.start entered while it
+** is in use (Lua code of an option's __index calling core.start) makes a
+** fresh guard, as before.
 */
 #define LURL_GUARD_MT "http.guard"
 
@@ -80,12 +89,23 @@ static void push_guard_mt(lua_State *L) {
   }
 }
 
-/* Pushes a to-be-closed guard for t [-0, +1]; clear it once t started. */
-static lurl_transfer **push_guard(lua_State *L, lurl_transfer *t) {
+/* Pushes a new guard, pointing at nothing [-0, +1]. */
+static lurl_transfer **new_guard(lua_State *L) {
   lurl_transfer **g = (lurl_transfer **)lua_newuserdatauv(L, sizeof *g, 0);
   *g = NULL;
   lua_pushvalue(L, UV_GUARD_MT); /* an upvalue: no registry lookup */
   lua_setmetatable(L, -2);
+  return g;
+}
+
+/* Pushes a to-be-closed guard for t [-0, +1]; clear it once t started. */
+static lurl_transfer **push_guard(lua_State *L, lurl_transfer *t) {
+  lua_pushvalue(L, UV_GUARD);
+  lurl_transfer **g = (lurl_transfer **)lua_touserdata(L, -1);
+  if (*g) { /* in use by an outer core.start */
+    lua_pop(L, 1);
+    g = new_guard(L);
+  }
   lua_toclose(L, -1);
   *g = t;
   return g;
@@ -523,7 +543,11 @@ void lurl_request_open(lua_State *L) {
   luaL_getmetatable(L, LURL_TRANSFER_MT);
   lurl_push_engine(L);
   push_guard_mt(L);
-  lua_pushcclosure(L, core_start, 4);
+  lurl_transfer **kept = (lurl_transfer **)lua_newuserdatauv(L, sizeof *kept, 0);
+  *kept = NULL; /* the kept guard, not in use */
+  lua_pushvalue(L, -2);
+  lua_setmetatable(L, -2);
+  lua_pushcclosure(L, core_start, 5);
   lua_setfield(L, -2, "start");
   lua_pushcfunction(L, lurl_req_check_options);
   lua_setfield(L, -2, "check_options");
