@@ -160,11 +160,17 @@ void lurl_handle_url(lurl_handle *hd, const char *url, size_t len) {
   curl_easy_setopt(hd->easy, CURLOPT_URL, url);
 }
 
+/* Frees the spare buffers a companion keeps (lurl_transfer_take_spares). */
+static void drop_spares(lurl_handle *hd) {
+  lurl_buf_free(&hd->spare_body);
+  lurl_buf_free(&hd->spare_head);
+}
+
 /* Frees one of our easy handles and its companion. */
 void lurl_easy_free(CURL *h) {
   lurl_handle *hd = lurl_handle_of(h);
   curl_easy_cleanup(h);
-  if (hd) forget_url(hd);
+  if (hd) forget_url(hd), drop_spares(hd);
   free(hd);
 }
 
@@ -186,6 +192,7 @@ void lurl_pool_give(lurl_pool *p, CURL *h, int tainted) {
     curl_easy_setopt(h, CURLOPT_COOKIEFILE, NULL);
     curl_easy_reset(h);
     forget_url(hd);
+    drop_spares(hd); /* configure zeroes the companion */
     configure(p, h, hd);
   }
   p->idle[p->n++] = h;

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <curl/curl.h>
 
+#include "text.h"
+
 #define LURL_DEFAULT_UA "lurl/" LURL_VERSION
 
 typedef struct lurl_transfer lurl_transfer;
@@ -35,6 +37,9 @@ typedef struct lurl_handle {
                                   (lurl_transfer_msg, transfer.h), or "" */
   char refused[256];           /* why a limited state's address policy refused
                                   a connection (policy.c), or "" */
+  lurl_buf spare_body, spare_head; /* small response buffers a finished
+                                  transfer left for the next (transfer.c,
+                                  lurl_transfer_take_spares), or empty */
   struct curl_slist *headers;  /* CURLOPT_HTTPHEADER as last set */
   long connect_ms, total_ms;   /* CURLOPT_CONNECTTIMEOUT_MS, CURLOPT_TIMEOUT_MS */
   long pipewait;               /* CURLOPT_PIPEWAIT */
@@ -55,6 +60,7 @@ typedef struct lurl_handle {
   ((hd)->field == (val) ? (void)0 : ((hd)->field = (val), (void)curl_easy_setopt((hd)->easy, (opt), (val))))
 
 #define LURL_POOL_MAX 16 /* idle easy handles kept for reuse */
+#define LURL_SPARE_MAX 4096 /* the largest buffer a handle keeps as a spare */
 
 /* An engine's idle handles, configured and on no share, and what a new
 ** handle is configured with. */

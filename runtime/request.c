@@ -499,6 +499,7 @@ static void transfer_options(lua_State *L, req *r) {
   if (!t->max_body_set && !t->st.on) t->body.limit = LURL_DEFAULT_MAX_BODY;
   size_t cap = lurl_limits_memory_cap(L); /* a host's memory cap bounds bodies too */
   t->body.acct = t->head.acct = lurl_limits_acct(L); /* and counts them with Lua's */
+  lurl_transfer_take_spares(t); /* after acct: a budgeted buffer takes none */
   lurl_policy_apply(L, t->hd); /* limited states: the address each connection reaches */
   if (cap) {
     if (t->st.on) {

@@ -128,6 +128,38 @@ void lurl_transfer_orphan(lurl_transfer *t) {
   t->eng = NULL;
 }
 
+/*
+** Speed trick, spare buffers: a response's head and body buffers (C
+** memory, copied into Lua when core.result makes the response) are not
+** freed and made again for the next request of the same easy handle: when
+** small (LURL_SPARE_MAX) they stay on the handle's companion, which the
+** pool keeps, and the next transfer on that handle starts with them: two
+** mallocs and two frees fewer per request.  Invariant: only buffers that
+** count against no budget (acct NULL: a state without a memory cap) are
+** kept or taken, so a limited state's cap counts what it always did; a
+** spare is owned by the companion (freed with it, or when a reset zeroes
+** it, handle.c) and by no transfer; a transfer takes spares only before
+** its handle runs, and gives them back only after core.result copied them.
+*/
+static void take_spare(lurl_buf *b, lurl_buf *spare) {
+  if (b->data || b->acct || !spare->data) return;
+  b->data = spare->data, b->cap = spare->cap, b->len = 0;
+  b->data[0] = '\0';
+  spare->data = NULL, spare->cap = spare->len = 0;
+}
+
+static void give_spare(lurl_buf *b, lurl_buf *spare) {
+  if (!b->data || b->acct || b->cap > LURL_SPARE_MAX || spare->data) return;
+  spare->data = b->data, spare->cap = b->cap, spare->len = 0;
+  b->data = NULL, b->cap = b->len = 0;
+}
+
+/* For request.c, once the buffers' budget (acct) is set: see above. */
+void lurl_transfer_take_spares(lurl_transfer *t) {
+  take_spare(&t->body, &t->hd->spare_body);
+  take_spare(&t->head, &t->hd->spare_head);
+}
+
 /* Frees what the response held in C memory (release frees the rest). */
 static void free_buffers(lurl_transfer *t) {
   lurl_buf_free(&t->body);
@@ -775,6 +807,8 @@ static int core_result(lua_State *L) {
     lua_setmetatable(L, -2);
   }
   if (t->st.on) return 1; /* the transfer lives on: Lua pulls the body */
+  give_spare(&t->body, &t->hd->spare_body); /* copied above: see spare buffers */
+  give_spare(&t->head, &t->hd->spare_head);
   lurl_transfer_release(t);
   free_buffers(t); /* the body may be large: given back now, not at collection */
   return 1;

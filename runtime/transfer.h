@@ -144,6 +144,7 @@ typedef struct lurl_transfer {
 } lurl_transfer;
 
 extern const char lurl_transfer_tag[];
+void lurl_transfer_take_spares(lurl_transfer *t);
 
 /*
 ** Speed trick, messages in the handle: the text an error of a transfer
