@@ -308,6 +308,13 @@ end
 
 ------------------------------------------------------------------ many at once
 
+-- The usual methods' names upper-cased, either case given: what
+-- tostring(m):upper() gives them, without a call and a new string per item.
+local UPPER = {}
+for _, m in ipairs { "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS" } do
+  UPPER[m], UPPER[m:lower()] = m, m
+end
+
 -- http.parallel(list [, {concurrency = n}]) -> results in input order.
 -- Each item is {method, url, opts} or a URL string (GET).  A slot holds the
 -- response, or the error object when that request failed; one failure never
@@ -325,8 +332,8 @@ local function parallel(sess, list, popts)
     error("bad argument #2 to 'parallel' (field 'concurrency': positive integer expected)", 3)
   end
   local function one(m, u, o)
-    check_url("parallel", 1, u)
-    return send(sess, "parallel", 1, tostring(m):upper(), u, o)
+    if type(u) ~= "string" then check_url("parallel", 1, u) end
+    return send(sess, "parallel", 1, UPPER[m] or tostring(m):upper(), u, o)
   end
   local n, nexti, results = #list, 0, {}
   local function worker()

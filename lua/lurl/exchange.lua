@@ -250,6 +250,27 @@ local function join_base(base, url)
 end
 M.join_base = join_base
 
+-- A session's joined URLs, by the URL given: scripts ask for the same few
+-- paths again and again, and join_base costs a pattern match and a new
+-- string each time.  Invariant: a session's base URL never changes once
+-- lurl.options.session has set it, so a kept join stays right.  Bounded:
+-- the cache starts over when it holds JOIN_KEEP URLs (a script whose paths
+-- are all different, ids in them, keeps at most that many).
+local JOIN_KEEP = 64
+local function joined(sess, base, url)
+  local cache = sess._joined
+  local full = cache[url]
+  if full then return full end
+  full = join_base(base, url)
+  local n = sess._njoined + 1
+  if n > JOIN_KEEP then
+    cache, n = {}, 1
+    sess._joined = cache
+  end
+  cache[url], sess._njoined = full, n
+  return full
+end
+
 -- Lets hooks.request change method, URL, headers and params.
 local function run_request_hook(hook, method, url, opts)
   local req = { method = method, url = url, headers = {}, params = opts and opts.params }
@@ -269,7 +290,7 @@ end
 local function wrapped(sess, fname, argn, method, url, opts, c)
   if sess._closed then error("attempt to use a closed session", 3) end
   local base = sess._base_url
-  if base then url = join_base(base, url) end
+  if base then url = joined(sess, base, url) end
   local hooks = sess._hooks
   if hooks and hooks.request then method, url, opts = run_request_hook(hooks.request, method, url, opts) end
   local policy = c.retry and policy_of(c, fname, argn)
