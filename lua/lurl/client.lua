@@ -116,7 +116,7 @@ local function new_session(cfg, keep_cookies)
   -- be looked up in SESSION_MT's __index too, on each request
   local s = setmetatable({ _share = share, defaults = {}, _host_sems = {}, _closed = false,
     _base_url = false, _hooks = false, _rate = false, _conn_sem = false, _host_limit = false,
-    _limits = false, _direct = false, _observers = false, _har = false, _redact = false, _transport = false,
+    _limits = false, _observers = false, _har = false, _redact = false, _transport = false,
     _call = false, cookies = false }, SESSION_MT)
   for k, v in pairs(cfg) do
     local want = SESSION_ONLY[k]
@@ -139,7 +139,6 @@ local function new_session(cfg, keep_cookies)
   check_transport(cfg.transport)
   s._transport = cfg.transport or false
   options.session(s, cfg) -- limits, base URL, redaction, the resolved defaults
-  s._direct = not s._limits and not s._transport -- hops go to libcurl's engine straight
   if keep_cookies then
     s.cookies = cookies.new(share)
     open_jars[share] = true
