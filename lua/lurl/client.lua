@@ -49,6 +49,7 @@ local LIMITED = core.limited()
 --   if c.wrap then return wrapped(...) end; return attempt(..., c, flags)
 local send, wrapped, attempt = exchange.send, exchange.wrapped, exchange.exchange
 local call_opts = options.call
+local IDEMPOTENT, FRESH = exchange.IDEMPOTENT, require("lurl.redirect").FRESH
 
 local function check_url(fname, argn, url)
   if type(url) ~= "string" then
@@ -330,9 +331,13 @@ local function parallel(sess, list, popts)
   if math.type(conc) ~= "integer" or conc < 1 then
     error("bad argument #2 to 'parallel' (field 'concurrency': positive integer expected)", 3)
   end
-  local function one(m, u, o)
+  local function one(m, u, o) -- send(), its dispatch made here as the request functions do
     if type(u) ~= "string" then check_url("parallel", 1, u) end
-    return send(sess, "parallel", 1, UPPER[m] or tostring(m):upper(), u, o)
+    m = UPPER[m] or tostring(m):upper()
+    local c = sess._call
+    if o ~= nil then c = call_opts(sess, o, "parallel", 1) end
+    if c.wrap then return wrapped(sess, "parallel", 1, m, u, o, c) end
+    return attempt(sess, "parallel", 1, m, u, o, c, IDEMPOTENT[m] and 0 or FRESH)
   end
   local n, nexti, results = #list, 0, {}
   local function worker()
