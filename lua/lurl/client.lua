@@ -49,6 +49,7 @@ local LIMITED = core.limited()
 --   if c.wrap then return wrapped(...) end; return attempt(..., c, flags)
 local send, wrapped, attempt = exchange.send, exchange.wrapped, exchange.exchange
 local call_opts = options.call
+local IDEMPOTENT, FRESH = exchange.IDEMPOTENT, require("lurl.redirect").FRESH
 
 local function check_url(fname, argn, url)
   if type(url) ~= "string" then
@@ -116,7 +117,7 @@ local function new_session(cfg, keep_cookies)
   -- be looked up in SESSION_MT's __index too, on each request
   local s = setmetatable({ _share = share, defaults = {}, _host_sems = {}, _closed = false,
     _base_url = false, _hooks = false, _rate = false, _conn_sem = false, _host_limit = false,
-    _limits = false, _direct = false, _observers = false, _har = false, _redact = false, _transport = false,
+    _limits = false, _observers = false, _har = false, _redact = false, _transport = false,
     _call = false, cookies = false }, SESSION_MT)
   for k, v in pairs(cfg) do
     local want = SESSION_ONLY[k]
@@ -139,7 +140,6 @@ local function new_session(cfg, keep_cookies)
   check_transport(cfg.transport)
   s._transport = cfg.transport or false
   options.session(s, cfg) -- limits, base URL, redaction, the resolved defaults
-  s._direct = not s._limits and not s._transport -- hops go to libcurl's engine straight
   if keep_cookies then
     s.cookies = cookies.new(share)
     open_jars[share] = true
@@ -308,6 +308,13 @@ end
 
 ------------------------------------------------------------------ many at once
 
+-- The usual methods' names upper-cased, either case given: what
+-- tostring(m):upper() gives them, without a call and a new string per item.
+local UPPER = {}
+for _, m in ipairs { "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS" } do
+  UPPER[m], UPPER[m:lower()] = m, m
+end
+
 -- http.parallel(list [, {concurrency = n}]) -> results in input order.
 -- Each item is {method, url, opts} or a URL string (GET).  A slot holds the
 -- response, or the error object when that request failed; one failure never
@@ -324,9 +331,13 @@ local function parallel(sess, list, popts)
   if math.type(conc) ~= "integer" or conc < 1 then
     error("bad argument #2 to 'parallel' (field 'concurrency': positive integer expected)", 3)
   end
-  local function one(m, u, o)
-    check_url("parallel", 1, u)
-    return send(sess, "parallel", 1, tostring(m):upper(), u, o)
+  local function one(m, u, o) -- send(), its dispatch made here as the request functions do
+    if type(u) ~= "string" then check_url("parallel", 1, u) end
+    m = UPPER[m] or tostring(m):upper()
+    local c = sess._call
+    if o ~= nil then c = call_opts(sess, o, "parallel", 1) end
+    if c.wrap then return wrapped(sess, "parallel", 1, m, u, o, c) end
+    return attempt(sess, "parallel", 1, m, u, o, c, IDEMPOTENT[m] and 0 or FRESH)
   end
   local n, nexti, results = #list, 0, {}
   local function worker()

@@ -100,47 +100,6 @@ local function io_context(c, flags, method, url)
   return { stream = c.stream, body_fn = body, on_progress = prog, method = method, url = url }
 end
 
--- One hop through libcurl's engine.  Returns res, err, t, ctx.
-local function engine_hop(sess, c, fname, argn, method, url, opts, flags, remaining_ms)
-  local t, err = start(fname, argn, method, url, opts, sess.defaults, flags, remaining_ms,
-    sess._share)
-  if not t then return nil, err end
-  local ctx = c.io and io_context(c, flags, method, url) or nil
-  if ctx then
-    local ok
-    ok, err = stream.drive(t, ctx)
-    if not ok then return nil, err, t, ctx end
-  else
-    wait(t)
-  end
-  local res
-  res, err = result(t)
-  return res, err, t, ctx
-end
-
--- One hop through the session's transport, holding its connection slots
--- (max_connections, max_host_connections) for the hop's duration: the
--- semaphores are to-be-closed values, given back however the hop ends
--- (normally, by an error, or by task:cancel() closing the coroutine).
--- exchange() does engine_hop's work inline for a bare call.
-local function hop(sess, c, fname, argn, method, url, opts, flags, remaining_ms)
-  if sess._direct then
-    return engine_hop(sess, c, fname, argn, method, url, opts, flags, remaining_ms)
-  end
-  local limits = sess._limits
-  local all = limits and sess._conn_sem or nil
-  if all then acquire(all) end
-  local _a <close> = all
-  local per_host = limits and sess._host_limit and host_sem(sess, url) or nil
-  if per_host then acquire(per_host) end
-  local _h <close> = per_host
-  local tr = sess._transport
-  if tr then
-    return transport.hop(sess, tr, method, url, opts, flags, c)
-  end
-  return engine_hop(sess, c, fname, argn, method, url, opts, flags, remaining_ms)
-end
-
 -- The hops of one attempt: sends the request and follows its redirects.
 -- Returns res, or nil, err.  flags: FRESH for a method that is not
 -- idempotent (M.flags_of), else 0; deadline nil and attempt nil (1) for a
@@ -158,7 +117,7 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
   local history, req -- req: the redirect state (lurl.redirect), from the first redirect on
   while true do
     local res, err, t, ctx
-    if bare then -- engine_hop, inline
+    if bare then -- the engine branch below, without deadline, limits or io
       t, err = start(fname, argn, method, url, opts, sess.defaults, flags, 0, sess._share)
       if t then
         wait(t)
@@ -175,7 +134,36 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
       end
       if sess._rate then throttle(sess, sess._rate) end
       if capped then take_slot() end
-      res, err, t, ctx = hop(sess, c, fname, argn, method, url, opts, flags, remaining_ms)
+      -- One hop through the session's transport, holding its connection
+      -- slots (max_connections, max_host_connections) for the hop's
+      -- duration: the semaphores are to-be-closed values, given back
+      -- however the hop ends (normally, by an error, or by task:cancel()
+      -- closing the coroutine).  Inline, not a function: it runs on every
+      -- request that is not bare.
+      local all = sess._conn_sem or nil
+      if all then acquire(all) end
+      local _a <close> = all
+      local per_host = sess._host_limit and host_sem(sess, url) or nil
+      if per_host then acquire(per_host) end
+      local _h <close> = per_host
+      local tr = sess._transport
+      if tr then
+        res, err = transport.hop(sess, tr, method, url, opts, flags, c)
+      else -- libcurl's engine
+        t, err = start(fname, argn, method, url, opts, sess.defaults, flags, remaining_ms,
+          sess._share)
+        if t then
+          ctx = c.io and io_context(c, flags, method, url) or nil
+          if not ctx then
+            wait(t)
+            res, err = result(t)
+          else
+            local ok
+            ok, err = stream.drive(t, ctx)
+            if ok then res, err = result(t) end
+          end
+        end
+      end
     end
     if not res then
       if sess._observers then
@@ -250,6 +238,27 @@ local function join_base(base, url)
 end
 M.join_base = join_base
 
+-- A session's joined URLs, by the URL given: scripts ask for the same few
+-- paths again and again, and join_base costs a pattern match and a new
+-- string each time.  Invariant: a session's base URL never changes once
+-- lurl.options.session has set it, so a kept join stays right.  Bounded:
+-- the cache starts over when it holds JOIN_KEEP URLs (a script whose paths
+-- are all different, ids in them, keeps at most that many).
+local JOIN_KEEP = 64
+local function joined(sess, base, url)
+  local cache = sess._joined
+  local full = cache[url]
+  if full then return full end
+  full = join_base(base, url)
+  local n = sess._njoined + 1
+  if n > JOIN_KEEP then
+    cache, n = {}, 1
+    sess._joined = cache
+  end
+  cache[url], sess._njoined = full, n
+  return full
+end
+
 -- Lets hooks.request change method, URL, headers and params.
 local function run_request_hook(hook, method, url, opts)
   local req = { method = method, url = url, headers = {}, params = opts and opts.params }
@@ -269,7 +278,7 @@ end
 local function wrapped(sess, fname, argn, method, url, opts, c)
   if sess._closed then error("attempt to use a closed session", 3) end
   local base = sess._base_url
-  if base then url = join_base(base, url) end
+  if base then url = joined(sess, base, url) end
   local hooks = sess._hooks
   if hooks and hooks.request then method, url, opts = run_request_hook(hooks.request, method, url, opts) end
   local policy = c.retry and policy_of(c, fname, argn)

@@ -134,6 +134,7 @@ end
 function M.session(s, cfg)
   local d = s.defaults
   s._base_url = cfg.base_url or false
+  if s._base_url then s._joined, s._njoined = {}, 0 end -- lurl.exchange's joined URLs
   s._hooks = cfg.hooks or false
   s._rate = cfg.rate_limit or false
   if s._rate and s._rate <= 0 then
