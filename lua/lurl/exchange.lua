@@ -204,9 +204,21 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
         if ctx and ctx.stream then res:close() end -- a hop's body is not wanted
         if rerr then
           rerr.attempts = attempt or 1
+          -- requests' TooManyRedirects carries the 3xx it stopped at, the
+          -- hops before it in its history
+          if rerr.kind == "TooManyRedirects" then
+            if history then res.history = table.move(history, 1, #history, 1, {}) end
+            rerr.response = res
+          end
           return nil, rerr
         end
-        history = history or {}
+        -- each hop holds the hops before it (requests' resp.history); the
+        -- first hop keeps the lazy empty one
+        if history then
+          res.history = table.move(history, 1, #history, 1, {})
+        else
+          history = {}
+        end
         history[#history + 1] = res
         req = nreq
         method, url, opts, flags = nreq.method, nreq.url, nreq.opts, nreq.flags
