@@ -24,6 +24,7 @@
 #include "request.h"
 #include "response.h"
 #include "share.h"
+#include "text.h"
 #include "transfer.h"
 
 /* Generated at build time from lua/ (see cmake/embed.cmake). */
@@ -72,10 +73,42 @@ static void preload_lua(lua_State *L) {
   lua_pop(L, 1);
 }
 
+/* Requotes a redirect reference as requests' requote_uri does (see
+** lurl_url_quotes), its authority aside, and returns it (pushed), or ref
+** itself when nothing changes.  Before libcurl sees it: libcurl 7.88 escapes
+** raw bytes in lower-case hex (%c5%a1), RFC 3986 and requests use upper
+** case (%C5%A1).  The escapes a server wrote stay as they are. */
+static const char *requote_ref(lua_State *L, const char *ref) {
+  static const char hex[] = "0123456789ABCDEF";
+  const char *p = strstr(ref, "://");
+  if (p) p += 3;
+  else if (ref[0] == '/' && ref[1] == '/') p = ref + 2;
+  if (p) p += strcspn(p, "/?#"); /* after the authority */
+  else p = ref;
+  size_t i = 0;
+  while (p[i] && !lurl_url_quotes(p, i)) i++;
+  if (!p[i]) return ref; /* the usual case: nothing to quote */
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addlstring(&b, ref, (size_t)(p - ref) + i);
+  for (; p[i]; i++) {
+    if (!lurl_url_quotes(p, i)) {
+      luaL_addchar(&b, p[i]);
+    } else {
+      unsigned char c = (unsigned char)p[i];
+      luaL_addchar(&b, '%');
+      luaL_addchar(&b, hex[c >> 4]);
+      luaL_addchar(&b, hex[c & 15]);
+    }
+  }
+  luaL_pushresult(&b);
+  return lua_tostring(L, -1);
+}
+
 /* core.resolve(base, ref) -> absolute URL | nil, why (redirect targets). */
 static int core_resolve(lua_State *L) {
   const char *base = luaL_checkstring(L, 1);
-  const char *ref = luaL_checkstring(L, 2);
+  const char *ref = requote_ref(L, luaL_checkstring(L, 2));
   lurl_box *b = lurl_box_push(L); /* libcurl's URL until it is copied */
   if (!(b->u = curl_url())) return luaL_error(L, "not enough memory");
   CURLUcode rc = curl_url_set(b->u, CURLUPART_URL, base, CURLU_NON_SUPPORT_SCHEME);

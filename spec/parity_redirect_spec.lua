@@ -1,8 +1,10 @@
--- Redirect parity with requests (issue 17, items 4 and 5): the response a
--- TooManyRedirects error carries and every hop's own history.
+-- Redirect parity with requests (issue 17, items 4, 5 and 8): the response
+-- a TooManyRedirects error carries, every hop's own history, and the
+-- upper-case requoting of a Location's raw non-ASCII bytes.
 --
 -- httpbin's /redirect/n and /absolute-redirect/n give real chains; the
--- fault server's log shows a target that was never asked.
+-- fault server (spec/servers/fault_routes_predir.py) sends a Location with
+-- raw UTF-8 bytes and records the target each hop arrived with.
 local helper = require "spec.helper"
 local support = require "spec.support"
 local http = require "http"
@@ -87,4 +89,28 @@ describe("each hop's history", function()
     local res = must(http.get(HTTPBIN .. "/get"))
     assert.same({}, res.history)
   end)
+end)
+
+describe("a Location with raw non-ASCII bytes", function()
+  local WANT = "/predir/landed?w=%C5%A1&k=%c3%a9"
+
+  for _, case in ipairs({ { "relative", "" }, { "absolute", "?abs=1" } }) do
+    it("is requoted in upper-case hex, as requests sends it (" .. case[1] .. ")", function()
+      support.fault_reset()
+      local res = must(http.get(FAULT .. "/predir/raw-location" .. case[2]))
+      assert.equal(200, res.status)
+      assert.equal(1, #res.history)
+      assert.equal(302, res.history[1].status)
+      -- the server got the UTF-8 bytes escaped upper-case, the server's own
+      -- escape (%c3%a9) unchanged
+      local got = received("/predir/landed")
+      assert.equal(1, #got)
+      assert.equal(WANT, got[1].target)
+      assert.equal(WANT, res.body)
+      assert.equal(FAULT .. WANT, res.url)
+    end)
+    -- (the absolute case passed before the fix too: libcurl leaves the raw
+    -- bytes of an absolute reference alone and the next hop's URL is then
+    -- requoted like any request URL; it guards that path)
+  end
 end)
