@@ -255,14 +255,80 @@ static int core_links(lua_State *L) {
   return 1;
 }
 
+/* Length of the well-formed UTF-8 sequence at s[0..n), or 0 if it is not
+** one; *bad gets the length of its maximal ill-formed prefix (at least 1),
+** which decoders with errors="replace" turn into a single U+FFFD. */
+static size_t utf8_seq(const unsigned char *s, size_t n, size_t *bad) {
+  unsigned char c = s[0];
+  size_t len;
+  unsigned char lo = 0x80, hi = 0xBF; /* the range of the second byte */
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) len = 2;
+  else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F; /* no surrogates */
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    *bad = 1;
+    return 0;
+  }
+  size_t k = 1;
+  for (; k < len && k < n; k++) {
+    unsigned char b = s[k];
+    if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) break;
+  }
+  if (k == len) return len;
+  *bad = k;
+  return 0;
+}
+
+/* Pushes s as valid UTF-8: s itself (at stack index idx) when it is
+** already, else a copy with each ill-formed piece replaced by U+FFFD.
+** The check is one pass; ASCII bytes cost one comparison each. */
+static void push_utf8_replaced(lua_State *L, int idx, const char *s, size_t n) {
+  const unsigned char *u = (const unsigned char *)s;
+  size_t i = 0, bad = 0;
+  while (i < n) {
+    if (u[i] < 0x80) { i++; continue; }
+    size_t len = utf8_seq(u + i, n - i, &bad);
+    if (!len) break;
+    i += len;
+  }
+  if (i >= n) {
+    lua_pushvalue(L, idx);
+    return;
+  }
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  size_t from = 0;
+  while (i < n) {
+    size_t len = u[i] < 0x80 ? 1 : utf8_seq(u + i, n - i, &bad);
+    if (len) { i += len; continue; }
+    luaL_addlstring(&b, s + from, i - from);
+    luaL_addstring(&b, "\xEF\xBF\xBD");
+    i += bad;
+    from = i;
+  }
+  luaL_addlstring(&b, s + from, n - from);
+  luaL_pushresult(&b);
+}
+
 /* core.to_utf8(bytes, charset) -> text | nil, why.  iconv does the work;
-** utf-8 and us-ascii pass through untouched. */
+** utf-8 is checked, its ill-formed bytes becoming U+FFFD as with requests'
+** errors="replace"; us-ascii passes through untouched. */
 static int core_to_utf8(lua_State *L) {
   size_t n;
   const char *s = luaL_checklstring(L, 1, &n);
   const char *cs = luaL_checkstring(L, 2);
-  if (strcasecmp(cs, "utf-8") == 0 || strcasecmp(cs, "utf8") == 0 ||
-      strcasecmp(cs, "us-ascii") == 0 || strcasecmp(cs, "ascii") == 0) {
+  if (strcasecmp(cs, "utf-8") == 0 || strcasecmp(cs, "utf8") == 0) {
+    push_utf8_replaced(L, 1, s, n);
+    return 1;
+  }
+  if (strcasecmp(cs, "us-ascii") == 0 || strcasecmp(cs, "ascii") == 0) {
     lua_settop(L, 1);
     return 1;
   }
