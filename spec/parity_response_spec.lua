@@ -112,3 +112,58 @@ describe("res.text under charset=utf-8", function()
     assert.are.equal(s, bytes(s, "text/plain").text)
   end)
 end)
+
+-- /response-headers sets the Link field(s) given, in order
+local function with_links(...)
+  local params = {}
+  for _, v in ipairs { ... } do params[#params + 1] = { "Link", v } end
+  local res = must(http.get(helper.httpbin .. "/response-headers", { params = params }))
+  assert.are.equal(200, res.status)
+  return res
+end
+
+describe("res.links keeps every parameter, as requests does", function()
+  it("keeps type, title and any other parameter", function()
+    local res = with_links('<http://api.test/p/2>; rel="next"; type="text/html"; title="Page 2"; hreflang=de')
+    local l = res.links.next
+    assert.are.same({ url = "http://api.test/p/2", rel = "next", type = "text/html",
+      title = "Page 2", hreflang = "de" }, l)
+  end)
+
+  it("keeps a link without rel, keyed by its URL", function()
+    local res = with_links('<http://api.test/style.css>; type="text/css"',
+      '<http://api.test/p/3>; rel=next')
+    assert.are.same({ url = "http://api.test/style.css", type = "text/css" },
+      res.links["http://api.test/style.css"])
+    assert.are.equal("http://api.test/p/3", res.links.next.url)
+  end)
+
+  it("lower-cases parameter names, the first of a name wins, a bare one is ''", function()
+    local res = with_links('<http://api.test/a>; Rel="Next"; Title="first"; title="second"; crossorigin')
+    local l = res.links.next
+    assert.are.equal("first", l.title)
+    assert.are.equal("next", l.rel)
+    assert.are.equal("", l.crossorigin)
+  end)
+
+  it("a link with several rel types is one table filed under each", function()
+    local res = with_links('<http://api.test/p/9>; rel="last NEXT"; title=end')
+    assert.are.equal("http://api.test/p/9", res.links.last.url)
+    assert.are.equal("end", res.links.next.title)
+    assert.are.equal("last next", res.links.last.rel)
+    assert.is_true(rawequal(res.links.last, res.links.next))
+  end)
+
+  it("many rel types and many parameters: one shared table (no rels x params work)", function()
+    local rels, params = {}, {}
+    for i = 1, 150 do
+      rels[#rels + 1] = "r" .. i
+      params[#params + 1] = ("; p%d=%d"):format(i, i)
+    end
+    local res = with_links(('<http://api.test/m>; rel="%s"%s'):format(table.concat(rels, " "),
+      table.concat(params)))
+    local first = res.links.r1
+    assert.are.equal("150", first.p150)
+    for i = 2, 150 do assert.is_true(rawequal(first, res.links["r" .. i])) end
+  end)
+end)
