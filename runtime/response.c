@@ -218,8 +218,53 @@ static int core_parse_headers(lua_State *L) {
   return 2;
 }
 
-/* core.links(value) -> {rel = {url=, rel=}, ...} (the first link of each
-** rel wins; a link with several rel types is filed under each). */
+/* Pushes s[0..n) in ASCII lower case. */
+static void push_lower(lua_State *L, const char *s, size_t n) {
+  luaL_Buffer b;
+  char *p = luaL_buffinitsize(L, &b, n);
+  for (size_t k = 0; k < n; k++)
+    p[k] = (s[k] >= 'A' && s[k] <= 'Z') ? (char)(s[k] + 32) : s[k];
+  luaL_pushresultsize(&b, n);
+}
+
+/* Pushes the table of one link: each parameter under its lower-case name
+** (the first of a name wins; one without a value is ""), then url and rel
+** (lower case, as written: "next last" for several types). */
+static void push_link(lua_State *L, const lurl_link *l) {
+  lua_newtable(L);
+  size_t pos = 0;
+  lurl_link_param p;
+  while (lurl_next_link_param(l->params, l->params_len, &pos, &p) == 1) {
+    push_lower(L, p.name, p.name_len);
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, -3) != LUA_TNIL) { lua_pop(L, 2); continue; }
+    lua_pop(L, 1);
+    lua_pushlstring(L, p.value ? p.value : "", p.value_len);
+    lua_rawset(L, -3);
+  }
+  lua_pushlstring(L, l->url, l->url_len);
+  lua_setfield(L, -2, "url");
+  if (l->rel) {
+    push_lower(L, l->rel, l->rel_len);
+    lua_setfield(L, -2, "rel");
+  }
+}
+
+/* Files the link table on top of the stack under key `at` of the table
+** below it unless that key is taken (the first link of each key wins). */
+static void file_link(lua_State *L, const char *at, size_t n, int lower) {
+  if (lower) push_lower(L, at, n); else lua_pushlstring(L, at, n);
+  lua_pushvalue(L, -1);
+  if (lua_rawget(L, -4) != LUA_TNIL) { lua_pop(L, 2); return; }
+  lua_pop(L, 1);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, -4);
+}
+
+/* core.links(value) -> {key = {url=, rel=, <params>}, ...}: a link is
+** filed under each of its rel types, or under its URL when it has none (as
+** requests does); the first link of each key wins.  Linear in the value:
+** one table per link, shared by its rel types. */
 static int core_links(lua_State *L) {
   size_t n;
   const char *v = luaL_optlstring(L, 1, "", &n);
@@ -227,42 +272,97 @@ static int core_links(lua_State *L) {
   size_t pos = 0;
   lurl_link l;
   while (lurl_next_link(v, n, &pos, &l)) {
-    if (!l.rel) continue;
+    push_link(L, &l);
+    int filed = 0;
     size_t i = 0;
-    while (i < l.rel_len) {
+    while (l.rel && i < l.rel_len) {
       while (i < l.rel_len && l.rel[i] == ' ') i++;
       size_t s = i;
       while (i < l.rel_len && l.rel[i] != ' ') i++;
       if (i == s) break;
-      char rel[64];
-      size_t rn = i - s < sizeof rel ? i - s : sizeof rel - 1;
-      for (size_t k = 0; k < rn; k++) {
-        char c = l.rel[s + k];
-        rel[k] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
-      }
-      lua_pushlstring(L, rel, rn);
-      if (lua_rawget(L, -2) != LUA_TNIL) { lua_pop(L, 1); continue; }
-      lua_pop(L, 1);
-      lua_pushlstring(L, rel, rn);
-      lua_createtable(L, 0, 2);
-      lua_pushlstring(L, l.url, l.url_len);
-      lua_setfield(L, -2, "url");
-      lua_pushlstring(L, rel, rn);
-      lua_setfield(L, -2, "rel");
-      lua_rawset(L, -3);
+      file_link(L, l.rel + s, i - s, 1);
+      filed = 1;
     }
+    if (!filed) file_link(L, l.url, l.url_len, 0);
+    lua_pop(L, 1);
   }
   return 1;
 }
 
+/* Length of the well-formed UTF-8 sequence at s[0..n), or 0 if it is not
+** one; *bad gets the length of its maximal ill-formed prefix (at least 1),
+** which decoders with errors="replace" turn into a single U+FFFD. */
+static size_t utf8_seq(const unsigned char *s, size_t n, size_t *bad) {
+  unsigned char c = s[0];
+  size_t len;
+  unsigned char lo = 0x80, hi = 0xBF; /* the range of the second byte */
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) len = 2;
+  else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F; /* no surrogates */
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    *bad = 1;
+    return 0;
+  }
+  size_t k = 1;
+  for (; k < len && k < n; k++) {
+    unsigned char b = s[k];
+    if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) break;
+  }
+  if (k == len) return len;
+  *bad = k;
+  return 0;
+}
+
+/* Pushes s as valid UTF-8: s itself (at stack index idx) when it is
+** already, else a copy with each ill-formed piece replaced by U+FFFD.
+** The check is one pass; ASCII bytes cost one comparison each. */
+static void push_utf8_replaced(lua_State *L, int idx, const char *s, size_t n) {
+  const unsigned char *u = (const unsigned char *)s;
+  size_t i = 0, bad = 0;
+  while (i < n) {
+    if (u[i] < 0x80) { i++; continue; }
+    size_t len = utf8_seq(u + i, n - i, &bad);
+    if (!len) break;
+    i += len;
+  }
+  if (i >= n) {
+    lua_pushvalue(L, idx);
+    return;
+  }
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  size_t from = 0;
+  while (i < n) {
+    size_t len = u[i] < 0x80 ? 1 : utf8_seq(u + i, n - i, &bad);
+    if (len) { i += len; continue; }
+    luaL_addlstring(&b, s + from, i - from);
+    luaL_addstring(&b, "\xEF\xBF\xBD");
+    i += bad;
+    from = i;
+  }
+  luaL_addlstring(&b, s + from, n - from);
+  luaL_pushresult(&b);
+}
+
 /* core.to_utf8(bytes, charset) -> text | nil, why.  iconv does the work;
-** utf-8 and us-ascii pass through untouched. */
+** utf-8 is checked, its ill-formed bytes becoming U+FFFD as with requests'
+** errors="replace"; us-ascii passes through untouched. */
 static int core_to_utf8(lua_State *L) {
   size_t n;
   const char *s = luaL_checklstring(L, 1, &n);
   const char *cs = luaL_checkstring(L, 2);
-  if (strcasecmp(cs, "utf-8") == 0 || strcasecmp(cs, "utf8") == 0 ||
-      strcasecmp(cs, "us-ascii") == 0 || strcasecmp(cs, "ascii") == 0) {
+  if (strcasecmp(cs, "utf-8") == 0 || strcasecmp(cs, "utf8") == 0) {
+    push_utf8_replaced(L, 1, s, n);
+    return 1;
+  }
+  if (strcasecmp(cs, "us-ascii") == 0 || strcasecmp(cs, "ascii") == 0) {
     lua_settop(L, 1);
     return 1;
   }

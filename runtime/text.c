@@ -314,51 +314,71 @@ static size_t skip_piece(const char *v, size_t n, size_t i) {
 }
 
 /*
-** Parses the parameters after "<url>" starting at i, up to the comma that
-** ends the link (or n).  On success stores the first rel (later ones are
-** ignored, as RFC 8288 section 3.3 asks) and returns the index just past
-** the link; returns (size_t)-1 if the parameters are malformed.  A quoted
-** rel is returned as it appears between the quotes: escapes are not undone,
-** since the result must point into the input.  Empty parameters (";;" or a
-** trailing ';') are tolerated.
+** One parameter of a link's "; name[=value]" list, from *pos.  Empty
+** parameters (";;" or a trailing ';') are skipped.  A quoted value is given
+** as it appears between the quotes: escapes are not undone, since the
+** result must point into the input.  Each byte is looked at once or twice.
 */
-static size_t parse_params(const char *v, size_t n, size_t i, lurl_link *l) {
+int lurl_next_link_param(const char *v, size_t n, size_t *pos, lurl_link_param *p) {
+  size_t i = *pos;
   for (;;) {
     i = skip_ows(v, n, i);
-    if (i >= n) return n;
-    if (v[i] == ',') return i + 1;
-    if (v[i] != ';') return (size_t)-1;
+    if (i >= n) { *pos = n; return 0; }
+    if (v[i] == ',') { *pos = i + 1; return 0; }
+    if (v[i] != ';') return -1;
     i = skip_ows(v, n, i + 1);
     if (i >= n || v[i] == ',' || v[i] == ';') continue;
-    size_t ns = i;
-    while (i < n && is_tchar(v[i])) i++;
-    if (i == ns) return (size_t)-1;
-    size_t ne = i;
-    const char *val = NULL;
-    size_t vlen = 0;
-    i = skip_ows(v, n, i);
-    if (i < n && v[i] == '=') {
-      i = skip_ows(v, n, i + 1);
-      if (i < n && v[i] == '"') {
-        size_t vs = ++i;
-        while (i < n && v[i] != '"') i += (v[i] == '\\') ? 2 : 1;
-        if (i >= n) return (size_t)-1; /* unterminated quoted string */
-        val = v + vs;
-        vlen = i - vs;
-        i++;
-      } else {
-        /* Lenient: unquoted values such as anchor=http://x are not tokens. */
-        size_t vs = i;
-        while (i < n && !is_ows(v[i]) && v[i] != ';' && v[i] != ',') i++;
-        val = v + vs;
-        vlen = i - vs;
-      }
-    }
-    if (!l->rel && val && lurl_ieq(v + ns, ne - ns, "rel", 3)) {
-      l->rel = val;
-      l->rel_len = vlen;
+    break;
+  }
+  size_t ns = i;
+  while (i < n && is_tchar(v[i])) i++;
+  if (i == ns) return -1;
+  p->name = v + ns;
+  p->name_len = i - ns;
+  p->value = NULL;
+  p->value_len = 0;
+  i = skip_ows(v, n, i);
+  if (i < n && v[i] == '=') {
+    i = skip_ows(v, n, i + 1);
+    if (i < n && v[i] == '"') {
+      size_t vs = ++i;
+      while (i < n && v[i] != '"') i += (v[i] == '\\') ? 2 : 1;
+      if (i >= n) return -1; /* unterminated quoted string */
+      p->value = v + vs;
+      p->value_len = i - vs;
+      i++;
+    } else {
+      /* Lenient: unquoted values such as anchor=http://x are not tokens. */
+      size_t vs = i;
+      while (i < n && !is_ows(v[i]) && v[i] != ';' && v[i] != ',') i++;
+      p->value = v + vs;
+      p->value_len = i - vs;
     }
   }
+  *pos = i;
+  return 1;
+}
+
+/*
+** Parses the parameters after "<url>" starting at i, up to the comma that
+** ends the link (or n).  On success stores the first rel (later ones are
+** ignored, as RFC 8288 section 3.3 asks) and the span of the parameters,
+** and returns the index just past the link; returns (size_t)-1 if the
+** parameters are malformed.
+*/
+static size_t parse_params(const char *v, size_t n, size_t i, lurl_link *l) {
+  lurl_link_param p;
+  int r;
+  l->params = v + i;
+  while ((r = lurl_next_link_param(v, n, &i, &p)) == 1) {
+    if (!l->rel && p.value && lurl_ieq(p.name, p.name_len, "rel", 3)) {
+      l->rel = p.value;
+      l->rel_len = p.value_len;
+    }
+  }
+  if (r < 0) return (size_t)-1;
+  l->params_len = (size_t)(v + i - l->params);
+  return i;
 }
 
 /*
@@ -380,7 +400,7 @@ int lurl_next_link(const char *v, size_t n, size_t *pos, lurl_link *l) {
     }
     const char *gt = memchr(v + i, '>', n - i);
     if (!gt) break;
-    lurl_link cur = {v + i + 1, (size_t)(gt - v) - i - 1, NULL, 0};
+    lurl_link cur = {v + i + 1, (size_t)(gt - v) - i - 1, NULL, 0, NULL, 0};
     size_t next = parse_params(v, n, (size_t)(gt - v) + 1, &cur);
     if (next == (size_t)-1) {
       i = skip_piece(v, n, (size_t)(gt - v) + 1);

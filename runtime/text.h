@@ -137,7 +137,22 @@ typedef struct lurl_link {
   const char *rel;           /* the rel parameter's value, quotes removed; */
   size_t rel_len;            /* NULL/0 when there is none; may hold several
                                 space-separated relation types */
+  const char *params;        /* the "; name=value" list after '>', up to */
+  size_t params_len;         /* and including the comma that ends the link */
 } lurl_link;
+
+/* One parameter of a link: value NULL when there is no '='. */
+typedef struct lurl_link_param {
+  const char *name;
+  size_t name_len;
+  const char *value; /* quotes removed, escapes not undone */
+  size_t value_len;
+} lurl_link_param;
+
+/* Iterates the parameters of l.params (start with *pos = 0 over
+** l.params/l.params_len): returns 1 with the next one in *p, 0 at the end
+** of the link, -1 when malformed (never for a span lurl_next_link gave). */
+int lurl_next_link_param(const char *v, size_t n, size_t *pos, lurl_link_param *p);
 
 /* Iterates the links of a Link header value such as
 **   <https://x/?page=2>; rel="next", <https://x/?page=9>; rel=last

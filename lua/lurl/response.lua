@@ -136,14 +136,45 @@ local function redacted(err, r)
   return err
 end
 
+-- The UTF of a JSON body that is not plain UTF-8, as requests guesses it:
+-- a BOM, else the NULs among the first four bytes (JSON text starts with
+-- an ASCII character, RFC 8259 section 8.1).  Returns the iconv name and
+-- the BOM's length, or nil for UTF-8 without a BOM.
+local function json_utf(body)
+  local a, b, c, d = body:byte(1, 4)
+  if a == 0xEF and b == 0xBB and c == 0xBF then return "UTF-8", 3 end
+  if a == 0xFF and b == 0xFE then
+    if c == 0 and d == 0 then return "UTF-32LE", 4 end
+    return "UTF-16LE", 2
+  end
+  if a == 0xFE and b == 0xFF then return "UTF-16BE", 2 end
+  if a == 0 and b == 0 and c == 0xFE and d == 0xFF then return "UTF-32BE", 4 end
+  if a == 0 and b == 0 and c == 0 and d then return "UTF-32BE", 0 end
+  if a == 0 and b then return "UTF-16BE", 0 end
+  if b == 0 and c == 0 and d == 0 then return "UTF-32LE", 0 end
+  if b == 0 then return "UTF-16LE", 0 end
+  return nil
+end
+
+-- The body as JSON text: plain UTF-8 costs one byte test (no NUL among the
+-- first two bytes, no BOM lead byte); others are converted to UTF-8.
+local function json_text(body)
+  local a, b = body:byte(1, 2)
+  if a ~= 0 and b ~= 0 and (a or 0) < 0xEF then return body end
+  local cs, bom = json_utf(body)
+  if not cs then return body end
+  return core.to_utf8(body:sub(bom + 1), cs) or body
+end
+
 function methods.json(r)
-  local ok, v = pcall(json.decode, r.body)
+  local text = json_text(r.body)
+  local ok, v = pcall(json.decode, text)
   if ok then return integers(v) end
   local msg = tostring(v)
   local pos = tonumber(msg:match("character (%d+)")) or 1
   -- the excerpt of a body that echoes credentials must not show them
   local redact = require "lurl.redact"
-  local excerpt = redact.excerpt(r.body, redact.response_secrets(r), pos - 20, pos + 20)
+  local excerpt = redact.excerpt(text, redact.response_secrets(r), pos - 20, pos + 20)
     :gsub("[%c]", " ")
   local err = core.error("JSONDecodeError",
     ("%s (excerpt: %q)"):format(msg:gsub("^.-:%d+: ", ""), excerpt), r.method, r.url)
