@@ -11,13 +11,7 @@ local response = require "lurl.response"
 local task = require "lurl.task"
 -- Loaded on first use, so `require "http"` compiles only what every
 -- script needs (retries, jars and pagination are not in every script).
-local function lazy(name)
-  return setmetatable({}, { __index = function(t, k)
-    local m = require(name)
-    setmetatable(t, { __index = m })
-    return m[k]
-  end })
-end
+local lazy = require "lurl.lazy"
 local cookies = lazy "lurl.cookies"
 local paginate = lazy "lurl.paginate"
 local options = require "lurl.options"

@@ -18,13 +18,7 @@ local task = require "lurl.task"
 local options = require "lurl.options"
 local redirect = require "lurl.redirect"
 
-local function lazy(name)
-  return setmetatable({}, { __index = function(t, k)
-    local m = require(name)
-    setmetatable(t, { __index = m })
-    return m[k]
-  end })
-end
+local lazy = require "lurl.lazy"
 local retry = lazy "lurl.retry"
 local stream = lazy "lurl.stream" -- only for streams, uploads from functions, progress
 local redact = lazy "lurl.redact"

@@ -31,13 +31,7 @@ local NONE = {}
 
 local M = {}
 
-local function lazy(name)
-  return setmetatable({}, { __index = function(t, k)
-    local m = require(name)
-    setmetatable(t, { __index = m })
-    return m[k]
-  end })
-end
+local lazy = require "lurl.lazy"
 local redact = lazy "lurl.redact" -- only for the `redact`, `proxy` and `proxies` options
 local retry = lazy "lurl.retry"
 
