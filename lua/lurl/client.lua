@@ -71,7 +71,7 @@ SESSION_MT.__index = smethods
 
 local SESSION_ONLY = { base_url = "string", hooks = "table", rate_limit = "number",
   max_connections = "number", max_host_connections = "number", trace = true, har = true,
-  transport = true }
+  transport = true, cassette = true, record = true, match_on = true, before_record = true }
 
 -- Observers for a session's trace and har options (lua/lurl/trace.lua and
 -- lua/lurl/har.lua own their formats).
@@ -112,7 +112,7 @@ local function new_session(cfg, keep_cookies)
   local s = setmetatable({ _share = share, defaults = {}, _host_sems = {}, _closed = false,
     _base_url = false, _hooks = false, _rate = false, _conn_sem = false, _host_limit = false,
     _limits = false, _observers = false, _har = false, _redact = false, _transport = false,
-    _call = false, cookies = false }, SESSION_MT)
+    _call = false, cookies = false, _cassette = false }, SESSION_MT)
   for k, v in pairs(cfg) do
     local want = SESSION_ONLY[k]
     if want == true then -- checked by the module that handles it
@@ -134,6 +134,18 @@ local function new_session(cfg, keep_cookies)
   check_transport(cfg.transport)
   s._transport = cfg.transport or false
   options.session(s, cfg) -- limits, base URL, redaction, the resolved defaults
+  if cfg.cassette ~= nil or cfg.record ~= nil or cfg.match_on ~= nil or cfg.before_record ~= nil then
+    -- record and replay (lurl.cassette): the cassette is the session's transport
+    if cfg.cassette == nil then
+      local k = cfg.record ~= nil and "record" or cfg.match_on ~= nil and "match_on" or "before_record"
+      error(("bad argument #1 to 'session' (field '%s': needs a 'cassette')"):format(k), 3)
+    end
+    if cfg.transport ~= nil then
+      error("bad argument #1 to 'session' (field 'cassette': not with a 'transport')", 3)
+    end
+    s._cassette = require("lurl.cassette").new(cfg, s._redact or nil)
+    s._transport = s._cassette
+  end
   if keep_cookies then
     s.cookies = cookies.new(share)
     open_jars[share] = true
@@ -196,6 +208,7 @@ function smethods.close(s)
   open_jars[s._share] = nil
   core.share_close(s._share)
   if s._har then s._har:close() end
+  if s._cassette then s._cassette:close() end
 end
 SESSION_MT.__close = smethods.close
 -- a forgotten session still writes its HAR; not in a limited state, where

@@ -23,6 +23,7 @@ local retry = lazy "lurl.retry"
 local stream = lazy "lurl.stream" -- only for streams, uploads from functions, progress
 local redact = lazy "lurl.redact"
 local transport = lazy "lurl.transport" -- only for a session with `transport`
+local cassette = lazy "lurl.cassette" -- only for a session with `cassette`
 
 local M = {}
 
@@ -94,6 +95,28 @@ local function io_context(c, flags, method, url)
   return { stream = c.stream, body_fn = body, on_progress = prog, method = method, url = url }
 end
 
+-- One hop over libcurl's engine, read whole (no stream): the engine branch
+-- of exchange() below, for lurl.cassette, which records real exchanges.
+-- Not called by exchange() itself, which keeps its branch inline.
+function M.engine_hop(sess, fname, argn, method, url, opts, flags, remaining_ms, c)
+  local t, err = start(fname, argn, method, url, opts, sess.defaults, flags, remaining_ms,
+    sess._share)
+  if not t then return nil, err end
+  local ctx = c.io and io_context(c, flags, method, url) or nil
+  if ctx then
+    ctx.stream = nil
+    if not ctx.body_fn and not ctx.on_progress then ctx = nil end
+  end
+  if not ctx then
+    wait(t)
+    return result(t)
+  end
+  local ok
+  ok, err = stream.drive(t, ctx)
+  if ok then return result(t) end
+  return nil, err
+end
+
 -- The hops of one attempt: sends the request and follows its redirects.
 -- Returns res, or nil, err.  flags: FRESH for a method that is not
 -- idempotent (M.flags_of), else 0; deadline nil and attempt nil (1) for a
@@ -142,7 +165,11 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
       local _h <close> = per_host
       local tr = sess._transport
       if tr then
-        res, err = transport.hop(sess, tr, method, url, opts, flags, c)
+        if tr == sess._cassette then -- replays, or records over the engine
+          res, err = cassette.hop(tr, sess, fname, argn, method, url, opts, flags, c, remaining_ms)
+        else
+          res, err = transport.hop(sess, tr, method, url, opts, flags, c)
+        end
       else -- libcurl's engine
         t, err = start(fname, argn, method, url, opts, sess.defaults, flags, remaining_ms,
           sess._share)

@@ -496,4 +496,9 @@ function M.new(option, ctx, share)
     REC)
 end
 
+-- The pieces lurl.cassette writes its entries with (a cassette is a HAR
+-- file too).
+M.query_string, M.request_cookies, M.response_cookies = query_string, request_cookies, response_cookies
+M.timings_of, M.http_version, M.iso, M.textual = timings_of, http_version, iso, textual
+
 return M

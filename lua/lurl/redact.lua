@@ -246,6 +246,8 @@ local function b64decode(s)
   return concat(out)
 end
 
+M.base64_decode = b64decode
+
 local function unescape(s)
   return (s:gsub("%%(%x%x)", function(h) return char(tonumber(h, 16)) end))
 end

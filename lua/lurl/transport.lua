@@ -261,4 +261,8 @@ function M.hop(sess, transport, method, url, opts, flags)
   return res
 end
 
+-- Set-Cookie fields into a jar with RFC 6265's rules, for lurl.cassette's
+-- replayed responses.
+M.store_cookies = store_cookies
+
 return M
