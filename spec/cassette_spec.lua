@@ -455,6 +455,22 @@ describe("match_on", function()
     assert.same({ n = 1 }, res:json().json)
   end)
 
+  it("reads a URL's query the way the server does (a space is + or %20)", function()
+    local q = cas_path()
+    local sent
+    do
+      local s <close> = http.session { cassette = q }
+      sent = assert(s:get(HTTPBIN .. "/get", { params = { q = "a b", tag = "é&x" } })):json()
+    end
+    local doc = load(q)
+    -- the URL as it was sent (libcurl writes a space "+")
+    assert.equal(HTTPBIN .. "/get?q=a+b&tag=%C3%A9%26x", doc.log.entries[1].request.url)
+    assert.truthy(sent.url:find("q=a+b", 1, true))
+    local s <close> = http.session { cassette = q, record = "none" }
+    local res = assert(s:get(HTTPBIN .. "/get?q=a%20b&tag=%C3%A9%26x"))
+    assert.same({ q = "a b", tag = "é&x" }, res:json().args)
+  end)
+
   it("compares only what it lists", function()
     do
       local s <close> = http.session { cassette = p, record = "none", match_on = { "method", "path" } }

@@ -178,11 +178,24 @@ local function body_key(body, mime)
   return "raw:" .. body
 end
 
+-- A query's parameters decoded, in their order: "a+b" and "a%20b" (libcurl
+-- and lurl.transport escape a space differently) are the same URL.
+local function query_key(q)
+  local out = {}
+  for part in q:gmatch("[^&]+") do
+    local k, v = part:match("^([^=]*)=?(.*)$")
+    out[#out + 1] = unescape(k) .. "=" .. unescape(v)
+  end
+  return concat(out, "&")
+end
+
 -- The key of a request for each matcher: url redacted, body scrubbed.
 local function key_of(method, url, body, mime)
   local p = url_parts(url)
-  return { method = method, url = url, scheme = p.scheme, host = p.host, port = p.port,
-    path = p.path, query = form_key(p.query), body_key = body_key(body, mime) }
+  local base = url:match("^[^?#]*")
+  return { method = method, url = base .. "?" .. query_key(p.query), scheme = p.scheme,
+    host = p.host, port = p.port, path = p.path, query = form_key(p.query),
+    body_key = body_key(body, mime) }
 end
 
 local function matches(match_on, a, b)
@@ -275,7 +288,8 @@ local function response_entry(res, req, ctx)
   local head = res._head
   return {
     startedDateTime = har.iso(os.time()), time = total,
-    request = request_object(res.method or req.method, req.url, reqlist, body, ctx, version),
+    request = request_object(res.method or req.method, res.url or req.url, reqlist, body, ctx,
+      version),
     response = { status = res.status, statusText = res.reason or "", httpVersion = version,
       headers = headers, cookies = har.response_cookies(list), content = content,
       redirectURL = location or "", headersSize = type(head) == "string" and #head or -1,
