@@ -531,3 +531,84 @@ describe("before_record", function()
     assert.truthy(doc.log.entries[1].response.content.text:find(TOKEN, 1, true))
   end)
 end)
+
+describe("cassette with other options", function()
+  it("reads a stream whole when recording and replaying it", function()
+    local p = cas_path()
+    local function read_all(res)
+      local parts = {}
+      for chunk in res:chunks() do parts[#parts + 1] = chunk end
+      return table.concat(parts)
+    end
+    local recorded
+    do
+      local s <close> = http.session { cassette = p }
+      recorded = read_all(assert(s:get(HTTPBIN .. "/stream-bytes/3000", { params = { seed = 3 },
+        stream = true })))
+      assert.equal(3000, #recorded)
+    end
+    local s <close> = http.session { cassette = p, record = "none" }
+    local res = assert(s:get(HTTPBIN .. "/stream-bytes/3000", { params = { seed = 3 }, stream = true }))
+    assert.equal(recorded, read_all(res))
+  end)
+
+  it("reads a body function once, for matching and sending", function()
+    local p = cas_path()
+    local function body()
+      local parts, i = { "one,", "two,", "three" }, 0
+      return function() i = i + 1; return parts[i] end
+    end
+    do
+      local s <close> = http.session { cassette = p }
+      local res = assert(s:post(HTTPBIN .. "/post", { body = body() }))
+      assert.equal("one,two,three", res:json().data) -- what httpbin received
+    end
+    local s <close> = http.session { cassette = p, record = "none" }
+    local res = assert(s:post(HTTPBIN .. "/post", { body = body() }))
+    assert.equal("one,two,three", res:json().data)
+  end)
+
+  it("replays a written cassette under a retry policy, attempt by attempt", function()
+    -- a minimal HAR, as a person or another tool may write one
+    local p = cas_path()
+    local f = assert(io.open(p, "wb"))
+    f:write(cjson.encode { log = { version = "1.2", creator = { name = "hand", version = "1" },
+      entries = {
+        { request = { method = "GET", url = "http://api.test/flaky" },
+          response = { status = 503, statusText = "Service Unavailable", headers = {},
+            content = { size = 0, mimeType = "text/plain" } } },
+        { request = { method = "GET", url = "http://api.test/flaky" },
+          response = { status = 200, statusText = "OK",
+            headers = { { name = "Content-Type", value = "application/json" } },
+            content = { size = 8, mimeType = "application/json", text = '{"a": 1}' } } },
+      } } })
+    f:close()
+    local s <close> = http.session { cassette = p, record = "none", retry = { attempts = 3, backoff = 0 } }
+    local res = assert(s:get("http://api.test/flaky"))
+    assert.equal(200, res.status)
+    assert.equal(2, res.attempts)
+    assert.same({ a = 1 }, res:json())
+    assert.equal("8", res.headers["content-length"])
+  end)
+end)
+
+describe("cassette and observers", function()
+  it("lets a har recording and a trace see replayed exchanges", function()
+    local p, h = cas_path(), cas_path()
+    do
+      local s <close> = http.session { cassette = p }
+      assert(s:get(HTTPBIN .. "/redirect/1"))
+    end
+    local events = {}
+    do
+      local s <close> = http.session { cassette = p, record = "none", har = h,
+        trace = function(ev) events[#events + 1] = ev end }
+      assert.equal(200, assert(s:get(HTTPBIN .. "/redirect/1")).status)
+    end
+    local doc = load(h)
+    assert.equal(2, #doc.log.entries)
+    assert.equal(302, doc.log.entries[1].response.status)
+    assert.equal(200, doc.log.entries[2].response.status)
+    assert.is_true(#events > 0)
+  end)
+end)
