@@ -432,6 +432,12 @@ describe("record modes", function()
     fails({ cassette = p, match_on = {} }, "match_on")
     fails({ cassette = p, before_record = "scrub" }, "before_record")
     fails({ cassette = p, transport = function() end }, "cassette")
+    -- a recording that could not be written fails when the session is made
+    fails({ cassette = helper.tmpdir .. "/no/such/dir/x.har" }, "cassette")
+    local f = assert(io.open(p, "wb"))
+    f:write("not json")
+    f:close()
+    fails({ cassette = p }, "cassette")
   end)
 end)
 

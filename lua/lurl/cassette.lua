@@ -59,6 +59,9 @@ local ARRAYS = { entries = true, pages = true, headers = true, cookies = true, q
   params = true }
 local NO_BODY = { [204] = true, [304] = true }
 
+-- the wall clock, with a fraction when the C side has one
+local function now() return core.wallclock and core.wallclock() or os.time() end
+
 local CAS = {}
 CAS.__index = CAS
 CAS.__name = "http.cassette"
@@ -214,11 +217,13 @@ end
 
 -- The secret strings of a request (its URL's and its headers'), for the
 -- request body: what lurl.har scrubs from bodies, the request side only.
-local function request_secrets(url, list, ctx)
+-- The session's cookie values count (its jar's, not every open session's:
+-- what is scrubbed must be the same when the cassette is replayed).
+local function request_secrets(url, list, ctx, share)
   local set = {}
   redact.add_url(set, url, ctx)
   for _, f in ipairs(list) do redact.add_header(set, f[1], f[2], ctx) end
-  redact.add_context(set, { proxies = ctx and ctx.proxies or {} })
+  redact.add_context(set, { proxies = ctx and ctx.proxies or {}, share = share })
   return redact.secret_list(set)
 end
 
@@ -246,7 +251,7 @@ local function set_text(obj, body, mime)
   end
 end
 
-local function request_object(method, url, reqlist, body, ctx, version)
+local function request_object(method, url, reqlist, body, ctx, version, share)
   local rurl = redact.url(url, ctx)
   local headers = har.array()
   for _, f in ipairs(reqlist) do
@@ -261,13 +266,14 @@ local function request_object(method, url, reqlist, body, ctx, version)
     for _, f in ipairs(reqlist) do
       if f[1]:lower() == "content-type" then mime = f[2] end
     end
-    r.postData = { mimeType = mime, text = redact.scrub(body, request_secrets(url, reqlist, ctx)) }
+    r.postData = { mimeType = mime,
+      text = redact.scrub(body, request_secrets(url, reqlist, ctx, share)) }
   end
   return r
 end
 
 -- An entry for a real hop's response; bodies raw until written.
-local function response_entry(res, req, ctx)
+local function response_entry(res, req, ctx, share)
   local reqlist = redact.request_pairs(res)
   local body = req.body
   local sent = res.request.body
@@ -277,6 +283,7 @@ local function response_entry(res, req, ctx)
   local headers = har.array()
   for _, f in ipairs(list) do headers[#headers + 1] = { name = f[1], value = f[2] } end
   local rbody = res.body or ""
+  local method = res.method or req.method
   local mime = res.headers["content-type"]
   local clen = tonumber(res.headers["content-length"] or "")
   local content = { size = #rbody, mimeType = mime or "x-unknown", text = rbody }
@@ -286,26 +293,27 @@ local function response_entry(res, req, ctx)
   local location = res.headers["location"]
   local timings, total = har.timings_of(res.timings or {})
   local head = res._head
+  local body_size = clen or #rbody
+  if method == "HEAD" or NO_BODY[res.status] then body_size = 0 end
   return {
-    startedDateTime = har.iso(os.time()), time = total,
-    request = request_object(res.method or req.method, res.url or req.url, reqlist, body, ctx,
-      version),
+    startedDateTime = har.iso(now() - (res.elapsed or 0)), time = total,
+    request = request_object(method, res.url or req.url, reqlist, body, ctx, version, share),
     response = { status = res.status, statusText = res.reason or "", httpVersion = version,
       headers = headers, cookies = har.response_cookies(list), content = content,
       redirectURL = location or "", headersSize = type(head) == "string" and #head or -1,
-      bodySize = clen or #rbody },
+      bodySize = body_size },
     cache = {}, timings = timings,
   }
 end
 
 -- An entry for a hop that failed without an HTTP answer.
-local function error_entry(err, method, req, reqlist, ctx)
+local function error_entry(err, method, req, reqlist, ctx, share)
   local copy = { kind = err.kind, message = tostring(err.message), url = err.url }
   redact.error(copy, ctx, req.url) -- the session's `redact` names (C knows the closed list)
   local message = copy.message
   return {
-    startedDateTime = har.iso(os.time()), time = 0,
-    request = request_object(method, req.url, reqlist, req.body, ctx, ""),
+    startedDateTime = har.iso(now()), time = 0,
+    request = request_object(method, req.url, reqlist, req.body, ctx, "", share),
     response = { status = 0, statusText = "", httpVersion = "", headers = har.array(),
       cookies = har.array(), content = { size = 0, mimeType = "x-unknown" }, redirectURL = "",
       headersSize = -1, bodySize = -1,
@@ -414,7 +422,8 @@ function M.hop(cas, sess, fname, argn, method, url, opts, flags, c, remaining_ms
   local reqlist = pairs_of_map(req.headers)
   local mime = nil
   for _, f in ipairs(reqlist) do if f[1]:lower() == "content-type" then mime = f[2] end end
-  local body = req.body and redact.scrub(req.body, request_secrets(req.url, reqlist, ctx)) or nil
+  local body = req.body and redact.scrub(req.body, request_secrets(req.url, reqlist, ctx, sess._share))
+    or nil
   local key = key_of(method, redact.url(req.url, ctx), body, mime)
   if cas.mode ~= "all" then
     local match_on = cas.match_on
@@ -434,9 +443,9 @@ function M.hop(cas, sess, fname, argn, method, url, opts, flags, c, remaining_ms
   end
   local res, err = exchange.engine_hop(sess, fname, argn, method, url, o, flags, remaining_ms, c2)
   if res then
-    cas:add(response_entry(res, req, ctx))
+    cas:add(response_entry(res, req, ctx, sess._share))
   else
-    cas:add(error_entry(err, method, req, reqlist, ctx))
+    cas:add(error_entry(err, method, req, reqlist, ctx, sess._share))
   end
   return res, err
 end
@@ -506,6 +515,12 @@ function M.new(cfg, ctx)
     bad("cassette", fmt("cannot read %s (record = \"none\" only replays)", path))
   end
   cas.recording = mode == "all" or mode == "new_episodes" or (mode == "once" and text == nil)
+  if cas.recording then -- a file that cannot be written fails now, not at close
+    local f, err = core.open(path .. ".tmp", "wb")
+    if not f then bad("cassette", fmt("cannot write %s: %s", path, tostring(err))) end
+    f:close()
+    core.remove(path .. ".tmp")
+  end
   if text then
     local ok, doc = pcall(json.decode, text)
     if not ok or type(doc) ~= "table" or type(doc.log) ~= "table" or type(doc.log.entries) ~= "table" then
