@@ -107,13 +107,15 @@ end
 
 local function url_parts(u)
   local scheme, authority, path, query = u:match("^(%a[%w+.-]*)://([^/?#]*)([^?#]*)%??([^#]*)")
-  if not scheme then return { scheme = "", host = "", port = "", path = u, query = "" } end
+  if not scheme then
+    return { scheme = "", authority = "", host = "", port = "", path = u, query = "" }
+  end
   scheme = scheme:lower()
   local hostport = authority:gsub("^.*@", "")
   local host, port = hostport:match("^(.*):(%d+)$")
   if not host then host = hostport; port = scheme == "https" and "443" or "80" end
-  return { scheme = scheme, host = host:lower(), port = port, path = path == "" and "/" or path,
-    query = query }
+  return { scheme = scheme, authority = authority:lower(), host = host:lower(), port = port,
+    path = path == "" and "/" or path, query = query }
 end
 
 local function unescape(s)
@@ -193,10 +195,14 @@ local function query_key(q)
 end
 
 -- The key of a request for each matcher: url redacted, body scrubbed.
+-- `url` is the URL as libcurl sends it or lurl.transport writes it: scheme
+-- and host in any case, the path's escapes decoded, the query's parameters
+-- decoded in their order.
 local function key_of(method, url, body, mime)
   local p = url_parts(url)
-  local base = url:match("^[^?#]*")
-  return { method = method, url = base .. "?" .. query_key(p.query), scheme = p.scheme,
+  local path = p.path:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
+  return { method = method, url = p.scheme .. "://" .. p.authority .. path .. "?" .. query_key(p.query),
+    scheme = p.scheme,
     host = p.host, port = p.port, path = p.path, query = form_key(p.query),
     body_key = body_key(body, mime) }
 end
