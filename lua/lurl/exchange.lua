@@ -142,8 +142,12 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
       local _h <close> = per_host
       local tr = sess._transport
       if tr then
-        res, err = transport.hop(sess, tr, method, url, opts, flags, c)
-      else -- libcurl's engine
+        res, err = transport.hop(sess, tr, method, url, opts, flags, c, deadline)
+        -- a transport that lets this hop through to the network (a mock's
+        -- passthrough) answers transport.PASS: libcurl's engine below
+        if res == transport.PASS then tr, res = false, nil end
+      end
+      if not tr then -- libcurl's engine
         t, err = start(fname, argn, method, url, opts, sess.defaults, flags, remaining_ms,
           sess._share)
         if t then

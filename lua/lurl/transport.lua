@@ -15,9 +15,15 @@
 -- Everything above the hop is lurl.exchange's and works as with libcurl:
 -- redirects, retries, hooks, the total deadline, observers (tracing, HAR),
 -- http.assert.  Set-Cookie fields go into the session's jar with RFC 6265's
--- domain and path rules.  Not available over a function transport: `files`
--- (multipart), digest and netrc auth; libcurl's own options (timeouts of
--- the connection, TLS, proxies) have no meaning there.
+-- domain and path rules.  `files` are encoded as multipart/form-data and an
+-- open file's bytes read, so `body` is always the bytes that would be sent.
+-- req.timeout is the read timeout in seconds (nil: none) and req.deadline
+-- the total deadline on core.now()'s clock (nil: none), for a transport
+-- that waits (lurl.mock's `delay`).  A transport may answer M.PASS to send
+-- this hop over libcurl instead (lurl.mock's passthrough).  Not available
+-- over a function transport: digest, NTLM, Negotiate and netrc auth (they
+-- are libcurl's); libcurl's own options (connect timeouts, TLS, proxies)
+-- have no meaning there.
 local core = require "http.core"
 local json = require "http.json"
 local response = require "lurl.response"
@@ -25,6 +31,8 @@ local redirect = require "lurl.redirect"
 local cookie = require "lurl.cookie"
 
 local M = {}
+-- The answer of a transport that lets a hop through to libcurl.
+M.PASS = setmetatable({}, { __name = "lurl.transport.PASS" })
 
 local STRIP_AUTH, NO_PARAMS, DROP_BODY = redirect.STRIP_AUTH, redirect.NO_PARAMS, redirect.DROP_BODY
 local VERSION = core.version().lurl
@@ -101,6 +109,67 @@ local function jar_cookies(jar, url)
   return out
 end
 
+-- A multipart/form-data body of `files` (and the form fields of a `data`
+-- table), as libcurl's mime.c lays it out: data fields first, then files,
+-- each in sorted key order; a part without content_type is
+-- application/octet-stream.  Names and file names escape '"', CR and LF as
+-- %22, %0D, %0A (libcurl 7.81+).  Returns body, content-type.
+local function quoted(s)
+  return (tostring(s):gsub('[\r\n"]', { ["\r"] = "%0D", ["\n"] = "%0A", ['"'] = "%22" }))
+end
+
+local function multipart(files, data)
+  local hex = {}
+  for i = 1, 16 do hex[i] = ("%x"):format(math.random(0, 15)) end
+  local boundary = "------------------------lurl" .. table.concat(hex)
+  local out = {}
+  local function part(name, filename, ctype, content)
+    out[#out + 1] = "--" .. boundary .. "\r\nContent-Disposition: form-data; name=\"" .. quoted(name) .. "\""
+    if filename then out[#out + 1] = "; filename=\"" .. quoted(filename) .. "\"" end
+    if ctype then
+      if ctype:find("[\r\n]") then
+        error(("bad argument to a request (field 'files.%s': CR or LF in content_type)"):format(name), 0)
+      end
+      out[#out + 1] = "\r\nContent-Type: " .. ctype
+    end
+    out[#out + 1] = "\r\n\r\n"
+    out[#out + 1] = content
+    out[#out + 1] = "\r\n"
+  end
+  if type(data) == "table" then
+    for _, k in ipairs(sorted_keys(data)) do part(k, nil, nil, tostring(data[k])) end
+  end
+  for _, k in ipairs(sorted_keys(files)) do
+    local f = files[k]
+    if type(f) ~= "table" then
+      error(("bad argument to a request (field 'files.%s': http.file(path) or {content=...} expected)"):format(k), 0)
+    end
+    local content, filename = f.content, f.filename
+    if f.path then
+      local fh, err = core.open(f.path, "rb")
+      if not fh then error(("bad argument to a request (field 'files.%s': %s)"):format(k, err), 0) end
+      content = fh:read("a") or ""
+      fh:close()
+    elseif type(content) ~= "string" then
+      error(("bad argument to a request (field 'files.%s.content': string expected)"):format(k), 0)
+    end
+    part(k, filename or (not f.path and k) or nil, f.content_type or "application/octet-stream", content)
+  end
+  out[#out + 1] = "--" .. boundary .. "--\r\n"
+  return table.concat(out), "multipart/form-data; boundary=" .. boundary
+end
+
+-- The read timeout of a request in seconds, nil when none (the `timeout`
+-- option: a number is connect and read; default read 30 s; false or
+-- math.huge waits forever).
+local READ_DEFAULT = 30
+local function read_timeout(to)
+  if type(to) == "table" then to = to.read == nil and READ_DEFAULT or to.read
+  elseif to == nil then to = READ_DEFAULT end
+  if type(to) ~= "number" or to >= 2147483.647 then return nil end
+  return to
+end
+
 -- The request the transport gets.
 function M.request(sess, method, url, opts, flags)
   local d = sess.defaults
@@ -116,10 +185,12 @@ function M.request(sess, method, url, opts, flags)
   local body
   if (flags & DROP_BODY) == 0 then
     local j, data, b = opt(opts, d, "json"), opt(opts, d, "data"), opt(opts, d, "body")
-    if opt(opts, d, "files") then
-      error("the `files` option is not available over a function transport", 0)
-    end
-    if j ~= nil then
+    local files = opt(opts, d, "files")
+    if files then
+      local ctype
+      body, ctype = multipart(files, data)
+      if not h["content-type"] then h["content-type"] = { "Content-Type", ctype } end
+    elseif j ~= nil then
       body = json.encode(j)
       if not h["content-type"] then h["content-type"] = { "Content-Type", "application/json" } end
     elseif type(data) == "table" then
@@ -135,6 +206,8 @@ function M.request(sess, method, url, opts, flags)
       local parts = {}
       for chunk in b do parts[#parts + 1] = chunk end
       body = table.concat(parts)
+    elseif b ~= nil and io and io.type(b) == "file" then -- an open file: what is left of it
+      body = b:read("a") or ""
     end
   end
   if (flags & STRIP_AUTH) ~= 0 then
@@ -249,9 +322,11 @@ local function to_error(err, method, url)
 end
 
 -- One hop (lurl.exchange's hop with a `transport`): res or nil, err.
-function M.hop(sess, transport, method, url, opts, flags)
+function M.hop(sess, transport, method, url, opts, flags, _, deadline)
   local req, reqhead = M.request(sess, method, url, opts, flags)
+  req.timeout, req.deadline = read_timeout(opt(opts, sess.defaults, "timeout")), deadline
   local r, err = transport(req)
+  if r == M.PASS then return r end
   if r == nil then return nil, to_error(err, method, req.url) end
   if type(r) ~= "table" then
     error(("transport returned a %s (response table or nil, err expected)"):format(type(r)), 0)
