@@ -50,20 +50,34 @@ local function sorted_keys(t)
   return ks
 end
 
+-- form encoding as lurl's C side does it (runtime/text.c, lurl_buf_add_pct
+-- with form = 1): unreserved bytes as they are, space as '+', others %XX;
+-- an integral float as an integer (cjson decodes every number as a float)
 local function escape(s)
-  return (tostring(s):gsub("[^%w%-%._~]", function(ch) return ("%%%02X"):format(ch:byte()) end))
+  if math.type(s) == "float" and s == math.floor(s) and s > -2^63 and s < 2^63 then
+    s = math.tointeger(s)
+  end
+  return (tostring(s):gsub("[^%w%-%._~]", function(ch)
+    if ch == " " then return "+" end
+    return ("%%%02X"):format(ch:byte())
+  end))
 end
 
--- {k = v or {v1, v2}} -> "k=v&k=v1&k=v2", keys sorted
+-- {k = v or {v1, v2}} -> "k=v&k=v1&k=v2", keys sorted; an array of {k, v}
+-- pairs keeps its order
 local function form(t)
   local out = {}
-  for _, k in ipairs(sorted_keys(t)) do
-    local v = t[k]
+  local function add(k, v)
     if type(v) == "table" then
       for _, x in ipairs(v) do out[#out + 1] = escape(k) .. "=" .. escape(x) end
     else
       out[#out + 1] = escape(k) .. "=" .. escape(v)
     end
+  end
+  if #t > 0 then
+    for _, p in ipairs(t) do add(p[1], p[2]) end
+  else
+    for _, k in ipairs(sorted_keys(t)) do add(k, t[k]) end
   end
   return table.concat(out, "&")
 end
