@@ -473,6 +473,53 @@ describe("request bodies over http.mock", function()
   end)
 end)
 
+describe("auth over http.mock", function()
+  -- the Authorization header the fault server got over libcurl, and the
+  -- one a mock got, for the same request
+  local function both(url_of, opts)
+    fault_reset()
+    must(net:get(url_of(helper.fault), opts))
+    local real
+    for _, h in ipairs(fault_log()[1].headers) do
+      if h[1]:lower() == "authorization" then real = h[2] end
+    end
+    local mock = http.mock()
+    mock:get("^/", { body = "ok" })
+    local s <close> = http.session { transport = mock }
+    must(s:get(url_of("http://api.test"), opts))
+    return real, mock.calls[1].headers.authorization
+  end
+  local function at(base) return base .. "/ok" end
+
+  it("is the header libcurl sends for basic, {user, password}, bearer and a URL's credentials", function()
+    for _, case in ipairs {
+      { at, { auth = http.basic("ada", "pä:ss") } },
+      { at, { auth = { "bob", "pw" } } },
+      { at, { auth = http.bearer("tok-1") } },
+      { function(b) return (b:gsub("://", "://carl:s%%3Ac@")) .. "/ok" end, nil },
+      { function(b) return (b:gsub("://", "://carl:url@")) .. "/ok" end, { auth = http.bearer("wins") } },
+    } do
+      local real, mocked = both(case[1], case[2])
+      assert.is_string(real)
+      assert.equal(real, mocked)
+    end
+  end)
+
+  it("leaves digest to libcurl: over a mock the request goes without credentials", function()
+    local mock = http.mock()
+    mock:get("/digest", function(req)
+      if not req.headers.authorization then
+        return { status = 401, headers = { ["WWW-Authenticate"] = 'Digest realm="r", nonce="n"' } }
+      end
+      return { body = "in" }
+    end)
+    local s <close> = http.session { transport = mock, auth = http.digest("ada", "pw") }
+    local res = must(s:get("http://api.test/digest"))
+    assert.equal(401, res.status)
+    assert.equal(1, #mock.calls)
+  end)
+end)
+
 describe("http.mock.install", function()
   after_each(function() http.mock.uninstall() end)
 

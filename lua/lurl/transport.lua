@@ -227,11 +227,26 @@ function M.request(sess, method, url, opts, flags)
   if (flags & STRIP_AUTH) ~= 0 then
     h["authorization"] = nil
   else
+    -- basic ({user, password} or http.basic) and bearer, as request_head.c
+    -- makes them; digest, netrc (and NTLM, Negotiate) are libcurl's and
+    -- add nothing here; without an auth option, a URL's user:password is
+    -- Basic, as libcurl sends it
     local auth = opt(opts, d, "auth")
-    if type(auth) == "table" and auth.scheme == "basic" then
-      h["authorization"] = { "Authorization", "Basic " .. base64(auth.user .. ":" .. auth.password) }
-    elseif type(auth) == "table" and auth.scheme == "bearer" then
-      h["authorization"] = { "Authorization", "Bearer " .. auth.token }
+    if type(auth) == "table" then
+      local scheme = auth.scheme or "basic"
+      if scheme == "basic" then
+        local user, pw = auth.user or auth[1], auth.password or auth[2]
+        h["authorization"] = { "Authorization", "Basic " .. base64(tostring(user) .. ":" .. tostring(pw)) }
+      elseif scheme == "bearer" then
+        h["authorization"] = { "Authorization", "Bearer " .. auth.token }
+      end
+    elseif not h["authorization"] then
+      local userinfo = url:match("^%a[%w+.-]*://([^/?#]*)@")
+      if userinfo then
+        local dec = userinfo:gsub("%%(%x%x)", function(x) return string.char(tonumber(x, 16)) end)
+        if not userinfo:find(":", 1, true) then dec = dec .. ":" end
+        h["authorization"] = { "Authorization", "Basic " .. base64(dec) }
+      end
     end
   end
   local crumbs = {}
