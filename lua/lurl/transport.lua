@@ -43,10 +43,14 @@ local function opt(o, d, k)
   return v
 end
 
+local function by_string(a, b) return tostring(a) < tostring(b) end
 local function sorted_keys(t)
-  local ks = {}
-  for k in pairs(t) do ks[#ks + 1] = k end
-  table.sort(ks, function(a, b) return tostring(a) < tostring(b) end)
+  local ks, strings = {}, true
+  for k in pairs(t) do
+    ks[#ks + 1] = k
+    if strings and type(k) ~= "string" then strings = false end
+  end
+  if #ks > 1 then table.sort(ks, not strings and by_string or nil) end
   return ks
 end
 
