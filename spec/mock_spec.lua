@@ -240,6 +240,19 @@ describe("a session over http.mock", function()
     assert.equal("same", res.body) -- 307 keeps method and body
   end)
 
+  it("sends the URL as libcurl does: requoted, params form-encoded", function()
+    local url = "/search?q=hello world&x=%zz&y=caf\195\169&ok=%41"
+    fault_reset()
+    local real = must(net:get(helper.fault .. url, { params = { p = "a b", n = 2.0 } }))
+    local mock = http.mock()
+    mock:get("/search", { body = "ok" })
+    local s <close> = http.session { base_url = helper.fault, transport = mock }
+    local res = must(s:get(url, { params = { p = "a b", n = 2.0 } }))
+    assert.equal(real.url, res.url)
+    assert.equal(helper.fault .. "/search?q=hello%20world&x=%25zz&y=caf%C3%A9&ok=%41&n=2&p=a+b", res.url)
+    assert.equal(fault_log()[1].target, mock.calls[1].url:sub(#helper.fault + 1))
+  end)
+
   it("puts Set-Cookie into the jar with domain and path rules and sends it back", function()
     local mock = http.mock()
     mock:post("/login", { headers = { ["Set-Cookie"] = { "sid=abc; Path=/; HttpOnly",

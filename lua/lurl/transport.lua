@@ -188,6 +188,19 @@ local function read_timeout(to)
   return to
 end
 
+-- requests' requote_uri, as request_url.c applies it (runtime/text.h,
+-- lurl_url_quotes): in the path, query and fragment, a space, a control,
+-- '"<>\^`{|}' or a non-ASCII byte becomes %XX, a '%' that starts no %XX
+-- escape %25; escapes already there are kept.
+local QUOTED = '[%c "<>\\^`{|}%%\128-\255]'
+local function requote(url)
+  local head, rest = url:match("^(%a[%w+.-]*://[^/?#]*)(.*)$")
+  if not head or not rest:find(QUOTED) then return url end
+  rest = rest:gsub("%%(%x?%x?)", function(h) if #h < 2 then return "%25" .. h end end)
+  rest = rest:gsub('[%c "<>\\^`{|}\128-\255]', function(c) return ("%%%02X"):format(c:byte()) end)
+  return head .. rest
+end
+
 -- The request the transport gets.
 function M.request(sess, method, url, opts, flags)
   local d = sess.defaults
@@ -196,6 +209,7 @@ function M.request(sess, method, url, opts, flags)
     local q = type(params) == "table" and form(params) or tostring(params)
     if q ~= "" then url = url .. (url:find("?", 1, true) and "&" or "?") .. q end
   end
+  url = requote(url)
   local h = {}
   merge_headers(h, { ["User-Agent"] = "lurl/" .. VERSION })
   merge_headers(h, d.headers)
