@@ -405,6 +405,30 @@ describe("a session over http.mock", function()
     assert.is_true(http.now() - t0 < 0.6)
   end)
 
+  it("streams a body (chunks, lines, read, save) and enforces max_body", function()
+    local mock = http.mock()
+    mock:get("/big", { body = ("line\n"):rep(20000) })
+    local s <close> = http.session { base_url = "http://api.test", transport = mock }
+    local n = 0
+    for c in must(s:get("/big", { stream = true })):chunks(4096) do n = n + #c end
+    assert.equal(100000, n)
+    local lines = 0
+    for l in must(s:get("/big", { stream = true })):lines() do
+      assert.equal("line", l)
+      lines = lines + 1
+    end
+    assert.equal(20000, lines)
+    assert.equal("line\nli", must(s:get("/big", { stream = true })):read(7))
+    local path = os.tmpname()
+    must(s:get("/big", { stream = true })):save(path)
+    assert.equal(100000, #support.read_file(path))
+    os.remove(path)
+    local res, err = s:get("/big", { max_body = 1000 })
+    assert.is_nil(res)
+    assert.equal("BodyTooLarge", err.kind)
+    assert.equal("response body larger than max_body (1000 bytes)", err.message)
+  end)
+
   it("paginates over Link headers", function()
     local mock = http.mock()
     for p = 1, 3 do

@@ -16,7 +16,9 @@
 -- redirects, retries, hooks, the total deadline, observers (tracing, HAR),
 -- http.assert.  Set-Cookie fields go into the session's jar with RFC 6265's
 -- domain and path rules.  `files` are encoded as multipart/form-data and an
--- open file's bytes read, so `body` is always the bytes that would be sent.
+-- open file's bytes read, so `body` is always the bytes that would be sent;
+-- the URL is requoted and params form-encoded as the C side does them;
+-- `max_body` applies to the answer's body (BodyTooLarge).
 -- req.timeout is the read timeout in seconds (nil: none) and req.deadline
 -- the total deadline on core.now()'s clock (nil: none), for a transport
 -- that waits (lurl.mock's `delay`).  A transport may answer M.PASS to send
@@ -379,6 +381,11 @@ function M.hop(sess, transport, method, url, opts, flags, _, deadline)
     error(("transport returned a %s (response table or nil, err expected)"):format(type(r)), 0)
   end
   local res = to_response(r, req, reqhead, method)
+  local max_body = opt(opts, sess.defaults, "max_body")
+  if type(max_body) == "number" and #res.body > max_body then
+    return nil, core.error("BodyTooLarge",
+      ("response body larger than max_body (%d bytes)"):format(math.floor(max_body)), method, req.url)
+  end
   if sess.cookies then store_cookies(sess.cookies, req.url, res) end
   return res
 end
