@@ -572,16 +572,18 @@ describe("http.mock.install", function()
     assert.equal("mocked", must(after:get("/ok")).body)
     local own <close> = http.session { transport = function() return { status = 200, body = "own" } end }
     assert.equal("own", must(own:get(helper.fault .. "/ok")).body)
+    assert.equal("mocked", http.parallel({ helper.fault .. "/p" })[1].body)
+    assert.equal("mocked", must(http.stream(helper.fault .. "/ok")).body)
     assert.same({}, seen_paths())
     assert.equal("ok", must(before:get("/ok")).body) -- made before install: the network
     assert.same({ "/ok" }, seen_paths())
-    assert.equal(3, #mock.calls)
+    assert.equal(5, #mock.calls)
     http.mock.uninstall()
     assert.equal("ok", must(http.get(helper.fault .. "/ok")).body)
     local later <close> = http.session { base_url = helper.fault }
     assert.equal("ok", must(later:get("/ok")).body)
     assert.same({ "/ok", "/ok", "/ok" }, seen_paths())
-    assert.equal(3, #mock.calls)
+    assert.equal(5, #mock.calls)
   end)
 
   it("takes a transport function and refuses anything else", function()
