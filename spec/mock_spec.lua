@@ -276,6 +276,31 @@ describe("a session over http.mock", function()
     assert.equal("", must(s:get("/public")).body)
   end)
 
+  it("files cookies in the jar as libcurl does from a real server's Set-Cookie", function()
+    local lines = { "a=1; Path=/x; HttpOnly", "b=2; Max-Age=3600", "c=3; Secure",
+      "d=4; Path=/response-headers/", "e=5; Expires=Wed, 21 Oct 2037 07:28:00 GMT",
+      "g=7; Domain=127.0.0.1", "h=8; Domain=example.com" }
+    local function jar(sess)
+      local out = {}
+      for _, c in ipairs(sess.cookies:list()) do
+        out[c.name] = { c.value, c.domain, c.host_only, c.path, c.secure, c.http_only,
+          c.expires and c.expires > os.time() + 3000 }
+      end
+      return out
+    end
+    local params = {}
+    for i, l in ipairs(lines) do params[i] = { "Set-Cookie", l } end
+    local real <close> = http.session {}
+    must(real:get(helper.httpbin .. "/response-headers", { params = params }))
+    local mock = http.mock()
+    mock:get("/response-headers", { headers = { ["Set-Cookie"] = lines } })
+    local fake <close> = http.session { transport = mock }
+    must(fake:get(helper.httpbin .. "/response-headers"))
+    assert.same(jar(real), jar(fake))
+    assert.is_true(jar(fake).a[6]) -- HttpOnly kept
+    assert.is_nil(jar(fake).h) -- another site's domain
+  end)
+
   it("retries with Retry-After under the retry policy", function()
     local mock = http.mock()
     mock:get("/flaky", { status = 503, headers = { ["Retry-After"] = "1" } }, { times = 1 })

@@ -315,6 +315,8 @@ local function store_cookies(jar, url, res)
             o.path = v
           elseif k == "secure" then
             o.secure = true
+          elseif k == "httponly" then
+            o.http_only = true
           elseif k == "max-age" and v and tonumber(v) then
             max_age = tonumber(v)
           elseif k == "expires" and v and not max_age then
@@ -322,6 +324,9 @@ local function store_cookies(jar, url, res)
           end
         end
         if max_age then o.expires = max_age <= 0 and 1 or os.time() + max_age end
+        -- an IP address has no subdomains: its cookies are host-only, as
+        -- libcurl files them
+        if host:find("^[%d.]+$") or host:find(":", 1, true) then o.host_only = true end
         if ok then jar:set(name, value, o) end
       end
     end
