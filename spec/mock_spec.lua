@@ -516,6 +516,29 @@ describe("request bodies over http.mock", function()
     os.remove(path)
   end)
 
+  it("come with the headers lurl sends (libcurl's own Host, framing and Accept-Encoding aside)", function()
+    local function opts()
+      return { json = { a = 1 }, user_agent = "ua/1", headers = { Accept = "x/y", ["X-Many"] = "a" },
+        cookies = { c = "1", d = "2" }, auth = http.bearer("tok") }
+    end
+    local LIBCURL = { host = true, ["content-length"] = true, ["accept-encoding"] = true,
+      ["transfer-encoding"] = true, expect = true }
+    fault_reset()
+    must(net:post(helper.fault .. "/ok", opts()))
+    local real = {}
+    for _, h in ipairs(fault_log()[1].headers) do
+      if not LIBCURL[h[1]:lower()] then real[h[1]:lower()] = h[2] end
+    end
+    local mock = http.mock()
+    mock:post("/ok", {})
+    local s <close> = http.session { transport = mock }
+    must(s:post("http://api.test/ok", opts()))
+    local mocked = {}
+    for k, v in pairs(mock.calls[1].headers) do mocked[k:lower()] = v end
+    assert.same(real, mocked)
+    assert.equal("ua/1", mocked["user-agent"])
+  end)
+
   it("are the bytes libcurl sends for multipart files, from disk and from content", function()
     local path = os.tmpname()
     support.write_file(path, "name,n\nada,1\n")

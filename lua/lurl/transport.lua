@@ -37,7 +37,7 @@ local M = {}
 M.PASS = setmetatable({}, { __name = "lurl.transport.PASS" })
 
 local STRIP_AUTH, NO_PARAMS, DROP_BODY = redirect.STRIP_AUTH, redirect.NO_PARAMS, redirect.DROP_BODY
-local VERSION = core.version().lurl
+local DEFAULT_UA = "lurl/" .. core.version().lurl
 
 local function opt(o, d, k)
   local v = o and o[k]
@@ -88,6 +88,13 @@ local function form(t)
   return table.concat(out, "&")
 end
 
+-- a header value on one line (a transport's CR or LF become spaces)
+local function oneline(v)
+  v = tostring(v)
+  if v:find("[\r\n]") then v = v:gsub("[\r\n]", " ") end
+  return v
+end
+
 local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 -- RFC 4648 base64 (Basic credentials): three bytes make four characters.
 local function base64(s)
@@ -115,11 +122,13 @@ end
 -- The cookies of the session's jar that go to url (RFC 6265 5.4: domain,
 -- path, secure, expiry).
 local function jar_cookies(jar, url)
+  local list = jar:list()
+  if #list == 0 then return list end
   local scheme, host = core.origin(url)
   host = (host or ""):lower()
   local path = url:match("^%a[%w+.-]*://[^/?#]*(/[^?#]*)") or "/"
   local out = {}
-  for _, c in ipairs(jar:list()) do
+  for _, c in ipairs(list) do
     local d = c.domain:lower()
     local dom_ok = host == d or (not c.host_only and #host > #d and host:sub(-#d - 1) == "." .. d)
     local cp = c.path or "/"
@@ -213,7 +222,8 @@ function M.request(sess, method, url, opts, flags)
   end
   url = requote(url)
   local h = {}
-  merge_headers(h, { ["User-Agent"] = "lurl/" .. VERSION })
+  local ua = opt(opts, d, "user_agent") -- headers' User-Agent wins, as in request_head.c
+  h["user-agent"] = { "User-Agent", type(ua) == "string" and ua or DEFAULT_UA }
   merge_headers(h, d.headers)
   merge_headers(h, opts and opts.headers)
   local body
@@ -282,7 +292,7 @@ function M.request(sess, method, url, opts, flags)
   for _, l in ipairs(sorted_keys(h)) do
     local name, value = h[l][1], h[l][2]
     headers[name] = value
-    head[#head + 1] = name .. ": " .. value:gsub("[\r\n]", " ") .. "\r\n"
+    head[#head + 1] = name .. ": " .. oneline(value) .. "\r\n"
   end
   return { method = method, url = url, headers = headers, body = body }, table.concat(head)
 end
@@ -346,12 +356,15 @@ local function to_response(r, req, reqhead, method)
   local body = r.body
   local head = { ("HTTP/1.1 %d %s\r\n"):format(status, reason_phrase(status)) }
   local hs = r.headers or {}
-  local has_ct = false
+  local has_ct, has_sc = false, false
   for _, k in ipairs(sorted_keys(hs)) do
-    local v = hs[k]
-    if tostring(k):lower() == "content-type" then has_ct = true end
-    for _, x in ipairs(type(v) == "table" and v or { v }) do
-      head[#head + 1] = tostring(k) .. ": " .. tostring(x):gsub("[\r\n]", " ") .. "\r\n"
+    local v, name = hs[k], tostring(k)
+    local l = name:lower()
+    if l == "content-type" then has_ct = true elseif l == "set-cookie" then has_sc = true end
+    if type(v) == "table" then
+      for _, x in ipairs(v) do head[#head + 1] = name .. ": " .. oneline(x) .. "\r\n" end
+    else
+      head[#head + 1] = name .. ": " .. oneline(v) .. "\r\n"
     end
   end
   if body == nil and r.json ~= nil then
@@ -363,7 +376,7 @@ local function to_response(r, req, reqhead, method)
     _head = table.concat(head), _reqhead = reqhead, _reqbody = req.body, http_version = "1.1",
     elapsed = 0, timings = { dns = 0, connect = 0, tls = 0, ttfb = 0, total = 0, redirect = 0 } },
     response.mt)
-  return res
+  return res, has_sc
 end
 
 -- The error of a transport that returned nil, err.
@@ -385,13 +398,13 @@ function M.hop(sess, transport, method, url, opts, flags, _, deadline)
   if type(r) ~= "table" then
     error(("transport returned a %s (response table or nil, err expected)"):format(type(r)), 0)
   end
-  local res = to_response(r, req, reqhead, method)
+  local res, cookies_set = to_response(r, req, reqhead, method)
   local max_body = opt(opts, sess.defaults, "max_body")
   if type(max_body) == "number" and #res.body > max_body then
     return nil, core.error("BodyTooLarge",
       ("response body larger than max_body (%d bytes)"):format(math.floor(max_body)), method, req.url)
   end
-  if sess.cookies then store_cookies(sess.cookies, req.url, res) end
+  if cookies_set and sess.cookies then store_cookies(sess.cookies, req.url, res) end
   return res
 end
 
