@@ -630,8 +630,9 @@ describe("http.mock.install", function()
     assert.equal("ok", must(http.get(helper.fault .. "/ok")).body)
     local later <close> = http.session { base_url = helper.fault }
     assert.equal("ok", must(later:get("/ok")).body)
+    assert.equal("mocked", must(after:get("/ok")).body) -- made while installed: keeps the mock
     assert.same({ "/ok", "/ok", "/ok" }, seen_paths())
-    assert.equal(5, #mock.calls)
+    assert.equal(6, #mock.calls)
   end)
 
   it("takes a transport function and refuses anything else", function()
