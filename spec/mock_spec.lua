@@ -215,6 +215,13 @@ describe("http.mock routes", function()
     local s <close> = http.session { transport = http.mock():get("/f", function() return "nope" end) }
     assert.has_error(function() s:get("http://api.test/f") end,
       "mock route GET /f: its function returned string (a response table or nil, err expected)")
+    local s2 <close> = http.session { transport = http.mock()
+      :get("/g", function() return { status = "200" } end)
+      :get("/h", function() return { error = "Boom" } end) }
+    assert.has_error(function() s2:get("http://api.test/g") end,
+      "mock route GET /g: its function returned a response with field 'status': number expected, got string")
+    assert.has_error(function() s2:get("http://api.test/h") end,
+      "mock route GET /h: its function returned an unknown error kind 'Boom'")
   end)
 end)
 

@@ -152,10 +152,26 @@ end
 
 -- A route's answer (a table, or what its function returned) -> what
 -- lurl.transport takes: a response table, or nil, err.
+local ANSWER_KEYS -- below: the fields of an answer and their types
+
 local function answer(a, req, r)
   if type(a) ~= "table" then
     error(("mock route %s: its function returned %s (a response table or nil, err expected)")
       :format(describe_route(r), type(a)), 0)
+  end
+  if type(r.answer) == "function" then -- a table given to a route was checked when added
+    for k, v in pairs(a) do
+      local want = ANSWER_KEYS[k]
+      if not want or (want ~= true and type(v) ~= want) then
+        error(("mock route %s: its function returned a response with %s"):format(describe_route(r),
+          want and ("field '%s': %s expected, got %s"):format(k, want, type(v))
+            or ("unknown field '%s'"):format(tostring(k))), 0)
+      end
+    end
+    if a.error and not core.errors[a.error] then
+      error(("mock route %s: its function returned an unknown error kind '%s'")
+        :format(describe_route(r), a.error), 0)
+    end
   end
   if a.delay then
     local err = wait(a.delay, req)
@@ -215,7 +231,7 @@ local function check_self(self, fname)
   end
 end
 
-local ANSWER_KEYS = { status = "number", headers = "table", body = "string", json = true,
+ANSWER_KEYS = { status = "number", headers = "table", body = "string", json = true,
   delay = "number", error = "string" }
 
 -- "bad argument #n to 'fname' (msg)" at the user's line (level counts
