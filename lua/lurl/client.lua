@@ -105,6 +105,10 @@ local function check_transport(t)
   error(("bad argument #1 to 'session' (field 'transport': function expected, got %s)"):format(type(t)), 4)
 end
 
+-- The transport http.mock.install made the default (lurl.mock): that of
+-- the hidden session and of every session made afterwards without its own.
+local installed = false
+
 local function new_session(cfg, keep_cookies)
   local share = core.share(keep_cookies)
   -- every private field is present (false when unset): a missing one would
@@ -132,7 +136,7 @@ local function new_session(cfg, keep_cookies)
   s.headers = s.defaults.headers or {}
   s.defaults.headers = s.headers -- live: s.headers.X = "y" applies to later requests
   check_transport(cfg.transport)
-  s._transport = cfg.transport or false
+  s._transport = cfg.transport or installed
   options.session(s, cfg) -- limits, base URL, redaction, the resolved defaults
   if cfg.cassette ~= nil or cfg.record ~= nil or cfg.match_on ~= nil or cfg.before_record ~= nil then
     -- record and replay (lurl.cassette): the cassette is the session's transport
@@ -245,6 +249,20 @@ for _, m in ipairs { "get", "post", "put", "patch", "delete", "head", "options" 
     if c.wrap then return wrapped(default, m, 2, M, url, opts, c) end
     return attempt(default, m, 2, M, url, opts, c, flags)
   end
+end
+
+-- http.mock() and http.mock.install/uninstall (lurl.mock, loaded on first use).
+http.mock = setmetatable({
+  install = function(m) return require("lurl.mock").install(m) end,
+  uninstall = function() return require("lurl.mock").uninstall() end,
+}, { __call = function(_, ...) return require("lurl.mock").new(...) end })
+
+-- lurl.mock's install: t (a transport, or false for libcurl) becomes the
+-- transport of the hidden session and of the sessions made afterwards.
+function http._install_transport(t)
+  installed = t or false
+  default._transport = installed
+  options.mark(default, default._call)
 end
 
 ------------------------------------------------------------------ streaming

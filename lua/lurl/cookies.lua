@@ -80,7 +80,8 @@ local function field(v, want, name)
   end
 end
 
--- jar:set(name, value, {domain=, path="/", expires=, secure=, host_only=})
+-- jar:set(name, value, {domain=, path="/", expires=, secure=, host_only=,
+-- http_only=})
 -- domain is required: a cookie belongs to a site.  expires is a Unix time;
 -- without it the cookie lasts as long as the session.
 function jar.set(self, name, value, o)
@@ -96,6 +97,7 @@ function jar.set(self, name, value, o)
   end
   field(o.path, "string", "path"); field(o.expires, "number", "expires")
   field(o.secure, "boolean", "secure"); field(o.host_only, "boolean", "host_only")
+  field(o.http_only, "boolean", "http_only")
   local d = o.domain:gsub("^%.", "")
   local line = table.concat({
     o.host_only and d or "." .. d,
@@ -104,7 +106,7 @@ function jar.set(self, name, value, o)
     o.secure and "TRUE" or "FALSE",
     tostring(math.floor(o.expires or 0)),
     name, value }, "\t")
-  core.cookie_add(share, line)
+  core.cookie_add(share, o.http_only and "#HttpOnly_" .. line or line)
 end
 
 function jar.clear(self)

@@ -168,9 +168,13 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
         if tr == sess._cassette then -- replays, or records over the engine
           res, err = cassette.hop(tr, sess, fname, argn, method, url, opts, flags, c, remaining_ms)
         else
-          res, err = transport.hop(sess, tr, method, url, opts, flags, c)
+          res, err = transport.hop(sess, tr, method, url, opts, flags, c, deadline)
+          -- a transport that lets this hop through to the network (a mock's
+          -- passthrough) answers transport.PASS: libcurl's engine below
+          if res == transport.PASS then tr, res = false, nil end
         end
-      else -- libcurl's engine
+      end
+      if not tr then -- libcurl's engine
         t, err = start(fname, argn, method, url, opts, sess.defaults, flags, remaining_ms,
           sess._share)
         if t then

@@ -15,9 +15,17 @@
 -- Everything above the hop is lurl.exchange's and works as with libcurl:
 -- redirects, retries, hooks, the total deadline, observers (tracing, HAR),
 -- http.assert.  Set-Cookie fields go into the session's jar with RFC 6265's
--- domain and path rules.  Not available over a function transport: `files`
--- (multipart), digest and netrc auth; libcurl's own options (timeouts of
--- the connection, TLS, proxies) have no meaning there.
+-- domain and path rules.  `files` are encoded as multipart/form-data and an
+-- open file's bytes read, so `body` is always the bytes that would be sent;
+-- the URL is requoted and params form-encoded as the C side does them;
+-- `max_body` applies to the answer's body (BodyTooLarge).
+-- req.timeout is the read timeout in seconds (nil: none) and req.deadline
+-- the total deadline on core.now()'s clock (nil: none), for a transport
+-- that waits (lurl.mock's `delay`).  A transport may answer M.PASS to send
+-- this hop over libcurl instead (lurl.mock's passthrough).  Not available
+-- over a function transport: digest, NTLM, Negotiate and netrc auth (they
+-- are libcurl's); libcurl's own options (connect timeouts, TLS, proxies)
+-- have no meaning there.
 local core = require "http.core"
 local json = require "http.json"
 local response = require "lurl.response"
@@ -25,9 +33,11 @@ local redirect = require "lurl.redirect"
 local cookie = require "lurl.cookie"
 
 local M = {}
+-- The answer of a transport that lets a hop through to libcurl.
+M.PASS = setmetatable({}, { __name = "lurl.transport.PASS" })
 
 local STRIP_AUTH, NO_PARAMS, DROP_BODY = redirect.STRIP_AUTH, redirect.NO_PARAMS, redirect.DROP_BODY
-local VERSION = core.version().lurl
+local DEFAULT_UA = "lurl/" .. core.version().lurl
 
 local function opt(o, d, k)
   local v = o and o[k]
@@ -35,29 +45,54 @@ local function opt(o, d, k)
   return v
 end
 
+local function by_string(a, b) return tostring(a) < tostring(b) end
 local function sorted_keys(t)
-  local ks = {}
-  for k in pairs(t) do ks[#ks + 1] = k end
-  table.sort(ks, function(a, b) return tostring(a) < tostring(b) end)
+  local ks, strings = {}, true
+  for k in pairs(t) do
+    ks[#ks + 1] = k
+    if strings and type(k) ~= "string" then strings = false end
+  end
+  if #ks > 1 then table.sort(ks, not strings and by_string or nil) end
   return ks
 end
 
+-- form encoding as lurl's C side does it (runtime/text.c, lurl_buf_add_pct
+-- with form = 1): unreserved bytes as they are, space as '+', others %XX;
+-- an integral float as an integer (cjson decodes every number as a float)
 local function escape(s)
-  return (tostring(s):gsub("[^%w%-%._~]", function(ch) return ("%%%02X"):format(ch:byte()) end))
+  if math.type(s) == "float" and s == math.floor(s) and s > -2^63 and s < 2^63 then
+    s = math.tointeger(s)
+  end
+  return (tostring(s):gsub("[^%w%-%._~]", function(ch)
+    if ch == " " then return "+" end
+    return ("%%%02X"):format(ch:byte())
+  end))
 end
 
--- {k = v or {v1, v2}} -> "k=v&k=v1&k=v2", keys sorted
+-- {k = v or {v1, v2}} -> "k=v&k=v1&k=v2", keys sorted; an array of {k, v}
+-- pairs keeps its order
 local function form(t)
   local out = {}
-  for _, k in ipairs(sorted_keys(t)) do
-    local v = t[k]
+  local function add(k, v)
     if type(v) == "table" then
       for _, x in ipairs(v) do out[#out + 1] = escape(k) .. "=" .. escape(x) end
     else
       out[#out + 1] = escape(k) .. "=" .. escape(v)
     end
   end
+  if #t > 0 then
+    for _, p in ipairs(t) do add(p[1], p[2]) end
+  else
+    for _, k in ipairs(sorted_keys(t)) do add(k, t[k]) end
+  end
   return table.concat(out, "&")
+end
+
+-- a header value on one line (a transport's CR or LF become spaces)
+local function oneline(v)
+  v = tostring(v)
+  if v:find("[\r\n]") then v = v:gsub("[\r\n]", " ") end
+  return v
 end
 
 local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
@@ -87,11 +122,13 @@ end
 -- The cookies of the session's jar that go to url (RFC 6265 5.4: domain,
 -- path, secure, expiry).
 local function jar_cookies(jar, url)
+  local list = jar:list()
+  if #list == 0 then return list end
   local scheme, host = core.origin(url)
   host = (host or ""):lower()
   local path = url:match("^%a[%w+.-]*://[^/?#]*(/[^?#]*)") or "/"
   local out = {}
-  for _, c in ipairs(jar:list()) do
+  for _, c in ipairs(list) do
     local d = c.domain:lower()
     local dom_ok = host == d or (not c.host_only and #host > #d and host:sub(-#d - 1) == "." .. d)
     local cp = c.path or "/"
@@ -99,6 +136,80 @@ local function jar_cookies(jar, url)
     if dom_ok and path_ok and (not c.secure or scheme == "https") then out[#out + 1] = c end
   end
   return out
+end
+
+-- A multipart/form-data body of `files` (and the form fields of a `data`
+-- table), as libcurl's mime.c lays it out: data fields first, then files,
+-- each in sorted key order; a part without content_type is
+-- application/octet-stream.  Names and file names escape '"', CR and LF as
+-- %22, %0D, %0A (libcurl 7.81+).  Returns body, content-type.
+local function quoted(s)
+  return (tostring(s):gsub('[\r\n"]', { ["\r"] = "%0D", ["\n"] = "%0A", ['"'] = "%22" }))
+end
+
+local function multipart(files, data)
+  local hex = {}
+  for i = 1, 16 do hex[i] = ("%x"):format(math.random(0, 15)) end
+  local boundary = "------------------------lurl" .. table.concat(hex)
+  local out = {}
+  local function part(name, filename, ctype, content)
+    out[#out + 1] = "--" .. boundary .. "\r\nContent-Disposition: form-data; name=\"" .. quoted(name) .. "\""
+    if filename then out[#out + 1] = "; filename=\"" .. quoted(filename) .. "\"" end
+    if ctype then
+      if ctype:find("[\r\n]") then
+        error(("bad argument to a request (field 'files.%s': CR or LF in content_type)"):format(name), 0)
+      end
+      out[#out + 1] = "\r\nContent-Type: " .. ctype
+    end
+    out[#out + 1] = "\r\n\r\n"
+    out[#out + 1] = content
+    out[#out + 1] = "\r\n"
+  end
+  if type(data) == "table" then
+    for _, k in ipairs(sorted_keys(data)) do part(k, nil, nil, tostring(data[k])) end
+  end
+  for _, k in ipairs(sorted_keys(files)) do
+    local f = files[k]
+    if type(f) ~= "table" then
+      error(("bad argument to a request (field 'files.%s': http.file(path) or {content=...} expected)"):format(k), 0)
+    end
+    local content, filename = f.content, f.filename
+    if f.path then
+      local fh, err = core.open(f.path, "rb")
+      if not fh then error(("bad argument to a request (field 'files.%s': %s)"):format(k, err), 0) end
+      content = fh:read("a") or ""
+      fh:close()
+    elseif type(content) ~= "string" then
+      error(("bad argument to a request (field 'files.%s.content': string expected)"):format(k), 0)
+    end
+    part(k, filename or (not f.path and k) or nil, f.content_type or "application/octet-stream", content)
+  end
+  out[#out + 1] = "--" .. boundary .. "--\r\n"
+  return table.concat(out), "multipart/form-data; boundary=" .. boundary
+end
+
+-- The read timeout of a request in seconds, nil when none (the `timeout`
+-- option: a number is connect and read; default read 30 s; false or
+-- math.huge waits forever).
+local READ_DEFAULT = 30
+local function read_timeout(to)
+  if type(to) == "table" then to = to.read == nil and READ_DEFAULT or to.read
+  elseif to == nil then to = READ_DEFAULT end
+  if type(to) ~= "number" or to >= 2147483.647 then return nil end
+  return to
+end
+
+-- requests' requote_uri, as request_url.c applies it (runtime/text.h,
+-- lurl_url_quotes): in the path, query and fragment, a space, a control,
+-- '"<>\^`{|}' or a non-ASCII byte becomes %XX, a '%' that starts no %XX
+-- escape %25; escapes already there are kept.
+local QUOTED = '[%c "<>\\^`{|}%%\128-\255]'
+local function requote(url)
+  local head, rest = url:match("^(%a[%w+.-]*://[^/?#]*)(.*)$")
+  if not head or not rest:find(QUOTED) then return url end
+  rest = rest:gsub("%%(%x?%x?)", function(h) if #h < 2 then return "%25" .. h end end)
+  rest = rest:gsub('[%c "<>\\^`{|}\128-\255]', function(c) return ("%%%02X"):format(c:byte()) end)
+  return head .. rest
 end
 
 -- The request the transport gets.
@@ -109,17 +220,21 @@ function M.request(sess, method, url, opts, flags)
     local q = type(params) == "table" and form(params) or tostring(params)
     if q ~= "" then url = url .. (url:find("?", 1, true) and "&" or "?") .. q end
   end
+  url = requote(url)
   local h = {}
-  merge_headers(h, { ["User-Agent"] = "lurl/" .. VERSION })
+  local ua = opt(opts, d, "user_agent") -- headers' User-Agent wins, as in request_head.c
+  h["user-agent"] = { "User-Agent", type(ua) == "string" and ua or DEFAULT_UA }
   merge_headers(h, d.headers)
   merge_headers(h, opts and opts.headers)
   local body
   if (flags & DROP_BODY) == 0 then
     local j, data, b = opt(opts, d, "json"), opt(opts, d, "data"), opt(opts, d, "body")
-    if opt(opts, d, "files") then
-      error("the `files` option is not available over a function transport", 0)
-    end
-    if j ~= nil then
+    local files = opt(opts, d, "files")
+    if files then
+      local ctype
+      body, ctype = multipart(files, data)
+      if not h["content-type"] then h["content-type"] = { "Content-Type", ctype } end
+    elseif j ~= nil then
       body = json.encode(j)
       if not h["content-type"] then h["content-type"] = { "Content-Type", "application/json" } end
     elseif type(data) == "table" then
@@ -135,16 +250,33 @@ function M.request(sess, method, url, opts, flags)
       local parts = {}
       for chunk in b do parts[#parts + 1] = chunk end
       body = table.concat(parts)
+    elseif b ~= nil and io and io.type(b) == "file" then -- an open file: what is left of it
+      body = b:read("a") or ""
     end
   end
   if (flags & STRIP_AUTH) ~= 0 then
     h["authorization"] = nil
   else
+    -- basic ({user, password} or http.basic) and bearer, as request_head.c
+    -- makes them; digest, netrc (and NTLM, Negotiate) are libcurl's and
+    -- add nothing here; without an auth option, a URL's user:password is
+    -- Basic, as libcurl sends it
     local auth = opt(opts, d, "auth")
-    if type(auth) == "table" and auth.scheme == "basic" then
-      h["authorization"] = { "Authorization", "Basic " .. base64(auth.user .. ":" .. auth.password) }
-    elseif type(auth) == "table" and auth.scheme == "bearer" then
-      h["authorization"] = { "Authorization", "Bearer " .. auth.token }
+    if type(auth) == "table" then
+      local scheme = auth.scheme or "basic"
+      if scheme == "basic" then
+        local user, pw = auth.user or auth[1], auth.password or auth[2]
+        h["authorization"] = { "Authorization", "Basic " .. base64(tostring(user) .. ":" .. tostring(pw)) }
+      elseif scheme == "bearer" then
+        h["authorization"] = { "Authorization", "Bearer " .. auth.token }
+      end
+    elseif not h["authorization"] then
+      local userinfo = url:match("^%a[%w+.-]*://([^/?#]*)@")
+      if userinfo then
+        local dec = userinfo:gsub("%%(%x%x)", function(x) return string.char(tonumber(x, 16)) end)
+        if not userinfo:find(":", 1, true) then dec = dec .. ":" end
+        h["authorization"] = { "Authorization", "Basic " .. base64(dec) }
+      end
     end
   end
   local crumbs = {}
@@ -160,7 +292,7 @@ function M.request(sess, method, url, opts, flags)
   for _, l in ipairs(sorted_keys(h)) do
     local name, value = h[l][1], h[l][2]
     headers[name] = value
-    head[#head + 1] = name .. ": " .. value:gsub("[\r\n]", " ") .. "\r\n"
+    head[#head + 1] = name .. ": " .. oneline(value) .. "\r\n"
   end
   return { method = method, url = url, headers = headers, body = body }, table.concat(head)
 end
@@ -193,6 +325,8 @@ local function store_cookies(jar, url, res)
             o.path = v
           elseif k == "secure" then
             o.secure = true
+          elseif k == "httponly" then
+            o.http_only = true
           elseif k == "max-age" and v and tonumber(v) then
             max_age = tonumber(v)
           elseif k == "expires" and v and not max_age then
@@ -200,6 +334,9 @@ local function store_cookies(jar, url, res)
           end
         end
         if max_age then o.expires = max_age <= 0 and 1 or os.time() + max_age end
+        -- an IP address has no subdomains: its cookies are host-only, as
+        -- libcurl files them
+        if host:find("^[%d.]+$") or host:find(":", 1, true) then o.host_only = true end
         if ok then jar:set(name, value, o) end
       end
     end
@@ -219,12 +356,15 @@ local function to_response(r, req, reqhead, method)
   local body = r.body
   local head = { ("HTTP/1.1 %d %s\r\n"):format(status, reason_phrase(status)) }
   local hs = r.headers or {}
-  local has_ct = false
+  local has_ct, has_sc = false, false
   for _, k in ipairs(sorted_keys(hs)) do
-    local v = hs[k]
-    if tostring(k):lower() == "content-type" then has_ct = true end
-    for _, x in ipairs(type(v) == "table" and v or { v }) do
-      head[#head + 1] = tostring(k) .. ": " .. tostring(x):gsub("[\r\n]", " ") .. "\r\n"
+    local v, name = hs[k], tostring(k)
+    local l = name:lower()
+    if l == "content-type" then has_ct = true elseif l == "set-cookie" then has_sc = true end
+    if type(v) == "table" then
+      for _, x in ipairs(v) do head[#head + 1] = name .. ": " .. oneline(x) .. "\r\n" end
+    else
+      head[#head + 1] = name .. ": " .. oneline(v) .. "\r\n"
     end
   end
   if body == nil and r.json ~= nil then
@@ -236,7 +376,7 @@ local function to_response(r, req, reqhead, method)
     _head = table.concat(head), _reqhead = reqhead, _reqbody = req.body, http_version = "1.1",
     elapsed = 0, timings = { dns = 0, connect = 0, tls = 0, ttfb = 0, total = 0, redirect = 0 } },
     response.mt)
-  return res
+  return res, has_sc
 end
 
 -- The error of a transport that returned nil, err.
@@ -249,15 +389,22 @@ local function to_error(err, method, url)
 end
 
 -- One hop (lurl.exchange's hop with a `transport`): res or nil, err.
-function M.hop(sess, transport, method, url, opts, flags)
+function M.hop(sess, transport, method, url, opts, flags, _, deadline)
   local req, reqhead = M.request(sess, method, url, opts, flags)
+  req.timeout, req.deadline = read_timeout(opt(opts, sess.defaults, "timeout")), deadline
   local r, err = transport(req)
+  if r == M.PASS then return r end
   if r == nil then return nil, to_error(err, method, req.url) end
   if type(r) ~= "table" then
     error(("transport returned a %s (response table or nil, err expected)"):format(type(r)), 0)
   end
-  local res = to_response(r, req, reqhead, method)
-  if sess.cookies then store_cookies(sess.cookies, req.url, res) end
+  local res, cookies_set = to_response(r, req, reqhead, method)
+  local max_body = opt(opts, sess.defaults, "max_body")
+  if type(max_body) == "number" and #res.body > max_body then
+    return nil, core.error("BodyTooLarge",
+      ("response body larger than max_body (%d bytes)"):format(math.floor(max_body)), method, req.url)
+  end
+  if cookies_set and sess.cookies then store_cookies(sess.cookies, req.url, res) end
   return res
 end
 
