@@ -354,6 +354,41 @@ static int stream_full(const lurl_transfer *t) {
   return t->st.on && !t->st.sink && t->body.len + t->st.queued >= t->st.chunk_cap;
 }
 
+/* Whether the response's header block has a Location field. */
+static int has_location(const lurl_transfer *t) {
+  size_t pos = 0;
+  lurl_field f;
+  while (t->head.data && lurl_next_field(t->head.data, t->head.len, &pos, &f))
+    if (lurl_ieq(f.name, f.name_len, "Location", 8)) return 1;
+  return 0;
+}
+
+/*
+** A body that cannot be decoded: a fault, unless the response is a
+** redirect (301, 302, 303, 307 or 308 with a Location), whose body nobody
+** reads, as requests treats it: resolve_redirects reads such a body raw
+** when decoding fails, whether it then follows the redirect or not
+** (allow_redirects=False looks ahead too), so its bad encoding is never an
+** error.  Its bytes are read and dropped (the connection stays usable) and
+** the body is empty.  Returns 1 when the bytes are dropped, 0 with
+** t->fault set.  Rare path: the header block is searched here only.
+*/
+static int undecodable(lurl_transfer *t) {
+  long code = 0;
+  curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
+  if ((code == 301 || code == 302 || code == 303 || code == 307 || code == 308) &&
+      has_location(t)) {
+    t->in.undecodable = 1;
+    t->hd->msg[0] = '\0'; /* no error: the message must not name a later one */
+    lurl_decoder_free(t->in.dec); /* nothing kept back to decode (refill) */
+    t->in.dec = NULL;
+    lurl_buf_reset(&t->body); /* what was decoded before the fault goes too */
+    return 1;
+  }
+  t->fault = LURL_FAULT_DECODE;
+  return 0;
+}
+
 /*
 ** An encoded body: decoded here (libcurl's decoding is off, engine.c), one
 ** bounded step at a time, each step's bytes passed on as plain bytes are.
@@ -365,11 +400,11 @@ static int stream_full(const lurl_transfer *t) {
 */
 static int decode_body(lurl_transfer *t, const char *p, size_t len) {
   if (t->fault) return 0; /* found by a refill outside the callback */
+  if (t->in.undecodable) return 1; /* a 3xx body being dropped */
   if (!t->in.dec) {
     if (t->in.ncodings < 0) { /* a coding lurl cannot decode (on_header) */
       coding_error(t);
-      t->fault = LURL_FAULT_DECODE;
-      return 0;
+      return undecodable(t);
     }
     if ((t->in.dec = lurl_decoder_new(t->in.codings, t->in.ncodings)) == NULL) {
       t->fault = LURL_FAULT_NOMEM;
@@ -386,8 +421,7 @@ static int decode_body(lurl_transfer *t, const char *p, size_t len) {
     const char *out;
     if (lurl_decoder_step(t->in.dec, p, len, &used, &out, &made) != 0) {
       snprintf(t->hd->msg, sizeof t->hd->msg, "%s", lurl_decoder_error(t->in.dec));
-      t->fault = LURL_FAULT_DECODE;
-      return 0;
+      return undecodable(t);
     }
     p += used, len -= used;
     if (made > 0 && !body_bytes(t, out, made)) return 0;
@@ -493,6 +527,7 @@ size_t lurl_on_header(char *p, size_t size, size_t n, void *ud) {
     lurl_buf_reset(&t->head);
     lurl_buf_reset(&t->body);
     t->in.ncodings = 0, t->in.has_clen = 0; /* an earlier block's fields are not this one's */
+    t->in.undecodable = 0;
     lurl_decoder_free(t->in.dec);
     t->in.dec = NULL;
   }

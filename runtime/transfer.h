@@ -93,6 +93,8 @@ typedef struct lurl_tincoming {
   long long clen;
   size_t head_total;           /* header bytes and lines of this transfer */
   int head_lines;
+  int undecodable;             /* a redirect's body that failed to decode:
+                                  dropped (transfer.c, undecodable) */
 } lurl_tincoming;
 
 /* One HTTP exchange (one hop of a redirect chain).  A full userdata, so Lua
