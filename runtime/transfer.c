@@ -572,6 +572,7 @@ size_t lurl_on_read(char *buf, size_t size, size_t n, void *ud) {
     if (k > room) k = room;
     memcpy(buf, t->up.buf.data + t->up.off, k);
     t->up.off += k;
+    t->up.given += (curl_off_t)k;
     if (t->up.off == t->up.buf.len) {
       lurl_buf_reset(&t->up.buf);
       t->up.off = 0;
@@ -589,6 +590,9 @@ size_t lurl_on_read(char *buf, size_t size, size_t n, void *ud) {
 int lurl_on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                      curl_off_t ulnow) {
   lurl_transfer *t = (lurl_transfer *)ud;
+  /* a body from a function goes chunked: libcurl counts the chunks'
+  ** framing too, which the body does not have */
+  if (t->up.given && ulnow > t->up.given) ulnow = t->up.given;
   if (dlnow != t->prog.dl_now || ulnow != t->prog.ul_now || dltotal != t->prog.dl_total ||
       ultotal != t->prog.ul_total) {
     t->prog.dl_now = dlnow;
@@ -603,6 +607,29 @@ int lurl_on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t 
     }
   }
   return 0;
+}
+
+/*
+** A transfer that reports progress has ended well (engine.c, finish): its
+** final sizes become a report due, unless on_progress was last given
+** them.  libcurl may end a transfer without calling the progress callback
+** with its last bytes, and lurl_on_progress reports at most every
+** PROGRESS_EVERY_MS, so the numbers Lua last saw can fall short (an upload
+** stopping at 65536 of 200000).  A body received whole is its total
+** (a chunked one, whose total was unknown, too); so is a body sent from a
+** function (chunked), counted as the bytes the function gave.
+*/
+void lurl_transfer_progress_end(lurl_transfer *t) {
+  curl_off_t dn = 0, un = 0, ut = -1;
+  curl_easy_getinfo(t->easy, CURLINFO_SIZE_DOWNLOAD_T, &dn);
+  curl_easy_getinfo(t->easy, CURLINFO_SIZE_UPLOAD_T, &un);
+  curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_UPLOAD_T, &ut);
+  if (t->up.eof) un = t->up.given; /* a function's body, without the chunks' framing */
+  if (ut < un) ut = un; /* unknown (-1: chunked) */
+  t->prog.dl_now = dn, t->prog.dl_total = dn;
+  t->prog.ul_now = un, t->prog.ul_total = ut;
+  const curl_off_t *s = t->prog.shown;
+  if (s[0] != dn || s[1] != dn || s[2] != un || s[3] != ut) t->prog.due = 1;
 }
 
 /* Resumes a paused receive side (after Lua took the buffered chunk). */
@@ -724,6 +751,10 @@ static int core_io_state(lua_State *L) {
   lua_pushboolean(L, t->up.need && t->state == LURL_T_RUNNING);
   lua_pushboolean(L, t->headers_done);
   lua_pushboolean(L, t->prog.due);
+  if (t->prog.due) {
+    t->prog.shown[0] = t->prog.dl_now, t->prog.shown[1] = t->prog.dl_total;
+    t->prog.shown[2] = t->prog.ul_now, t->prog.shown[3] = t->prog.ul_total;
+  }
   t->prog.due = 0;
   lua_pushinteger(L, (lua_Integer)t->prog.dl_now);
   lua_pushinteger(L, (lua_Integer)t->prog.dl_total);
