@@ -138,6 +138,14 @@ describe("a URL fragment", function()
     assert.same({ "/predir/landed?a=1&b=2" }, targets())
   end)
 
+  it("is not sent to a proxy either, which gets the absolute URL", function()
+    support.fault_reset()
+    -- the fault server as an HTTP proxy: it logs the request target as sent
+    local res = must(http.get("http://predir.invalid/predir/landed?a=1#frag", { proxy = FAULT }))
+    assert.equal("http://predir.invalid/predir/landed?a=1#frag", res.url)
+    assert.same({ "http://predir.invalid/predir/landed?a=1" }, targets())
+  end)
+
   it("is carried to a redirect target without one (httpbin, as requests' test)", function()
     local frag = "#view=edit&token=hunter2"
     local res = must(http.get(HTTPBIN .. "/redirect-to?url=get" .. frag))

@@ -146,7 +146,8 @@ function M.next_chunk(r, want)
   local t = rawget(r, "_t")
   if not t then return nil end
   local ctx = rawget(r, "_ctx")
-  local _ <close> = bar_guard(ctx, true) -- nil unless progress = true draws a bar
+  -- nil unless progress = true draws a bar (no call per chunk otherwise)
+  local _ <close> = ctx and ctx.bar_end and bar_guard(ctx, true)
   while true do
     local chunk, err = pull(t, want)
     if chunk then return chunk end
