@@ -212,6 +212,13 @@ describe("a redirect whose body fails to decode", function()
     end)
   end
 
+  it("is followed by a stream too", function()
+    local res = must(http.stream(FAULT .. BAD .. "&chunked=1"))
+    assert.equal(200, res.status)
+    assert.equal("/predir/landed", res.body)
+    assert.equal(302, res.history[1].status)
+  end)
+
   it("is not an error when it is not followed either (allow_redirects = false), as requests", function()
     local res = must(http.get(FAULT .. BAD, { allow_redirects = false }))
     assert.equal(302, res.status)
