@@ -4,7 +4,7 @@
 -- a pseudo-terminal (util-linux's `script`), survives a slow download (a
 -- rate under 1 B/s was a float given to %d) and always ends its line:
 -- after the last byte, an unknown length, an error, a closed stream, a
--- save, and Ctrl-C.
+-- save, and Ctrl-C; a redirect chain draws one bar.
 --
 -- Servers: the fault server's /pattern (paced, Content-Length or chunked),
 -- /digest (the size of an upload as received), /slowbody and /stall.
@@ -161,6 +161,10 @@ elseif case == "streamed" then
 elseif case == "save" then
   local res = assert(http.stream(base .. "/pattern?size=200000&chunked=1&block=50000&pace=0.15"))
   print("DONE", res:save(path, { progress = true }))
+elseif case == "redirect" then
+  local res = assert(http.get(base .. "/predir/goto?loc=" ..
+    "%2Fpattern%3Fsize%3D200000%26block%3D50000%26pace%3D0.1", { progress = true }))
+  print("DONE", #res.history, #res.body)
 elseif case == "interrupt" then
   local res, err = http.get(base .. "/slowbody?bytes=100&every=0.2", { progress = true })
   print("DONE", res, err)
@@ -262,6 +266,15 @@ describe("progress = true in a terminal", function()
       assert.equal("DONE\t200000", message_line(out, "DONE"))
       assert.matches("^100%.0%%  195%.3 KiB / 195%.3 KiB", last_bar(out))
       os.remove(DIR .. "/progress-saved.bin")
+    end)
+
+    it("draws one bar for a redirect chain, none for the empty redirect" .. label, function()
+      local out = in_terminal(interp, "redirect")
+      assert.equal("DONE\t1\t200000", message_line(out, "DONE"))
+      assert.matches("^100%.0%%  195%.3 KiB / 195%.3 KiB", last_bar(out))
+      local bars = 0
+      for _, l in ipairs(lines(out)) do if l:find("\27[K", 1, true) then bars = bars + 1 end end
+      assert.equal(1, bars, out)
     end)
 
     it("ends its line on Ctrl-C, before the error is shown" .. label, function()

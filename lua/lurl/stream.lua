@@ -61,8 +61,8 @@ end
 
 -- A to-be-closed value that ends the progress bar's line (ctx.bar_end)
 -- when its scope is left, or only when it is left by an error (a failed or
--- aborted transfer, Ctrl-C's "interrupted", a cancelled task), so that the
--- next message starts on a line of its own.
+-- aborted transfer, Ctrl-C's "interrupted"), so that the next message
+-- starts on a line of its own.
 local function bar_guard(ctx, on_error_only)
   local fin = ctx and ctx.bar_end
   if not fin then return nil end
@@ -103,6 +103,9 @@ function M.bar()
   local function draw(dn, dt, un, ut)
     local now_, total = dn, dt
     if ut > 0 and dn == 0 then now_, total = un, ut end
+    -- nothing to show (an empty body: a redirect being followed, a 204):
+    -- no line, so a redirect chain draws one bar, not one per hop
+    if now_ == 0 and total == 0 then return end
     local el = core.now() - t0
     local rate = el > 0 and now_ / el or 0
     local line
