@@ -152,6 +152,7 @@ static void finish(lurl_engine *e, lurl_transfer *t, CURLcode code) {
   curl_multi_remove_handle(e->multi, t->easy);
   t->state = LURL_T_DONE;
   t->code = code;
+  if (t->prog.on && code == CURLE_OK && !t->fault) lurl_transfer_progress_end(t);
 }
 
 /* Reads libcurl's completion messages; returns how many finished. */

@@ -338,6 +338,8 @@ static void apply_rest(req *r) {
   wants_progress |= lua_toboolean(L, -1) && isatty(2); /* the bar needs a terminal */
   lua_pop(L, 2);
   if (wants_progress) { /* Lua calls the function when the engine wakes it */
+    t->prog.on = 1;
+    for (int i = 0; i < 4; i++) t->prog.shown[i] = -1; /* the final report is always due */
     SET_RARE(r, CURLOPT_NOPROGRESS, 0L);
     SET_RARE(r, CURLOPT_XFERINFOFUNCTION, lurl_on_progress);
     SET_RARE(r, CURLOPT_XFERINFODATA, (void *)t);

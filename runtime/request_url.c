@@ -199,7 +199,9 @@ static int parse_url(req *r, const char *method, const char *url) {
   }
   if (lurl_limits_check_url(L, bx->u, method, url, r->opts, r->defs) != 0) /* limit.c */
     return url_fail(L, base, bx);
-  curl_url_set(bx->u, CURLUPART_FRAGMENT, NULL, 0); /* never sent */
+  /* a fragment stays in the URL (res.url, res.request.url, as requests
+  ** keeps it): libcurl never sends it, the request target is path and
+  ** query alone */
   uc = curl_url_get(bx->u, CURLUPART_URL, &bx->s[1], 0);
   if (uc != CURLUE_OK) {
     invalid_url(L, method, url, curl_url_strerror(uc));
@@ -236,12 +238,16 @@ static void add_params(req *r, int flags) {
   if (qn) { /* one string made: the URL, its separator and the query */
     size_t ulen;
     const char *cur = lua_tolstring(L, url_i, &ulen);
-    const char *qm = strchr(cur, '?');
+    /* the query goes before a fragment ("#a?b": that '?' is the fragment's) */
+    const char *hash = memchr(cur, '#', ulen);
+    size_t before = hash ? (size_t)(hash - cur) : ulen;
+    const char *qm = memchr(cur, '?', before);
     luaL_Buffer b;
     luaL_buffinit(L, &b);
-    luaL_addlstring(&b, cur, ulen);
-    luaL_addstring(&b, !qm ? "?" : qm[1] ? "&" : "");
+    luaL_addlstring(&b, cur, before);
+    luaL_addstring(&b, !qm ? "?" : qm + 1 < cur + before ? "&" : "");
     luaL_addlstring(&b, q, qn);
+    luaL_addlstring(&b, cur + before, ulen - before);
     luaL_pushresult(&b);
     lua_replace(L, url_i);
   }

@@ -354,6 +354,41 @@ static int stream_full(const lurl_transfer *t) {
   return t->st.on && !t->st.sink && t->body.len + t->st.queued >= t->st.chunk_cap;
 }
 
+/* Whether the response's header block has a Location field. */
+static int has_location(const lurl_transfer *t) {
+  size_t pos = 0;
+  lurl_field f;
+  while (t->head.data && lurl_next_field(t->head.data, t->head.len, &pos, &f))
+    if (lurl_ieq(f.name, f.name_len, "Location", 8)) return 1;
+  return 0;
+}
+
+/*
+** A body that cannot be decoded: a fault, unless the response is a
+** redirect (301, 302, 303, 307 or 308 with a Location), whose body nobody
+** reads, as requests treats it: resolve_redirects reads such a body raw
+** when decoding fails, whether it then follows the redirect or not
+** (allow_redirects=False looks ahead too), so its bad encoding is never an
+** error.  Its bytes are read and dropped (the connection stays usable) and
+** the body is empty.  Returns 1 when the bytes are dropped, 0 with
+** t->fault set.  Rare path: the header block is searched here only.
+*/
+static int undecodable(lurl_transfer *t) {
+  long code = 0;
+  curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
+  if ((code == 301 || code == 302 || code == 303 || code == 307 || code == 308) &&
+      has_location(t)) {
+    t->in.undecodable = 1;
+    t->hd->msg[0] = '\0'; /* no error: the message must not name a later one */
+    lurl_decoder_free(t->in.dec); /* nothing kept back to decode (refill) */
+    t->in.dec = NULL;
+    lurl_buf_reset(&t->body); /* what was decoded before the fault goes too */
+    return 1;
+  }
+  t->fault = LURL_FAULT_DECODE;
+  return 0;
+}
+
 /*
 ** An encoded body: decoded here (libcurl's decoding is off, engine.c), one
 ** bounded step at a time, each step's bytes passed on as plain bytes are.
@@ -365,11 +400,11 @@ static int stream_full(const lurl_transfer *t) {
 */
 static int decode_body(lurl_transfer *t, const char *p, size_t len) {
   if (t->fault) return 0; /* found by a refill outside the callback */
+  if (t->in.undecodable) return 1; /* a 3xx body being dropped */
   if (!t->in.dec) {
     if (t->in.ncodings < 0) { /* a coding lurl cannot decode (on_header) */
       coding_error(t);
-      t->fault = LURL_FAULT_DECODE;
-      return 0;
+      return undecodable(t);
     }
     if ((t->in.dec = lurl_decoder_new(t->in.codings, t->in.ncodings)) == NULL) {
       t->fault = LURL_FAULT_NOMEM;
@@ -386,8 +421,7 @@ static int decode_body(lurl_transfer *t, const char *p, size_t len) {
     const char *out;
     if (lurl_decoder_step(t->in.dec, p, len, &used, &out, &made) != 0) {
       snprintf(t->hd->msg, sizeof t->hd->msg, "%s", lurl_decoder_error(t->in.dec));
-      t->fault = LURL_FAULT_DECODE;
-      return 0;
+      return undecodable(t);
     }
     p += used, len -= used;
     if (made > 0 && !body_bytes(t, out, made)) return 0;
@@ -493,6 +527,7 @@ size_t lurl_on_header(char *p, size_t size, size_t n, void *ud) {
     lurl_buf_reset(&t->head);
     lurl_buf_reset(&t->body);
     t->in.ncodings = 0, t->in.has_clen = 0; /* an earlier block's fields are not this one's */
+    t->in.undecodable = 0;
     lurl_decoder_free(t->in.dec);
     t->in.dec = NULL;
   }
@@ -537,6 +572,7 @@ size_t lurl_on_read(char *buf, size_t size, size_t n, void *ud) {
     if (k > room) k = room;
     memcpy(buf, t->up.buf.data + t->up.off, k);
     t->up.off += k;
+    t->up.given += (curl_off_t)k;
     if (t->up.off == t->up.buf.len) {
       lurl_buf_reset(&t->up.buf);
       t->up.off = 0;
@@ -554,6 +590,9 @@ size_t lurl_on_read(char *buf, size_t size, size_t n, void *ud) {
 int lurl_on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                      curl_off_t ulnow) {
   lurl_transfer *t = (lurl_transfer *)ud;
+  /* a body from a function goes chunked: libcurl counts the chunks'
+  ** framing too, which the body does not have */
+  if (t->up.given && ulnow > t->up.given) ulnow = t->up.given;
   if (dlnow != t->prog.dl_now || ulnow != t->prog.ul_now || dltotal != t->prog.dl_total ||
       ultotal != t->prog.ul_total) {
     t->prog.dl_now = dlnow;
@@ -568,6 +607,29 @@ int lurl_on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t 
     }
   }
   return 0;
+}
+
+/*
+** A transfer that reports progress has ended well (engine.c, finish): its
+** final sizes become a report due, unless on_progress was last given
+** them.  libcurl may end a transfer without calling the progress callback
+** with its last bytes, and lurl_on_progress reports at most every
+** PROGRESS_EVERY_MS, so the numbers Lua last saw can fall short (an upload
+** stopping at 65536 of 200000).  A body received whole is its total
+** (a chunked one, whose total was unknown, too); so is a body sent from a
+** function (chunked), counted as the bytes the function gave.
+*/
+void lurl_transfer_progress_end(lurl_transfer *t) {
+  curl_off_t dn = 0, un = 0, ut = -1;
+  curl_easy_getinfo(t->easy, CURLINFO_SIZE_DOWNLOAD_T, &dn);
+  curl_easy_getinfo(t->easy, CURLINFO_SIZE_UPLOAD_T, &un);
+  curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_UPLOAD_T, &ut);
+  if (t->up.eof) un = t->up.given; /* a function's body, without the chunks' framing */
+  if (ut < un) ut = un; /* unknown (-1: chunked) */
+  t->prog.dl_now = dn, t->prog.dl_total = dn;
+  t->prog.ul_now = un, t->prog.ul_total = ut;
+  const curl_off_t *s = t->prog.shown;
+  if (s[0] != dn || s[1] != dn || s[2] != un || s[3] != ut) t->prog.due = 1;
 }
 
 /* Resumes a paused receive side (after Lua took the buffered chunk). */
@@ -689,6 +751,10 @@ static int core_io_state(lua_State *L) {
   lua_pushboolean(L, t->up.need && t->state == LURL_T_RUNNING);
   lua_pushboolean(L, t->headers_done);
   lua_pushboolean(L, t->prog.due);
+  if (t->prog.due) {
+    t->prog.shown[0] = t->prog.dl_now, t->prog.shown[1] = t->prog.dl_total;
+    t->prog.shown[2] = t->prog.ul_now, t->prog.shown[3] = t->prog.ul_total;
+  }
   t->prog.due = 0;
   lua_pushinteger(L, (lua_Integer)t->prog.dl_now);
   lua_pushinteger(L, (lua_Integer)t->prog.dl_total);

@@ -74,14 +74,17 @@ typedef struct lurl_tupload {
   lurl_buf buf;                /* chunks handed over by Lua (core.feed) */
   size_t off;
   int need, eof;               /* waiting for Lua's next chunk; no more */
+  curl_off_t given;            /* bytes of those chunks handed to libcurl */
   curl_mime *mime;             /* multipart body (files=) */
 } lurl_tupload;
 
 /* What the progress callback saw, for on_progress. */
 typedef struct lurl_tprogress {
+  int on;                      /* the transfer reports progress (request.c) */
   int due;                     /* on_progress should be called */
   long long ms;
   curl_off_t dl_now, dl_total, ul_now, ul_total;
+  curl_off_t shown[4];         /* the numbers core.io_state last reported due */
 } lurl_tprogress;
 
 /* What arrives: content decoding and framing checks of the header lines. */
@@ -93,6 +96,8 @@ typedef struct lurl_tincoming {
   long long clen;
   size_t head_total;           /* header bytes and lines of this transfer */
   int head_lines;
+  int undecodable;             /* a redirect's body that failed to decode:
+                                  dropped (transfer.c, undecodable) */
 } lurl_tincoming;
 
 /* One HTTP exchange (one hop of a redirect chain).  A full userdata, so Lua
@@ -186,6 +191,7 @@ void lurl_drop_chunk(lua_State *L, lurl_transfer *t);
 size_t lurl_on_body(char *p, size_t size, size_t n, void *ud);
 size_t lurl_on_header(char *p, size_t size, size_t n, void *ud);
 size_t lurl_on_read(char *buf, size_t size, size_t n, void *ud);
+void lurl_transfer_progress_end(lurl_transfer *t);
 int lurl_on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                      curl_off_t ulnow);
 

@@ -89,10 +89,11 @@ end
 local function io_context(c, flags, method, url)
   local body = c.body_fn
   if (flags & DROP_BODY) ~= 0 then body = nil end
-  local prog = c.on_progress
-  if not prog and c.progress then prog = stream.bar() end
+  local prog, bar_end = c.on_progress, nil
+  if not prog and c.progress then prog, bar_end = stream.bar() end
   if not c.stream and not body and not prog then return nil end
-  return { stream = c.stream, body_fn = body, on_progress = prog, method = method, url = url }
+  return { stream = c.stream, body_fn = body, on_progress = prog, bar_end = bar_end,
+    method = method, url = url }
 end
 
 -- One hop over libcurl's engine, read whole (no stream): the engine branch

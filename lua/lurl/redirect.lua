@@ -103,6 +103,21 @@ local function cookie_opts(req, res, nexturl)
   return opts, carried, first_host
 end
 
+-- requests' fragment rule (RFC 9110 10.2.2): a Location's own fragment
+-- wins; a target without one keeps the fragment of the URL that was
+-- redirected (res.url holds it, never sent), so it rides the whole chain.
+-- A Location that is a fragment alone names the same resource: libcurl
+-- 7.88 would resolve "#k" against the base's directory.
+local function with_fragment(nexturl, from, location)
+  if location:byte(1) == 35 then -- "#"
+    return (from:match("^[^#]*")) .. (nexturl:match("#.*$") or "")
+  end
+  if nexturl:find("#", 1, true) then return nexturl end
+  local frag = from:match("#.*$")
+  if frag then return nexturl .. frag end
+  return nexturl
+end
+
 function M.next(req, res)
   local status = res.status
   if not (req.allow and STATUSES[status]) then return nil end
@@ -123,6 +138,7 @@ function M.next(req, res)
   if not nexturl then
     return nil, cerror("InvalidURL", "bad redirect location: " .. why, method, req.url)
   end
+  nexturl = with_fragment(nexturl, res.url, location)
   if (status == 303 and method ~= "HEAD") or
      ((status == 301 or status == 302) and method == "POST") then
     method = "GET"

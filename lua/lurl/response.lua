@@ -209,6 +209,8 @@ function methods.close(r)
   if t then
     r._t = nil
     core.cancel(t)
+    local ctx = rawget(r, "_ctx")
+    if ctx and ctx.bar_end then ctx.bar_end() end -- progress = true: end the bar's line
   end
   return r
 end

@@ -45,11 +45,41 @@ local function step(t, ctx)
   return hdone
 end
 
+-- on_progress's last call, with the final sizes of a transfer that ended
+-- well (runtime/transfer.c, lurl_transfer_progress_end): due unless the
+-- last call had them.  Nothing is left to abort: its answer is not asked.
+local function last_call(t, ctx)
+  local _, _, due, dn, dt, un, ut = io_state(t)
+  if due and ctx.on_progress then
+    local ok, r = pcall(ctx.on_progress, dn, dt, un, ut)
+    if not ok then
+      cancel(t)
+      error(r, 0)
+    end
+  end
+end
+
+-- A to-be-closed value that ends the progress bar's line (ctx.bar_end)
+-- when its scope is left, or only when it is left by an error (a failed or
+-- aborted transfer, Ctrl-C's "interrupted"), so that the next message
+-- starts on a line of its own.
+local function bar_guard(ctx, on_error_only)
+  local fin = ctx and ctx.bar_end
+  if not fin then return nil end
+  return setmetatable({}, { __close = function(_, e)
+    if e ~= nil or not on_error_only then fin() end
+  end })
+end
+
 -- Drives t until it is done (or, when streaming, until its headers are in),
 -- serving uploads and progress meanwhile.  Returns nil, err when aborted.
 function M.drive(t, ctx)
+  local _ <close> = bar_guard(ctx, ctx.stream)
   while true do
-    if done_c(t) then return true end
+    if done_c(t) then
+      last_call(t, ctx)
+      return true
+    end
     local hdone, err = step(t, ctx)
     if err then return nil, err end
     if ctx.stream and hdone then return true end
@@ -57,19 +87,25 @@ function M.drive(t, ctx)
 end
 
 -- The progress bar of progress = true: bytes, rate and ETA on stderr, only
--- when stderr is a terminal.
+-- when stderr is a terminal.  Returns the function that draws it (an
+-- on_progress) and the one that ends its line if one is open; nil when
+-- there is no terminal.
 function M.bar()
   -- not in a limited state: its host's stderr is not the script's
   if core.limited() or not core.isatty(2) then return nil end
   local t0 = core.now()
+  local open = false -- a line is drawn and not ended
   local function size(n)
     if n >= 1048576 then return ("%.1f MiB"):format(n / 1048576) end
     if n >= 1024 then return ("%.1f KiB"):format(n / 1024) end
-    return ("%d B"):format(n)
+    return ("%d B"):format(math.floor(n)) -- a rate is a float
   end
-  return function(dn, dt, un, ut)
+  local function draw(dn, dt, un, ut)
     local now_, total = dn, dt
     if ut > 0 and dn == 0 then now_, total = un, ut end
+    -- nothing to show (an empty body: a redirect being followed, a 204):
+    -- no line, so a redirect chain draws one bar, not one per hop
+    if now_ == 0 and total == 0 then return end
     local el = core.now() - t0
     local rate = el > 0 and now_ / el or 0
     local line
@@ -81,8 +117,19 @@ function M.bar()
       line = ("%s  %s/s"):format(size(now_), size(rate))
     end
     io.stderr:write("\r", line, "\27[K")
-    if total > 0 and now_ >= total then io.stderr:write("\n") end
+    open = true
+    if total > 0 and now_ >= total then
+      io.stderr:write("\n")
+      open = false
+    end
   end
+  local function finish()
+    if open then
+      io.stderr:write("\n")
+      open = false
+    end
+  end
+  return draw, finish
 end
 
 -- One step of a streamed response's transfer (step above); an abort by
@@ -102,12 +149,18 @@ function M.next_chunk(r, want)
   local t = rawget(r, "_t")
   if not t then return nil end
   local ctx = rawget(r, "_ctx")
+  -- nil unless progress = true draws a bar (no call per chunk otherwise)
+  local _ <close> = ctx and ctx.bar_end and bar_guard(ctx, true)
   while true do
     local chunk, err = pull(t, want)
     if chunk then return chunk end
     if chunk == nil then
       r._t = nil
       if err then error(err, 0) end
+      if ctx then
+        last_call(t, ctx)
+        if ctx.bar_end then ctx.bar_end() end
+      end
       return nil
     end
     advance(r, t, ctx)
@@ -130,6 +183,7 @@ function M.sink(r, f)
   -- the file is detached however this ends (an error, a cancelled task)
   -- before the caller closes it
   local _ <close> = setmetatable({}, { __close = function() sink(t) end })
+  local _b <close> = bar_guard(ctx, true)
   local ok, werr = sink(t, f)
   while ok and not done_c(t) do advance(r, t, ctx) end
   local wrote
@@ -141,6 +195,10 @@ function M.sink(r, f)
   end
   local _, err = pull(t) -- the end: nil, or nil and how the transfer failed
   if err then error(err, 0) end
+  if ctx then
+    last_call(t, ctx)
+    if ctx.bar_end then ctx.bar_end() end
+  end
   return n + wrote
 end
 
@@ -313,7 +371,8 @@ function M.save(r, path, o)
   end
   local f, err = core.open(part, mode)
   if not f then error("cannot save: " .. err, 2) end
-  local bar = o.progress and M.bar()
+  local bar, bar_end
+  if o.progress then bar, bar_end = M.bar() end
   local total = tonumber(src.headers["content-length"])
   local written = offset
   local ok, perr = pcall(function()
@@ -328,6 +387,11 @@ function M.save(r, path, o)
       if bar then bar(written, total and total + offset or 0, 0, 0) end
     end
   end)
+  if bar then
+    -- the whole size, known now (unless the last line showed it)
+    if ok and not (total and written >= total + offset) then bar(written, written, 0, 0) end
+    bar_end() -- a failure (Ctrl-C's "interrupted" too) ends the line as well
+  end
   local closed, cerr = f:close()
   if not ok then error(perr, 2) end
   if not closed then error("cannot save: " .. tostring(cerr), 2) end
