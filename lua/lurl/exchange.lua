@@ -23,6 +23,7 @@ local retry = lazy "lurl.retry"
 local stream = lazy "lurl.stream" -- only for streams, uploads from functions, progress
 local redact = lazy "lurl.redact"
 local transport = lazy "lurl.transport" -- only for a session with `transport`
+local auth = lazy "lurl.auth" -- only for auth functions and the flows lurl computes
 
 local M = {}
 
@@ -32,6 +33,7 @@ local call_opts, policy_of = options.call, options.policy
 local next_request = redirect.next
 local FRESH = redirect.FRESH
 local DROP_BODY = redirect.DROP_BODY
+local STRIP_AUTH = redirect.STRIP_AUTH
 local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true,
   TRACE = true }
 M.IDEMPOTENT = IDEMPOTENT
@@ -109,8 +111,23 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
   local bare = c.bare -- nothing but libcurl's engine to drive (lurl.options.mark)
   local redirects = c.redirects -- the statuses that may redirect (none without allow_redirects)
   local history, req -- req: the redirect state (lurl.redirect), from the first redirect on
+  local flow, resent = c.auth, false -- an auth flow lurl runs (lurl.auth); a hop sent again after a 401
   while true do
     local res, err, t, ctx
+    -- the hop as sent: with an auth flow, its URL with params and its
+    -- options with the flow's headers (lurl.auth.prepare)
+    local hop_url, hop_opts, stamp = url, opts, nil
+    if flow then
+      if (flags & STRIP_AUTH) ~= 0 then
+        hop_opts = auth.strip(opts)
+      else
+        hop_url, hop_opts, stamp = auth.prepare(sess, flow, method, url, opts, flags, fname, argn)
+        if not hop_url then
+          err = hop_opts
+          goto failed
+        end
+      end
+    end
     if bare then -- the engine branch below, without deadline, limits or io
       t, err = start(fname, argn, method, url, opts, sess.defaults, flags, 0, sess._share)
       if t then
@@ -142,9 +159,9 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
       local _h <close> = per_host
       local tr = sess._transport
       if tr then
-        res, err = transport.hop(sess, tr, method, url, opts, flags, c)
+        res, err = transport.hop(sess, tr, method, hop_url, hop_opts, flags, c)
       else -- libcurl's engine
-        t, err = start(fname, argn, method, url, opts, sess.defaults, flags, remaining_ms,
+        t, err = start(fname, argn, method, hop_url, hop_opts, sess.defaults, flags, remaining_ms,
           sess._share)
         if t then
           ctx = c.io and io_context(c, flags, method, url) or nil
@@ -159,6 +176,7 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
         end
       end
     end
+    ::failed::
     if not res then
       if sess._observers then
         emit(sess, { type = "error", error = err, method = method, url = url, attempt = attempt or 1,
@@ -188,6 +206,14 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
         emit(sess, { type = "response", response = res, hop = history and #history + 1 or 1,
           attempt = attempt or 1 })
       end
+    end
+    -- a 401 to a hop an auth flow signed: the flow may want it sent again,
+    -- once (OAuth2: a token revoked or expired early)
+    if stamp ~= nil and res.status == 401 and not resent
+        and auth.stale(flow, stamp, opts, sess.defaults, flags) then
+      resent = true
+      if ctx and ctx.stream then res:close() end
+      goto next_hop
     end
     if redirects[res.status] then
       req = req or { method = method, url = url, opts = opts, given = opts,
