@@ -135,6 +135,17 @@ describe("auth = function(req)", function()
     assert.equal("raw\0bytes", calls[2].body)
   end)
 
+  it("leaves out a session header the call or the function removed", function()
+    local s <close> = http.session { headers = { ["X-Drop"] = "d", ["X-Gone"] = "g", ["X-Keep"] = "k" },
+      auth = function(req)
+        for k in pairs(req.headers) do if k:lower() == "x-gone" then req.headers[k] = nil end end
+      end }
+    local e = json_of(must(s:get(HTTPBIN .. "/anything", { headers = { ["x-drop"] = false } })))
+    assert.is_nil(support.echoed_header(e, "X-Drop"))
+    assert.is_nil(support.echoed_header(e, "X-Gone"))
+    assert.equal("k", support.echoed_header(e, "X-Keep"))
+  end)
+
   it("runs again for each redirect hop on the same origin, with that hop's target", function()
     local res = must(http.post(FAULT .. "/auth/hmac-redirect", { auth = hmac_sign, body = "abc",
       params = { to = "/auth/hmac?hop=2" } }))

@@ -154,8 +154,9 @@ local function hop_body(opts, d, flags, fname, argn)
   local files = opt(opts, d, "files")
   if files ~= nil then
     if type(files) ~= "table" then return nil end -- core.start raises naming the field
-    local data = opt(opts, d, "data")
-    return multipart(files, data, fname, argn)
+    local body, ctype = multipart(files, opt(opts, d, "data"), fname, argn)
+    if not body then return nil, nil, false end -- streamed by libcurl: unread here
+    return body, ctype
   end
   local j = opt(opts, d, "json")
   if j ~= nil then return core.config[1](j), "application/json" end
@@ -211,6 +212,8 @@ function M.prepare(sess, a, method, url, opts, flags, fname, argn)
     end
   end
   for k, v in pairs(headers) do if v == false then headers[k] = nil end end
+  local session_names = {} -- lower-case names of the session's headers
+  if dh then for k in pairs(dh) do if type(k) == "string" then session_names[k:lower()] = k end end end
   local body, ctype, src = hop_body(opts, d, flags, fname, argn)
   if ctype and not find_header(headers, "Content-Type") then headers["Content-Type"] = ctype end
   local req = { method = method, url = full, headers = headers, body = body }
@@ -225,8 +228,14 @@ function M.prepare(sess, a, method, url, opts, flags, fname, argn)
     stamp, err = a:sign(req, sess, src)
     if err then return nil, err end
   end
+  -- the headers sent are req.headers: a session's header the call or the
+  -- flow removed is false, so core.start does not merge it back
+  local sent = req.headers
+  for l, k in pairs(session_names) do
+    if not find_header(sent, l) then sent[k] = false end
+  end
   local o = copy(opts)
-  o.headers, o.auth = req.headers, false
+  o.headers, o.auth = sent, false
   if had_params then o.params = "" end
   if body then o.body, o.files, o.json, o.data = body, nil, nil, nil end
   return full, o, stamp
