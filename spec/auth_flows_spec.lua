@@ -466,13 +466,40 @@ describe("http.oauth2", function()
   end)
 end)
 
-describe("http.ntlm", function()
-  it("hands the credentials to libcurl's NTLM (its type-1 message is sent)", function()
+describe("http.ntlm and http.negotiate", function()
+  it("http.ntlm sends libcurl's type-1 message first", function()
     support.fault_reset()
     local res = must(http.get(FAULT .. "/ok", { auth = http.ntlm("user", "pw") }))
     assert.equal(200, res.status)
     local e = received("/ok")
     assert.matches("^NTLM TlRMTVNTUAAB", header_of(e[1], "Authorization"))
     assert.equal("http.auth (ntlm)", tostring(http.ntlm("u", "secret")))
+  end)
+
+  it("http.ntlm completes the handshake: the type-3 message carries user and domain", function()
+    local res = must(http.get(FAULT .. "/auth/ntlm", { auth = http.ntlm("DOM\\alice", "pw") }))
+    assert.equal(200, res.status)
+    local doc = json_of(res)
+    assert.equal(3, doc.step)
+    assert.equal("alice", doc.user)
+    assert.equal("DOM", doc.domain)
+    assert.equal(24, doc.nt_len)
+    -- a POST's body goes with the final message
+    res = must(http.post(FAULT .. "/auth/ntlm", { auth = http.ntlm("alice", "pw"), body = "x" }))
+    assert.equal(200, res.status)
+  end)
+
+  it("a challenge libcurl cannot answer gives the 401 back, buffered or streamed", function()
+    for _, stream in ipairs { false, true } do
+      local res = must(http.get(FAULT .. "/auth/challenge?scheme=NTLM&always=1",
+        { auth = http.ntlm("u", "p"), stream = stream, timeout = 5 }))
+      assert.equal(401, res.status)
+      if stream then res:close() end
+      -- no Kerberos ticket here: Negotiate has nothing to send
+      res = must(http.get(FAULT .. "/auth/challenge", { auth = http.negotiate(), stream = stream,
+        timeout = 5 }))
+      assert.equal(401, res.status)
+      if stream then res:close() end
+    end
   end)
 end)

@@ -24,6 +24,13 @@
       200 {"token": T} for a live token of NAME, else 401.
   /auth/oauth/revoke?k=NAME
       every token of NAME is refused from now on.
+  /auth/challenge?scheme=S&always=1
+      401 with `WWW-Authenticate: S` (default Negotiate) when no
+      Authorization came (always=1: whatever came), else 200; the JSON
+      answer shows the Authorization received.
+  /auth/ntlm
+      an NTLM handshake on one connection: type 1 -> 401 with a type-2
+      challenge, type 3 -> 200 {"user": ..., "domain": ..., "nt_len": n}.
   /auth/oauth/stats?k=NAME
       {"token_requests": n, "grants": [...], "client_auth": [...], "scopes": [...]}.
 """
@@ -32,6 +39,7 @@ import base64
 import hashlib
 import hmac
 import json
+import struct
 import threading
 import time
 import urllib.parse
@@ -220,7 +228,51 @@ def route_stats(conn, req, q):
     return _json(conn, req, 200, doc)
 
 
+def route_challenge(conn, req, q):
+    """401 with WWW-Authenticate: SCHEME (no token) unless Authorization is
+    there; the JSON answer shows the Authorization received."""
+    scheme = q.get("scheme", ["Negotiate"])[0]
+    got = fs.header(req, "authorization")
+    if q.get("always", ["0"])[0] == "1" or not got:
+        return _json(conn, req, 401, {"authorization": got}, extra=[("WWW-Authenticate", scheme)])
+    return _json(conn, req, 200, {"authorization": got})
+
+
+# An NTLM type-2 message: no target name, no target info; flags UNICODE |
+# NTLM | ALWAYS_SIGN; a fixed server challenge.
+_NTLM_TYPE2 = base64.b64encode(
+    b"NTLMSSP\0" + struct.pack("<I", 2) + struct.pack("<HHI", 0, 0, 48)
+    + struct.pack("<I", 0x00008201) + b"\x01\x23\x45\x67\x89\xab\xcd\xef" + b"\0" * 8
+    + struct.pack("<HHI", 0, 0, 48)).decode()
+
+
+def _ntlm_field(msg, at):
+    n, _, off = struct.unpack_from("<HHI", msg, at)
+    return msg[off:off + n]
+
+
+def route_ntlm(conn, req, q):
+    """The server side of an NTLM handshake on one connection: type 1 gets a
+    401 with a type-2 challenge, type 3 gets 200 with the user, domain and
+    the response lengths it carries (not checked cryptographically: no
+    password database here)."""
+    got = fs.header(req, "authorization") or ""
+    msg = base64.b64decode(got[5:]) if got.startswith("NTLM ") else b""
+    kind = struct.unpack_from("<I", msg, 8)[0] if msg[:8] == b"NTLMSSP\0" else 0
+    if kind == 1:
+        return _json(conn, req, 401, {"step": 1}, extra=[("WWW-Authenticate", "NTLM " + _NTLM_TYPE2)])
+    if kind == 3:
+        user = _ntlm_field(msg, 36).decode("utf-16-le", "replace")
+        domain = _ntlm_field(msg, 28).decode("utf-16-le", "replace")
+        return _json(conn, req, 200, {"step": 3, "user": user, "domain": domain,
+                                      "lm_len": len(_ntlm_field(msg, 12)),
+                                      "nt_len": len(_ntlm_field(msg, 20))})
+    return _json(conn, req, 401, {"step": 0}, extra=[("WWW-Authenticate", "NTLM")])
+
+
 ROUTES = {
+    "/auth/ntlm": route_ntlm,
+    "/auth/challenge": route_challenge,
     "/auth/sigv4": _sigv4_route(False),
     "/auth/sigv4/sub%20dir/x%2Ay": _sigv4_route(False),
     "/auth/sigv4-token": _sigv4_route(True),
