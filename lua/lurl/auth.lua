@@ -28,7 +28,9 @@ local cerror = core.error
 -- Captured at load: a limited state has no `io` or `os` once its scripts run.
 local io_type = io and io.type or function() return nil end
 local io_open = io and io.open
-local getenv = os and os.getenv or function() return nil end
+-- A limited state's environment is its host's, not the script's: its
+-- AWS_* variables are never read there (as LURL_TRACE is not).
+local getenv = not core.limited() and os and os.getenv or function() return nil end
 
 -- Is the auth option a flow of this module?  A function, or an object
 -- made by http.aws_sigv4 / http.oauth2 (their `sign` field).
