@@ -3,8 +3,8 @@
 --   luarocks --lua-version=5.4 make [--tree DIR]
 -- Offline: CMake does the build; libcurl (libcurl4-openssl-dev), libcrypto
 -- (libssl-dev) and libgumbo (libgumbo-dev) are external dependencies found
--- on the system, and lua-cjson
--- (for `json` and response:json()) is Debian's lua-cjson, so build with
+-- on the system, and lua-cjson (for `json` and response:json()) is Debian's
+-- lua-cjson, so build with
 --   luarocks --lua-version=5.4 make --deps-mode=none [--tree DIR]
 -- to have luarocks download nothing (the rock-only user without Debian's
 -- lua-cjson installs it with `luarocks install lua-cjson`).
