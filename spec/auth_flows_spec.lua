@@ -426,6 +426,16 @@ describe("http.oauth2", function()
     assert.truthy(helper.proxy_log(nil, "/auth/oauth/token?k=" .. k):find("/auth/oauth/token?k=" .. k, 1, true))
   end)
 
+  it("fetches before the request takes its connection slot (max_connections = 1)", function()
+    local k = fixture()
+    local s <close> = http.session { max_connections = 1, auth = http.oauth2(flow(k)) }
+    local results = s:parallel { FAULT .. "/auth/oauth/resource?k=" .. k,
+      FAULT .. "/auth/oauth/resource?k=" .. k }
+    assert.equal(200, results[1].status)
+    assert.equal(200, results[2].status)
+    assert.equal(1, stats(k).token_requests)
+  end)
+
   it("a failing token endpoint is an HTTPError naming the token URL, never the secret", function()
     local k = fixture()
     local o = flow(k, "&mode=fail")

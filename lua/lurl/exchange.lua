@@ -111,23 +111,9 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
   local bare = c.bare -- nothing but libcurl's engine to drive (lurl.options.mark)
   local redirects = c.redirects -- the statuses that may redirect (none without allow_redirects)
   local history, req -- req: the redirect state (lurl.redirect), from the first redirect on
-  local flow, resent = c.auth, false -- an auth flow lurl runs (lurl.auth); a hop sent again after a 401
+  local resent -- true once a hop was sent again after a 401 (an auth flow's)
   while true do
-    local res, err, t, ctx
-    -- the hop as sent: with an auth flow, its URL with params and its
-    -- options with the flow's headers (lurl.auth.prepare)
-    local hop_url, hop_opts, stamp = url, opts, nil
-    if flow then
-      if (flags & STRIP_AUTH) ~= 0 then
-        hop_opts = auth.strip(opts)
-      else
-        hop_url, hop_opts, stamp = auth.prepare(sess, flow, method, url, opts, flags, fname, argn)
-        if not hop_url then
-          err = hop_opts
-          goto failed
-        end
-      end
-    end
+    local res, err, t, ctx, stamp -- stamp: what an auth flow signed the hop with
     if bare then -- the engine branch below, without deadline, limits or io
       t, err = start(fname, argn, method, url, opts, sess.defaults, flags, 0, sess._share)
       if t then
@@ -135,6 +121,22 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
         res, err = result(t)
       end
     else
+      -- the hop as sent: with an auth flow lurl runs (c.auth, never on a
+      -- bare call), its URL with params and its options with the flow's
+      -- headers (lurl.auth.prepare); before the hop takes its connection
+      -- slots, which an OAuth2 token request may need
+      local hop_url, hop_opts, flow = url, opts, c.auth
+      if flow then
+        if (flags & STRIP_AUTH) ~= 0 then
+          hop_opts = auth.strip(opts)
+        else
+          hop_url, hop_opts, stamp = auth.prepare(sess, flow, method, url, opts, flags, fname, argn)
+          if not hop_url then
+            err = hop_opts
+            goto failed
+          end
+        end
+      end
       local remaining_ms = 0
       if deadline then
         remaining_ms = math.floor((deadline - now()) * 1000 + 0.5)
@@ -210,7 +212,7 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
     -- a 401 to a hop an auth flow signed: the flow may want it sent again,
     -- once (OAuth2: a token revoked or expired early)
     if stamp ~= nil and res.status == 401 and not resent
-        and auth.stale(flow, stamp, opts, sess.defaults, flags) then
+        and auth.stale(c.auth, stamp, opts, sess.defaults, flags) then
       resent = true
       if ctx and ctx.stream then res:close() end
       goto next_hop
