@@ -204,7 +204,7 @@ function M.prepare(sess, a, method, url, opts, flags, fname, argn)
   local oh = opts and opts.headers
   if dh then for k, v in pairs(dh) do headers[k] = v end end
   if oh then
-    if type(oh) ~= "table" then return url, opts end -- core.start raises naming the field
+    if type(oh) ~= "table" then return url, M.strip(opts) end -- core.start raises naming the field
     for k, v in pairs(oh) do
       if type(k) == "string" then
         local old = find_header(headers, k)
