@@ -110,8 +110,9 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
   end
   local bare = c.bare -- nothing but libcurl's engine to drive (lurl.options.mark)
   local redirects = c.redirects -- the statuses that may redirect (none without allow_redirects)
-  local history, req -- req: the redirect state (lurl.redirect), from the first redirect on
-  local resent -- true once a hop was sent again after a 401 (an auth flow's)
+  -- req: the redirect state (lurl.redirect), from the first redirect on;
+  -- resent: true once a hop was sent again after a 401 (an auth flow's)
+  local history, req, resent
   while true do
     local res, err, t, ctx, stamp -- stamp: what an auth flow signed the hop with
     if bare then -- the engine branch below, without deadline, limits or io
@@ -208,14 +209,14 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
         emit(sess, { type = "response", response = res, hop = history and #history + 1 or 1,
           attempt = attempt or 1 })
       end
-    end
-    -- a 401 to a hop an auth flow signed: the flow may want it sent again,
-    -- once (OAuth2: a token revoked or expired early)
-    if stamp ~= nil and res.status == 401 and not resent
-        and auth.stale(c.auth, stamp, opts, sess.defaults, flags) then
-      resent = true
-      if ctx and ctx.stream then res:close() end
-      goto next_hop
+      -- a 401 to a hop an auth flow signed: the flow may want it sent
+      -- again, once (OAuth2: a token revoked or expired early)
+      if stamp ~= nil and res.status == 401 and not resent
+          and auth.stale(c.auth, stamp, opts, sess.defaults, flags) then
+        resent = true
+        if ctx and ctx.stream then res:close() end
+        goto next_hop
+      end
     end
     if redirects[res.status] then
       req = req or { method = method, url = url, opts = opts, given = opts,
