@@ -422,6 +422,7 @@ describe("http.oauth2", function()
     local s <close> = http.session { proxy = helper.proxy, headers = { ["X-Session"] = "yes" },
       hooks = { request = function() hooked = hooked + 1 end }, cookies = { jar = "c" },
       auth = http.oauth2(flow(k)) }
+    s.cookies:set("fromjar", "j", { domain = "127.0.0.1" })
     support.fault_reset()
     assert.equal(200, must(s:get(FAULT .. "/auth/oauth/resource?k=" .. k)).status)
     assert.equal(1, hooked)
@@ -432,6 +433,7 @@ describe("http.oauth2", function()
     assert.matches("^Basic ", header_of(tok[1], "Authorization"))
     local res = received("/auth/oauth/resource")
     assert.equal("yes", header_of(res[1], "X-Session"))
+    assert.truthy(header_of(res[1], "Cookie"):find("fromjar=j", 1, true))
     assert.truthy(helper.proxy_log(nil, "/auth/oauth/token?k=" .. k):find("/auth/oauth/token?k=" .. k, 1, true))
   end)
 
