@@ -468,6 +468,16 @@ describe("http.oauth2", function()
     assert.falsy(tostring(err):find("wrong-secret", 1, true))
   end)
 
+  it("a token endpoint that cannot be reached keeps its error's kind and names the URL", function()
+    local url = "http://127.0.0.1:" .. helper.dead_port .. "/token"
+    local res, err = http.get(FAULT .. "/auth/oauth/resource?k=x", { auth = http.oauth2 {
+      token_url = url, client_id = "cid", client_secret = "csecret" } })
+    assert.is_nil(res)
+    assert.equal("ConnectionError", err.kind)
+    assert.truthy(err.message:find("OAuth2 token endpoint " .. url, 1, true))
+    assert.falsy(tostring(err):find("csecret", 1, true))
+  end)
+
   it("checks the token like any header value: CR LF is refused, nothing sent", function()
     local k = fixture()
     support.fault_reset()
@@ -475,6 +485,7 @@ describe("http.oauth2", function()
       { auth = http.oauth2(flow(k, "&mode=crlf")) })
     assert.is_nil(res)
     assert.equal("InvalidHeader", err.kind)
+    assert.falsy(tostring(err):find("tok-", 1, true)) -- the token is not shown
     assert.equal(0, #received("/auth/oauth/resource"))
   end)
 
