@@ -464,7 +464,8 @@ describe("http.oauth2", function()
     o2.client_secret = "wrong-secret"
     res, err = http.get(FAULT .. "/auth/oauth/resource?k=x", { auth = http.oauth2(o2) })
     assert.equal("HTTPError", err.kind)
-    assert.truthy(err.message:find("401", 1, true))
+    assert.truthy(err.message:find("answered 401 Unauthorized (invalid_client)", 1, true))
+    assert.is_nil(err.response) -- an endpoint may echo the secret in its body
     assert.falsy(tostring(err):find("wrong-secret", 1, true))
   end)
 

@@ -476,12 +476,15 @@ local function fetch(a, sess)
   if not res then
     return nil, token_error(a, err.kind or "ConnectionError", err.message or tostring(err))
   end
-  if res.status < 200 or res.status > 299 then
-    local e = token_error(a, "HTTPError", ("answered %d %s"):format(res.status, res.reason or ""))
-    e.response = res
-    return nil, e
-  end
   local ok, doc = pcall(res.json, res)
+  if res.status < 200 or res.status > 299 then
+    -- the status and RFC 6749's error code, not the response: an endpoint
+    -- may echo the form, client secret included
+    local code = ok and type(doc) == "table" and type(doc.error) == "string"
+      and doc.error:match("^[%w_.-]+$") and #doc.error <= 64 and doc.error
+    return nil, token_error(a, "HTTPError", ("answered %d %s%s"):format(res.status,
+      res.reason or "", code and " (" .. code .. ")" or ""))
+  end
   local tok = ok and type(doc) == "table" and doc.access_token
   if type(tok) ~= "string" or tok == "" then
     return nil, token_error(a, "HTTPError", "answered no access_token")
