@@ -1,9 +1,10 @@
 -- LuaRocks build of the `http` module (http.so and its Lua files) from a
 -- checkout, against the system's libcurl and Lua 5.4:
 --   luarocks --lua-version=5.4 make [--tree DIR]
--- Offline: CMake does the build; libcurl (libcurl4-openssl-dev) and libgumbo
--- (libgumbo-dev) are external dependencies found on the system, and lua-cjson
--- (for `json` and response:json()) is Debian's lua-cjson, so build with
+-- Offline: CMake does the build; libcurl (libcurl4-openssl-dev), libcrypto
+-- (libssl-dev) and libgumbo (libgumbo-dev) are external dependencies found
+-- on the system, and lua-cjson (for `json` and response:json()) is Debian's
+-- lua-cjson, so build with
 --   luarocks --lua-version=5.4 make --deps-mode=none [--tree DIR]
 -- to have luarocks download nothing (the rock-only user without Debian's
 -- lua-cjson installs it with `luarocks install lua-cjson`).
@@ -34,6 +35,8 @@ external_dependencies = {
   -- directory, where luarocks does not look (CMake's FindCURL does)
   CURL = { library = "curl" },
   GUMBO = { header = "gumbo.h", library = "gumbo" },
+  -- libcrypto (libssl-dev), for request signing (runtime/crypto.c)
+  CRYPTO = { header = "openssl/evp.h", library = "crypto" },
 }
 build = {
   type = "cmake",

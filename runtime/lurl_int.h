@@ -7,6 +7,7 @@
 #ifndef LURL_INT_H
 #define LURL_INT_H
 
+#include "crypto.h"
 #include "decode.h"
 #include "engine.h"
 #include "errors.h"

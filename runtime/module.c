@@ -17,6 +17,7 @@
 #include "engine.h"
 #include "errors.h"
 #include "handle.h"
+#include "crypto.h"
 #include "jsonnum.h"
 #include "luac.h"
 #include "policy.h"
@@ -204,7 +205,7 @@ static void module_open(lua_State *L) {
 static void (*const opens[])(lua_State *L) = {
   lurl_errors_open, lurl_redact_open, lurl_engine_open, lurl_share_open,
   lurl_transfer_open, lurl_policy_open, lurl_request_open, lurl_response_open,
-  lurl_jsonnum_open, module_open, NULL};
+  lurl_jsonnum_open, lurl_crypto_open, module_open, NULL};
 
 LURL_API int luaopen_http(lua_State *L) {
   lua_createtable(L, 0, 48); /* the internal `http.core` table */

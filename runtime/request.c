@@ -554,4 +554,6 @@ void lurl_request_open(lua_State *L) {
   lua_setfield(L, -2, "start");
   lua_pushcfunction(L, lurl_req_check_options);
   lua_setfield(L, -2, "check_options");
+  lua_pushcfunction(L, lurl_req_core_form);
+  lua_setfield(L, -2, "form");
 }

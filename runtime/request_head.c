@@ -246,9 +246,11 @@ static void netrc_auth(req *r, int a) {
 
 /*
 ** auth: {"user", "pass"} (basic), or an object from http.basic/digest/
-** bearer/netrc ({scheme=..., ...}).  Basic and bearer become our own
-** Authorization header, so a redirect can drop it like any other; digest
-** needs libcurl's challenge/response.  Leaves the value for the
+** bearer/netrc/ntlm/negotiate ({scheme=..., ...}).  Basic and bearer
+** become our own Authorization header, so a redirect can drop it like any
+** other; digest, NTLM and Negotiate need libcurl's challenge/response.
+** Auth functions and the flows lurl computes (lurl.auth) never get here:
+** lurl.exchange runs them and passes auth = false.  Leaves the value for the
 ** Authorization header on the stack (or nothing) and returns 1 if pushed;
 ** returns -1 with an InvalidHeader error pushed for a digest user name
 ** that cannot go in a header.
@@ -281,24 +283,33 @@ static int apply_auth(req *r) {
     lua_settop(L, a);
     return 1;
   }
+  if (strcmp(scheme, "negotiate") == 0) { /* SPNEGO: the user's Kerberos ticket */
+    SET_RARE(r, CURLOPT_HTTPAUTH, (long)CURLAUTH_NEGOTIATE);
+    r->t->curl_auth = 1;
+    SET_RARE(r, CURLOPT_USERPWD, ":"); /* libcurl authenticates only with a user set */
+    lua_settop(L, a - 1);
+    return 0;
+  }
   lua_getfield(L, a, "user");
   if (lua_isnil(L, -1)) { lua_pop(L, 1); lua_rawgeti(L, a, 1); }
   lua_getfield(L, a, "password");
   if (lua_isnil(L, -1)) { lua_pop(L, 1); lua_rawgeti(L, a, 2); }
   if (!lua_isstring(L, -2) || !lua_isstring(L, -1))
     lurl_req_field_error(r, "auth", "{user, password} strings", a);
-  if (strcmp(scheme, "digest") == 0) {
+  int ntlm = strcmp(scheme, "ntlm") == 0;
+  if (ntlm || strcmp(scheme, "digest") == 0) {
     /* libcurl writes the user name into the Authorization line and takes
     ** both as C strings: a NUL would cut them */
     size_t un, pn;
     const char *u = lua_tolstring(L, -2, &un), *p = lua_tolstring(L, -1, &pn);
     if (bad_value(u, un) || memchr(p, '\0', pn)) {
       lua_settop(L, a - 1);
-      invalid_header(r, "Authorization",
-                     "has a digest user name with CR, LF or NUL (or a password with NUL)");
+      invalid_header(r, "Authorization", ntlm
+                     ? "has an NTLM user name with CR, LF or NUL (or a password with NUL)"
+                     : "has a digest user name with CR, LF or NUL (or a password with NUL)");
       return -1;
     }
-    SET_RARE(r, CURLOPT_HTTPAUTH, (long)CURLAUTH_DIGEST);
+    SET_RARE(r, CURLOPT_HTTPAUTH, ntlm ? (long)CURLAUTH_NTLM : (long)CURLAUTH_DIGEST);
     r->t->curl_auth = 1;
     SET_RARE(r, CURLOPT_USERNAME, lua_tostring(L, -2));
     SET_RARE(r, CURLOPT_PASSWORD, lua_tostring(L, -1));

@@ -105,6 +105,7 @@ static inline int lurl_req_opt(req *r, int id) {
 int lurl_req_build_url(req *r, const char *method, int url_idx, int flags);
 void lurl_req_encode_table(req *r, lurl_buf *b, int idx, const char *field);
 void lurl_req_scheme_host(lua_State *L, const char *url);
+int lurl_req_core_form(lua_State *L);
 
 /* request_head.c */
 int lurl_req_bad_name(const char *s, size_t n);

@@ -296,3 +296,21 @@ void lurl_req_scheme_host(lua_State *L, const char *url) {
     lua_pushlstring(L, h, hn < n ? hn : n);
   }
 }
+
+/* core.form(t, fname, argn, field) -> t form-encoded as `params` and
+** `data` are on the wire (the same bytes): for lurl.auth, which shows
+** auth functions the URL and the body that will be sent.  Raises as
+** core.start would, naming the user's call and the field. */
+int lurl_req_core_form(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  req r;
+  memset(&r, 0, sizeof r);
+  r.L = L;
+  r.fname = luaL_checkstring(L, 2);
+  r.argn = (int)luaL_checkinteger(L, 3);
+  const char *field = luaL_checkstring(L, 4);
+  lurl_box *bx = lurl_box_push(L); /* a bad value further on raises */
+  lurl_req_encode_table(&r, &bx->buf, 1, field);
+  lua_pushlstring(L, bx->buf.data ? bx->buf.data : "", bx->buf.len);
+  return 1; /* the box is closed by Lua when the call returns */
+}

@@ -331,6 +331,28 @@ function http.netrc(file)
   return setmetatable({ scheme = "netrc", file = file }, AUTH_MT)
 end
 
+-- libcurl's NTLM (user and password) and SPNEGO/Kerberos (the ticket of
+-- the user running the script, from the credential cache): challenge and
+-- response over the libcurl transport only.
+function http.ntlm(user, password)
+  need_string("ntlm", 1, user); need_string("ntlm", 2, password)
+  return setmetatable({ scheme = "ntlm", user = user, password = password }, AUTH_MT)
+end
+
+function http.negotiate()
+  return setmetatable({ scheme = "negotiate" }, AUTH_MT)
+end
+
+-- The flows lurl computes before each hop (lurl.auth): AWS Signature
+-- Version 4 and OAuth2's client-credentials and refresh grants.
+local auth_flows = lazy "lurl.auth"
+function http.aws_sigv4(o) return auth_flows.aws_sigv4(o, AUTH_MT) end
+function http.oauth2(o) return auth_flows.oauth2(o, AUTH_MT) end
+
+-- What auth functions need and Lua lacks (runtime/crypto.c): binary
+-- digests, printed with http.hex or http.base64.
+http.sha256, http.hmac, http.base64, http.hex = core.sha256, core.hmac, core.base64, core.hex
+
 ------------------------------------------------------------------ many at once
 
 -- The usual methods' names upper-cased, either case given: what

@@ -24,6 +24,7 @@ local stream = lazy "lurl.stream" -- only for streams, uploads from functions, p
 local redact = lazy "lurl.redact"
 local transport = lazy "lurl.transport" -- only for a session with `transport`
 local cassette = lazy "lurl.cassette" -- only for a session with `cassette`
+local auth = lazy "lurl.auth" -- only for auth functions and the flows lurl computes
 
 local M = {}
 
@@ -33,6 +34,7 @@ local call_opts, policy_of = options.call, options.policy
 local next_request = redirect.next
 local FRESH = redirect.FRESH
 local DROP_BODY = redirect.DROP_BODY
+local STRIP_AUTH = redirect.STRIP_AUTH
 local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true,
   TRACE = true }
 M.IDEMPOTENT = IDEMPOTENT
@@ -132,9 +134,11 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
   end
   local bare = c.bare -- nothing but libcurl's engine to drive (lurl.options.mark)
   local redirects = c.redirects -- the statuses that may redirect (none without allow_redirects)
-  local history, req -- req: the redirect state (lurl.redirect), from the first redirect on
+  -- req: the redirect state (lurl.redirect), from the first redirect on;
+  -- resent: true once a hop was sent again after a 401 (an auth flow's)
+  local history, req, resent
   while true do
-    local res, err, t, ctx
+    local res, err, t, ctx, stamp -- stamp: what an auth flow signed the hop with
     if bare then -- the engine branch below, without deadline, limits or io
       t, err = start(fname, argn, method, url, opts, sess.defaults, flags, 0, sess._share)
       if t then
@@ -142,6 +146,22 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
         res, err = result(t)
       end
     else
+      -- the hop as sent: with an auth flow lurl runs (c.auth, never on a
+      -- bare call), its URL with params and its options with the flow's
+      -- headers (lurl.auth.prepare); before the hop takes its connection
+      -- slots, which an OAuth2 token request may need
+      local hop_url, hop_opts, flow = url, opts, c.auth
+      if flow then
+        if (flags & STRIP_AUTH) ~= 0 then
+          hop_opts = auth.strip(opts)
+        else
+          hop_url, hop_opts, stamp = auth.prepare(sess, flow, method, url, opts, flags, fname, argn)
+          if not hop_url then
+            err = hop_opts
+            goto failed
+          end
+        end
+      end
       local remaining_ms = 0
       if deadline then
         remaining_ms = math.floor((deadline - now()) * 1000 + 0.5)
@@ -167,16 +187,17 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
       local tr = sess._transport
       if tr then
         if tr == sess._cassette then -- replays, or records over the engine
-          res, err = cassette.hop(tr, sess, fname, argn, method, url, opts, flags, c, remaining_ms)
+          res, err = cassette.hop(tr, sess, fname, argn, method, hop_url, hop_opts, flags, c,
+            remaining_ms)
         else
-          res, err = transport.hop(sess, tr, method, url, opts, flags, c, deadline)
+          res, err = transport.hop(sess, tr, method, hop_url, hop_opts, flags, c, deadline)
           -- a transport that lets this hop through to the network (a mock's
           -- passthrough) answers transport.PASS: libcurl's engine below
           if res == transport.PASS then tr, res = false, nil end
         end
       end
       if not tr then -- libcurl's engine
-        t, err = start(fname, argn, method, url, opts, sess.defaults, flags, remaining_ms,
+        t, err = start(fname, argn, method, hop_url, hop_opts, sess.defaults, flags, remaining_ms,
           sess._share)
         if t then
           ctx = c.io and io_context(c, flags, method, url) or nil
@@ -191,6 +212,7 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
         end
       end
     end
+    ::failed::
     if not res then
       if sess._observers then
         emit(sess, { type = "error", error = err, method = method, url = url, attempt = attempt or 1,
@@ -219,6 +241,14 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
       if sess._observers then
         emit(sess, { type = "response", response = res, hop = history and #history + 1 or 1,
           attempt = attempt or 1 })
+      end
+      -- a 401 to a hop an auth flow signed: the flow may want it sent
+      -- again, once (OAuth2: a token revoked or expired early)
+      if stamp ~= nil and res.status == 401 and not resent
+          and auth.stale(c.auth, stamp, opts, sess.defaults, flags) then
+        resent = true
+        if ctx and ctx.stream then res:close() end
+        goto next_hop
       end
     end
     if redirects[res.status] then

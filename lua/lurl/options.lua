@@ -14,7 +14,7 @@
 --                      nothing the Lua side reads (the common case, found by
 --                      one pass over opts' keys), else a new resolved table.
 -- A resolved call is {allow, max, retry, policy, total, io, stream,
--- body_fn, on_progress, progress, rctx}:
+-- body_fn, on_progress, progress, rctx, auth}:
 --   allow, max   allow_redirects (default true), max_redirects (default 30)
 --   redirects    lurl.redirect.STATUSES when allow is true, else an empty set
 --   retry        the retry option; policy its lurl.retry policy, made on
@@ -23,6 +23,7 @@
 --   io           true when the transfer needs Lua while it runs: stream,
 --                an upload function, on_progress or progress
 --   rctx         the redaction context (lurl.redact) or nil
+--   auth         an auth function or flow lurl runs (lurl.auth), or nil
 -- The session's `defaults` are read when it is made: only `s.headers` is
 -- live (core.start reads it per request).
 local task = require "lurl.task"
@@ -41,8 +42,14 @@ local retry = lazy "lurl.retry"
 -- key, which the call's value then overrides.
 local LUA_KEYS = { allow_redirects = true, max_redirects = true, retry = true, timeout = "table",
   stream = true, body = "function", on_progress = true, progress = true, redact = true,
-  proxy = true, proxies = true }
+  proxy = true, proxies = true, auth = "flow" }
 M.LUA_KEYS = LUA_KEYS
+
+-- An auth option lurl runs itself (lurl.auth): a function, or an object of
+-- http.aws_sigv4 / http.oauth2 (their `sign`).  "flow" in LUA_KEYS.
+local function is_flow(a)
+  return type(a) == "function" or (type(a) == "table" and rawget(a, "sign") ~= nil)
+end
 
 local function pick(opts, d, k)
   local v = opts and opts[k]
@@ -79,6 +86,8 @@ local function resolve(opts, d, rctx0, fname, argn)
     rctx = redact.context(nil, opts, rctx0, fname, argn)
   end
   c.rctx = rctx or nil
+  local a = pick(opts, d, "auth")
+  if a ~= nil and is_flow(a) then c.auth = a end -- lurl.exchange runs it before each hop
   return c
 end
 M.resolve = resolve
@@ -93,7 +102,7 @@ M.resolve = resolve
 -- Called once per session (its observers known) and for each resolved call.
 local CAPPED = require("http.core").max_transfers() > 0
 function M.mark(s, c)
-  c.bare = not (c.total or c.io or c.rctx or s._rate or s._limits or s._transport
+  c.bare = not (c.total or c.io or c.rctx or c.auth or s._rate or s._limits or s._transport
     or s._observers or CAPPED)
   c.wrap = (s._closed or s._base_url or s._hooks or c.retry or c.total or c.rctx) and true or false
   return c
@@ -106,7 +115,7 @@ function M.call(s, opts, fname, argn)
   local d = s.defaults
   for k, v in next, opts do
     local w = LUA_KEYS[k]
-    if w and (w == true or type(v) == w or d[k] ~= nil) then
+    if w and (w == true or type(v) == w or d[k] ~= nil or (w == "flow" and is_flow(v))) then
       return M.mark(s, resolve(opts, d, s._redact, fname, argn))
     end
   end

@@ -7,7 +7,8 @@
 -- secret is a closed list (SPEC, Errors; docs/debugging.md):
 --   * header values: Authorization and Proxy-Authorization (a known scheme
 --     word is kept), Cookie and Set-Cookie (names and attributes kept),
---     X-Api-Key, Api-Key, X-Auth-Token, X-Access-Token (whole value);
+--     X-Api-Key, Api-Key, X-Auth-Token, X-Access-Token, X-Amz-Security-Token
+--     (whole value);
 --   * URLs, in request lines, errors and the Location, Content-Location and
 --     Referer headers: the user part and the values of the query parameters
 --     access_token, token, api_key, apikey, client_secret, password, sig,
@@ -39,7 +40,7 @@ local SECRET_FIELDS = {
   ["authorization"] = "auth", ["proxy-authorization"] = "auth",
   ["cookie"] = "cookie", ["set-cookie"] = "set-cookie",
   ["x-api-key"] = "whole", ["api-key"] = "whole", ["x-auth-token"] = "whole",
-  ["x-access-token"] = "whole",
+  ["x-access-token"] = "whole", ["x-amz-security-token"] = "whole", -- http.aws_sigv4's
   -- URLs, redacted like a request URL (a Location can carry a password)
   ["location"] = "url", ["content-location"] = "url", ["referer"] = "url",
 }
