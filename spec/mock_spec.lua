@@ -600,6 +600,31 @@ describe("auth over http.mock", function()
     end
   end)
 
+  it("runs auth functions per hop and fetches OAuth2 tokens through the mock", function()
+    local mock = http.mock()
+    local tokens = 0
+    mock:post("/token", function(req)
+      tokens = tokens + 1
+      assert.equal("grant_type=client_credentials", req.body)
+      return { json = { access_token = "tok-" .. tokens, token_type = "Bearer", expires_in = 3600 } }
+    end)
+    mock:get("/from", { status = 302, headers = { Location = "/to" } })
+    mock:get("^/", function(req) return { body = req.headers.authorization or "none" } end)
+    local s <close> = http.session { transport = mock }
+    local seen = {}
+    local res = must(s:get("http://api.test/from", { auth = function(req)
+      seen[#seen + 1] = req.url
+      req.headers["Authorization"] = "Sig " .. http.hex(http.hmac("sha256", "k", req.method .. req.url))
+    end }))
+    assert.same({ "http://api.test/from", "http://api.test/to" }, seen) -- once per hop
+    assert.equal("Sig " .. http.hex(http.hmac("sha256", "k", "GEThttp://api.test/to")), res.body)
+    local o = http.oauth2 { token_url = "http://api.test/token", client_id = "id", client_secret = "sec" }
+    assert.equal("Bearer tok-1", must(s:get("http://api.test/a", { auth = o })).body)
+    assert.equal("Bearer tok-1", must(s:get("http://api.test/b", { auth = o })).body)
+    assert.equal(1, tokens) -- fetched once, from the mock: nothing reached a network
+    assert.equal(1, mock:called("POST", "/token"))
+  end)
+
   it("leaves digest to libcurl: over a mock the request goes without credentials", function()
     local mock = http.mock()
     mock:get("/digest", function(req)
