@@ -130,6 +130,34 @@ static long seconds_ms(req *r, int idx, const char *field, long dflt) {
   return ms > 0 ? ms : 1;
 }
 
+/*
+** A table given where a record is expected (timeout, proxies) holds only
+** the names in `known` (a NULL-ended list): a list such as {3, 4, 5}, or a
+** misspelt name, would otherwise be read as "nothing set".  The table is
+** at idx; the error names the field and what it held.
+*/
+static void check_record(req *r, int idx, const char *field, const char *const *known,
+                         const char *expected) {
+  lua_State *L = r->L;
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    int i = 0;
+    while (k && known[i] && strcmp(known[i], k) != 0) i++;
+    if (!k || !known[i]) {
+      if (lua_isinteger(L, -1))
+        lurl_field_error(L, r->argn, r->fname, field, "%s expected, got a list", expected);
+      lua_pushfstring(L, "%s expected, got key '%s'", expected, luaL_tolstring(L, -1, NULL));
+      lurl_field_error(L, r->argn, r->fname, field, "%s", lua_tostring(L, -1));
+    }
+  }
+}
+
+static const char *const TIMEOUT_KEYS[] = {"connect", "read", "total", NULL};
+static const char *const PROXIES_KEYS[] = {"http", "https", "all", NULL};
+
 /* timeout: a number (connect and read), {connect=, read=, total=}, or false.
 ** The defaults (10 s to connect, 30 s of silence) exist so scripts never
 ** hang forever the way requests' callers do. */
@@ -141,6 +169,7 @@ static void apply_timeouts(req *r, long total_ms) {
   if (ty == LUA_TNUMBER || ty == LUA_TBOOLEAN) {
     connect = read = seconds_ms(r, -1, "timeout", DEFAULT_CONNECT_MS);
   } else if (ty == LUA_TTABLE) {
+    check_record(r, -1, "timeout", TIMEOUT_KEYS, "{connect=, read=, total=}");
     lua_getfield(L, -1, "connect");
     connect = seconds_ms(r, -1, "timeout.connect", DEFAULT_CONNECT_MS);
     lua_getfield(L, -2, "read");
@@ -245,6 +274,7 @@ static void apply_proxy(req *r, const char *scheme, const char *host) {
     ty = lurl_req_opt(r, O_PROXIES);
     if (ty == LUA_TTABLE) {
       int p = lua_gettop(L);
+      check_record(r, p, "proxies", PROXIES_KEYS, "{http=, https=, all=}");
       ty = lua_getfield(L, p, https ? "https" : "http");
       if (ty == LUA_TNIL) { lua_pop(L, 1); ty = lua_getfield(L, p, "all"); }
       lua_remove(L, p);
@@ -529,6 +559,10 @@ static int core_start(lua_State *L) {
     return 2;
   }
   transfer_options(L, &r);
+  if (a.flags & HOP_CHECK) { /* a dry run: every option was read, none sent */
+    lua_pushboolean(L, 1);
+    return 1; /* the guard gives the handle back */
+  }
   if (lurl_engine_add(L, e, r.t) != 0) return luaL_error(L, "libcurl: cannot start transfer");
   *guard = NULL;
   lua_pushvalue(L, SLOT_TRANSFER);
@@ -536,7 +570,7 @@ static int core_start(lua_State *L) {
 }
 
 /* core.start (a closure over core.config, the transfer metatable, the
-** engine and the guards' metatable), core.config and core.check_options. */
+** engine and the guards' metatable) and core.config. */
 void lurl_request_open(lua_State *L) {
   lua_newtable(L); /* core.config: its slots by number, see lurl_config_slot */
   lua_pushvalue(L, -1);
@@ -550,6 +584,4 @@ void lurl_request_open(lua_State *L) {
   lua_setmetatable(L, -2);
   lua_pushcclosure(L, core_start, 5);
   lua_setfield(L, -2, "start");
-  lua_pushcfunction(L, lurl_req_check_options);
-  lua_setfield(L, -2, "check_options");
 }

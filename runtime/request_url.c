@@ -49,6 +49,33 @@ static int add_scalar(req *r, lurl_buf *b, int idx, const char *field) {
   return lurl_buf_add_pct(b, s, n, 1);
 }
 
+/*
+** Raises unless the table value at vidx (of key k in `field`) is a list of
+** scalars, which repeats the key: anything else in it would be dropped or
+** flattened, never what the script meant.  The error names the field
+** inside, as "params.a.b" or "params.a[2]".
+*/
+static void check_list(req *r, int vidx, const char *k, lua_Integer n, const char *field) {
+  lua_State *L = r->L;
+  lua_pushnil(L);
+  while (lua_next(L, vidx)) {
+    int ok = lua_isinteger(L, -2) && lua_tointeger(L, -2) >= 1 && lua_tointeger(L, -2) <= n;
+    int ty = lua_type(L, -1);
+    if (ok && ty != LUA_TTABLE) {
+      lua_pop(L, 1);
+      continue;
+    }
+    const char *in = lua_isinteger(L, -2)
+                         ? lua_pushfstring(L, "%s.%s[%I]", field, k, lua_tointeger(L, -2))
+                     : lua_type(L, -2) == LUA_TSTRING
+                         ? lua_pushfstring(L, "%s.%s.%s", field, k, lua_tostring(L, -2))
+                         : lua_pushfstring(L, "%s.%s", field, k);
+    lurl_field_error(L, r->argn, r->fname, in,
+                     "a value is a string, number, boolean or a list of them; a nested "
+                     "table is not encoded");
+  }
+}
+
 /* Appends "k=v" with a separator; a list value repeats the key. */
 static void add_pair(req *r, lurl_buf *b, int kidx, int vidx, const char *field) {
   lua_State *L = r->L;
@@ -56,6 +83,7 @@ static void add_pair(req *r, lurl_buf *b, int kidx, int vidx, const char *field)
   const char *k = lua_tolstring(L, kidx, &kn);
   if (lua_type(L, vidx) == LUA_TTABLE) {
     lua_Integer n = (lua_Integer)lua_rawlen(L, vidx);
+    check_list(r, vidx, k, n, field);
     for (lua_Integer i = 1; i <= n; i++) {
       lua_rawgeti(L, vidx, i);
       add_pair(r, b, kidx, lua_gettop(L), field);
@@ -76,9 +104,49 @@ static void add_pair(req *r, lurl_buf *b, int kidx, int vidx, const char *field)
 ** (keys sorted, so URLs are deterministic) or an array of {k, v} pairs (kept
 ** in order).
 */
+/*
+** A table whose contents come from its __pairs (a proxy, a read-only view)
+** is read through it into a plain table, pushed [-0, +1], and 1 returned;
+** else nothing is pushed and 0 returned.  A plain table costs one
+** metatable test.  Runs the script's Lua code: called before any pointer
+** into the table's strings is taken.
+*/
+int lurl_req_pairs_copy(lua_State *L, int idx) {
+  if (!lua_getmetatable(L, idx)) return 0;
+  if (lua_getfield(L, -1, "__pairs") == LUA_TNIL) {
+    lua_pop(L, 2);
+    return 0;
+  }
+  idx = lua_absindex(L, idx);
+  lua_remove(L, -2);
+  lua_newtable(L);
+  lua_insert(L, -2); /* copy, __pairs */
+  lua_pushvalue(L, idx);
+  lua_call(L, 1, 3); /* copy, iter, state, control */
+  for (;;) {
+    lua_pushvalue(L, -3);
+    lua_pushvalue(L, -3);
+    lua_pushvalue(L, -3);
+    lua_call(L, 2, 2); /* copy, iter, state, control, k, v */
+    if (lua_isnil(L, -2)) {
+      lua_pop(L, 5);
+      return 1;
+    }
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);      /* ..., control, k, k, v */
+    lua_rawset(L, -7);      /* copy[k] = v */
+    lua_replace(L, -2);     /* control = k */
+  }
+}
+
 void lurl_req_encode_table(req *r, lurl_buf *b, int idx, const char *field) {
   lua_State *L = r->L;
   idx = lua_absindex(L, idx);
+  if (lurl_req_pairs_copy(L, idx)) { /* the copy is encoded, then dropped */
+    lurl_req_encode_table(r, b, -1, field);
+    lua_pop(L, 1);
+    return;
+  }
   if (lua_rawlen(L, idx) > 0) { /* array of pairs */
     lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
     for (lua_Integer i = 1; i <= n; i++) {
@@ -255,7 +323,9 @@ int lurl_req_build_url(req *r, const char *method, int url_idx, int flags) {
   const char *url = lua_tostring(r->L, url_idx);
   lua_State *L = r->L;
   size_t auth_end = plain_url(url);
-  if (auth_end && !lurl_limits_urls(L)) {
+  if (flags & HOP_CHECK) {
+    lua_pushvalue(L, url_idx); /* a dry run: only the options matter */
+  } else if (auth_end && !lurl_limits_urls(L)) {
     if (url[auth_end] == '?') { /* "http://h?q" -> "http://h/?q", as libcurl writes it */
       lua_pushlstring(L, url, auth_end);
       lua_pushliteral(L, "/");
