@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <idn2.h>
 #include <lauxlib.h>
 
 #include "engine.h"
@@ -207,8 +208,9 @@ static size_t plain_url(const char *url) {
       return 0;
   }
   size_t auth_end = i;
-  if (auth_end == p || colon == p || (colon && (auth_end - colon < 2 || auth_end - colon > 6)))
-    return 0; /* no host, or an empty or long port: libcurl's parser decides */
+  if (auth_end == p || colon == p || url[p] == '.' ||
+      (colon && (auth_end - colon < 2 || auth_end - colon > 6)))
+    return 0; /* no host, a leading dot, an empty or long port: parse_url decides */
   if (strstr(url + auth_end, "/.")) return 0;
   for (; url[i]; i++)
     if (url[i] == '#' || lurl_url_quotes(url, i)) return 0;
@@ -224,6 +226,55 @@ static int url_fail(lua_State *L, int base, lurl_box *bx) {
   return -1;
 }
 
+/* Does s hold a byte of the set? */
+static int has_byte(const char *s, int (*in)(unsigned char)) {
+  for (; *s; s++)
+    if (in((unsigned char)*s)) return 1;
+  return 0;
+}
+static int non_ascii(unsigned char c) { return c >= 0x80; }
+static int is_space(unsigned char c) { return c == ' '; }
+
+/*
+** The authority of a parsed URL made what requests sends: a host that
+** begins with a dot or a star is refused ("URL has an invalid label", as
+** requests says), a non-ASCII host becomes its IDNA 2008 (UTS #46)
+** punycode form, a raw space in the user or password becomes %20 (libcurl
+** decodes it back for Basic auth).  Returns NULL, or why the URL is
+** refused.  libcurl's own IDN conversion (CURLU_PUNYCODE) reads the host
+** in the process's locale, which is "C" unless the host program set one:
+** libidn2 is asked for UTF-8 input instead.
+*/
+static const char *fix_authority(lurl_box *bx) {
+  char **tmp = &bx->s[2];
+  if (curl_url_get(bx->u, CURLUPART_HOST, tmp, 0) != CURLUE_OK || !*tmp) return NULL;
+  if ((*tmp)[0] == '.' || (*tmp)[0] == '*') return "URL has an invalid label";
+  if (has_byte(*tmp, non_ascii)) {
+    char *puny = NULL;
+    int rc = idn2_lookup_u8((const uint8_t *)*tmp, (uint8_t **)&puny,
+                            IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+    if (rc != IDN2_OK) return "URL has an invalid label (not an international domain name)";
+    CURLUcode uc = curl_url_set(bx->u, CURLUPART_HOST, puny, 0);
+    idn2_free(puny);
+    if (uc != CURLUE_OK) return "URL has an invalid label";
+  }
+  static const CURLUPart parts[] = {CURLUPART_USER, CURLUPART_PASSWORD};
+  for (int i = 0; i < 2; i++) {
+    curl_free(*tmp);
+    *tmp = NULL;
+    if (curl_url_get(bx->u, parts[i], tmp, 0) != CURLUE_OK || !*tmp || !has_byte(*tmp, is_space))
+      continue;
+    lurl_buf_free(&bx->buf);
+    for (const char *c = *tmp; *c; c++)
+      if (lurl_buf_add(&bx->buf, *c == ' ' ? "%20" : c, *c == ' ' ? 3 : 1) != LURL_BUF_OK)
+        return "not enough memory";
+    if (curl_url_set(bx->u, parts[i], bx->buf.data, 0) != CURLUE_OK)
+      return "bad user or password in URL";
+    lurl_buf_free(&bx->buf);
+  }
+  return NULL;
+}
+
 /*
 ** Validates a URL that is not plain (http or https, with a host), requotes
 ** it and normalises it with libcurl's parser; pushes the result [-0, +1], or
@@ -235,6 +286,10 @@ static int parse_url(req *r, const char *method, const char *url) {
   int base = lua_gettop(L);
   lua_pushnil(L); /* base + 1: the result; the box above it is to-be-closed */
   lurl_box *bx = lurl_box_push(L);
+  size_t n = strlen(url), from = 0;
+  while (n && (unsigned char)url[n - 1] <= ' ') n--; /* C0 controls and spaces around */
+  while (from < n && (unsigned char)url[from] <= ' ') from++; /* the URL: WHATWG's rule */
+  if (from || url[n]) url = lua_pushlstring(L, url + from, n - from); /* kept, as below */
   if (lurl_url_lacks_host(url)) {
     invalid_url(L, method, url, "no host in URL");
     return url_fail(L, base, bx);
@@ -263,6 +318,11 @@ static int parse_url(req *r, const char *method, const char *url) {
     lua_pushfstring(L, "unsupported scheme '%s': only http and https are spoken",
                     scheme ? scheme : "");
     invalid_url(L, method, url, lua_tostring(L, -1));
+    return url_fail(L, base, bx);
+  }
+  const char *why = fix_authority(bx);
+  if (why) {
+    invalid_url(L, method, url, why);
     return url_fail(L, base, bx);
   }
   if (lurl_limits_check_url(L, bx->u, method, url, r->opts, r->defs) != 0) /* limit.c */
