@@ -133,8 +133,11 @@ local function new_session(cfg, keep_cookies)
   -- reads every option and sends nothing; `retry` is read on the Lua side.
   local ok, msg = pcall(core.start, "session", 1, "GET", "http://localhost/", s.defaults, nil,
     CHECK)
-  if ok and s.defaults.retry ~= nil then ok, msg = pcall(retry.policy, s.defaults.retry, "session", 1) end
   if not ok then error(msg, 3) end
+  if s.defaults.retry ~= nil then
+    ok, msg = pcall(retry.policy, s.defaults.retry, "session", 1)
+    if not ok then error((tostring(msg):gsub("^[^:]*:%d+: ", "")), 3) end -- at the caller's line
+  end
   s.headers = s.defaults.headers or {}
   s.defaults.headers = s.headers -- live: s.headers.X = "y" applies to later requests
   check_transport(cfg.transport)
