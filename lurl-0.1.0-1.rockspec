@@ -34,6 +34,7 @@ external_dependencies = {
   -- directory, where luarocks does not look (CMake's FindCURL does)
   CURL = { library = "curl" },
   GUMBO = { header = "gumbo.h", library = "gumbo" },
+  IDN2 = { header = "idn2.h", library = "idn2" }, -- IDN hosts (libidn2-dev)
 }
 build = {
   type = "cmake",
