@@ -101,11 +101,6 @@ static void add_pair(req *r, lurl_buf *b, int kidx, int vidx, const char *field)
 }
 
 /*
-** Encodes the table at idx as a query / form string onto b: either a map
-** (keys sorted, so URLs are deterministic) or an array of {k, v} pairs (kept
-** in order).
-*/
-/*
 ** A table whose contents come from its __pairs (a proxy, a read-only view)
 ** is read through it into a plain table, pushed [-0, +1], and 1 returned;
 ** else nothing is pushed and 0 returned.  A plain table costs one
@@ -140,6 +135,11 @@ int lurl_req_pairs_copy(lua_State *L, int idx) {
   }
 }
 
+/*
+** Encodes the table at idx as a query / form string onto b: either a map
+** (keys sorted, so URLs are deterministic) or an array of {k, v} pairs (kept
+** in order).
+*/
 void lurl_req_encode_table(req *r, lurl_buf *b, int idx, const char *field) {
   lua_State *L = r->L;
   idx = lua_absindex(L, idx);
@@ -245,6 +245,8 @@ static int is_space(unsigned char c) { return c == ' '; }
 ** in the process's locale, which is "C" unless the host program set one:
 ** libidn2 is asked for UTF-8 input instead.
 */
+static const char NOMEM[] = "not enough memory";
+
 static const char *fix_authority(lurl_box *bx) {
   char **tmp = &bx->s[2];
   if (curl_url_get(bx->u, CURLUPART_HOST, tmp, 0) != CURLUE_OK || !*tmp) return NULL;
@@ -267,7 +269,7 @@ static const char *fix_authority(lurl_box *bx) {
     lurl_buf_free(&bx->buf);
     for (const char *c = *tmp; *c; c++)
       if (lurl_buf_add(&bx->buf, *c == ' ' ? "%20" : c, *c == ' ' ? 3 : 1) != LURL_BUF_OK)
-        return "not enough memory";
+        return NOMEM;
     if (curl_url_set(bx->u, parts[i], bx->buf.data, 0) != CURLUE_OK)
       return "bad user or password in URL";
     lurl_buf_free(&bx->buf);
@@ -321,6 +323,7 @@ static int parse_url(req *r, const char *method, const char *url) {
     return url_fail(L, base, bx);
   }
   const char *why = fix_authority(bx);
+  if (why == NOMEM) return luaL_error(L, "not enough memory");
   if (why) {
     invalid_url(L, method, url, why);
     return url_fail(L, base, bx);
@@ -353,6 +356,9 @@ static void add_params(req *r, int flags) {
   const char *q = NULL;
   size_t qn = 0;
   if (ty == LUA_TTABLE) {
+    /* __pairs runs Lua code, which could start a request of its own and
+    ** use the scratch buffer: it runs first */
+    if (lurl_req_pairs_copy(L, -1)) lua_replace(L, -2);
     lurl_buf *b = lurl_engine_scratch(r->e);
     lurl_req_encode_table(r, b, url_i + 1, "params");
     q = b->data, qn = b->len;
