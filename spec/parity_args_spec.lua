@@ -189,7 +189,7 @@ describe("an auth option beats credentials in the URL", function()
   local function sent_auth(res) return echo(res).headers.Authorization end
 
   it("as an http.netrc() object", function()
-    -- libcurl looked up the URL's user in the file, kept the URL's password
+    -- (libcurl alone looks the URL's user up in the file and keeps the URL's password)
     assert.are.equal("Basic bnU6bnA=", sent_auth(must(http.get(URL, { auth = http.netrc(netrc) }))))
   end)
 
