@@ -37,6 +37,7 @@ external_dependencies = {
   GUMBO = { header = "gumbo.h", library = "gumbo" },
   -- libcrypto (libssl-dev), for request signing (runtime/crypto.c)
   CRYPTO = { header = "openssl/evp.h", library = "crypto" },
+  IDN2 = { header = "idn2.h", library = "idn2" }, -- IDN hosts (libidn2-dev)
 }
 build = {
   type = "cmake",

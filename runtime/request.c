@@ -130,6 +130,34 @@ static long seconds_ms(req *r, int idx, const char *field, long dflt) {
   return ms > 0 ? ms : 1;
 }
 
+/*
+** A table given where a record is expected (timeout, proxies) holds only
+** the names in `known` (a NULL-ended list): a list such as {3, 4, 5}, or a
+** misspelt name, would otherwise be read as "nothing set".  The table is
+** at idx; the error names the field and what it held.
+*/
+static void check_record(req *r, int idx, const char *field, const char *const *known,
+                         const char *expected) {
+  lua_State *L = r->L;
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    int i = 0;
+    while (k && known[i] && strcmp(known[i], k) != 0) i++;
+    if (!k || !known[i]) {
+      if (lua_isinteger(L, -1))
+        lurl_field_error(L, r->argn, r->fname, field, "%s expected, got a list", expected);
+      lua_pushfstring(L, "%s expected, got key '%s'", expected, luaL_tolstring(L, -1, NULL));
+      lurl_field_error(L, r->argn, r->fname, field, "%s", lua_tostring(L, -1));
+    }
+  }
+}
+
+static const char *const TIMEOUT_KEYS[] = {"connect", "read", "total", NULL};
+static const char *const PROXIES_KEYS[] = {"http", "https", "all", NULL};
+
 /* timeout: a number (connect and read), {connect=, read=, total=}, or false.
 ** The defaults (10 s to connect, 30 s of silence) exist so scripts never
 ** hang forever the way requests' callers do. */
@@ -141,6 +169,7 @@ static void apply_timeouts(req *r, long total_ms) {
   if (ty == LUA_TNUMBER || ty == LUA_TBOOLEAN) {
     connect = read = seconds_ms(r, -1, "timeout", DEFAULT_CONNECT_MS);
   } else if (ty == LUA_TTABLE) {
+    check_record(r, -1, "timeout", TIMEOUT_KEYS, "{connect=, read=, total=}");
     lua_getfield(L, -1, "connect");
     connect = seconds_ms(r, -1, "timeout.connect", DEFAULT_CONNECT_MS);
     lua_getfield(L, -2, "read");
@@ -230,21 +259,60 @@ static int no_proxy_match(const char *list, const char *host) {
 }
 
 /*
+** A proxy URL that names no host ("http://:8080", "https://", a one-slash
+** "http:/h") is refused before anything is sent, as requests refuses it
+** (InvalidProxyURL, an InvalidURL); libcurl would fail it after the fact
+** or, for "http:/h", connect to a proxy the script never named.  "" is
+** no proxy (libcurl's meaning) and a URL without a scheme is libcurl's
+** ("h:3128" is http://h:3128).
+*/
+static int proxy_lacks_host(const char *p) {
+  const char *sep = strstr(p, "://");
+  if (!sep) {
+    const char *colon = strchr(p, ':');
+    return p[0] == ':' || (colon && (colon[1] == '/' || colon[1] == '\0'));
+  }
+  const char *h = sep + 3;
+  size_t n = strcspn(h, "/?#");
+  for (size_t i = n; i > 0; i--)
+    if (h[i - 1] == '@') { /* the host follows the user part */
+      h += i;
+      n -= i;
+      break;
+    }
+  return n == 0 || h[0] == ':';
+}
+
+/* Pushes the InvalidURL error of a proxy URL without a host [-0, +1]: the
+** URL is not in it (it may hold a password). */
+static int proxy_invalid(req *r, const char *whence) {
+  lua_State *L = r->L;
+  lua_pushfstring(L, "the proxy URL %s has no host; nothing was sent", whence);
+  lurl_push_error(L, "InvalidURL", lua_tostring(L, -1), r->method, r->url, -1);
+  lua_remove(L, -2);
+  return -1;
+}
+
+/*
 ** proxy / proxies: option > session default > environment (the engine's
 ** snapshot, with curl's rules: http_proxy, https_proxy, all_proxy, no_proxy).
 ** libcurl is always told the proxy, or "" for none, so it reads no
 ** environment per request; proxy_used lets a failure to reach the proxy be
-** reported as ProxyError.
+** reported as ProxyError.  Returns 0, or -1 with an InvalidURL error
+** pushed for a proxy URL without a host.
 */
-static void apply_proxy(req *r, const char *scheme, const char *host) {
+static int apply_proxy(req *r, const char *scheme, const char *host) {
   lua_State *L = r->L;
   int https = strcasecmp(scheme, "https") == 0;
+  const char *field = "of option 'proxy'";
   int ty = lurl_req_opt(r, O_PROXY);
   if (ty == LUA_TNIL) {
+    field = "of option 'proxies'";
     lua_pop(L, 1);
     ty = lurl_req_opt(r, O_PROXIES);
     if (ty == LUA_TTABLE) {
       int p = lua_gettop(L);
+      check_record(r, p, "proxies", PROXIES_KEYS, "{http=, https=, all=}");
       ty = lua_getfield(L, p, https ? "https" : "http");
       if (ty == LUA_TNIL) { lua_pop(L, 1); ty = lua_getfield(L, p, "all"); }
       lua_remove(L, p);
@@ -253,6 +321,10 @@ static void apply_proxy(req *r, const char *scheme, const char *host) {
     }
   }
   if (ty == LUA_TSTRING) {
+    if (proxy_lacks_host(lua_tostring(L, -1))) {
+      lua_pop(L, 1);
+      return proxy_invalid(r, field);
+    }
     SET_RARE(r, CURLOPT_PROXY, lua_tostring(L, -1));
     SET_RARE(r, CURLOPT_NOPROXY, "");
     r->t->proxy_used = "option";
@@ -263,6 +335,10 @@ static void apply_proxy(req *r, const char *scheme, const char *host) {
     const char *p = https ? v->https_proxy : v->http_proxy;
     if (!p) p = v->all_proxy;
     if (p && !no_proxy_match(v->no_proxy, host)) {
+      if (proxy_lacks_host(p)) {
+        lua_pop(L, 1);
+        return proxy_invalid(r, "from the environment");
+      }
       SET_RARE(r, CURLOPT_PROXY, p); /* handles start with "" (engine.c) */
       r->t->proxy_used = "env";
     }
@@ -270,6 +346,7 @@ static void apply_proxy(req *r, const char *scheme, const char *host) {
     lurl_req_field_error(r, "proxy", "URL string or false", -1);
   }
   lua_pop(L, 1);
+  return 0;
 }
 
 /* ----------------------------------------------------- streaming, rest -- */
@@ -422,6 +499,33 @@ static int request_line(lua_State *L, req *r, start_args *a) {
   return 0;
 }
 
+/*
+** An auth option beats credentials in the URL, in every form (requests
+** reads the URL's only without one): libcurl is handed the URL without
+** its user part when the call or the session gives an auth table (our
+** Basic and Bearer headers would win anyway; netrc would look up the
+** URL's user, and use the URL's password without a match).  res.url keeps
+** it, as requests' does.  Pushes that URL and returns it, or returns NULL
+** and pushes nothing.  Only a URL with '@' before its path pays more than
+** the bit test of HAS.
+*/
+static const char *url_for_auth(req *r, const char *url, size_t *len) {
+  if (!HAS(r, O_AUTH)) return NULL;
+  const char *sep = strstr(url, "://");
+  if (!sep) return NULL;
+  const char *host = sep + 3, *at = NULL;
+  for (const char *c = host; *c && *c != '/' && *c != '?' && *c != '#'; c++)
+    if (*c == '@') at = c;
+  if (!at) return NULL;
+  int ty = lurl_req_opt(r, O_AUTH);
+  lua_pop(r->L, 1); /* only its type matters */
+  if (ty != LUA_TTABLE) return NULL;
+  lua_pushlstring(r->L, url, (size_t)(host - url));
+  lua_pushstring(r->L, at + 1);
+  lua_concat(r->L, 2);
+  return lua_tolstring(r->L, -1, len);
+}
+
 /* Step 3: the transfer in SLOT_TRANSFER, with an easy handle given its
 ** URL, and its guard in SLOT_GUARD. */
 static lurl_transfer **make_transfer(lua_State *L, req *r, const start_args *a,
@@ -436,7 +540,14 @@ static lurl_transfer **make_transfer(lua_State *L, req *r, const start_args *a,
   lua_pushvalue(L, SLOT_URL);
   lua_setiuservalue(L, SLOT_TRANSFER, LURL_TUV_URL);
   /* the per-request options; the handle carries the rest (handle.c) */
-  lurl_handle_url(t->hd, a->url, a->url_len);
+  size_t alen;
+  const char *aurl = url_for_auth(r, a->url, &alen);
+  if (aurl) {
+    lurl_handle_url(t->hd, aurl, alen); /* it copies the string */
+    lua_pop(L, 1);
+  } else {
+    lurl_handle_url(t->hd, a->url, a->url_len);
+  }
   if (a->flags & HOP_FRESH) SET_RARE(r, CURLOPT_FRESH_CONNECT, 1L);
   return guard;
 }
@@ -474,16 +585,21 @@ static int method_body(lua_State *L, req *r, const start_args *a, int *body_i,
 
 /* Step 5a: options whose tables may run Lua code (__index) come before the
 ** headers, which hold pointers into strings until they are copied. */
-static void connection_options(lua_State *L, req *r, const start_args *a, lurl_engine *e) {
+static int connection_options(lua_State *L, req *r, const start_args *a, lurl_engine *e) {
   apply_timeouts(r, a->remaining_ms);
   apply_tls(r);
   const lurl_env *env = lurl_engine_env(e);
   if (HAS(r, O_PROXY) || HAS(r, O_PROXIES) || env->http_proxy || env->https_proxy ||
       env->all_proxy) { /* else no proxy: how every handle starts (handle.c) */
     lurl_req_scheme_host(L, a->url);
-    apply_proxy(r, lua_tostring(L, -2), lua_tostring(L, -1));
+    if (apply_proxy(r, lua_tostring(L, -2), lua_tostring(L, -1)) != 0) {
+      lua_replace(L, -3); /* the error where the scheme was */
+      lua_pop(L, 1);
+      return -1;
+    }
     lua_pop(L, 2);
   }
+  return 0;
 }
 
 /* Step 5b: the options after the head: version, unix socket, streaming,
@@ -522,15 +638,19 @@ static int core_start(lua_State *L) {
   lurl_transfer **guard = make_transfer(L, &r, &a, e);
   int body_i, is_upload;
   int kind = method_body(L, &r, &a, &body_i, &is_upload);
-  connection_options(L, &r, &a, e);
-  if (lurl_req_build_headers(&r, kind, body_i, is_upload, a.flags) != 0) {
-    /* an InvalidHeader error is on top; nothing was sent */
+  if (connection_options(L, &r, &a, e) != 0 ||
+      lurl_req_build_headers(&r, kind, body_i, is_upload, a.flags) != 0) {
+    /* an InvalidURL (proxy) or InvalidHeader error is on top; nothing was sent */
     lurl_transfer_release(r.t);
     lua_pushnil(L);
     lua_insert(L, -2);
     return 2;
   }
   transfer_options(L, &r);
+  if (a.flags & HOP_CHECK) { /* a dry run: every option was read, none sent */
+    lua_pushboolean(L, 1);
+    return 1; /* the guard gives the handle back */
+  }
   if (lurl_engine_add(L, e, r.t) != 0) return luaL_error(L, "libcurl: cannot start transfer");
   *guard = NULL;
   lua_pushvalue(L, SLOT_TRANSFER);
@@ -538,7 +658,7 @@ static int core_start(lua_State *L) {
 }
 
 /* core.start (a closure over core.config, the transfer metatable, the
-** engine and the guards' metatable), core.config and core.check_options. */
+** engine and the guards' metatable) and core.config. */
 void lurl_request_open(lua_State *L) {
   lua_newtable(L); /* core.config: its slots by number, see lurl_config_slot */
   lua_pushvalue(L, -1);
@@ -552,8 +672,6 @@ void lurl_request_open(lua_State *L) {
   lua_setmetatable(L, -2);
   lua_pushcclosure(L, core_start, 5);
   lua_setfield(L, -2, "start");
-  lua_pushcfunction(L, lurl_req_check_options);
-  lua_setfield(L, -2, "check_options");
   lua_pushcfunction(L, lurl_req_core_form);
   lua_setfield(L, -2, "form");
 }

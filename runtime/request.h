@@ -8,7 +8,7 @@
 #include <lua.h>
 
 /* core.start (a closure over core.config, the transfer metatable and the
-** engine), core.config and core.check_options. */
+** engine), core.config. */
 void lurl_request_open(lua_State *L);
 
 #endif

@@ -27,6 +27,7 @@ int lurl_req_body(req *r) {
     int fi = lua_gettop(L);
     int dty = lurl_req_opt(r, O_DATA);
     if (dty != LUA_TNIL && dty != LUA_TTABLE) lurl_req_field_error(r, "data", "table (with files)", -1);
+    if (dty == LUA_TTABLE && lurl_req_pairs_copy(L, -1)) lua_replace(L, -2); /* __pairs */
     lurl_build_mime(L, r->t, fi, dty == LUA_TTABLE ? fi + 1 : 0, r->fname, r->argn);
     lua_pushvalue(L, fi);
     lua_setiuservalue(L, r->tidx, LURL_TUV_BODY); /* keep in-memory parts' strings alive */

@@ -106,8 +106,10 @@ static int merge_headers(req *r, hdrs *hs, int idx, const char *method, const ch
       value = lua_tolstring(L, -1, &vlen);
       lua_pushvalue(L, -1);
       lua_rawseti(L, r->anchor, (lua_Integer)lua_rawlen(L, r->anchor) + 1);
-    } else if (ty != LUA_TBOOLEAN || lua_toboolean(L, -1)) {
-      lurl_req_field_error(r, "headers", "string, number or false value", -1);
+    } else if (ty != LUA_TBOOLEAN || lua_toboolean(L, -1)) { /* the field names the header */
+      const char *got = luaL_typename(L, -1);
+      lurl_field_error(L, r->argn, r->fname, lua_pushfstring(L, "headers.%s", name),
+                       "string, number or false expected, got %s", got);
     }
     const char *why = lurl_req_bad_name(name, nlen)      ? "is not a valid header name"
                       : value && bad_value(value, vlen) ? "has a value with CR, LF or NUL"

@@ -20,6 +20,9 @@
 #define HOP_NO_PARAMS 4   /* params are already in the redirected URL */
 #define HOP_FRESH 8       /* never on a reused connection: libcurl would
                              silently send it again if that one were dead */
+#define HOP_CHECK 16      /* a dry run: the options are read and checked,
+                             the URL taken as it is, nothing is sent
+                             (a session's defaults, when it is made) */
 
 /* Every option a request accepts; anything else is a typo and refused. */
 enum {
@@ -76,7 +79,6 @@ int lurl_req_field_error(req *r, const char *field, const char *expected, int id
 void lurl_req_file_ok(req *r, const char *field, const char *path);
 unsigned lurl_req_scan(req *r, int idx, int check);
 void lurl_req_plain(req *r, int slot, unsigned *have);
-int lurl_req_check_options(lua_State *L);
 void lurl_req_check_finite(req *r, int idx, const char *field);
 const char *lurl_req_string_opt(req *r, int id, size_t *len);
 
@@ -104,6 +106,7 @@ static inline int lurl_req_opt(req *r, int id) {
 /* request_url.c */
 int lurl_req_build_url(req *r, const char *method, int url_idx, int flags);
 void lurl_req_encode_table(req *r, lurl_buf *b, int idx, const char *field);
+int lurl_req_pairs_copy(lua_State *L, int idx);
 void lurl_req_scheme_host(lua_State *L, const char *url);
 int lurl_req_core_form(lua_State *L);
 

@@ -97,20 +97,6 @@ void lurl_req_plain(req *r, int slot, unsigned *have) {
   *have = got;
 }
 
-/* core.check_options(fname, argn, opts): refuses unknown option names, as
-** a request would (sessions check their defaults when created). */
-int lurl_req_check_options(lua_State *L) {
-  req r;
-  memset(&r, 0, sizeof r);
-  r.L = L;
-  r.fname = luaL_checkstring(L, 1);
-  r.argn = (int)luaL_checkinteger(L, 2);
-  luaL_checktype(L, 3, LUA_TTABLE);
-  r.opts = 3;
-  r.ohave = lurl_req_scan(&r, r.opts, 1);
-  return 0;
-}
-
 /* Raises for a NaN or an infinity where a number becomes text: "nan",
 ** "-nan" or "inf" is never what a script meant to send. */
 void lurl_req_check_finite(req *r, int idx, const char *field) {

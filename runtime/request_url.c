@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <idn2.h>
 #include <lauxlib.h>
 
 #include "engine.h"
@@ -49,6 +50,33 @@ static int add_scalar(req *r, lurl_buf *b, int idx, const char *field) {
   return lurl_buf_add_pct(b, s, n, 1);
 }
 
+/*
+** Raises unless the table value at vidx (of key k in `field`) is a list of
+** scalars, which repeats the key: anything else in it would be dropped or
+** flattened, never what the script meant.  The error names the field
+** inside, as "params.a.b" or "params.a[2]".
+*/
+static void check_list(req *r, int vidx, const char *k, lua_Integer n, const char *field) {
+  lua_State *L = r->L;
+  lua_pushnil(L);
+  while (lua_next(L, vidx)) {
+    int ok = lua_isinteger(L, -2) && lua_tointeger(L, -2) >= 1 && lua_tointeger(L, -2) <= n;
+    int ty = lua_type(L, -1);
+    if (ok && ty != LUA_TTABLE) {
+      lua_pop(L, 1);
+      continue;
+    }
+    const char *in = lua_isinteger(L, -2)
+                         ? lua_pushfstring(L, "%s.%s[%I]", field, k, lua_tointeger(L, -2))
+                     : lua_type(L, -2) == LUA_TSTRING
+                         ? lua_pushfstring(L, "%s.%s.%s", field, k, lua_tostring(L, -2))
+                         : lua_pushfstring(L, "%s.%s", field, k);
+    lurl_field_error(L, r->argn, r->fname, in,
+                     "a value is a string, number, boolean or a list of them; a nested "
+                     "table is not encoded");
+  }
+}
+
 /* Appends "k=v" with a separator; a list value repeats the key. */
 static void add_pair(req *r, lurl_buf *b, int kidx, int vidx, const char *field) {
   lua_State *L = r->L;
@@ -56,6 +84,7 @@ static void add_pair(req *r, lurl_buf *b, int kidx, int vidx, const char *field)
   const char *k = lua_tolstring(L, kidx, &kn);
   if (lua_type(L, vidx) == LUA_TTABLE) {
     lua_Integer n = (lua_Integer)lua_rawlen(L, vidx);
+    check_list(r, vidx, k, n, field);
     for (lua_Integer i = 1; i <= n; i++) {
       lua_rawgeti(L, vidx, i);
       add_pair(r, b, kidx, lua_gettop(L), field);
@@ -72,6 +101,41 @@ static void add_pair(req *r, lurl_buf *b, int kidx, int vidx, const char *field)
 }
 
 /*
+** A table whose contents come from its __pairs (a proxy, a read-only view)
+** is read through it into a plain table, pushed [-0, +1], and 1 returned;
+** else nothing is pushed and 0 returned.  A plain table costs one
+** metatable test.  Runs the script's Lua code: called before any pointer
+** into the table's strings is taken.
+*/
+int lurl_req_pairs_copy(lua_State *L, int idx) {
+  if (!lua_getmetatable(L, idx)) return 0;
+  if (lua_getfield(L, -1, "__pairs") == LUA_TNIL) {
+    lua_pop(L, 2);
+    return 0;
+  }
+  idx = lua_absindex(L, idx);
+  lua_remove(L, -2);
+  lua_newtable(L);
+  lua_insert(L, -2); /* copy, __pairs */
+  lua_pushvalue(L, idx);
+  lua_call(L, 1, 3); /* copy, iter, state, control */
+  for (;;) {
+    lua_pushvalue(L, -3);
+    lua_pushvalue(L, -3);
+    lua_pushvalue(L, -3);
+    lua_call(L, 2, 2); /* copy, iter, state, control, k, v */
+    if (lua_isnil(L, -2)) {
+      lua_pop(L, 5);
+      return 1;
+    }
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);      /* ..., control, k, k, v */
+    lua_rawset(L, -7);      /* copy[k] = v */
+    lua_replace(L, -2);     /* control = k */
+  }
+}
+
+/*
 ** Encodes the table at idx as a query / form string onto b: either a map
 ** (keys sorted, so URLs are deterministic) or an array of {k, v} pairs (kept
 ** in order).
@@ -79,6 +143,11 @@ static void add_pair(req *r, lurl_buf *b, int kidx, int vidx, const char *field)
 void lurl_req_encode_table(req *r, lurl_buf *b, int idx, const char *field) {
   lua_State *L = r->L;
   idx = lua_absindex(L, idx);
+  if (lurl_req_pairs_copy(L, idx)) { /* the copy is encoded, then dropped */
+    lurl_req_encode_table(r, b, -1, field);
+    lua_pop(L, 1);
+    return;
+  }
   if (lua_rawlen(L, idx) > 0) { /* array of pairs */
     lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
     for (lua_Integer i = 1; i <= n; i++) {
@@ -139,8 +208,9 @@ static size_t plain_url(const char *url) {
       return 0;
   }
   size_t auth_end = i;
-  if (auth_end == p || colon == p || (colon && (auth_end - colon < 2 || auth_end - colon > 6)))
-    return 0; /* no host, or an empty or long port: libcurl's parser decides */
+  if (auth_end == p || colon == p || url[p] == '.' ||
+      (colon && (auth_end - colon < 2 || auth_end - colon > 6)))
+    return 0; /* no host, a leading dot, an empty or long port: parse_url decides */
   if (strstr(url + auth_end, "/.")) return 0;
   for (; url[i]; i++)
     if (url[i] == '#' || lurl_url_quotes(url, i)) return 0;
@@ -156,6 +226,57 @@ static int url_fail(lua_State *L, int base, lurl_box *bx) {
   return -1;
 }
 
+/* Does s hold a byte of the set? */
+static int has_byte(const char *s, int (*in)(unsigned char)) {
+  for (; *s; s++)
+    if (in((unsigned char)*s)) return 1;
+  return 0;
+}
+static int non_ascii(unsigned char c) { return c >= 0x80; }
+static int is_space(unsigned char c) { return c == ' '; }
+
+/*
+** The authority of a parsed URL made what requests sends: a host that
+** begins with a dot or a star is refused ("URL has an invalid label", as
+** requests says), a non-ASCII host becomes its IDNA 2008 (UTS #46)
+** punycode form, a raw space in the user or password becomes %20 (libcurl
+** decodes it back for Basic auth).  Returns NULL, or why the URL is
+** refused.  libcurl's own IDN conversion (CURLU_PUNYCODE) reads the host
+** in the process's locale, which is "C" unless the host program set one:
+** libidn2 is asked for UTF-8 input instead.
+*/
+static const char NOMEM[] = "not enough memory";
+
+static const char *fix_authority(lurl_box *bx) {
+  char **tmp = &bx->s[2];
+  if (curl_url_get(bx->u, CURLUPART_HOST, tmp, 0) != CURLUE_OK || !*tmp) return NULL;
+  if ((*tmp)[0] == '.' || (*tmp)[0] == '*') return "URL has an invalid label";
+  if (has_byte(*tmp, non_ascii)) {
+    char *puny = NULL;
+    int rc = idn2_lookup_u8((const uint8_t *)*tmp, (uint8_t **)&puny,
+                            IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+    if (rc != IDN2_OK) return "URL has an invalid label (not an international domain name)";
+    CURLUcode uc = curl_url_set(bx->u, CURLUPART_HOST, puny, 0);
+    idn2_free(puny);
+    if (uc != CURLUE_OK) return "URL has an invalid label";
+  }
+  static const CURLUPart parts[] = {CURLUPART_USER, CURLUPART_PASSWORD};
+  for (int i = 0; i < 2; i++) {
+    curl_free(*tmp);
+    *tmp = NULL;
+    if (curl_url_get(bx->u, parts[i], tmp, 0) != CURLUE_OK || !*tmp || !has_byte(*tmp, is_space))
+      continue;
+    lurl_buf_free(&bx->buf);
+    for (const char *c = *tmp; *c; c++)
+      if (lurl_buf_add(&bx->buf, *c == ' ' ? "%20" : c, *c == ' ' ? 3 : 1) != LURL_BUF_OK)
+        return NOMEM;
+    if (curl_url_set(bx->u, parts[i], bx->buf.data, 0) != CURLUE_OK)
+      return "bad user or password in URL";
+    lurl_buf_free(&bx->buf);
+  }
+  return NULL;
+}
+
 /*
 ** Validates a URL that is not plain (http or https, with a host), requotes
 ** it and normalises it with libcurl's parser; pushes the result [-0, +1], or
@@ -167,6 +288,10 @@ static int parse_url(req *r, const char *method, const char *url) {
   int base = lua_gettop(L);
   lua_pushnil(L); /* base + 1: the result; the box above it is to-be-closed */
   lurl_box *bx = lurl_box_push(L);
+  size_t n = strlen(url), from = 0;
+  while (n && (unsigned char)url[n - 1] <= ' ') n--; /* C0 controls and spaces around */
+  while (from < n && (unsigned char)url[from] <= ' ') from++; /* the URL: WHATWG's rule */
+  if (from || url[n]) url = lua_pushlstring(L, url + from, n - from); /* kept, as below */
   if (lurl_url_lacks_host(url)) {
     invalid_url(L, method, url, "no host in URL");
     return url_fail(L, base, bx);
@@ -195,6 +320,12 @@ static int parse_url(req *r, const char *method, const char *url) {
     lua_pushfstring(L, "unsupported scheme '%s': only http and https are spoken",
                     scheme ? scheme : "");
     invalid_url(L, method, url, lua_tostring(L, -1));
+    return url_fail(L, base, bx);
+  }
+  const char *why = fix_authority(bx);
+  if (why == NOMEM) return luaL_error(L, "not enough memory");
+  if (why) {
+    invalid_url(L, method, url, why);
     return url_fail(L, base, bx);
   }
   if (lurl_limits_check_url(L, bx->u, method, url, r->opts, r->defs) != 0) /* limit.c */
@@ -227,6 +358,9 @@ static void add_params(req *r, int flags) {
   const char *q = NULL;
   size_t qn = 0;
   if (ty == LUA_TTABLE) {
+    /* __pairs runs Lua code, which could start a request of its own and
+    ** use the scratch buffer: it runs first */
+    if (lurl_req_pairs_copy(L, -1)) lua_replace(L, -2);
     lurl_buf *b = lurl_engine_scratch(r->e);
     lurl_req_encode_table(r, b, url_i + 1, "params");
     q = b->data, qn = b->len;
@@ -261,7 +395,9 @@ int lurl_req_build_url(req *r, const char *method, int url_idx, int flags) {
   const char *url = lua_tostring(r->L, url_idx);
   lua_State *L = r->L;
   size_t auth_end = plain_url(url);
-  if (auth_end && !lurl_limits_urls(L)) {
+  if (flags & HOP_CHECK) {
+    lua_pushvalue(L, url_idx); /* a dry run: only the options matter */
+  } else if (auth_end && !lurl_limits_urls(L)) {
     if (url[auth_end] == '?') { /* "http://h?q" -> "http://h/?q", as libcurl writes it */
       lua_pushlstring(L, url, auth_end);
       lua_pushliteral(L, "/");

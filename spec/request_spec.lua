@@ -834,7 +834,7 @@ describe("argument errors", function()
       { { user_agent = 1 }, "field 'user_agent': string expected, got number" },
       { { unix_socket = true }, "field 'unix_socket': string expected, got boolean" },
       { { cookies = "a=1" }, "field 'cookies': table expected, got string" },
-      { { headers = { ["X-A"] = {} } }, "field 'headers'" },
+      { { headers = { ["X-A"] = {} } }, "field 'headers.X-A': string, number or false expected, got table" },
     }
     for _, c in ipairs(cases) do
       local msg = raised(http.get, url, c[1])

@@ -14,6 +14,7 @@ local task = require "lurl.task"
 local lazy = require "lurl.lazy"
 local cookies = lazy "lurl.cookies"
 local paginate = lazy "lurl.paginate"
+local retry = lazy "lurl.retry" -- a session's retry default is checked when it is made
 local options = require "lurl.options"
 local exchange = require "lurl.exchange"
 
@@ -44,6 +45,7 @@ local LIMITED = core.limited()
 local send, wrapped, attempt = exchange.send, exchange.wrapped, exchange.exchange
 local call_opts = options.call
 local IDEMPOTENT, FRESH = exchange.IDEMPOTENT, require("lurl.redirect").FRESH
+local CHECK = 16 -- core.start's flag for a dry run (HOP_CHECK, runtime/request_int.h)
 
 local function check_url(fname, argn, url)
   if type(url) ~= "string" then
@@ -130,9 +132,16 @@ local function new_session(cfg, keep_cookies)
       s.defaults[k] = v
     end
   end
-  -- Unknown request options are refused now rather than at the first call.
-  local ok, msg = pcall(core.check_options, "session", 1, s.defaults)
+  -- The defaults are checked now, as a request checks its options, rather
+  -- than at the first call: a dry run of core.start (HOP_CHECK, request_int.h)
+  -- reads every option and sends nothing; `retry` is read on the Lua side.
+  local ok, msg = pcall(core.start, "session", 1, "GET", "http://localhost/", s.defaults, nil,
+    CHECK)
   if not ok then error(msg, 3) end
+  if s.defaults.retry ~= nil then
+    ok, msg = pcall(retry.policy, s.defaults.retry, "session", 1)
+    if not ok then error((tostring(msg):gsub("^[^:]*:%d+: ", "")), 3) end -- at the caller's line
+  end
   s.headers = s.defaults.headers or {}
   s.defaults.headers = s.headers -- live: s.headers.X = "y" applies to later requests
   check_transport(cfg.transport)

@@ -297,6 +297,7 @@ end
 -- Joins a session's base_url and a relative URL with exactly one slash
 -- (so base "https://h/v1" and "/login" give "https://h/v1/login").
 local function join_base(base, url)
+  url = url:match("^[%z\1- ]*(.-)[%z\1- ]*$") -- whitespace around it, as core.start drops it
   if url:find("^%a[%w+.-]*://") then return url end
   if url == "" then return base end
   local b, u = base:sub(-1) == "/", url:sub(1, 1) == "/"
