@@ -252,7 +252,8 @@ static void netrc_auth(req *r, int a) {
 ** become our own Authorization header, so a redirect can drop it like any
 ** other; digest, NTLM and Negotiate need libcurl's challenge/response.
 ** Auth functions and the flows lurl computes (lurl.auth) never get here:
-** lurl.exchange runs them and passes auth = false.  Leaves the value for the
+** lurl.exchange runs them and passes {scheme = "flow"}: nothing to add
+** here, and the URL's credentials dropped (url_for_auth).  Leaves the value for the
 ** Authorization header on the stack (or nothing) and returns 1 if pushed;
 ** returns -1 with an InvalidHeader error pushed for a digest user name
 ** that cannot go in a header.
@@ -270,6 +271,10 @@ static int apply_auth(req *r) {
   lua_getfield(L, a, "scheme");
   const char *scheme = lua_tostring(L, -1);
   if (!scheme) scheme = "basic";
+  if (strcmp(scheme, "flow") == 0) { /* lurl.auth ran a flow: its headers are in place */
+    lua_settop(L, a - 1);
+    return 0;
+  }
   if (strcmp(scheme, "netrc") == 0) {
     netrc_auth(r, a);
     lua_settop(L, a - 1);

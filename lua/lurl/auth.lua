@@ -25,6 +25,10 @@ local M = {}
 local STRIP_AUTH, NO_PARAMS, DROP_BODY = redirect.STRIP_AUTH, redirect.NO_PARAMS, redirect.DROP_BODY
 local sha256, hmac, hex, b64 = core.sha256, core.hmac, core.hex, core.base64
 local cerror = core.error
+-- the auth a hop's core.start gets once a flow has set its headers: no
+-- credentials of libcurl's or lurl's C side, and the URL's dropped
+-- (runtime/request_head.c, apply_auth; request.c, url_for_auth)
+local FLOW_DONE = { scheme = "flow" }
 -- Captured at load: a limited state has no `io` or `os` once its scripts run.
 local io_type = io and io.type or function() return nil end
 local io_open = io and io.open
@@ -237,7 +241,9 @@ function M.prepare(sess, a, method, url, opts, flags, fname, argn)
     if not find_header(sent, l) then sent[k] = false end
   end
   local o = copy(opts)
-  o.headers, o.auth = sent, false
+  -- FLOW_DONE: core.start adds no credentials, and drops the URL's as for
+  -- any auth option (an auth flow beats them, as requests' custom auth does)
+  o.headers, o.auth = sent, FLOW_DONE
   if had_params then o.params = "" end
   if body then o.body, o.files, o.json, o.data = body, nil, nil, nil end
   return full, o, stamp

@@ -135,8 +135,15 @@ local function new_session(cfg, keep_cookies)
   -- The defaults are checked now, as a request checks its options, rather
   -- than at the first call: a dry run of core.start (HOP_CHECK, request_int.h)
   -- reads every option and sends nothing; `retry` is read on the Lua side.
-  local ok, msg = pcall(core.start, "session", 1, "GET", "http://localhost/", s.defaults, nil,
-    CHECK)
+  -- An auth flow (a function, http.oauth2, http.aws_sigv4) is lurl's, not
+  -- core.start's (lurl.auth hands it auth = false); its constructor checked it.
+  local dd = s.defaults
+  if dd.auth ~= nil and options.is_flow(dd.auth) then
+    dd = {}
+    for k, v in pairs(s.defaults) do dd[k] = v end
+    dd.auth = false
+  end
+  local ok, msg = pcall(core.start, "session", 1, "GET", "http://localhost/", dd, nil, CHECK)
   if not ok then error(msg, 3) end
   if s.defaults.retry ~= nil then
     ok, msg = pcall(retry.policy, s.defaults.retry, "session", 1)

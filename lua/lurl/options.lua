@@ -50,6 +50,7 @@ M.LUA_KEYS = LUA_KEYS
 local function is_flow(a)
   return type(a) == "function" or (type(a) == "table" and rawget(a, "sign") ~= nil)
 end
+M.is_flow = is_flow
 
 local function pick(opts, d, k)
   local v = opts and opts[k]
