@@ -548,9 +548,10 @@ static int is_rawtext_parent(const GumboNode *p) {
   }
 }
 
-/* s escaped: & and U+00A0 always, < > in text, " in attribute values. */
+/* s escaped: & < > and U+00A0 always, " in attribute values (the
+** standard escapes < > in attributes since 2025, as browsers now do). */
 static void add_escaped(luaL_Buffer *b, const char *s, int in_attr) {
-  const char *stop = in_attr ? "&\"\xC2" : "&<>\xC2";
+  const char *stop = in_attr ? "&\"<>\xC2" : "&<>\xC2";
   while (*s) {
     size_t k = strcspn(s, stop);
     luaL_addlstring(b, s, k);
