@@ -495,10 +495,11 @@ static GumboNode *walk(GumboNode *n, const GumboNode *root, int enter) {
 
 static int is_space(int c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'; }
 
-/* el:text() -> the text of the subtree, runs of whitespace made one space,
-** none at either end */
+/* el:text([raw]) -> the text of the subtree, runs of whitespace made one
+** space, none at either end; with raw true, as it is (a textarea's value) */
 static int el_text(lua_State *L) {
   html_el *e = check_el(L, 1);
+  int raw = lua_toboolean(L, 2);
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   int space = 0, any = 0;
@@ -506,6 +507,10 @@ static int el_text(lua_State *L) {
   for (GumboNode *n = root; n; n = walk(n, root, 1)) {
     if (n->type != GUMBO_NODE_TEXT && n->type != GUMBO_NODE_WHITESPACE && n->type != GUMBO_NODE_CDATA)
       continue;
+    if (raw) {
+      luaL_addstring(&b, n->v.text.text);
+      continue;
+    }
     for (const char *p = n->v.text.text; *p;) {
       if (is_space((unsigned char)*p)) {
         space = any;

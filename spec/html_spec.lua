@@ -267,3 +267,69 @@ describe("charsets", function()
     assert.equal("ok \239\191\189 é", doc:select_one("p"):text())
   end)
 end)
+
+describe("forms", function()
+  it("extracts action, method and the fields the form would submit", function()
+    local doc = page("login.html")
+    local f = doc:form("form#login")
+    assert.equal(helper.fault .. "/app/session/new?next=%2Faccount", f.action)
+    assert.equal("POST", f.method)
+    assert.same({
+      csrf_token = "tok&en-123", user = "alice", password = "", ["nameless-none"] = "kept",
+      remember = "on", tags = { "a", "b" }, plan = "pro", lang = "fr", country = "Norway",
+      colours = { "red", "b" }, bio = "  Line one & two\r\nline <three>",
+    }, f.fields)
+    assert.equal("GET", doc:form().method)                 -- the first form
+    assert.equal(helper.fault .. "/search", doc:form().action)
+    assert.equal(BASE .. "login.html", doc:form("#noaction").action) -- no action: the page
+    assert.is_nil(doc:form("#nope"))
+    assert.has_error(function() doc:form("input") end,
+      'bad argument #1 to \'form\' ("input" matches a <input>, not a <form>)')
+    local form_el = doc:select_one("#search")
+    assert.same({ q = "x" }, form_el:form().fields)
+  end)
+
+  it("submits a POST form with extra fields, as the server receives it", function()
+    local doc = http.html([[<form method=post action="/html/echo-form?x=1">
+      <input name=a value="1 2"><input name=t type=checkbox value=p checked>
+      <input name=t type=checkbox value=q checked><input name=drop value=d></form>]],
+      helper.fault .. "/html/page")
+    local res = must(doc:form():submit(http, { b = "é&", drop = false }))
+    local method, target, body = res.body:match("^(%u+)\n([^\n]*)\n(.*)$")
+    assert.equal("POST", method)
+    assert.equal("/html/echo-form?x=1", target)
+    local got = {}
+    for kv in body:gmatch("[^&]+") do got[#got + 1] = kv end
+    table.sort(got)
+    assert.same({ "a=1+2", "b=%C3%A9%26", "t=p", "t=q" }, got)
+  end)
+
+  it("submits a GET form in the query, through a session", function()
+    local s <close> = http.session { headers = { ["X-Form"] = "yes" } }
+    local doc = http.html([[<form action="/html/echo-form?old=1#frag"><input name=q value="a b">
+      <select name=n><option>one<option selected>two</select></form>]], helper.fault .. "/")
+    local res = must(doc:form():submit(s, { page = 2 }))
+    local method, target = res.body:match("^(%u+)\n([^\n]*)\n")
+    assert.equal("GET", method)
+    local q = {}
+    for kv in target:match("%?(.*)$"):gmatch("[^&]+") do q[#q + 1] = kv end
+    table.sort(q)
+    assert.same({ "n=two", "page=2", "q=a+b" }, q)
+    assert.has_error(function() doc:form().submit({}, s) end)
+    assert.has_error(function() doc:form():submit(s, "x") end,
+      "bad argument #2 to 'submit' (table expected, got string)")
+  end)
+
+  it("logs in through the app's CSRF-protected form", function()
+    local s <close> = http.session { base_url = helper.app }
+    local login = must(s:get("/login")):html():form()
+    assert.is_string(login.fields.csrf_token)
+    local res = must(login:submit(s, { user = "alice", password = "wonderland" }))
+    assert.equal(200, res.status)
+    assert.equal(302, res.history[1].status)
+    assert.matches("/account$", res.url)
+    -- without the token the app refuses it
+    res = must(login:submit(s, { user = "alice", password = "wonderland", csrf_token = false }))
+    assert.equal(403, res.status)
+  end)
+end)

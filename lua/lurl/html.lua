@@ -98,4 +98,141 @@ function methods.url(el, name)
   return (core.resolve(base, v))
 end
 
+-- ---- forms ----
+
+-- A form as a scraper submits it: its action, method, enctype and fields.
+local FORM = {}
+local FORM_MT = { __name = "http.form", __index = FORM }
+
+-- Adds a name/value pair; a repeated name becomes a list, in tree order.
+local function add(fields, name, value)
+  local old = fields[name]
+  if old == nil then
+    fields[name] = value
+  elseif type(old) == "table" then
+    old[#old + 1] = value
+  else
+    fields[name] = { old, value }
+  end
+end
+
+-- Input types that never submit (or only as the button that submitted
+-- the form: a scraper names that one in `extra`) and file inputs (files=).
+local NOT_SUBMITTED = { submit = true, reset = true, button = true, image = true, file = true }
+
+local function option_value(o)
+  return o.attrs.value or o:text()
+end
+
+local function add_select(fields, name, sel)
+  local multiple = sel.attrs.multiple ~= nil
+  local any = false
+  for o in sel:select("option:checked:enabled") do
+    add(fields, name, option_value(o))
+    any = true
+    if not multiple then return end
+  end
+  -- a single-choice select without a selected option shows, and submits,
+  -- its first enabled one (unless it is displayed as a list box)
+  local size = tonumber(sel.attrs.size or "1") or 1
+  if not any and not multiple and size <= 1 then
+    local first = sel:select_one("option:enabled")
+    if first then add(fields, name, option_value(first)) end
+  end
+end
+
+-- The entry list of HTML's form submission for the controls a scraper
+-- meets: in tree order, leaving out disabled and nameless controls,
+-- buttons, file inputs and unchecked boxes.
+local function fields_of(form)
+  local fields = {}
+  for c in form:select("input:enabled, select:enabled, textarea:enabled") do
+    local name = c.attrs.name
+    if name and name ~= "" then
+      local tag = c.tag
+      if tag == "input" then
+        local t = (c.attrs.type or "text"):lower()
+        if t == "checkbox" or t == "radio" then
+          if c.attrs.checked then add(fields, name, c.attrs.value or "on") end
+        elseif not NOT_SUBMITTED[t] then
+          add(fields, name, c.attrs.value or "")
+        end
+      elseif tag == "select" then
+        add_select(fields, name, c)
+      else -- textarea: its text as written, newlines as CRLF
+        add(fields, name, (c:text(true):gsub("\r?\n", "\r\n")))
+      end
+    end
+  end
+  return fields
+end
+
+-- el:form([css]) -> the form matching css (default "form") among el and
+-- its descendants, or nil.
+function methods.form(el, css)
+  local f
+  if css == nil and el.tag == "form" then f = el else f = el:select_one(css or "form") end
+  if not f then return nil end
+  if f.tag ~= "form" then
+    error(("bad argument #1 to 'form' (%q matches a <%s>, not a <form>)"):format(css, f.tag), 2)
+  end
+  local info = core.html_info(f)
+  local method = (f.attrs.method or "get"):upper()
+  if method ~= "POST" then method = "GET" end
+  local action = f.attrs.action
+  if action and action:match("%S") then
+    action = f:url("action")
+  else -- no action: the document's own URL
+    action = info.url
+  end
+  return setmetatable({
+    action = action,
+    method = method,
+    enctype = (f.attrs.enctype or "application/x-www-form-urlencoded"):lower(),
+    fields = fields_of(f),
+    element = f,
+  }, FORM_MT)
+end
+
+-- form:submit([session_or_http [, extra [, opts]]]) -> res, err
+-- Sends the fields (extra ones merged over them; an extra value false
+-- drops a field) as the form would: GET puts them in the query, POST in
+-- the body, urlencoded (a multipart form's files are the caller's: opts.files).
+function FORM.submit(form, s, extra, opts)
+  if getmetatable(form) ~= FORM_MT then
+    error("bad self to 'submit' (http.form expected; call it with ':')", 2)
+  end
+  if extra ~= nil and type(extra) ~= "table" then
+    error(("bad argument #2 to 'submit' (table expected, got %s)"):format(type(extra)), 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error(("bad argument #3 to 'submit' (table expected, got %s)"):format(type(opts)), 2)
+  end
+  if not form.action then
+    error("bad self to 'submit' (the form has no action and its document no URL)", 2)
+  end
+  s = s or require "http"
+  local fields = {}
+  for k, v in pairs(form.fields) do fields[k] = v end
+  for k, v in pairs(extra or {}) do
+    if v == false then fields[k] = nil else fields[k] = v end
+  end
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  local url = form.action
+  if form.method == "GET" then
+    url = url:gsub("#.*$", ""):gsub("%?.*$", "") -- the form's fields replace the query
+    o.params = fields
+  else
+    o.data = fields
+  end
+  local mt = getmetatable(s)
+  if type(mt) == "table" and mt.__name == "http.session" then
+    return s:request(form.method, url, o)
+  end
+  return s.request(form.method, url, o)
+end
+
+M.form_mt = FORM_MT
+
 return M
