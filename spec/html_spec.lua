@@ -333,3 +333,66 @@ describe("forms", function()
     assert.equal(403, res.status)
   end)
 end)
+
+describe("http.assert's HTML assertions", function()
+  require "http.assert"
+  local res
+  setup(function() res = must(http.get(BASE .. "catalogue.html")) end)
+
+  local function failure(f, ...)
+    local ok, err = pcall(f, res, ...)
+    assert.is_false(ok)
+    return tostring(err)
+  end
+
+  it("pass on what the page holds, and return the response", function()
+    assert.equal(res, assert.selector_count(res, "article.product_pod", 3))
+    assert.selector_count(res, "article.product_pod h3 > span", 0)
+    assert.is_not.selector_count(res, "li.next", 2)
+    assert.selector_text(res, "h1", "All products")
+    assert.selector_text(res, "p.outofstock", "Out of stock")
+    assert.selector_text_pattern(res, ".price_color", "^£%d+%.%d%d$")
+    assert.is_not.selector_text_pattern(res, "h1", "^Some")
+  end)
+
+  it("show up to three matches of the longest prefix that matches", function()
+    local msg = failure(assert.selector_count, "article.product_pod h3 > span.title", 3)
+    assert.matches('Expected selector "article.product_pod h3 > span.title" to match 3 times, it matched 0',
+      msg, 1, true)
+    assert.matches('longest prefix that matches: "article.product_pod h3" (3 matches):\n'
+      .. '    <h3><a href="a-light-in-the-attic_1000/index.html" title="A Light in the Attic">', msg, 1, true)
+    assert.matches("request:  GET " .. BASE .. "catalogue.html", msg, 1, true)
+    msg = failure(assert.selector_count, "ol.row > li article", 2)
+    local shown = 0
+    for line in msg:gmatch("\n    (<article[^\n]*)") do
+      shown = shown + 1
+      assert.is_true(#line <= 204, line) -- cut to about 200 bytes
+      assert.matches(" %.%.%.$", line)
+    end
+    assert.equal(3, shown)
+    assert.matches('matches of "ol.row > li article" (3):', msg, 1, true)
+    msg = failure(assert.selector_count, "table td", 1)
+    assert.matches("no prefix of the selector matches", msg, 1, true)
+    msg = failure(assert.selector_count, "p", 1)
+    assert.matches('matches of "p" (9):', msg, 1, true)
+    assert.matches('\n    (and 6 more)\n', msg, 1, true)
+  end)
+
+  it("say what text they found", function()
+    local msg = failure(assert.selector_text, "article .price_color", "£1")
+    assert.matches('Expected the text of "article .price_color" to be "£1", got "£51.77"', msg, 1, true)
+    assert.matches('    <p class="price_color">£53.74</p>', msg, 1, true)
+    msg = failure(assert.selector_text_pattern, "h2.missing", "x")
+    assert.matches('to match pattern "x", nothing matches', msg, 1, true)
+  end)
+
+  it("refuse a bad selector or expectation as argument errors", function()
+    assert.matches([[bad argument #2 to 'selector_count' (bad selector "a[": expected a name at position 3)]],
+      failure(assert.selector_count, "a[", 1), 1, true)
+    assert.matches("bad argument #3 to 'selector_count' (count expected, got \"3\")",
+      failure(assert.selector_count, "a", "3"), 1, true)
+    assert.matches("bad argument #3 to 'selector_text' (string expected, got nil)",
+      failure(assert.selector_text, "a"), 1, true)
+    assert.matches("Expected an HTTP response, got nil", tostring(select(2, pcall(assert.selector_count, nil, "a", 1))), 1, true)
+  end)
+end)
