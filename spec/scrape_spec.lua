@@ -135,9 +135,9 @@ page 3: The Boys in the Boat
     end
     assert.same({ "/robots.txt", "/site/catalogue/page-1.html", "/site/catalogue/page-2.html",
       "/site/catalogue/page-3.html" }, paths)
-    for i = 2, #times do
-      assert.is_true(times[i] - times[i - 1] >= 0.09, "requests spaced by the rate limit")
-    end
+    -- 4 requests at 10 a second: slots 0.1 s apart (a slow first request
+    -- may arrive late in its slot, so only the whole span is certain)
+    assert.is_true(times[#times] - times[1] >= 0.25, "requests spaced by the rate limit")
   end)
 
   it("stops where robots.txt disallows, and says so", function()
