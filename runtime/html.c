@@ -113,14 +113,17 @@ static int name_is(const char *s, size_t n, const char *const *list) {
   return 0;
 }
 
-/* Elements that never nest (void ones, those whose start tag closes an
-** open one of their kind, those the parser keeps at one place) are not
-** counted; nor raw text ones, whose content is skipped. */
+/* Elements that never nest in themselves (void ones, those whose start
+** tag closes an open one of their kind or is ignored inside one, those the
+** parser keeps at one place) are not counted, so a page of unclosed <a>s
+** or <li>s, which are siblings in the tree, is not taken for a deep one;
+** nor raw text ones, whose content is skipped. */
 static const char *const uncounted[] = {
   "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "img",
   "input", "keygen", "link", "meta", "param", "source", "track", "wbr", "html", "head",
   "body", "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "tbody", "thead",
-  "tfoot", "colgroup", "caption", "rb", "rt", "rtc", "rp", NULL};
+  "tfoot", "colgroup", "caption", "rb", "rt", "rtc", "rp", "a", "button", "nobr", "form",
+  "select", "h1", "h2", "h3", "h4", "h5", "h6", NULL};
 static const char *const rawtext[] = {
   "script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", NULL};
 
@@ -206,6 +209,7 @@ static char *cap_depth(arena *a, const char *s, size_t n, size_t *outlen) {
       const char *name = s + at + 1;
       size_t nl = k - at - 1;
       end = tag_end(s, n, at, &sc);
+      if (!foreign && nl == 9 && strncasecmp(name, "plaintext", 9) == 0) break; /* all text after */
       if (name_is(name, nl, rawtext) && !foreign) {
         i = find_end_tag(s, n, end, name, nl);
         continue;

@@ -243,6 +243,32 @@ describe("browser parsing", function()
   end)
 end)
 
+describe("pages built to be slow", function()
+  -- each is a few hundred KB; the parser's tree builder would take
+  -- quadratic time on the deep ones without the cap
+  local cases = {
+    { "unclosed <a>s are siblings", ("<a href=x>y"):rep(20000), "a", 20000 },
+    { "unclosed <button>s are siblings", ("<button>y"):rep(20000), "button", 20000 },
+    { "headings close each other", ("<h1>a<h2>b"):rep(10000), "h2", 10000 },
+    { "nested <b>s are capped", ("<b>"):rep(100000), "b", 512 },
+    { "tables in cells are capped", ("<table><tr><td>"):rep(30000), "table", 512 },
+    { "SVG groups are capped", "<svg>" .. ("<g>"):rep(100000), "g", 511 },
+    { "misnested formatting is repaired", ("<b><p>x</b>"):rep(30000), "p", 30000 },
+    { "text after <plaintext> stays text", "<plaintext>" .. ("<div>"):rep(100000), "div", 0 },
+  }
+  for _, c in ipairs(cases) do
+    it(c[1], function()
+      local t0 = http.now()
+      local doc = http.html(c[2])
+      local n = 0
+      for _ in doc:select(c[3]) do n = n + 1 end
+      assert.equal(c[4], n)
+      assert.is_true(#doc:outer_html() > 0)
+      assert.is_true(http.now() - t0 < 10)
+    end)
+  end
+end)
+
 describe("charsets", function()
   it("honours a <meta http-equiv> charset (latin-1 read as windows-1252)", function()
     local doc = page("latin1.html")
