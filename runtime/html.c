@@ -350,6 +350,7 @@ static int core_html_parse(lua_State *L) {
                                 : "not enough memory to parse HTML");
   }
   t->a.jb = NULL;
+  lurl_html_number(t->out->document);
   push_node(L, tidx, t, t->out->document);
   lua_getiuservalue(L, tidx, 1);
   lua_pushvalue(L, -2);
@@ -748,14 +749,13 @@ static lurl_sel *compiled(lua_State *L, int idx, const char *fname) {
 typedef struct sel_iter {
   lurl_sel *sel;
   GumboNode *root, *cur;
-  lurl_sel_ctx ctx;
 } sel_iter;
 
 /* The next match after it->cur, or NULL. */
 static GumboNode *next_match(sel_iter *it) {
   GumboNode *n = it->cur;
   while ((n = walk(n, it->root, 1)) != NULL) {
-    if (lurl_sel_match(it->sel, n, &it->ctx)) break;
+    if (lurl_sel_match(it->sel, n)) break;
   }
   it->cur = n;
   return n;

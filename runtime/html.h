@@ -38,17 +38,19 @@ typedef struct lurl_sel lurl_sel;
 lurl_sel *lurl_sel_compile(const char *s, size_t n, size_t *errpos, const char **why);
 void lurl_sel_free(lurl_sel *sel);
 
-/* The matcher's cache of sibling positions (for :nth-child and its kin
-** over siblings met in document order): zero it before a walk. */
-typedef struct lurl_sel_ctx {
-  const GumboNode *parent[2]; /* [0]: every element, [1]: of one type */
-  unsigned next[2];           /* index_within_parent after the last counted */
-  int count[2];               /* elements counted before next */
-  const GumboNode *typed;     /* the element whose type [1] counts */
-} lurl_sel_ctx;
+/* Numbers every element among its siblings (html_select.c), once after
+** parsing and before matching: :nth-child() and its kin then read a
+** position instead of counting siblings, which would be quadratic over a
+** long list.  The numbers go into fields lurl never reads otherwise, the
+** elements' source positions: end_pos.line is the element's index among
+** its element siblings (from 1), end_pos.offset how many there are;
+** end_pos.column and start_pos.column the same among the siblings of its
+** type (0 for a type gumbo does not know: those are counted when asked).
+** Iterative: any depth. */
+void lurl_html_number(GumboNode *root);
 
-/* Does the element match any selector of the group? */
-int lurl_sel_match(const lurl_sel *sel, const GumboNode *el, lurl_sel_ctx *ctx);
+/* Does the element match any selector of the group? (Its tree numbered.) */
+int lurl_sel_match(const lurl_sel *sel, const GumboNode *el);
 
 /* core.html_parse and the element methods (html.c). */
 void lurl_html_open(lua_State *L);

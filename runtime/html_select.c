@@ -493,37 +493,62 @@ static const GumboNode *sibling(const GumboNode *n, int dir, int typed) {
   return NULL;
 }
 
-/* n's position (1-based) among its element siblings (of its type when
-** `typed`); counted from the end when `last`.  Counting from the front
-** resumes from the context's last count when the walk met the previous
-** sibling just before, so :nth-child over a long list stays linear. */
-static long position(const GumboNode *n, int typed, int last, lurl_sel_ctx *ctx) {
-  if (!n->parent) return 1;
-  const GumboVector *v = lurl_html_children(n->parent);
-  long count = 1;
-  if (last) {
-    for (unsigned i = n->index_within_parent + 1; i < v->length; i++) {
-      const GumboNode *c = (const GumboNode *)v->data[i];
-      if (lurl_html_is_element(c) && (!typed || same_type(c, n))) count++;
+/* Numbers the element children of p (see html.h); tally: a zeroed
+** counter per known tag, left zeroed. */
+static void number_children(GumboNode *p, unsigned *tally) {
+  const GumboVector *v = lurl_html_children(p);
+  unsigned k = 0;
+  for (unsigned i = 0; i < v->length; i++) {
+    GumboNode *c = (GumboNode *)v->data[i];
+    if (!lurl_html_is_element(c)) continue;
+    GumboTag t = c->v.element.tag;
+    c->v.element.end_pos.line = ++k;
+    c->v.element.end_pos.column = t == GUMBO_TAG_UNKNOWN ? 0 : ++tally[t];
+  }
+  for (unsigned i = 0; i < v->length; i++) {
+    GumboNode *c = (GumboNode *)v->data[i];
+    if (!lurl_html_is_element(c)) continue;
+    GumboTag t = c->v.element.tag;
+    c->v.element.end_pos.offset = k;
+    c->v.element.start_pos.column = t == GUMBO_TAG_UNKNOWN ? 0 : tally[t];
+  }
+  for (unsigned i = 0; i < v->length; i++) {
+    GumboNode *c = (GumboNode *)v->data[i];
+    if (lurl_html_is_element(c) && c->v.element.tag != GUMBO_TAG_UNKNOWN) tally[c->v.element.tag] = 0;
+  }
+}
+
+void lurl_html_number(GumboNode *root) {
+  unsigned tally[GUMBO_TAG_LAST + 1];
+  memset(tally, 0, sizeof tally);
+  GumboNode *n = root;
+  while (n) {
+    const GumboVector *v = lurl_html_children(n);
+    if (v && v->length) {
+      number_children(n, tally);
+      n = (GumboNode *)v->data[0];
+      continue;
     }
-    return count;
+    while (n != root && n->parent) { /* the next node in document order */
+      const GumboVector *pv = lurl_html_children(n->parent);
+      if (n->index_within_parent + 1 < pv->length) break;
+      n = n->parent;
+    }
+    if (n == root || !n->parent) break;
+    n = (GumboNode *)lurl_html_children(n->parent)->data[n->index_within_parent + 1];
   }
-  unsigned start = 0;
-  if (ctx && ctx->parent[typed] == n->parent && ctx->next[typed] <= n->index_within_parent &&
-      (!typed || same_type(ctx->typed, n))) {
-    start = ctx->next[typed];
-    count += ctx->count[typed];
-  }
-  for (unsigned i = start; i < n->index_within_parent; i++) {
-    const GumboNode *c = (const GumboNode *)v->data[i];
-    if (lurl_html_is_element(c) && (!typed || same_type(c, n))) count++;
-  }
-  if (ctx) {
-    ctx->parent[typed] = n->parent;
-    ctx->next[typed] = n->index_within_parent + 1;
-    ctx->count[typed] = (int)count;
-    if (typed) ctx->typed = n;
-  }
+}
+
+/* n's position (1-based) among its element siblings (of its type when
+** `typed`), counted from the end when `last`: the numbers of
+** lurl_html_number, or counted for a type gumbo does not know. */
+static long position(const GumboNode *n, int typed, int last) {
+  const GumboElement *e = &n->v.element;
+  if (!typed) return last ? (long)e->end_pos.offset - e->end_pos.line + 1 : (long)e->end_pos.line;
+  if (e->tag != GUMBO_TAG_UNKNOWN)
+    return last ? (long)e->start_pos.column - e->end_pos.column + 1 : (long)e->end_pos.column;
+  long count = 1;
+  for (const GumboNode *s = sibling(n, last ? 1 : -1, 1); s; s = sibling(s, last ? 1 : -1, 1)) count++;
   return count;
 }
 
@@ -558,7 +583,7 @@ static int is_disabled(const GumboNode *n) {
   return 0;
 }
 
-static int match_pseudo(const simple *s, const GumboNode *n, lurl_sel_ctx *ctx) {
+static int match_pseudo(const simple *s, const GumboNode *n) {
   const GumboElement *e = &n->v.element;
   switch (s->op) {
   case P_FIRST_CHILD: return sibling(n, -1, 0) == NULL;
@@ -582,10 +607,10 @@ static int match_pseudo(const simple *s, const GumboNode *n, lurl_sel_ctx *ctx) 
   }
   case P_ENABLED: return is_disabled(n) == 0;
   case P_DISABLED: return is_disabled(n) == 1;
-  case P_NTH_CHILD: return nth_ok(s->a, s->b, position(n, 0, 0, ctx));
-  case P_NTH_LAST_CHILD: return nth_ok(s->a, s->b, position(n, 0, 1, ctx));
-  case P_NTH_OF_TYPE: return nth_ok(s->a, s->b, position(n, 1, 0, ctx));
-  case P_NTH_LAST_OF_TYPE: return nth_ok(s->a, s->b, position(n, 1, 1, ctx));
+  case P_NTH_CHILD: return nth_ok(s->a, s->b, position(n, 0, 0));
+  case P_NTH_LAST_CHILD: return nth_ok(s->a, s->b, position(n, 0, 1));
+  case P_NTH_OF_TYPE: return nth_ok(s->a, s->b, position(n, 1, 0));
+  case P_NTH_LAST_OF_TYPE: return nth_ok(s->a, s->b, position(n, 1, 1));
   }
   return 0;
 }
@@ -619,7 +644,7 @@ static int match_attr(const simple *s, const char *v) {
   return 0;
 }
 
-static int match_simple(const simple *s, const GumboNode *n, lurl_sel_ctx *ctx) {
+static int match_simple(const simple *s, const GumboNode *n) {
   int r;
   switch (s->kind) {
   case K_ANY: r = 1; break;
@@ -643,7 +668,7 @@ static int match_simple(const simple *s, const GumboNode *n, lurl_sel_ctx *ctx) 
     break;
   }
   case K_ATTR: r = match_attr(s, attr(n, s->name)); break;
-  default: r = match_pseudo(s, n, ctx); break;
+  default: r = match_pseudo(s, n); break;
   }
   return s->negate ? !r : r;
 }
@@ -651,11 +676,10 @@ static int match_simple(const simple *s, const GumboNode *n, lurl_sel_ctx *ctx) 
 enum { MATCHED, RESTART_SIBLING, RESTART_DESCENDANT, NOT_GLOBALLY };
 
 /* Compound k of a complex selector (and those left of it) against n. */
-static int match_from(const lurl_sel *sel, const complex *x, int k, const GumboNode *n,
-                      lurl_sel_ctx *ctx) {
+static int match_from(const lurl_sel *sel, const complex *x, int k, const GumboNode *n) {
   const compound *c = &sel->cp[k];
   for (int i = 0; i < c->n; i++)
-    if (!match_simple(&sel->sp[c->first + i], n, ctx)) return RESTART_SIBLING;
+    if (!match_simple(&sel->sp[c->first + i], n)) return RESTART_SIBLING;
   if (k == x->first) return MATCHED;
   char comb = c->comb;
   int not_found = comb == '+' || comb == '~' ? RESTART_DESCENDANT : NOT_GLOBALLY;
@@ -663,18 +687,18 @@ static int match_from(const lurl_sel *sel, const complex *x, int k, const GumboN
   for (;;) {
     e = comb == '>' || comb == ' ' ? parent_element(e) : sibling(e, -1, 0);
     if (e == NULL) return not_found;
-    int r = match_from(sel, x, k - 1, e, ctx);
+    int r = match_from(sel, x, k - 1, e);
     if (r == MATCHED || r == NOT_GLOBALLY || comb == '+') return r;
     if (comb == '>') return RESTART_DESCENDANT;
     if (comb == '~' && r == RESTART_DESCENDANT) return r;
   }
 }
 
-int lurl_sel_match(const lurl_sel *sel, const GumboNode *el, lurl_sel_ctx *ctx) {
+int lurl_sel_match(const lurl_sel *sel, const GumboNode *el) {
   if (!lurl_html_is_element(el)) return 0;
   for (int i = 0; i < sel->ncx; i++) {
     const complex *x = &sel->cx[i];
-    if (match_from(sel, x, x->first + x->n - 1, el, ctx) == MATCHED) return 1;
+    if (match_from(sel, x, x->first + x->n - 1, el) == MATCHED) return 1;
   }
   return 0;
 }

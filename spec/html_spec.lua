@@ -255,6 +255,9 @@ describe("pages built to be slow", function()
     { "SVG groups are capped", "<svg>" .. ("<g>"):rep(100000), "g", 511 },
     { "misnested formatting is repaired", ("<b><p>x</b>"):rep(30000), "p", 30000 },
     { "text after <plaintext> stays text", "<plaintext>" .. ("<div>"):rep(100000), "div", 0 },
+    { "positions in a list of 50,000 are not counted again each time",
+      "<ul>" .. ("<li><p>a</p><p>b</p></li>"):rep(50000) .. "</ul>",
+      "li:nth-last-child(2), p:nth-last-of-type(2), li:nth-child(50000), li:nth-of-type(49999)", 50002 },
   }
   for _, c in ipairs(cases) do
     it(c[1], function()

@@ -98,15 +98,13 @@ static void matches(GumboOutput *o, const char *sel, char *out, size_t cap) {
   lurl_sel *s = lurl_sel_compile(sel, strlen(sel), &at, &why);
   out[0] = '\0';
   if (!s) return;
-  lurl_sel_ctx ctx;
-  memset(&ctx, 0, sizeof ctx);
   /* a preorder walk with an explicit stack (the test page is shallow) */
   GumboNode *stack[64];
   int top = 0;
   stack[top++] = o->document;
   while (top) {
     GumboNode *n = stack[--top];
-    if (lurl_sel_match(s, n, &ctx)) {
+    if (lurl_sel_match(s, n)) {
       GumboAttribute *id = gumbo_get_attribute(&n->v.element.attributes, "id");
       const char *name;
       size_t l = lurl_html_tag(n, &name);
@@ -124,8 +122,10 @@ static void test_matching(void) {
     "<div id=a class='x y'><p id=p1>1</p><p id=p2 lang=en-GB>2</p><span id=s1></span>"
     "<p id=p3 title='a b'>3</p></div><ul id=u><li id=l1><li id=l2><li id=l3><li id=l4></ul>"
     "<form id=f><input id=i1 type=checkbox checked><input id=i2 disabled>"
-    "<fieldset disabled id=fs><legend id=lg><input id=i3></legend><input id=i4></fieldset></form>";
+    "<fieldset disabled id=fs><legend id=lg><input id=i3></legend><input id=i4></fieldset></form>"
+    "<div id=cu><x-a id=x1></x-a><x-b id=y1></x-b><!-- c --><x-a id=x2></x-a></div>";
   GumboOutput *o = gumbo_parse(page);
+  lurl_html_number(o->document);
   char out[512];
   struct {
     const char *sel, *want;
@@ -150,6 +150,12 @@ static void test_matching(void) {
     {"html:root", "html#"},
     {"div p ~ span", "span#s1"},
     {"body > div > p + p", "p#p2"},
+    {"x-a:nth-of-type(2)", "x-a#x2"},
+    {"#cu > :nth-last-of-type(1)", "x-b#y1 x-a#x2"},
+    {"#cu > :nth-child(2)", "x-b#y1"},
+    {"#cu > :nth-last-child(3)", "x-a#x1"},
+    {"#cu > :first-of-type", "x-a#x1 x-b#y1"},
+    {"ul > li:nth-last-of-type(odd)", "li#l2 li#l4"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     matches(o, cases[i].sel, out, sizeof out);
