@@ -12,7 +12,8 @@
 ** the parse raises.  Before gumbo sees it, the text's element nesting is
 ** capped at MAX_DEPTH (cap_depth): gumbo's tree builder scans its stack of
 ** open elements for each start tag, so a page of 100,000 nested <div>s
-** would take quadratic time.
+** would take quadratic time.  After parsing, every element's position
+** among its siblings is numbered once (lurl_html_number), for :nth-child().
 **
 ** A document is an element userdata over gumbo's document node.  Every
 ** element holds the tree userdata (`http.html.tree`, the arena) in its
