@@ -388,12 +388,19 @@ static void push_tag(lua_State *L, const GumboNode *n) {
   luaL_pushresultsize(&b, l);
 }
 
-/* An attribute's name with its namespace prefix (xlink:href). */
+/* The namespace prefix of an attribute's name ("xlink:" of xlink:href). */
+static const char *attr_prefix(const GumboAttribute *a) {
+  switch (a->attr_namespace) {
+  case GUMBO_ATTR_NAMESPACE_XLINK: return "xlink:";
+  case GUMBO_ATTR_NAMESPACE_XML: return "xml:";
+  case GUMBO_ATTR_NAMESPACE_XMLNS: return strcmp(a->name, "xmlns") != 0 ? "xmlns:" : "";
+  default: return "";
+  }
+}
+
+/* An attribute's name with its namespace prefix. */
 static void add_attr_name(luaL_Buffer *b, const GumboAttribute *a) {
-  if (a->attr_namespace == GUMBO_ATTR_NAMESPACE_XLINK) luaL_addstring(b, "xlink:");
-  else if (a->attr_namespace == GUMBO_ATTR_NAMESPACE_XML) luaL_addstring(b, "xml:");
-  else if (a->attr_namespace == GUMBO_ATTR_NAMESPACE_XMLNS && strcmp(a->name, "xmlns") != 0)
-    luaL_addstring(b, "xmlns:");
+  luaL_addstring(b, attr_prefix(a));
   luaL_addstring(b, a->name);
 }
 
@@ -462,8 +469,10 @@ static int el_attr(lua_State *L) {
   const GumboVector *v = &e->node->v.element.attributes;
   for (unsigned i = 0; i < v->length; i++) {
     const GumboAttribute *a = (const GumboAttribute *)v->data[i];
-    if (strlen(a->name) == l && strncasecmp(a->name, name, l) == 0 &&
-        a->attr_namespace == GUMBO_ATTR_NAMESPACE_NONE) {
+    const char *pre = attr_prefix(a);
+    size_t pl = strlen(pre);
+    if (pl + strlen(a->name) == l && strncasecmp(pre, name, pl) == 0 &&
+        strncasecmp(a->name, name + pl, l - pl) == 0) {
       lua_pushstring(L, a->value);
       return 1;
     }
