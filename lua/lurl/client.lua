@@ -14,6 +14,7 @@ local task = require "lurl.task"
 local lazy = require "lurl.lazy"
 local cookies = lazy "lurl.cookies"
 local paginate = lazy "lurl.paginate"
+local robots = lazy "lurl.robots"
 local options = require "lurl.options"
 local exchange = require "lurl.exchange"
 
@@ -388,6 +389,23 @@ end
 function smethods.paginate(s, url, opts)
   check_self(s, "paginate")
   return paginate.walk(function(m, u, o) return send(s, "paginate", 2, m, u, o) end, url, opts)
+end
+
+------------------------------------------------------------------ robots.txt
+
+-- http.robots(url [, {user_agent=, session=}]) -> allowed (lurl.robots):
+-- robots.txt fetched through the given session, else the hidden one.
+function http.robots(url, opts)
+  check_url("robots", 1, url)
+  check_opts("robots", 2, opts)
+  local s = opts and opts.session
+  if s ~= nil and rawgetmetatable(s) ~= SESSION_MT then
+    error(("bad argument #2 to 'robots' (field 'session': http.session expected, got %s)")
+      :format(type(s)), 2)
+  end
+  local sess = s or default
+  return robots.allowed(sess, function(m, u, o) return send(sess, "robots", 1, m, u, o) end,
+    url, opts, s ~= nil)
 end
 
 http.response_methods = response.methods
