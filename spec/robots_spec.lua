@@ -100,6 +100,18 @@ describe("http.robots", function()
       local base, name = site("User-agent: *\nDisallow: /\n\nUser-agent: tidy-bot\nAllow: /\n")
       assert.is_true(http.robots(base .. "/a", { user_agent = "tidy-bot/1.0" }))
       assert.are.same({ "tidy-bot/1.0" }, { fetches(name)[1].ua })
+      -- a session's User-Agent header is sent, whatever user_agent says
+      local s <close> = http.session { headers = { ["User-Agent"] = "HeaderBot/1" } }
+      assert.is_true(http.robots(base .. "/a", { session = s, user_agent = "tidy-bot" }))
+      assert.are.equal("HeaderBot/1", fetches(name)[2].ua)
+    end)
+
+    it("takes the product token from a session's user_agent option", function()
+      local base = site("User-agent: SessOpt\nDisallow: /\n")
+      local s <close> = http.session { user_agent = "SessOpt/1.0" }
+      assert.is_false(http.robots(base .. "/a", { session = s }))
+      local s2 <close> = http.session {}
+      assert.is_true(http.robots(base .. "/a", { session = s2 }))
     end)
 
     it("asks once when tasks ask about one origin at the same time", function()
