@@ -304,7 +304,12 @@ describe("http.robots", function()
       check(base, { { "/early", false }, { "/late", true } })
     end)
 
-    it("stays linear on hostile files", function()
+    -- a bound on CPU time means nothing when the collector runs a step at
+    -- every 16 bytes allocated (the GC-stress run), and this test is pure
+    -- Lua string work that stress has nothing to find in
+    local it_timed = os.getenv("LURL_GC_STRESS") == "1"
+      and function(name) pending(name .. " (a CPU-time bound, not under LURL_GC_STRESS)") end or it
+    it_timed("stays linear on hostile files", function()
       local hostile = {
         "User-agent: *\nDisallow: /" .. (" "):rep(400000) .. "x\n",             -- one long blank run
         "User-agent: *\n" .. ("Disallow: /a\n"):rep(30000) .. "#",               -- many rules
