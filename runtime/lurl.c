@@ -108,6 +108,7 @@ static void print_version(void) {
   if (cv->age >= CURLVERSION_SIXTH && cv->nghttp2_version != NULL)
     printf(" nghttp2/%s", cv->nghttp2_version);
   fputs("\n", stdout);
+  printf("gumbo %s (HTML)\n", LURL_GUMBO_VERSION);
   fflush(stdout);
 }
 

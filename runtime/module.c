@@ -17,6 +17,7 @@
 #include "engine.h"
 #include "errors.h"
 #include "handle.h"
+#include "html.h"
 #include "jsonnum.h"
 #include "luac.h"
 #include "policy.h"
@@ -177,6 +178,8 @@ static int core_version(lua_State *L) {
   lua_setfield(L, -2, "brotli");
   lua_pushboolean(L, (v->features & CURL_VERSION_ZSTD) != 0);
   lua_setfield(L, -2, "zstd");
+  lua_pushstring(L, LURL_GUMBO_VERSION);
+  lua_setfield(L, -2, "gumbo");
   return 1;
 }
 
@@ -204,7 +207,7 @@ static void module_open(lua_State *L) {
 static void (*const opens[])(lua_State *L) = {
   lurl_errors_open, lurl_redact_open, lurl_engine_open, lurl_share_open,
   lurl_transfer_open, lurl_policy_open, lurl_request_open, lurl_response_open,
-  lurl_jsonnum_open, module_open, NULL};
+  lurl_jsonnum_open, lurl_html_open, module_open, NULL};
 
 LURL_API int luaopen_http(lua_State *L) {
   lua_createtable(L, 0, 48); /* the internal `http.core` table */

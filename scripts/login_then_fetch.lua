@@ -1,6 +1,7 @@
 -- login_then_fetch.lua: logging into a web application the way a browser
--- does, with one lurl session.  It fetches the login form and pulls the
--- CSRF token out of the HTML, posts the credentials (the session's cookie
+-- does, with one lurl session.  It fetches the login page, reads its form
+-- (res:html() and doc:form(): the hidden CSRF token among the fields),
+-- submits it with the credentials (the session's cookie
 -- jar keeps the pre-session cookie the token is bound to, then the session
 -- cookie the login sets), follows the redirect to the protected page,
 -- trades the session for a bearer token, calls the JSON API with it, and
@@ -61,14 +62,17 @@ local s <close> = http.session { base_url = base, timeout = 10,
 step = 1
 local res = check(s:get("/login"))
 if res.status ~= 200 then fail("GET /login answered %d", res.status) end
-local csrf = res.text:match('<input[^>]-name="csrf_token"[^>]-value="([^"]+)"')
+local form = res:html():form("form[action$='/login']")
+if not form then fail("no login form on the page") end
+local csrf = form.fields.csrf_token
 if not csrf then fail("no csrf_token field in the login form") end
 say("GET /login -> %d, CSRF token found (%d chars), cookies: %s", res.status, #csrf, cookie_names(s))
 
--- 2. Post the credentials as a form.  The app answers 302 to /account; a
---    302 after a POST is followed with a GET, carrying the new cookie.
+-- 2. Submit the form with the credentials filled in: it posts to its
+--    action with every field it holds.  The app answers 302 to /account;
+--    a 302 after a POST is followed with a GET, carrying the new cookie.
 step = 2
-res = check(s:post("/login", { data = { user = user, password = password, csrf_token = csrf } }))
+res = check(form:submit(s, { user = user, password = password }))
 if res.status ~= 200 or not res.history or #res.history == 0 then
   fail("POST /login answered %d (wrong user or password?)", (res.history and res.history[1] or res).status)
 end

@@ -66,15 +66,10 @@ local function paths(reqs)
   return out
 end
 
--- res:html() comes from the html branch (issue 20, items 1-3): until it
--- is merged, the walks that parse pages are pending
-local it_html = http.response_methods.html and it
-  or function(name) pending(name .. " (needs res:html(), from the html branch)") end
-
 describe("scripts/scrape.lua", function()
   before_each(function() support.fault_reset() end)
 
-  it_html("prints every title of every page in order, politely", function()
+  it("prints every title of every page in order, politely", function()
     local ok, code, out, err = run { SITE .. "/", "10" }
     assert.is_true(ok, "exit " .. tostring(code) .. ": " .. err)
     local titles = {}
@@ -101,7 +96,7 @@ describe("scripts/scrape.lua", function()
     end
   end)
 
-  it_html("does not fetch a page robots.txt disallows, and stops there", function()
+  it("does not fetch a page robots.txt disallows, and stops there", function()
     local start = SITE .. "/catalogue/category/books/poetry_23/index.html"
     local ok, code, out, err = run { start, "50" }
     assert.is_true(ok, "exit " .. tostring(code) .. ": " .. err)

@@ -8,6 +8,9 @@
 --   assert.header_matches(res, "content-type", "^application/json")
 --   assert.json_field(res, "items[1].name", "x")
 --   assert.body_matches(res, "hello %a+")    -- body_contains for plain text
+--   assert.selector_count(res, "ul.items > li", 3)   -- HTML bodies
+--   assert.selector_text(res, "h1", "Welcome")
+--   assert.selector_text_pattern(res, ".price", "^£%d+")
 --   assert.elapsed_under(res, 0.5)
 --   assert.timing_under(res, "ttfb", 0.2)
 --   assert.is_not.status(res, "5xx")         -- luassert's modifiers work
@@ -452,6 +455,156 @@ register("body_contains", function(state, args, level)
   return ok, function(negated)
     return fmt("Expected body %sto contain %s", negated and "not " or "", show(text))
   end, res, nil, 3
+end)
+
+------------------------------------------------------------------ html
+
+-- The parsed body of a response, once per response (the documents are
+-- kept as long as their responses, no longer).
+local docs = setmetatable({}, { __mode = "k" })
+local function html_of(res)
+  local doc = docs[res]
+  if not doc then
+    doc = require("lurl.html").response(res)
+    docs[res] = doc
+  end
+  return doc
+end
+
+local MAX_MATCHES_SHOWN = 3
+local MAX_MATCH_BYTES = 200
+
+-- The matches of css (a checked selector), up to `max` of them, and how many.
+local function matches(doc, css, max)
+  local got, n = {}, 0
+  for e in doc:select(css) do
+    n = n + 1
+    if n <= max then got[n] = e end
+  end
+  return got, n
+end
+
+-- The selector argument: a string that compiles (the error says where not).
+local function selector_arg(doc, css, fname, level)
+  if type(css) ~= "string" then argerror(fname, 2, "selector expected, got " .. type(css), level + 1) end
+  local ok, err = pcall(doc.select_one, doc, css)
+  if not ok then
+    argerror(fname, 2, (tostring(err):gsub("^.-:%d+: ", ""):gsub("^select_one: ", "")), level + 1)
+  end
+end
+
+-- The byte offsets where the compound selectors of css end, outside
+-- brackets, parentheses and strings; nil for a group (a ',' at the top).
+local function compound_ends(css)
+  local ends, depth, quote, i, n = {}, 0, nil, 1, #css
+  while i <= n do
+    local c = css:sub(i, i)
+    if quote then
+      if c == "\\" then i = i + 1 elseif c == quote then quote = nil end
+    elseif c == "\\" then
+      i = i + 1
+    elseif c == '"' or c == "'" then
+      quote = c
+    elseif c == "[" or c == "(" then
+      depth = depth + 1
+    elseif c == "]" or c == ")" then
+      depth = depth - 1
+    elseif depth == 0 and c == "," then
+      return nil
+    end
+    if depth == 0 and not quote and not c:find("^[%s>+~]") then
+      local nx = css:sub(i + 1, i + 1)
+      if nx == "" or nx:find("^[%s>+~]") then ends[#ends + 1] = i end
+    end
+    i = i + 1
+  end
+  return ends
+end
+
+-- One match as a line of a message: its outer HTML, on one line, cut.
+local function shown_match(e)
+  local s = fold_lines(e:outer_html())
+  if #s > MAX_MATCH_BYTES then
+    s = s:sub(1, MAX_MATCH_BYTES):gsub("[\128-\191]*$", ""):gsub("[\192-\255]$", "") .. " ..."
+  end
+  return "    " .. s:gsub("[%z\1-\31\127]", " ")
+end
+
+-- Lines that show what the document holds near css: up to three matches
+-- of css when it matches, else of the longest prefix of it that does.
+local function near_matches(doc, css)
+  local got, n = matches(doc, css, MAX_MATCHES_SHOWN)
+  local label = fmt("  matches of %s (%d):", show(css), n)
+  if n == 0 then
+    local ends = compound_ends(css) or {}
+    for k = #ends - 1, 1, -1 do
+      local prefix = css:sub(1, ends[k])
+      got, n = matches(doc, prefix, MAX_MATCHES_SHOWN)
+      if n > 0 then
+        label = fmt("  longest prefix that matches: %s (%d match%s):", show(prefix), n,
+          n == 1 and "" or "es")
+        break
+      end
+    end
+    if n == 0 then return "  no prefix of the selector matches" end
+  end
+  local out = { label }
+  for _, e in ipairs(got) do out[#out + 1] = shown_match(e) end
+  if n > #got then out[#out + 1] = fmt("    (and %d more)", n - #got) end
+  return concat(out, "\n")
+end
+
+-- assert.selector_count(res, css, n [, message]): the HTML body has
+-- exactly n elements matching css.
+register("selector_count", function(state, args, level)
+  local res, fail = with_response(state, args, "selector_count")
+  if not res then return false, fail end
+  local doc = html_of(res)
+  local css, want = args[2], args[3]
+  selector_arg(doc, css, "selector_count", level)
+  if math.type(want) ~= "integer" or want < 0 then
+    argerror("selector_count", 3, "count expected, got " .. show(want), level)
+  end
+  local _, n = matches(doc, css, 0)
+  return n == want, function(negated)
+    return fmt("Expected selector %s %sto match %d time%s, it matched %d\n%s", show(css),
+      negated and "not " or "", want, want == 1 and "" or "s", n, near_matches(doc, css))
+  end, res, nil, 4
+end)
+
+-- The text of the first match of css, or nil.
+local function first_text(res, args, fname, level)
+  local doc = html_of(res)
+  local css, want = args[2], args[3]
+  selector_arg(doc, css, fname, level + 1)
+  if type(want) ~= "string" then argerror(fname, 3, "string expected, got " .. type(want), level + 1) end
+  local e = doc:select_one(css)
+  return doc, css, want, e and e:text()
+end
+
+-- assert.selector_text(res, css, text [, message]): the text of the first
+-- element matching css (whitespace collapsed, as el:text()) equals text.
+register("selector_text", function(state, args, level)
+  local res, fail = with_response(state, args, "selector_text")
+  if not res then return false, fail end
+  local doc, css, want, got = first_text(res, args, "selector_text", level)
+  return got == want, function(negated)
+    return fmt("Expected the text of %s %sto be %s, %s\n%s", show(css), negated and "not " or "",
+      show(want), got and "got " .. show(got) or "nothing matches", near_matches(doc, css))
+  end, res, nil, 4
+end)
+
+-- assert.selector_text_pattern(res, css, pattern [, message]): the same
+-- with a Lua pattern.
+register("selector_text_pattern", function(state, args, level)
+  local res, fail = with_response(state, args, "selector_text_pattern")
+  if not res then return false, fail end
+  local doc, css, pat, got = first_text(res, args, "selector_text_pattern", level)
+  return got ~= nil and got:find(pat) ~= nil, function(negated)
+    return fmt("Expected the text of %s %sto match pattern %s, %s\n%s", show(css),
+      negated and "not " or "", show(pat), got and "got " .. show(got) or "nothing matches",
+      near_matches(doc, css))
+  end, res, nil, 4
 end)
 
 ------------------------------------------------------------------ time

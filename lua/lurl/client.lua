@@ -24,6 +24,8 @@ http.errors = core.errors
 http.array = json.array
 http.VERSION = core.version().lurl
 http.version = core.version
+-- http.html(text [, base_url]) -> document (lurl.html, loaded on first use)
+http.html = function(text, base_url) return require("lurl.html").parse(text, base_url) end
 http.now = core.now -- a monotonic clock, in seconds, for timing a script's own work
 http.spawn, http.join, http.sleep = task.spawn, task.join, task.sleep
 

@@ -183,6 +183,12 @@ function methods.json(r)
   error(redacted(err, r), 2)
 end
 
+-- res:html() -> the body parsed as an HTML5 document (lurl.html, loaded
+-- on first use).
+function methods.html(r)
+  return require("lurl.html").response(r)
+end
+
 local function status_class(s)
   if s >= 400 and s < 500 then return "Client Error" end
   return "Server Error"

@@ -227,6 +227,12 @@ static void test_memory_cap(void) {
   /* caught by pcall, the failure is the script's to handle */
   st = run(L, "local ok, e = pcall(string.rep, 'x', 64 << 20) return tostring(ok) .. ' ' .. e");
   CHECK(st == LUA_OK && strcmp(result, "false not enough memory") == 0, "pcall: %s", result);
+  /* an HTML tree's arena counts against the cap too, and is given back */
+  st = run(L, "local ok, e = pcall(require('http').html, ('<p class=x>yy</p>'):rep(30000)) "
+              "return tostring(ok) .. ' ' .. tostring(e)");
+  CHECK(st == LUA_OK && has(result, "false") && has(result, "memory cap"), "html: %d %s", st, result);
+  st = run(L, "collectgarbage() return require('http').html(('<p>ok</p>'):rep(100)):select_one('p'):text()");
+  CHECK(st == LUA_OK && strcmp(result, "ok") == 0, "html after: %d %s", st, nz(lurl_errmsg(L)));
   /* collectgarbage cannot lift it either */
   st = run(L, "collectgarbage('stop') local t = {} for i = 1, 1e8 do t[i] = {} end");
   CHECK(st == LUA_ERRMEM, "gc stopped: %d", st);

@@ -1,0 +1,238 @@
+-- lurl.html: the policy half of HTML documents (the mechanism is
+-- runtime/html.c): which charset a response's bytes are in, URLs resolved
+-- against the document, and forms as their successful controls.
+--
+-- res:html() and http.html(text [, base_url]) come here; elements get
+-- url() and form() from this file through core.html_methods.
+local core = require "http.core"
+
+local M = {}
+local methods = core.html_methods
+
+-- The WHATWG Encoding Standard's labels that differ from iconv's names:
+-- latin-1 and ASCII labels mean windows-1252 in a browser.
+local ALIASES = {
+  ["iso-8859-1"] = "windows-1252", ["iso8859-1"] = "windows-1252", latin1 = "windows-1252",
+  ["l1"] = "windows-1252", ["ascii"] = "windows-1252", ["us-ascii"] = "windows-1252",
+  ["cp1252"] = "windows-1252", ["x-cp1252"] = "windows-1252",
+  ["utf8"] = "utf-8", ["unicode-1-1-utf-8"] = "utf-8",
+  ["x-sjis"] = "shift_jis", ["gb2312"] = "gbk", ["x-gbk"] = "gbk",
+}
+
+-- A <meta charset=...> or <meta http-equiv content="...; charset=...">
+-- in the first 1024 bytes (the prescan of the HTML standard, simplified).
+local function sniff(body)
+  local head = body:sub(1, 1024):lower()
+  for tag in head:gmatch("<meta[%s/][^>]*>") do
+    local cs = tag:match("charset%s*=%s*[\"']?%s*([%w%-_:%.]+)")
+    if cs then return cs end
+  end
+end
+
+-- The body as UTF-8 text: a BOM wins, then the Content-Type's charset,
+-- then a <meta> one; without any, the bytes are taken as UTF-8 (gumbo
+-- turns ill-formed sequences into U+FFFD).
+function M.decode(body, declared)
+  local b1, b2, b3 = body:byte(1, 3)
+  if b1 == 0xEF and b2 == 0xBB and b3 == 0xBF then return body:sub(4) end
+  local cs
+  if b1 == 0xFF and b2 == 0xFE then cs = "utf-16le"
+  elseif b1 == 0xFE and b2 == 0xFF then cs = "utf-16be" end
+  if cs then return core.to_utf8(body:sub(3), cs) or body end
+  for _, c in ipairs({ declared or false, sniff(body) or false }) do
+    if c then
+      c = ALIASES[c] or c
+      -- a page declaring UTF-16 in a <meta> is ASCII-compatible: browsers read UTF-8
+      if c == "utf-16" or c == "utf-16le" or c == "utf-16be" then c = "utf-8" end
+      if c == "utf-8" then return body end
+      local text = core.to_utf8(body, c)
+      if text then return text end
+    end
+  end
+  return body
+end
+
+-- http.html(text [, base_url]): text is taken as UTF-8.
+function M.parse(text, base_url)
+  if type(text) ~= "string" then
+    error(("bad argument #1 to 'html' (string expected, got %s)"):format(type(text)), 2)
+  end
+  if base_url ~= nil and type(base_url) ~= "string" then
+    error(("bad argument #2 to 'html' (string expected, got %s)"):format(type(base_url)), 2)
+  end
+  return core.html_parse(text, base_url)
+end
+
+-- res:html()
+function M.response(r)
+  return core.html_parse(M.decode(r.body, r.encoding), r.url)
+end
+
+-- The URL relative references of the document resolve against: its
+-- first <base href> (itself resolved against the document's URL), else
+-- the document's URL.  Worked out once per document.
+local function base_of(el)
+  local info = core.html_info(el)
+  local base = info.base
+  if base == nil then
+    base = info.url or false
+    local b = info.doc:select_one("base[href]")
+    if b then
+      local href = b.attrs.href:gsub("^%s+", ""):gsub("%s+$", "")
+      base = base and core.resolve(base, href) or href
+    end
+    info.base = base
+  end
+  return base or nil
+end
+
+-- el:url(name) -> the attribute as an absolute URL, or nil (no such
+-- attribute, or no URL to resolve a relative one against: then the value
+-- as it is).
+function methods.url(el, name)
+  local v = el:attr(name)
+  if not v then return nil end
+  v = v:gsub("^[%s]+", ""):gsub("[%s]+$", "")
+  local base = base_of(el)
+  if not base then return v end
+  return (core.resolve(base, v))
+end
+
+-- ---- forms ----
+
+-- A form as a scraper submits it: its action, method, enctype and fields.
+local FORM = {}
+local FORM_MT = { __name = "http.form", __index = FORM }
+
+-- Adds a name/value pair; a repeated name becomes a list, in tree order.
+local function add(fields, name, value)
+  local old = fields[name]
+  if old == nil then
+    fields[name] = value
+  elseif type(old) == "table" then
+    old[#old + 1] = value
+  else
+    fields[name] = { old, value }
+  end
+end
+
+-- Input types that never submit (or only as the button that submitted
+-- the form: a scraper names that one in `extra`) and file inputs (files=).
+local NOT_SUBMITTED = { submit = true, reset = true, button = true, image = true, file = true }
+
+local function option_value(o)
+  return o.attrs.value or o:text()
+end
+
+local function add_select(fields, name, sel)
+  local multiple = sel.attrs.multiple ~= nil
+  local any = false
+  for o in sel:select("option:checked:enabled") do
+    add(fields, name, option_value(o))
+    any = true
+    if not multiple then return end
+  end
+  -- a single-choice select without a selected option shows, and submits,
+  -- its first enabled one (unless it is displayed as a list box)
+  local size = tonumber(sel.attrs.size or "1") or 1
+  if not any and not multiple and size <= 1 then
+    local first = sel:select_one("option:enabled")
+    if first then add(fields, name, option_value(first)) end
+  end
+end
+
+-- The entry list of HTML's form submission for the controls a scraper
+-- meets: in tree order, leaving out disabled and nameless controls,
+-- buttons, file inputs and unchecked boxes.
+local function fields_of(form)
+  local fields = {}
+  for c in form:select("input:enabled, select:enabled, textarea:enabled") do
+    local name = c.attrs.name
+    if name and name ~= "" then
+      local tag = c.tag
+      if tag == "input" then
+        local t = (c.attrs.type or "text"):lower()
+        if t == "checkbox" or t == "radio" then
+          if c.attrs.checked then add(fields, name, c.attrs.value or "on") end
+        elseif not NOT_SUBMITTED[t] then
+          add(fields, name, c.attrs.value or "")
+        end
+      elseif tag == "select" then
+        add_select(fields, name, c)
+      else -- textarea: its text as written, newlines as CRLF
+        add(fields, name, (c:text(true):gsub("\r?\n", "\r\n")))
+      end
+    end
+  end
+  return fields
+end
+
+-- el:form([css]) -> the form matching css (default "form") among el and
+-- its descendants, or nil.
+function methods.form(el, css)
+  local f
+  if css == nil and el.tag == "form" then f = el else f = el:select_one(css or "form") end
+  if not f then return nil end
+  if f.tag ~= "form" then
+    error(("bad argument #1 to 'form' (%q matches a <%s>, not a <form>)"):format(css, f.tag), 2)
+  end
+  local info = core.html_info(f)
+  local method = (f.attrs.method or "get"):upper()
+  if method ~= "POST" then method = "GET" end
+  local action = f.attrs.action
+  if action and action:match("%S") then
+    action = f:url("action")
+  else -- no action: the document's own URL
+    action = info.url
+  end
+  return setmetatable({
+    action = action,
+    method = method,
+    enctype = (f.attrs.enctype or "application/x-www-form-urlencoded"):lower(),
+    fields = fields_of(f),
+    element = f,
+  }, FORM_MT)
+end
+
+-- form:submit([session_or_http [, extra [, opts]]]) -> res, err
+-- Sends the fields (extra ones merged over them; an extra value false
+-- drops a field) as the form would: GET puts them in the query, POST in
+-- the body, urlencoded (a multipart form's files are the caller's: opts.files).
+function FORM.submit(form, s, extra, opts)
+  if getmetatable(form) ~= FORM_MT then
+    error("bad self to 'submit' (http.form expected; call it with ':')", 2)
+  end
+  if extra ~= nil and type(extra) ~= "table" then
+    error(("bad argument #2 to 'submit' (table expected, got %s)"):format(type(extra)), 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error(("bad argument #3 to 'submit' (table expected, got %s)"):format(type(opts)), 2)
+  end
+  if not form.action then
+    error("bad self to 'submit' (the form has no action and its document no URL)", 2)
+  end
+  s = s or require "http"
+  local fields = {}
+  for k, v in pairs(form.fields) do fields[k] = v end
+  for k, v in pairs(extra or {}) do
+    if v == false then fields[k] = nil else fields[k] = v end
+  end
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  local url = form.action
+  if form.method == "GET" then
+    url = url:gsub("#.*$", ""):gsub("%?.*$", "") -- the form's fields replace the query
+    o.params = fields
+  else
+    o.data = fields
+  end
+  local mt = getmetatable(s)
+  if type(mt) == "table" and mt.__name == "http.session" then
+    return s:request(form.method, url, o)
+  end
+  return s.request(form.method, url, o)
+end
+
+M.form_mt = FORM_MT
+
+return M
