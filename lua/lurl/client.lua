@@ -14,7 +14,6 @@ local task = require "lurl.task"
 local lazy = require "lurl.lazy"
 local cookies = lazy "lurl.cookies"
 local paginate = lazy "lurl.paginate"
-local robots = lazy "lurl.robots"
 local options = require "lurl.options"
 local exchange = require "lurl.exchange"
 
@@ -394,6 +393,8 @@ function smethods.paginate(s, url, opts)
 end
 
 ------------------------------------------------------------------ robots.txt
+
+local robots = lazy "lurl.robots" -- loaded on first use
 
 -- http.robots(url [, {user_agent=, session=}]) -> allowed (lurl.robots):
 -- robots.txt fetched through the given session, else the hidden one.
