@@ -26,8 +26,6 @@ http.VERSION = core.version().lurl
 http.version = core.version
 -- http.html(text [, base_url]) -> document (lurl.html, loaded on first use)
 http.html = function(text, base_url) return require("lurl.html").parse(text, base_url) end
--- http.robots(url [, {user_agent=, session=}]) -> allowed (lurl.robots, RFC 9309)
-http.robots = function(url, o) return require("lurl.robots").allowed(url, o) end
 http.now = core.now -- a monotonic clock, in seconds, for timing a script's own work
 http.spawn, http.join, http.sleep = task.spawn, task.join, task.sleep
 
@@ -448,6 +446,25 @@ end
 function smethods.paginate(s, url, opts)
   check_self(s, "paginate")
   return paginate.walk(function(m, u, o) return send(s, "paginate", 2, m, u, o) end, url, opts)
+end
+
+------------------------------------------------------------------ robots.txt
+
+local robots = lazy "lurl.robots" -- loaded on first use
+
+-- http.robots(url [, {user_agent=, session=}]) -> allowed (lurl.robots):
+-- robots.txt fetched through the given session, else the hidden one.
+function http.robots(url, opts)
+  check_url("robots", 1, url)
+  check_opts("robots", 2, opts)
+  local s = opts and opts.session
+  if s ~= nil and rawgetmetatable(s) ~= SESSION_MT then
+    error(("bad argument #2 to 'robots' (field 'session': http.session expected, got %s)")
+      :format(type(s)), 2)
+  end
+  local sess = s or default
+  return robots.allowed(sess, function(m, u, o) return send(sess, "robots", 1, m, u, o) end,
+    url, opts, s ~= nil)
 end
 
 http.response_methods = response.methods

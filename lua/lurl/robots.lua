@@ -1,170 +1,354 @@
--- lurl.robots: http.robots(url [, {user_agent=, session=}]) -> allowed,
--- the Robots Exclusion Protocol of RFC 9309.
+-- lurl.robots: http.robots(url [, {user_agent=, session=}]) -> allowed.
 --
--- The origin's /robots.txt is fetched once per origin and session (or once
--- for the http module) and kept for the session's life.  What it answers
--- decides (RFC 9309 2.3.1): 2xx, its rules; 4xx, "unavailable": everything
--- is allowed; 5xx or no answer at all, "unreachable": nothing is.  A group
--- names the crawler by its product token ("BookBot" of "BookBot/1.0 (+url)"),
--- case-insensitively; without a group of its own the "*" group applies.
--- Of the rules that match a URL's path and query, the longest wins, Allow
--- on a tie; `*` matches any run of bytes and a final `$` the end.
+-- The Robots Exclusion Protocol of RFC 9309.  The robots.txt of the URL's
+-- origin is fetched once (through the session when one is given, else
+-- through http's hidden session), parsed into groups, and kept: per origin
+-- for the process, or per session when one is given.
+--
+--   2xx          its rules apply (the first 500 KiB of it, RFC 9309 2.5)
+--   4xx          "unavailable": everything is allowed (2.3.1.3)
+--   5xx          "unreachable": everything is disallowed (2.3.1.4)
+--   no answer    (connection refused, timeout, broken body): unreachable
+--   redirects    followed up to 5 (2.3.1.2); more: unavailable
+--
+-- A group is one or more user-agent lines followed by rules; the groups
+-- naming the crawler's product token (case-insensitively) are merged, else
+-- the `*` groups are.  Of the rules whose path pattern matches the URL's
+-- path and query, the longest pattern wins, an allow winning a tie; no
+-- match allows.  `*` matches any run of characters, a final `$` anchors
+-- the end; both sides are compared with percent-encoding normalized.
+--
+-- Everything here is linear in the size of robots.txt: lines are cut with
+-- plain finds, trimmed with byte loops, and patterns are matched by
+-- splitting them at `*` and finding each literal piece leftmost (plain
+-- finds), never by Lua patterns that could backtrack on hostile input.
 local core = require "http.core"
+local task = require "lurl.task"
+
+local byte, char, find, sub, lower = string.byte, string.char, string.find, string.sub,
+  string.lower
+local format, tonumber, type = string.format, tonumber, type
+local now = core.now
 
 local M = {}
 
-local MAX_BYTES = 500 * 1024 -- RFC 9309 2.5: parse at least 500 KiB
+local LIMIT = 500 * 1024        -- bytes of robots.txt parsed (RFC 9309 2.5: at least 500 KiB)
+local MAX_REDIRECTS = 5         -- RFC 9309 2.3.1.2
+local TTL = 24 * 3600           -- a fetched robots.txt is kept a day (RFC 9309 2.4)
+local TTL_UNREACHABLE = 300     -- a 5xx or no answer is asked again after 5 minutes
+local MAX_ORIGINS = 1024        -- a cache holding more starts over
 
--- robots.txt text -> list of groups { agents = {token=true}, rules = {{allow=, path=}} }
+---------------------------------------------------------------- normalizing
+
+-- The unreserved characters of RFC 3986: an escape of one of them is
+-- decoded before comparing (RFC 9309 2.2.2); others stay escaped, upper-case.
+local UNRESERVED = {}
+for c = byte "A", byte "Z" do UNRESERVED[c] = true end
+for c = byte "a", byte "z" do UNRESERVED[c] = true end
+for c = byte "0", byte "9" do UNRESERVED[c] = true end
+for _, c in ipairs { byte "-", byte ".", byte "_", byte "~" } do UNRESERVED[c] = true end
+
+local function unescape(h)
+  local c = tonumber(h, 16)
+  if UNRESERVED[c] then return char(c) end
+  return "%" .. h:upper()
+end
+
+local function escape(c) return format("%%%02X", byte(c)) end
+
+-- A path (or a rule's pattern) with its escapes normalized and its bytes
+-- outside printable US-ASCII escaped.  Both gsubs are single passes.
+local function normalize(s)
+  if find(s, "%", 1, true) then s = s:gsub("%%(%x%x)", unescape) end
+  return (s:gsub("[%z\1-\32\127-\255]", escape))
+end
+M.normalize = normalize
+
+---------------------------------------------------------------- parsing
+
+local SPACE = { [9] = true, [32] = true, [11] = true, [12] = true }
+
+-- s[i..j] without its leading and trailing blanks, or "" (byte loops: a
+-- line of a million blanks costs a million steps, not a million squared).
+local function trim(s, i, j)
+  while i <= j and SPACE[byte(s, i)] do i = i + 1 end
+  while j >= i and SPACE[byte(s, j)] do j = j - 1 end
+  return sub(s, i, j)
+end
+
+-- A user-agent line's product token, lower-case: its leading letters,
+-- `_` and `-` ("Googlebot/2.1" names googlebot), or "*".
+local function token_of(s)
+  if byte(s, 1) == 42 then return "*" end -- "*"
+  local _, e = find(s, "^[%a_%-]+")
+  return e and lower(sub(s, 1, e)) or nil
+end
+M.token_of = token_of
+
+-- A rule: {allow = bool, len = octets of the pattern, first = its text up
+-- to the first `*`, rest = the literal pieces after each `*`, anchored = a
+-- final `$`}.  Runs of `*` are one `*`.
+local function compile(allow, pattern)
+  local anchored = byte(pattern, -1) == 36 -- "$"
+  local len = #pattern
+  if anchored then pattern = sub(pattern, 1, -2) end
+  pattern = normalize(pattern)
+  local pieces, pos = {}, 1
+  while true do
+    local star = find(pattern, "*", pos, true)
+    if not star then
+      pieces[#pieces + 1] = sub(pattern, pos)
+      break
+    end
+    pieces[#pieces + 1] = sub(pattern, pos, star - 1)
+    pos = star + 1
+    while byte(pattern, pos) == 42 do pos = pos + 1 end
+  end
+  local rest = {}
+  for i = 2, #pieces do rest[i - 1] = pieces[i] end
+  return { allow = allow, len = len, first = pieces[1], rest = rest, anchored = anchored }
+end
+
+-- robots.txt text -> list of groups {agents = {token = true}, rules = {...}}.
+-- Lines end at CR, LF or CRLF; `#` starts a comment; keys are read
+-- case-insensitively; lines that are not user-agent, allow or disallow
+-- (sitemap, crawl-delay, junk) are skipped and do not end a group.
 function M.parse(text)
-  local groups, cur, in_agents = {}, nil, false
-  for line in text:sub(1, MAX_BYTES):gmatch("[^\r\n]+") do
-    line = line:gsub("#.*", "")
-    local key, value = line:match("^%s*([%a%-]+)%s*:%s*(.-)%s*$")
-    key = key and key:lower()
-    if key == "user-agent" then
-      if not in_agents then
-        cur = { agents = {}, rules = {} }
-        groups[#groups + 1] = cur
-        in_agents = true
-      end
-      cur.agents[value:lower()] = true
-    elseif (key == "allow" or key == "disallow") and cur then
-      in_agents = false
-      if value ~= "" then -- an empty Disallow allows everything: no rule
-        cur.rules[#cur.rules + 1] = { allow = key == "allow", path = value }
+  if #text > LIMIT then text = sub(text, 1, LIMIT) end
+  local groups, group, in_agents = {}, nil, false
+  local pos, n = 1, #text
+  if sub(text, 1, 3) == "\239\187\191" then pos = 4 end -- a UTF-8 BOM
+  while pos <= n do
+    local eol = find(text, "[\r\n]", pos)
+    -- the line alone, so that the finds below stop at its end
+    local line = sub(text, pos, (eol or n + 1) - 1)
+    local last = #line
+    local hash = find(line, "#", 1, true)
+    if hash then last = hash - 1 end
+    local colon = find(line, ":", 1, true)
+    if colon and colon <= last then
+      local key = lower(trim(line, 1, colon - 1))
+      local value = trim(line, colon + 1, last)
+      if key == "user-agent" then
+        local tok = token_of(value)
+        if not in_agents then
+          group = { agents = {}, rules = {} }
+          groups[#groups + 1] = group
+          in_agents = true
+        end
+        if tok then group.agents[tok] = true end
+      elseif key == "allow" or key == "disallow" then
+        in_agents = false
+        -- an empty pattern is no rule ("Disallow:" allows everything);
+        -- a pattern must start with / or * (RFC 9309's path-pattern)
+        local b = byte(value, 1)
+        if group and (b == 47 or b == 42) then
+          group.rules[#group.rules + 1] = compile(key == "allow", value)
+        end
       end
     end
+    if not eol then break end
+    pos = eol + 1
   end
   return groups
 end
 
--- The rules for a product token: every group naming it, else the "*" ones.
-function M.rules_for(groups, token)
-  token = token:lower()
-  local rules, star = {}, {}
+---------------------------------------------------------------- matching
+
+-- Does the rule match path?  The first piece is a prefix; every later
+-- piece is found leftmost after the one before (leftmost leaves the most
+-- room for what follows, so no other placement can succeed where it
+-- fails); with a final `$` the last piece must end the path.
+local function matches(rule, path)
+  local first, rest = rule.first, rule.rest
+  local nf = #first
+  if sub(path, 1, nf) ~= first then return false end
+  local nrest = #rest
+  if nrest == 0 then return not rule.anchored or #path == nf end
+  local pos = nf + 1
+  for i = 1, nrest - 1 do
+    local piece = rest[i]
+    if piece ~= "" then
+      local s, e = find(path, piece, pos, true)
+      if not s then return false end
+      pos = e + 1
+    end
+  end
+  local piece = rest[nrest]
+  if piece == "" then return true end -- a final `*` (or `*$`) takes the rest
+  if not rule.anchored then return find(path, piece, pos, true) ~= nil end
+  local start = #path - #piece + 1
+  return start >= pos and sub(path, start) == piece
+end
+M.matches = matches
+
+-- The rules that apply to a product token: the groups naming it, merged,
+-- else the `*` groups, merged (RFC 9309 2.2.1).
+local function rules_for(groups, tok)
+  local out, star = {}, {}
   for _, g in ipairs(groups) do
-    local into = g.agents[token] and rules or g.agents["*"] and star or nil
+    local into = (tok and g.agents[tok]) and out or (g.agents["*"] and star)
     if into then
       for _, r in ipairs(g.rules) do into[#into + 1] = r end
+      if into == out then out.named = true end
     end
   end
-  return #rules > 0 and rules or star
+  if out.named then return out end
+  return star
 end
 
--- A rule's path as an anchored Lua pattern.
-local function pattern(path)
-  local anchored = path:sub(-1) == "$"
-  if anchored then path = path:sub(1, -2) end
-  local p = path:gsub("[%^%$%(%)%%%.%[%]%+%-%?]", "%%%0"):gsub("%*", ".-")
-  return "^" .. p .. (anchored and "$" or "")
-end
-
--- Percent-escapes in upper case, so "/a%2f" and "/a%2F" compare equal.
-local function norm(s)
-  return (s:gsub("%%(%x%x)", function(h) return "%" .. h:upper() end))
-end
-
--- Does the rule list allow the path (with its query)?
-function M.allowed_path(rules, path)
-  local best, best_len = nil, -1
-  path = norm(path)
-  for _, r in ipairs(rules) do
-    local rp = norm(r.path)
-    if path:find(pattern(rp)) then
-      local len = #rp
-      if len > best_len or (len == best_len and r.allow) then
-        best, best_len = r, len
-      end
+-- The decision for a normalized path: the longest matching pattern wins,
+-- allow on a tie; nothing matching allows.
+local function decide(rules, path)
+  local best, allow = -1, true
+  for i = 1, #rules do
+    local r = rules[i]
+    if (r.len > best or (r.len == best and r.allow)) and matches(r, path) then
+      best, allow = r.len, r.allow
     end
   end
-  return best == nil or best.allow
+  return allow
 end
 
--- The product token of a User-Agent value: its leading [A-Za-z_-]+.
-local function token_of(ua)
-  return ua:match("^[%a_%-]+") or "*"
+-- url -> its path and query (no fragment), "/" when empty.
+local function path_of(url)
+  local s = find(url, "://", 1, true)
+  local from = s and s + 3 or 1
+  local p = find(url, "[/?#]", from)
+  if not p then return "/" end
+  local hash = find(url, "#", p, true)
+  local path = sub(url, p, hash and hash - 1 or -1)
+  if byte(path, 1) ~= 47 then path = "/" .. path end
+  return path
 end
+M.path_of = path_of
 
--- The cache: per session (weakly), and one for the http module.
-local caches = setmetatable({}, { __mode = "k" })
-local module_cache = {}
+---------------------------------------------------------------- fetching
 
-local ALLOW_ALL, DISALLOW_ALL = "allow all", "disallow all"
-
--- What the origin's robots.txt says (groups, or one of the two verdicts).
-local function fetch(s, origin)
-  local url = origin .. "/robots.txt"
-  local res
-  if s then res = s:get(url, { timeout = 30 }) else res = require("http").get(url, { timeout = 30 }) end
-  if not res then return DISALLOW_ALL end                   -- unreachable
-  if res.status >= 200 and res.status < 300 then return M.parse(res.body) end
-  if res.status >= 500 then return DISALLOW_ALL end
-  return ALLOW_ALL                                            -- 4xx (and a 3xx left over)
-end
-
-local function check_opts(o)
-  if o == nil then return {} end
-  if type(o) ~= "table" then
-    error(("bad argument #2 to 'robots' (table expected, got %s)"):format(type(o)), 3)
-  end
-  for k, v in pairs(o) do
-    if k == "user_agent" then
-      if type(v) ~= "string" then
-        error(("bad argument #2 to 'robots' (field 'user_agent': string expected, got %s)"):format(type(v)), 3)
-      end
-    elseif k == "session" then
-      local mt = getmetatable(v)
-      if type(mt) ~= "table" or mt.__name ~= "http.session" then
-        error("bad argument #2 to 'robots' (field 'session': http.session expected)", 3)
-      end
-    else
-      error(("bad argument #2 to 'robots' (unknown field '%s')"):format(tostring(k)), 3)
+-- The body of a streamed response, up to LIMIT bytes; nil, err when the
+-- transfer broke.
+local function read_capped(res)
+  local parts, got = {}, 0
+  local ok, err = pcall(function()
+    while got < LIMIT do
+      local piece = res:read(LIMIT - got)
+      if not piece then break end
+      parts[#parts + 1] = piece
+      got = got + #piece
     end
-  end
-  return o
+  end)
+  res:close()
+  if not ok then return nil, err end
+  return table.concat(parts)
 end
 
--- http.robots(url [, {user_agent=, session=}]) -> true | false
-function M.allowed(url, o)
-  if type(url) ~= "string" then
-    error(("bad argument #1 to 'robots' (string expected, got %s)"):format(type(url)), 2)
+-- Fetches robots.txt at origin through send (lurl.exchange's, bound to a
+-- session) and returns the entry's state: groups (a table), or true
+-- (everything allowed), or false (everything disallowed); then its TTL.
+local function fetch(send, origin, ua)
+  local res, err = send("GET", origin .. "/robots.txt",
+    { stream = true, max_redirects = MAX_REDIRECTS, allow_redirects = true, user_agent = ua })
+  if not res then
+    if type(err) == "table" and err.kind == "TooManyRedirects" then return true, TTL end
+    return false, TTL_UNREACHABLE
   end
-  o = check_opts(o)
+  local status = res.status
+  if status >= 200 and status < 300 then
+    local body = read_capped(res)
+    if not body then return false, TTL_UNREACHABLE end
+    return M.parse(body), TTL
+  end
+  res:close()
+  if status >= 500 then return false, TTL_UNREACHABLE end
+  return true, TTL -- 4xx, and a 3xx that could not be followed: unavailable
+end
+
+---------------------------------------------------------------- the cache
+
+-- caches[session] (weak), or the process's own.
+local process_cache = { n = 0, origins = {} }
+local session_caches = setmetatable({}, { __mode = "k" })
+
+local function entry(cache, origin)
+  local e = cache.origins[origin]
+  if e then return e end
+  if cache.n >= MAX_ORIGINS then -- start over, keeping the fetches in flight
+    local keep, n = {}, 0
+    for k, v in pairs(cache.origins) do
+      if v.sem.free == 0 then keep[k], n = v, n + 1 end
+    end
+    cache.origins, cache.n = keep, n
+  end
+  e = { sem = task.semaphore(1), state = nil, expires = 0, by_token = {} }
+  cache.origins[origin] = e
+  cache.n = cache.n + 1
+  return e
+end
+
+---------------------------------------------------------------- http.robots
+
+local OPTS = { user_agent = "string", session = true }
+
+-- allowed(sess, send, url, opts, explicit): sess is the session to fetch
+-- through (the given one, or http's hidden one when explicit is false);
+-- send(method, url, opts) sends through it.  The client checked url and
+-- opts' type and the session field.
+function M.allowed(sess, send, url, opts, explicit)
+  local ua_opt
+  if opts then
+    for k, v in pairs(opts) do
+      local want = OPTS[k]
+      if not want then
+        error(("bad argument #2 to 'robots' (unknown field '%s')"):format(tostring(k)), 3)
+      end
+      if want ~= true and type(v) ~= want then
+        error(("bad argument #2 to 'robots' (field '%s': %s expected, got %s)"):format(k, want, type(v)), 3)
+      end
+    end
+    ua_opt = opts.user_agent
+  end
   local scheme, host, port = core.origin(url)
-  if not scheme or not host or (scheme ~= "http" and scheme ~= "https") then
-    error(("bad argument #1 to 'robots' (an http or https URL expected, got %q)"):format(url), 2)
+  if scheme ~= "http" and scheme ~= "https" or not host then
+    error("bad argument #1 to 'robots' (http or https URL expected)", 3)
   end
-  local s = o.session
-  local ua = o.user_agent
-  local sh = s and type(s.defaults) == "table" and s.defaults.headers
-  if not ua and type(sh) == "table" then
-    for k, v in pairs(sh) do
-      if type(k) == "string" and k:lower() == "user-agent" then ua = v end
-    end
-  end
-  ua = ua or ("lurl/" .. core.version().lurl)
-  local hostpart = host:find(":", 1, true) and ("[" .. host .. "]") or host
-  local origin = ("%s://%s:%d"):format(scheme, hostpart, port)
-  local path = url:match("^%a[%w+.-]*://[^/?#]*([^#]*)") or "/"
-  if path:sub(1, 1) ~= "/" then path = "/" .. path end
-  if path == "/robots.txt" then return true end
-  local cache = module_cache
-  if s then
-    cache = caches[s]
+  if find(host, ":", 1, true) and byte(host, 1) ~= 91 then host = "[" .. host .. "]" end
+  local origin = scheme .. "://" .. lower(host) .. ":" .. port
+
+  local cache = process_cache
+  if explicit then
+    cache = session_caches[sess]
     if not cache then
-      cache = {}
-      caches[s] = cache
+      cache = { n = 0, origins = {} }
+      session_caches[sess] = cache
     end
   end
-  local rules = cache[origin]
-  if rules == nil then
-    rules = fetch(s, origin)
-    cache[origin] = rules
+  local e = entry(cache, origin)
+  if e.expires <= now() then
+    task.acquire(e.sem)
+    local _ <close> = e.sem
+    if e.expires <= now() then -- not fetched meanwhile by another task
+      local state, ttl = fetch(send, origin, ua_opt)
+      e.state, e.expires, e.by_token = state, now() + ttl, {}
+    end
   end
-  if rules == ALLOW_ALL then return true end
-  if rules == DISALLOW_ALL then return false end
-  return M.allowed_path(M.rules_for(rules, token_of(ua)), path)
+  local state = e.state
+  if state == true or state == false then return state end
+
+  local path = path_of(url)
+  if path == "/robots.txt" then return true end -- implicitly allowed (RFC 9309 2.2.2)
+  -- the crawler's product token: user_agent, else the User-Agent the
+  -- session sends, else lurl's
+  local ua = ua_opt
+  if not ua and explicit then
+    ua = sess.headers and sess.headers["User-Agent"] or sess.defaults and sess.defaults.user_agent
+  end
+  local tok = token_of(type(ua) == "string" and ua or "lurl") or false
+  local rules = e.by_token[tok]
+  if not rules then
+    rules = rules_for(state, tok or nil)
+    e.by_token[tok] = rules
+  end
+  return decide(rules, normalize(path))
 end
 
 return M

@@ -11,14 +11,8 @@
       200, text/plain: the method, the request target and the body received,
       one per line (what a submitted form sent).
 
-The fixture site of scripts/scrape.lua (a catalogue of 3 pages):
-  /site/catalogue/page-N.html   N = 1..3, three books each (article.product_pod
-      h3 a[title]), li.next > a to the next page but on the last
-  /site/private/secret.html     a page robots.txt disallows
-  /robots.txt                   the site's rules (a "BadBot" group disallowing
-      everything, a "*" group disallowing /site/private/ but open.html, and
-      *.pdf); 503 when asked through the Host "localhost" (an unreachable
-      robots.txt, RFC 9309: disallow all)
+The catalogue scripts/scrape.lua walks, and robots.txt, are in
+fault_routes_scrape.py.
 """
 
 import os
@@ -59,55 +53,3 @@ def route_echo_form(conn, req, q):
 ROUTES = {"/html/deep": route_deep, "/html/echo-form": route_echo_form}
 for _name in os.listdir(_DIR):
     ROUTES["/html/" + _name] = _file_route(_name)
-
-
-ROBOTS = b"""# the fixture site's rules
-User-agent: BadBot
-Disallow: /
-
-User-agent: *
-Disallow: /site/private/
-Allow: /site/private/open.html
-Disallow: /*.pdf$
-"""
-
-BOOKS = ["A Light in the Attic", "Tipping the Velvet", "Soumission", "Sharp Objects",
-         "Sapiens: A Brief History of Humankind", "The Requiem Red", "The Dirty Little Secrets",
-         "The Coming Woman", "The Boys in the Boat"]
-PAGES = 3
-
-
-def route_robots(conn, req, q):
-    close = fs.wants_close(req)
-    if (fs.header(req, "host") or "").startswith("localhost"):
-        fs.simple(conn, req, 503, "Service Unavailable", b"try later", close=close)
-    else:
-        fs.simple(conn, req, 200, "OK", ROBOTS, close=close)
-    return not close
-
-
-def _catalogue_page(n):
-    def route(conn, req, q):
-        items = []
-        for title in BOOKS[(n - 1) * 3:n * 3]:
-            items.append('<li><article class="product_pod"><h3><a href="../books/%s.html" title="%s">'
-                         '%s</a></h3><p class="price_color">&pound;10.00</p></article></li>'
-                         % (title.lower().replace(" ", "-").replace(":", ""), title, title[:12]))
-        nxt = '<li class="next"><a href="page-%d.html">next</a></li>' % (n + 1) if n < PAGES else ""
-        body = ('<!DOCTYPE html><html><head><meta charset="utf-8"><title>Catalogue, page %d</title>'
-                '</head><body><ol class="row">%s</ol><ul class="pager"><li class="current">Page %d of %d</li>'
-                '%s</ul></body></html>' % (n, "".join(items), n, PAGES, nxt)).encode()
-        fs.simple(conn, req, 200, "OK", body, "text/html; charset=utf-8", close=fs.wants_close(req))
-        return not fs.wants_close(req)
-    return route
-
-
-def route_secret(conn, req, q):
-    fs.simple(conn, req, 200, "OK", b"<p>secret</p>", "text/html", close=fs.wants_close(req))
-    return not fs.wants_close(req)
-
-
-ROUTES["/robots.txt"] = route_robots
-ROUTES["/site/private/secret.html"] = route_secret
-for _n in range(1, PAGES + 1):
-    ROUTES["/site/catalogue/page-%d.html" % _n] = _catalogue_page(_n)
