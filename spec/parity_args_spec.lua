@@ -44,6 +44,16 @@ local function echo(res)
   return res:json()
 end
 
+-- nginx's log records of the requests carrying tok (helper.nginx_requests
+-- waits for tok, then returns the whole log)
+local function nginx_with(tok)
+  local out = {}
+  for _, r in ipairs(helper.nginx_requests(tok)) do
+    if r.uri and r.uri:find(tok, 1, true) then out[#out + 1] = r end
+  end
+  return out
+end
+
 describe("an IDN host", function()
   -- nginx's Unix socket answers any Host and logs it: no name is resolved
   it("is sent as its punycode form, as requests and curl send it", function()
@@ -53,7 +63,7 @@ describe("an IDN host", function()
     assert.are.equal(200, res.status)
     assert.are.equal("unix ok", res.body)
     assert.are.equal("http://xn--bcher-kva.example/?t=" .. tok, res.url)
-    local recs = helper.nginx_requests(tok)
+    local recs = nginx_with(tok)
     assert.are.equal(1, #recs)
     assert.are.equal("xn--bcher-kva.example", recs[1].host)
   end)
@@ -63,7 +73,7 @@ describe("an IDN host", function()
     local res = must(http.get("http://B\195\156CHER.example:80/p?t=" .. tok,
       { unix_socket = helper.unix_socket }))
     assert.are.equal("http://xn--bcher-kva.example:80/p?t=" .. tok, res.url)
-    local recs = helper.nginx_requests(tok)
+    local recs = nginx_with(tok)
     assert.are.equal("xn--bcher-kva.example", recs[1].host)
   end)
 
