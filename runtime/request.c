@@ -210,33 +210,18 @@ static void apply_tls(req *r) {
   lua_pop(L, 1);
 }
 
-/* Does no_proxy (a comma list) exempt host? Same rules as curl: "*" matches
-** everything; an entry matches the host itself and its subdomains. */
-static int no_proxy_match(const char *list, const char *host) {
-  size_t hl = strlen(host);
-  while (list && *list) {
-    while (*list == ' ' || *list == ',') list++;
-    size_t n = strcspn(list, ", ");
-    const char *e = list;
-    size_t en = n;
-    if (en && e[0] == '.') { e++; en--; }
-    if (en == 1 && e[0] == '*') return 1;
-    if (en && hl >= en && strncasecmp(host + hl - en, e, en) == 0 &&
-        (hl == en || host[hl - en - 1] == '.'))
-      return 1;
-    list += n;
-  }
-  return 0;
-}
-
 /*
 ** proxy / proxies: option > session default > environment (the engine's
-** snapshot, with curl's rules: http_proxy, https_proxy, all_proxy, no_proxy).
+** snapshot, with curl's rules: http_proxy, https_proxy, all_proxy).
 ** libcurl is always told the proxy, or "" for none, so it reads no
 ** environment per request; proxy_used lets a failure to reach the proxy be
-** reported as ProxyError.
+** reported as ProxyError.  Which hosts bypass the proxy is libcurl's
+** CURLOPT_NOPROXY, matched as curl matches no_proxy (names, domains, IP
+** addresses, CIDR ranges, "*"): the no_proxy option (call's, else the
+** session's), else the environment's no_proxy for an environment proxy.
+** A proxy option ignores the environment's no_proxy, as it always did.
 */
-static void apply_proxy(req *r, const char *scheme, const char *host) {
+static void apply_proxy(req *r, const char *scheme) {
   lua_State *L = r->L;
   int https = strcasecmp(scheme, "https") == 0;
   int ty = lurl_req_opt(r, O_PROXY);
@@ -254,17 +239,23 @@ static void apply_proxy(req *r, const char *scheme, const char *host) {
   }
   if (ty == LUA_TSTRING) {
     SET_RARE(r, CURLOPT_PROXY, lua_tostring(L, -1));
-    SET_RARE(r, CURLOPT_NOPROXY, "");
-    r->t->proxy_used = "option";
+    const char *np = lurl_req_no_proxy(r); /* request_net.c */
+    SET_RARE(r, CURLOPT_NOPROXY, np ? np : ""); /* copied */
+    lua_pop(L, 1);
+    r->t->proxy_used = np && *np ? "option?" : "option";
   } else if (ty == LUA_TBOOLEAN && !lua_toboolean(L, -1)) {
     /* no proxy: how every handle starts (engine.c) */
   } else if (ty == LUA_TNIL) { /* the environment, read when the engine started */
     const lurl_env *v = lurl_engine_env(r->t->eng);
     const char *p = https ? v->https_proxy : v->http_proxy;
     if (!p) p = v->all_proxy;
-    if (p && !no_proxy_match(v->no_proxy, host)) {
+    if (p) {
       SET_RARE(r, CURLOPT_PROXY, p); /* handles start with "" (engine.c) */
-      r->t->proxy_used = "env";
+      const char *np = lurl_req_no_proxy(r);
+      if (!np) np = v->no_proxy;
+      if (np && *np) SET_RARE(r, CURLOPT_NOPROXY, np); /* copied */
+      lua_pop(L, 1);
+      r->t->proxy_used = np && *np ? "env?" : "env";
     }
   } else {
     lurl_req_field_error(r, "proxy", "URL string or false", -1);
@@ -274,8 +265,8 @@ static void apply_proxy(req *r, const char *scheme, const char *host) {
 
 /* ----------------------------------------------------- streaming, rest -- */
 
-#define REST_OPTS (1u << O_STREAM | 1u << O_MAX_BODY | 1u << O_ON_PROGRESS | \
-                   1u << O_PROGRESS | 1u << O_ALLOW_REDIRECTS | 1u << O_MAX_REDIRECTS)
+#define REST_OPTS (OPTBIT(O_STREAM) | OPTBIT(O_MAX_BODY) | OPTBIT(O_ON_PROGRESS) | \
+                   OPTBIT(O_PROGRESS) | OPTBIT(O_ALLOW_REDIRECTS) | OPTBIT(O_MAX_REDIRECTS))
 
 static void set_http_version(req *r) {
   lua_State *L = r->L;
@@ -389,8 +380,8 @@ static void read_args(lua_State *L, req *r, start_args *a) {
   r->url = a->rawurl;
   r->ohave = r->opts ? lurl_req_scan(r, r->opts, 1) : 0;
   r->dhave = r->defs ? lurl_req_scan(r, r->defs, 0) : 0;
-  if (r->ohave == ~0u) lurl_req_plain(r, r->opts, &r->ohave);
-  if (r->dhave == ~0u) lurl_req_plain(r, r->defs, &r->dhave);
+  if (r->ohave == LURL_ALL_OPTS) lurl_req_plain(r, r->opts, &r->ohave);
+  if (r->dhave == LURL_ALL_OPTS) lurl_req_plain(r, r->defs, &r->dhave);
 }
 
 /* Step 2: the request line.  Pushes the final URL into SLOT_URL and
@@ -479,9 +470,10 @@ static void connection_options(lua_State *L, req *r, const start_args *a, lurl_e
   if (HAS(r, O_PROXY) || HAS(r, O_PROXIES) || env->http_proxy || env->https_proxy ||
       env->all_proxy) { /* else no proxy: how every handle starts (handle.c) */
     lurl_req_scheme_host(L, a->url);
-    apply_proxy(r, lua_tostring(L, -2), lua_tostring(L, -1));
+    apply_proxy(r, lua_tostring(L, -2));
     lua_pop(L, 2);
   }
+  if (HAS_ANY(r, NET_OPTS)) lurl_req_net_options(r); /* request_net.c */
 }
 
 /* Step 5b: the options after the head: version, unix socket, streaming,
@@ -494,7 +486,7 @@ static void transfer_options(lua_State *L, req *r) {
   if (us && strlen(us) != uslen)
     lurl_field_error(L, r->argn, r->fname, "unix_socket", "path with a NUL byte");
   if (us) SET_RARE(r, CURLOPT_UNIX_SOCKET_PATH, us);
-  if ((r->ohave | r->dhave) & REST_OPTS) apply_rest(r);
+  if (HAS_ANY(r, REST_OPTS)) apply_rest(r);
   /* a body that is not streamed is held whole: bounded unless max_body says */
   if (!t->max_body_set && !t->st.on) t->body.limit = LURL_DEFAULT_MAX_BODY;
   size_t cap = lurl_limits_memory_cap(L); /* a host's memory cap bounds bodies too */

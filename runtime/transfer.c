@@ -104,6 +104,8 @@ void lurl_transfer_release(lurl_transfer *t) {
   t->hblock = NULL;
   t->slist = NULL;
   t->reqhead = NULL, t->reqhead_len = 0;
+  curl_slist_free_all(t->connect_to); /* the handle is tainted: reset before reuse */
+  t->connect_to = NULL;
   if (t->up.mime) { /* only once the easy handle no longer uses it */
     curl_mime_free(t->up.mime);
     t->up.mime = NULL;

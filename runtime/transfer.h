@@ -129,6 +129,8 @@ typedef struct lurl_transfer {
   void *hblock;                /* this request's own list and record, one
                                   allocation (request_head.c), or NULL */
   const char *proxy_used;      /* non-NULL when a proxy is configured */
+  struct curl_slist *connect_to; /* CURLOPT_CONNECT_TO of the resolve and
+                                  connect_to options (request_net.c), or NULL */
   lurl_share *share;           /* the session's caches, or NULL */
   int tainted;                 /* options beyond the per-request set: the
                                   handle is reset before its next use */

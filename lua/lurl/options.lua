@@ -14,7 +14,7 @@
 --                      nothing the Lua side reads (the common case, found by
 --                      one pass over opts' keys), else a new resolved table.
 -- A resolved call is {allow, max, retry, policy, total, io, stream,
--- body_fn, on_progress, progress, rctx}:
+-- body_fn, on_progress, progress, rctx, hooks}:
 --   allow, max   allow_redirects (default true), max_redirects (default 30)
 --   redirects    lurl.redirect.STATUSES when allow is true, else an empty set
 --   retry        the retry option; policy its lurl.retry policy, made on
@@ -23,6 +23,7 @@
 --   io           true when the transfer needs Lua while it runs: stream,
 --                an upload function, on_progress or progress
 --   rctx         the redaction context (lurl.redact) or nil
+--   hooks        the call's own `hooks` (run after the session's), or nil
 -- The session's `defaults` are read when it is made: only `s.headers` is
 -- live (core.start reads it per request).
 local task = require "lurl.task"
@@ -41,8 +42,41 @@ local retry = lazy "lurl.retry"
 -- key, which the call's value then overrides.
 local LUA_KEYS = { allow_redirects = true, max_redirects = true, retry = true, timeout = "table",
   stream = true, body = "function", on_progress = true, progress = true, redact = true,
-  proxy = true, proxies = true }
+  proxy = true, proxies = true, hooks = true }
 M.LUA_KEYS = LUA_KEYS
+
+-- The stack level of the user's call, for an argument error raised here:
+-- the first function outside lurl's own Lua files.
+local function user_level()
+  local getinfo = debug and debug.getinfo
+  if not getinfo then return 1 end
+  local level = 3
+  while true do
+    local info = getinfo(level, "S")
+    if not info then return 1 end
+    local src = info.source
+    if info.what ~= "C" and not (src:find("^@lua/http/") or src:find("^@lua/lurl/")) then
+      return level - 1
+    end
+    level = level + 1
+  end
+end
+
+-- A call's own `hooks` (same shape as the session's), checked.
+local function check_hooks(hooks, fname, argn)
+  if type(hooks) ~= "table" then
+    error(("bad argument #%d to '%s' (field 'hooks': table expected, got %s)"):format(argn,
+      fname, type(hooks)), user_level())
+  end
+  for _, k in ipairs { "request", "response" } do
+    local f = hooks[k]
+    if f ~= nil and type(f) ~= "function" then
+      error(("bad argument #%d to '%s' (field 'hooks.%s': function expected, got %s)"):format(
+        argn, fname, k, type(f)), user_level())
+    end
+  end
+  return hooks
+end
 
 local function pick(opts, d, k)
   local v = opts and opts[k]
@@ -79,6 +113,8 @@ local function resolve(opts, d, rctx0, fname, argn)
     rctx = redact.context(nil, opts, rctx0, fname, argn)
   end
   c.rctx = rctx or nil
+  local hooks = opts and opts.hooks
+  if hooks ~= nil then c.hooks = check_hooks(hooks, fname, argn) end
   return c
 end
 M.resolve = resolve
@@ -95,7 +131,8 @@ local CAPPED = require("http.core").max_transfers() > 0
 function M.mark(s, c)
   c.bare = not (c.total or c.io or c.rctx or s._rate or s._limits or s._transport
     or s._observers or CAPPED)
-  c.wrap = (s._closed or s._base_url or s._hooks or c.retry or c.total or c.rctx) and true or false
+  c.wrap = (s._closed or s._base_url or s._hooks or c.hooks or c.retry or c.total or c.rctx)
+    and true or false
   return c
 end
 
