@@ -47,6 +47,8 @@ typedef struct lurl_handle {
   char *url;                   /* the string cu was parsed from; non-NULL
                                   when CURLOPT_CURLU is cu (else CURLOPT_URL) */
   size_t url_len;
+  struct lurl_chain *chain;    /* the peer chain of the TLS connection this
+                                  handle last used (certs.c), or NULL */
 } lurl_handle;
 
 /*

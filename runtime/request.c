@@ -419,6 +419,7 @@ static lurl_transfer **make_transfer(lua_State *L, req *r, const start_args *a,
   r->t = t;
   r->h = t->easy;
   r->tidx = SLOT_TRANSFER;
+  t->https = r->https;
   lurl_transfer **guard = push_guard(L, t);
   lua_pushvalue(L, ARG_METHOD);
   lua_setiuservalue(L, SLOT_TRANSFER, LURL_TUV_METHOD);

@@ -13,9 +13,11 @@
 /* Pushes a userdata holding the hop's timing phases, its header block,
 ** the request's method and the record of the request header lines lurl
 ** set (reqhead; lurl_default_reqhead() is kept as a flag) [-0, +1];
-** returns the total time. */
+** returns the total time.  chain: the peer chain of an https hop (the
+** userdata takes that reference; certs.h), or NULL. */
 double lurl_push_timings(lua_State *L, CURL *h, const lurl_buf *head, const char *method,
-                         size_t method_len, const char *reqhead, size_t reqhead_len);
+                         size_t method_len, const char *reqhead, size_t reqhead_len,
+                         struct lurl_chain *chain);
 /* core.timings, hop_info, reason, parse_headers, links, to_utf8. */
 void lurl_response_open(lua_State *L);
 

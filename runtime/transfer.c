@@ -29,6 +29,7 @@
 #include "luac.h"
 #include "response.h"
 #include "share.h"
+#include "certs.h"
 #include "transfer.h"
 
 #define MIN_CHUNK 16384
@@ -104,6 +105,8 @@ void lurl_transfer_release(lurl_transfer *t) {
   t->hblock = NULL;
   t->slist = NULL;
   t->reqhead = NULL, t->reqhead_len = 0;
+  lurl_chain_unref(t->chain); /* when core.result did not take it */
+  t->chain = NULL;
   curl_slist_free_all(t->connect_to); /* the handle is tainted: reset before reuse */
   t->connect_to = NULL;
   if (t->up.mime) { /* only once the easy handle no longer uses it */
@@ -517,6 +520,7 @@ size_t lurl_on_header(char *p, size_t size, size_t n, void *ud) {
     if (code == 401) t->auth_tried = 1;
     if (!interim) {
       t->headers_done = 1;
+      if (t->https) lurl_chain_capture(t); /* certs.c: res.certificate */
       if (t->st.on) t->wake = 1;
     }
   }
@@ -802,7 +806,8 @@ static int core_result(lua_State *L) {
   /* the request head record rides in the timings userdata too: res._reqhead
   ** is made from it when read (lua/http/response.lua) */
   lurl_push_timings(L, h, &t->head, method ? method : "", method ? mlen : 0,
-                    t->reqhead ? t->reqhead : "", t->reqhead_len); /* res._tm */
+                    t->reqhead ? t->reqhead : "", t->reqhead_len, t->chain); /* res._tm */
+  t->chain = NULL; /* the timings userdata holds it now */
   lua_rawset(L, -3);
   if (!lua_isnil(L, RESULT_MT)) {
     lua_pushvalue(L, RESULT_MT);

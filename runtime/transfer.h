@@ -131,6 +131,9 @@ typedef struct lurl_transfer {
   const char *proxy_used;      /* non-NULL when a proxy is configured */
   struct curl_slist *connect_to; /* CURLOPT_CONNECT_TO of the resolve and
                                   connect_to options (request_net.c), or NULL */
+  int https;                   /* the URL is https: its peer chain is kept */
+  struct lurl_chain *chain;    /* that chain (certs.c), until core.result
+                                  moves it into the response, or NULL */
   lurl_share *share;           /* the session's caches, or NULL */
   int tainted;                 /* options beyond the per-request set: the
                                   handle is reset before its next use */

@@ -421,3 +421,91 @@ describe("redact", function()
     assert.not_matches("0th3rsecret", text)
   end)
 end)
+
+describe("res.certificate", function()
+  local function openssl(cert, what)
+    return (sh(("openssl x509 -in %s -noout %s"):format(q(cert), what)):gsub("\n$", ""))
+  end
+  local function epoch(date) return tonumber((sh("date -u -d " .. q(date) .. " +%s"):gsub("%s", ""))) end
+  local function expect(cert)
+    return {
+      subject = openssl(cert, "-subject"):gsub("^subject=", ""),
+      issuer = openssl(cert, "-issuer"):gsub("^issuer=", ""),
+      not_before = epoch((openssl(cert, "-startdate"):gsub("^notBefore=", ""))),
+      not_after = epoch((openssl(cert, "-enddate"):gsub("^notAfter=", ""))),
+      sha256 = openssl(cert, "-fingerprint -sha256"):gsub("^.-=", ""):gsub(":", ""):lower(),
+    }
+  end
+  local function fields(c)
+    return { subject = c.subject, issuer = c.issuer, not_before = c.not_before,
+      not_after = c.not_after, sha256 = c.sha256 }
+  end
+
+  it("matches openssl's view of the server's certificate, also on a reused connection", function()
+    local want = expect(CERT)
+    assert.matches("localhost", want.subject)
+    local tag = tag_for("cert")
+    local s <close> = http.session { verify = tls.ca }
+    local r1 = assert(s:get(tls.url .. "/?" .. tag .. "-1"))
+    local r2 = assert(s:get(tls.url .. "/?" .. tag .. "-2"))
+    local log = nginx(tag)
+    assert.equal(2, #log)
+    assert.equal(log[1].conn, log[2].conn) -- one connection: the second had no handshake
+    for _, r in ipairs { r1, r2 } do
+      local c = r.certificate
+      assert.same(want, fields(c))
+      assert.same(want, fields(c[1]))
+      assert.is_true(#c >= 1)
+    end
+  end)
+
+  it("follows the connection: another server's certificate on the same session", function()
+    local s <close> = http.session { verify = false }
+    local a = assert(s:get(tls.url .. "/?" .. tag_for("cert-a")))
+    local b = assert(s:get(tls.wrong_host_url .. "/?" .. tag_for("cert-b")))
+    local c = assert(s:get(tls.url .. "/?" .. tag_for("cert-c")))
+    assert.same(expect(CERT), fields(a.certificate))
+    assert.same(expect(tls.ca:gsub("ca%.pem$", "wrong.pem")), fields(b.certificate))
+    assert.same(expect(CERT), fields(c.certificate))
+  end)
+
+  it("is there over HTTP/2 and for a streamed response", function()
+    local r = assert(http.get(tls.h2_url .. "/?" .. tag_for("cert-h2"), { verify = tls.ca, http_version = "2" }))
+    assert.equal("2", r.http_version)
+    assert.equal(expect(CERT).sha256, r.certificate.sha256)
+    local st = assert(http.get(tls.url .. "/?" .. tag_for("cert-stream"), { verify = tls.ca, stream = true }))
+    assert.equal(expect(CERT).sha256, st.certificate.sha256)
+    st:close()
+  end)
+
+  it("is nil for http", function()
+    assert.is_nil(assert(http.get(helper.fault .. "/ok")).certificate)
+  end)
+end)
+
+describe("res.bytes", function()
+  it("counts what went each way, as the server saw it", function()
+    local tag = tag_for("bytes")
+    local r1 = assert(http.get(tls.url .. "/?" .. tag .. "-get", { verify = tls.ca }))
+    local r2 = assert(http.post(tls.url .. "/?" .. tag .. "-small", { verify = tls.ca, body = "hello" }))
+    local r3 = assert(http.post(tls.url .. "/?" .. tag .. "-large", { verify = tls.ca,
+      body = string.rep("x", 200000) }))
+    local len = {}
+    nginx(tag .. "-large") -- waited for: the others were logged before it
+    for _, rec in ipairs(nginx(tag)) do len[rec.uri:match("%-(%a+)$")] = tonumber(rec.req_len) end
+    -- nginx's request_length counts the head (it discards a static file's body)
+    assert.equal(len.get, r1.bytes.sent)
+    assert.equal(len.small + 5, r2.bytes.sent)
+    assert.equal(len.large + 200000, r3.bytes.sent)
+    for _, r in ipairs { r1, r2, r3 } do
+      assert.equal(#r._head, r.bytes.headers)
+      assert.equal(#r._head + #r.body, r.bytes.received)
+    end
+  end)
+
+  it("counts a compressed body as it came", function()
+    local r = assert(http.get(helper.httpbin .. "/gzip"))
+    assert.is_true(r.bytes.received - r.bytes.headers < #r.body)
+    assert.is_true(r.bytes.received - r.bytes.headers > 0)
+  end)
+end)
