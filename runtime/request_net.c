@@ -199,7 +199,8 @@ static void apply_doh(req *r) {
       const char *h = strstr(u, "://") + 3;
       const char *end = h[0] == '[' ? strchr(h, ']') : h + strcspn(h, ":/?#");
       if (h[0] == '[' && end) h++;
-      if (!end || strchr(h, '@') < end) end = NULL; /* userinfo: not an address */
+      const char *at = strchr(h, '@');
+      if (at && end && at < end) end = NULL; /* userinfo: not an address */
       if (!end || !lurl_policy_is_address(h, (size_t)(end - h)))
         lurl_field_error(L, r->argn, r->fname, "doh_url", "in a state with limits the "
                          "DNS-over-HTTPS server must be named by its address");
