@@ -172,6 +172,7 @@ void lurl_easy_free(CURL *h) {
   lurl_handle *hd = lurl_handle_of(h);
   curl_easy_cleanup(h);
   if (hd) forget_url(hd), drop_spares(hd), lurl_chain_forget(hd);
+  if (hd) curl_slist_free_all(hd->connect_to); /* after cleanup: libcurl no longer reads it */
   free(hd);
 }
 
@@ -195,6 +196,7 @@ void lurl_pool_give(lurl_pool *p, CURL *h, int tainted) {
     forget_url(hd);
     drop_spares(hd); /* configure zeroes the companion */
     lurl_chain_forget(hd);
+    curl_slist_free_all(hd->connect_to); /* reset: libcurl no longer reads it */
     configure(p, h, hd);
   }
   p->idle[p->n++] = h;

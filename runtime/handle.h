@@ -49,6 +49,9 @@ typedef struct lurl_handle {
   size_t url_len;
   struct lurl_chain *chain;    /* the peer chain of the TLS connection this
                                   handle last used (certs.c), or NULL */
+  struct curl_slist *connect_to; /* CURLOPT_CONNECT_TO of a request's resolve
+                                  and connect_to options (request_net.c),
+                                  freed when the handle is reset or freed */
 } lurl_handle;
 
 /*

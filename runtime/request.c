@@ -448,6 +448,7 @@ static int method_body(lua_State *L, req *r, const start_args *a, int *body_i,
   if (is_head) SET_RARE(r, CURLOPT_NOBODY, 1L);
   else if (!is_post && (!is_get || kind != BODY_NONE))
     SET_RARE(r, CURLOPT_CUSTOMREQUEST, method);
+  r->t->up_counted = kind == BODY_READER || kind == BODY_MIME; /* res.bytes */
   if (kind == BODY_STRING && !lua_isnil(L, *body_i)) {
     size_t n;
     const char *b = lua_tolstring(L, *body_i, &n);

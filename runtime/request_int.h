@@ -132,7 +132,7 @@ int lurl_req_body(req *r);
 ** holding none of them costs one test. */
 #define NET_OPTS (OPTBIT(O_RESOLVE) | OPTBIT(O_CONNECT_TO) | OPTBIT(O_IP_RESOLVE) | \
                   OPTBIT(O_DOH_URL) | OPTBIT(O_PINNED_PUBKEY) | OPTBIT(O_LIMIT_RATE) | \
-                  OPTBIT(O_KEEPALIVE_EXPIRY) | OPTBIT(O_TLS))
+                  OPTBIT(O_KEEPALIVE_EXPIRY) | OPTBIT(O_TLS) | OPTBIT(O_NO_PROXY))
 void lurl_req_net_options(req *r);
 /* The no_proxy option (call's, else session's) as a string for
 ** CURLOPT_NOPROXY, pushed [-0, +1] (nil when neither has one). */

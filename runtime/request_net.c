@@ -80,12 +80,15 @@ static int host_part(const char **p, const char **h, size_t *n) {
   return 1;
 }
 
-/* Appends entry e to the transfer's connect_to list (which the transfer
-** frees when it is released, so an error raised later leaks nothing). */
+/* Appends entry e to the handle's connect_to list.  The list is the
+** handle's (hd->connect_to), freed when the handle is reset, which every
+** handle that carried it is before its next use (SET_RARE below, handle.c):
+** an error raised half-way leaks nothing. */
 static void append(req *r, const char *e) {
-  struct curl_slist *l = curl_slist_append(r->t->connect_to, e);
+  r->t->tainted = 1; /* the list is freed by the reset */
+  struct curl_slist *l = curl_slist_append(r->t->hd->connect_to, e);
   if (!l) luaL_error(r->L, "not enough memory");
-  r->t->connect_to = l;
+  r->t->hd->connect_to = l;
 }
 
 /* "host:port:addr" (curl's --resolve; "*" for any host), appended as the
@@ -161,13 +164,13 @@ static void add_entries(req *r, int id) {
   lua_pop(L, 1);
 }
 
-/* resolve and connect_to: one CURLOPT_CONNECT_TO list, owned by the
-** transfer (libcurl reads it when it connects, after core.start);
+/* resolve and connect_to: one CURLOPT_CONNECT_TO list, kept by the
+** handle (libcurl reads it when it connects, after core.start);
 ** connect_to's entries first, as libcurl takes the first that matches. */
 static void apply_connect_to(req *r) {
   if (HAS(r, O_CONNECT_TO)) add_entries(r, O_CONNECT_TO);
   if (HAS(r, O_RESOLVE)) add_entries(r, O_RESOLVE);
-  if (r->t->connect_to) SET_RARE(r, CURLOPT_CONNECT_TO, r->t->connect_to);
+  if (r->t->hd->connect_to) SET_RARE(r, CURLOPT_CONNECT_TO, r->t->hd->connect_to);
 }
 
 static void apply_ip_resolve(req *r) {
@@ -322,6 +325,10 @@ void lurl_req_net_options(req *r) {
   if (HAS(r, O_PINNED_PUBKEY)) apply_pin(r);
   if (HAS(r, O_LIMIT_RATE) || HAS(r, O_KEEPALIVE_EXPIRY)) apply_limits(r);
   if (HAS(r, O_TLS)) apply_tls_table(r);
+  if (HAS(r, O_NO_PROXY)) { /* checked even when no proxy applies */
+    lurl_req_no_proxy(r);
+    lua_pop(r->L, 1);
+  }
 }
 
 /* no_proxy: a string ("localhost,10.0.0.0/8,.internal") or an array of

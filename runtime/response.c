@@ -70,7 +70,8 @@ typedef struct timings {
   const char *tag;  /* timings_tag: marks a timings userdata */
   double dns, connect, tls, ttfb, total;
   long version;     /* CURLINFO_HTTP_VERSION */
-  curl_off_t req_size, up, head_in, down; /* res.bytes, from libcurl's counters */
+  curl_off_t req_size;  /* CURLINFO_REQUEST_SIZE, for res.bytes */
+  lurl_bytes bytes;     /* the rest of res.bytes */
   size_t head_len;  /* the header block follows the struct */
   size_t method_len; /* then the method */
   size_t reqhead_len; /* then the request head record, unless it is the
@@ -94,7 +95,7 @@ static int timings_gc(lua_State *L) {
 ** the method and the request head record [-0, +1]; returns the total. */
 double lurl_push_timings(lua_State *L, CURL *h, const lurl_buf *head, const char *method,
                          size_t method_len, const char *reqhead, size_t reqhead_len,
-                         struct lurl_chain *chain) {
+                         struct lurl_chain *chain, const lurl_bytes *bytes) {
   double dns = secs(h, CURLINFO_NAMELOOKUP_TIME_T);
   double con = secs(h, CURLINFO_CONNECT_TIME_T);
   double tls = secs(h, CURLINFO_APPCONNECT_TIME_T);
@@ -122,12 +123,10 @@ double lurl_push_timings(lua_State *L, CURL *h, const lurl_buf *head, const char
   tm->total = secs(h, CURLINFO_TOTAL_TIME_T);
   tm->version = 0;
   curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &tm->version);
-  long req = 0, hin = 0;
+  long req = 0; /* the one counter lurl cannot keep itself: libcurl writes the head */
   curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &req);
-  curl_easy_getinfo(h, CURLINFO_HEADER_SIZE, &hin);
-  tm->req_size = req, tm->head_in = hin, tm->up = tm->down = 0;
-  curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &tm->up);
-  curl_easy_getinfo(h, CURLINFO_SIZE_DOWNLOAD_T, &tm->down);
+  tm->req_size = req;
+  tm->bytes = *bytes;
   return tm->total;
 }
 
@@ -183,24 +182,24 @@ static int core_reason(lua_State *L) {
 
 /*
 ** core.bytes(ud [, body_len]) -> {sent=, received=, headers=}: res.bytes,
-** read lazily from libcurl's counters kept at the end of the hop.  sent is
-** the request's head and body, received the response's head and body (as
-** on the wire: before content decoding), headers the response head.
-** libcurl 7.88 sends a string body under 64 KiB in one write with the head
-** and counts it both in CURLINFO_REQUEST_SIZE and CURLINFO_SIZE_UPLOAD_T:
-** body_len (the length of a string body, res._reqbody) takes it out once.
+** read lazily.  sent is the request's head and body, received the
+** response's head and body (as on the wire: before content decoding),
+** headers the response head.  body_len is the length of a string body
+** (res._reqbody): libcurl 7.88 sends one under 64 KiB in one write with the
+** head and counts it in CURLINFO_REQUEST_SIZE; a longer one it sends after.
 */
 static int core_bytes(lua_State *L) {
   timings *tm = check_timings(L, 1);
   lua_Integer body = luaL_optinteger(L, 2, 0);
-  curl_off_t sent = tm->req_size + tm->up;
-  if (body > 0 && body < 65536 && tm->up == body && tm->req_size > body) sent -= body;
+  curl_off_t sent = tm->req_size;
+  if (tm->bytes.up >= 0) sent += tm->bytes.up; /* a body libcurl read */
+  else if (body >= 65536) sent += body;
   lua_createtable(L, 0, 3);
   lua_pushinteger(L, (lua_Integer)sent);
   lua_setfield(L, -2, "sent");
-  lua_pushinteger(L, (lua_Integer)(tm->head_in + tm->down));
+  lua_pushinteger(L, (lua_Integer)(tm->bytes.head_in + tm->bytes.down));
   lua_setfield(L, -2, "received");
-  lua_pushinteger(L, (lua_Integer)tm->head_in);
+  lua_pushinteger(L, (lua_Integer)tm->bytes.head_in);
   lua_setfield(L, -2, "headers");
   return 1;
 }

@@ -107,8 +107,6 @@ void lurl_transfer_release(lurl_transfer *t) {
   t->reqhead = NULL, t->reqhead_len = 0;
   lurl_chain_unref(t->chain); /* when core.result did not take it */
   t->chain = NULL;
-  curl_slist_free_all(t->connect_to); /* the handle is tainted: reset before reuse */
-  t->connect_to = NULL;
   if (t->up.mime) { /* only once the easy handle no longer uses it */
     curl_mime_free(t->up.mime);
     t->up.mime = NULL;
@@ -414,6 +412,7 @@ size_t lurl_on_body(char *p, size_t size, size_t n, void *ud) {
   lurl_transfer *t = ((lurl_handle *)ud)->t;
   size_t len = size * n;
   t->moved = 1; /* the read clock starts over (check_deadlines, engine.c) */
+  t->in.wire += (curl_off_t)len;
   if (t->in.ncodings) return decode_body(t, p, len) ? len : 0;
   return body_bytes(t, p, len) ? len : 0;
 }
@@ -805,8 +804,11 @@ static int core_result(lua_State *L) {
   const char *method = lua_tolstring(L, 2, &mlen);
   /* the request head record rides in the timings userdata too: res._reqhead
   ** is made from it when read (lua/http/response.lua) */
+  lurl_bytes bytes = {(curl_off_t)t->in.head_total, t->in.wire, -1};
+  if (t->up_counted) curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &bytes.up);
   lurl_push_timings(L, h, &t->head, method ? method : "", method ? mlen : 0,
-                    t->reqhead ? t->reqhead : "", t->reqhead_len, t->chain); /* res._tm */
+                    t->reqhead ? t->reqhead : "", t->reqhead_len, t->chain,
+                    &bytes); /* res._tm */
   t->chain = NULL; /* the timings userdata holds it now */
   lua_rawset(L, -3);
   if (!lua_isnil(L, RESULT_MT)) {

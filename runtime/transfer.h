@@ -93,6 +93,8 @@ typedef struct lurl_tincoming {
   long long clen;
   size_t head_total;           /* header bytes and lines of this transfer */
   int head_lines;
+  curl_off_t wire;             /* body bytes as they came (before decoding):
+                                  res.bytes */
 } lurl_tincoming;
 
 /* One HTTP exchange (one hop of a redirect chain).  A full userdata, so Lua
@@ -129,9 +131,6 @@ typedef struct lurl_transfer {
   void *hblock;                /* this request's own list and record, one
                                   allocation (request_head.c), or NULL */
   const char *proxy_used;      /* non-NULL when a proxy is configured */
-  struct curl_slist *connect_to; /* CURLOPT_CONNECT_TO of the resolve and
-                                  connect_to options (request_net.c), or NULL */
-  int https;                   /* the URL is https: its peer chain is kept */
   struct lurl_chain *chain;    /* that chain (certs.c), until core.result
                                   moves it into the response, or NULL */
   lurl_share *share;           /* the session's caches, or NULL */
@@ -140,6 +139,9 @@ typedef struct lurl_transfer {
   int headers_done;            /* the final response's headers are in */
   int curl_auth, auth_tried;   /* libcurl answers a digest challenge */
   int max_body_set;            /* max_body given (a number or false) */
+  unsigned char https;         /* the URL is https: its peer chain is kept */
+  unsigned char up_counted;    /* a file, function or multipart body: res.bytes
+                                  asks libcurl how much of it went out */
   lurl_tstream st;
   lurl_tupload up;
   lurl_tprogress prog;

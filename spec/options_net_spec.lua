@@ -322,6 +322,7 @@ describe("no_proxy", function()
   it("refuses a value that is no string or list", function()
     field_error(function() http.get("http://127.0.0.1:1/", { proxy = helper.proxy, no_proxy = 5 }) end,
       "no_proxy")
+    field_error(function() http.get("http://127.0.0.1:1/", { no_proxy = { "a", 5 } }) end, "no_proxy")
   end)
 end)
 
@@ -488,6 +489,14 @@ describe("res.bytes", function()
     local tag = tag_for("bytes")
     local r1 = assert(http.get(tls.url .. "/?" .. tag .. "-get", { verify = tls.ca }))
     local r2 = assert(http.post(tls.url .. "/?" .. tag .. "-small", { verify = tls.ca, body = "hello" }))
+    local path = os.tmpname()
+    local f = assert(io.open(path, "wb"))
+    f:write(string.rep("y", 3000))
+    f:close()
+    f = assert(io.open(path, "rb"))
+    local r4 = assert(http.post(tls.url .. "/?" .. tag .. "-file", { verify = tls.ca, body = f }))
+    f:close()
+    os.remove(path)
     local r3 = assert(http.post(tls.url .. "/?" .. tag .. "-large", { verify = tls.ca,
       body = string.rep("x", 200000) }))
     local len = {}
@@ -497,7 +506,8 @@ describe("res.bytes", function()
     assert.equal(len.get, r1.bytes.sent)
     assert.equal(len.small + 5, r2.bytes.sent)
     assert.equal(len.large + 200000, r3.bytes.sent)
-    for _, r in ipairs { r1, r2, r3 } do
+    assert.equal(len.file + 3000, r4.bytes.sent)
+    for _, r in ipairs { r1, r2, r3, r4 } do
       assert.equal(#r._head, r.bytes.headers)
       assert.equal(#r._head + #r.body, r.bytes.received)
     end
