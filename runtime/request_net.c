@@ -195,8 +195,8 @@ static void apply_doh(req *r) {
   int ty = lurl_req_opt(r, O_DOH_URL);
   if (ty == LUA_TSTRING) {
     const char *u = text_opt(r, -1, "doh_url");
-    if (strncasecmp(u, "https://", 8) != 0 && strncasecmp(u, "http://", 7) != 0)
-      lurl_field_error(L, r->argn, r->fname, "doh_url", "http or https URL expected");
+    if (strncasecmp(u, "https://", 8) != 0) /* libcurl speaks DoH over https only */
+      lurl_field_error(L, r->argn, r->fname, "doh_url", "https URL expected");
     const lurl_policy *p = lurl_policy_of(L);
     if (p && p->addresses) {
       const char *h = strstr(u, "://") + 3;

@@ -181,6 +181,51 @@ describe("ip_resolve", function()
   end)
 end)
 
+describe("doh_url", function()
+  -- libcurl speaks DoH over https only: a small TLS responder with the test
+  -- certificate (spec/servers/doh_server.py), stopped when its stdin closes
+  local doh, doh_url
+  setup(function()
+    local dir = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "spec"
+    local out = os.tmpname()
+    doh = assert(io.popen(("/usr/bin/python3 %s %s %s > %s"):format(q(dir .. "/servers/doh_server.py"),
+      q(CERT), q((CERT:gsub("%.pem$", ".key"))), q(out)), "w"))
+    for _ = 1, 100 do
+      local f = io.open(out)
+      local port = f and f:read("a"):match("PORT (%d+)")
+      if f then f:close() end
+      if port then doh_url = "https://localhost:" .. port .. "/dns-query" break end
+      system.sleep(0.05)
+    end
+    os.remove(out)
+    assert(doh_url, "doh_server.py did not start")
+  end)
+  teardown(function() if doh then doh:close() end end)
+
+  it("resolves names over DNS-over-HTTPS", function()
+    local tag = tag_for("doh")
+    local url = ("http://doh.invented.test:%s/ok?%s"):format(FAULT_PORT, tag)
+    local res = assert(http.get(url, { doh_url = doh_url, verify = tls.ca }))
+    assert.equal("ok", res.body)
+    assert.equal("doh.invented.test:" .. FAULT_PORT, header(received(tag)[1], "Host"))
+  end)
+
+  -- (another name: libcurl keeps what DoH answered in the session's DNS
+  -- cache for its lifetime, 60 s, as it keeps any resolved name)
+  it("control: without it an invented name does not resolve", function()
+    local res, err = http.get(("http://nodoh.invented.test:%s/ok"):format(FAULT_PORT), { timeout = 5 })
+    assert.is_nil(res)
+    assert.equal("ConnectionError", err.kind)
+  end)
+
+  it("refuses what is no https URL", function()
+    field_error(function() http.get("http://127.0.0.1:1/", { doh_url = "dns.example" }) end, "doh_url")
+    field_error(function() http.get("http://127.0.0.1:1/", { doh_url = "http://127.0.0.1/dns-query" }) end,
+      "doh_url")
+    field_error(function() http.get("http://127.0.0.1:1/", { doh_url = 5 }) end, "doh_url")
+  end)
+end)
+
 describe("pinned_pubkey", function()
   local pin = "sha256//" .. sh(("openssl x509 -in %s -pubkey -noout | openssl pkey -pubin -outform der"
     .. " | openssl dgst -sha256 -binary | base64"):format(q(CERT))):gsub("%s", "")
