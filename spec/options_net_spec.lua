@@ -46,10 +46,11 @@ local function sh(cmd)
   return out
 end
 
--- the nginx access-log lines of this marker, parsed (waiting for one)
-local function nginx(tag)
+-- the nginx access-log lines of this marker, parsed, once the line of
+-- `last` (default: the marker) is there: nginx logs just after answering
+local function nginx(tag, last)
   local out = {}
-  for _, rec in ipairs(helper.nginx_requests(tag)) do
+  for _, rec in ipairs(helper.nginx_requests(last or tag)) do
     if rec.uri and rec.uri:find(tag, 1, true) then out[#out + 1] = rec end
   end
   return out
@@ -238,7 +239,7 @@ describe("pinned_pubkey", function()
     -- one of several pins is enough
     assert(http.get(tls.url .. "/?" .. tag .. "-2",
       { verify = tls.ca, pinned_pubkey = "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=;" .. pin }))
-    assert.equal(2, #nginx(tag))
+    assert.equal(2, #nginx(tag, tag .. "-2"))
   end)
 
   it("fails with SSLError when it does not, sending nothing", function()
@@ -394,6 +395,25 @@ describe("tls", function()
     assert.equal("SSLError", err.kind)
   end)
 
+  it("key_password opens an encrypted client key; a wrong one is an SSLError that hides it", function()
+    local key = os.tmpname()
+    sh(("openssl pkey -in %s -aes256 -passout pass:0pen-5esame -out %s"):format(q(tls.client_key), q(key)))
+    assert.matches("ENCRYPTED", io.open(key):read("a"))
+    local tag = tag_for("keypass")
+    local res = assert(http.get(tls.client_cert_url .. "/?" .. tag, { verify = tls.ca,
+      cert = { tls.client_cert, key }, tls = { key_password = "0pen-5esame" } }))
+    assert.equal(200, res.status)
+    assert.is_not_nil(nginx(tag)[1].client_dn)
+    -- a new session: libcurl would reuse the connection the good key opened
+    local s <close> = http.session {}
+    local res2, err = s:get(tls.client_cert_url .. "/?" .. tag .. "-bad", { verify = tls.ca,
+      cert = { tls.client_cert, key }, tls = { key_password = "wr0ng-passw0rd" } })
+    os.remove(key)
+    assert.is_nil(res2)
+    assert.equal("SSLError", err.kind)
+    assert.not_matches("wr0ng", tostring(err))
+  end)
+
   it("refuses bad values naming the field, never showing the key password", function()
     field_error(function() http.get("http://127.0.0.1:1/", { tls = { min_version = "1.5" } }) end,
       "tls.min_version")
@@ -494,7 +514,7 @@ describe("res.certificate", function()
     local s <close> = http.session { verify = tls.ca }
     local r1 = assert(s:get(tls.url .. "/?" .. tag .. "-1"))
     local r2 = assert(s:get(tls.url .. "/?" .. tag .. "-2"))
-    local log = nginx(tag)
+    local log = nginx(tag, tag .. "-2")
     assert.equal(2, #log)
     assert.equal(log[1].conn, log[2].conn) -- one connection: the second had no handshake
     for _, r in ipairs { r1, r2 } do
@@ -545,8 +565,9 @@ describe("res.bytes", function()
     local r3 = assert(http.post(tls.url .. "/?" .. tag .. "-large", { verify = tls.ca,
       body = string.rep("x", 200000) }))
     local len = {}
-    nginx(tag .. "-large") -- waited for: the others were logged before it
-    for _, rec in ipairs(nginx(tag)) do len[rec.uri:match("%-(%a+)$")] = tonumber(rec.req_len) end
+    for _, rec in ipairs(nginx(tag, tag .. "-large")) do -- logged last
+      len[rec.uri:match("%-(%a+)$")] = tonumber(rec.req_len)
+    end
     -- nginx's request_length counts the head (it discards a static file's body)
     assert.equal(len.get, r1.bytes.sent)
     assert.equal(len.small + 5, r2.bytes.sent)
