@@ -414,6 +414,46 @@ describe("tls", function()
     assert.not_matches("wr0ng", tostring(err))
   end)
 
+  -- a CRL signed by the test CA, revoking the server's certificate or not
+  -- (python3-cryptography: `openssl ca -gencrl` needs the CA's database)
+  local function make_crl(revoke)
+    local path = os.tmpname()
+    local py = [[
+import datetime, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+ca = x509.load_pem_x509_certificate(open(sys.argv[1], "rb").read())
+key = serialization.load_pem_private_key(open(sys.argv[2], "rb").read(), None)
+now = datetime.datetime.now(datetime.timezone.utc)
+b = (x509.CertificateRevocationListBuilder().issuer_name(ca.subject)
+     .last_update(now - datetime.timedelta(days=1)).next_update(now + datetime.timedelta(days=30)))
+if sys.argv[4] == "1":
+    cert = x509.load_pem_x509_certificate(open(sys.argv[3], "rb").read())
+    b = b.add_revoked_certificate(x509.RevokedCertificateBuilder()
+        .serial_number(cert.serial_number).revocation_date(now - datetime.timedelta(hours=1)).build())
+open(sys.argv[5], "wb").write(b.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+]]
+    sh(("/usr/bin/python3 -c %s %s %s %s %s %s"):format(q(py), q(tls.ca), q((tls.ca:gsub("%.pem$", ".key"))),
+      q(CERT), revoke and "1" or "0", q(path)))
+    assert.matches("BEGIN X509 CRL", io.open(path):read("a"))
+    return path
+  end
+
+  it("crl_file: a CRL revoking the server's certificate fails with SSLError; one that does not passes", function()
+    local ok_crl, revoked = make_crl(false), make_crl(true)
+    local s1 <close> = http.session { verify = tls.ca }
+    local res = assert(s1:get(tls.url .. "/?" .. tag_for("crl-ok"), { tls = { crl_file = ok_crl } }))
+    assert.equal(200, res.status)
+    local s2 <close> = http.session { verify = tls.ca }
+    local tag = tag_for("crl-revoked")
+    local res2, err = s2:get(tls.url .. "/?" .. tag, { tls = { crl_file = revoked } })
+    os.remove(ok_crl)
+    os.remove(revoked)
+    assert.is_nil(res2)
+    assert.equal("SSLError", err.kind)
+    assert.equal(0, #nginx_none(tag))
+  end)
+
   it("refuses bad values naming the field, never showing the key password", function()
     field_error(function() http.get("http://127.0.0.1:1/", { tls = { min_version = "1.5" } }) end,
       "tls.min_version")
