@@ -619,6 +619,15 @@ describe("res.bytes", function()
     end
   end)
 
+  it("over a transport: what it was handed and gave back; no certificate", function()
+    local s <close> = http.session { transport = function() return { status = 200, body = "hey" } end }
+    local r = assert(s:post("https://api.example/x", { body = "abcd" }))
+    assert.equal(#r._head + 3, r.bytes.received)
+    assert.equal(#r._head, r.bytes.headers)
+    assert.is_true(r.bytes.sent >= 4)
+    assert.is_nil(r.certificate)
+  end)
+
   it("counts a compressed body as it came", function()
     local r = assert(http.get(helper.httpbin .. "/gzip"))
     assert.is_true(r.bytes.received - r.bytes.headers < #r.body)

@@ -108,8 +108,12 @@ function lazy.certificate(r) return r._tm and core.certificate(r._tm) end
 
 -- sent, received and headers: bytes on the wire (core.bytes)
 function lazy.bytes(r)
-  local body = rawget(r, "_reqbody")
-  return core.bytes(r._tm, body and #body or nil)
+  local body, tm = rawget(r, "_reqbody"), r._tm
+  if tm then return core.bytes(tm, body and #body or nil) end
+  -- a transport's response (lurl.transport): what it was handed and gave back
+  local head = r._head or ""
+  return { sent = #(r._reqhead or "") + (body and #body or 0), received = #head + #r.body,
+    headers = #head }
 end
 
 function lazy.reason(r) return core.reason(r._head or "", r.status) end
