@@ -339,6 +339,12 @@ describe("no_proxy", function()
     assert.is_true(proxy_saw(tag))
   end)
 
+  it("entries are names, not ports: host:port matches nothing (as in curl)", function()
+    local tag = tag_for("noproxy-port")
+    assert(http.get(helper.fault .. "/ok?" .. tag, { proxy = helper.proxy, no_proxy = "127.0.0.1:" .. FAULT_PORT }))
+    assert.is_not_nil(header(received(tag)[1], "Via"))
+  end)
+
   it("is a session default", function()
     local tag = tag_for("noproxy-session")
     local s <close> = http.session { proxy = helper.proxy, no_proxy = "127.0.0.0/8" }
