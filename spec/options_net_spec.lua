@@ -138,6 +138,9 @@ describe("resolve", function()
     field_error(function() http.get("http://127.0.0.1:1/", { resolve = { "a:1:1.2.3.4,5.6.7.8" } }) end,
       "resolve")
     field_error(function() http.get("http://127.0.0.1:1/", { resolve = { "a:1:x\r\ny" } }) end, "resolve")
+    -- a bad entry after a good one: the list made so far is freed with the handle's reset
+    field_error(function() http.get("http://127.0.0.1:1/", { resolve = { "ok.test:1:127.0.0.1", "bad" } }) end,
+      "resolve")
     field_error(function() http.session { resolve = true }:get("http://127.0.0.1:1/") end, "resolve")
   end)
 end)
