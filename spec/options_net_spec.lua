@@ -477,6 +477,26 @@ open(sys.argv[5], "wb").write(b.sign(key, hashes.SHA256()).public_bytes(serializ
   end)
 end)
 
+describe("network options as session defaults", function()
+  it("apply to every request of the session", function()
+    local tag = tag_for("session-net")
+    local s <close> = http.session { verify = tls.ca, connect_to = { "localhost:1:127.0.0.1:" .. TLS_PORT },
+      tls = { min_version = "1.3" }, ip_resolve = "4", limit_rate = 1e9, keepalive_expiry = 30,
+      no_proxy = "*" }
+    assert.equal(200, assert(s:get("https://localhost:1/?" .. tag)).status)
+    assert.equal(200, assert(s:get("https://localhost:1/?" .. tag .. "-2")).status)
+    local log = nginx(tag, tag .. "-2")
+    assert.equal(2, #log)
+    assert.equal("TLSv1.3", log[1].ssl)
+    assert.equal(log[1].conn, log[2].conn)
+  end)
+
+  it("are type-checked when used, naming the field", function()
+    local s <close> = http.session { tls = { min_version = 3 } }
+    field_error(function() s:get("http://127.0.0.1:1/") end, "tls.min_version")
+  end)
+end)
+
 describe("hooks per request", function()
   it("run after the session's, request and response", function()
     local tag = tag_for("hooks")
