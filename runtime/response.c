@@ -204,6 +204,12 @@ static int core_bytes(lua_State *L) {
   return 1;
 }
 
+void lurl_timings_set_bytes(lua_State *L, int idx, curl_off_t head_in, curl_off_t down) {
+  timings *tm = check_timings(L, idx);
+  tm->bytes.head_in = head_in;
+  tm->bytes.down = down;
+}
+
 /* core.certificate(ud) -> the peer chain (certs.c) of an https hop, or
 ** nil: res.certificate, read lazily. */
 static int core_certificate(lua_State *L) {

@@ -25,6 +25,9 @@ typedef struct lurl_bytes {
 double lurl_push_timings(lua_State *L, CURL *h, const lurl_buf *head, const char *method,
                          size_t method_len, const char *reqhead, size_t reqhead_len,
                          struct lurl_chain *chain, const lurl_bytes *bytes);
+/* A streamed hop's counts once its body is in (res.bytes; transfer.c's
+** core.stream_bytes): the timings userdata at idx takes head_in and down. */
+void lurl_timings_set_bytes(lua_State *L, int idx, curl_off_t head_in, curl_off_t down);
 /* core.timings, hop_info, reason, parse_headers, links, to_utf8. */
 void lurl_response_open(lua_State *L);
 

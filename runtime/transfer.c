@@ -844,6 +844,15 @@ static void push_result(lua_State *L) {
   lua_pushcclosure(L, set_response_mt, 1);
 }
 
+/* core.stream_bytes(transfer, timings): a streamed response's res.bytes
+** counted to the end of its body (core.result made the timings when the
+** headers were in); lurl.stream calls it when the stream ends. */
+static int core_stream_bytes(lua_State *L) {
+  lurl_transfer *t = lurl_checktransfer(L, 1);
+  lurl_timings_set_bytes(L, 2, (curl_off_t)t->in.head_total, t->in.wire);
+  return 0;
+}
+
 /* core.done(transfer) -> done, woken: finished, or has news for Lua */
 static int core_done(lua_State *L) {
   lurl_transfer *t = lurl_checktransfer(L, 1);
@@ -864,7 +873,8 @@ void lurl_transfer_open(lua_State *L) {
   lua_pop(L, 1);
   static const luaL_Reg fns[] = {
     {"pull", core_pull}, {"sink", core_sink}, {"io_state", core_io_state},
-    {"feed", core_feed}, {"done", core_done}, {NULL, NULL}};
+    {"feed", core_feed}, {"done", core_done}, {"stream_bytes", core_stream_bytes},
+    {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
   push_result(L);
   lua_setfield(L, -3, "set_response_mt");

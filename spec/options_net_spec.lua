@@ -648,6 +648,23 @@ describe("res.bytes", function()
     end
   end)
 
+  it("counts a streamed body once the stream has ended", function()
+    for _, how in ipairs { "chunks", "save" } do
+      local r = assert(http.get(helper.fault .. "/pattern?size=300000&" .. tag_for("bytes-stream"),
+        { stream = true }))
+      local early = r.bytes.received
+      if how == "chunks" then
+        for _ in r:chunks() do end
+      else
+        local path = os.tmpname()
+        assert.equal(300000, r:save(path))
+        os.remove(path)
+      end
+      assert.is_true(early < 300000 + r.bytes.headers)
+      assert.equal(300000 + r.bytes.headers, r.bytes.received)
+    end
+  end)
+
   it("over a transport: what it was handed and gave back; no certificate", function()
     local s <close> = http.session { transport = function() return { status = 200, body = "hey" } end }
     local r = assert(s:post("https://api.example/x", { body = "abcd" }))
