@@ -142,6 +142,15 @@ static const char *fault_kind(const lurl_transfer *t, char *msg, size_t msz) {
   }
 }
 
+/* Was a failure the proxy's?  A proxy_used ending in '?' is one a no_proxy
+** list may have bypassed: libcurl decides (CURLOPT_NOPROXY) and does not
+** say which way it went, so only a failure that names the proxy itself
+** (resolving it, its CONNECT) is the proxy's then. */
+static int via_proxy(const lurl_transfer *t) {
+  const char *p = t->proxy_used;
+  return p && p[strlen(p) - 1] != '?';
+}
+
 /* A timeout: the total deadline, the connect timeout, or libcurl's own. */
 static const char *timeout_kind(const lurl_transfer *t, long long now_ms, char *msg,
                                 size_t msz) {
@@ -156,7 +165,7 @@ static const char *timeout_kind(const lurl_transfer *t, long long now_ms, char *
   }
   if (pre <= 0) {
     snprintf(msg, msz, "connect timed out after %.1f s", t->connect_ms / 1000.0);
-    return t->proxy_used ? "ProxyError" : "ConnectTimeout";
+    return via_proxy(t) ? "ProxyError" : "ConnectTimeout";
   }
   snprintf(msg, msz, "total timeout of %.1f s exceeded", t->total_ms / 1000.0);
   return "Timeout";
@@ -170,7 +179,7 @@ const char *lurl_error_kind(const lurl_transfer *t, long long now_ms, char *msg,
   const char *refused = lurl_transfer_refused(t);
   if (refused[0] && c != CURLE_OK) { /* a limited state's address policy */
     snprintf(msg, msz, "%s", refused);
-    return t->proxy_used ? "ProxyError" : "ConnectionError";
+    return via_proxy(t) ? "ProxyError" : "ConnectionError";
   }
   /* a message of lurl's own beats libcurl's "Failed writing" */
   const char *detail = lurl_transfer_msg(t);
@@ -195,7 +204,7 @@ const char *lurl_error_kind(const lurl_transfer *t, long long now_ms, char *msg,
     return "ProxyError";
   case CURLE_COULDNT_RESOLVE_HOST:
   case CURLE_COULDNT_CONNECT:
-    return t->proxy_used ? "ProxyError" : "ConnectionError";
+    return via_proxy(t) ? "ProxyError" : "ConnectionError";
   case CURLE_SSL_CONNECT_ERROR:
   case CURLE_PEER_FAILED_VERIFICATION:
   case CURLE_SSL_CERTPROBLEM:

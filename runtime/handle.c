@@ -12,6 +12,7 @@
 
 #include "lurl.h"
 #include "decode.h"
+#include "certs.h"
 #include "handle.h"
 
 #define LURL_RH(ae) "Accept: */*\r\nUser-Agent: " LURL_DEFAULT_UA "\r\nAccept-Encoding: " ae "\r\n"
@@ -170,7 +171,8 @@ static void drop_spares(lurl_handle *hd) {
 void lurl_easy_free(CURL *h) {
   lurl_handle *hd = lurl_handle_of(h);
   curl_easy_cleanup(h);
-  if (hd) forget_url(hd), drop_spares(hd);
+  if (hd) forget_url(hd), drop_spares(hd), lurl_chain_forget(hd);
+  if (hd) curl_slist_free_all(hd->connect_to); /* after cleanup: libcurl no longer reads it */
   free(hd);
 }
 
@@ -193,6 +195,8 @@ void lurl_pool_give(lurl_pool *p, CURL *h, int tainted) {
     curl_easy_reset(h);
     forget_url(hd);
     drop_spares(hd); /* configure zeroes the companion */
+    lurl_chain_forget(hd);
+    curl_slist_free_all(hd->connect_to); /* reset: libcurl no longer reads it */
     configure(p, h, hd);
   }
   p->idle[p->n++] = h;

@@ -47,6 +47,11 @@ typedef struct lurl_handle {
   char *url;                   /* the string cu was parsed from; non-NULL
                                   when CURLOPT_CURLU is cu (else CURLOPT_URL) */
   size_t url_len;
+  struct lurl_chain *chain;    /* the peer chain of the TLS connection this
+                                  handle last used (certs.c), or NULL */
+  struct curl_slist *connect_to; /* CURLOPT_CONNECT_TO of a request's resolve
+                                  and connect_to options (request_net.c),
+                                  freed when the handle is reset or freed */
 } lurl_handle;
 
 /*

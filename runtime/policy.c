@@ -335,6 +335,47 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose,
   return socket(a->family, a->socktype, a->protocol);
 }
 
+int lurl_policy_is_address(const char *host, size_t n) {
+  char buf[INET6_ADDRSTRLEN + 1];
+  unsigned char a[16];
+  if (n == 0 || n >= sizeof buf) return 0;
+  memcpy(buf, host, n);
+  buf[n] = '\0';
+  return inet_pton(AF_INET, buf, a) == 1 || inet_pton(AF_INET6, buf, a) == 1;
+}
+
+/* For the options naming an address (resolve, connect_to, doh_url;
+** request_net.c): the policy's answer before anything connects. */
+const char *lurl_policy_address(lua_State *L, const char *host) {
+  const lurl_policy *p = lurl_policy_of(L);
+  if (p == NULL || !p->addresses) return NULL;
+  struct sockaddr_in6 s6;
+  struct sockaddr_in s4;
+  struct sockaddr *sa;
+  memset(&s6, 0, sizeof s6);
+  memset(&s4, 0, sizeof s4);
+  if (inet_pton(AF_INET, host, &s4.sin_addr) == 1) {
+    s4.sin_family = AF_INET;
+    sa = (struct sockaddr *)(void *)&s4;
+  } else if (inet_pton(AF_INET6, host, &s6.sin6_addr) == 1) {
+    s6.sin6_family = AF_INET6;
+    sa = (struct sockaddr *)(void *)&s6;
+  } else {
+    return NULL;
+  }
+  char text[INET6_ADDRSTRLEN + 16];
+  int c = classify(sa, text, sizeof text);
+  if (c == ADDR_PUBLIC || (c == ADDR_LOOPBACK && p->allow_loopback) ||
+      ((c == ADDR_PRIVATE || c == ADDR_LINKLOCAL) && p->allow_private))
+    return NULL;
+  if (c == ADDR_UNSPECIFIED)
+    return lua_pushfstring(L, "address %s refused: unspecified addresses are never allowed "
+                           "in a state with limits", text);
+  return lua_pushfstring(L, "address %s refused: %s addresses are not allowed in this state "
+                         "(lurl_limits.%s)", text, addr_class[c],
+                         c == ADDR_LOOPBACK ? "allow_loopback" : "allow_private");
+}
+
 /* For request.c: puts the address check on the handle of a limited state.
 ** Set on every request: a handle reset by curl_easy_reset loses it. */
 void lurl_policy_apply(lua_State *L, lurl_handle *hd) {

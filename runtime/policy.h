@@ -28,6 +28,12 @@ void lurl_policy_free(lurl_policy *p);
 const char *lurl_policy_file(lua_State *L, const char *path, int write);
 void lurl_policy_open(lua_State *L);
 void lurl_policy_apply(lua_State *L, lurl_handle *hd);
+/* Is host[0..n) an IPv4 or IPv6 address literal (no brackets)? */
+int lurl_policy_is_address(const char *host, size_t n);
+/* Why the address policy of L's state refuses the address literal host,
+** pushed [-0, +(0|1)]; NULL when allowed, when host is a name (checked
+** when connecting) or when no policy applies. */
+const char *lurl_policy_address(lua_State *L, const char *host);
 void lurl_policy_wrap_libs(lua_State *L);
 
 #endif

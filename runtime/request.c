@@ -239,25 +239,6 @@ static void apply_tls(req *r) {
   lua_pop(L, 1);
 }
 
-/* Does no_proxy (a comma list) exempt host? Same rules as curl: "*" matches
-** everything; an entry matches the host itself and its subdomains. */
-static int no_proxy_match(const char *list, const char *host) {
-  size_t hl = strlen(host);
-  while (list && *list) {
-    while (*list == ' ' || *list == ',') list++;
-    size_t n = strcspn(list, ", ");
-    const char *e = list;
-    size_t en = n;
-    if (en && e[0] == '.') { e++; en--; }
-    if (en == 1 && e[0] == '*') return 1;
-    if (en && hl >= en && strncasecmp(host + hl - en, e, en) == 0 &&
-        (hl == en || host[hl - en - 1] == '.'))
-      return 1;
-    list += n;
-  }
-  return 0;
-}
-
 /*
 ** A proxy URL that names no host ("http://:8080", "https://", a one-slash
 ** "http:/h") is refused before anything is sent, as requests refuses it
@@ -295,13 +276,18 @@ static int proxy_invalid(req *r, const char *whence) {
 
 /*
 ** proxy / proxies: option > session default > environment (the engine's
-** snapshot, with curl's rules: http_proxy, https_proxy, all_proxy, no_proxy).
+** snapshot, with curl's rules: http_proxy, https_proxy, all_proxy).
 ** libcurl is always told the proxy, or "" for none, so it reads no
 ** environment per request; proxy_used lets a failure to reach the proxy be
-** reported as ProxyError.  Returns 0, or -1 with an InvalidURL error
-** pushed for a proxy URL without a host.
+** reported as ProxyError.  Which hosts bypass the proxy is libcurl's
+** CURLOPT_NOPROXY, matched as curl matches no_proxy (names, domains, IP
+** addresses, CIDR ranges, "*"): the no_proxy option (call's, else the
+** session's), else the environment's no_proxy for an environment proxy.
+** A proxy option ignores the environment's no_proxy, as it always did.
+** Returns 0, or -1 with an InvalidURL error pushed for a proxy URL without
+** a host.
 */
-static int apply_proxy(req *r, const char *scheme, const char *host) {
+static int apply_proxy(req *r, const char *scheme) {
   lua_State *L = r->L;
   int https = strcasecmp(scheme, "https") == 0;
   const char *field = "of option 'proxy'";
@@ -326,21 +312,27 @@ static int apply_proxy(req *r, const char *scheme, const char *host) {
       return proxy_invalid(r, field);
     }
     SET_RARE(r, CURLOPT_PROXY, lua_tostring(L, -1));
-    SET_RARE(r, CURLOPT_NOPROXY, "");
-    r->t->proxy_used = "option";
+    const char *np = lurl_req_no_proxy(r); /* request_net.c */
+    SET_RARE(r, CURLOPT_NOPROXY, np ? np : ""); /* copied */
+    lua_pop(L, 1);
+    r->t->proxy_used = np && *np ? "option?" : "option";
   } else if (ty == LUA_TBOOLEAN && !lua_toboolean(L, -1)) {
     /* no proxy: how every handle starts (engine.c) */
   } else if (ty == LUA_TNIL) { /* the environment, read when the engine started */
     const lurl_env *v = lurl_engine_env(r->t->eng);
     const char *p = https ? v->https_proxy : v->http_proxy;
     if (!p) p = v->all_proxy;
-    if (p && !no_proxy_match(v->no_proxy, host)) {
+    if (p) {
       if (proxy_lacks_host(p)) {
         lua_pop(L, 1);
         return proxy_invalid(r, "from the environment");
       }
       SET_RARE(r, CURLOPT_PROXY, p); /* handles start with "" (engine.c) */
-      r->t->proxy_used = "env";
+      const char *np = lurl_req_no_proxy(r);
+      if (!np) np = v->no_proxy;
+      if (np && *np) SET_RARE(r, CURLOPT_NOPROXY, np); /* copied */
+      lua_pop(L, 1);
+      r->t->proxy_used = np && *np ? "env?" : "env";
     }
   } else {
     lurl_req_field_error(r, "proxy", "URL string or false", -1);
@@ -351,8 +343,8 @@ static int apply_proxy(req *r, const char *scheme, const char *host) {
 
 /* ----------------------------------------------------- streaming, rest -- */
 
-#define REST_OPTS (1u << O_STREAM | 1u << O_MAX_BODY | 1u << O_ON_PROGRESS | \
-                   1u << O_PROGRESS | 1u << O_ALLOW_REDIRECTS | 1u << O_MAX_REDIRECTS)
+#define REST_OPTS (OPTBIT(O_STREAM) | OPTBIT(O_MAX_BODY) | OPTBIT(O_ON_PROGRESS) | \
+                   OPTBIT(O_PROGRESS) | OPTBIT(O_ALLOW_REDIRECTS) | OPTBIT(O_MAX_REDIRECTS))
 
 static void set_http_version(req *r) {
   lua_State *L = r->L;
@@ -468,8 +460,8 @@ static void read_args(lua_State *L, req *r, start_args *a) {
   r->url = a->rawurl;
   r->ohave = r->opts ? lurl_req_scan(r, r->opts, 1) : 0;
   r->dhave = r->defs ? lurl_req_scan(r, r->defs, 0) : 0;
-  if (r->ohave == ~0u) lurl_req_plain(r, r->opts, &r->ohave);
-  if (r->dhave == ~0u) lurl_req_plain(r, r->defs, &r->dhave);
+  if (r->ohave == LURL_ALL_OPTS) lurl_req_plain(r, r->opts, &r->ohave);
+  if (r->dhave == LURL_ALL_OPTS) lurl_req_plain(r, r->defs, &r->dhave);
 }
 
 /* Step 2: the request line.  Pushes the final URL into SLOT_URL and
@@ -534,6 +526,7 @@ static lurl_transfer **make_transfer(lua_State *L, req *r, const start_args *a,
   r->t = t;
   r->h = t->easy;
   r->tidx = SLOT_TRANSFER;
+  t->https = r->https;
   lurl_transfer **guard = push_guard(L, t);
   lua_pushvalue(L, ARG_METHOD);
   lua_setiuservalue(L, SLOT_TRANSFER, LURL_TUV_METHOD);
@@ -569,6 +562,7 @@ static int method_body(lua_State *L, req *r, const start_args *a, int *body_i,
   if (is_head) SET_RARE(r, CURLOPT_NOBODY, 1L);
   else if (!is_post && (!is_get || kind != BODY_NONE))
     SET_RARE(r, CURLOPT_CUSTOMREQUEST, method);
+  r->t->up_counted = kind == BODY_READER || kind == BODY_MIME; /* res.bytes */
   if (kind == BODY_STRING && !lua_isnil(L, *body_i)) {
     size_t n;
     const char *b = lua_tolstring(L, *body_i, &n);
@@ -592,13 +586,14 @@ static int connection_options(lua_State *L, req *r, const start_args *a, lurl_en
   if (HAS(r, O_PROXY) || HAS(r, O_PROXIES) || env->http_proxy || env->https_proxy ||
       env->all_proxy) { /* else no proxy: how every handle starts (handle.c) */
     lurl_req_scheme_host(L, a->url);
-    if (apply_proxy(r, lua_tostring(L, -2), lua_tostring(L, -1)) != 0) {
+    if (apply_proxy(r, lua_tostring(L, -2)) != 0) {
       lua_replace(L, -3); /* the error where the scheme was */
       lua_pop(L, 1);
       return -1;
     }
     lua_pop(L, 2);
   }
+  if (HAS_ANY(r, NET_OPTS)) lurl_req_net_options(r); /* request_net.c */
   return 0;
 }
 
@@ -612,7 +607,7 @@ static void transfer_options(lua_State *L, req *r) {
   if (us && strlen(us) != uslen)
     lurl_field_error(L, r->argn, r->fname, "unix_socket", "path with a NUL byte");
   if (us) SET_RARE(r, CURLOPT_UNIX_SOCKET_PATH, us);
-  if ((r->ohave | r->dhave) & REST_OPTS) apply_rest(r);
+  if (HAS_ANY(r, REST_OPTS)) apply_rest(r);
   /* a body that is not streamed is held whole: bounded unless max_body says */
   if (!t->max_body_set && !t->st.on) t->body.limit = LURL_DEFAULT_MAX_BODY;
   size_t cap = lurl_limits_memory_cap(L); /* a host's memory cap bounds bodies too */

@@ -8,6 +8,8 @@
 #ifndef LURL_REQUEST_INT_H
 #define LURL_REQUEST_INT_H
 
+#include <stdint.h>
+
 #include <curl/curl.h>
 #include <lua.h>
 
@@ -29,9 +31,20 @@ enum {
   O_PARAMS, O_HEADERS, O_DATA, O_JSON, O_FILES, O_BODY, O_AUTH, O_TIMEOUT,
   O_ALLOW_REDIRECTS, O_MAX_REDIRECTS, O_VERIFY, O_CERT, O_PROXY, O_PROXIES,
   O_COOKIES, O_STREAM, O_MAX_BODY, O_RETRY, O_HTTP_VERSION, O_UNIX_SOCKET,
-  O_ON_PROGRESS, O_PROGRESS, O_USER_AGENT, O_REDACT, O_COUNT
+  O_ON_PROGRESS, O_PROGRESS, O_USER_AGENT, O_REDACT,
+  /* the network options of request_net.c */
+  O_RESOLVE, O_CONNECT_TO, O_IP_RESOLVE, O_DOH_URL, O_PINNED_PUBKEY, O_LIMIT_RATE,
+  O_KEEPALIVE_EXPIRY, O_NO_PROXY, O_TLS,
+  O_HOOKS, /* read by lurl.exchange; known here so it is no typo */
+  O_COUNT
 };
 extern const char *const lurl_req_opt_names[O_COUNT];
+
+/* A set of options, bit 1 << O_x (lurl_req_scan). */
+typedef uint64_t lurl_optset;
+#define OPTBIT(id) ((lurl_optset)1 << (id))
+#define LURL_ALL_OPTS (~(lurl_optset)0) /* a table with a metatable: look every one up */
+_Static_assert(O_COUNT <= 64, "an option set holds 64 options");
 
 /* The slots of core.config, by number: the Lua layer fills them
 ** (lua/http/client.lua: core.config[1] = the JSON encoder). */
@@ -50,7 +63,7 @@ typedef struct req {
   const char *fname;
   int argn;
   int opts, defs;       /* stack indices (0 when absent) */
-  unsigned ohave, dhave; /* the options each holds (bit 1 << O_x) */
+  lurl_optset ohave, dhave; /* the options each holds (OPTBIT(O_x)) */
   int config;           /* index of core.config (an upvalue of core.start) */
   int tidx;             /* stack index of the transfer */
   int share_idx;        /* stack index of the session's share, or 0 */
@@ -73,21 +86,22 @@ typedef struct req {
 /* Does the call or the session hold option `id`?  When neither does, the
 ** option's code is skipped: its value would be nil. */
 #define HAS(r, id) ((((r)->ohave | (r)->dhave) >> (id)) & 1u)
+#define HAS_ANY(r, set) ((((r)->ohave | (r)->dhave) & (set)) != 0)
 
 /* request_opts.c */
 int lurl_req_field_error(req *r, const char *field, const char *expected, int idx);
 void lurl_req_file_ok(req *r, const char *field, const char *path);
-unsigned lurl_req_scan(req *r, int idx, int check);
-void lurl_req_plain(req *r, int slot, unsigned *have);
+lurl_optset lurl_req_scan(req *r, int idx, int check);
+void lurl_req_plain(req *r, int slot, lurl_optset *have);
 void lurl_req_check_finite(req *r, int idx, const char *field);
 const char *lurl_req_string_opt(req *r, int id, size_t *len);
 
 /* Pushes option `id` of the call's options (from_opts) or the session's
 ** defaults, or nil, and returns its type [-0, +1]. */
 static inline int lurl_req_opt_in(req *r, int from_opts, int id) {
-  unsigned have = from_opts ? r->ohave : r->dhave;
+  lurl_optset have = from_opts ? r->ohave : r->dhave;
   int idx = from_opts ? r->opts : r->defs;
-  if (idx && (have & (1u << id))) return lua_getfield(r->L, idx, lurl_req_opt_names[id]);
+  if (idx && (have & OPTBIT(id))) return lua_getfield(r->L, idx, lurl_req_opt_names[id]);
   lua_pushnil(r->L);
   return LUA_TNIL;
 }
@@ -95,7 +109,7 @@ static inline int lurl_req_opt_in(req *r, int from_opts, int id) {
 /* Pushes option `id` (call's, else session default's, else nil) and
 ** returns its type [-0, +1]. */
 static inline int lurl_req_opt(req *r, int id) {
-  if (r->opts && (r->ohave & (1u << id))) {
+  if (r->opts && (r->ohave & OPTBIT(id))) {
     int ty = lua_getfield(r->L, r->opts, lurl_req_opt_names[id]);
     if (ty != LUA_TNIL) return ty;
     lua_pop(r->L, 1);
@@ -116,5 +130,16 @@ int lurl_req_build_headers(req *r, int kind, int body_i, int is_upload, int flag
 
 /* request_body.c */
 int lurl_req_body(req *r);
+
+/* request_net.c: resolve, connect_to, ip_resolve, doh_url, pinned_pubkey,
+** limit_rate, keepalive_expiry, tls and no_proxy.  NET_OPTS: a request
+** holding none of them costs one test. */
+#define NET_OPTS (OPTBIT(O_RESOLVE) | OPTBIT(O_CONNECT_TO) | OPTBIT(O_IP_RESOLVE) | \
+                  OPTBIT(O_DOH_URL) | OPTBIT(O_PINNED_PUBKEY) | OPTBIT(O_LIMIT_RATE) | \
+                  OPTBIT(O_KEEPALIVE_EXPIRY) | OPTBIT(O_TLS) | OPTBIT(O_NO_PROXY))
+void lurl_req_net_options(req *r);
+/* The no_proxy option (call's, else session's) as a string for
+** CURLOPT_NOPROXY, pushed [-0, +1] (nil when neither has one). */
+const char *lurl_req_no_proxy(req *r);
 
 #endif

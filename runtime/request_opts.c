@@ -17,7 +17,8 @@ const char *const lurl_req_opt_names[O_COUNT] = {
   "params", "headers", "data", "json", "files", "body", "auth", "timeout",
   "allow_redirects", "max_redirects", "verify", "cert", "proxy", "proxies",
   "cookies", "stream", "max_body", "retry", "http_version", "unix_socket",
-  "on_progress", "progress", "user_agent", "redact"};
+  "on_progress", "progress", "user_agent", "redact", "resolve", "connect_to", "ip_resolve",
+  "doh_url", "pinned_pubkey", "limit_rate", "keepalive_expiry", "no_proxy", "tls", "hooks"};
 
 /* Raises the "bad argument" error for a field, naming the user's call. */
 int lurl_req_field_error(req *r, const char *field, const char *expected, int idx) {
@@ -44,13 +45,13 @@ static int opt_id(const char *k, size_t n) {
 ** `check`, a name that is no option raises.  A table with a metatable may
 ** answer for more keys than it holds: then every option is looked up.
 */
-unsigned lurl_req_scan(req *r, int idx, int check) {
+lurl_optset lurl_req_scan(req *r, int idx, int check) {
   lua_State *L = r->L;
   if (!check && lua_getmetatable(L, idx)) {
     lua_pop(L, 1);
-    return ~0u;
+    return LURL_ALL_OPTS;
   }
-  unsigned have = 0;
+  lurl_optset have = 0;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     lua_pop(L, 1);
@@ -60,7 +61,7 @@ unsigned lurl_req_scan(req *r, int idx, int check) {
       const char *k = lua_tolstring(L, -1, &n);
       id = opt_id(k, n);
     }
-    if (id >= 0) have |= 1u << id;
+    if (id >= 0) have |= OPTBIT(id);
     else if (check && lua_type(L, -1) != LUA_TSTRING)
       lurl_raise(L, "bad argument #%d to '%s' (option names must be strings)", r->argn,
                  r->fname);
@@ -70,7 +71,7 @@ unsigned lurl_req_scan(req *r, int idx, int check) {
   }
   if (check && lua_getmetatable(L, idx)) {
     lua_pop(L, 1);
-    return ~0u;
+    return LURL_ALL_OPTS;
   }
   return have;
 }
@@ -81,16 +82,16 @@ unsigned lurl_req_scan(req *r, int idx, int check) {
 ** pointers into.  Such a table is read once, here, into a plain table that
 ** takes its stack slot: building the request then runs no Lua code.
 */
-void lurl_req_plain(req *r, int slot, unsigned *have) {
+void lurl_req_plain(req *r, int slot, lurl_optset *have) {
   lua_State *L = r->L;
-  unsigned got = 0;
+  lurl_optset got = 0;
   lua_createtable(L, 0, 4);
   for (int i = 0; i < O_COUNT; i++) {
     if (lua_getfield(L, slot, lurl_req_opt_names[i]) == LUA_TNIL) {
       lua_pop(L, 1);
     } else {
       lua_setfield(L, -2, lurl_req_opt_names[i]);
-      got |= 1u << i;
+      got |= OPTBIT(i);
     }
   }
   lua_replace(L, slot);

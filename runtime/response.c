@@ -16,6 +16,7 @@
 
 #include <lauxlib.h>
 
+#include "certs.h"
 #include "handle.h"
 #include "luac.h"
 #include "response.h"
@@ -69,19 +70,32 @@ typedef struct timings {
   const char *tag;  /* timings_tag: marks a timings userdata */
   double dns, connect, tls, ttfb, total;
   long version;     /* CURLINFO_HTTP_VERSION */
+  curl_off_t req_size;  /* CURLINFO_REQUEST_SIZE, for res.bytes */
+  lurl_bytes bytes;     /* the rest of res.bytes */
   size_t head_len;  /* the header block follows the struct */
   size_t method_len; /* then the method */
   size_t reqhead_len; /* then the request head record, unless it is the
                          default one (lurl_default_reqhead): reqhead_default */
   int reqhead_default;
+  struct lurl_chain *chain; /* https: the peer chain (certs.c), dropped by
+                         __gc, which only such a userdata has; else NULL */
 } timings;
 
 static const char timings_tag[] = "http.timings";
+#define TIMINGS_CHAIN_MT "http.timings_chain"
+
+static int timings_gc(lua_State *L) {
+  timings *tm = (timings *)lua_touserdata(L, 1);
+  lurl_chain_unref(tm->chain);
+  tm->chain = NULL;
+  return 0;
+}
 
 /* Pushes a userdata holding the hop's timing phases, the header block,
 ** the method and the request head record [-0, +1]; returns the total. */
 double lurl_push_timings(lua_State *L, CURL *h, const lurl_buf *head, const char *method,
-                         size_t method_len, const char *reqhead, size_t reqhead_len) {
+                         size_t method_len, const char *reqhead, size_t reqhead_len,
+                         struct lurl_chain *chain, const lurl_bytes *bytes) {
   double dns = secs(h, CURLINFO_NAMELOOKUP_TIME_T);
   double con = secs(h, CURLINFO_CONNECT_TIME_T);
   double tls = secs(h, CURLINFO_APPCONNECT_TIME_T);
@@ -96,6 +110,8 @@ double lurl_push_timings(lua_State *L, CURL *h, const lurl_buf *head, const char
   tm->method_len = method_len;
   tm->reqhead_len = reqhead_len;
   tm->reqhead_default = dflt;
+  tm->chain = chain;
+  if (chain) luaL_setmetatable(L, TIMINGS_CHAIN_MT); /* its __gc drops the chain */
   char *p = (char *)(tm + 1);
   if (head->len) memcpy(p, head->data, head->len);
   memcpy(p + head->len, method, method_len);
@@ -107,6 +123,10 @@ double lurl_push_timings(lua_State *L, CURL *h, const lurl_buf *head, const char
   tm->total = secs(h, CURLINFO_TOTAL_TIME_T);
   tm->version = 0;
   curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &tm->version);
+  long req = 0; /* the one counter lurl cannot keep itself: libcurl writes the head */
+  curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &req);
+  tm->req_size = req;
+  tm->bytes = *bytes;
   return tm->total;
 }
 
@@ -157,6 +177,45 @@ static int core_reason(lua_State *L) {
     reason_phrase(code, &r);
     lua_pushstring(L, r);
   }
+  return 1;
+}
+
+/*
+** core.bytes(ud [, body_len]) -> {sent=, received=, headers=}: res.bytes,
+** read lazily.  sent is the request's head and body, received the
+** response's head and body (as on the wire: before content decoding),
+** headers the response head.  body_len is the length of a string body
+** (res._reqbody): libcurl 7.88 sends one under 64 KiB in one write with the
+** head and counts it in CURLINFO_REQUEST_SIZE; a longer one it sends after.
+*/
+static int core_bytes(lua_State *L) {
+  timings *tm = check_timings(L, 1);
+  lua_Integer body = luaL_optinteger(L, 2, 0);
+  curl_off_t sent = tm->req_size;
+  if (tm->bytes.up >= 0) sent += tm->bytes.up; /* a body libcurl read */
+  else if (body >= 65536) sent += body;
+  lua_createtable(L, 0, 3);
+  lua_pushinteger(L, (lua_Integer)sent);
+  lua_setfield(L, -2, "sent");
+  lua_pushinteger(L, (lua_Integer)(tm->bytes.head_in + tm->bytes.down));
+  lua_setfield(L, -2, "received");
+  lua_pushinteger(L, (lua_Integer)tm->bytes.head_in);
+  lua_setfield(L, -2, "headers");
+  return 1;
+}
+
+void lurl_timings_set_bytes(lua_State *L, int idx, curl_off_t head_in, curl_off_t down) {
+  timings *tm = check_timings(L, idx);
+  tm->bytes.head_in = head_in;
+  tm->bytes.down = down;
+}
+
+/* core.certificate(ud) -> the peer chain (certs.c) of an https hop, or
+** nil: res.certificate, read lazily. */
+static int core_certificate(lua_State *L) {
+  timings *tm = check_timings(L, 1);
+  if (tm->chain) lurl_chain_push(L, tm->chain);
+  else lua_pushnil(L);
   return 1;
 }
 
@@ -408,8 +467,14 @@ static int core_to_utf8(lua_State *L) {
 /* The lazy readers of a response. */
 void lurl_response_open(lua_State *L) {
   static const luaL_Reg fns[] = {
-    {"timings", core_timings}, {"hop_info", core_hop_info}, {"reason", core_reason},
+    {"timings", core_timings}, {"bytes", core_bytes}, {"certificate", core_certificate},
+    {"hop_info", core_hop_info}, {"reason", core_reason},
     {"parse_headers", core_parse_headers}, {"links", core_links}, {"to_utf8", core_to_utf8},
     {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
+  if (luaL_newmetatable(L, TIMINGS_CHAIN_MT)) { /* an https hop's timings */
+    lua_pushcfunction(L, timings_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
 }

@@ -29,6 +29,7 @@
 #include "luac.h"
 #include "response.h"
 #include "share.h"
+#include "certs.h"
 #include "transfer.h"
 
 #define MIN_CHUNK 16384
@@ -104,6 +105,8 @@ void lurl_transfer_release(lurl_transfer *t) {
   t->hblock = NULL;
   t->slist = NULL;
   t->reqhead = NULL, t->reqhead_len = 0;
+  lurl_chain_unref(t->chain); /* when core.result did not take it */
+  t->chain = NULL;
   if (t->up.mime) { /* only once the easy handle no longer uses it */
     curl_mime_free(t->up.mime);
     t->up.mime = NULL;
@@ -443,6 +446,7 @@ size_t lurl_on_body(char *p, size_t size, size_t n, void *ud) {
   lurl_transfer *t = ((lurl_handle *)ud)->t;
   size_t len = size * n;
   t->moved = 1; /* the read clock starts over (check_deadlines, engine.c) */
+  t->in.wire += (curl_off_t)len;
   if (t->in.ncodings) return decode_body(t, p, len) ? len : 0;
   return body_bytes(t, p, len) ? len : 0;
 }
@@ -550,6 +554,7 @@ size_t lurl_on_header(char *p, size_t size, size_t n, void *ud) {
     if (code == 401) t->auth_tried = 1;
     if (!interim) {
       t->headers_done = 1;
+      if (t->https) lurl_chain_capture(t); /* certs.c: res.certificate */
       if (t->st.on) t->wake = 1;
     }
   }
@@ -865,8 +870,12 @@ static int core_result(lua_State *L) {
   const char *method = lua_tolstring(L, 2, &mlen);
   /* the request head record rides in the timings userdata too: res._reqhead
   ** is made from it when read (lua/http/response.lua) */
+  lurl_bytes bytes = {(curl_off_t)t->in.head_total, t->in.wire, -1};
+  if (t->up_counted) curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &bytes.up);
   lurl_push_timings(L, h, &t->head, method ? method : "", method ? mlen : 0,
-                    t->reqhead ? t->reqhead : "", t->reqhead_len); /* res._tm */
+                    t->reqhead ? t->reqhead : "", t->reqhead_len, t->chain,
+                    &bytes); /* res._tm */
+  t->chain = NULL; /* the timings userdata holds it now */
   lua_rawset(L, -3);
   if (!lua_isnil(L, RESULT_MT)) {
     lua_pushvalue(L, RESULT_MT);
@@ -901,6 +910,15 @@ static void push_result(lua_State *L) {
   lua_pushcclosure(L, set_response_mt, 1);
 }
 
+/* core.stream_bytes(transfer, timings): a streamed response's res.bytes
+** counted to the end of its body (core.result made the timings when the
+** headers were in); lurl.stream calls it when the stream ends. */
+static int core_stream_bytes(lua_State *L) {
+  lurl_transfer *t = lurl_checktransfer(L, 1);
+  lurl_timings_set_bytes(L, 2, (curl_off_t)t->in.head_total, t->in.wire);
+  return 0;
+}
+
 /* core.done(transfer) -> done, woken: finished, or has news for Lua */
 static int core_done(lua_State *L) {
   lurl_transfer *t = lurl_checktransfer(L, 1);
@@ -921,7 +939,8 @@ void lurl_transfer_open(lua_State *L) {
   lua_pop(L, 1);
   static const luaL_Reg fns[] = {
     {"pull", core_pull}, {"sink", core_sink}, {"io_state", core_io_state},
-    {"feed", core_feed}, {"done", core_done}, {NULL, NULL}};
+    {"feed", core_feed}, {"done", core_done}, {"stream_bytes", core_stream_bytes},
+    {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
   push_result(L);
   lua_setfield(L, -3, "set_response_mt");

@@ -98,6 +98,8 @@ typedef struct lurl_tincoming {
   int head_lines;
   int undecodable;             /* a redirect's body that failed to decode:
                                   dropped (transfer.c, undecodable) */
+  curl_off_t wire;             /* body bytes as they came (before decoding):
+                                  res.bytes */
 } lurl_tincoming;
 
 /* One HTTP exchange (one hop of a redirect chain).  A full userdata, so Lua
@@ -134,12 +136,17 @@ typedef struct lurl_transfer {
   void *hblock;                /* this request's own list and record, one
                                   allocation (request_head.c), or NULL */
   const char *proxy_used;      /* non-NULL when a proxy is configured */
+  struct lurl_chain *chain;    /* that chain (certs.c), until core.result
+                                  moves it into the response, or NULL */
   lurl_share *share;           /* the session's caches, or NULL */
   int tainted;                 /* options beyond the per-request set: the
                                   handle is reset before its next use */
   int headers_done;            /* the final response's headers are in */
   int curl_auth, auth_tried;   /* libcurl answers a digest challenge */
   int max_body_set;            /* max_body given (a number or false) */
+  unsigned char https;         /* the URL is https: its peer chain is kept */
+  unsigned char up_counted;    /* a file, function or multipart body: res.bytes
+                                  asks libcurl how much of it went out */
   lurl_tstream st;
   lurl_tupload up;
   lurl_tprogress prog;

@@ -348,8 +348,9 @@ local function wrapped(sess, fname, argn, method, url, opts, c)
   if sess._closed then error("attempt to use a closed session", 3) end
   local base = sess._base_url
   if base then url = joined(sess, base, url) end
-  local hooks = sess._hooks
+  local hooks, own = sess._hooks, c.hooks -- the session's, then the call's own
   if hooks and hooks.request then method, url, opts = run_request_hook(hooks.request, method, url, opts) end
+  if own and own.request then method, url, opts = run_request_hook(own.request, method, url, opts) end
   local policy = c.retry and policy_of(c, fname, argn)
   local deadline = c.total and now() + c.total
   local attempt = 1
@@ -372,6 +373,10 @@ local function wrapped(sess, fname, argn, method, url, opts, c)
     if attempt > 1 then res.attempts = attempt end -- else lurl.response's lazy 1
     if hooks and hooks.response then
       local replaced = hooks.response(res)
+      if replaced ~= nil then res = replaced end
+    end
+    if own and own.response then
+      local replaced = own.response(res)
       if replaced ~= nil then res = replaced end
     end
     return res

@@ -14,7 +14,7 @@
 --                      nothing the Lua side reads (the common case, found by
 --                      one pass over opts' keys), else a new resolved table.
 -- A resolved call is {allow, max, retry, policy, total, io, stream,
--- body_fn, on_progress, progress, rctx, auth}:
+-- body_fn, on_progress, progress, rctx, auth, hooks}:
 --   allow, max   allow_redirects (default true), max_redirects (default 30)
 --   redirects    lurl.redirect.STATUSES when allow is true, else an empty set
 --   retry        the retry option; policy its lurl.retry policy, made on
@@ -24,6 +24,7 @@
 --                an upload function, on_progress or progress
 --   rctx         the redaction context (lurl.redact) or nil
 --   auth         an auth function or flow lurl runs (lurl.auth), or nil
+--   hooks        the call's own `hooks` (run after the session's), or nil
 -- The session's `defaults` are read when it is made: only `s.headers` is
 -- live (core.start reads it per request).
 local task = require "lurl.task"
@@ -42,7 +43,7 @@ local retry = lazy "lurl.retry"
 -- key, which the call's value then overrides.
 local LUA_KEYS = { allow_redirects = true, max_redirects = true, retry = true, timeout = "table",
   stream = true, body = "function", on_progress = true, progress = true, redact = true,
-  proxy = true, proxies = true, auth = "flow" }
+  proxy = true, proxies = true, auth = "flow", hooks = true }
 M.LUA_KEYS = LUA_KEYS
 
 -- An auth option lurl runs itself (lurl.auth): a function, or an object of
@@ -51,6 +52,39 @@ local function is_flow(a)
   return type(a) == "function" or (type(a) == "table" and rawget(a, "sign") ~= nil)
 end
 M.is_flow = is_flow
+
+-- The stack level of the user's call, for an argument error raised here:
+-- the first function outside lurl's own Lua files.
+local function user_level()
+  local getinfo = debug and debug.getinfo
+  if not getinfo then return 1 end
+  local level = 3
+  while true do
+    local info = getinfo(level, "S")
+    if not info then return 1 end
+    local src = info.source
+    if info.what ~= "C" and not (src:find("^@lua/http/") or src:find("^@lua/lurl/")) then
+      return level - 1
+    end
+    level = level + 1
+  end
+end
+
+-- A call's own `hooks` (same shape as the session's), checked.
+local function check_hooks(hooks, fname, argn)
+  if type(hooks) ~= "table" then
+    error(("bad argument #%d to '%s' (field 'hooks': table expected, got %s)"):format(argn,
+      fname, type(hooks)), user_level())
+  end
+  for _, k in ipairs { "request", "response" } do
+    local f = hooks[k]
+    if f ~= nil and type(f) ~= "function" then
+      error(("bad argument #%d to '%s' (field 'hooks.%s': function expected, got %s)"):format(
+        argn, fname, k, type(f)), user_level())
+    end
+  end
+  return hooks
+end
 
 local function pick(opts, d, k)
   local v = opts and opts[k]
@@ -89,6 +123,8 @@ local function resolve(opts, d, rctx0, fname, argn)
   c.rctx = rctx or nil
   local a = pick(opts, d, "auth")
   if a ~= nil and is_flow(a) then c.auth = a end -- lurl.exchange runs it before each hop
+  local hooks = opts and opts.hooks
+  if hooks ~= nil then c.hooks = check_hooks(hooks, fname, argn) end
   return c
 end
 M.resolve = resolve
@@ -105,7 +141,8 @@ local CAPPED = require("http.core").max_transfers() > 0
 function M.mark(s, c)
   c.bare = not (c.total or c.io or c.rctx or c.auth or s._rate or s._limits or s._transport
     or s._observers or CAPPED)
-  c.wrap = (s._closed or s._base_url or s._hooks or c.retry or c.total or c.rctx) and true or false
+  c.wrap = (s._closed or s._base_url or s._hooks or c.hooks or c.retry or c.total or c.rctx)
+    and true or false
   return c
 end
 

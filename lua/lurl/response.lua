@@ -4,7 +4,7 @@
 -- core.set_response_mt) holding the fields almost every caller reads
 -- (status, url, body) and _tm: the hop's timings, its raw header block and
 -- the method.  Everything else (method, reason, ok, http_version, elapsed,
--- timings, headers, header_list, links, cookies, text, encoding, request) is
+-- timings, bytes, certificate, headers, header_list, links, cookies, text, encoding, request) is
 -- worked out on first access and cached in the table, so a script that never
 -- looks at headers never pays for them.
 local core = require "http.core"
@@ -101,6 +101,19 @@ function lazy.history() return {} end
 -- dns, connect, tls, ttfb, total and redirect, in seconds
 function lazy.timings(r)
   return core.timings(r._tm)
+end
+
+-- the peer certificate chain of an https hop (runtime/certs.c), or nil
+function lazy.certificate(r) return r._tm and core.certificate(r._tm) end
+
+-- sent, received and headers: bytes on the wire (core.bytes)
+function lazy.bytes(r)
+  local body, tm = rawget(r, "_reqbody"), r._tm
+  if tm then return core.bytes(tm, body and #body or nil) end
+  -- a transport's response (lurl.transport): what it was handed and gave back
+  local head = r._head or ""
+  return { sent = #(r._reqhead or "") + (body and #body or 0), received = #head + #r.body,
+    headers = #head }
 end
 
 function lazy.reason(r) return core.reason(r._head or "", r.status) end

@@ -12,6 +12,17 @@ local M = {}
 
 local done_c, io_state, feed, pull, cancel, sink = core.done, core.io_state, core.feed, core.pull,
   core.cancel, core.sink
+
+-- The stream of r (on transfer t) ends: res.bytes counts its whole body
+-- from now on (core.result counted what had come with the headers).
+local function ended(r, t)
+  r._t = nil
+  local tm = rawget(r, "_tm")
+  if tm then
+    core.stream_bytes(t, tm)
+    rawset(r, "bytes", nil) -- made again when read
+  end
+end
 local wait = task.wait
 
 -- One wait on t, then whatever woke it: an upload chunk wanted, a progress
@@ -137,7 +148,7 @@ end
 local function advance(r, t, ctx)
   local _, aerr = step(t, ctx)
   if aerr then
-    r._t = nil
+    ended(r, t)
     error(aerr, 0)
   end
 end
@@ -155,7 +166,7 @@ function M.next_chunk(r, want)
     local chunk, err = pull(t, want)
     if chunk then return chunk end
     if chunk == nil then
-      r._t = nil
+      ended(r, t)
       if err then error(err, 0) end
       if ctx then
         last_call(t, ctx)
@@ -188,7 +199,7 @@ function M.sink(r, f)
   while ok and not done_c(t) do advance(r, t, ctx) end
   local wrote
   wrote, werr = sink(t)
-  r._t = nil
+  ended(r, t)
   if not wrote then
     cancel(t)
     error("cannot save: " .. werr, 0)

@@ -745,6 +745,59 @@ static void test_files(void) {
   CHECK(system(code) == 0, "cleanup");
 }
 
+/* The options naming an address (resolve, connect_to, doh_url) obey the
+** address policy when they are read; those naming a file (tls.crl_file,
+** pinned_pubkey) the file policy. */
+static void test_net_options(void) {
+  lurl_limits lim = {0};
+  lim.max_seconds = 60;
+  lua_State *L = limited_state(&lim); /* loopback refused, no directories */
+  int st = run(L,
+    "local http = require 'http'\n"
+    "local out = {}\n"
+    "local function try(o)\n"
+    "  local ok, r, e = pcall(http.get, 'http://api.test:' .. PORT .. '/ok?t=net-refused', o)\n"
+    "  out[#out + 1] = not ok and tostring(r) or r and 'REACHED' or (e.kind .. ': ' .. e.message)\n"
+    "end\n"
+    "try{resolve = {'api.test:' .. PORT .. ':127.0.0.1'}}\n"
+    "try{connect_to = {'api.test:' .. PORT .. ':10.0.0.1:' .. PORT}}\n"
+    "try{connect_to = {'api.test:' .. PORT .. ':[::1]:' .. PORT}}\n"
+    "try{connect_to = {'api.test:' .. PORT .. ':localhost:' .. PORT}, timeout = 5}\n"
+    "try{doh_url = 'https://dns.example/dns-query'}\n"
+    "try{doh_url = 'https://127.0.0.1/dns-query'}\n"
+    "try{tls = {crl_file = '/etc/passwd'}}\n"
+    "try{pinned_pubkey = '/etc/passwd'}\n"
+    "return table.concat(out, '\\n')");
+  CHECK(st == LUA_OK && !has(result, "REACHED"), "%s %s", result, nz(lurl_errmsg(L)));
+  static const char *const want[] = {
+    "(field 'resolve': address 127.0.0.1 refused: loopback addresses are not allowed in this "
+    "state (lurl_limits.allow_loopback))",
+    "(field 'connect_to': address 10.0.0.1 refused: private addresses are not allowed",
+    "(field 'connect_to': address ::1 refused: loopback",
+    "ConnectionError: connection to ", /* localhost: 127.0.0.1 or ::1 */
+    "refused: loopback addresses are not allowed in this state (lurl_limits.allow_loopback)\nt:",
+    "(field 'doh_url': in a state with limits the DNS-over-HTTPS server must be named by its "
+    "address)",
+    "(field 'doh_url': address 127.0.0.1 refused: loopback",
+    "(field 'tls.crl_file': reading '/etc/passwd' is not allowed in this state",
+    "(field 'pinned_pubkey': reading '/etc/passwd' is not allowed in this state", NULL};
+  for (int i = 0; want[i]; i++) CHECK(has(result, want[i]), "'%s' in:\n%s", want[i], result);
+  CHECK(server_count("t=net-refused") == 0, "nothing arrived at the server");
+  lurl_close(L);
+
+  lim.allow_loopback = 1; /* allowed: the invented name reaches the server */
+  L = limited_state(&lim);
+  st = run(L,
+    "local http = require 'http'\n"
+    "local r = assert(http.get('http://api.test:' .. PORT .. '/ok?t=net-allowed',\n"
+    "  {resolve = {'api.test:' .. PORT .. ':127.0.0.1'}}))\n"
+    "return r.status");
+  CHECK(st == LUA_OK && strcmp(result, "200") == 0, "resolve allowed: %s %s", result,
+        nz(lurl_errmsg(L)));
+  CHECK(server_count("t=net-allowed") == 1, "arrived");
+  lurl_close(L);
+}
+
 /* lurl's C buffers count against max_memory; max_transfers caps how many
 ** run at once, and a request beyond it waits. */
 static void test_memory_and_transfers(void) {
@@ -967,6 +1020,7 @@ int main(void) {
   test_limited_lua();
   test_addresses();
   test_files();
+  test_net_options();
   test_memory_and_transfers();
   test_host_loop();
   test_timeout_hint();
