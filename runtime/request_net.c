@@ -128,8 +128,8 @@ static void add_resolve(req *r, const char *e) {
 /* "HOST:PORT:CONNECT-TO-HOST:CONNECT-TO-PORT" (curl's --connect-to; empty
 ** parts match any): checked for shape, appended. */
 static void add_connect_to(req *r, const char *e) {
-  const char *p = e, *h;
-  size_t hn;
+  const char *p = e, *h = NULL;
+  size_t hn = 0;
   int ok = host_part(&p, &h, &hn);
   if (ok) {
     size_t pn = strspn(p, "0123456789");

@@ -491,9 +491,10 @@ describe("network options as session defaults", function()
     assert.equal(log[1].conn, log[2].conn)
   end)
 
-  it("are type-checked when used, naming the field", function()
-    local s <close> = http.session { tls = { min_version = 3 } }
-    field_error(function() s:get("http://127.0.0.1:1/") end, "tls.min_version")
+  it("are type-checked naming the field: per request, and as a session default when the session is made", function()
+    field_error(function() http.get("http://127.0.0.1:1/", { tls = { min_version = 3 } }) end,
+      "tls.min_version")
+    field_error(function() http.session { tls = { min_version = 3 } } end, "tls.min_version")
   end)
 end)
 
