@@ -20,6 +20,8 @@
 #define HOP_NO_PARAMS 4   /* params are already in the redirected URL */
 #define HOP_FRESH 8       /* never on a reused connection: libcurl would
                              silently send it again if that one were dead */
+#define HOP_NO_JAR 16     /* the session's jar neither sends nor stores: the
+                             Lua side made the Cookie line (lurl.exchange) */
 
 /* Every option a request accepts; anything else is a typo and refused. */
 enum {

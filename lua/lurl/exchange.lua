@@ -32,6 +32,7 @@ local call_opts, policy_of = options.call, options.policy
 local next_request = redirect.next
 local FRESH = redirect.FRESH
 local DROP_BODY = redirect.DROP_BODY
+local NO_JAR = 16 -- core.start's flag: libcurl's jar neither sends nor stores (HOP_NO_JAR)
 local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true,
   TRACE = true }
 M.IDEMPOTENT = IDEMPOTENT
@@ -94,6 +95,37 @@ local function io_context(c, flags, method, url)
   return { stream = c.stream, body_fn = body, on_progress = prog, method = method, url = url }
 end
 
+-- A request's `cookies` override the jar's cookies of the same name
+-- (requests merges them into the jar it sends from).  libcurl sends the
+-- jar's matching cookies before CURLOPT_COOKIE's and cannot leave one out,
+-- so when a name clashes the hop goes with libcurl's jar off (NO_JAR): its
+-- Cookie line is made here (the jar's cookies for url, the request's
+-- replacing those of their names) and the response's Set-Cookie fields are
+-- stored here, by lurl.transport's rules.  Returns the hop's options and
+-- flags, and whether the jar is off.  Only requests with `cookies` on a
+-- session with a jar come here.
+local function cookie_override(sess, opts, url, flags)
+  local given = opts and opts.cookies
+  if given == nil then given = sess.defaults.cookies end
+  if type(given) ~= "table" then return opts, flags, false end -- core.start says why
+  local jar = transport.jar_cookies(sess.cookies, url)
+  local clash = false
+  for i = 1, #jar do
+    if given[jar[i].name] ~= nil then clash = true break end
+  end
+  if not clash then return opts, flags, false end
+  local merged = {}
+  for i = 1, #jar do
+    local c = jar[i]
+    if given[c.name] == nil then merged[c.name] = c.value end
+  end
+  for k, v in pairs(given) do merged[k] = v end
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  o.cookies = merged
+  return o, flags | NO_JAR, true
+end
+
 -- The hops of one attempt: sends the request and follows its redirects.
 -- Returns res, or nil, err.  flags: FRESH for a method that is not
 -- idempotent (M.flags_of), else 0; deadline nil and attempt nil (1) for a
@@ -111,8 +143,12 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
   local history, req -- req: the redirect state (lurl.redirect), from the first redirect on
   while true do
     local res, err, t, ctx
+    local hop_opts, hop_flags, nojar = opts, flags, false
+    if (opts and opts.cookies ~= nil or sess._dcookies) and sess.cookies then
+      hop_opts, hop_flags, nojar = cookie_override(sess, opts, url, flags)
+    end
     if bare then -- the engine branch below, without deadline, limits or io
-      t, err = start(fname, argn, method, url, opts, sess.defaults, flags, 0, sess._share)
+      t, err = start(fname, argn, method, url, hop_opts, sess.defaults, hop_flags, 0, sess._share)
       if t then
         wait(t)
         res, err = result(t)
@@ -144,7 +180,7 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
       if tr then
         res, err = transport.hop(sess, tr, method, url, opts, flags, c)
       else -- libcurl's engine
-        t, err = start(fname, argn, method, url, opts, sess.defaults, flags, remaining_ms,
+        t, err = start(fname, argn, method, url, hop_opts, sess.defaults, hop_flags, remaining_ms,
           sess._share)
         if t then
           ctx = c.io and io_context(c, flags, method, url) or nil
@@ -167,6 +203,7 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
       err.attempts = attempt or 1
       return nil, err
     end
+    if nojar then transport.store_cookies(sess.cookies, url, res) end
     if not bare then
       if ctx and ctx.stream then
         res._t, res._ctx = t, ctx

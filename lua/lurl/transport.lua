@@ -100,6 +100,7 @@ local function jar_cookies(jar, url)
   end
   return out
 end
+M.jar_cookies = jar_cookies
 
 -- The request the transport gets.
 function M.request(sess, method, url, opts, flags)
@@ -148,10 +149,12 @@ function M.request(sess, method, url, opts, flags)
     end
   end
   local crumbs = {}
-  if sess.cookies then
-    for _, c in ipairs(jar_cookies(sess.cookies, url)) do crumbs[#crumbs + 1] = c.name .. "=" .. c.value end
-  end
   local given = opt(opts, d, "cookies")
+  if sess.cookies then -- the request's cookies replace the jar's of their names
+    for _, c in ipairs(jar_cookies(sess.cookies, url)) do
+      if type(given) ~= "table" or given[c.name] == nil then crumbs[#crumbs + 1] = c.name .. "=" .. c.value end
+    end
+  end
   if type(given) == "table" then
     for _, k in ipairs(sorted_keys(given)) do crumbs[#crumbs + 1] = k .. "=" .. tostring(given[k]) end
   end
@@ -205,6 +208,7 @@ local function store_cookies(jar, url, res)
     end
   end
 end
+M.store_cookies = store_cookies
 
 local function reason_phrase(status)
   return core.reason("", status)
