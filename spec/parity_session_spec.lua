@@ -197,6 +197,19 @@ describe("headers as {name, value} pairs", function()
     assert.same({ { "Cookie", "a=1; b=2; c=3" } }, lines(one("/ok?hp=cookie"), "cookie"))
   end)
 
+  it("reach a function transport as one field per name, repeats joined", function()
+    local seen
+    local s <close> = http.session{ headers = { ["X-Sess"] = "s" }, transport = function(req)
+      seen = req.headers
+      return { status = 200, body = "ok" }
+    end }
+    must(s:get("http://api.test/x", { headers = { { "X-Rep", "1" }, { "x-rep", "2" },
+      { "x-sess", false } } }))
+    assert.equal("1, 2", seen["X-Rep"])
+    assert.is_nil(seen["X-Sess"])
+    assert.is_nil(seen["x-sess"])
+  end)
+
   it("are checked like named fields: nothing is sent", function()
     local cases = {
       { { "Bad Name", "v" }, "InvalidHeader", "not a valid header name" },

@@ -75,12 +75,30 @@ local function base64(s)
 end
 M.base64 = base64
 
--- Case-insensitive merge of header tables into out (lower-case key -> {name, value}).
+-- Case-insensitive merge of header tables into out (lower-case key -> {name, value}):
+-- the named fields, then the {name, value} pairs in order (the first pair of
+-- a name replaces the field, the next ones join it with ", ", as one field
+-- of a response's headers table reads).
 local function merge_headers(out, h)
   if not h then return end
   for k, v in pairs(h) do
-    local l = tostring(k):lower()
-    if v == false then out[l] = nil else out[l] = { tostring(k), tostring(v) } end
+    if math.type(k) ~= "integer" then
+      local l = tostring(k):lower()
+      if v == false then out[l] = nil else out[l] = { tostring(k), tostring(v) } end
+    end
+  end
+  local seen = {}
+  for _, p in ipairs(h) do
+    local name, v = tostring(p[1]), p[2]
+    local l = name:lower()
+    if v == false then
+      out[l] = nil
+    elseif seen[l] and out[l] then
+      out[l][2] = out[l][2] .. ", " .. tostring(v)
+    else
+      out[l] = { name, tostring(v) }
+    end
+    seen[l] = true
   end
 end
 
