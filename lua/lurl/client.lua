@@ -160,7 +160,7 @@ local function new_session(cfg, keep_cookies)
   local s = setmetatable({ _share = share, defaults = {}, _host_sems = {}, _closed = false,
     _base_url = false, _hooks = false, _rate = false, _conn_sem = false, _host_limit = false,
     _limits = false, _observers = false, _har = false, _redact = false, _transport = false,
-    _call = false, cookies = false, _dcookies = false }, SESSION_MT)
+    _call = false, cookies = false }, SESSION_MT)
   for k, v in pairs(cfg) do
     local want = SESSION_ONLY[k]
     if want == true then -- checked by the module that handles it
@@ -184,7 +184,6 @@ local function new_session(cfg, keep_cookies)
   options.session(s, cfg) -- limits, base URL, redaction, the resolved defaults
   if keep_cookies then
     s.cookies = cookies.new(share)
-    s._dcookies = s.defaults.cookies ~= nil -- they may override the jar's (lurl.exchange)
     open_jars[share] = true
   else
     s.cookies = nil

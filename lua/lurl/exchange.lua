@@ -144,7 +144,7 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
   while true do
     local res, err, t, ctx
     local hop_opts, hop_flags, nojar = opts, flags, false
-    if (opts and opts.cookies ~= nil or sess._dcookies) and sess.cookies then
+    if c.cookies and sess.cookies then
       hop_opts, hop_flags, nojar = cookie_override(sess, opts, url, flags)
     end
     if bare then -- the engine branch below, without deadline, limits or io
