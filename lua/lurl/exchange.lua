@@ -102,18 +102,18 @@ end
 -- Cookie line is made here (the jar's cookies for url, the request's
 -- replacing those of their names) and the response's Set-Cookie fields are
 -- stored here, by lurl.transport's rules.  Returns the hop's options and
--- flags, and whether the jar is off.  Only requests with `cookies` on a
+-- flags, or nil when no name clashes.  Only requests with `cookies` on a
 -- session with a jar come here.
 local function cookie_override(sess, opts, url, flags)
   local given = opts and opts.cookies
   if given == nil then given = sess.defaults.cookies end
-  if type(given) ~= "table" then return opts, flags, false end -- core.start says why
+  if type(given) ~= "table" then return nil end -- core.start says why
   local jar = transport.jar_cookies(sess.cookies, url)
   local clash = false
   for i = 1, #jar do
     if given[jar[i].name] ~= nil then clash = true break end
   end
-  if not clash then return opts, flags, false end
+  if not clash then return nil end
   local merged = {}
   for i = 1, #jar do
     local c = jar[i]
@@ -123,7 +123,7 @@ local function cookie_override(sess, opts, url, flags)
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
   o.cookies = merged
-  return o, flags | NO_JAR, true
+  return o, flags | NO_JAR
 end
 
 -- The hops of one attempt: sends the request and follows its redirects.
@@ -141,14 +141,15 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
   local bare = c.bare -- nothing but libcurl's engine to drive (lurl.options.mark)
   local redirects = c.redirects -- the statuses that may redirect (none without allow_redirects)
   local history, req -- req: the redirect state (lurl.redirect), from the first redirect on
+  local jar = c.cookies and sess.cookies -- a jar the call's cookies may override
   while true do
-    local res, err, t, ctx
-    local hop_opts, hop_flags, nojar = opts, flags, false
-    if c.cookies and sess.cookies then
-      hop_opts, hop_flags, nojar = cookie_override(sess, opts, url, flags)
+    local res, err, t, ctx, given -- given: {opts, flags} of a hop sent with the jar off
+    if jar then
+      local o, f = cookie_override(sess, opts, url, flags)
+      if o then given = { opts, flags }; opts, flags = o, f end
     end
     if bare then -- the engine branch below, without deadline, limits or io
-      t, err = start(fname, argn, method, url, hop_opts, sess.defaults, hop_flags, 0, sess._share)
+      t, err = start(fname, argn, method, url, opts, sess.defaults, flags, 0, sess._share)
       if t then
         wait(t)
         res, err = result(t)
@@ -180,7 +181,7 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
       if tr then
         res, err = transport.hop(sess, tr, method, url, opts, flags, c)
       else -- libcurl's engine
-        t, err = start(fname, argn, method, url, hop_opts, sess.defaults, hop_flags, remaining_ms,
+        t, err = start(fname, argn, method, url, opts, sess.defaults, flags, remaining_ms,
           sess._share)
         if t then
           ctx = c.io and io_context(c, flags, method, url) or nil
@@ -195,6 +196,10 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
         end
       end
     end
+    if given then -- the redirect state and what follows see the call's own
+      opts, flags = given[1], given[2]
+      if res then transport.store_cookies(jar, url, res) end
+    end
     if not res then
       if sess._observers then
         emit(sess, { type = "error", error = err, method = method, url = url, attempt = attempt or 1,
@@ -203,7 +208,6 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
       err.attempts = attempt or 1
       return nil, err
     end
-    if nojar then transport.store_cookies(sess.cookies, url, res) end
     if not bare then
       if ctx and ctx.stream then
         res._t, res._ctx = t, ctx
