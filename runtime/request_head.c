@@ -5,6 +5,7 @@
 ** Cookie line; every name and value checked before anything is sent.
 */
 #define _POSIX_C_SOURCE 200809L
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,7 +25,8 @@ static const char default_ua[] = LURL_DEFAULT_UA;
 
 typedef struct hdr {
   const char *name, *value; /* value NULL = remove the header */
-  size_t nlen, vlen;
+  size_t vlen;
+  unsigned nlen;            /* a longer name is refused (check_field) */
   int gen;                  /* the pairs list that added it (hdrs.gen), or 0 */
 } hdr;
 
@@ -70,7 +72,7 @@ static void hdr_set(req *r, hdrs *hs, const char *name, size_t nlen, const char 
   if (!h) h = hdr_add(r, hs);
   else if (hs->multi) hdr_drop_from(hs, (int)(h - hs->h) + 1, name, nlen, -1); /* one left */
   h->name = name;
-  h->nlen = nlen;
+  h->nlen = (unsigned)nlen;
   h->value = value;
   h->vlen = vlen;
   h->gen = 0;
@@ -88,7 +90,7 @@ static void hdr_pair(req *r, hdrs *hs, const char *name, size_t nlen, const char
   else hdr_drop_from(hs, 0, name, nlen, 0); /* a false pair before it */
   hdr *h = hdr_add(r, hs);
   h->name = name;
-  h->nlen = nlen;
+  h->nlen = (unsigned)nlen;
   h->value = value;
   h->vlen = vlen;
   h->gen = hs->gen;
@@ -154,7 +156,7 @@ static const char *header_value(req *r, hdrs *hs, size_t *vlen) {
 static int check_field(req *r, const char *name, size_t nlen, const char *value, size_t vlen,
                        const char *method, const char *url) {
   lua_State *L = r->L;
-  const char *why = lurl_req_bad_name(name, nlen)      ? "is not a valid header name"
+  const char *why = nlen > UINT_MAX || lurl_req_bad_name(name, nlen) ? "is not a valid header name"
                     : value && bad_value(value, vlen) ? "has a value with CR, LF or NUL"
                                                       : NULL;
   if (!why) return 0;
