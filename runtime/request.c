@@ -542,6 +542,7 @@ static lurl_transfer **make_transfer(lua_State *L, req *r, const start_args *a,
     lurl_handle_url(t->hd, a->url, a->url_len);
   }
   if (a->flags & HOP_FRESH) SET_RARE(r, CURLOPT_FRESH_CONNECT, 1L);
+  if (a->flags & HOP_NO_JAR) SET_RARE(r, CURLOPT_COOKIEFILE, NULL); /* the share's jar stays */
   return guard;
 }
 

@@ -5,6 +5,7 @@
 ** Cookie line; every name and value checked before anything is sent.
 */
 #define _POSIX_C_SOURCE 200809L
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,15 +25,21 @@ static const char default_ua[] = LURL_DEFAULT_UA;
 
 typedef struct hdr {
   const char *name, *value; /* value NULL = remove the header */
-  size_t nlen, vlen;
+  size_t vlen;
+  unsigned nlen;            /* a longer name is refused (check_field) */
+  int gen;                  /* the pairs list that added it (hdrs.gen), or 0 */
 } hdr;
 
 typedef struct hdrs {
   hdr h[MAX_HEADERS];
   int n;
   int nnum;                              /* integer values written in num */
+  int gen;                               /* pairs lists merged so far */
+  int multi;                             /* a name may have several entries */
   char num[MAX_HEADERS][LURL_INT_CHARS]; /* so they need no Lua string */
 } hdrs;
+
+#define HDRS_INIT(hs) ((hs).n = (hs).nnum = (hs).gen = (hs).multi = 0)
 
 static hdr *hdr_find(hdrs *hs, const char *name, size_t nlen) {
   for (int i = 0; i < hs->n; i++)
@@ -40,18 +47,54 @@ static hdr *hdr_find(hdrs *hs, const char *name, size_t nlen) {
   return NULL;
 }
 
+/* Removes every entry for `name` from index k on (values = 1: only those
+** that send a value, 0: only removals, -1: all). */
+static void hdr_drop_from(hdrs *hs, int k, const char *name, size_t nlen, int values) {
+  int j = k;
+  for (int i = k; i < hs->n; i++) {
+    const hdr *h = &hs->h[i];
+    if (lurl_ieq(h->name, h->nlen, name, nlen) && (values < 0 || values == (h->value != NULL)))
+      continue;
+    hs->h[j++] = *h;
+  }
+  hs->n = j;
+}
+
+static hdr *hdr_add(req *r, hdrs *hs) {
+  if (hs->n == MAX_HEADERS)
+    lurl_field_error(r->L, r->argn, r->fname, "headers", "more than %d headers", MAX_HEADERS);
+  return &hs->h[hs->n++];
+}
+
 static void hdr_set(req *r, hdrs *hs, const char *name, size_t nlen, const char *value,
                     size_t vlen) {
   hdr *h = hdr_find(hs, name, nlen);
-  if (!h) {
-    if (hs->n == MAX_HEADERS)
-      lurl_field_error(r->L, r->argn, r->fname, "headers", "more than %d headers", MAX_HEADERS);
-    h = &hs->h[hs->n++];
-  }
+  if (!h) h = hdr_add(r, hs);
+  else if (hs->multi) hdr_drop_from(hs, (int)(h - hs->h) + 1, name, nlen, -1); /* one left */
   h->name = name;
-  h->nlen = nlen;
+  h->nlen = (unsigned)nlen;
   h->value = value;
   h->vlen = vlen;
+  h->gen = 0;
+}
+
+/* A {name, value} pair of the list being merged (hs->gen): its first pair
+** of a name replaces every earlier entry of that name, the next ones add
+** lines; false removes the field (and this list's earlier lines of it). */
+static void hdr_pair(req *r, hdrs *hs, const char *name, size_t nlen, const char *value,
+                     size_t vlen) {
+  int first = 1;
+  for (int i = 0; i < hs->n && first; i++)
+    if (hs->h[i].gen == hs->gen && lurl_ieq(hs->h[i].name, hs->h[i].nlen, name, nlen)) first = 0;
+  if (first || !value) hdr_drop_from(hs, 0, name, nlen, -1);
+  else hdr_drop_from(hs, 0, name, nlen, 0); /* a false pair before it */
+  hdr *h = hdr_add(r, hs);
+  h->name = name;
+  h->nlen = (unsigned)nlen;
+  h->value = value;
+  h->vlen = vlen;
+  h->gen = hs->gen;
+  hs->multi = 1;
 }
 
 /* A header name (a method, a cookie name) is an HTTP token; values may not
@@ -75,57 +118,118 @@ static void invalid_header(req *r, const char *what, const char *why) {
 }
 
 /*
-** Merges the headers table at idx into hs.  Returns 0, or -1 with an
+** The header value at the top of the stack (its name just below it): a
+** string, a number (written in hs->num or kept in the anchor table), or
+** false (NULL: the field is removed).  Raises naming the option for
+** anything else.
+*/
+static const char *header_value(req *r, hdrs *hs, const char *name, size_t *vlen) {
+  lua_State *L = r->L;
+  const char *value = NULL;
+  *vlen = 0;
+  int ty = lua_type(L, -1);
+  if (ty == LUA_TSTRING) {
+    value = lua_tolstring(L, -1, vlen); /* the table keeps it */
+  } else if (ty == LUA_TNUMBER && lua_isinteger(L, -1) && hs->nnum < MAX_HEADERS) {
+    value = hs->num[hs->nnum++]; /* lives as long as hs */
+    *vlen = lurl_fmt_int(hs->num[hs->nnum - 1], (long long)lua_tointeger(L, -1));
+  } else if (ty == LUA_TNUMBER) {
+    /* the string made from a number lives in the stack slot popped by the
+    ** caller: it is kept in the anchor table until the request is built */
+    lurl_req_check_finite(r, -1, "headers");
+    if (!r->anchor) { /* made when first needed, below the name */
+      lua_newtable(L);
+      lua_insert(L, -3);
+      r->anchor = lua_gettop(L) - 2;
+    }
+    value = lua_tolstring(L, -1, vlen);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, r->anchor, (lua_Integer)lua_rawlen(L, r->anchor) + 1);
+  } else if (ty != LUA_TBOOLEAN || lua_toboolean(L, -1)) { /* the field names the header */
+    const char *got = luaL_typename(L, -1);
+    lurl_field_error(L, r->argn, r->fname, lua_pushfstring(L, "headers.%s", name),
+                     "string, number or false expected, got %s", got);
+  }
+  return value;
+}
+
+/* Is this name and value fit for the head?  Returns 0, or -1 with an
+** InvalidHeader error pushed (name and value stay on the stack). */
+static int check_field(req *r, const char *name, size_t nlen, const char *value, size_t vlen,
+                       const char *method, const char *url) {
+  lua_State *L = r->L;
+  const char *why = nlen > UINT_MAX || lurl_req_bad_name(name, nlen) ? "is not a valid header name"
+                    : value && bad_value(value, vlen) ? "has a value with CR, LF or NUL"
+                                                      : NULL;
+  if (!why) return 0;
+  lua_pushfstring(L, "header '%s' %s; nothing was sent",
+                  bad_value(name, nlen) ? "(name with CR, LF or NUL)" : name, why);
+  lurl_push_error(L, "InvalidHeader", lua_tostring(L, -1), method, url, -1);
+  lua_remove(L, -2);
+  return -1;
+}
+
+/* The {name, value} pairs at 1..npairs of the headers table at idx, in
+** order, after its named fields.  Returns 0, or -1 with InvalidHeader
+** pushed. */
+static int merge_pairs(req *r, hdrs *hs, int idx, lua_Integer npairs, const char *method,
+                       const char *url) {
+  lua_State *L = r->L;
+  hs->gen++;
+  for (lua_Integer i = 1; i <= npairs; i++) {
+    if (lua_rawgeti(L, idx, i) != LUA_TTABLE)
+      lurl_req_field_error(r, "headers", "{name, value} pairs in a sequence", -1);
+    lua_rawgeti(L, -1, 1);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      lurl_req_field_error(r, "headers", "{name, value} pair with a string name", -1);
+    lua_rawgeti(L, -2, 2);
+    lua_remove(L, -3); /* the pair, which keeps both strings */
+    size_t nlen, vlen;
+    const char *name = lua_tolstring(L, -2, &nlen);
+    const char *value = header_value(r, hs, name, &vlen);
+    if (check_field(r, name, nlen, value, vlen, method, url)) {
+      lua_remove(L, -2); /* the value, */
+      lua_remove(L, -2); /* and the name; the error stays */
+      return -1;
+    }
+    hdr_pair(r, hs, name, nlen, value, vlen);
+    lua_pop(L, 2); /* an anchor made below the name stays */
+  }
+  return 0;
+}
+
+/*
+** Merges the headers table at idx into hs: its named fields, then its
+** {name, value} pairs (integer keys 1..n).  Returns 0, or -1 with an
 ** InvalidHeader error pushed.  Never puts the value in a message: it may be
 ** a secret.
 */
 static int merge_headers(req *r, hdrs *hs, int idx, const char *method, const char *url) {
   lua_State *L = r->L;
   idx = lua_absindex(L, idx);
+  lua_Integer npairs = 0;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
-    if (lua_type(L, -2) != LUA_TSTRING) lurl_req_field_error(r, "headers", "string header name", -2);
-    size_t nlen, vlen = 0;
-    const char *name = lua_tolstring(L, -2, &nlen);
-    const char *value = NULL;
-    int ty = lua_type(L, -1);
-    if (ty == LUA_TSTRING) {
-      value = lua_tolstring(L, -1, &vlen); /* the table keeps it */
-    } else if (ty == LUA_TNUMBER && lua_isinteger(L, -1) && hs->nnum < MAX_HEADERS) {
-      value = hs->num[hs->nnum++]; /* lives as long as hs */
-      vlen = lurl_fmt_int(hs->num[hs->nnum - 1], (long long)lua_tointeger(L, -1));
-    } else if (ty == LUA_TNUMBER) {
-      /* the string made from a number lives in the stack slot popped
-      ** below: it is kept in the anchor table until the request is built */
-      lurl_req_check_finite(r, -1, "headers");
-      if (!r->anchor) { /* made when first needed, below the key */
-        lua_newtable(L);
-        lua_insert(L, -3);
-        r->anchor = lua_gettop(L) - 2;
-      }
-      value = lua_tolstring(L, -1, &vlen);
-      lua_pushvalue(L, -1);
-      lua_rawseti(L, r->anchor, (lua_Integer)lua_rawlen(L, r->anchor) + 1);
-    } else if (ty != LUA_TBOOLEAN || lua_toboolean(L, -1)) { /* the field names the header */
-      const char *got = luaL_typename(L, -1);
-      lurl_field_error(L, r->argn, r->fname, lua_pushfstring(L, "headers.%s", name),
-                       "string, number or false expected, got %s", got);
+    if (lua_isinteger(L, -2)) { /* a pair: merged after the named fields */
+      if (lua_type(L, -1) != LUA_TTABLE)
+        lurl_req_field_error(r, "headers", "{name, value} pair", -1);
+      npairs++;
+      lua_pop(L, 1);
+      continue;
     }
-    const char *why = lurl_req_bad_name(name, nlen)      ? "is not a valid header name"
-                      : value && bad_value(value, vlen) ? "has a value with CR, LF or NUL"
-                                                  : NULL;
-    if (why) {
-      lua_pop(L, 2);
-      lua_pushfstring(L, "header '%s' %s; nothing was sent",
-                      bad_value(name, nlen) ? "(name with CR, LF or NUL)" : name, why);
-      lurl_push_error(L, "InvalidHeader", lua_tostring(L, -1), method, url, -1);
-      lua_remove(L, -2);
+    if (lua_type(L, -2) != LUA_TSTRING) lurl_req_field_error(r, "headers", "string header name", -2);
+    size_t nlen, vlen;
+    const char *name = lua_tolstring(L, -2, &nlen);
+    const char *value = header_value(r, hs, name, &vlen);
+    if (check_field(r, name, nlen, value, vlen, method, url)) {
+      lua_remove(L, -2); /* the value, */
+      lua_remove(L, -2); /* and the key; the error stays */
       return -1;
     }
     hdr_set(r, hs, name, nlen, value, vlen);
     lua_pop(L, 1);
   }
-  return 0;
+  return npairs ? merge_pairs(r, hs, idx, npairs, method, url) : 0;
 }
 
 /* ------------------------------------------------ the list and record -- */
@@ -318,6 +422,10 @@ static int apply_auth(req *r) {
     }
     SET_RARE(r, CURLOPT_HTTPAUTH, ntlm ? (long)CURLAUTH_NTLM : (long)CURLAUTH_DIGEST);
     r->t->curl_auth = 1;
+    /* a cookie the 401 sets goes back on the retry, as in a session: a
+    ** handle on no jar gets a cookie store of its own for this transfer,
+    ** freed with it (a tainted handle is reset, cookies and all) */
+    if (!r->t->share || !lurl_share_has_jar(r->t->share)) SET_RARE(r, CURLOPT_COOKIEFILE, "");
     SET_RARE(r, CURLOPT_USERNAME, lua_tostring(L, -2));
     SET_RARE(r, CURLOPT_PASSWORD, lua_tostring(L, -1));
     lua_settop(L, a - 1);
@@ -402,7 +510,12 @@ static int add_cookies(req *r, hdrs *hs, const char **line, size_t *line_len) {
   if (nk < 0) return -1;
   luaL_Buffer cb;
   luaL_buffinit(L, &cb);
-  if (existing && existing->value) luaL_addlstring(&cb, existing->value, existing->vlen);
+  for (int i = 0; existing && i < hs->n; i++) { /* every Cookie header (pairs repeat it) */
+    const hdr *h = &hs->h[i];
+    if (!h->value || !lurl_ieq(h->name, h->nlen, "Cookie", 6)) continue;
+    if (luaL_bufflen(&cb)) luaL_addstring(&cb, "; ");
+    luaL_addlstring(&cb, h->value, h->vlen);
+  }
   for (int i = 0; i < nk; i++) {
     lua_getfield(L, idx, keys[i].s);
     size_t vl;
@@ -415,11 +528,7 @@ static int add_cookies(req *r, hdrs *hs, const char **line, size_t *line_len) {
   }
   luaL_pushresult(&cb);
   lua_remove(L, idx);
-  if (existing) { /* drop the header entry: libcurl writes the line */
-    int k = (int)(existing - hs->h);
-    memmove(&hs->h[k], &hs->h[k + 1], (size_t)(hs->n - k - 1) * sizeof hs->h[0]);
-    hs->n--;
-  }
+  if (existing) hdr_drop_from(hs, 0, "Cookie", 6, -1); /* libcurl writes the line */
   size_t n;
   const char *str = lua_tolstring(L, -1, &n); /* stays on the stack until emitted */
   if (n) {
@@ -429,13 +538,9 @@ static int add_cookies(req *r, hdrs *hs, const char **line, size_t *line_len) {
   return 0;
 }
 
-/* Removes the entry for `name` (libcurl then writes what it would). */
+/* Removes the entries for `name` (libcurl then writes what it would). */
 static void hdr_drop(hdrs *hs, const char *name, size_t nlen) {
-  hdr *h = hdr_find(hs, name, nlen);
-  if (!h) return;
-  int k = (int)(h - hs->h);
-  memmove(&hs->h[k], &hs->h[k + 1], (size_t)(hs->n - k - 1) * sizeof hs->h[0]);
-  hs->n--;
+  hdr_drop_from(hs, 0, name, nlen, -1);
 }
 
 /* Every string that ends up in the request head (the User-Agent, a bearer
@@ -497,12 +602,10 @@ static int merge_table(req *r, hdrs *hs, int from_opts) {
 static int merge_rest(req *r, hdrs *hs, int kind, int flags, const char **cookie,
                       size_t *cookie_len) {
   if (flags & HOP_DROP_BODY) { /* requests purges these with the body */
-    hdr *c = hdr_find(hs, "Content-Type", 12);
-    if (c) c->value = NULL, c->vlen = 0;
+    if (hdr_find(hs, "Content-Type", 12)) hdr_set(r, hs, "Content-Type", 12, NULL, 0);
   }
   if (flags & HOP_STRIP_AUTH) { /* another host: the user's credentials stay */
-    hdr *a = hdr_find(hs, "Authorization", 13);
-    if (a) a->value = NULL, a->vlen = 0;
+    if (hdr_find(hs, "Authorization", 13)) hdr_set(r, hs, "Authorization", 13, NULL, 0);
     hdr_drop(hs, "Cookie", 6);               /* requests drops both too */
     hdr_drop(hs, "Proxy-Authorization", 19);
     SET_RARE(r, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
@@ -587,7 +690,7 @@ static hdr *headset_h(headset *set) { return (hdr *)(headset_snap(set) + set->ns
 static headset *headset_make(req *r, int idx, const void **snap, int n, int *err) {
   lua_State *L = r->L;
   hdrs hs;
-  hs.n = hs.nnum = 0;
+  HDRS_INIT(hs);
   *err = 0;
   hdr_set(r, &hs, "User-Agent", 10, default_ua, sizeof default_ua - 1);
   const char *ae = lurl_accept_encoding();
@@ -701,7 +804,7 @@ static int merge_all(req *r, hdrs *hs, int kind, int body_i, int is_upload, int 
 int lurl_req_build_headers(req *r, int kind, int body_i, int is_upload, int flags) {
   lurl_transfer *t = r->t;
   hdrs hs;
-  hs.n = hs.nnum = 0;
+  HDRS_INIT(hs);
   headset *whole = NULL;
   const char *cookie = NULL;
   size_t cookie_len = 0;

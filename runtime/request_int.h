@@ -25,6 +25,8 @@
 #define HOP_CHECK 16      /* a dry run: the options are read and checked,
                              the URL taken as it is, nothing is sent
                              (a session's defaults, when it is made) */
+#define HOP_NO_JAR 32     /* the session's jar neither sends nor stores: the
+                             Lua side made the Cookie line (lurl.exchange) */
 
 /* Every option a request accepts; anything else is a typo and refused. */
 enum {

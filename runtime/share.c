@@ -84,6 +84,9 @@ int lurl_share_keep(lurl_share *s, CURL *h) {
   return 1;
 }
 
+/* Does the share keep cookies (a session's jar)? */
+int lurl_share_has_jar(const lurl_share *s) { return s->cookies; }
+
 /* A handle the session used before, or NULL. */
 CURL *lurl_share_take(lurl_share *s) {
   return s->nidle > 0 ? s->idle[--s->nidle] : NULL;

@@ -19,6 +19,7 @@ void lurl_share_attach(lurl_share *s, CURL *h);
 void lurl_share_detach(lurl_share *s, CURL *h);
 int lurl_share_keep(lurl_share *s, CURL *h);
 CURL *lurl_share_take(lurl_share *s);
+int lurl_share_has_jar(const lurl_share *s);
 /* The share metatable; core.share, share_close, cookie_lines, cookie_add. */
 void lurl_share_open(lua_State *L);
 

@@ -73,6 +73,54 @@ core.open_jars = open_jars
 local smethods = {}
 SESSION_MT.__index = smethods
 
+-- s.headers: case-insensitive like res.headers (SPEC, Sessions), but it
+-- keeps the spelling last written, since that is what goes out.  The table
+-- holds one raw entry per field, so core.start reads it as a plain table
+-- (and its headset snapshot, request_head.c, sees every change); only a
+-- key absent as spelled reaches these functions, which scan the table (a
+-- session has a few headers) for another spelling.
+local function spelled(t, k)
+  local l = k:lower()
+  for key in next, t do
+    if type(key) == "string" and key:lower() == l then return key end
+  end
+end
+
+local SESSION_HEADERS_MT = {
+  __name = "http.session_headers",
+  __index = function(t, k)
+    if type(k) == "string" then
+      local key = spelled(t, k)
+      if key then return rawget(t, key) end
+    end
+  end,
+  __newindex = function(t, k, v)
+    if type(k) == "string" then
+      local key = spelled(t, k)
+      if key then rawset(t, key, nil) end -- one entry per field: this spelling wins
+    end
+    if v ~= nil then rawset(t, k, v) end
+  end,
+}
+
+-- The session's headers table: a new case-insensitive table holding the
+-- given one's fields (a name given in two spellings keeps one of them).
+local function session_headers(given)
+  local h = setmetatable({}, SESSION_HEADERS_MT)
+  if given == nil then return h end
+  if type(given) ~= "table" then
+    error(("bad argument #1 to 'session' (field 'headers': table expected, got %s)"):format(type(given)), 4)
+  end
+  for k, v in pairs(given) do
+    if type(k) ~= "string" then
+      error("bad argument #1 to 'session' (field 'headers': name = value table expected;"
+        .. " {name, value} pairs are for a request's headers)", 4)
+    end
+    h[k] = v
+  end
+  return h
+end
+
 local SESSION_ONLY = { base_url = "string", hooks = "table", rate_limit = "number",
   max_connections = "number", max_host_connections = "number", trace = true, har = true,
   transport = true, cassette = true, record = true, match_on = true, before_record = true }
@@ -151,7 +199,7 @@ local function new_session(cfg, keep_cookies)
     ok, msg = pcall(retry.policy, s.defaults.retry, "session", 1)
     if not ok then error((tostring(msg):gsub("^[^:]*:%d+: ", "")), 3) end -- at the caller's line
   end
-  s.headers = s.defaults.headers or {}
+  s.headers = session_headers(s.defaults.headers)
   s.defaults.headers = s.headers -- live: s.headers.X = "y" applies to later requests
   check_transport(cfg.transport)
   s._transport = cfg.transport or installed

@@ -35,6 +35,7 @@ local next_request = redirect.next
 local FRESH = redirect.FRESH
 local DROP_BODY = redirect.DROP_BODY
 local STRIP_AUTH = redirect.STRIP_AUTH
+local NO_JAR = 32 -- core.start's flag: libcurl's jar neither sends nor stores (HOP_NO_JAR)
 local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true,
   TRACE = true }
 M.IDEMPOTENT = IDEMPOTENT
@@ -120,6 +121,37 @@ function M.engine_hop(sess, fname, argn, method, url, opts, flags, remaining_ms,
   return nil, err
 end
 
+-- A request's `cookies` override the jar's cookies of the same name
+-- (requests merges them into the jar it sends from).  libcurl sends the
+-- jar's matching cookies before CURLOPT_COOKIE's and cannot leave one out,
+-- so when a name clashes the hop goes with libcurl's jar off (NO_JAR): its
+-- Cookie line is made here (the jar's cookies for url, the request's
+-- replacing those of their names) and the response's Set-Cookie fields are
+-- stored here, by lurl.transport's rules.  Returns the hop's options and
+-- flags, or nil when no name clashes.  Only requests with `cookies` on a
+-- session with a jar come here.
+local function cookie_override(sess, opts, url, flags)
+  local given = opts and opts.cookies
+  if given == nil then given = sess.defaults.cookies end
+  if type(given) ~= "table" then return nil end -- core.start says why
+  local jar = transport.jar_cookies(sess.cookies, url)
+  local clash = false
+  for i = 1, #jar do
+    if given[jar[i].name] ~= nil then clash = true break end
+  end
+  if not clash then return nil end
+  local merged = {}
+  for i = 1, #jar do
+    local c = jar[i]
+    if given[c.name] == nil then merged[c.name] = c.value end
+  end
+  for k, v in pairs(given) do merged[k] = v end
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  o.cookies = merged
+  return o, flags | NO_JAR
+end
+
 -- The hops of one attempt: sends the request and follows its redirects.
 -- Returns res, or nil, err.  flags: FRESH for a method that is not
 -- idempotent (M.flags_of), else 0; deadline nil and attempt nil (1) for a
@@ -137,8 +169,15 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
   -- req: the redirect state (lurl.redirect), from the first redirect on;
   -- resent: true once a hop was sent again after a 401 (an auth flow's)
   local history, req, resent
+  local jar = c.cookies and sess.cookies -- a jar the call's cookies may override
   while true do
-    local res, err, t, ctx, stamp -- stamp: what an auth flow signed the hop with
+    -- stamp: what an auth flow signed the hop with; given: {opts, flags} of
+    -- a hop sent with the jar off
+    local res, err, t, ctx, stamp, given
+    if jar then
+      local o, f = cookie_override(sess, opts, url, flags)
+      if o then given = { opts, flags }; opts, flags = o, f end
+    end
     if bare then -- the engine branch below, without deadline, limits or io
       t, err = start(fname, argn, method, url, opts, sess.defaults, flags, 0, sess._share)
       if t then
@@ -213,6 +252,10 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
       end
     end
     ::failed::
+    if given then -- the redirect state and what follows see the call's own
+      opts, flags = given[1], given[2]
+      if res then transport.store_cookies(jar, url, res) end
+    end
     if not res then
       if sess._observers then
         emit(sess, { type = "error", error = err, method = method, url = url, attempt = attempt or 1,

@@ -14,7 +14,7 @@
 --                      nothing the Lua side reads (the common case, found by
 --                      one pass over opts' keys), else a new resolved table.
 -- A resolved call is {allow, max, retry, policy, total, io, stream,
--- body_fn, on_progress, progress, rctx, auth, hooks}:
+-- body_fn, on_progress, progress, cookies, rctx, auth, hooks}:
 --   allow, max   allow_redirects (default true), max_redirects (default 30)
 --   redirects    lurl.redirect.STATUSES when allow is true, else an empty set
 --   retry        the retry option; policy its lurl.retry policy, made on
@@ -22,6 +22,8 @@
 --   total        timeout.total in seconds, or nil (none, false, math.huge)
 --   io           true when the transfer needs Lua while it runs: stream,
 --                an upload function, on_progress or progress
+--   cookies      true when the call (or the session) gives `cookies`, which
+--                may override the jar's (lurl.exchange)
 --   rctx         the redaction context (lurl.redact) or nil
 --   auth         an auth function or flow lurl runs (lurl.auth), or nil
 --   hooks        the call's own `hooks` (run after the session's), or nil
@@ -43,7 +45,8 @@ local retry = lazy "lurl.retry"
 -- key, which the call's value then overrides.
 local LUA_KEYS = { allow_redirects = true, max_redirects = true, retry = true, timeout = "table",
   stream = true, body = "function", on_progress = true, progress = true, redact = true,
-  proxy = true, proxies = true, auth = "flow", hooks = true }
+  proxy = true, proxies = true, auth = "flow", hooks = true,
+  cookies = true }
 M.LUA_KEYS = LUA_KEYS
 
 -- An auth option lurl runs itself (lurl.auth): a function, or an object of
@@ -114,6 +117,7 @@ local function resolve(opts, d, rctx0, fname, argn)
   c.body_fn = type(body) == "function" and body or nil
   c.on_progress, c.progress = prog, bar
   c.io = (st or c.body_fn or prog or bar) and true or false
+  c.cookies = pick(opts, d, "cookies") ~= nil
   local rctx = rctx0
   if opts and (opts.redact ~= nil or opts.proxy ~= nil or opts.proxies ~= nil) then
     -- what the session's and this call's `redact`, `proxy` and `proxies`

@@ -110,12 +110,30 @@ local function base64(s)
 end
 M.base64 = base64
 
--- Case-insensitive merge of header tables into out (lower-case key -> {name, value}).
+-- Case-insensitive merge of header tables into out (lower-case key -> {name, value}):
+-- the named fields, then the {name, value} pairs in order (the first pair of
+-- a name replaces the field, the next ones join it with ", ", as one field
+-- of a response's headers table reads).
 local function merge_headers(out, h)
   if not h then return end
   for k, v in pairs(h) do
-    local l = tostring(k):lower()
-    if v == false then out[l] = nil else out[l] = { tostring(k), tostring(v) } end
+    if math.type(k) ~= "integer" then
+      local l = tostring(k):lower()
+      if v == false then out[l] = nil else out[l] = { tostring(k), tostring(v) } end
+    end
+  end
+  local seen = {}
+  for _, p in ipairs(h) do
+    local name, v = tostring(p[1]), p[2]
+    local l = name:lower()
+    if v == false then
+      out[l] = nil
+    elseif seen[l] and out[l] then
+      out[l][2] = out[l][2] .. ", " .. tostring(v)
+    else
+      out[l] = { name, tostring(v) }
+    end
+    seen[l] = true
   end
 end
 
@@ -137,6 +155,7 @@ local function jar_cookies(jar, url)
   end
   return out
 end
+M.jar_cookies = jar_cookies
 
 -- A multipart/form-data body of `files` (and the form fields of a `data`
 -- table), as libcurl's mime.c lays it out: data fields first, then files,
@@ -280,10 +299,12 @@ function M.request(sess, method, url, opts, flags)
     end
   end
   local crumbs = {}
-  if sess.cookies then
-    for _, c in ipairs(jar_cookies(sess.cookies, url)) do crumbs[#crumbs + 1] = c.name .. "=" .. c.value end
-  end
   local given = opt(opts, d, "cookies")
+  if sess.cookies then -- the request's cookies replace the jar's of their names
+    for _, c in ipairs(jar_cookies(sess.cookies, url)) do
+      if type(given) ~= "table" or given[c.name] == nil then crumbs[#crumbs + 1] = c.name .. "=" .. c.value end
+    end
+  end
   if type(given) == "table" then
     for _, k in ipairs(sorted_keys(given)) do crumbs[#crumbs + 1] = k .. "=" .. tostring(given[k]) end
   end
@@ -342,6 +363,7 @@ local function store_cookies(jar, url, res)
     end
   end
 end
+M.store_cookies = store_cookies
 
 local function reason_phrase(status)
   return core.reason("", status)
