@@ -78,6 +78,9 @@ SESSION_MT.__index = smethods
 local SESSION_ONLY = { base_url = "string", hooks = "table", rate_limit = "number",
   max_connections = "number", max_host_connections = "number", trace = true, har = true,
   transport = true, cassette = true, record = true, match_on = true, before_record = true }
+-- the request options (runtime/request_opts.c's list), which a session takes as defaults
+local REQUEST_OPTS = {}
+for _, k in ipairs(core.option_names) do REQUEST_OPTS[k] = true end
 
 -- Observers for a session's trace and har options (lua/lurl/trace.lua and
 -- lua/lurl/har.lua own their formats).
@@ -132,6 +135,10 @@ local function new_session(cfg, keep_cookies)
       end
     elseif type(k) ~= "string" then
       error("bad argument #1 to 'session' (option names must be strings)", 3)
+    elseif not REQUEST_OPTS[k] then -- named here, where the session's own keys are known too
+      local near = core.nearest(k, SESSION_ONLY, core.option_names)
+      error(("bad argument #1 to 'session' (unknown option '%s'%s)"):format(k,
+        near and (" (did you mean '%s'?)"):format(near) or ""), 3)
     else
       s.defaults[k] = v
     end
