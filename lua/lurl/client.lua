@@ -31,7 +31,7 @@ http.robots = function(url, o) return require("lurl.robots").allowed(url, o) end
 http.now = core.now -- a monotonic clock, in seconds, for timing a script's own work
 http.spawn, http.join, http.sleep = task.spawn, task.join, task.sleep
 
-core.config[1] = json.encode
+core.config[1] = json.encode_at -- raises "field 'json.x': ...", core.start words it
 core.set_response_mt(response.mt) -- core.result's tables come out as responses
 
 local cerror = core.error
