@@ -155,7 +155,7 @@ local function new_session(cfg, keep_cookies)
     dd.auth = false
   end
   local ok, msg = pcall(core.start, "session", 1, "GET", "http://localhost/", dd, nil, CHECK)
-  if not ok then error(msg, 3) end
+  if not ok then error((tostring(msg):gsub("^[^:]*:%d+: ", "")), 3) end -- positioned once
   if s.defaults.retry ~= nil then
     ok, msg = pcall(retry.policy, s.defaults.retry, "session", 1)
     if not ok then error((tostring(msg):gsub("^[^:]*:%d+: ", "")), 3) end -- at the caller's line

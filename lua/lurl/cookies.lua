@@ -119,11 +119,12 @@ end
 -- jar:save(path): writes the jar in cookies.txt format, through a temporary
 -- file renamed into place, and raises when it cannot.
 function jar.save(self, path)
+  local share = check(self, "save")
   if type(path) ~= "string" then
     error(("bad argument #1 to 'save' (string expected, got %s)"):format(type(path)), 2)
   end
   local lines, now = {}, os.time()
-  for _, line in ipairs(core.cookie_lines(check(self, "save"))) do
+  for _, line in ipairs(core.cookie_lines(share)) do
     local c = parse(line)
     if c and not (c.expires and c.expires <= now) then lines[#lines + 1] = line end
   end
