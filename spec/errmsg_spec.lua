@@ -219,14 +219,21 @@ end
     end
   end
 
-  it("is reported as a missing module by lurl", function()
-    fault_reset()
-    check(run(q(os.getenv("LURL_BIN") or "build/lurl"), ""))
-    assert.are.same({}, fault_log())
-  end)
+  -- lurl (LURL_BIN: a sanitizer build's http.so loads only in its own
+  -- binary), plus the interpreter running this spec when it is another
+  -- (lua5.4 with build/http.so), as spec/mock_spec.lua does
+  local list = { os.getenv("LURL_BIN") or "lua5.4" }
+  local i = -1
+  while arg and arg[i - 1] do i = i - 1 end
+  local me = arg and arg[i]
+  if me and me ~= list[1] then list[#list + 1] = me end
+  local build = os.getenv("LURL_BUILD_DIR") or "build"
+  for _, interp in ipairs(list) do
+    it("is reported as a missing module, not bad JSON, by " .. interp:match("[^/]*$"), function()
+      fault_reset()
+      check(run(q(interp), build .. "/?.so"))
+      assert.are.same({}, fault_log())
+    end)
+  end
 
-  it("is reported as a missing module by lua5.4", function()
-    local build = os.getenv("LURL_BUILD_DIR") or "build"
-    check(run("lua5.4", build .. "/?.so"))
-  end)
 end)
