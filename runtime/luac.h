@@ -59,4 +59,15 @@ int lurl_sorted_keys(lua_State *L, int idx, lurl_key *keys, int max);
 int lurl_field_error(lua_State *L, int argn, const char *fname, const char *field,
                      const char *fmt, ...);
 
+/* The name among names[0..n-1] nearest to k (klen bytes): at most two
+** edits away (one for a name of three letters or fewer), ASCII case
+** ignored, swapped neighbours one edit; NULL when none is that near.  Only
+** ever called on an error path. */
+const char *lurl_nearest(const char *k, size_t klen, const char *const *names, int n);
+/* Pushes " (did you mean 'x'?)", or "" when no name is near; returns it. */
+const char *lurl_push_did_you_mean(lua_State *L, const char *k, size_t klen,
+                                   const char *const *names, int n);
+/* core.nearest(name, t...): lurl_nearest over the names tables t hold. */
+int lurl_core_nearest(lua_State *L);
+
 #endif

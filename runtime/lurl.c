@@ -432,6 +432,7 @@ static void repl(lua_State *L) {
     }
     if (status == LUA_OK) print_results(L);
     else report(L, status);
+    if (status != LUA_OK && prompt_on) lurl_prompt_hint(L); /* res.headers.get(...) */
   }
   lua_settop(L, 0);
   if (prompt_on) lurl_prompt_end(L);

@@ -41,6 +41,7 @@ static const char PROMPT_KEY[] = "lurl.prompt";
 static lua_State *prompt_L = NULL;
 static char *history_path = NULL;  /* NULL: no history file */
 static char *last_line = NULL;     /* the newest history entry */
+static char *read_line = NULL;     /* the line read last, for prompt.lua's hint */
 static volatile sig_atomic_t got_sigint = 0;
 
 static void on_sigint(int sig) {
@@ -95,6 +96,15 @@ static int call_prompt(lua_State *L, const char *name, int nargs) {
     return 0;
   }
   return 1;
+}
+
+void lurl_prompt_hint(lua_State *L) {
+  lua_pushstring(L, read_line ? read_line : "");
+  if (call_prompt(L, "hint", 1) && lua_type(L, -1) == LUA_TSTRING) {
+    printf("%s\n", lua_tostring(L, -1));
+    fflush(stdout);
+  }
+  lua_pop(L, 1);
 }
 
 /* ---- completion ---------------------------------------------------- */
@@ -237,6 +247,8 @@ int lurl_prompt_read(lua_State *L, const char *prompt) {
     free(last_line);
     last_line = strdup(line);
   }
+  free(read_line);
+  read_line = strdup(line);
   lua_pushstring(L, line);
   free(line);
   return 1;
@@ -247,7 +259,13 @@ void lurl_prompt_print(lua_State *L) {
   size_t len;
   const char *s;
   if (n == 0) return;
-  luaL_checkstack(L, 3, "too many results to print");
+  luaL_checkstack(L, n + 4, "too many results to print");
+  /* a nil read as requests spells it (res.status_code) gets a hint below
+  ** it; the hint (or nil) waits under the values */
+  lua_pushstring(L, read_line ? read_line : "");
+  for (int i = 1; i <= n; i++) lua_pushvalue(L, i);
+  call_prompt(L, "hint", n + 1);
+  lua_insert(L, 1);
   /* show(...) returns the whole text (it falls back to tostring per value
   ** itself), written here: a script that replaced io.write or closed
   ** io.stdout still sees its results. */
@@ -257,6 +275,7 @@ void lurl_prompt_print(lua_State *L) {
   } else {
     fputs("(the prompt's printer failed)\n", stdout);
   }
+  if (lua_type(L, 1) == LUA_TSTRING) printf("%s\n", lua_tostring(L, 1));
   lua_settop(L, 0);
   fflush(stdout);
 }
@@ -273,6 +292,8 @@ void lurl_prompt_end(lua_State *L) {
     history_path = NULL;
   }
   clear_history();
+  free(read_line);
+  read_line = NULL;
   free(last_line);
   last_line = NULL;
   prompt_L = NULL;

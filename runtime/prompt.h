@@ -33,6 +33,12 @@ int lurl_prompt_read(lua_State *L, const char *prompt);
 ** when the printer itself fails.
 */
 void lurl_prompt_print(lua_State *L);
+/*
+** lurl_prompt_hint [-0, +0]: after a line failed, prints prompt.lua's hint
+** when the line read a requests spelling (res.headers.get) lurl spells
+** otherwise.  Never raises.
+*/
+void lurl_prompt_hint(lua_State *L);
 
 /* lurl_prompt_end [-0, +0]: writes the history file (bounded) and forgets L. */
 void lurl_prompt_end(lua_State *L);

@@ -1,6 +1,6 @@
 -- prompt.lua: the policy of lurl's interactive prompt (runtime/prompt.c is
 -- the libedit glue).  Compiled into the binary only and run once when the
--- prompt opens; it returns { setup, show, complete }.
+-- prompt opens; it returns { setup, show, complete, hint }.
 --
 -- show(...) turns the results of a line into text: tables expanded and
 -- bounded (depth, entries, cycles), a response as status line, headers and
@@ -368,6 +368,55 @@ function M.complete(text)
   if #out == 1 and type(values[1]) == "function" then out[1] = out[1] .. "(" end
   sort(out)
   return out
+end
+
+-- ---- requests spellings ------------------------------------------------
+
+-- What a requests user types, by the kind of object it is typed on, and
+-- lurl's spelling ("." a field, ":" a method, else the whole text).
+local REQUESTS = {
+  ["http.response"] = { status_code = ".status", content = ".body", iter_content = ":chunks()",
+    iter_lines = ":lines()", apparent_encoding = ".encoding", json = ":json()" },
+  ["http.headers"] = { get = '["name"] (any case)' },
+  ["http.session"] = { mount = "http.session{transport = fn}" },
+  http = { exceptions = ".errors" },
+}
+
+local function kind_of(obj)
+  if obj ~= nil and obj == rawget(G, "http") then return "http" end
+  local mt = getmt(obj)
+  return mt ~= nil and type(rawget(mt, "__name")) == "string" and rawget(mt, "__name") or nil
+end
+
+-- hint(line, ...) -> "-- lurl: res.status (requests: status_code)" when the
+-- line reads a requests spelling on a response, its headers, a session or
+-- http (looked up raw from the globals), and the line printed a nil (or
+-- failed: called with the line alone); else nil.  Read only, runs no code.
+function M.hint(line, ...)
+  local n = select("#", ...)
+  if n > 0 then
+    local any_nil = false
+    for i = 1, n do any_nil = any_nil or select(i, ...) == nil end
+    if not any_nil then return nil end
+  end
+  if type(line) ~= "string" then return nil end
+  for chain in gmatch(line, "[%a_][%w_]*[%w_%.:]*") do
+    local obj, path = G, ""
+    for sep, name in gmatch(chain, "([%.:]?)([%a_][%w_]*)") do
+      local map = path ~= "" and REQUESTS[kind_of(obj)]
+      local lurl = map and map[name]
+      if lurl and (name ~= "json" or sep == ".") then
+        if match(lurl, "^[%.:]") then lurl = path .. lurl
+        elseif match(lurl, "^%[") then lurl = path .. lurl end
+        return fmt("-- lurl: %s (requests: %s)", lurl, name)
+      end
+      if name == "json" then break end
+      obj = step(obj, name)
+      if obj == nil then break end
+      path = path == "" and name or path .. "." .. name
+    end
+  end
+  return nil
 end
 
 return M

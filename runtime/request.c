@@ -149,7 +149,12 @@ static void check_record(req *r, int idx, const char *field, const char *const *
     if (!k || !known[i]) {
       if (lua_isinteger(L, -1))
         lurl_field_error(L, r->argn, r->fname, field, "%s expected, got a list", expected);
-      lua_pushfstring(L, "%s expected, got key '%s'", expected, luaL_tolstring(L, -1, NULL));
+      size_t n;
+      const char *key = luaL_tolstring(L, -1, &n);
+      int count = 0;
+      while (known[count]) count++;
+      lua_pushfstring(L, "%s expected, got key '%s'%s", expected, key,
+                      lurl_push_did_you_mean(L, key, n, known, count));
       lurl_field_error(L, r->argn, r->fname, field, "%s", lua_tostring(L, -1));
     }
   }
@@ -670,4 +675,12 @@ void lurl_request_open(lua_State *L) {
   lua_setfield(L, -2, "start");
   lua_pushcfunction(L, lurl_req_core_form);
   lua_setfield(L, -2, "form");
+  lua_createtable(L, O_COUNT, 0); /* core.option_names: the request options, for messages */
+  for (int i = 0; i < O_COUNT; i++) {
+    lua_pushstring(L, lurl_req_opt_names[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, "option_names");
+  lua_pushcfunction(L, lurl_core_nearest);
+  lua_setfield(L, -2, "nearest");
 }

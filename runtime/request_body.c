@@ -4,9 +4,11 @@
 ** through the read callback).
 */
 #include <stdio.h>
+#include <string.h>
 
 #include <lauxlib.h>
 
+#include "errors.h"
 #include "luac.h"
 #include "mime.h"
 #include "request_int.h"
@@ -42,7 +44,14 @@ int lurl_req_body(req *r) {
   if (ty != LUA_TNIL) {
     lua_rawgeti(L, r->config, LURL_CONFIG_JSON_ENCODE);
     lua_insert(L, -2);
-    lua_call(L, 1, 1);
+    /* what cjson cannot encode comes back as "field 'json.x': why" */
+    int st = lua_pcall(L, 1, 1, 0);
+    if (st != LUA_OK) {
+      if (st != LUA_ERRRUN || lua_type(L, -1) != LUA_TSTRING) lua_error(L); /* memory: as it is */
+      const char *msg = lua_tostring(L, -1);
+      if (strncmp(msg, "field '", 7) != 0) lurl_raise(L, "%s", msg); /* lua-cjson missing */
+      lurl_raise(L, "bad argument #%d to '%s' (%s)", r->argn, r->fname, msg);
+    }
     lua_pushliteral(L, "application/json");
     return BODY_STRING;
   }

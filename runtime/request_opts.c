@@ -65,9 +65,12 @@ lurl_optset lurl_req_scan(req *r, int idx, int check) {
     else if (check && lua_type(L, -1) != LUA_TSTRING)
       lurl_raise(L, "bad argument #%d to '%s' (option names must be strings)", r->argn,
                  r->fname);
-    else if (check)
-      lurl_raise(L, "bad argument #%d to '%s' (unknown option '%s')", r->argn, r->fname,
-                 lua_tostring(L, -1));
+    else if (check) {
+      size_t n;
+      const char *k = lua_tolstring(L, -1, &n);
+      lurl_raise(L, "bad argument #%d to '%s' (unknown option '%s'%s)", r->argn, r->fname, k,
+                 lurl_push_did_you_mean(L, k, n, lurl_req_opt_names, O_COUNT));
+    }
   }
   if (check && lua_getmetatable(L, idx)) {
     lua_pop(L, 1);

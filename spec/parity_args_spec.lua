@@ -302,7 +302,7 @@ describe("a positional table where a record is expected", function()
     local url = FAULT .. "/ok"
     local cases = {
       { { timeout = { 3, 4, 5 } }, "field 'timeout': {connect=, read=, total=} expected, got a list" },
-      { { timeout = { conect = 3 } }, "field 'timeout': {connect=, read=, total=} expected, got key 'conect'" },
+      { { timeout = { conect = 3 } }, "field 'timeout': {connect=, read=, total=} expected, got key 'conect' (did you mean 'connect'?)" },
       { { proxies = { "http://127.0.0.1:1" } }, "field 'proxies': {http=, https=, all=} expected, got a list" },
     }
     for _, c in ipairs(cases) do

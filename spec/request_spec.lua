@@ -797,9 +797,9 @@ describe("argument errors", function()
 
   it("raise for an unknown option, naming it, before anything is sent", function()
     fault_reset()
-    assert.matches("bad argument #2 to 'get' (unknown option 'timeoutt')",
+    assert.matches("bad argument #2 to 'get' (unknown option 'timeoutt' (did you mean 'timeout'?))",
       raised(http.get, FAULT .. "/ok", { timeoutt = 1 }), 1, true)
-    assert.matches("bad argument #3 to 'request' (unknown option 'header')",
+    assert.matches("bad argument #3 to 'request' (unknown option 'header' (did you mean 'headers'?))",
       raised(http.request, "GET", FAULT .. "/ok", { header = {} }), 1, true)
     assert.are.same({}, fault_log())
   end)

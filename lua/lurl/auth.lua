@@ -165,7 +165,11 @@ local function hop_body(opts, d, flags, fname, argn)
     return body, ctype
   end
   local j = opt(opts, d, "json")
-  if j ~= nil then return core.config[1](j), "application/json" end
+  if j ~= nil then
+    local ok, body = pcall(core.config[1], j) -- raises "field 'json.x': why" (http.json)
+    if not ok then error(("bad argument #%d to '%s' (%s)"):format(argn, fname, tostring(body)), 0) end
+    return body, "application/json"
+  end
   local data = opt(opts, d, "data")
   if type(data) == "table" then
     return core.form(data, fname, argn, "data"), "application/x-www-form-urlencoded"

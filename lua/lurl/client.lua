@@ -29,7 +29,7 @@ http.html = function(text, base_url) return require("lurl.html").parse(text, bas
 http.now = core.now -- a monotonic clock, in seconds, for timing a script's own work
 http.spawn, http.join, http.sleep = task.spawn, task.join, task.sleep
 
-core.config[1] = json.encode
+core.config[1] = json.encode_at -- raises "field 'json.x': ...", core.start words it
 core.set_response_mt(response.mt) -- core.result's tables come out as responses
 
 local cerror = core.error
@@ -124,6 +124,9 @@ end
 local SESSION_ONLY = { base_url = "string", hooks = "table", rate_limit = "number",
   max_connections = "number", max_host_connections = "number", trace = true, har = true,
   transport = true, cassette = true, record = true, match_on = true, before_record = true }
+-- the request options (runtime/request_opts.c's list), which a session takes as defaults
+local REQUEST_OPTS = {}
+for _, k in ipairs(core.option_names) do REQUEST_OPTS[k] = true end
 
 -- Observers for a session's trace and har options (lua/lurl/trace.lua and
 -- lua/lurl/har.lua own their formats).
@@ -178,6 +181,10 @@ local function new_session(cfg, keep_cookies)
       end
     elseif type(k) ~= "string" then
       error("bad argument #1 to 'session' (option names must be strings)", 3)
+    elseif not REQUEST_OPTS[k] then -- named here, where the session's own keys are known too
+      local near = core.nearest(k, SESSION_ONLY, core.option_names)
+      error(("bad argument #1 to 'session' (unknown option '%s'%s)"):format(k,
+        near and (" (did you mean '%s'?)"):format(near) or ""), 3)
     else
       s.defaults[k] = v
     end
@@ -194,7 +201,7 @@ local function new_session(cfg, keep_cookies)
     dd.auth = false
   end
   local ok, msg = pcall(core.start, "session", 1, "GET", "http://localhost/", dd, nil, CHECK)
-  if not ok then error(msg, 3) end
+  if not ok then error((tostring(msg):gsub("^[^:]*:%d+: ", "")), 3) end -- positioned once
   if s.defaults.retry ~= nil then
     ok, msg = pcall(retry.policy, s.defaults.retry, "session", 1)
     if not ok then error((tostring(msg):gsub("^[^:]*:%d+: ", "")), 3) end -- at the caller's line

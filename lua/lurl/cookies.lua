@@ -15,8 +15,10 @@ JAR_MT.__index = jar
 
 local HEADER = "# Netscape HTTP Cookie File\n# Written by lurl; curl -b and -c read and write this format.\n\n"
 
-local function check(self)
-  if getmetatable(self) ~= JAR_MT then error("cookie jar method called without ':'", 3) end
+local function check(self, fname)
+  if getmetatable(self) ~= JAR_MT then
+    error(("bad argument #1 to '%s' (cookie jar expected; call it as jar:%s())"):format(fname, fname), 3)
+  end
   return self._share
 end
 
@@ -52,7 +54,7 @@ end
 function jar.list(self)
   local out = {}
   local now = os.time()
-  for _, line in ipairs(core.cookie_lines(check(self))) do
+  for _, line in ipairs(core.cookie_lines(check(self, "list"))) do
     local c = parse(line)
     -- libcurl drops expired cookies lazily (when it next builds a Cookie
     -- header); a cookie deleted by Max-Age=0 is still in its list until then
@@ -63,6 +65,7 @@ end
 
 -- jar:get(name [, domain]) -> value | nil
 function jar.get(self, name, domain)
+  check(self, "get")
   if type(name) ~= "string" then
     error(("bad argument #1 to 'get' (string expected, got %s)"):format(type(name)), 2)
   end
@@ -85,7 +88,7 @@ end
 -- domain is required: a cookie belongs to a site.  expires is a Unix time;
 -- without it the cookie lasts as long as the session.
 function jar.set(self, name, value, o)
-  local share = check(self)
+  local share = check(self, "set")
   if type(name) ~= "string" or name == "" or name:find("[%s;=\t]") then
     error("bad argument #1 to 'set' (cookie name expected)", 2)
   end
@@ -110,17 +113,18 @@ function jar.set(self, name, value, o)
 end
 
 function jar.clear(self)
-  core.cookie_add(check(self), "ALL")
+  core.cookie_add(check(self, "clear"), "ALL")
 end
 
 -- jar:save(path): writes the jar in cookies.txt format, through a temporary
 -- file renamed into place, and raises when it cannot.
 function jar.save(self, path)
+  local share = check(self, "save")
   if type(path) ~= "string" then
     error(("bad argument #1 to 'save' (string expected, got %s)"):format(type(path)), 2)
   end
   local lines, now = {}, os.time()
-  for _, line in ipairs(core.cookie_lines(check(self))) do
+  for _, line in ipairs(core.cookie_lines(share)) do
     local c = parse(line)
     if c and not (c.expires and c.expires <= now) then lines[#lines + 1] = line end
   end
@@ -144,7 +148,7 @@ end
 -- jar:load(path): adds the cookies of a cookies.txt file (curl -c writes
 -- them); raises when the file cannot be read.
 function jar.load(self, path)
-  local share = check(self)
+  local share = check(self, "load")
   if type(path) ~= "string" then
     error(("bad argument #1 to 'load' (string expected, got %s)"):format(type(path)), 2)
   end

@@ -13,6 +13,14 @@ local json = require "http.json"
 local M = {}
 local methods = {}
 local lazy = {}
+local RESPONSE_MT -- below
+local getmetatable = getmetatable
+
+-- A method called with '.' (res.json()) gets no response as self: said so
+-- at the caller's line (one metatable test per method call, none per request).
+local function not_self(fname)
+  error(("bad argument #1 to '%s' (response expected; call it as res:%s())"):format(fname, fname), 3)
+end
 
 -- Case-insensitive header table: keys are stored lower-case and looked up
 -- lower-case, so res.headers["Content-Type"] == res.headers["content-type"].
@@ -124,6 +132,7 @@ function lazy.method(r) return core.hop_info(r._tm, "method") end
 function lazy.attempts() return 1 end -- set by the client when there were more
 
 function methods.header_values(r, name)
+  if getmetatable(r) ~= RESPONSE_MT then not_self("header_values") end
   if type(name) ~= "string" then
     error(("bad argument #1 to 'header_values' (string expected, got %s)"):format(type(name)), 2)
   end
@@ -180,9 +189,11 @@ local function json_text(body)
 end
 
 function methods.json(r)
+  if getmetatable(r) ~= RESPONSE_MT then not_self("json") end
   local text = json_text(r.body)
   local ok, v = pcall(json.decode, text)
   if ok then return integers(v) end
+  if v == json.NO_CJSON then error(v, 2) end -- no lua-cjson: not the server's fault
   local msg = tostring(v)
   local pos = tonumber(msg:match("character (%d+)")) or 1
   -- the excerpt of a body that echoes credentials must not show them
@@ -199,6 +210,7 @@ end
 -- res:html() -> the body parsed as an HTML5 document (lurl.html, loaded
 -- on first use).
 function methods.html(r)
+  if getmetatable(r) ~= RESPONSE_MT then not_self("html") end
   return require("lurl.html").response(r)
 end
 
@@ -211,6 +223,7 @@ local RETRY_STATUSES = { [429] = true, [502] = true, [503] = true, [504] = true 
 
 -- Returns the response when ok; raises an HTTPError carrying it otherwise.
 function methods.raise_for_status(r)
+  if getmetatable(r) ~= RESPONSE_MT then not_self("raise_for_status") end
   if r.status < 400 then return r end
   local ctx = rawget(r, "_redact")
   local err = core.error("HTTPError",
@@ -224,6 +237,7 @@ end
 
 -- res:close(): releases an unfinished stream's connection.  Idempotent.
 function methods.close(r)
+  if getmetatable(r) ~= RESPONSE_MT then not_self("close") end
   local t = rawget(r, "_t")
   if t then
     r._t = nil
@@ -244,13 +258,25 @@ local stream = setmetatable({}, { __index = function(t, k)
 end })
 
 -- res:chunks([size]) -> iterator over chunks of the body (64 KiB by default).
-function methods.chunks(r, size) return stream.chunks(r, size) end
+function methods.chunks(r, size)
+  if getmetatable(r) ~= RESPONSE_MT then not_self("chunks") end
+  return stream.chunks(r, size)
+end
 -- res:read(n) -> up to n bytes (fewer only at the end), nil at the end.
-function methods.read(r, n) return stream.read(r, n) end
+function methods.read(r, n)
+  if getmetatable(r) ~= RESPONSE_MT then not_self("read") end
+  return stream.read(r, n)
+end
 -- res:lines() -> iterator over lines without their LF or CRLF.
-function methods.lines(r) return stream.lines(r) end
+function methods.lines(r)
+  if getmetatable(r) ~= RESPONSE_MT then not_self("lines") end
+  return stream.lines(r)
+end
 -- res:save(path [, {resume=, progress=}]) -> bytes written.
-function methods.save(r, path, o) return stream.save(r, path, o) end
+function methods.save(r, path, o)
+  if getmetatable(r) ~= RESPONSE_MT then not_self("save") end
+  return stream.save(r, path, o)
+end
 -- res.body of a streamed response (a buffered one has it from the start)
 -- reads the rest of it.
 function lazy.body(r) return stream.body(r) end
@@ -266,7 +292,7 @@ local function index(r, k)
   end
 end
 
-local RESPONSE_MT = {
+RESPONSE_MT = {
   __name = "http.response",
   __index = index,
   __tostring = function(r)

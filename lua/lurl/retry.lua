@@ -52,7 +52,9 @@ function M.policy(opt, fname, argn)
   if p then return p end
   for k in pairs(opt) do
     if not KNOWN[k] then
-      error(("bad argument #%d to '%s' (field 'retry': unknown key '%s')"):format(argn, fname, tostring(k)), 4)
+      local near = require("http.core").nearest(k, KNOWN)
+      error(("bad argument #%d to '%s' (field 'retry': unknown key '%s'%s)"):format(argn, fname,
+        tostring(k), near and (" (did you mean '%s'?)"):format(near) or ""), 4)
     end
   end
   local function num(k)
