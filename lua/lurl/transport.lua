@@ -212,36 +212,120 @@ local function requote(url)
   return head .. rest
 end
 
--- The request the transport gets.
-function M.request(sess, method, url, opts, flags)
+-- Speed trick: requoted URLs, by the URL given.  A mocked session asks for
+-- the same few URLs again and again, and requote() scans each one with a
+-- character class.  Invariant: requote is a function of the URL alone.
+-- Bounded as lurl.exchange's joined URLs: the cache starts over at
+-- REQUOTE_KEEP URLs.
+local REQUOTE_KEEP = 256
+local requoted, nrequoted = {}, 0
+local function requote_cached(url)
+  local q = requoted[url]
+  if q then return q end
+  q = requote(url)
+  if nrequoted >= REQUOTE_KEEP then requoted, nrequoted = {}, 0 end
+  requoted[url], nrequoted = q, nrequoted + 1
+  return q
+end
+
+local function copy_map(h)
+  local out = {}
+  for k, v in next, h do out[k] = v end
+  return out
+end
+
+-- Speed trick: the header map of a session's defaults (User-Agent and
+-- d.headers merged, lower-case name -> {name, value}), kept in
+-- sess._tmap and reused while the user agent is the same string and the
+-- live d.headers holds the same keys and values (checked by one traversal
+-- against a copy, as request_head.c's headset is).  The kept map is never
+-- changed: a hop that adds to it works on a copy.
+local function same_headers(copy, live)
+  if live == nil then return copy == nil end
+  if copy == nil then return false end
+  local n = 0
+  for k, v in next, live do
+    if copy[k] ~= v then return false end
+    n = n + 1
+  end
+  return n == copy[0]
+end
+
+local function session_map(sess, d, ua)
+  local kept, dh = sess._tmap, d.headers
+  if kept and kept.ua == ua and same_headers(kept.copy, dh) then return kept.map end
+  local h = {}
+  h["user-agent"] = { "User-Agent", type(ua) == "string" and ua or DEFAULT_UA }
+  merge_headers(h, dh) -- headers' User-Agent wins, as in request_head.c
+  local copy
+  if type(dh) == "table" then
+    copy = {}
+    local n = 0
+    for k, v in pairs(dh) do copy[k], n = v, n + 1 end
+    copy[0] = n
+  end
+  sess._tmap = { ua = ua, copy = copy, map = h }
+  return h
+end
+
+-- A request's headers (name -> value) and head lines, from its header map.
+local function map_headers(h)
+  local headers = {}
+  for _, v in next, h do headers[v[1]] = v[2] end
+  return headers
+end
+
+local function map_head(h)
+  local head = {}
+  for _, l in ipairs(sorted_keys(h)) do
+    local name, value = h[l][1], h[l][2]
+    head[#head + 1] = name .. ": " .. oneline(value) .. "\r\n"
+  end
+  return table.concat(head)
+end
+M.map_head = map_head
+
+-- The request a transport gets: method, url and body are fields;
+-- `headers` is made from the header map (req._h) when first read (most
+-- mocked hops never read it).  The map is never changed once the request
+-- is made, so the headers and the head lines made from it later are
+-- those of the hop.
+local REQ_INDEX = function(req, k)
+  if k == "headers" then
+    local headers = map_headers(req._h)
+    rawset(req, "headers", headers)
+    return headers
+  end
+end
+M.req_index = REQ_INDEX
+local REQ_MT = { __name = "lurl.transport.request", __index = REQ_INDEX }
+
+-- The request the transport gets (headers lazily; see REQ_INDEX).
+function M.build(sess, method, url, opts, flags)
   local d = sess.defaults
   local params = opt(opts, d, "params")
   if params and (flags & NO_PARAMS) == 0 then
     local q = type(params) == "table" and form(params) or tostring(params)
     if q ~= "" then url = url .. (url:find("?", 1, true) and "&" or "?") .. q end
   end
-  url = requote(url)
-  local h = {}
-  local ua = opt(opts, d, "user_agent") -- headers' User-Agent wins, as in request_head.c
-  h["user-agent"] = { "User-Agent", type(ua) == "string" and ua or DEFAULT_UA }
-  merge_headers(h, d.headers)
-  merge_headers(h, opts and opts.headers)
+  url = requote_cached(url)
+  local h, own = session_map(sess, d, opt(opts, d, "user_agent")), false
+  local oh = opts and opts.headers
+  if oh then
+    h, own = copy_map(h), true
+    merge_headers(h, oh)
+  end
   local body
   if (flags & DROP_BODY) == 0 then
     local j, data, b = opt(opts, d, "json"), opt(opts, d, "data"), opt(opts, d, "body")
     local files = opt(opts, d, "files")
+    local ctype
     if files then
-      local ctype
       body, ctype = multipart(files, data)
-      if not h["content-type"] then h["content-type"] = { "Content-Type", ctype } end
     elseif j ~= nil then
-      body = json.encode(j)
-      if not h["content-type"] then h["content-type"] = { "Content-Type", "application/json" } end
+      body, ctype = json.encode(j), "application/json"
     elseif type(data) == "table" then
-      body = form(data)
-      if not h["content-type"] then
-        h["content-type"] = { "Content-Type", "application/x-www-form-urlencoded" }
-      end
+      body, ctype = form(data), "application/x-www-form-urlencoded"
     elseif data ~= nil then
       body = tostring(data)
     elseif type(b) == "string" then
@@ -253,48 +337,67 @@ function M.request(sess, method, url, opts, flags)
     elseif b ~= nil and io and io.type(b) == "file" then -- an open file: what is left of it
       body = b:read("a") or ""
     end
+    if ctype and not h["content-type"] then
+      if not own then h, own = copy_map(h), true end
+      h["content-type"] = { "Content-Type", ctype }
+    end
   end
   if (flags & STRIP_AUTH) ~= 0 then
-    h["authorization"] = nil
+    if h["authorization"] then
+      if not own then h, own = copy_map(h), true end
+      h["authorization"] = nil
+    end
   else
     -- basic ({user, password} or http.basic) and bearer, as request_head.c
     -- makes them; digest, netrc (and NTLM, Negotiate) are libcurl's and
     -- add nothing here; without an auth option, a URL's user:password is
     -- Basic, as libcurl sends it
-    local auth = opt(opts, d, "auth")
+    local auth, value = opt(opts, d, "auth"), nil
     if type(auth) == "table" then
       local scheme = auth.scheme or "basic"
       if scheme == "basic" then
         local user, pw = auth.user or auth[1], auth.password or auth[2]
-        h["authorization"] = { "Authorization", "Basic " .. base64(tostring(user) .. ":" .. tostring(pw)) }
+        value = "Basic " .. base64(tostring(user) .. ":" .. tostring(pw))
       elseif scheme == "bearer" then
-        h["authorization"] = { "Authorization", "Bearer " .. auth.token }
+        value = "Bearer " .. auth.token
       end
-    elseif not h["authorization"] then
+    elseif not h["authorization"] and url:find("@", 1, true) then
       local userinfo = url:match("^%a[%w+.-]*://([^/?#]*)@")
       if userinfo then
         local dec = userinfo:gsub("%%(%x%x)", function(x) return string.char(tonumber(x, 16)) end)
         if not userinfo:find(":", 1, true) then dec = dec .. ":" end
-        h["authorization"] = { "Authorization", "Basic " .. base64(dec) }
+        value = "Basic " .. base64(dec)
       end
     end
+    if value then
+      if not own then h, own = copy_map(h), true end
+      h["authorization"] = { "Authorization", value }
+    end
   end
-  local crumbs = {}
+  local crumbs
   if sess.cookies then
-    for _, c in ipairs(jar_cookies(sess.cookies, url)) do crumbs[#crumbs + 1] = c.name .. "=" .. c.value end
+    local list = jar_cookies(sess.cookies, url)
+    if #list > 0 then
+      crumbs = {}
+      for _, c in ipairs(list) do crumbs[#crumbs + 1] = c.name .. "=" .. c.value end
+    end
   end
   local given = opt(opts, d, "cookies")
   if type(given) == "table" then
+    crumbs = crumbs or {}
     for _, k in ipairs(sorted_keys(given)) do crumbs[#crumbs + 1] = k .. "=" .. tostring(given[k]) end
   end
-  if #crumbs > 0 then h["cookie"] = { "Cookie", table.concat(crumbs, "; ") } end
-  local headers, head = {}, {}
-  for _, l in ipairs(sorted_keys(h)) do
-    local name, value = h[l][1], h[l][2]
-    headers[name] = value
-    head[#head + 1] = name .. ": " .. oneline(value) .. "\r\n"
+  if crumbs and #crumbs > 0 then
+    if not own then h = copy_map(h) end
+    h["cookie"] = { "Cookie", table.concat(crumbs, "; ") }
   end
-  return { method = method, url = url, headers = headers, body = body }, table.concat(head)
+  return setmetatable({ method = method, url = url, body = body, _h = h }, REQ_MT)
+end
+
+-- The request the transport gets and its head lines (lurl.cassette).
+function M.request(sess, method, url, opts, flags)
+  local req = M.build(sess, method, url, opts, flags)
+  return req, map_head(req._h)
 end
 
 -- Set-Cookie fields of a transport's response into the session's jar, with
@@ -343,19 +446,17 @@ local function store_cookies(jar, url, res)
   end
 end
 
-local function reason_phrase(status)
-  return core.reason("", status)
-end
+-- Speed trick: the status line of each status, made once.
+local status_lines = setmetatable({}, { __index = function(t, status)
+  local line = ("HTTP/1.1 %d %s\r\n"):format(status, core.reason("", status))
+  t[status] = line
+  return line
+end })
 
--- A response object from the transport's table.
-local function to_response(r, req, reqhead, method)
-  local status = r.status
-  if math.type(status) ~= "integer" then
-    error(("transport returned a response without an integer status (got %s)"):format(type(status)), 0)
-  end
-  local body = r.body
-  local head = { ("HTTP/1.1 %d %s\r\n"):format(status, reason_phrase(status)) }
-  local hs = r.headers or {}
+-- The header lines of a transport's response headers, and whether they
+-- hold a Content-Type and a Set-Cookie.
+local function header_lines(hs)
+  local head = {}
   local has_ct, has_sc = false, false
   for _, k in ipairs(sorted_keys(hs)) do
     local v, name = hs[k], tostring(k)
@@ -367,17 +468,63 @@ local function to_response(r, req, reqhead, method)
       head[#head + 1] = name .. ": " .. oneline(v) .. "\r\n"
     end
   end
+  return table.concat(head), has_ct, has_sc
+end
+
+-- Speed trick: the header lines of a headers table a transport answers
+-- again and again (a mock route's answer table), by the table, with a
+-- copy of it to check against: reused while the live table holds the
+-- same keys and values.  Only tables whose values are all strings or
+-- numbers are kept (a list of values could change inside).  Weak keys:
+-- an answer table no longer used takes its entry with it.
+local kept_lines = setmetatable({}, { __mode = "k" })
+local function lines_of(hs)
+  local kept = kept_lines[hs]
+  if kept and same_headers(kept.copy, hs) then return kept end
+  local lines, has_ct, has_sc = header_lines(hs)
+  local copy, n = {}, 0
+  for k, v in pairs(hs) do
+    if type(v) == "table" then
+      return { lines = lines, has_ct = has_ct, has_sc = has_sc, full = {} }
+    end
+    copy[k], n = v, n + 1
+  end
+  copy[0] = n
+  kept = { lines = lines, has_ct = has_ct, has_sc = has_sc, copy = copy, full = {} }
+  kept_lines[hs] = kept
+  return kept
+end
+
+local NO_HEADERS = {}
+
+-- A response object from the transport's table.
+local function to_response(r, req, method)
+  local status = r.status
+  if math.type(status) ~= "integer" then
+    error(("transport returned a response without an integer status (got %s)"):format(type(status)), 0)
+  end
+  local body, head = r.body, nil
+  local hl = lines_of(r.headers or NO_HEADERS)
   if body == nil and r.json ~= nil then
     body = json.encode(r.json)
-    if not has_ct then head[#head + 1] = "Content-Type: application/json\r\n" end
+    head = status_lines[status] .. hl.lines
+    if not hl.has_ct then head = head .. "Content-Type: application/json\r\n" end
+  else
+    head = hl.full[status] -- the status line and the header lines
+    if not head then
+      head = status_lines[status] .. hl.lines
+      hl.full[status] = head
+    end
+    body = body == nil and "" or tostring(body)
   end
-  body = body == nil and "" or tostring(body)
+  -- the request's head lines are made from its header map when read
+  -- (lurl.response's _reqhead); its timings are all 0 (lurl.response)
   local res = setmetatable({ status = status, url = req.url, body = body, method = method,
-    _head = table.concat(head), _reqhead = reqhead, _reqbody = req.body, http_version = "1.1",
-    elapsed = 0, timings = { dns = 0, connect = 0, tls = 0, ttfb = 0, total = 0, redirect = 0 } },
+    _head = head, _reqmap = req._h, _reqbody = req.body, http_version = "1.1", elapsed = 0 },
     response.mt)
-  return res, has_sc
+  return res, hl.has_sc
 end
+response.map_head = map_head
 
 -- The error of a transport that returned nil, err.
 local function to_error(err, method, url)
@@ -390,7 +537,7 @@ end
 
 -- One hop (lurl.exchange's hop with a `transport`): res or nil, err.
 function M.hop(sess, transport, method, url, opts, flags, _, deadline)
-  local req, reqhead = M.request(sess, method, url, opts, flags)
+  local req = M.build(sess, method, url, opts, flags)
   req.timeout, req.deadline = read_timeout(opt(opts, sess.defaults, "timeout")), deadline
   local r, err = transport(req)
   if r == M.PASS then return r end
@@ -398,7 +545,7 @@ function M.hop(sess, transport, method, url, opts, flags, _, deadline)
   if type(r) ~= "table" then
     error(("transport returned a %s (response table or nil, err expected)"):format(type(r)), 0)
   end
-  local res, cookies_set = to_response(r, req, reqhead, method)
+  local res, cookies_set = to_response(r, req, method)
   local max_body = opt(opts, sess.defaults, "max_body")
   if type(max_body) == "number" and #res.body > max_body then
     return nil, core.error("BodyTooLarge",
