@@ -193,6 +193,7 @@ end
 -- math.huge waits forever).
 local READ_DEFAULT = 30
 local function read_timeout(to)
+  if to == nil then return READ_DEFAULT end
   if type(to) == "table" then to = to.read == nil and READ_DEFAULT or to.read
   elseif to == nil then to = READ_DEFAULT end
   if type(to) ~= "number" or to >= 2147483.647 then return nil end
@@ -300,8 +301,9 @@ end
 M.req_index = REQ_INDEX
 local REQ_MT = { __name = "lurl.transport.request", __index = REQ_INDEX }
 
--- The request the transport gets (headers lazily; see REQ_INDEX).
-function M.build(sess, method, url, opts, flags)
+-- The request the transport gets (headers lazily; see REQ_INDEX), with
+-- its read timeout and total deadline (lurl.transport.hop's).
+function M.build(sess, method, url, opts, flags, timeout, deadline)
   local d = sess.defaults
   local params = opt(opts, d, "params")
   if params and (flags & NO_PARAMS) == 0 then
@@ -324,10 +326,13 @@ function M.build(sess, method, url, opts, flags)
       body, ctype = multipart(files, data)
     elseif j ~= nil then
       body, ctype = json.encode(j), "application/json"
-    elseif type(data) == "table" then
-      body, ctype = form(data), "application/x-www-form-urlencoded"
     elseif data ~= nil then
-      body = tostring(data)
+      if type(data) == "table" then
+        body, ctype = form(data), "application/x-www-form-urlencoded"
+      else
+        body = tostring(data)
+      end
+    elseif b == nil then -- no body: the type tests below are not free
     elseif type(b) == "string" then
       body = b
     elseif type(b) == "function" then
@@ -353,7 +358,7 @@ function M.build(sess, method, url, opts, flags)
     -- add nothing here; without an auth option, a URL's user:password is
     -- Basic, as libcurl sends it
     local auth, value = opt(opts, d, "auth"), nil
-    if type(auth) == "table" then
+    if auth ~= nil and type(auth) == "table" then
       local scheme = auth.scheme or "basic"
       if scheme == "basic" then
         local user, pw = auth.user or auth[1], auth.password or auth[2]
@@ -383,7 +388,7 @@ function M.build(sess, method, url, opts, flags)
     end
   end
   local given = opt(opts, d, "cookies")
-  if type(given) == "table" then
+  if given ~= nil and type(given) == "table" then
     crumbs = crumbs or {}
     for _, k in ipairs(sorted_keys(given)) do crumbs[#crumbs + 1] = k .. "=" .. tostring(given[k]) end
   end
@@ -391,7 +396,10 @@ function M.build(sess, method, url, opts, flags)
     if not own then h = copy_map(h) end
     h["cookie"] = { "Cookie", table.concat(crumbs, "; ") }
   end
-  return setmetatable({ method = method, url = url, body = body, _h = h }, REQ_MT)
+  -- path and headers are named so that the table is made with room for
+  -- them: the mock sets req.path, and req.headers is set when first read
+  return setmetatable({ method = method, url = url, body = body, _h = h, timeout = timeout,
+    deadline = deadline, path = nil, headers = nil }, REQ_MT)
 end
 
 -- The request the transport gets and its head lines (lurl.cassette).
@@ -499,6 +507,7 @@ local NO_HEADERS = {}
 
 -- A response object from the transport's table.
 local function to_response(r, req, method)
+  local sent = rawget(req, "body") -- (a request without one would ask REQ_MT)
   local status = r.status
   if math.type(status) ~= "integer" then
     error(("transport returned a response without an integer status (got %s)"):format(type(status)), 0)
@@ -520,7 +529,7 @@ local function to_response(r, req, method)
   -- the request's head lines are made from its header map when read
   -- (lurl.response's _reqhead); its timings are all 0 (lurl.response)
   local res = setmetatable({ status = status, url = req.url, body = body, method = method,
-    _head = head, _reqmap = req._h, _reqbody = req.body, http_version = "1.1", elapsed = 0 },
+    _head = head, _reqmap = req._h, _reqbody = sent, http_version = "1.1", elapsed = 0 },
     response.mt)
   return res, hl.has_sc
 end
@@ -537,8 +546,8 @@ end
 
 -- One hop (lurl.exchange's hop with a `transport`): res or nil, err.
 function M.hop(sess, transport, method, url, opts, flags, _, deadline)
-  local req = M.build(sess, method, url, opts, flags)
-  req.timeout, req.deadline = read_timeout(opt(opts, sess.defaults, "timeout")), deadline
+  local req = M.build(sess, method, url, opts, flags,
+    read_timeout(opt(opts, sess.defaults, "timeout")), deadline)
   local r, err = transport(req)
   if r == M.PASS then return r end
   if r == nil then return nil, to_error(err, method, req.url) end
@@ -547,7 +556,7 @@ function M.hop(sess, transport, method, url, opts, flags, _, deadline)
   end
   local res, cookies_set = to_response(r, req, method)
   local max_body = opt(opts, sess.defaults, "max_body")
-  if type(max_body) == "number" and #res.body > max_body then
+  if max_body ~= nil and type(max_body) == "number" and #res.body > max_body then
     return nil, core.error("BodyTooLarge",
       ("response body larger than max_body (%d bytes)"):format(math.floor(max_body)), method, req.url)
   end
