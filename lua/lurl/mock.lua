@@ -247,12 +247,14 @@ function MOCK_MT.__call(self, req)
     if r and (not rs or r.index < rs.index) then i = i + 1
     elseif rs then r, j = rs, j + 1
     else break end
-    if (not r.times or r.count < r.times) and route_matches(r, req, base, path) then
+    if (not r.times or r.count < r.times)
+        and (r.simple and (r.method == req.method or r.method == "*")
+          or not r.simple and route_matches(r, req, base, path)) then
       r.count = r.count + 1
       local calls = self.calls
       calls[#calls + 1] = req
       local a, err = r.answer
-      if type(a) == "function" then
+      if r.fn then
         a, err = a(req)
         if a == nil then return nil, err end
       end
@@ -332,7 +334,10 @@ local function add(self, fname, off, method, where, a, o)
   end
   local n_routes = #self._routes + 1
   local r = { method = method, where = where, answer = a, query = o.query, headers = o.headers,
-    times = o.times, count = 0, index = n_routes, exact = where:sub(1, 1) == "/" }
+    times = o.times, count = 0, index = n_routes, exact = where:sub(1, 1) == "/",
+    fn = type(a) == "function" }
+  -- simple: matched by its method alone once found by its path
+  r.simple = r.exact and not r.query and not r.headers
   self._routes[n_routes] = r
   if r.exact then
     local list = self._exact[where]

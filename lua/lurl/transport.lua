@@ -39,12 +39,6 @@ M.PASS = setmetatable({}, { __name = "lurl.transport.PASS" })
 local STRIP_AUTH, NO_PARAMS, DROP_BODY = redirect.STRIP_AUTH, redirect.NO_PARAMS, redirect.DROP_BODY
 local DEFAULT_UA = "lurl/" .. core.version().lurl
 
-local function opt(o, d, k)
-  local v = o and o[k]
-  if v == nil then v = d[k] end
-  return v
-end
-
 local function by_string(a, b) return tostring(a) < tostring(b) end
 local function sorted_keys(t)
   local ks, strings = {}, true
@@ -121,7 +115,11 @@ end
 
 -- The cookies of the session's jar that go to url (RFC 6265 5.4: domain,
 -- path, secure, expiry).
+local NONE = {}
+local cookie_lines = core.cookie_lines
 local function jar_cookies(jar, url)
+  -- an empty jar (most mocked sessions) costs one C call, not jar:list()
+  if #cookie_lines(jar._share) == 0 then return NONE end
   local list = jar:list()
   if #list == 0 then return list end
   local scheme, host = core.origin(url)
@@ -213,20 +211,21 @@ local function requote(url)
   return head .. rest
 end
 
--- Speed trick: requoted URLs, by the URL given.  A mocked session asks for
--- the same few URLs again and again, and requote() scans each one with a
--- character class.  Invariant: requote is a function of the URL alone.
--- Bounded as lurl.exchange's joined URLs: the cache starts over at
--- REQUOTE_KEEP URLs.
+-- Speed trick: requoted URLs and their user part (user:password@, or
+-- false), by the URL given.  A mocked session asks for the same few URLs
+-- again and again, and requote() scans each one with a character class.
+-- Invariant: both are functions of the URL alone.  Bounded as
+-- lurl.exchange's joined URLs: the cache starts over at REQUOTE_KEEP URLs.
 local REQUOTE_KEEP = 256
 local requoted, nrequoted = {}, 0
 local function requote_cached(url)
-  local q = requoted[url]
-  if q then return q end
-  q = requote(url)
+  local t = requoted[url]
+  if t then return t[1], t[2] end
+  local q = requote(url)
+  t = { q, q:find("@", 1, true) and q:match("^%a[%w+.-]*://([^/?#]*)@") or false }
   if nrequoted >= REQUOTE_KEEP then requoted, nrequoted = {}, 0 end
-  requoted[url], nrequoted = q, nrequoted + 1
-  return q
+  requoted[url], nrequoted = t, nrequoted + 1
+  return t[1], t[2]
 end
 
 local function copy_map(h)
@@ -303,24 +302,34 @@ local REQ_MT = { __name = "lurl.transport.request", __index = REQ_INDEX }
 
 -- The request the transport gets (headers lazily; see REQ_INDEX), with
 -- its read timeout and total deadline (lurl.transport.hop's).
+-- (opt() inline: `v = o.k; if v == nil then v = d.k end`, a few VM
+-- instructions against a call's dozens, ten times a hop)
+local NO_OPTS = {}
 function M.build(sess, method, url, opts, flags, timeout, deadline)
-  local d = sess.defaults
-  local params = opt(opts, d, "params")
+  local d, o = sess.defaults, opts or NO_OPTS
+  local params = o.params
+  if params == nil then params = d.params end
   if params and (flags & NO_PARAMS) == 0 then
     local q = type(params) == "table" and form(params) or tostring(params)
     if q ~= "" then url = url .. (url:find("?", 1, true) and "&" or "?") .. q end
   end
-  url = requote_cached(url)
-  local h, own = session_map(sess, d, opt(opts, d, "user_agent")), false
-  local oh = opts and opts.headers
+  local userinfo
+  url, userinfo = requote_cached(url)
+  local ua = o.user_agent
+  if ua == nil then ua = d.user_agent end
+  local h, own = session_map(sess, d, ua), false
+  local oh = o.headers
   if oh then
     h, own = copy_map(h), true
     merge_headers(h, oh)
   end
   local body
   if (flags & DROP_BODY) == 0 then
-    local j, data, b = opt(opts, d, "json"), opt(opts, d, "data"), opt(opts, d, "body")
-    local files = opt(opts, d, "files")
+    local j, data, b, files = o.json, o.data, o.body, o.files
+    if j == nil then j = d.json end
+    if data == nil then data = d.data end
+    if b == nil then b = d.body end
+    if files == nil then files = d.files end
     local ctype
     if files then
       body, ctype = multipart(files, data)
@@ -357,7 +366,8 @@ function M.build(sess, method, url, opts, flags, timeout, deadline)
     -- makes them; digest, netrc (and NTLM, Negotiate) are libcurl's and
     -- add nothing here; without an auth option, a URL's user:password is
     -- Basic, as libcurl sends it
-    local auth, value = opt(opts, d, "auth"), nil
+    local auth, value = o.auth, nil
+    if auth == nil then auth = d.auth end
     if auth ~= nil and type(auth) == "table" then
       local scheme = auth.scheme or "basic"
       if scheme == "basic" then
@@ -366,13 +376,10 @@ function M.build(sess, method, url, opts, flags, timeout, deadline)
       elseif scheme == "bearer" then
         value = "Bearer " .. auth.token
       end
-    elseif not h["authorization"] and url:find("@", 1, true) then
-      local userinfo = url:match("^%a[%w+.-]*://([^/?#]*)@")
-      if userinfo then
-        local dec = userinfo:gsub("%%(%x%x)", function(x) return string.char(tonumber(x, 16)) end)
-        if not userinfo:find(":", 1, true) then dec = dec .. ":" end
-        value = "Basic " .. base64(dec)
-      end
+    elseif userinfo and not h["authorization"] then
+      local dec = userinfo:gsub("%%(%x%x)", function(x) return string.char(tonumber(x, 16)) end)
+      if not userinfo:find(":", 1, true) then dec = dec .. ":" end
+      value = "Basic " .. base64(dec)
     end
     if value then
       if not own then h, own = copy_map(h), true end
@@ -387,7 +394,8 @@ function M.build(sess, method, url, opts, flags, timeout, deadline)
       for _, c in ipairs(list) do crumbs[#crumbs + 1] = c.name .. "=" .. c.value end
     end
   end
-  local given = opt(opts, d, "cookies")
+  local given = o.cookies
+  if given == nil then given = d.cookies end
   if given ~= nil and type(given) == "table" then
     crumbs = crumbs or {}
     for _, k in ipairs(sorted_keys(given)) do crumbs[#crumbs + 1] = k .. "=" .. tostring(given[k]) end
@@ -546,8 +554,10 @@ end
 
 -- One hop (lurl.exchange's hop with a `transport`): res or nil, err.
 function M.hop(sess, transport, method, url, opts, flags, _, deadline)
-  local req = M.build(sess, method, url, opts, flags,
-    read_timeout(opt(opts, sess.defaults, "timeout")), deadline)
+  local d, o = sess.defaults, opts or NO_OPTS
+  local timeout = o.timeout
+  if timeout == nil then timeout = d.timeout end
+  local req = M.build(sess, method, url, opts, flags, read_timeout(timeout), deadline)
   local r, err = transport(req)
   if r == M.PASS then return r end
   if r == nil then return nil, to_error(err, method, req.url) end
@@ -555,7 +565,8 @@ function M.hop(sess, transport, method, url, opts, flags, _, deadline)
     error(("transport returned a %s (response table or nil, err expected)"):format(type(r)), 0)
   end
   local res, cookies_set = to_response(r, req, method)
-  local max_body = opt(opts, sess.defaults, "max_body")
+  local max_body = o.max_body
+  if max_body == nil then max_body = d.max_body end
   if max_body ~= nil and type(max_body) == "number" and #res.body > max_body then
     return nil, core.error("BodyTooLarge",
       ("response body larger than max_body (%d bytes)"):format(math.floor(max_body)), method, req.url)
