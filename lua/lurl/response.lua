@@ -94,23 +94,13 @@ end
 
 -- the record of the request header lines lurl set, kept by core.result
 -- in the timings userdata
--- (a transport's response: made from the request's header map, by
--- lurl.transport's map_head)
-lazy._reqhead = function(r)
-  local map = rawget(r, "_reqmap")
-  if map then return M.map_head(map) end
-  return r._tm and core.hop_info(r._tm, "reqhead") or core.default_reqhead
-end
+lazy._reqhead = function(r) return r._tm and core.hop_info(r._tm, "reqhead") or core.default_reqhead end
 
 function lazy.history() return {} end
 
 -- dns, connect, tls, ttfb, total and redirect, in seconds
 function lazy.timings(r)
-  local tm = rawget(r, "_tm")
-  if not tm then -- a transport's response: no network, no time
-    return { dns = 0, connect = 0, tls = 0, ttfb = 0, total = 0, redirect = 0 }
-  end
-  return core.timings(tm)
+  return core.timings(r._tm)
 end
 
 function lazy.reason(r) return core.reason(r._head or "", r.status) end

@@ -240,31 +240,46 @@ end
 -- live d.headers holds the same keys and values (checked by one traversal
 -- against a copy, as request_head.c's headset is).  The kept map is never
 -- changed: a hop that adds to it works on a copy.
-local function same_headers(copy, live)
-  if live == nil then return copy == nil end
-  if copy == nil then return false end
-  local n = 0
+-- A shallow copy of a headers table and its number of fields, to check
+-- the live table against (same_headers).
+local function copy_of(t)
+  local copy, n = {}, 0
+  for k, v in pairs(t) do copy[k], n = v, n + 1 end
+  return copy, n
+end
+
+local function same_headers(kept, live)
+  local copy, n = kept.copy, 0
+  if live == nil or copy == nil then return live == copy end
   for k, v in next, live do
     if copy[k] ~= v then return false end
     n = n + 1
   end
-  return n == copy[0]
+  return n == kept.n
 end
 
 local function session_map(sess, d, ua)
   local kept, dh = sess._tmap, d.headers
-  if kept and kept.ua == ua and same_headers(kept.copy, dh) then return kept.map end
+  if kept and kept.ua == ua then
+    -- same_headers inline (a call less on every hop)
+    local copy, n = kept.copy, 0
+    if dh == nil or copy == nil then
+      if dh == copy then return kept.map end
+    else
+      for k, v in next, dh do
+        if copy[k] ~= v then goto rebuild end
+        n = n + 1
+      end
+      if n == kept.n then return kept.map end
+    end
+  end
+  ::rebuild::
   local h = {}
   h["user-agent"] = { "User-Agent", type(ua) == "string" and ua or DEFAULT_UA }
   merge_headers(h, dh) -- headers' User-Agent wins, as in request_head.c
-  local copy
-  if type(dh) == "table" then
-    copy = {}
-    local n = 0
-    for k, v in pairs(dh) do copy[k], n = v, n + 1 end
-    copy[0] = n
-  end
-  sess._tmap = { ua = ua, copy = copy, map = h }
+  local copy, n
+  if type(dh) == "table" then copy, n = copy_of(dh) end
+  sess._tmap = { ua = ua, copy = copy, n = n, map = h }
   return h
 end
 
@@ -301,7 +316,7 @@ M.req_index = REQ_INDEX
 local REQ_MT = { __name = "lurl.transport.request", __index = REQ_INDEX }
 
 -- The request the transport gets (headers lazily; see REQ_INDEX), with
--- its read timeout and total deadline (lurl.transport.hop's).
+-- its read timeout and total deadline (lurl.transport.hop's), and its body.
 -- (opt() inline: `v = o.k; if v == nil then v = d.k end`, a few VM
 -- instructions against a call's dozens, ten times a hop)
 local NO_OPTS = {}
@@ -407,7 +422,7 @@ function M.build(sess, method, url, opts, flags, timeout, deadline)
   -- path and headers are named so that the table is made with room for
   -- them: the mock sets req.path, and req.headers is set when first read
   return setmetatable({ method = method, url = url, body = body, _h = h, timeout = timeout,
-    deadline = deadline, path = nil, headers = nil }, REQ_MT)
+    deadline = deadline, path = nil, headers = nil }, REQ_MT), body
 end
 
 -- The request the transport gets and its head lines (lurl.cassette).
@@ -496,26 +511,50 @@ end
 local kept_lines = setmetatable({}, { __mode = "k" })
 local function lines_of(hs)
   local kept = kept_lines[hs]
-  if kept and same_headers(kept.copy, hs) then return kept end
+  if kept and same_headers(kept, hs) then return kept end
   local lines, has_ct, has_sc = header_lines(hs)
-  local copy, n = {}, 0
-  for k, v in pairs(hs) do
+  for _, v in pairs(hs) do
     if type(v) == "table" then
       return { lines = lines, has_ct = has_ct, has_sc = has_sc, full = {} }
     end
-    copy[k], n = v, n + 1
   end
-  copy[0] = n
-  kept = { lines = lines, has_ct = has_ct, has_sc = has_sc, copy = copy, full = {} }
+  local copy, n = copy_of(hs)
+  kept = { lines = lines, has_ct = has_ct, has_sc = has_sc, copy = copy, n = n, full = {} }
   kept_lines[hs] = kept
   return kept
 end
 
 local NO_HEADERS = {}
 
+-- A transport's response is an http.response (lurl.response) whose lazy
+-- fields differ in three: headers are parsed with two Lua calls less,
+-- _reqhead is made from the request's header map (res._reqmap) when read,
+-- and timings are all 0.
+local base_index = response.mt.__index
+local tlazy = {}
+local headers_mt, parse_headers = response.headers_mt, core.parse_headers
+function tlazy.headers(r) -- lurl.response's, without two calls
+  local h, list = parse_headers(r._head)
+  rawset(r, "header_list", list)
+  return setmetatable(h, headers_mt)
+end
+function tlazy._reqhead(r) return map_head(r._reqmap) end
+function tlazy.timings() return { dns = 0, connect = 0, tls = 0, ttfb = 0, total = 0, redirect = 0 } end
+
+local TRESPONSE_MT = {}
+for k, v in pairs(response.mt) do TRESPONSE_MT[k] = v end
+TRESPONSE_MT.__index = function(r, k)
+  local f = tlazy[k]
+  if f then
+    local v = f(r)
+    rawset(r, k, v)
+    return v
+  end
+  return base_index(r, k)
+end
+
 -- A response object from the transport's table.
-local function to_response(r, req, method)
-  local sent = rawget(req, "body") -- (a request without one would ask REQ_MT)
+local function to_response(r, req, method, sent)
   local status = r.status
   if math.type(status) ~= "integer" then
     error(("transport returned a response without an integer status (got %s)"):format(type(status)), 0)
@@ -534,14 +573,11 @@ local function to_response(r, req, method)
     end
     body = body == nil and "" or tostring(body)
   end
-  -- the request's head lines are made from its header map when read
-  -- (lurl.response's _reqhead); its timings are all 0 (lurl.response)
   local res = setmetatable({ status = status, url = req.url, body = body, method = method,
-    _head = head, _reqmap = req._h, _reqbody = sent, http_version = "1.1", elapsed = 0 },
-    response.mt)
+    _head = head, _reqmap = req._h, _reqbody = sent, http_version = "1.1",
+    elapsed = 0 }, TRESPONSE_MT)
   return res, hl.has_sc
 end
-response.map_head = map_head
 
 -- The error of a transport that returned nil, err.
 local function to_error(err, method, url)
@@ -557,14 +593,15 @@ function M.hop(sess, transport, method, url, opts, flags, _, deadline)
   local d, o = sess.defaults, opts or NO_OPTS
   local timeout = o.timeout
   if timeout == nil then timeout = d.timeout end
-  local req = M.build(sess, method, url, opts, flags, read_timeout(timeout), deadline)
+  if timeout == nil then timeout = READ_DEFAULT else timeout = read_timeout(timeout) end
+  local req, sent = M.build(sess, method, url, opts, flags, timeout, deadline)
   local r, err = transport(req)
   if r == M.PASS then return r end
   if r == nil then return nil, to_error(err, method, req.url) end
   if type(r) ~= "table" then
     error(("transport returned a %s (response table or nil, err expected)"):format(type(r)), 0)
   end
-  local res, cookies_set = to_response(r, req, method)
+  local res, cookies_set = to_response(r, req, method, sent)
   local max_body = o.max_body
   if max_body == nil then max_body = d.max_body end
   if max_body ~= nil and type(max_body) == "number" and #res.body > max_body then
