@@ -227,7 +227,10 @@ local function answer(a, req, r)
     return kept
   end
   kept = { status = status, headers = a.headers, body = a.body, json = a.json }
-  if fixed then r.response = kept end
+  if fixed then
+    r.response, r.answer_status = kept, a.status
+    transport.checked[kept] = true -- never changed (a changed answer makes another)
+  end
   return kept
 end
 
@@ -237,7 +240,13 @@ end
 -- (patterns, URLs) from self._scan, merged by their index.
 local NONE = {}
 function MOCK_MT.__call(self, req)
-  local base, path = split_url(req.url)
+  local url = req.url
+  local parts = splits[url] -- split_url inline
+  if not parts then
+    split_url(url)
+    parts = splits[url]
+  end
+  local base, path = parts[1], parts[2]
   req.path = path
   setmetatable(req, REQ_MT)
   local exact, scan = self._exact[path] or NONE, self._scan
@@ -257,6 +266,13 @@ function MOCK_MT.__call(self, req)
       if r.fn then
         a, err = a(req)
         if a == nil then return nil, err end
+        return answer(a, req, r)
+      end
+      -- answer()'s kept response, inline: the answer table unchanged since
+      local kept = r.response
+      if kept and kept.headers == a.headers and kept.body == a.body and kept.json == a.json
+          and r.answer_status == a.status and a.delay == nil and a.error == nil then
+        return kept
       end
       return answer(a, req, r)
     end
