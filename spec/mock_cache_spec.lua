@@ -92,6 +92,19 @@ describe("a mocked exchange's kept state", function()
     assert.same({ dns = 0, connect = 0, tls = 0, ttfb = 0, total = 0, redirect = 0 }, second.timings)
   end)
 
+  it("serves a request a function transport passes on to a mock as its own", function()
+    local mock = http.mock()
+    mock:post("/echo", function(req) return { json = { got = req:json(), q = req.query.q,
+      ct = req.headers["content-type"] } } end, { query = { q = "1" } })
+    local seen
+    local s <close> = http.session { base_url = "http://api.test",
+      transport = function(req) seen = req; return mock(req) end }
+    local res = must(s:post("/echo", { params = { q = 1 }, json = { a = 1 } }))
+    assert.same({ got = { a = 1 }, q = "1", ct = "application/json" }, res:json())
+    assert.equal(seen, mock.calls[1])
+    assert.equal('{"a":1}', mock.calls[1].body)
+  end)
+
   it("requotes a URL and sends its user part each time it is asked for", function()
     local mock = http.mock()
     mock:get("/a%20b", { body = "spaced" })

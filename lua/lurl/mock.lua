@@ -248,7 +248,9 @@ function MOCK_MT.__call(self, req)
   end
   local base, path = parts[1], parts[2]
   req.path = path
-  setmetatable(req, REQ_MT)
+  -- lurl.transport made it with REQ_MT (transport.req_mts) when the mock
+  -- is the session's transport; a request passed on by a function gets it
+  if req._mt ~= REQ_MT then setmetatable(req, REQ_MT) end
   local exact, scan = self._exact[path] or NONE, self._scan
   local i, j = 1, 1
   while true do
@@ -431,7 +433,9 @@ function methods.reset(self)
 end
 
 function M.new()
-  return setmetatable({ calls = {}, _routes = {}, _exact = {}, _scan = {}, _through = {} }, MOCK_MT)
+  local m = setmetatable({ calls = {}, _routes = {}, _exact = {}, _scan = {}, _through = {} }, MOCK_MT)
+  transport.req_mts[m] = REQ_MT
+  return m
 end
 
 -- http.mock.install(mock): the transport of the module-level functions and

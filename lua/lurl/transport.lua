@@ -310,13 +310,19 @@ local REQ_INDEX = function(req, k)
 end
 M.req_index = REQ_INDEX
 local REQ_MT = { __name = "lurl.transport.request", __index = REQ_INDEX }
+-- The metatable a transport wants its requests made with (lurl.mock's,
+-- whose __index serves `headers` through M.req_index), by transport;
+-- REQ_MT for others.  Weak keys.
+local req_mts = setmetatable({}, { __mode = "k" })
+M.req_mts = req_mts
 
 -- The request the transport gets (headers lazily; see REQ_INDEX), with
--- its read timeout and total deadline (lurl.transport.hop's), and its body.
+-- its read timeout and total deadline (lurl.transport.hop's), and its body;
+-- mt its metatable (REQ_MT when nil).
 -- (opt() inline: `v = o.k; if v == nil then v = d.k end`, a few VM
 -- instructions against a call's dozens, ten times a hop)
 local NO_OPTS = {}
-function M.build(sess, method, url, opts, flags, timeout, deadline)
+function M.build(sess, method, url, opts, flags, timeout, deadline, mt)
   local d, o = sess.defaults, opts or NO_OPTS
   local params = o.params
   if params == nil then params = d.params end
@@ -415,10 +421,10 @@ function M.build(sess, method, url, opts, flags, timeout, deadline)
     if not own then h = copy_map(h) end
     h["cookie"] = { "Cookie", table.concat(crumbs, "; ") }
   end
-  -- path and headers are named so that the table is made with room for
-  -- them: the mock sets req.path, and req.headers is set when first read
+  -- path is named so that the table is made with room for it (the mock
+  -- sets it); _mt is the metatable a transport asked for (req_mts)
   return setmetatable({ method = method, url = url, body = body, _h = h, timeout = timeout,
-    deadline = deadline, path = nil, headers = nil }, REQ_MT), body
+    deadline = deadline, path = nil, _mt = mt }, mt or REQ_MT), body
 end
 
 -- The request the transport gets and its head lines (lurl.cassette).
@@ -598,7 +604,7 @@ function M.hop(sess, transport, method, url, opts, flags, _, deadline)
   local timeout = o.timeout
   if timeout == nil then timeout = d.timeout end
   if timeout == nil then timeout = READ_DEFAULT else timeout = read_timeout(timeout) end
-  local req, sent = M.build(sess, method, url, opts, flags, timeout, deadline)
+  local req, sent = M.build(sess, method, url, opts, flags, timeout, deadline, req_mts[transport])
   local r, err = transport(req)
   if r == M.PASS then return r end
   if r == nil then return nil, to_error(err, method, req.url) end
