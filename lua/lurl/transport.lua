@@ -120,11 +120,8 @@ end
 
 -- The cookies of the session's jar that go to url (RFC 6265 5.4: domain,
 -- path, secure, expiry).
-local NONE = {}
 local cookie_lines = core.cookie_lines
 local function jar_cookies(jar, url)
-  -- an empty jar (most mocked sessions) costs one C call, not jar:list()
-  if #cookie_lines(jar._share) == 0 then return NONE end
   local list = jar:list()
   if #list == 0 then return list end
   local scheme, host = core.origin(url)
@@ -404,8 +401,10 @@ function M.build(sess, method, url, opts, flags, timeout, deadline, mt)
     end
   end
   local crumbs
-  if sess.cookies then
-    local list = jar_cookies(sess.cookies, url)
+  local jar = sess.cookies
+  -- an empty jar (most mocked sessions) costs one C call, not jar:list()
+  if jar and #cookie_lines(jar._share) > 0 then
+    local list = jar_cookies(jar, url)
     if #list > 0 then
       crumbs = {}
       for _, c in ipairs(list) do crumbs[#crumbs + 1] = c.name .. "=" .. c.value end
@@ -511,17 +510,8 @@ end
 -- numbers are kept (a list of values could change inside).  Weak keys:
 -- an answer table no longer used takes its entry with it.
 local kept_lines = setmetatable({}, { __mode = "k" })
+-- (the check of a kept entry is inline in to_response)
 local function lines_of(hs)
-  local kept = kept_lines[hs]
-  if kept then
-    local copy, n = kept.copy, 0
-    for k, v in next, hs do
-      if copy[k] ~= v then goto remake end
-      n = n + 1
-    end
-    if n == kept.n then return kept end
-  end
-  ::remake::
   local lines, has_ct, has_sc = header_lines(hs)
   for _, v in pairs(hs) do
     if type(v) == "table" then
@@ -529,7 +519,7 @@ local function lines_of(hs)
     end
   end
   local copy, n = copy_of(hs)
-  kept = { lines = lines, has_ct = has_ct, has_sc = has_sc, copy = copy, n = n, full = {} }
+  local kept = { lines = lines, has_ct = has_ct, has_sc = has_sc, copy = copy, n = n, full = {} }
   kept_lines[hs] = kept
   return kept
 end
@@ -570,7 +560,20 @@ local function to_response(r, req, method, sent)
     error(("transport returned a response without an integer status (got %s)"):format(type(status)), 0)
   end
   local body, head = r.body, nil
-  local hl = lines_of(r.headers or NO_HEADERS)
+  local hs = r.headers or NO_HEADERS
+  local hl = kept_lines[hs]
+  if hl then -- still the same keys and values?
+    local copy, n = hl.copy, 0
+    for k, v in next, hs do
+      if copy[k] ~= v then
+        hl = nil
+        break
+      end
+      n = n + 1
+    end
+    if hl and n ~= hl.n then hl = nil end
+  end
+  if not hl then hl = lines_of(hs) end
   if body == nil and r.json ~= nil then
     body = json.encode(r.json)
     head = status_lines[status] .. hl.lines
