@@ -55,6 +55,28 @@ describe("a mocked exchange's kept state", function()
     assert.equal(5, #mock.calls)
   end)
 
+  it("gives each response headers of its own", function()
+    local mock = http.mock()
+    mock:get("/h", { headers = { ["X-A"] = "1", ["Set-Cookie"] = { "a=1", "b=2" } }, body = "x" })
+    mock:get("/j", { headers = { ["X-A"] = "j" }, json = { ok = true } })
+    local s <close> = http.session { base_url = "http://api.test", transport = mock }
+    local first = must(s:get("/h"))
+    first.headers["x-a"] = "changed"
+    first.headers["x-new"] = "n"
+    local second = must(s:get("/h"))
+    assert.same({ "1", nil, "a=1" }, { second.headers["X-A"], second.headers["x-new"], second.headers["set-cookie"] })
+    assert.same({ "a=1", "b=2" }, second:header_values("Set-Cookie"))
+    -- header_list read first, then headers: both from the same head
+    local third = must(s:get("/h"))
+    assert.equal(3, #third.header_list)
+    assert.equal("1", third.headers["x-a"])
+    for _ = 1, 2 do
+      local j = must(s:get("/j"))
+      assert.same({ "j", "application/json" }, { j.headers["x-a"], j.headers["content-type"] })
+      j.headers["x-a"] = "changed"
+    end
+  end)
+
   it("sends the session's headers as they are at each request", function()
     local mock = http.mock()
     mock:get("/h", { body = "ok" })

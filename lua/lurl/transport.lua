@@ -527,16 +527,42 @@ end
 local NO_HEADERS = {}
 
 -- A transport's response is an http.response (lurl.response) whose lazy
--- fields differ in three: headers are parsed with two Lua calls less,
--- _reqhead is made from the request's header map (res._reqmap) when read,
--- and timings are all 0.
+-- fields differ in four: headers are a copy of the headers parsed from
+-- the same head before (kept), header_list is parsed on its own when
+-- read, _reqhead is made from the request's header map (res._reqmap) when
+-- read, and timings are all 0.
 local base_index = response.mt.__index
 local tlazy = {}
 local headers_mt, parse_headers = response.headers_mt, core.parse_headers
-function tlazy.headers(r) -- lurl.response's, without two calls
-  local h, list = parse_headers(r._head)
-  rawset(r, "header_list", list)
+
+-- Speed trick: the headers parsed from a head (a kept answer's status and
+-- header lines, the same string each hop), by the head; a response gets a
+-- copy (flat: names to strings), cheaper than parsing again.  Invariant:
+-- core.parse_headers is a function of the head alone.  Bounded: starts
+-- over at PARSED_KEEP heads.
+local PARSED_KEEP = 64
+local parsed_heads, nparsed = {}, 0
+
+function tlazy.headers(r)
+  local head = r._head
+  local h0 = parsed_heads[head]
+  local h = {}
+  if h0 then
+    for k, v in next, h0 do h[k] = v end
+    return setmetatable(h, headers_mt)
+  end
+  local list
+  h0, list = parse_headers(head)
+  if rawget(r, "header_list") == nil then rawset(r, "header_list", list) end
+  for k, v in next, h0 do h[k] = v end
+  if nparsed >= PARSED_KEEP then parsed_heads, nparsed = {}, 0 end
+  parsed_heads[head], nparsed = h0, nparsed + 1
   return setmetatable(h, headers_mt)
+end
+function tlazy.header_list(r)
+  local h, list = parse_headers(r._head)
+  if rawget(r, "headers") == nil then rawset(r, "headers", setmetatable(h, headers_mt)) end
+  return list
 end
 function tlazy._reqhead(r) return map_head(r._reqmap) end
 function tlazy.timings() return { dns = 0, connect = 0, tls = 0, ttfb = 0, total = 0, redirect = 0 } end
