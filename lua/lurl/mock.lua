@@ -235,9 +235,11 @@ local function answer(a, req, r)
 end
 
 -- The transport: lurl.transport calls the mock with each hop's request.
--- The routes are tried in the order they were added; those with an exact
--- path come from self._exact (path -> its routes, in order), the others
--- (patterns, URLs) from self._scan, merged by their index.
+-- Speed trick: the routes are tried in the order they were added, but
+-- those with an exact path come from self._exact (path -> its routes, in
+-- order), found by the request's path, and only the others (patterns,
+-- URLs) from a scan of self._scan, the two merged by their index.
+-- Invariant: a route's `where` and index never change once added.
 local NONE = {}
 function MOCK_MT.__call(self, req)
   local url = req.url
