@@ -291,7 +291,6 @@ local function map_head(h)
   end
   return table.concat(head)
 end
-M.map_head = map_head
 
 -- The request a transport gets: method, url and body are fields;
 -- `headers` is made from the header map (req._h) when first read (most
