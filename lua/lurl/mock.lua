@@ -31,7 +31,6 @@ MOCK_MT.__index = methods
 -- req:json().
 local REQ_MT = { __name = "http.mock.request" }
 local req_methods = {}
-REQ_MT.__index = req_methods
 
 function req_methods.json(req)
   if req.body == nil or req.body == "" then return nil end
@@ -49,12 +48,28 @@ local HEADERS_MT = {
   end,
 }
 
+local parse_query, split_url -- below
+-- req.headers and req.query are made when first read (a route without
+-- `headers =` or `query =` and an answer table never read them)
+local req_index = transport.req_index
+REQ_MT.__index = function(req, k)
+  local m = req_methods[k]
+  if m then return m end
+  if k == "query" then
+    local _, _, query = split_url(req.url)
+    local q = parse_query(query)
+    rawset(req, "query", q)
+    return q
+  end
+  if k == "headers" then return setmetatable(req_index(req, k), HEADERS_MT) end
+end
+
 local function unescape(s)
   return (s:gsub("+", " "):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
 end
 
 -- "a=1&b=x%20y&a=2" -> {a = {"1", "2"}, b = "x y"}
-local function parse_query(q)
+function parse_query(q)
   local out = {}
   if not q then return out end
   for pair in q:gmatch("[^&]+") do
@@ -69,10 +84,24 @@ local function parse_query(q)
 end
 
 -- url -> the URL without its query and fragment, the path, the query
-local function split_url(url)
+local function split(url)
   local base, query = url:match("^([^?#]*)%??([^#]*)")
   local path = base:match("^%a[%w+.-]*://[^/]*(/.*)$") or "/"
-  return base, path, query ~= "" and query or nil
+  return { base, path, query ~= "" and query or nil }
+end
+
+-- Speed trick: split URLs, by the URL (a function of the URL alone);
+-- the cache starts over at SPLIT_KEEP URLs.
+local SPLIT_KEEP = 256
+local splits, nsplits = {}, 0
+function split_url(url)
+  local t = splits[url]
+  if not t then
+    t = split(url)
+    if nsplits >= SPLIT_KEEP then splits, nsplits = {}, 0 end
+    splits[url], nsplits = t, nsplits + 1
+  end
+  return t[1], t[2], t[3]
 end
 
 -- Does the route's `where` (an exact path or URL, or a Lua pattern when it
@@ -100,9 +129,11 @@ local function value_matches(want, got)
   return got == want
 end
 
-local function route_matches(r, req)
+-- r.exact: a route whose `where` is an exact path, found by the path
+-- (self._exact) and not compared again here
+local function route_matches(r, req, base, path)
   if r.method ~= "*" and r.method ~= req.method then return false end
-  if not where_matches(r.where, req._base, req.path) then return false end
+  if not r.exact and not where_matches(r.where, base, path) then return false end
   if r.query then
     for k, v in pairs(r.query) do
       if not value_matches(v, req.query[k]) then return false end
@@ -155,11 +186,12 @@ end
 local ANSWER_KEYS -- below: the fields of an answer and their types
 
 local function answer(a, req, r)
-  if type(a) ~= "table" then
-    error(("mock route %s: its function returned %s (a response table or nil, err expected)")
-      :format(describe_route(r), type(a)), 0)
-  end
-  if type(r.answer) == "function" then -- a table given to a route was checked when added
+  local fixed = a == r.answer -- a table given to a route, checked when added
+  if not fixed then -- what a route's function returned
+    if type(a) ~= "table" then
+      error(("mock route %s: its function returned %s (a response table or nil, err expected)")
+        :format(describe_route(r), type(a)), 0)
+    end
     for k, v in pairs(a) do
       local want = ANSWER_KEYS[k]
       if not want or (want ~= true and type(v) ~= want) then
@@ -180,39 +212,78 @@ local function answer(a, req, r)
   if a.error then
     return nil, core.error(a.error, "mocked " .. a.error, req.method, req.url)
   end
-  local status = a.status or 200
-  if math.type(status) ~= "integer" then
+  local status = a.status
+  if status == nil then
+    status = 200
+  elseif math.type(status) ~= "integer" then
     error(("mock route %s: status must be an integer, got %s"):format(describe_route(r), tostring(status)), 0)
   end
-  return { status = status, headers = a.headers, body = a.body, json = a.json }
+  -- Speed trick: the response table of an answer table, kept in the route
+  -- and reused while the answer holds the same fields (lurl.transport
+  -- only reads it); an answer function's table is made anew each time.
+  local kept = r.response
+  if kept and kept.status == status and kept.headers == a.headers and kept.body == a.body
+      and kept.json == a.json and fixed then
+    return kept
+  end
+  kept = { status = status, headers = a.headers, body = a.body, json = a.json }
+  if fixed then
+    r.response, r.answer_status = kept, a.status
+    transport.checked[kept] = true -- never changed (a changed answer makes another)
+  end
+  return kept
 end
 
 -- The transport: lurl.transport calls the mock with each hop's request.
+-- Speed trick: the routes are tried in the order they were added, but
+-- those with an exact path come from self._exact (path -> its routes, in
+-- order), found by the request's path, and only the others (patterns,
+-- URLs) from a scan of self._scan, the two merged by their index.
+-- Invariant: a route's `where` and index never change once added.
+local NONE = {}
 function MOCK_MT.__call(self, req)
-  local base, path, query = split_url(req.url)
-  req._base, req.path, req.query = base, path, parse_query(query)
-  setmetatable(req.headers, HEADERS_MT)
-  setmetatable(req, REQ_MT)
-  local routes = self._routes
-  for i = 1, #routes do
-    local r = routes[i]
-    if (not r.times or r.count < r.times) and route_matches(r, req) then
+  local url = req.url
+  local parts = splits[url] -- split_url inline
+  if not parts then
+    split_url(url)
+    parts = splits[url]
+  end
+  local base, path = parts[1], parts[2]
+  req.path = path
+  -- lurl.transport made it with REQ_MT (transport.req_mts) when the mock
+  -- is the session's transport; a request passed on by a function gets it
+  if req._mt ~= REQ_MT then setmetatable(req, REQ_MT) end
+  local exact, scan = self._exact[path] or NONE, self._scan
+  local i, j = 1, 1
+  while true do
+    local r, rs = exact[i], scan[j]
+    if r and (not rs or r.index < rs.index) then i = i + 1
+    elseif rs then r, j = rs, j + 1
+    else break end
+    if (not r.times or r.count < r.times)
+        and (r.simple and (r.method == req.method or r.method == "*")
+          or not r.simple and route_matches(r, req, base, path)) then
       r.count = r.count + 1
-      req._base = nil
       local calls = self.calls
       calls[#calls + 1] = req
       local a, err = r.answer
-      if type(a) == "function" then
+      if r.fn then
         a, err = a(req)
         if a == nil then return nil, err end
+        return answer(a, req, r)
+      end
+      -- answer()'s kept response, inline: the answer table unchanged since
+      local kept = r.response
+      if kept and kept.headers == a.headers and kept.body == a.body and kept.json == a.json
+          and r.answer_status == a.status and a.delay == nil and a.error == nil then
+        return kept
       end
       return answer(a, req, r)
     end
   end
-  req._base = nil
   local through = self._through
-  for i = 1, #through do
-    local p = through[i]
+  for k = 1, #through do
+    local p = through[k]
     if p == true or (p:sub(1, 1) == "^" and req.url:find(p)) or req.url:sub(1, #p) == p then
       return transport.PASS
     end
@@ -281,9 +352,23 @@ local function add(self, fname, off, method, where, a, o)
       argerr(fname, n, 2, "field '%s': table expected, got %s", f, type(o[f]))
     end
   end
+  local n_routes = #self._routes + 1
   local r = { method = method, where = where, answer = a, query = o.query, headers = o.headers,
-    times = o.times, count = 0 }
-  self._routes[#self._routes + 1] = r
+    times = o.times, count = 0, index = n_routes, exact = where:sub(1, 1) == "/",
+    fn = type(a) == "function" }
+  -- simple: matched by its method alone once found by its path
+  r.simple = r.exact and not r.query and not r.headers
+  self._routes[n_routes] = r
+  if r.exact then
+    local list = self._exact[where]
+    if not list then
+      list = {}
+      self._exact[where] = list
+    end
+    list[#list + 1] = r
+  else
+    self._scan[#self._scan + 1] = r
+  end
   return self
 end
 
@@ -350,7 +435,9 @@ function methods.reset(self)
 end
 
 function M.new()
-  return setmetatable({ calls = {}, _routes = {}, _through = {} }, MOCK_MT)
+  local m = setmetatable({ calls = {}, _routes = {}, _exact = {}, _scan = {}, _through = {} }, MOCK_MT)
+  transport.req_mts[m] = REQ_MT
+  return m
 end
 
 -- http.mock.install(mock): the transport of the module-level functions and

@@ -35,15 +35,14 @@ local cookie = require "lurl.cookie"
 local M = {}
 -- The answer of a transport that lets a hop through to libcurl.
 M.PASS = setmetatable({}, { __name = "lurl.transport.PASS" })
+-- Response tables a transport vouches for (lurl.mock's kept answers):
+-- tables with an integer status and a string body (or none) that are
+-- never changed, so a hop skips their type checks.  Weak keys.
+local checked = setmetatable({}, { __mode = "k" })
+M.checked = checked
 
 local STRIP_AUTH, NO_PARAMS, DROP_BODY = redirect.STRIP_AUTH, redirect.NO_PARAMS, redirect.DROP_BODY
 local DEFAULT_UA = "lurl/" .. core.version().lurl
-
-local function opt(o, d, k)
-  local v = o and o[k]
-  if v == nil then v = d[k] end
-  return v
-end
 
 local function by_string(a, b) return tostring(a) < tostring(b) end
 local function sorted_keys(t)
@@ -139,6 +138,7 @@ end
 
 -- The cookies of the session's jar that go to url (RFC 6265 5.4: domain,
 -- path, secure, expiry).
+local cookie_lines = core.cookie_lines
 local function jar_cookies(jar, url)
   local list = jar:list()
   if #list == 0 then return list end
@@ -212,6 +212,7 @@ end
 -- math.huge waits forever).
 local READ_DEFAULT = 30
 local function read_timeout(to)
+  if to == nil then return READ_DEFAULT end
   if type(to) == "table" then to = to.read == nil and READ_DEFAULT or to.read
   elseif to == nil then to = READ_DEFAULT end
   if type(to) ~= "number" or to >= 2147483.647 then return nil end
@@ -231,38 +232,148 @@ local function requote(url)
   return head .. rest
 end
 
--- The request the transport gets.
-function M.request(sess, method, url, opts, flags)
-  local d = sess.defaults
-  local params = opt(opts, d, "params")
+-- Speed trick: requoted URLs and their user part (user:password@, or
+-- false), by the URL given.  A mocked session asks for the same few URLs
+-- again and again, and requote() scans each one with a character class.
+-- Invariant: both are functions of the URL alone.  Bounded as
+-- lurl.exchange's joined URLs: the cache starts over at REQUOTE_KEEP URLs.
+local REQUOTE_KEEP = 256
+local requoted, nrequoted = {}, 0
+local function requote_cached(url)
+  local t = requoted[url]
+  if t then return t[1], t[2] end
+  local q = requote(url)
+  t = { q, q:find("@", 1, true) and q:match("^%a[%w+.-]*://([^/?#]*)@") or false }
+  if nrequoted >= REQUOTE_KEEP then requoted, nrequoted = {}, 0 end
+  requoted[url], nrequoted = t, nrequoted + 1
+  return t[1], t[2]
+end
+
+local function copy_map(h)
+  local out = {}
+  for k, v in next, h do out[k] = v end
+  return out
+end
+
+-- Speed trick: the header map of a session's defaults (User-Agent and
+-- d.headers merged, lower-case name -> {name, value}), kept in
+-- sess._tmap and reused while the user agent is the same string and the
+-- live d.headers holds the same keys and values (checked by one traversal
+-- against a copy, as request_head.c's headset is).  The kept map is never
+-- changed: a hop that adds to it works on a copy.
+-- A shallow copy of a headers table and its number of fields, to check
+-- the live table against: the same when each of its fields is in the copy
+-- with the same value and it has as many (inline below: a call less on
+-- every hop).
+local function copy_of(t)
+  local copy, n = {}, 0
+  for k, v in pairs(t) do copy[k], n = v, n + 1 end
+  return copy, n
+end
+
+local function session_map(sess, d, ua)
+  local kept, dh = sess._tmap, d.headers
+  if kept and kept.ua == ua then
+    local copy, n = kept.copy, 0
+    if dh == nil or copy == nil then
+      if dh == copy then return kept.map end
+    else
+      for k, v in next, dh do
+        if copy[k] ~= v then goto rebuild end
+        n = n + 1
+      end
+      if n == kept.n then return kept.map end
+    end
+  end
+  ::rebuild::
+  local h = {}
+  h["user-agent"] = { "User-Agent", type(ua) == "string" and ua or DEFAULT_UA }
+  merge_headers(h, dh) -- headers' User-Agent wins, as in request_head.c
+  local copy, n
+  if type(dh) == "table" then copy, n = copy_of(dh) end
+  sess._tmap = { ua = ua, copy = copy, n = n, map = h }
+  return h
+end
+
+-- A request's headers (name -> value) and head lines, from its header map.
+local function map_headers(h)
+  local headers = {}
+  for _, v in next, h do headers[v[1]] = v[2] end
+  return headers
+end
+
+local function map_head(h)
+  local head = {}
+  for _, l in ipairs(sorted_keys(h)) do
+    local name, value = h[l][1], h[l][2]
+    head[#head + 1] = name .. ": " .. oneline(value) .. "\r\n"
+  end
+  return table.concat(head)
+end
+
+-- The request a transport gets: method, url and body are fields;
+-- `headers` is made from the header map (req._h) when first read (most
+-- mocked hops never read it).  The map is never changed once the request
+-- is made, so the headers and the head lines made from it later are
+-- those of the hop.
+local REQ_INDEX = function(req, k)
+  if k == "headers" then
+    local headers = map_headers(req._h)
+    rawset(req, "headers", headers)
+    return headers
+  end
+end
+M.req_index = REQ_INDEX
+local REQ_MT = { __name = "lurl.transport.request", __index = REQ_INDEX }
+-- The metatable a transport wants its requests made with (lurl.mock's,
+-- whose __index serves `headers` through M.req_index), by transport;
+-- REQ_MT for others.  Weak keys.
+local req_mts = setmetatable({}, { __mode = "k" })
+M.req_mts = req_mts
+
+-- The request the transport gets (headers lazily; see REQ_INDEX), with
+-- its read timeout and total deadline (lurl.transport.hop's), and its body;
+-- mt its metatable (REQ_MT when nil).
+-- (opt() inline: `v = o.k; if v == nil then v = d.k end`, a few VM
+-- instructions against a call's dozens, ten times a hop)
+local NO_OPTS = {}
+function M.build(sess, method, url, opts, flags, timeout, deadline, mt)
+  local d, o = sess.defaults, opts or NO_OPTS
+  local params = o.params
+  if params == nil then params = d.params end
   if params and (flags & NO_PARAMS) == 0 then
     local q = type(params) == "table" and form(params) or tostring(params)
     if q ~= "" then url = url .. (url:find("?", 1, true) and "&" or "?") .. q end
   end
-  url = requote(url)
-  local h = {}
-  local ua = opt(opts, d, "user_agent") -- headers' User-Agent wins, as in request_head.c
-  h["user-agent"] = { "User-Agent", type(ua) == "string" and ua or DEFAULT_UA }
-  merge_headers(h, d.headers)
-  merge_headers(h, opts and opts.headers)
+  local userinfo
+  url, userinfo = requote_cached(url)
+  local ua = o.user_agent
+  if ua == nil then ua = d.user_agent end
+  local h, own = session_map(sess, d, ua), false
+  local oh = o.headers
+  if oh then
+    h, own = copy_map(h), true
+    merge_headers(h, oh)
+  end
   local body
   if (flags & DROP_BODY) == 0 then
-    local j, data, b = opt(opts, d, "json"), opt(opts, d, "data"), opt(opts, d, "body")
-    local files = opt(opts, d, "files")
+    local j, data, b, files = o.json, o.data, o.body, o.files
+    if j == nil then j = d.json end
+    if data == nil then data = d.data end
+    if b == nil then b = d.body end
+    if files == nil then files = d.files end
+    local ctype
     if files then
-      local ctype
       body, ctype = multipart(files, data)
-      if not h["content-type"] then h["content-type"] = { "Content-Type", ctype } end
     elseif j ~= nil then
-      body = json.encode(j)
-      if not h["content-type"] then h["content-type"] = { "Content-Type", "application/json" } end
-    elseif type(data) == "table" then
-      body = form(data)
-      if not h["content-type"] then
-        h["content-type"] = { "Content-Type", "application/x-www-form-urlencoded" }
-      end
+      body, ctype = json.encode(j), "application/json"
     elseif data ~= nil then
-      body = tostring(data)
+      if type(data) == "table" then
+        body, ctype = form(data), "application/x-www-form-urlencoded"
+      else
+        body = tostring(data)
+      end
+    elseif b == nil then -- no body: the type tests below are not free
     elseif type(b) == "string" then
       body = b
     elseif type(b) == "function" then
@@ -272,50 +383,75 @@ function M.request(sess, method, url, opts, flags)
     elseif b ~= nil and io and io.type(b) == "file" then -- an open file: what is left of it
       body = b:read("a") or ""
     end
+    if ctype and not h["content-type"] then
+      if not own then h, own = copy_map(h), true end
+      h["content-type"] = { "Content-Type", ctype }
+    end
   end
   if (flags & STRIP_AUTH) ~= 0 then
-    h["authorization"] = nil
+    if h["authorization"] then
+      if not own then h, own = copy_map(h), true end
+      h["authorization"] = nil
+    end
   else
     -- basic ({user, password} or http.basic) and bearer, as request_head.c
     -- makes them; digest, netrc (and NTLM, Negotiate) are libcurl's and
     -- add nothing here; without an auth option, a URL's user:password is
     -- Basic, as libcurl sends it
-    local auth = opt(opts, d, "auth")
-    if type(auth) == "table" then
+    local auth, value = o.auth, nil
+    if auth == nil then auth = d.auth end
+    if auth ~= nil and type(auth) == "table" then
       local scheme = auth.scheme or "basic"
       if scheme == "basic" then
         local user, pw = auth.user or auth[1], auth.password or auth[2]
-        h["authorization"] = { "Authorization", "Basic " .. base64(tostring(user) .. ":" .. tostring(pw)) }
+        value = "Basic " .. base64(tostring(user) .. ":" .. tostring(pw))
       elseif scheme == "bearer" then
-        h["authorization"] = { "Authorization", "Bearer " .. auth.token }
+        value = "Bearer " .. auth.token
       end
-    elseif not h["authorization"] then
-      local userinfo = url:match("^%a[%w+.-]*://([^/?#]*)@")
-      if userinfo then
-        local dec = userinfo:gsub("%%(%x%x)", function(x) return string.char(tonumber(x, 16)) end)
-        if not userinfo:find(":", 1, true) then dec = dec .. ":" end
-        h["authorization"] = { "Authorization", "Basic " .. base64(dec) }
+    elseif userinfo and not h["authorization"] then
+      local dec = userinfo:gsub("%%(%x%x)", function(x) return string.char(tonumber(x, 16)) end)
+      if not userinfo:find(":", 1, true) then dec = dec .. ":" end
+      value = "Basic " .. base64(dec)
+    end
+    if value then
+      if not own then h, own = copy_map(h), true end
+      h["authorization"] = { "Authorization", value }
+    end
+  end
+  local crumbs
+  local jar = sess.cookies
+  local given = o.cookies
+  if given == nil then given = d.cookies end
+  if type(given) ~= "table" then given = nil end
+  -- an empty jar (most mocked sessions) costs one C call, not jar:list();
+  -- the request's cookies replace the jar's of their names
+  if jar and #cookie_lines(jar._share) > 0 then
+    local list = jar_cookies(jar, url)
+    if #list > 0 then
+      crumbs = {}
+      for _, c in ipairs(list) do
+        if not given or given[c.name] == nil then crumbs[#crumbs + 1] = c.name .. "=" .. c.value end
       end
     end
   end
-  local crumbs = {}
-  local given = opt(opts, d, "cookies")
-  if sess.cookies then -- the request's cookies replace the jar's of their names
-    for _, c in ipairs(jar_cookies(sess.cookies, url)) do
-      if type(given) ~= "table" or given[c.name] == nil then crumbs[#crumbs + 1] = c.name .. "=" .. c.value end
-    end
-  end
-  if type(given) == "table" then
+  if given then
+    crumbs = crumbs or {}
     for _, k in ipairs(sorted_keys(given)) do crumbs[#crumbs + 1] = k .. "=" .. tostring(given[k]) end
   end
-  if #crumbs > 0 then h["cookie"] = { "Cookie", table.concat(crumbs, "; ") } end
-  local headers, head = {}, {}
-  for _, l in ipairs(sorted_keys(h)) do
-    local name, value = h[l][1], h[l][2]
-    headers[name] = value
-    head[#head + 1] = name .. ": " .. oneline(value) .. "\r\n"
+  if crumbs and #crumbs > 0 then
+    if not own then h = copy_map(h) end
+    h["cookie"] = { "Cookie", table.concat(crumbs, "; ") }
   end
-  return { method = method, url = url, headers = headers, body = body }, table.concat(head)
+  -- path is named so that the table is made with room for it (the mock
+  -- sets it); _mt is the metatable a transport asked for (req_mts)
+  return setmetatable({ method = method, url = url, body = body, _h = h, timeout = timeout,
+    deadline = deadline, path = nil, _mt = mt }, mt or REQ_MT), body
+end
+
+-- The request the transport gets and its head lines (lurl.cassette).
+function M.request(sess, method, url, opts, flags)
+  local req = M.build(sess, method, url, opts, flags)
+  return req, map_head(req._h)
 end
 
 -- Set-Cookie fields of a transport's response into the session's jar, with
@@ -365,19 +501,17 @@ local function store_cookies(jar, url, res)
 end
 M.store_cookies = store_cookies
 
-local function reason_phrase(status)
-  return core.reason("", status)
-end
+-- Speed trick: the status line of each status, made once.
+local status_lines = setmetatable({}, { __index = function(t, status)
+  local line = ("HTTP/1.1 %d %s\r\n"):format(status, core.reason("", status))
+  t[status] = line
+  return line
+end })
 
--- A response object from the transport's table.
-local function to_response(r, req, reqhead, method)
-  local status = r.status
-  if math.type(status) ~= "integer" then
-    error(("transport returned a response without an integer status (got %s)"):format(type(status)), 0)
-  end
-  local body = r.body
-  local head = { ("HTTP/1.1 %d %s\r\n"):format(status, reason_phrase(status)) }
-  local hs = r.headers or {}
+-- The header lines of a transport's response headers, and whether they
+-- hold a Content-Type and a Set-Cookie.
+local function header_lines(hs)
+  local head = {}
   local has_ct, has_sc = false, false
   for _, k in ipairs(sorted_keys(hs)) do
     local v, name = hs[k], tostring(k)
@@ -389,16 +523,122 @@ local function to_response(r, req, reqhead, method)
       head[#head + 1] = name .. ": " .. oneline(v) .. "\r\n"
     end
   end
+  return table.concat(head), has_ct, has_sc
+end
+
+-- Speed trick: the header lines of a headers table a transport answers
+-- again and again (a mock route's answer table), by the table, with a
+-- copy of it to check against: reused while the live table holds the
+-- same keys and values.  Only tables whose values are all strings or
+-- numbers are kept (a list of values could change inside).  Weak keys:
+-- an answer table no longer used takes its entry with it.
+local kept_lines = setmetatable({}, { __mode = "k" })
+-- (the check of a kept entry is inline in to_response)
+local function lines_of(hs)
+  local lines, has_ct, has_sc = header_lines(hs)
+  for _, v in pairs(hs) do
+    if type(v) == "table" then
+      return { lines = lines, has_ct = has_ct, has_sc = has_sc, full = {} }
+    end
+  end
+  local copy, n = copy_of(hs)
+  local kept = { lines = lines, has_ct = has_ct, has_sc = has_sc, copy = copy, n = n, full = {} }
+  kept_lines[hs] = kept
+  return kept
+end
+
+local NO_HEADERS = {}
+
+-- A transport's response is an http.response (lurl.response) whose lazy
+-- fields differ in four: headers are a copy of the headers parsed from
+-- the same head before (kept), header_list is parsed on its own when
+-- read, _reqhead is made from the request's header map (res._reqmap) when
+-- read, and timings are all 0.
+local base_index = response.mt.__index
+local tlazy = {}
+local headers_mt, parse_headers = response.headers_mt, core.parse_headers
+
+-- Speed trick: the headers parsed from a head (a kept answer's status and
+-- header lines, the same string each hop), by the head; a response gets a
+-- copy (flat: names to strings), cheaper than parsing again.  Invariant:
+-- core.parse_headers is a function of the head alone.  Bounded: starts
+-- over at PARSED_KEEP heads.
+local PARSED_KEEP = 64
+local parsed_heads, nparsed = {}, 0
+
+function tlazy.headers(r)
+  local head = r._head
+  local h0 = parsed_heads[head]
+  local h = {}
+  if h0 then
+    for k, v in next, h0 do h[k] = v end
+    return setmetatable(h, headers_mt)
+  end
+  local list
+  h0, list = parse_headers(head)
+  if rawget(r, "header_list") == nil then rawset(r, "header_list", list) end
+  for k, v in next, h0 do h[k] = v end
+  if nparsed >= PARSED_KEEP then parsed_heads, nparsed = {}, 0 end
+  parsed_heads[head], nparsed = h0, nparsed + 1
+  return setmetatable(h, headers_mt)
+end
+function tlazy.header_list(r)
+  local h, list = parse_headers(r._head)
+  if rawget(r, "headers") == nil then rawset(r, "headers", setmetatable(h, headers_mt)) end
+  return list
+end
+function tlazy._reqhead(r) return map_head(r._reqmap) end
+function tlazy.timings() return { dns = 0, connect = 0, tls = 0, ttfb = 0, total = 0, redirect = 0 } end
+
+local TRESPONSE_MT = {}
+for k, v in pairs(response.mt) do TRESPONSE_MT[k] = v end
+TRESPONSE_MT.__index = function(r, k)
+  local f = tlazy[k]
+  if f then
+    local v = f(r)
+    rawset(r, k, v)
+    return v
+  end
+  return base_index(r, k)
+end
+
+-- A response object from the transport's table.
+local function to_response(r, req, method, sent)
+  local status, vouched = r.status, checked[r]
+  if not vouched and math.type(status) ~= "integer" then
+    error(("transport returned a response without an integer status (got %s)"):format(type(status)), 0)
+  end
+  local body, head = r.body, nil
+  local hs = r.headers or NO_HEADERS
+  local hl = kept_lines[hs]
+  if hl then -- still the same keys and values?
+    local copy, n = hl.copy, 0
+    for k, v in next, hs do
+      if copy[k] ~= v then
+        hl = nil
+        break
+      end
+      n = n + 1
+    end
+    if hl and n ~= hl.n then hl = nil end
+  end
+  if not hl then hl = lines_of(hs) end
   if body == nil and r.json ~= nil then
     body = json.encode(r.json)
-    if not has_ct then head[#head + 1] = "Content-Type: application/json\r\n" end
+    head = status_lines[status] .. hl.lines
+    if not hl.has_ct then head = head .. "Content-Type: application/json\r\n" end
+  else
+    head = hl.full[status] -- the status line and the header lines
+    if not head then
+      head = status_lines[status] .. hl.lines
+      hl.full[status] = head
+    end
+    if body == nil then body = "" elseif not vouched then body = tostring(body) end
   end
-  body = body == nil and "" or tostring(body)
   local res = setmetatable({ status = status, url = req.url, body = body, method = method,
-    _head = table.concat(head), _reqhead = reqhead, _reqbody = req.body, http_version = "1.1",
-    elapsed = 0, timings = { dns = 0, connect = 0, tls = 0, ttfb = 0, total = 0, redirect = 0 } },
-    response.mt)
-  return res, has_sc
+    _head = head, _reqmap = req._h, _reqbody = sent, http_version = "1.1",
+    elapsed = 0 }, TRESPONSE_MT)
+  return res, hl.has_sc
 end
 
 -- The error of a transport that returned nil, err.
@@ -412,26 +652,26 @@ end
 
 -- One hop (lurl.exchange's hop with a `transport`): res or nil, err.
 function M.hop(sess, transport, method, url, opts, flags, _, deadline)
-  local req, reqhead = M.request(sess, method, url, opts, flags)
-  req.timeout, req.deadline = read_timeout(opt(opts, sess.defaults, "timeout")), deadline
+  local d, o = sess.defaults, opts or NO_OPTS
+  local timeout = o.timeout
+  if timeout == nil then timeout = d.timeout end
+  if timeout == nil then timeout = READ_DEFAULT else timeout = read_timeout(timeout) end
+  local req, sent = M.build(sess, method, url, opts, flags, timeout, deadline, req_mts[transport])
   local r, err = transport(req)
   if r == M.PASS then return r end
   if r == nil then return nil, to_error(err, method, req.url) end
-  if type(r) ~= "table" then
+  if not checked[r] and type(r) ~= "table" then
     error(("transport returned a %s (response table or nil, err expected)"):format(type(r)), 0)
   end
-  local res, cookies_set = to_response(r, req, reqhead, method)
-  local max_body = opt(opts, sess.defaults, "max_body")
-  if type(max_body) == "number" and #res.body > max_body then
+  local res, cookies_set = to_response(r, req, method, sent)
+  local max_body = o.max_body
+  if max_body == nil then max_body = d.max_body end
+  if max_body ~= nil and type(max_body) == "number" and #res.body > max_body then
     return nil, core.error("BodyTooLarge",
       ("response body larger than max_body (%d bytes)"):format(math.floor(max_body)), method, req.url)
   end
   if cookies_set and sess.cookies then store_cookies(sess.cookies, req.url, res) end
   return res
 end
-
--- Set-Cookie fields into a jar with RFC 6265's rules, for lurl.cassette's
--- replayed responses.
-M.store_cookies = store_cookies
 
 return M
