@@ -117,6 +117,16 @@ describe("a method called with '.'", function()
     assert.is_table(res:json().headers)
   end)
 
+  it("on a mocked response too, whose methods work with ':'", function()
+    local mock = http.mock()
+    mock:get("/j", { json = { a = 1 } })
+    local s <close> = http.session { transport = mock }
+    local r = support.must(s:get("http://api.test/j"))
+    assert.are.equal("bad argument #1 to 'json' (response expected; call it as res:json())", raised(r.json))
+    assert.are.same({ a = 1 }, r:json())
+    assert.are.equal(r, r:raise_for_status())
+  end)
+
   it("on a cookie jar says to call it with ':'", function()
     local s <close> = http.session()
     support.must(s:get(HTTPBIN .. "/cookies/set?a=1"))

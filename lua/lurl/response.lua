@@ -14,6 +14,10 @@ local M = {}
 local methods = {}
 local lazy = {}
 local RESPONSE_MT -- below
+-- the metatables of responses: RESPONSE_MT, and lurl.transport's for the
+-- responses of a session's transport (a mock's), which falls back to it
+local IS_RESPONSE = setmetatable({}, { __mode = "k" })
+M.response_mts = IS_RESPONSE
 local getmetatable = getmetatable
 
 -- A method called with '.' (res.json()) gets no response as self: said so
@@ -132,7 +136,7 @@ function lazy.method(r) return core.hop_info(r._tm, "method") end
 function lazy.attempts() return 1 end -- set by the client when there were more
 
 function methods.header_values(r, name)
-  if getmetatable(r) ~= RESPONSE_MT then not_self("header_values") end
+  if not IS_RESPONSE[getmetatable(r)] then not_self("header_values") end
   if type(name) ~= "string" then
     error(("bad argument #1 to 'header_values' (string expected, got %s)"):format(type(name)), 2)
   end
@@ -189,7 +193,7 @@ local function json_text(body)
 end
 
 function methods.json(r)
-  if getmetatable(r) ~= RESPONSE_MT then not_self("json") end
+  if not IS_RESPONSE[getmetatable(r)] then not_self("json") end
   local text = json_text(r.body)
   local ok, v = pcall(json.decode, text)
   if ok then return integers(v) end
@@ -210,7 +214,7 @@ end
 -- res:html() -> the body parsed as an HTML5 document (lurl.html, loaded
 -- on first use).
 function methods.html(r)
-  if getmetatable(r) ~= RESPONSE_MT then not_self("html") end
+  if not IS_RESPONSE[getmetatable(r)] then not_self("html") end
   return require("lurl.html").response(r)
 end
 
@@ -223,7 +227,7 @@ local RETRY_STATUSES = { [429] = true, [502] = true, [503] = true, [504] = true 
 
 -- Returns the response when ok; raises an HTTPError carrying it otherwise.
 function methods.raise_for_status(r)
-  if getmetatable(r) ~= RESPONSE_MT then not_self("raise_for_status") end
+  if not IS_RESPONSE[getmetatable(r)] then not_self("raise_for_status") end
   if r.status < 400 then return r end
   local ctx = rawget(r, "_redact")
   local err = core.error("HTTPError",
@@ -237,7 +241,7 @@ end
 
 -- res:close(): releases an unfinished stream's connection.  Idempotent.
 function methods.close(r)
-  if getmetatable(r) ~= RESPONSE_MT then not_self("close") end
+  if not IS_RESPONSE[getmetatable(r)] then not_self("close") end
   local t = rawget(r, "_t")
   if t then
     r._t = nil
@@ -259,22 +263,22 @@ end })
 
 -- res:chunks([size]) -> iterator over chunks of the body (64 KiB by default).
 function methods.chunks(r, size)
-  if getmetatable(r) ~= RESPONSE_MT then not_self("chunks") end
+  if not IS_RESPONSE[getmetatable(r)] then not_self("chunks") end
   return stream.chunks(r, size)
 end
 -- res:read(n) -> up to n bytes (fewer only at the end), nil at the end.
 function methods.read(r, n)
-  if getmetatable(r) ~= RESPONSE_MT then not_self("read") end
+  if not IS_RESPONSE[getmetatable(r)] then not_self("read") end
   return stream.read(r, n)
 end
 -- res:lines() -> iterator over lines without their LF or CRLF.
 function methods.lines(r)
-  if getmetatable(r) ~= RESPONSE_MT then not_self("lines") end
+  if not IS_RESPONSE[getmetatable(r)] then not_self("lines") end
   return stream.lines(r)
 end
 -- res:save(path [, {resume=, progress=}]) -> bytes written.
 function methods.save(r, path, o)
-  if getmetatable(r) ~= RESPONSE_MT then not_self("save") end
+  if not IS_RESPONSE[getmetatable(r)] then not_self("save") end
   return stream.save(r, path, o)
 end
 -- res.body of a streamed response (a buffered one has it from the start)
@@ -302,6 +306,7 @@ RESPONSE_MT = {
   end,
 }
 RESPONSE_MT.__close = methods.close
+IS_RESPONSE[RESPONSE_MT] = true
 M.mt = RESPONSE_MT
 M.methods = methods
 

@@ -601,6 +601,7 @@ TRESPONSE_MT.__index = function(r, k)
   end
   return base_index(r, k)
 end
+response.response_mts[TRESPONSE_MT] = true -- res:json() and the rest accept these
 
 -- A response object from the transport's table.
 local function to_response(r, req, method, sent)
