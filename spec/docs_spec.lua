@@ -56,26 +56,33 @@ local function extract(file)
   for l in (assert(read(file), file) .. "\n"):gmatch("(.-)\r?\n") do lines[#lines + 1] = l end
   local blocks, i = {}, 1
   while i <= #lines do
-    local fence = lines[i]:match("^(```+)lua%s*$")
+    -- a fence may be indented (inside a list item): its lines lose that indent
+    local indent, fence = lines[i]:match("^( *)(```+)lua%s*$")
     if fence then
       local b = { file = file, line = i }
-      b.fragment = i > 1 and lines[i - 1]:match("^<!%-%-%s*fragment:?%s*([%w_-]*)%s*%-%->%s*$")
+      b.fragment = i > 1 and lines[i - 1]:match("^%s*<!%-%-%s*fragment:?%s*([%w_-]*)%s*%-%->%s*$")
       if b.fragment == "" then b.fragment = "fragment" end
       local body = {}
       i = i + 1
-      while i <= #lines and lines[i] ~= fence do body[#body + 1] = lines[i]; i = i + 1 end
+      local close = "^" .. indent .. fence .. "%s*$"
+      while i <= #lines and not lines[i]:find(close) do
+        body[#body + 1] = lines[i]:sub(1, #indent):match("^ *$") and lines[i]:sub(#indent + 1) or lines[i]
+        i = i + 1
+      end
       b.code = table.concat(body, "\n")
       b.first = (b.code:match("^%s*([^\n]*%S)") or ""):sub(1, 72)
       -- the output block: the next fence, if only blank lines come between
       local j = i + 1
       while j <= #lines and lines[j]:match("^%s*$") do j = j + 1 end
-      local ofence = lines[j] and (lines[j]:match("^(```+)%s*$") or lines[j]:match("^(```+)text%s*$")
-                                   or lines[j]:match("^(```+)output%s*$"))
-      if ofence then
-        local out = {}
+      local oind, ofence, info = (lines[j] or ""):match("^( *)(```+)(%a*)%s*$")
+      if ofence and (info == "" or info == "text" or info == "output") then
+        local out, oclose, ostart = {}, "^" .. oind .. ofence .. "%s*$", j
         j = j + 1
-        while j <= #lines and lines[j] ~= ofence do out[#out + 1] = lines[j]; j = j + 1 end
-        b.output, b.output_line = table.concat(out, "\n"), i + 1
+        while j <= #lines and not lines[j]:find(oclose) do
+          out[#out + 1] = lines[j]:sub(1, #oind):match("^ *$") and lines[j]:sub(#oind + 1) or lines[j]
+          j = j + 1
+        end
+        b.output, b.output_line = table.concat(out, "\n"), ostart
         i = j
       end
       blocks[#blocks + 1] = b
