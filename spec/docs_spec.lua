@@ -1,7 +1,8 @@
 -- Docs that run: every ```lua block of README.md and docs/*.md runs in
 -- its own child process (LURL_BIN when set, as under ctest; otherwise
--- lua5.4 with the caller's LUA_CPATH) against the local servers, and
--- the output a doc shows for it is compared with what it printed.
+-- lua5.4 with the caller's LUA_CPATH; and also lua5.4 with
+-- LURL_BUILD_DIR's http.so when that loads) against the local servers,
+-- and the output a doc shows for it is compared with what it printed.
 -- The rules writers follow are in docs/testing.md, "Docs that run":
 --
 --   * a block starts with the globals `http` (require "http"), `base`
@@ -18,13 +19,13 @@
 --     block that cannot run alone (KIND says why, one word: excerpt,
 --     shape, spec, external...); it is counted, not run.
 --
--- Blocks run in parallel, one shell per doc file, blocks of a file one
--- after the other.  A failing block is named by file:line of its fence,
+-- Blocks run in parallel, one shell per doc file and interpreter, blocks
+-- of a file one after the other.  A failing block is named by file:line of its fence,
 -- its first line, and the error (whose line numbers are the doc's own:
 -- the child runs a copy of the doc file padded so that they match).
 --
--- Alone: busted --lua=build/lurl spec/docs_spec.lua (from the top of the
--- tree, with LURL_BIN and LUA_CPATH as in CMakeLists.txt).
+-- Alone, from the top of the tree:
+--   LURL_BIN=$PWD/build/lurl LURL_BUILD_DIR=$PWD/build busted --lua=$PWD/build/lurl spec/docs_spec.lua
 local helper = require "spec.helper"
 local support = require "spec.support"
 local cjson = require "cjson"
@@ -32,6 +33,20 @@ local cjson = require "cjson"
 local BIN = os.getenv("LURL_BIN") or "lua5.4"
 local TIMEOUT = 40          -- seconds, one block
 local q = support.q
+
+-- The interpreters each block runs under: BIN, and stock lua5.4 loading
+-- the build's http.so when BIN is lurl and lua5.4 can load it (not in a
+-- sanitizer build, whose http.so needs the sanitizer runtimes preloaded).
+local INTERPS = { { name = BIN:match("[^/]*$"), cmd = q(BIN) } }
+do
+  local build = os.getenv("LURL_BUILD_DIR")
+  if BIN ~= "lua5.4" and build then
+    local env = "LUA_CPATH=" .. q(build .. "/?.so;" .. (os.getenv("LUA_CPATH") or ";"))
+    if os.execute(env .. " lua5.4 -e 'require \"http\"' >/dev/null 2>&1") then
+      INTERPS[2] = { name = "lua5.4", cmd = "env " .. env .. " lua5.4" }
+    end
+  end
+end
 
 local function read(path)
   local f = io.open(path, "rb")
@@ -152,22 +167,27 @@ end
 
 local PRELUDE = 'http = require "http"; base = os.getenv "HTTPBIN_URL"; url = base .. "/anything"'
 
--- runs every block that is not a fragment; fills b.ok, b.out, b.err, b.code_rc
+-- runs every block that is not a fragment under each interpreter; fills
+-- b.runs[i] = {out =, err =, rc =} (i indexes INTERPS)
 local function run_all(blocks, root)
   local per_file, order = {}, {}
   for n, b in ipairs(blocks) do
     if not b.fragment then
-      local dir = ("%s/%d"):format(root, n)
-      b.dir = dir
-      local path = dir .. "/" .. b.file
-      assert(os.execute("mkdir -p " .. q(path:match("^(.*)/"))))
-      local f = assert(io.open(path, "w"))
-      f:write(("\n"):rep(b.line), b.code, "\n")   -- line numbers as in the doc
-      f:close()
-      if not per_file[b.file] then per_file[b.file] = {}; order[#order + 1] = b.file end
-      local cmd = ("(cd %s && timeout %d %s -e %s %s >out 2>err; echo $? >rc)"):format(
-        q(dir), TIMEOUT, q(BIN), q(PRELUDE), q(b.file))
-      table.insert(per_file[b.file], cmd)
+      b.dirs = {}
+      for i, interp in ipairs(INTERPS) do
+        local dir = ("%s/%d.%d"):format(root, n, i)
+        b.dirs[i] = dir
+        local path = dir .. "/" .. b.file
+        assert(os.execute("mkdir -p " .. q(path:match("^(.*)/"))))
+        local f = assert(io.open(path, "w"))
+        f:write(("\n"):rep(b.line), b.code, "\n")   -- line numbers as in the doc
+        f:close()
+        local key = b.file .. "\0" .. i     -- a file's blocks in order, per interpreter
+        if not per_file[key] then per_file[key] = {}; order[#order + 1] = key end
+        local cmd = ("(cd %s && timeout %d %s -e %s %s >out 2>err; echo $? >rc)"):format(
+          q(dir), TIMEOUT, interp.cmd, q(PRELUDE), q(b.file))
+        table.insert(per_file[key], cmd)
+      end
     end
   end
   local script = { "export HTTPBIN_URL=" .. q(helper.httpbin), "export APP_URL=" .. q(helper.app),
@@ -181,10 +201,12 @@ local function run_all(blocks, root)
   f:close()
   os.execute("sh " .. q(root .. "/run.sh"))
   for _, b in ipairs(blocks) do
-    if b.dir then
-      b.out = read(b.dir .. "/out") or ""
-      b.err = read(b.dir .. "/err") or ""
-      b.rc = tonumber(read(b.dir .. "/rc") or "")
+    if b.dirs then
+      b.runs = {}
+      for i, dir in ipairs(b.dirs) do
+        b.runs[i] = { out = read(dir .. "/out") or "", err = read(dir .. "/err") or "",
+                      rc = tonumber(read(dir .. "/rc") or "") }
+      end
     end
   end
 end
@@ -207,16 +229,18 @@ describe("docs that run", function()
     if not b.fragment then
       it(("%s:%d %s"):format(b.file, b.line, b.first), function()
         ensure_ran()
-        local where = ("%s:%d (%s)"):format(b.file, b.line, b.first)
-        if b.rc ~= 0 then
-          local why = b.rc == 124 and ("timed out after %d s"):format(TIMEOUT) or ("exit " .. tostring(b.rc))
-          error(("%s: %s\n%s"):format(where, why, b.err), 0)
-        end
-        if b.output then
-          local diff = compare(b.output, b.out)
-          if diff then
-            error(("%s: output differs from %s:%d, %s\n--- printed:\n%s"):format(
-              where, b.file, b.output_line, diff, b.out), 0)
+        for i, r in ipairs(b.runs) do
+          local where = ("%s:%d (%s) under %s"):format(b.file, b.line, b.first, INTERPS[i].name)
+          if r.rc ~= 0 then
+            local why = r.rc == 124 and ("timed out after %d s"):format(TIMEOUT) or ("exit " .. tostring(r.rc))
+            error(("%s: %s\n%s"):format(where, why, r.err), 0)
+          end
+          if b.output then
+            local diff = compare(b.output, r.out)
+            if diff then
+              error(("%s: output differs from %s:%d, %s\n--- printed:\n%s"):format(
+                where, b.file, b.output_line, diff, r.out), 0)
+            end
           end
         end
       end)
@@ -236,8 +260,10 @@ describe("docs that run", function()
     table.sort(names)
     local parts = {}
     for _, k in ipairs(names) do parts[#parts + 1] = ("%d %s"):format(kinds[k], k) end
-    io.stderr:write(("\ndocs: %d Lua blocks, %d run (%d with their output compared), %d fragments (%s)\n"):format(
-      #blocks, #blocks - nfrag, nout, nfrag, table.concat(parts, ", ")))
+    local names_i = {}
+    for i, interp in ipairs(INTERPS) do names_i[i] = interp.name end
+    io.stderr:write(("\ndocs: %d Lua blocks, %d run under %s (%d with their output compared), %d fragments (%s)\n"):format(
+      #blocks, #blocks - nfrag, table.concat(names_i, " and "), nout, nfrag, table.concat(parts, ", ")))
     assert.is_true(#blocks > 0)
     assert.is_true(nfrag * 3 < #blocks, ("%d fragments of %d blocks"):format(nfrag, #blocks))
   end)
