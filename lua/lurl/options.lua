@@ -56,22 +56,10 @@ local function is_flow(a)
 end
 M.is_flow = is_flow
 
--- The stack level of the user's call, for an argument error raised here:
--- the first function outside lurl's own Lua files.
-local function user_level()
-  local getinfo = debug and debug.getinfo
-  if not getinfo then return 1 end
-  local level = 3
-  while true do
-    local info = getinfo(level, "S")
-    if not info then return 1 end
-    local src = info.source
-    if info.what ~= "C" and not (src:find("^@lua/http/") or src:find("^@lua/lurl/")) then
-      return level - 1
-    end
-    level = level + 1
-  end
-end
+-- The stack level of the user's call, for an argument error raised here
+-- (lurl.redact's: the first function outside lurl's own Lua files); only
+-- on the error path, so the lazy module is loaded then.
+local function user_level() return redact.user_level() end
 
 -- A call's own `hooks` (same shape as the session's), checked.
 local function check_hooks(hooks, fname, argn)

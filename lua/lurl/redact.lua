@@ -71,6 +71,7 @@ local function user_level()
     level = level + 1
   end
 end
+M.user_level = user_level
 
 -- names(v, fname, argn) -> lower-case array of the `redact` option's
 -- names, or nil.  Raises an argument error naming the field otherwise.
