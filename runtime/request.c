@@ -46,6 +46,7 @@
 #define UV_ENGINE lua_upvalueindex(3)
 #define UV_GUARD_MT lua_upvalueindex(4) /* the guard's metatable (below) */
 #define UV_GUARD lua_upvalueindex(5)    /* the kept guard (below) */
+#define UV_URL_MEMO lua_upvalueindex(6) /* the URL memo (request_int.h) */
 
 /* The stack of core.start: its arguments, then what it makes. */
 enum {
@@ -462,6 +463,7 @@ static void read_args(lua_State *L, req *r, start_args *a) {
   a->share = lua_isnoneornil(L, ARG_SHARE) ? NULL : lurl_checkshare(L, ARG_SHARE);
   lua_settop(L, ARG_SHARE);
   r->config = UV_CONFIG;
+  r->memo = UV_URL_MEMO;
   r->share_idx = a->share ? ARG_SHARE : 0;
   r->e = (lurl_engine *)lua_touserdata(L, UV_ENGINE);
   r->method = a->method;
@@ -658,7 +660,8 @@ static int core_start(lua_State *L) {
 }
 
 /* core.start (a closure over core.config, the transfer metatable, the
-** engine and the guards' metatable) and core.config. */
+** engine, the guards' metatable, the kept guard and the URL memo) and
+** core.config. */
 void lurl_request_open(lua_State *L) {
   lua_newtable(L); /* core.config: its slots by number, see lurl_config_slot */
   lua_pushvalue(L, -1);
@@ -670,7 +673,9 @@ void lurl_request_open(lua_State *L) {
   *kept = NULL; /* the kept guard, not in use */
   lua_pushvalue(L, -2);
   lua_setmetatable(L, -2);
-  lua_pushcclosure(L, core_start, 5);
+  lurl_url_memo *memo = (lurl_url_memo *)lua_newuserdatauv(L, sizeof *memo, 1);
+  memo->url = NULL, memo->auth_end = 0; /* remembers nothing yet */
+  lua_pushcclosure(L, core_start, 6);
   lua_setfield(L, -2, "start");
   lua_pushcfunction(L, lurl_req_core_form);
   lua_setfield(L, -2, "form");
