@@ -195,6 +195,15 @@ void lurl_transfer_progress_end(lurl_transfer *t);
 int lurl_on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                      curl_off_t ulnow);
 
+/* core.result's work on the transfer at stack index tidx (the top of the
+** stack), for a C closure whose upvalues after `uv` are
+** core.result's LURL_RESULT_UPVALUES (its field names, then the response
+** metatable): core.result has them first (uv 0); core.fetch after
+** core.start's own, from LURL_FETCH_RESULT_UV on (request.c). */
+#define LURL_RESULT_UPVALUES 6
+#define LURL_FETCH_RESULT_UV 6
+int lurl_transfer_result(lua_State *L, int tidx, int uv);
+
 /* The transfer metatable; core.result, set_response_mt, pull, sink,
 ** io_state, feed, done. */
 void lurl_transfer_open(lua_State *L);
