@@ -545,6 +545,7 @@ size_t lurl_on_header(char *p, size_t size, size_t n, void *ud) {
   if ((len == 2 && p[0] == '\r') || (len == 1 && p[0] == '\n')) {
     long code = 0;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
+    t->status = code; /* core.result's, unless a later block comes */
     /* 1xx are interim; libcurl answers a first digest 401 itself */
     int interim = code < 200 || (code == 401 && t->curl_auth && !t->auth_tried);
     if (code == 401) t->auth_tried = 1;
@@ -846,8 +847,8 @@ int lurl_transfer_result(lua_State *L, int tidx, int uv) {
   /* the fields nearly every caller reads; reason, ok, http_version and
   ** elapsed are worked out when read (lua/http/response.lua) */
   CURL *h = t->easy;
-  long code = 0;
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+  long code = t->status; /* the header callback's: one getinfo less */
+  if (!code) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
   /* four fields for a plain GET (status, url, body, _tm): a hash of four
   ** slots; _reqbody, and lazy fields once read, grow it */
   lua_createtable(L, 0, 4);

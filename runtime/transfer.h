@@ -138,6 +138,8 @@ typedef struct lurl_transfer {
   int tainted;                 /* options beyond the per-request set: the
                                   handle is reset before its next use */
   int headers_done;            /* the final response's headers are in */
+  long status;                 /* the status of the last header block in (what
+                                  CURLINFO_RESPONSE_CODE then says), 0 before */
   int curl_auth, auth_tried;   /* libcurl answers a digest challenge */
   int max_body_set;            /* max_body given (a number or false) */
   lurl_tstream st;
