@@ -43,6 +43,8 @@ struct lurl_engine {
   int *wfree;                 /* free slots of the watch table (core_watch) */
   int nwfree, capwfree;
   int nslots;                 /* slots of the watch table handed out so far */
+  int ntasks;                 /* tasks alive (lurl.task, core.tasks_live): while
+                                 there are none, core.fetch waits in C */
 };
 
 /* Set from a signal handler; the only other global besides libcurl's. */
@@ -395,6 +397,21 @@ lurl_engine *lurl_engine_get(lua_State *L) {
   return e;
 }
 
+/* Drives the loop until t is done or has news for Lua, when no task is
+** alive (else the scheduler must run them: returns -1, nothing done). */
+int lurl_engine_wait_alone(lua_State *L, lurl_transfer *t) {
+  lurl_engine *e = t->eng;
+  if (!e || e->ntasks) return -1;
+  engine_wait(L, e, t);
+  return 0;
+}
+
+/* core.tasks_live(n): lurl.task says how many tasks are alive. */
+static int core_tasks_live(lua_State *L) {
+  lurl_engine_get(L)->ntasks = (int)luaL_checkinteger(L, 1);
+  return 0;
+}
+
 /* core.wait(transfer): drive the loop until it is done. */
 static int core_wait(lua_State *L) {
   lurl_transfer *t = lurl_checktransfer(L, 1);
@@ -513,7 +530,7 @@ void lurl_engine_open(lua_State *L) {
   }
   lua_pop(L, 1);
   static const luaL_Reg fns[] = {
-    {"wait", core_wait},
+    {"wait", core_wait}, {"tasks_live", core_tasks_live},
     {"cancel", core_cancel}, {"now", core_now},
     {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);

@@ -26,6 +26,10 @@ void lurl_push_engine(lua_State *L); /* made on first use [-0, +1] */
 int lurl_engine_add(lua_State *L, lurl_engine *e, lurl_transfer *t);
 /* Takes t off the multi handle (if running) and the live list. */
 void lurl_engine_remove(lurl_engine *e, lurl_transfer *t);
+/* Waits in C for a started t to finish (or have news for Lua) when no
+** task is alive: 0; -1 (nothing done) when tasks are, or t is not running
+** on an engine. */
+int lurl_engine_wait_alone(lua_State *L, lurl_transfer *t);
 int lurl_engine_closed(const lurl_engine *e);
 int lurl_engine_running(lurl_engine *e, int upto);
 lurl_pool *lurl_engine_pool(lurl_engine *e);
@@ -41,7 +45,7 @@ void lurl_engine_gc_owe(lurl_engine *e, size_t bytes);
 struct pollfd;
 int lurl_engine_pollfds(lurl_engine *e, struct pollfd *out, int max);
 long lurl_engine_timeout(lurl_engine *e);
-/* The engine metatable and core.wait, step, watch, cancel, now. */
+/* The engine metatable and core.wait, tasks_live, step, watch, cancel, now. */
 void lurl_engine_open(lua_State *L);
 
 #endif

@@ -46,6 +46,7 @@
 #define UV_ENGINE lua_upvalueindex(3)
 #define UV_GUARD_MT lua_upvalueindex(4) /* the guard's metatable (below) */
 #define UV_GUARD lua_upvalueindex(5)    /* the kept guard (below) */
+#define UV_URL_MEMO lua_upvalueindex(6) /* the URL memo (request_int.h) */
 
 /* The stack of core.start: its arguments, then what it makes. */
 enum {
@@ -459,6 +460,7 @@ static void read_args(lua_State *L, req *r, start_args *a) {
   a->share = lua_isnoneornil(L, ARG_SHARE) ? NULL : lurl_checkshare(L, ARG_SHARE);
   lua_settop(L, ARG_SHARE);
   r->config = UV_CONFIG;
+  r->memo = UV_URL_MEMO;
   r->share_idx = a->share ? ARG_SHARE : 0;
   r->e = (lurl_engine *)lua_touserdata(L, UV_ENGINE);
   r->method = a->method;
@@ -658,9 +660,38 @@ static int core_start(lua_State *L) {
   return 1;
 }
 
+/*
+** core.fetch(the arguments of core.start) -> res | nil, err | false, t
+** One request read whole, start to response, in one C call when no task
+** is alive (lurl.task tells the engine): core.start, the wait that
+** core.wait would do, then core.result's work.  With tasks alive it stops
+** after the start and answers false, t: the caller waits through the
+** scheduler (lurl.task.wait) and calls core.result.  Not a second path:
+** the same three steps, without two returns to Lua between them.  Its
+** upvalues are core.start's, then core.result's (LURL_FETCH_RESULT_UV).
+*/
+static int core_fetch(lua_State *L) {
+  int n = core_start(L);
+  if (n != 1 || lua_type(L, -1) != LUA_TUSERDATA) return n; /* nil, err; a dry run */
+  lurl_transfer *t = (lurl_transfer *)lua_touserdata(L, -1);
+  /* still running after the wait: it has news for Lua (none has on a
+  ** hop read whole), which the caller's wait handles */
+  if (lurl_engine_wait_alone(L, t) != 0 || t->state == LURL_T_RUNNING) {
+    lua_pushboolean(L, 0);
+    lua_insert(L, -2);
+    return 2;
+  }
+  /* the transfer on top, as core.result wants it; the guard below it
+  ** (cleared by core_start) closes as a no-op when this returns */
+  return lurl_transfer_result(L, lua_gettop(L), LURL_FETCH_RESULT_UV);
+}
+
 /* core.start (a closure over core.config, the transfer metatable, the
-** engine and the guards' metatable) and core.config. */
+** engine, the guards' metatable, the kept guard and the URL memo),
+** core.fetch (the same, then core.result's upvalues) and core.config.
+** core.result must exist (transfer.c opens first). */
 void lurl_request_open(lua_State *L) {
+  int core = lua_gettop(L);
   lua_newtable(L); /* core.config: its slots by number, see lurl_config_slot */
   lua_pushvalue(L, -1);
   lua_setfield(L, -3, "config");
@@ -671,7 +702,21 @@ void lurl_request_open(lua_State *L) {
   *kept = NULL; /* the kept guard, not in use */
   lua_pushvalue(L, -2);
   lua_setmetatable(L, -2);
-  lua_pushcclosure(L, core_start, 5);
+  lurl_url_memo *memo = (lurl_url_memo *)lua_newuserdatauv(L, sizeof *memo, 1);
+  memo->url = NULL, memo->auth_end = 0; /* remembers nothing yet */
+  _Static_assert(LURL_FETCH_RESULT_UV == 6, "core.fetch: core.start's 6 upvalues first");
+  for (int i = 0; i < LURL_FETCH_RESULT_UV; i++) lua_pushvalue(L, core + 1 + i);
+  lua_getfield(L, core, "result");
+  int result = lua_gettop(L);
+  for (int i = 1; i <= LURL_RESULT_UPVALUES; i++) lua_getupvalue(L, result, i);
+  lua_remove(L, result);
+  lua_pushcclosure(L, core_fetch, LURL_FETCH_RESULT_UV + LURL_RESULT_UPVALUES);
+  lua_getfield(L, core, "set_response_mt"); /* its second upvalue: core.fetch */
+  lua_pushvalue(L, -2);
+  lua_setupvalue(L, -2, 2);
+  lua_pop(L, 1);
+  lua_setfield(L, core, "fetch");
+  lua_pushcclosure(L, core_start, 6);
   lua_setfield(L, -2, "start");
   lua_pushcfunction(L, lurl_req_core_form);
   lua_setfield(L, -2, "form");

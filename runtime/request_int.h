@@ -76,7 +76,21 @@ typedef struct req {
   const char *method, *url; /* for error messages */
   int anchor;           /* stack index of a table keeping the strings lurl
                            made from numbers until they are copied, or 0 */
+  int memo;             /* index of core.start's URL memo (lurl_url_memo), or 0 */
 } req;
+
+/*
+** Speed trick, the URL memo: the last URL string core.start found plain
+** (request_url.c's plain_url: nothing for lurl to parse) and what it
+** found, so a script asking for the same URL again pays a pointer compare
+** instead of a walk over every byte.  Invariant: the memo's user value
+** holds the string `url` points into, so while it is remembered no other
+** string can live at that address; plain_url reads nothing but the string.
+*/
+typedef struct lurl_url_memo {
+  const char *url; /* the remembered string (the user value keeps it), or NULL */
+  size_t auth_end; /* plain_url(url) */
+} lurl_url_memo;
 
 /* Sets an option beyond the per-request set (URL, header list, timeouts,
 ** PIPEWAIT; the callbacks' data is the handle's own, see lurl_handle): the

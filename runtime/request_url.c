@@ -394,7 +394,18 @@ static void add_params(req *r, int flags) {
 int lurl_req_build_url(req *r, const char *method, int url_idx, int flags) {
   const char *url = lua_tostring(r->L, url_idx);
   lua_State *L = r->L;
-  size_t auth_end = plain_url(url);
+  lurl_url_memo *m = r->memo ? (lurl_url_memo *)lua_touserdata(L, r->memo) : NULL;
+  size_t auth_end;
+  if (m && m->url == url) {
+    auth_end = m->auth_end;
+  } else {
+    auth_end = plain_url(url);
+    if (m) { /* remembered: the user value keeps the string, see lurl_url_memo */
+      lua_pushvalue(L, url_idx);
+      lua_setiuservalue(L, r->memo, 1);
+      m->url = url, m->auth_end = auth_end;
+    }
+  }
   if (flags & HOP_CHECK) {
     lua_pushvalue(L, url_idx); /* a dry run: only the options matter */
   } else if (auth_end && !lurl_limits_urls(L)) {

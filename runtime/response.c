@@ -69,7 +69,6 @@ static void setnum(lua_State *L, const char *k, double v) {
 typedef struct timings {
   const char *tag;  /* timings_tag: marks a timings userdata */
   double dns, connect, tls, ttfb, total;
-  long version;     /* CURLINFO_HTTP_VERSION */
   curl_off_t req_size;  /* CURLINFO_REQUEST_SIZE, for res.bytes */
   lurl_bytes bytes;     /* the rest of res.bytes */
   size_t head_len;  /* the header block follows the struct */
@@ -121,8 +120,6 @@ double lurl_push_timings(lua_State *L, CURL *h, const lurl_buf *head, const char
   tm->tls = tls > 0 ? tls - con : 0;
   tm->ttfb = st > 0 ? st - pre : 0;
   tm->total = secs(h, CURLINFO_TOTAL_TIME_T);
-  tm->version = 0;
-  curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &tm->version);
   long req = 0; /* the one counter lurl cannot keep itself: libcurl writes the head */
   curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &req);
   tm->req_size = req;
@@ -154,10 +151,17 @@ static int core_hop_info(lua_State *L) {
     if (tm->reqhead_default) lua_pushstring(L, lurl_default_reqhead());
     else lua_pushlstring(L, (const char *)(tm + 1) + tm->head_len + tm->method_len,
                          tm->reqhead_len);
-  } else {
-    long v = tm->version;
-    lua_pushstring(L, v == CURL_HTTP_VERSION_2_0 ? "2" : v == CURL_HTTP_VERSION_1_0 ? "1.0"
-                      : v == CURL_HTTP_VERSION_3 ? "3" : "1.1");
+  } else { /* the version is read from the head's status line when asked
+            ** (what libcurl's CURLINFO_HTTP_VERSION says: the head holds
+            ** the final response's block only, see lurl_on_header) */
+    const char *head = (const char *)(tm + 1);
+    const char *v = "1.1";
+    if (tm->head_len > 6 && memcmp(head, "HTTP/", 5) == 0) {
+      if (head[5] == '2') v = "2";
+      else if (head[5] == '3') v = "3";
+      else if (tm->head_len > 8 && memcmp(head + 5, "1.0", 3) == 0) v = "1.0";
+    }
+    lua_pushstring(L, v);
   }
   return 1;
 }

@@ -549,6 +549,7 @@ size_t lurl_on_header(char *p, size_t size, size_t n, void *ud) {
   if ((len == 2 && p[0] == '\r') || (len == 1 && p[0] == '\n')) {
     long code = 0;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
+    t->status = code; /* core.result's, unless a later block comes */
     /* 1xx are interim; libcurl answers a first digest 401 itself */
     int interim = code < 200 || (code == 401 && t->curl_auth && !t->auth_tried);
     if (code == 401) t->auth_tried = 1;
@@ -812,16 +813,23 @@ static void push_transfer_error(lua_State *L, lurl_transfer *t, int tidx) {
 ** (core.set_response_mt; lua/http/response.lua), nil until it is set.
 */
 static const char *const result_keys[] = {"status", "url", "body", "_reqbody", "_tm"};
-enum { KEY_STATUS = lua_upvalueindex(1), KEY_URL = lua_upvalueindex(2),
-       KEY_BODY = lua_upvalueindex(3), KEY_REQBODY = lua_upvalueindex(4),
-       KEY_TM = lua_upvalueindex(5), RESULT_MT = lua_upvalueindex(6) };
+/* the upvalues after `uv` (0 for core.result; core.fetch keeps them after
+** core.start's, see lurl_transfer_result) */
+#define KEY_STATUS lua_upvalueindex(uv + 1)
+#define KEY_URL lua_upvalueindex(uv + 2)
+#define KEY_BODY lua_upvalueindex(uv + 3)
+#define KEY_REQBODY lua_upvalueindex(uv + 4)
+#define KEY_TM lua_upvalueindex(uv + 5)
+#define RESULT_MT lua_upvalueindex(uv + 6)
 #define RESULT_MT_UPVALUE 6 /* RESULT_MT, as lua_setupvalue numbers it */
-_Static_assert(sizeof result_keys / sizeof result_keys[0] + 1 == RESULT_MT_UPVALUE,
+_Static_assert(sizeof result_keys / sizeof result_keys[0] + 1 == RESULT_MT_UPVALUE &&
+               RESULT_MT_UPVALUE == LURL_RESULT_UPVALUES,
                "core.result: one upvalue per key, then the metatable");
-static int core_result(lua_State *L) {
-  lurl_transfer *t = lurl_checktransfer(L, 1);
-  lua_getiuservalue(L, 1, LURL_TUV_METHOD); /* 2 */
-  lua_getiuservalue(L, 1, LURL_TUV_URL); /* 3 */
+int lurl_transfer_result(lua_State *L, int tidx, int uv) {
+  lurl_transfer *t = lurl_checktransfer(L, tidx);
+  int method_i = tidx + 1, url_i = tidx + 2;
+  lua_getiuservalue(L, tidx, LURL_TUV_METHOD); /* method_i */
+  lua_getiuservalue(L, tidx, LURL_TUV_URL); /* url_i */
   /* a streamed response is handed over once its headers are in */
   int streaming = t->st.on && t->state == LURL_T_RUNNING && t->headers_done;
   if (t->state == LURL_T_RUNNING && !streaming) return luaL_error(L, "transfer still running");
@@ -835,7 +843,7 @@ static int core_result(lua_State *L) {
     return luaL_error(L, "interrupted");
   }
   if (!streaming && (t->fault || t->code != CURLE_OK) && !(t->st.on && t->headers_done)) {
-    push_transfer_error(L, t, 1);
+    push_transfer_error(L, t, tidx);
     lurl_transfer_release(t);
     lua_pushnil(L);
     lua_insert(L, -2);
@@ -844,8 +852,8 @@ static int core_result(lua_State *L) {
   /* the fields nearly every caller reads; reason, ok, http_version and
   ** elapsed are worked out when read (lua/http/response.lua) */
   CURL *h = t->easy;
-  long code = 0;
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+  long code = t->status; /* the header callback's: one getinfo less */
+  if (!code) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
   /* four fields for a plain GET (status, url, body, _tm): a hash of four
   ** slots; _reqbody, and lazy fields once read, grow it */
   lua_createtable(L, 0, 4);
@@ -853,7 +861,7 @@ static int core_result(lua_State *L) {
   lua_pushinteger(L, code);
   lua_rawset(L, -3);
   lua_pushvalue(L, KEY_URL);
-  lua_pushvalue(L, 3);
+  lua_pushvalue(L, url_i);
   lua_rawset(L, -3);
   if (!t->st.on) {
     lua_pushvalue(L, KEY_BODY);
@@ -861,13 +869,13 @@ static int core_result(lua_State *L) {
     lua_rawset(L, -3);
   }
   lua_pushvalue(L, KEY_REQBODY);
-  if (lua_getiuservalue(L, 1, LURL_TUV_BODY) == LUA_TSTRING) /* a string body: what was sent */
+  if (lua_getiuservalue(L, tidx, LURL_TUV_BODY) == LUA_TSTRING) /* a string body: what was sent */
     lua_rawset(L, -3);
   else
     lua_pop(L, 2);
   lua_pushvalue(L, KEY_TM);
   size_t mlen;
-  const char *method = lua_tolstring(L, 2, &mlen);
+  const char *method = lua_tolstring(L, method_i, &mlen);
   /* the request head record rides in the timings userdata too: res._reqhead
   ** is made from it when read (lua/http/response.lua) */
   lurl_bytes bytes = {(curl_off_t)t->in.head_total, t->in.wire, -1};
@@ -889,13 +897,22 @@ static int core_result(lua_State *L) {
   return 1;
 }
 
-/* core.set_response_mt(mt): the metatable core.result gives every
-** response (its upvalue is core.result). */
+static int core_result(lua_State *L) {
+  lua_settop(L, 1);
+  return lurl_transfer_result(L, 1, 0);
+}
+
+/* core.set_response_mt(mt): the metatable core.result and core.fetch
+** give every response (its upvalues are core.result and, once
+** lurl_request_open made it, core.fetch). */
 static int set_response_mt(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
-  /* its upvalue is core.result; the metatable is core.result's RESULT_MT */
+  /* the metatable is core.result's RESULT_MT, and core.fetch's */
+  lua_pushvalue(L, 1);
   lua_setupvalue(L, lua_upvalueindex(1), RESULT_MT_UPVALUE);
+  if (lua_type(L, lua_upvalueindex(2)) == LUA_TFUNCTION)
+    lua_setupvalue(L, lua_upvalueindex(2), LURL_FETCH_RESULT_UV + RESULT_MT_UPVALUE);
   return 0;
 }
 
@@ -907,7 +924,8 @@ static void push_result(lua_State *L) {
   lua_pushnil(L); /* the response metatable, once set */
   lua_pushcclosure(L, core_result, n + 1);
   lua_pushvalue(L, -1);
-  lua_pushcclosure(L, set_response_mt, 1);
+  lua_pushnil(L); /* core.fetch, set by lurl_request_open */
+  lua_pushcclosure(L, set_response_mt, 2);
 }
 
 /* core.stream_bytes(transfer, timings): a streamed response's res.bytes

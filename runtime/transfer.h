@@ -142,6 +142,8 @@ typedef struct lurl_transfer {
   int tainted;                 /* options beyond the per-request set: the
                                   handle is reset before its next use */
   int headers_done;            /* the final response's headers are in */
+  long status;                 /* the status of the last header block in (what
+                                  CURLINFO_RESPONSE_CODE then says), 0 before */
   int curl_auth, auth_tried;   /* libcurl answers a digest challenge */
   int max_body_set;            /* max_body given (a number or false) */
   unsigned char https;         /* the URL is https: its peer chain is kept */
@@ -201,6 +203,15 @@ size_t lurl_on_read(char *buf, size_t size, size_t n, void *ud);
 void lurl_transfer_progress_end(lurl_transfer *t);
 int lurl_on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                      curl_off_t ulnow);
+
+/* core.result's work on the transfer at stack index tidx (the top of the
+** stack), for a C closure whose upvalues after `uv` are
+** core.result's LURL_RESULT_UPVALUES (its field names, then the response
+** metatable): core.result has them first (uv 0); core.fetch after
+** core.start's own, from LURL_FETCH_RESULT_UV on (request.c). */
+#define LURL_RESULT_UPVALUES 6
+#define LURL_FETCH_RESULT_UV 6
+int lurl_transfer_result(lua_State *L, int tidx, int uv);
 
 /* The transfer metatable; core.result, set_response_mt, pull, sink,
 ** io_state, feed, done. */

@@ -11,7 +11,8 @@
 -- because a second copy of the loop serves it.
 --
 -- The transport performs one hop.  The default is libcurl's engine
--- (core.start / task.wait / core.result); a session's `transport` option
+-- (core.start / task.wait / core.result; core.fetch makes the three one C
+-- call for a bare hop when no task is alive); a session's `transport` option
 -- replaces it (lurl.transport adapts a function's answer).
 local core = require "http.core"
 local task = require "lurl.task"
@@ -28,7 +29,8 @@ local auth = lazy "lurl.auth" -- only for auth functions and the flows lurl comp
 
 local M = {}
 
-local start, result, cerror, now = core.start, core.result, core.error, core.now
+local start, fetch, result, cerror, now = core.start, core.fetch, core.result, core.error,
+  core.now
 local wait, acquire, throttle = task.wait, task.acquire, task.throttle
 local call_opts, policy_of = options.call, options.policy
 local next_request = redirect.next
@@ -179,10 +181,11 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
       if o then given = { opts, flags }; opts, flags = o, f end
     end
     if bare then -- the engine branch below, without deadline, limits or io
-      t, err = start(fname, argn, method, url, opts, sess.defaults, flags, 0, sess._share)
-      if t then
-        wait(t)
-        res, err = result(t)
+      -- start, wait and result in one C call; false, t while tasks are alive
+      res, err = fetch(fname, argn, method, url, opts, sess.defaults, flags, 0, sess._share)
+      if res == false then
+        wait(err)
+        res, err = result(err)
       end
     else
       -- the hop as sent: with an auth flow lurl runs (c.auth, never on a

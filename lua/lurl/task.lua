@@ -23,7 +23,10 @@ local by_co = setmetatable({}, { __mode = "k" }) -- coroutine -> task
 -- stays in C at once (a script without tasks asks nothing else).  A task
 -- that is never resumed again (dropped while parked) keeps it above 0,
 -- which only costs wait() the longer checks below.
+-- The engine is told each change (core.tasks_live): core.fetch waits in C
+-- only while it is 0, as wait() below does.
 local nlive = 0
+local tasks_live = core.tasks_live
 local nwaiting = 0   -- tasks waiting on a transfer (core.watch knows which)
 local ready = {}     -- tasks to resume at the next turn
 local timers = {}    -- sorted by deadline: {at, task}
@@ -44,6 +47,7 @@ M.current = current
 
 local function finish(task, ok, ...)
   nlive = nlive - 1
+  tasks_live(nlive)
   if ok then
     task.status = "done"
     task.results = table.pack(...)
@@ -206,6 +210,7 @@ function M.spawn(fn, ...)
   local task = setmetatable({ co = co, status = "running" }, TASK_MT)
   by_co[co] = task
   nlive = nlive + 1
+  tasks_live(nlive)
   resume(task, ...)
   return task
 end
@@ -288,6 +293,7 @@ function methods.cancel(task)
   coroutine.close(task.co)
   task.status = "cancelled"
   nlive = nlive - 1
+  tasks_live(nlive)
   local joiners = task.joiners
   task.joiners = nil
   if joiners then
