@@ -141,14 +141,43 @@ local function add_select(fields, name, sel)
   end
 end
 
+-- The form a control belongs to (HTML's form owner): with a `form`
+-- attribute, the first element of the document with that id if it is a
+-- <form>, else none; without one, its nearest <form> ancestor.  `ids`
+-- maps an id to the first element bearing it (filled by the caller).
+local function owner(c, ids)
+  local fa = c.attrs.form
+  if fa ~= nil then
+    local f = ids[fa]
+    return f and f.tag == "form" and f or nil
+  end
+  local p = c.parent
+  while p and p.tag ~= "form" do p = p.parent end
+  return p
+end
+
 -- The entry list of HTML's form submission for the controls a scraper
 -- meets: in tree order, leaving out disabled and nameless controls,
--- buttons, file inputs and unchecked boxes.
+-- buttons, file inputs and unchecked boxes.  The controls are the form's
+-- own (those inside it naming no other form) and those anywhere in the
+-- document whose `form` attribute names its id.
+local CONTROLS = "input:enabled, select:enabled, textarea:enabled"
+
 local function fields_of(form)
   local fields = {}
-  for c in form:select("input:enabled, select:enabled, textarea:enabled") do
+  local doc = core.html_info(form).doc
+  local ids = {}
+  if doc:select_one("[form]") then -- the whole document: someone may name a form
+    for e in doc:select("[id]") do
+      local id = e.attrs.id
+      if ids[id] == nil then ids[id] = e end
+    end
+  else -- no control names a form: the form's descendants are its controls
+    doc = form
+  end
+  for c in doc:select(CONTROLS) do
     local name = c.attrs.name
-    if name and name ~= "" then
+    if name and name ~= "" and owner(c, ids) == form then
       local tag = c.tag
       if tag == "input" then
         local t = (c.attrs.type or "text"):lower()
@@ -194,10 +223,18 @@ function methods.form(el, css)
   }, FORM_MT)
 end
 
+-- A value of `extra` that is a file part: http.file(path) or {content=}.
+local function is_part(v)
+  if type(v) ~= "table" then return false end
+  local mt = getmetatable(v)
+  return (type(mt) == "table" and mt.__name == "http.file") or v.content ~= nil
+end
+
 -- form:submit([session_or_http [, extra [, opts]]]) -> res, err
 -- Sends the fields (extra ones merged over them; an extra value false
 -- drops a field) as the form would: GET puts them in the query, POST in
--- the body, urlencoded (a multipart form's files are the caller's: opts.files).
+-- the body, urlencoded, or multipart when the form's enctype says so (the
+-- fields as plain parts, the file parts of `extra` and opts.files as files).
 function FORM.submit(form, s, extra, opts)
   if getmetatable(form) ~= FORM_MT then
     error("bad self to 'submit' (http.form expected; call it with ':')", 2)
@@ -223,6 +260,19 @@ function FORM.submit(form, s, extra, opts)
   if form.method == "GET" then
     url = url:gsub("#.*$", ""):gsub("%?.*$", "") -- the form's fields replace the query
     o.params = fields
+  elseif form.enctype == "multipart/form-data" then
+    local files = {}
+    if o.files ~= nil then
+      if type(o.files) ~= "table" then
+        error(("bad argument #3 to 'submit' (field 'files': table expected, got %s)")
+          :format(type(o.files)), 2)
+      end
+      for k, v in pairs(o.files) do files[k] = v end
+    end
+    for k, v in pairs(fields) do
+      if is_part(v) then files[k], fields[k] = v, nil end
+    end
+    o.files, o.data = files, fields -- files may be empty: still multipart
   else
     o.data = fields
   end
