@@ -397,11 +397,14 @@ describe("forms", function()
     assert.equal("application/x-www-form-urlencoded", got.headers["Content-Type"])
     assert.same({ before = "0", a = { "1", "2" }, own = "o", t = "hi", s = "o2", c = "yes",
       extra = "e" }, got.form)
-    -- and on the wire, a repeated name's values in document order
+    -- and on the wire in document order (a repeated name at its first place),
+    -- then the names the page did not have, sorted
     local echo = http.html(OWNERS, helper.fault .. "/html/x"):form("#f")
     echo.action = helper.fault .. "/html/echo-form"
-    local body = must(echo:submit()).body:match("^POST\n[^\n]*\n(.*)$")
-    assert.equal("a=1&a=2&before=0&c=yes&own=o&s=o2&t=hi", body)
+    echo.fields.z = "set"
+    local body = must(echo:submit(nil, { own = "changed", y = 1, t = false }))
+      .body:match("^POST\n[^\n]*\n(.*)$")
+    assert.equal("before=0&a=1&a=2&own=changed&s=o2&c=yes&y=1&z=set", body)
   end)
 
   describe("a multipart/form-data form", function()
