@@ -385,6 +385,11 @@ describe("forms", function()
     -- the first element with id h is a <div>: lost2 belongs to no form,
     -- and the <form id=h> keeps only its own control
     assert.same({ h1 = "1" }, doc:form("form#h").fields)
+    -- two forms with one id: form= names the first; the second keeps its own
+    local twins = http.html([[<form id=t class=one><input name=a value=1></form>
+      <form id=t class=two><input name=b value=2><input name=c form=t value=3></form>]])
+    assert.same({ a = "1", c = "3" }, twins:form(".one").fields)
+    assert.same({ b = "2" }, twins:form(".two").fields)
     -- without any form= in the page, a form's own controls only
     assert.same({ q = "1" }, http.html("<form><input name=q value=1></form><input name=x>")
       :form().fields)

@@ -146,43 +146,51 @@ local function add_select(fields, name, sel, order)
   end
 end
 
--- The form a control belongs to (HTML's form owner): with a `form`
--- attribute, the first element of the document with that id if it is a
--- <form>, else none; without one, its nearest <form> ancestor.  `ids`
--- maps an id to the first element bearing it (filled by the caller).
-local function owner(c, ids)
-  local fa = c.attrs.form
-  if fa ~= nil then
-    local f = ids[fa]
-    return f and f.tag == "form" and f or nil
+-- The controls are those HTML's form owner rule gives the form: a control
+-- with a `form` attribute belongs to the first element of the document
+-- with that id if it is a <form>, else to none; one without, to its
+-- nearest <form> ancestor.  So only a form that is the first element
+-- with its id, and named by some form= attribute, can own controls
+-- outside it (or inside another form); then the whole document is read,
+-- else the form's subtree.
+local CONTROLS = "input:enabled, select:enabled, textarea:enabled"
+
+-- Whether form is the first element of its document with its id.
+local function first_with_id(doc, form, id)
+  for e in doc:select("[id]") do
+    if e.attrs.id == id then return e == form end
   end
+  return false
+end
+
+local function owned(c, form, by_id)
+  local fa = c.attrs.form
+  if fa ~= nil then return by_id ~= nil and fa == by_id end
   local p = c.parent
   while p and p.tag ~= "form" do p = p.parent end
-  return p
+  return p == form
 end
 
 -- The entry list of HTML's form submission for the controls a scraper
 -- meets: in tree order, leaving out disabled and nameless controls,
--- buttons, file inputs and unchecked boxes.  The controls are the form's
--- own (those inside it naming no other form) and those anywhere in the
--- document whose `form` attribute names its id.
-local CONTROLS = "input:enabled, select:enabled, textarea:enabled"
-
+-- buttons, file inputs and unchecked boxes.
 local function fields_of(form)
   local fields, order = {}, {}
-  local doc = core.html_info(form).doc
-  local ids = {}
-  if doc:select_one("[form]") then -- the whole document: someone may name a form
-    for e in doc:select("[id]") do
-      local id = e.attrs.id
-      if ids[id] == nil then ids[id] = e end
+  local doc, by_id = form, nil
+  local id = form.attrs.id
+  if id and id ~= "" then -- an empty id is no id: form="" names no form
+    local info = core.html_info(form)
+    local refs = info.form_refs -- the ids form= attributes name, found once per document
+    if not refs then
+      refs = {}
+      for e in info.doc:select("[form]") do refs[e.attrs.form] = true end
+      info.form_refs = refs
     end
-  else -- no control names a form: the form's descendants are its controls
-    doc = form
+    if refs[id] and first_with_id(info.doc, form, id) then doc, by_id = info.doc, id end
   end
   for c in doc:select(CONTROLS) do
     local name = c.attrs.name
-    if name and name ~= "" and owner(c, ids) == form then
+    if name and name ~= "" and owned(c, form, by_id) then
       local tag = c.tag
       if tag == "input" then
         local t = (c.attrs.type or "text"):lower()
