@@ -54,16 +54,25 @@ void lurl_build_mime(lua_State *L, lurl_transfer *t, int fi, int di, const char 
     int n = sorted_keys(L, di, keys, 256, "data", fname, argn);
     for (int i = 0; i < n; i++) {
       lua_getfield(L, di, keys[i].s);
-      size_t vl;
-      if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1) && !isfinite(lua_tonumber(L, -1)))
-        lurl_field_error(L, argn, fname, lua_pushfstring(L, "data.%s", keys[i].s),
-                         "number is NaN or infinite"); /* never "nan" or "inf" on the wire */
-      const char *v = lua_tolstring(L, -1, &vl);
-      if (!v) lurl_field_error(L, argn, fname, lua_pushfstring(L, "data.%s", keys[i].s),
-                               "string expected");
-      curl_mimepart *p = curl_mime_addpart(m);
-      curl_mime_name(p, keys[i].s);
-      curl_mime_data(p, v, vl);
+      int list = lua_istable(L, -1); /* a list value: one part per element, in order */
+      lua_Integer len = list ? (lua_Integer)lua_rawlen(L, -1) : 1;
+      for (lua_Integer j = 1; j <= len; j++) {
+        if (list) lua_rawgeti(L, -1, j);
+        size_t vl;
+        if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1) &&
+            !isfinite(lua_tonumber(L, -1)))
+          lurl_field_error(L, argn, fname, lua_pushfstring(L, "data.%s", keys[i].s),
+                           "number is NaN or infinite"); /* never "nan" or "inf" on the wire */
+        const char *v = lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER
+                            ? lua_tolstring(L, -1, &vl)
+                            : NULL;
+        if (!v) lurl_field_error(L, argn, fname, lua_pushfstring(L, "data.%s", keys[i].s),
+                                 list ? "list of strings expected" : "string expected");
+        curl_mimepart *p = curl_mime_addpart(m);
+        curl_mime_name(p, keys[i].s);
+        curl_mime_data(p, v, vl);
+        if (list) lua_pop(L, 1);
+      }
       lua_pop(L, 1);
     }
   }

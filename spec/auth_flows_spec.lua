@@ -253,7 +253,7 @@ describe("http.aws_sigv4", function()
   it("signs a multipart body (content and file parts) with what is sent", function()
     support.write_file(tmp, "from disk")
     local res = must(http.post(FAULT .. "/auth/sigv4", { auth = sigv4(),
-      data = { field = "v" },
+      data = { field = "v", tags = { "a", "b" } }, -- a list value: signed as the parts sent
       files = { a = { content = "hello", filename = "h.txt", content_type = "text/plain" },
         b = http.file(tmp) } }))
     local doc = json_of(res)
@@ -261,6 +261,7 @@ describe("http.aws_sigv4", function()
     local e = received("/auth/sigv4")
     local body = e[#e].body
     assert.truthy(body:find('name="field"\r\n\r\nv\r\n', 1, true))
+    assert.truthy(body:find('name="tags"\r\n\r\na\r\n%-%-[^\r]+\r\nContent%-Disposition: form%-data; name="tags"\r\n\r\nb\r\n'))
     assert.truthy(body:find('filename="h.txt"\r\nContent-Type: text/plain\r\n\r\nhello\r\n', 1, true))
     assert.truthy(body:find("from disk", 1, true))
     assert.truthy(doc.signed_headers[1] == "content-type")

@@ -355,6 +355,114 @@ describe("forms", function()
       "bad argument #2 to 'submit' (table expected, got string)")
   end)
 
+  -- HTML's form owner: a control with form="id" belongs to the form with
+  -- that id wherever it stands, even inside another form; one naming no
+  -- form (or an element that is not a form) belongs to none.
+  local OWNERS = [[
+    <input name=before form=f value=0>
+    <div id=h>not a form</div>
+    <form id=f method=post action="/post">
+      <input name=a value=1>
+      <input name=moved form=g value=x>
+      <input name=lost form=nope value=y>
+      <input name=lost2 form=h value=z>
+      <input name=own value=o>
+    </form>
+    <form id=g><input name=g1 value=1></form>
+    <input name=a form=f value=2>
+    <textarea name=t form=f>hi</textarea>
+    <select name=s form=f><option>o1<option selected>o2</select>
+    <input name=off form=f disabled value=d>
+    <input name=c type=checkbox form=f value=yes checked>
+    <input name=loose value=l>
+    <form id=h><input name=h1 value=1></form>]]
+
+  it("reads the controls that name the form with form=, and not those naming another", function()
+    local doc = http.html(OWNERS, helper.httpbin .. "/page")
+    assert.same({ before = "0", a = { "1", "2" }, own = "o", t = "hi", s = "o2", c = "yes" },
+      doc:form("#f").fields)
+    assert.same({ moved = "x", g1 = "1" }, doc:form("#g").fields)
+    -- the first element with id h is a <div>: lost2 belongs to no form,
+    -- and the <form id=h> keeps only its own control
+    assert.same({ h1 = "1" }, doc:form("form#h").fields)
+    -- two forms with one id: form= names the first; the second keeps its own
+    local twins = http.html([[<form id=t class=one><input name=a value=1></form>
+      <form id=t class=two><input name=b value=2><input name=c form=t value=3></form>]])
+    assert.same({ a = "1", c = "3" }, twins:form(".one").fields)
+    assert.same({ b = "2" }, twins:form(".two").fields)
+    -- without any form= in the page, a form's own controls only
+    assert.same({ q = "1" }, http.html("<form><input name=q value=1></form><input name=x>")
+      :form().fields)
+  end)
+
+  it("submits the fields of the form owner rule, as httpbin receives them", function()
+    local doc = http.html(OWNERS, helper.httpbin .. "/page")
+    local res = must(doc:form("#f"):submit(http, { extra = "e" }))
+    local got = res:json()
+    assert.equal("application/x-www-form-urlencoded", got.headers["Content-Type"])
+    assert.same({ before = "0", a = { "1", "2" }, own = "o", t = "hi", s = "o2", c = "yes",
+      extra = "e" }, got.form)
+    -- and on the wire in document order (a repeated name at its first place),
+    -- then the names the page did not have, sorted
+    local echo = http.html(OWNERS, helper.fault .. "/html/x"):form("#f")
+    echo.action = helper.fault .. "/html/echo-form"
+    echo.fields.z = "set"
+    local body = must(echo:submit(nil, { own = "changed", y = 1, t = false }))
+      .body:match("^POST\n[^\n]*\n(.*)$")
+    assert.equal("before=0&a=1&a=2&own=changed&s=o2&c=yes&y=1&z=set", body)
+  end)
+
+  describe("a multipart/form-data form", function()
+    local MULTI = [[<form method=post enctype="Multipart/Form-Data" action="%s">
+      <input name=user value=alice><input type=checkbox name=tags value=x checked>
+      <input type=checkbox name=tags value=y checked><input type=file name=doc>
+      <input type=submit name=go value=Go></form>]]
+
+    it("is sent multipart, text fields as plain parts, a file input from extra as a file", function()
+      local path = os.tmpname()
+      local fh = assert(io.open(path, "wb"))
+      fh:write("file body\n")
+      fh:close()
+      local doc = http.html(MULTI:format("/post"), helper.httpbin .. "/")
+      local form = doc:form()
+      assert.equal("multipart/form-data", form.enctype)
+      local res = must(form:submit(http, { doc = http.file(path, { filename = "a.txt" }) }))
+      os.remove(path)
+      local got = res:json()
+      assert.matches("^multipart/form%-data; boundary=", got.headers["Content-Type"])
+      assert.same({ user = "alice", tags = { "x", "y" } }, got.form)
+      assert.same({ doc = "file body\n" }, got.files)
+      -- without a file, still multipart: the fields only
+      got = must(form:submit(http, { more = "m" })):json()
+      assert.matches("^multipart/form%-data; boundary=", got.headers["Content-Type"])
+      assert.same({ user = "alice", tags = { "x", "y" }, more = "m" }, got.form)
+      assert.same({}, got.files)
+    end)
+
+    it("sends each field as a browser does: a name, no filename, no type", function()
+      local doc = http.html(MULTI:format("/html/echo-form"), helper.fault .. "/")
+      local res = must(doc:form():submit(http, { note = { content = "in memory",
+        filename = "n.txt", content_type = "text/plain" } }, { files = { extra = { content = "e" } } }))
+      local body = res.body:match("^POST\n[^\n]*\n(.*)$")
+      local boundary = body:match("^%-%-([^\r]+)\r\n")
+      local parts = {}
+      for p in body:sub(#boundary + 5):gmatch("(.-)\r\n%-%-" .. boundary:gsub("%p", "%%%0")) do
+        parts[#parts + 1] = p:gsub("^\r\n", "")
+      end
+      assert.same({
+        'Content-Disposition: form-data; name="tags"\r\n\r\nx',
+        'Content-Disposition: form-data; name="tags"\r\n\r\ny',
+        'Content-Disposition: form-data; name="user"\r\n\r\nalice',
+        'Content-Disposition: form-data; name="extra"; filename="extra"\r\n'
+          .. "Content-Type: application/octet-stream\r\n\r\ne",
+        'Content-Disposition: form-data; name="note"; filename="n.txt"\r\n'
+          .. "Content-Type: text/plain\r\n\r\nin memory",
+      }, parts)
+      assert.has_error(function() doc:form():submit(http, {}, { files = "x" }) end,
+        "bad argument #3 to 'submit' (field 'files': table expected, got string)")
+    end)
+  end)
+
   it("logs in through the app's CSRF-protected form", function()
     local s <close> = http.session { base_url = helper.app }
     local login = must(s:get("/login")):html():form()

@@ -553,7 +553,7 @@ describe("request bodies over http.mock", function()
     local path = os.tmpname()
     support.write_file(path, "name,n\nada,1\n")
     local function opts()
-      return { data = { note = "hello \"there\"" }, files = {
+      return { data = { note = "hello \"there\"", tags = { "a", "b" } }, files = {
         csv = http.file(path, { filename = "data.csv", content_type = "text/csv" }),
         raw = http.file(path),
         blob = { content = "bytes\0here" },

@@ -330,7 +330,7 @@ describe("files = (multipart/form-data)", function()
           blob = http.file(BIN_PATH),
           note = { content = "hello there", filename = "note.txt", content_type = "text/plain" },
         },
-        data = { a = "1", b = "two words", c = "caf\xc3\xa9" },
+        data = { a = "1", b = "two words", c = "caf\xc3\xa9", d = { "x", "y" } }, -- a list: a part each
       }))
       local echo = res:json()
       assert.equal(TEXT, echo.files.report)
@@ -338,7 +338,7 @@ describe("files = (multipart/form-data)", function()
       local b64 = echo.files.blob:match("^data:application/octet%-stream;base64,(.*)$")
       assert.is_string(b64, "binary file part: " .. echo.files.blob:sub(1, 60))
       assert.equal(BINARY, unbase64(b64))
-      assert.same({ a = "1", b = "two words", c = "caf\xc3\xa9" }, echo.form)
+      assert.same({ a = "1", b = "two words", c = "caf\xc3\xa9", d = { "x", "y" } }, echo.form)
       assert.matches("^multipart/form%-data; boundary=", echo.headers["Content-Type"])
     end)
   end
@@ -436,6 +436,8 @@ describe("files = (multipart/form-data)", function()
     assert.matches("files.f", tostring(raised(http.post, url, { files = { f = {} } })), 1, true)
     assert.matches("'data'", tostring(raised(http.post, url, { files = { f = { content = "x" } }, data = "a=b" })))
     assert.matches("'files'", tostring(raised(http.post, url, { files = "x" })))
+    assert.matches("field 'data.d': list of strings expected", tostring(raised(http.post, url,
+      { files = { f = { content = "x" } }, data = { d = { "x", {} } } })), 1, true)
     assert.equal(0, #received(t))
   end)
 

@@ -95,11 +95,14 @@ local function multipart(files, data, fname, argn)
   if type(data) == "table" then
     for _, k in ipairs(sorted(data)) do
       local v = data[k]
-      if type(v) ~= "string" and type(v) ~= "number" then
-        error(("bad argument #%d to '%s' (field 'data.%s': string expected)"):format(argn, fname,
-          tostring(k)), 0)
+      local list = type(v) == "table" -- a list value: one part per element
+      for _, e in ipairs(list and v or { v }) do
+        if type(e) ~= "string" and type(e) ~= "number" then
+          error(("bad argument #%d to '%s' (field 'data.%s': %s expected)"):format(argn, fname,
+            tostring(k), list and "list of strings" or "string"), 0)
+        end
+        parts[#parts + 1] = { name = tostring(k), content = tostring(e) }
       end
-      parts[#parts + 1] = { name = tostring(k), content = tostring(v) }
     end
   end
   for _, k in ipairs(sorted(files)) do

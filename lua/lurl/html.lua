@@ -104,11 +104,16 @@ end
 local FORM = {}
 local FORM_MT = { __name = "http.form", __index = FORM }
 
+-- The names of a form's fields in the order their first control comes in
+-- the document (form -> list), for submit to send them in that order.
+local ORDER = setmetatable({}, { __mode = "k" })
+
 -- Adds a name/value pair; a repeated name becomes a list, in tree order.
-local function add(fields, name, value)
+local function add(fields, name, value, order)
   local old = fields[name]
   if old == nil then
     fields[name] = value
+    order[#order + 1] = name
   elseif type(old) == "table" then
     old[#old + 1] = value
   else
@@ -124,11 +129,11 @@ local function option_value(o)
   return o.attrs.value or o:text()
 end
 
-local function add_select(fields, name, sel)
+local function add_select(fields, name, sel, order)
   local multiple = sel.attrs.multiple ~= nil
   local any = false
   for o in sel:select("option:checked:enabled") do
-    add(fields, name, option_value(o))
+    add(fields, name, option_value(o), order)
     any = true
     if not multiple then return end
   end
@@ -137,34 +142,71 @@ local function add_select(fields, name, sel)
   local size = tonumber(sel.attrs.size or "1") or 1
   if not any and not multiple and size <= 1 then
     local first = sel:select_one("option:enabled")
-    if first then add(fields, name, option_value(first)) end
+    if first then add(fields, name, option_value(first), order) end
   end
+end
+
+-- The controls are those HTML's form owner rule gives the form: a control
+-- with a `form` attribute belongs to the first element of the document
+-- with that id if it is a <form>, else to none; one without, to its
+-- nearest <form> ancestor.  So only a form that is the first element
+-- with its id, and named by some form= attribute, can own controls
+-- outside it (or inside another form); then the whole document is read,
+-- else the form's subtree.
+local CONTROLS = "input:enabled, select:enabled, textarea:enabled"
+
+-- Whether form is the first element of its document with its id.
+local function first_with_id(doc, form, id)
+  for e in doc:select("[id]") do
+    if e.attrs.id == id then return e == form end
+  end
+  return false
+end
+
+local function owned(c, form, by_id)
+  local fa = c.attrs.form
+  if fa ~= nil then return by_id ~= nil and fa == by_id end
+  local p = c.parent
+  while p and p.tag ~= "form" do p = p.parent end
+  return p == form
 end
 
 -- The entry list of HTML's form submission for the controls a scraper
 -- meets: in tree order, leaving out disabled and nameless controls,
 -- buttons, file inputs and unchecked boxes.
 local function fields_of(form)
-  local fields = {}
-  for c in form:select("input:enabled, select:enabled, textarea:enabled") do
+  local fields, order = {}, {}
+  local doc, by_id = form, nil
+  local id = form.attrs.id
+  if id and id ~= "" then -- an empty id is no id: form="" names no form
+    local info = core.html_info(form)
+    local refs = info.form_refs -- the ids form= attributes name, found once per document
+    if not refs then
+      refs = {}
+      for e in info.doc:select("[form]") do refs[e.attrs.form] = true end
+      info.form_refs = refs
+    end
+    if refs[id] and first_with_id(info.doc, form, id) then doc, by_id = info.doc, id end
+  end
+  for c in doc:select(CONTROLS) do
     local name = c.attrs.name
-    if name and name ~= "" then
+    if name and name ~= "" and owned(c, form, by_id) then
       local tag = c.tag
       if tag == "input" then
         local t = (c.attrs.type or "text"):lower()
         if t == "checkbox" or t == "radio" then
-          if c.attrs.checked then add(fields, name, c.attrs.value or "on") end
+          if c.attrs.checked then add(fields, name, c.attrs.value or "on", order) end
         elseif not NOT_SUBMITTED[t] then
-          add(fields, name, c.attrs.value or "")
+          add(fields, name, c.attrs.value or "", order)
         end
       elseif tag == "select" then
-        add_select(fields, name, c)
+        add_select(fields, name, c, order)
       else -- textarea: its text as written, newlines as CRLF
-        add(fields, name, (c:text(true):gsub("\r?\n", "\r\n")))
+        add(fields, name, (c:text(true):gsub("\r?\n", "\r\n")), order)
       end
     end
   end
-  return fields
+  return fields, order
 end
 
 -- el:form([css]) -> the form matching css (default "form") among el and
@@ -185,19 +227,68 @@ function methods.form(el, css)
   else -- no action: the document's own URL
     action = info.url
   end
-  return setmetatable({
+  local fields, order = fields_of(f)
+  local form = setmetatable({
     action = action,
     method = method,
     enctype = (f.attrs.enctype or "application/x-www-form-urlencoded"):lower(),
-    fields = fields_of(f),
+    fields = fields,
     element = f,
   }, FORM_MT)
+  ORDER[form] = order
+  return form
+end
+
+-- A value of `extra` that is a file part: http.file(path) or {content=}.
+local function is_part(v)
+  if type(v) ~= "table" then return false end
+  local mt = getmetatable(v)
+  return (type(mt) == "table" and mt.__name == "http.file") or v.content ~= nil
+end
+
+-- The fields as {name, value} pairs: the form's names in document order
+-- (a repeated name's values together, at its first place), then the
+-- names it did not have (extra's, or set in form.fields), sorted.  A
+-- value that is neither a scalar nor a list of them leaves the map as it
+-- is, for the encoder to raise naming the field.
+local function scalar(v)
+  local t = type(v)
+  return t == "string" or t == "number" or t == "boolean"
+end
+
+local function in_order(form, fields)
+  local list, seen, bad = {}, {}, false
+  local function emit(k)
+    seen[k] = true
+    local v = fields[k]
+    if type(v) == "table" and getmetatable(v) == nil then
+      local n = 0
+      for _ in pairs(v) do n = n + 1 end
+      for i = 1, n do
+        if not scalar(v[i]) then bad = true end
+      end
+    elseif not scalar(v) then
+      bad = true
+    end
+    list[#list + 1] = { k, v } -- a list value repeats the name
+  end
+  for _, k in ipairs(ORDER[form] or {}) do
+    if not seen[k] and fields[k] ~= nil then emit(k) end
+  end
+  local rest = {}
+  for k in pairs(fields) do
+    if not seen[k] then rest[#rest + 1] = k end
+  end
+  table.sort(rest, function(a, b) return tostring(a) < tostring(b) end)
+  for _, k in ipairs(rest) do emit(k) end
+  return bad and fields or list
 end
 
 -- form:submit([session_or_http [, extra [, opts]]]) -> res, err
 -- Sends the fields (extra ones merged over them; an extra value false
--- drops a field) as the form would: GET puts them in the query, POST in
--- the body, urlencoded (a multipart form's files are the caller's: opts.files).
+-- drops a field) as the form would, in document order: GET puts them in
+-- the query, POST in the body, urlencoded, or multipart when the form's enctype says so (the
+-- fields as plain parts, the file parts of `extra` and opts.files as files).
 function FORM.submit(form, s, extra, opts)
   if getmetatable(form) ~= FORM_MT then
     error("bad self to 'submit' (http.form expected; call it with ':')", 2)
@@ -222,9 +313,22 @@ function FORM.submit(form, s, extra, opts)
   local url = form.action
   if form.method == "GET" then
     url = url:gsub("#.*$", ""):gsub("%?.*$", "") -- the form's fields replace the query
-    o.params = fields
+    o.params = in_order(form, fields)
+  elseif form.enctype == "multipart/form-data" then
+    local files = {}
+    if o.files ~= nil then
+      if type(o.files) ~= "table" then
+        error(("bad argument #3 to 'submit' (field 'files': table expected, got %s)")
+          :format(type(o.files)), 2)
+      end
+      for k, v in pairs(o.files) do files[k] = v end
+    end
+    for k, v in pairs(fields) do
+      if is_part(v) then files[k], fields[k] = v, nil end
+    end
+    o.files, o.data = files, fields -- files may be empty: still multipart
   else
-    o.data = fields
+    o.data = in_order(form, fields)
   end
   local mt = getmetatable(s)
   if type(mt) == "table" and mt.__name == "http.session" then

@@ -185,7 +185,14 @@ local function multipart(files, data)
     out[#out + 1] = "\r\n"
   end
   if type(data) == "table" then
-    for _, k in ipairs(sorted_keys(data)) do part(k, nil, nil, tostring(data[k])) end
+    for _, k in ipairs(sorted_keys(data)) do
+      local v = data[k]
+      if type(v) == "table" then -- a list value: one part per element
+        for _, e in ipairs(v) do part(k, nil, nil, tostring(e)) end
+      else
+        part(k, nil, nil, tostring(v))
+      end
+    end
   end
   for _, k in ipairs(sorted_keys(files)) do
     local f = files[k]
