@@ -73,11 +73,6 @@ end
 
 ------------------------------------------------------------ the hop's body
 
--- libcurl's escaping of a part's name or file name: quote, CR and LF
-local function mime_escape(s)
-  return (s:gsub('[\r\n"]', { ["\r"] = "%0D", ["\n"] = "%0A", ['"'] = "%22" }))
-end
-
 local function sorted(t)
   local ks = {}
   for k in pairs(t) do ks[#ks + 1] = k end
@@ -86,74 +81,17 @@ local function sorted(t)
 end
 
 -- The multipart body of `files` (and `data`) as lurl sends it when an
--- auth flow needs its bytes: the parts runtime/mime.c would make, in the
--- same order (data fields then files, keys sorted), with a boundary found
--- in no part.  Returns body, content type; nil when a file cannot be read
--- here (a limited state: libcurl then streams it, unsigned).
+-- auth flow needs its bytes: lurl.transport's encoder, the parts
+-- runtime/mime.c would make in the same order.  Returns body, content
+-- type; nil when a file cannot be read here (a state without io: libcurl
+-- then streams it, unsigned).
 local function multipart(files, data, fname, argn)
-  local parts = {}
-  if type(data) == "table" then
-    for _, k in ipairs(sorted(data)) do
-      local v = data[k]
-      local list = type(v) == "table" -- a list value: one part per element
-      for _, e in ipairs(list and v or { v }) do
-        if type(e) ~= "string" and type(e) ~= "number" then
-          error(("bad argument #%d to '%s' (field 'data.%s': %s expected)"):format(argn, fname,
-            tostring(k), list and "list of strings" or "string"), 0)
-        end
-        parts[#parts + 1] = { name = tostring(k), content = tostring(e) }
-      end
+  if not io_open then
+    for _, f in pairs(files) do
+      if type(f) == "table" and f.path then return nil end
     end
   end
-  for _, k in ipairs(sorted(files)) do
-    local f = files[k]
-    if type(f) ~= "table" then
-      error(("bad argument #%d to '%s' (field 'files.%s': http.file(path) or {content=...} expected)")
-        :format(argn, fname, tostring(k)), 0)
-    end
-    local content, filename = f.content, f.filename
-    if f.path then
-      if not io_open then return nil end
-      local fh = io_open(f.path, "rb")
-      if not fh then
-        error(("bad argument #%d to '%s' (field 'files.%s': cannot open '%s')"):format(argn, fname,
-          tostring(k), f.path), 0)
-      end
-      content = fh:read("a")
-      fh:close()
-    elseif type(content) ~= "string" then
-      error(("bad argument #%d to '%s' (field 'files.%s.content': string expected)"):format(argn,
-        fname, tostring(k)), 0)
-    else
-      filename = filename or tostring(k)
-    end
-    local ct = f.content_type or "application/octet-stream"
-    if tostring(ct):find("[\r\n]") then
-      error(("bad argument #%d to '%s' (field 'files.%s': CR or LF in content_type)"):format(argn,
-        fname, tostring(k)), 0)
-    end
-    parts[#parts + 1] = { name = tostring(k), content = content, filename = filename, ct = ct }
-  end
-  local boundary
-  repeat
-    boundary = "------------------------" .. hex(sha256(tostring(core.now()) .. tostring(parts)
-      .. tostring(math.random()))):sub(1, 22)
-    local clash = false
-    for _, p in ipairs(parts) do
-      if p.content:find(boundary, 1, true) then clash = true end
-    end
-  until not clash
-  local out = {}
-  for _, p in ipairs(parts) do
-    out[#out + 1] = "--" .. boundary .. "\r\nContent-Disposition: form-data; name=\""
-      .. mime_escape(p.name) .. "\""
-    if p.filename then out[#out + 1] = "; filename=\"" .. mime_escape(p.filename) .. "\"" end
-    out[#out + 1] = "\r\n"
-    if p.ct then out[#out + 1] = "Content-Type: " .. p.ct .. "\r\n" end
-    out[#out + 1] = "\r\n" .. p.content .. "\r\n"
-  end
-  out[#out + 1] = "--" .. boundary .. "--\r\n"
-  return table.concat(out), "multipart/form-data; boundary=" .. boundary
+  return require("lurl.transport").multipart(files, data, fname, argn)
 end
 
 -- The bytes the hop sends, its default content type, and the open file a

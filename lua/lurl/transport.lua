@@ -158,61 +158,77 @@ end
 M.jar_cookies = jar_cookies
 
 -- A multipart/form-data body of `files` (and the form fields of a `data`
--- table), as libcurl's mime.c lays it out: data fields first, then files,
--- each in sorted key order; a part without content_type is
--- application/octet-stream.  Names and file names escape '"', CR and LF as
--- %22, %0D, %0A (libcurl 7.81+).  Returns body, content-type.
+-- table), as libcurl's mime.c lays it out: data fields first (a list value
+-- one part per element), then files, each in sorted key order; a part
+-- without content_type is application/octet-stream.  Names and file names
+-- escape '"', CR and LF as %22, %0D, %0A (libcurl 7.81+).  The boundary is
+-- in no part.  A file part is read through core.open (the state's file
+-- policy).  The one encoder of lurl's Lua side: a function transport's
+-- body and an auth flow's (lurl.auth) alike.  fname, argn: the call, for
+-- errors ("a request" without them).  Returns body, content-type.
 local function quoted(s)
   return (tostring(s):gsub('[\r\n"]', { ["\r"] = "%0D", ["\n"] = "%0A", ['"'] = "%22" }))
 end
 
-local function multipart(files, data)
-  local hex = {}
-  for i = 1, 16 do hex[i] = ("%x"):format(math.random(0, 15)) end
-  local boundary = "------------------------lurl" .. table.concat(hex)
-  local out = {}
-  local function part(name, filename, ctype, content)
-    out[#out + 1] = "--" .. boundary .. "\r\nContent-Disposition: form-data; name=\"" .. quoted(name) .. "\""
-    if filename then out[#out + 1] = "; filename=\"" .. quoted(filename) .. "\"" end
-    if ctype then
-      if ctype:find("[\r\n]") then
-        error(("bad argument to a request (field 'files.%s': CR or LF in content_type)"):format(name), 0)
-      end
-      out[#out + 1] = "\r\nContent-Type: " .. ctype
-    end
-    out[#out + 1] = "\r\n\r\n"
-    out[#out + 1] = content
-    out[#out + 1] = "\r\n"
+local function multipart(files, data, fname, argn)
+  local function bad(field, why)
+    local who = fname and ("#%d to '%s'"):format(argn, fname) or "to a request"
+    error(("bad argument %s (field '%s': %s)"):format(who, field, why), 0)
   end
+  local parts = {}
   if type(data) == "table" then
     for _, k in ipairs(sorted_keys(data)) do
       local v = data[k]
-      if type(v) == "table" then -- a list value: one part per element
-        for _, e in ipairs(v) do part(k, nil, nil, tostring(e)) end
-      else
-        part(k, nil, nil, tostring(v))
+      local list = type(v) == "table" -- a list value: one part per element
+      for _, e in ipairs(list and v or { v }) do
+        if type(e) ~= "string" and type(e) ~= "number" and type(e) ~= "boolean" then
+          bad("data." .. tostring(k), list and "list of strings expected" or "string expected")
+        end
+        parts[#parts + 1] = { tostring(k), nil, nil, tostring(e) }
       end
     end
   end
   for _, k in ipairs(sorted_keys(files)) do
     local f = files[k]
-    if type(f) ~= "table" then
-      error(("bad argument to a request (field 'files.%s': http.file(path) or {content=...} expected)"):format(k), 0)
-    end
+    if type(f) ~= "table" then bad("files." .. tostring(k), "http.file(path) or {content=...} expected") end
     local content, filename = f.content, f.filename
     if f.path then
       local fh, err = core.open(f.path, "rb")
-      if not fh then error(("bad argument to a request (field 'files.%s': %s)"):format(k, err), 0) end
+      if not fh then bad("files." .. tostring(k), err) end
       content = fh:read("a") or ""
       fh:close()
     elseif type(content) ~= "string" then
-      error(("bad argument to a request (field 'files.%s.content': string expected)"):format(k), 0)
+      bad("files." .. tostring(k) .. ".content", "string expected")
+    else
+      filename = filename or tostring(k)
     end
-    part(k, filename or (not f.path and k) or nil, f.content_type or "application/octet-stream", content)
+    local ctype = tostring(f.content_type or "application/octet-stream")
+    if ctype:find("[\r\n]") then bad("files." .. tostring(k), "CR or LF in content_type") end
+    parts[#parts + 1] = { tostring(k), filename, ctype, content }
+  end
+  local boundary
+  repeat
+    local hex = {}
+    for i = 1, 16 do hex[i] = ("%x"):format(math.random(0, 15)) end
+    boundary = "------------------------lurl" .. table.concat(hex)
+    local clash = false
+    for _, p in ipairs(parts) do
+      if p[4]:find(boundary, 1, true) then clash = true break end
+    end
+  until not clash
+  local out = {}
+  for _, p in ipairs(parts) do
+    out[#out + 1] = "--" .. boundary .. "\r\nContent-Disposition: form-data; name=\"" .. quoted(p[1]) .. "\""
+    if p[2] then out[#out + 1] = "; filename=\"" .. quoted(p[2]) .. "\"" end
+    if p[3] then out[#out + 1] = "\r\nContent-Type: " .. p[3] end
+    out[#out + 1] = "\r\n\r\n"
+    out[#out + 1] = p[4]
+    out[#out + 1] = "\r\n"
   end
   out[#out + 1] = "--" .. boundary .. "--\r\n"
   return table.concat(out), "multipart/form-data; boundary=" .. boundary
 end
+M.multipart = multipart
 
 -- The read timeout of a request in seconds, nil when none (the `timeout`
 -- option: a number is connect and read; default read 30 s; false or
