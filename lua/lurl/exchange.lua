@@ -152,6 +152,32 @@ local function cookie_override(sess, opts, url, flags)
   return o, flags | NO_JAR
 end
 
+-- A Cookie field given in `headers` is sent instead of the jar's cookies
+-- (requests' prepare_cookies adds the jar's only when no Cookie header is
+-- set): such a hop goes with libcurl's jar off (NO_JAR), the field as
+-- given and the `cookies` option after it (request_head.c), and the
+-- response's Set-Cookie fields are stored here.  cookie_headers: the
+-- session headers tables a Cookie field was written to (lurl.client marks
+-- them), so a session without one pays a table lookup, not a scan.
+local cookie_headers = setmetatable({}, { __mode = "k" })
+M.cookie_headers = cookie_headers
+
+-- What a headers table says of the Cookie field: true (it gives one),
+-- false (it removes it) or nil (nothing); its named fields, then its
+-- {name, value} pairs in order, as request_head.c merges them.
+local function cookie_field(h)
+  local st
+  for k, v in next, h do
+    if type(k) == "string" and #k == 6 and k:lower() == "cookie" then st = v ~= false end
+  end
+  for i = 1, #h do
+    local p = h[i]
+    local k = type(p) == "table" and p[1]
+    if type(k) == "string" and #k == 6 and k:lower() == "cookie" then st = p[2] ~= false end
+  end
+  return st
+end
+
 -- The hops of one attempt: sends the request and follows its redirects.
 -- Returns res, or nil, err.  flags: FRESH for a method that is not
 -- idempotent (M.flags_of), else 0; deadline nil and attempt nil (1) for a
@@ -170,11 +196,25 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
   -- resent: true once a hop was sent again after a 401 (an auth flow's)
   local history, req, resent
   local jar = c.cookies and sess.cookies -- a jar the call's cookies may override
+  -- own: a Cookie header (the call's, else the session's) replaces the jar's
+  local own
+  if sess.cookies then
+    local oh = opts and opts.headers
+    if oh ~= nil or cookie_headers[sess.defaults.headers] then
+      if type(oh) == "table" then own = cookie_field(oh) end
+      if own == nil and cookie_headers[sess.defaults.headers] then
+        own = cookie_field(sess.defaults.headers)
+      end
+    end
+  end
   while true do
     -- stamp: what an auth flow signed the hop with; given: {opts, flags} of
     -- a hop sent with the jar off
     local res, err, t, ctx, stamp, given
-    if jar then
+    if own and (flags & STRIP_AUTH) == 0 then -- another host: the header is dropped
+      given = { opts, flags }
+      flags = flags | NO_JAR
+    elseif jar then
       local o, f = cookie_override(sess, opts, url, flags)
       if o then given = { opts, flags }; opts, flags = o, f end
     end
@@ -254,7 +294,7 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
     ::failed::
     if given then -- the redirect state and what follows see the call's own
       opts, flags = given[1], given[2]
-      if res then transport.store_cookies(jar, url, res) end
+      if res then transport.store_cookies(sess.cookies, url, res) end
     end
     if not res then
       if sess._observers then

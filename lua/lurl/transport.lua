@@ -389,9 +389,10 @@ function M.build(sess, method, url, opts, flags, timeout, deadline, mt)
     end
   end
   if (flags & STRIP_AUTH) ~= 0 then
-    if h["authorization"] then
+    -- another host: the user's credentials stay, as in request_head.c
+    if h["authorization"] or h["cookie"] or h["proxy-authorization"] then
       if not own then h, own = copy_map(h), true end
-      h["authorization"] = nil
+      h["authorization"], h["cookie"], h["proxy-authorization"] = nil, nil, nil
     end
   else
     -- basic ({user, password} or http.basic) and bearer, as request_head.c
@@ -423,9 +424,14 @@ function M.build(sess, method, url, opts, flags, timeout, deadline, mt)
   local given = o.cookies
   if given == nil then given = d.cookies end
   if type(given) ~= "table" then given = nil end
-  -- an empty jar (most mocked sessions) costs one C call, not jar:list();
-  -- the request's cookies replace the jar's of their names
-  if jar and #cookie_lines(jar._share) > 0 then
+  -- a Cookie header is sent instead of the jar's cookies, the request's
+  -- after it (as over libcurl); an empty jar (most mocked sessions) costs
+  -- one C call, not jar:list(); the request's cookies replace the jar's of
+  -- their names
+  local mine = h["cookie"]
+  if mine then
+    if given then crumbs = { mine[2] } end
+  elseif jar and #cookie_lines(jar._share) > 0 then
     local list = jar_cookies(jar, url)
     if #list > 0 then
       crumbs = {}
