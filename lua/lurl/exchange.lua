@@ -178,6 +178,27 @@ local function cookie_field(h)
   return st
 end
 
+-- A call's option names, checked over a transport as core.start checks
+-- them over libcurl (request_opts.c): an unknown one raises at the
+-- caller's line with the nearest known name.  One lookup per key; the
+-- values are the transport's to read (lurl.transport).  A session's
+-- defaults were checked when it was made, by a dry run of core.start.
+local OPTION_NAMES = core.option_names
+local KNOWN = {}
+for _, k in ipairs(OPTION_NAMES) do KNOWN[k] = true end
+local function check_keys(opts, fname, argn)
+  for k in next, opts do
+    if not KNOWN[k] then
+      local why = "option names must be strings"
+      if type(k) == "string" then
+        local near = core.nearest(k, OPTION_NAMES)
+        why = ("unknown option '%s'%s"):format(k, near and (" (did you mean '%s'?)"):format(near) or "")
+      end
+      error(("bad argument #%d to '%s' (%s)"):format(argn, fname, why), redact.user_level())
+    end
+  end
+end
+
 -- The hops of one attempt: sends the request and follows its redirects.
 -- Returns res, or nil, err.  flags: FRESH for a method that is not
 -- idempotent (M.flags_of), else 0; deadline nil and attempt nil (1) for a
@@ -264,12 +285,14 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
       if per_host then acquire(per_host) end
       local _h <close> = per_host
       local tr = sess._transport
+      if tr and opts ~= nil and not history then check_keys(opts, fname, argn) end
       if tr then
         if tr == sess._cassette then -- replays, or records over the engine
           res, err = cassette.hop(tr, sess, fname, argn, method, hop_url, hop_opts, flags, c,
             remaining_ms)
         else
-          res, err = transport.hop(sess, tr, method, hop_url, hop_opts, flags, c, deadline)
+          res, err = transport.hop(sess, tr, method, hop_url, hop_opts, flags, c, deadline, fname,
+            argn)
           -- a transport that lets this hop through to the network (a mock's
           -- passthrough) answers transport.PASS: libcurl's engine below
           if res == transport.PASS then tr, res = false, nil end
