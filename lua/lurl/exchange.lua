@@ -164,16 +164,30 @@ M.cookie_headers = cookie_headers
 
 -- What a headers table says of the Cookie field: true (it gives one),
 -- false (it removes it) or nil (nothing); its named fields, then its
--- {name, value} pairs in order, as request_head.c merges them.
-local function cookie_field(h)
+-- {name, value} pairs in order, as request_head.c merges them.  `any`:
+-- a named field in any spelling (s.headers, scanned only once marked);
+-- else a call's named field is looked up as Cookie, cookie or COOKIE
+-- (three lookups, not a traversal: a call's headers are on the hot path
+-- of every session request that has some) and only a pairs list is
+-- scanned.
+local function cookie_field(h, any)
   local st
-  for k, v in next, h do
-    if type(k) == "string" and #k == 6 and k:lower() == "cookie" then st = v ~= false end
+  if any then
+    for k, v in next, h do
+      if type(k) == "string" and #k == 6 and k:lower() == "cookie" then st = v ~= false end
+    end
+  else
+    local v = h.Cookie
+    if v == nil then v = h.cookie end
+    if v == nil then v = h.COOKIE end
+    if v ~= nil then st = v ~= false end
   end
-  for i = 1, #h do
-    local p = h[i]
-    local k = type(p) == "table" and p[1]
-    if type(k) == "string" and #k == 6 and k:lower() == "cookie" then st = p[2] ~= false end
+  if h[1] ~= nil then
+    for i = 1, #h do
+      local p = h[i]
+      local k = type(p) == "table" and p[1]
+      if type(k) == "string" and #k == 6 and k:lower() == "cookie" then st = p[2] ~= false end
+    end
   end
   return st
 end
@@ -224,7 +238,7 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
     if oh ~= nil or cookie_headers[sess.defaults.headers] then
       if type(oh) == "table" then own = cookie_field(oh) end
       if own == nil and cookie_headers[sess.defaults.headers] then
-        own = cookie_field(sess.defaults.headers)
+        own = cookie_field(sess.defaults.headers, true)
       end
     end
   end
