@@ -1,7 +1,8 @@
 -- Errors that finish the job (issue 21, item 4): an unknown option key
 -- names the nearest known one, a method called with '.' says to call it
 -- with ':', a value lua-cjson cannot encode is named by its field path, a
--- missing lua-cjson is a missing module (not bad JSON from the server).
+-- missing lua-cjson is a missing module (not bad JSON from the server);
+-- the same over a session's transport (a function, a mock).
 -- (The prompt's hints for requests spellings: spec/prompt_spec.lua.)
 --
 -- Each message is compared whole, after the position, which must be this
@@ -70,6 +71,39 @@ describe("an unknown option key", function()
       assert.are.equal("bad argument #1 to 'session' (" .. c[2] .. ")",
         raised(function() local s = http.session(c[1]); return s end))
     end
+  end)
+
+  it("is named as over libcurl by a session with a transport, nothing reaching it", function()
+    local called = 0
+    local function tr() called = called + 1; return { status = 200, body = "ok" } end
+    local mock = http.mock()
+    mock:get("http://api.test/x", { status = 200, body = "ok" })
+    for _, t in ipairs { tr, mock } do
+      -- the session's defaults
+      assert.are.equal("bad argument #1 to 'session' (unknown option 'timout' (did you mean 'timeout'?))",
+        raised(function() local s = http.session { transport = t, timout = 3 }; return s end))
+      assert.are.equal("bad argument #1 to 'session' (field 'timeout': number, table or false expected, got string)",
+        raised(function() local s = http.session { transport = t, timeout = "3" }; return s end))
+      -- a call's options
+      local s <close> = http.session { transport = t }
+      assert.are.equal("bad argument #2 to 'get' (unknown option 'timout' (did you mean 'timeout'?))",
+        raised(s.get, s, "http://api.test/x", { timout = 3 }))
+      assert.are.equal("bad argument #3 to 'request' (unknown option 'parms' (did you mean 'params'?))",
+        raised(s.request, s, "GET", "http://api.test/x", { parms = {} }))
+      assert.are.equal("bad argument #2 to 'get' (option names must be strings)",
+        raised(s.get, s, "http://api.test/x", { 1 }))
+      assert.are.equal(200, support.must(s:get("http://api.test/x", { timeout = 3 })).status)
+    end
+    assert.are.equal(1, called)
+    -- an installed mock is every new session's transport, the hidden one's too
+    http.mock.install(mock)
+    local ok, msg = pcall(raised, http.get, "http://api.test/x", { timout = 3 })
+    local ok2, msg2 = pcall(raised, function() local s = http.session { timout = 3 }; return s end)
+    http.mock.uninstall()
+    assert.is_true(ok, msg)
+    assert.are.equal("bad argument #2 to 'get' (unknown option 'timout' (did you mean 'timeout'?))", msg)
+    assert.is_true(ok2, msg2)
+    assert.are.equal("bad argument #1 to 'session' (unknown option 'timout' (did you mean 'timeout'?))", msg2)
   end)
 
   it("inside timeout, proxies and retry names the nearest key", function()
@@ -174,6 +208,27 @@ describe("a value lua-cjson cannot encode", function()
     local res = support.must(http.post(HTTPBIN .. "/post",
       { json = { a = http.json_null or require("http.json").null, id = 100000000000001, e = http.array {} } }))
     assert.are.same({ a = require("http.json").null, id = 100000000000001, e = {} }, res:json().json)
+  end)
+
+  it("is named the same way over a transport, which gets nothing", function()
+    local called = 0
+    local s <close> = http.session { transport = function()
+      called = called + 1
+      return { status = 200, body = "ok" }
+    end }
+    assert.are.equal("bad argument #2 to 'post' (field 'json.x': cannot encode a function)",
+      raised(s.post, s, "http://api.test/x", { json = { x = print } }))
+    assert.are.equal("bad argument #3 to 'request' (field 'json.items[3].f': cannot encode a function)",
+      raised(s.request, s, "PUT", "http://api.test/x", { json = { items = { 1, 2, { f = print } } } }))
+    assert.are.equal("bad argument #2 to 'put' (field 'json': cannot encode NaN or an infinity)",
+      raised(s.put, s, "http://api.test/x", { json = 0 / 0 }))
+    assert.are.equal(0, called)
+    local mock = http.mock()
+    mock:post("http://api.test/x", { status = 201 })
+    local m <close> = http.session { transport = mock }
+    assert.are.equal("bad argument #2 to 'post' (field 'json.x': cannot encode a function)",
+      raised(m.post, m, "http://api.test/x", { json = { x = print } }))
+    assert.are.equal(201, support.must(m:post("http://api.test/x", { json = { x = 1 } })).status)
   end)
 
   it("is named the same way by http.json's encode", function()

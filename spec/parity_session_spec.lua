@@ -1,7 +1,8 @@
 -- Session, header and cookie parity with requests (issue 17, items 1, 2, 3
 -- and 17): s.headers case-insensitive, a request's cookies overriding the
--- jar's, a digest 401's cookie sent back by the module-level functions,
--- and headers given as {name, value} pairs.
+-- jar's, a Cookie header sent instead of the jar's, a digest 401's cookie
+-- sent back by the module-level functions, and headers given as
+-- {name, value} pairs.
 --
 -- The fault server records every request's header lines as they arrived,
 -- in order, repeats included (/requests); httpbin echoes cookies;
@@ -290,6 +291,73 @@ describe("a request's cookies", function()
     s.cookies:set("flavor", "jar", { domain = "api.test", path = "/" })
     must(s:get("http://api.test/x", { cookies = { flavor = "request" } }))
     assert.equal("flavor=request", seen)
+  end)
+end)
+
+describe("a Cookie header", function()
+  before_each(support.fault_reset)
+
+  local function jar_session(cfg)
+    local s = http.session(cfg)
+    s.cookies:set("flavor", "jar", { domain = "127.0.0.1", path = "/" })
+    return s
+  end
+
+  it("is sent instead of the jar's cookies, named or as a pair", function()
+    local s <close> = jar_session()
+    must(s:get(FAULT .. "/ok?ch=named", { headers = { Cookie = "mine=1" } }))
+    assert.same({ { "Cookie", "mine=1" } }, lines(one("/ok?ch=named"), "cookie"))
+    must(s:get(FAULT .. "/ok?ch=pair", { headers = { { "cookie", "a=1" }, { "Cookie", "b=2" } } }))
+    assert.same({ { "Cookie", "a=1; b=2" } }, lines(one("/ok?ch=pair"), "cookie"))
+    -- without one, the jar's go out again; the jar keeps its cookie
+    must(s:get(FAULT .. "/ok?ch=none"))
+    assert.same({ { "Cookie", "flavor=jar" } }, lines(one("/ok?ch=none"), "cookie"))
+  end)
+
+  it("from the session's headers too, unless the call removes it", function()
+    local s <close> = jar_session{ headers = { COOKIE = "sess=1" } }
+    must(s:get(FAULT .. "/ok?ch=sess"))
+    assert.same({ { "Cookie", "sess=1" } }, lines(one("/ok?ch=sess"), "cookie"))
+    must(s:get(FAULT .. "/ok?ch=removed", { headers = { cookie = false } }))
+    assert.same({ { "Cookie", "flavor=jar" } }, lines(one("/ok?ch=removed"), "cookie"))
+    s.headers.cookie = nil
+    s.headers["Cookie"] = "later=2"
+    must(s:get(FAULT .. "/ok?ch=later"))
+    assert.same({ { "Cookie", "later=2" } }, lines(one("/ok?ch=later"), "cookie"))
+  end)
+
+  it("comes before the call's cookies, which still go out after it", function()
+    local s <close> = jar_session()
+    must(s:get(FAULT .. "/ok?ch=both", { headers = { Cookie = "mine=1" }, cookies = { z = "9" } }))
+    assert.same({ { "Cookie", "mine=1; z=9" } }, lines(one("/ok?ch=both"), "cookie"))
+    -- a name the jar holds too: still none of the jar's
+    must(s:get(FAULT .. "/ok?ch=clash", { headers = { Cookie = "mine=1" },
+      cookies = { flavor = "request", z = "9" } }))
+    assert.same({ { "Cookie", "mine=1; flavor=request; z=9" } }, lines(one("/ok?ch=clash"), "cookie"))
+  end)
+
+  it("leaves the jar storing the response's Set-Cookie, on every hop", function()
+    local s <close> = jar_session()
+    local res = must(s:get(HTTPBIN .. "/cookies/set?fresh=1", { headers = { Cookie = "mine=1" } }))
+    assert.equal(200, res.status)
+    assert.equal(1, #res.history)
+    assert.same({ mine = "1" }, res:json().cookies) -- the hop after the redirect too
+    assert.equal("1", s.cookies:get("fresh"))
+    assert.equal("jar", s.cookies:get("flavor"))
+    assert.same({ flavor = "jar", fresh = "1" }, must(s:get(HTTPBIN .. "/cookies")):json().cookies)
+  end)
+
+  it("is sent instead of the jar's over a function transport as well", function()
+    local seen = {}
+    local s <close> = http.session{ transport = function(req)
+      seen[#seen + 1] = req.headers.Cookie or false
+      return { status = 200, headers = { ["Set-Cookie"] = "set=1; Path=/" }, body = "ok" }
+    end }
+    s.cookies:set("flavor", "jar", { domain = "api.test", path = "/" })
+    must(s:get("http://api.test/x", { headers = { Cookie = "mine=1" } }))
+    must(s:get("http://api.test/x", { headers = { Cookie = "mine=1" }, cookies = { z = "9" } }))
+    assert.same({ "mine=1", "mine=1; z=9" }, seen)
+    assert.equal("1", s.cookies:get("set"))
   end)
 end)
 

@@ -423,7 +423,7 @@ function M.hop(cas, sess, fname, argn, method, url, opts, flags, c, remaining_ms
     c2.body_fn, c2.stream = nil, false
     c2.io = (c2.on_progress or c2.progress) and true or false
   end
-  local req, reqhead = transport.request(sess, method, url, o, flags)
+  local req, reqhead = transport.request(sess, method, url, o, flags, fname, argn)
   local ctx = c.rctx or cas.ctx
   local reqlist = pairs_of_map(req.headers)
   local mime = nil

@@ -98,6 +98,8 @@ local SESSION_HEADERS_MT = {
     if type(k) == "string" then
       local key = spelled(t, k)
       if key then rawset(t, key, nil) end -- one entry per field: this spelling wins
+      -- a Cookie field replaces the jar's cookies (lurl.exchange)
+      if v ~= nil and #k == 6 and k:lower() == "cookie" then exchange.cookie_headers[t] = true end
     end
     if v ~= nil then rawset(t, k, v) end
   end,

@@ -154,6 +154,67 @@ local function cookie_override(sess, opts, url, flags)
   return o, flags | NO_JAR
 end
 
+-- A Cookie field given in `headers` is sent instead of the jar's cookies
+-- (requests' prepare_cookies adds the jar's only when no Cookie header is
+-- set): such a hop goes with libcurl's jar off (NO_JAR), the field as
+-- given and the `cookies` option after it (request_head.c), and the
+-- response's Set-Cookie fields are stored here.  cookie_headers: the
+-- session headers tables a Cookie field was written to (lurl.client marks
+-- them), so a session without one pays a table lookup, not a scan.
+local cookie_headers = setmetatable({}, { __mode = "k" })
+M.cookie_headers = cookie_headers
+
+-- What a headers table says of the Cookie field: true (it gives one),
+-- false (it removes it) or nil (nothing); its named fields, then its
+-- {name, value} pairs in order, as request_head.c merges them.  `any`:
+-- a named field in any spelling (s.headers, scanned only once marked);
+-- else a call's named field is looked up as Cookie, cookie or COOKIE
+-- (three lookups, not a traversal: a call's headers are on the hot path
+-- of every session request that has some) and only a pairs list is
+-- scanned.
+local function cookie_field(h, any)
+  local st
+  if any then
+    for k, v in next, h do
+      if type(k) == "string" and #k == 6 and k:lower() == "cookie" then st = v ~= false end
+    end
+  else
+    local v = h.Cookie
+    if v == nil then v = h.cookie end
+    if v == nil then v = h.COOKIE end
+    if v ~= nil then st = v ~= false end
+  end
+  if h[1] ~= nil then
+    for i = 1, #h do
+      local p = h[i]
+      local k = type(p) == "table" and p[1]
+      if type(k) == "string" and #k == 6 and k:lower() == "cookie" then st = p[2] ~= false end
+    end
+  end
+  return st
+end
+
+-- A call's option names, checked over a transport as core.start checks
+-- them over libcurl (request_opts.c): an unknown one raises at the
+-- caller's line with the nearest known name.  One lookup per key; the
+-- values are the transport's to read (lurl.transport).  A session's
+-- defaults were checked when it was made, by a dry run of core.start.
+local OPTION_NAMES = core.option_names
+local KNOWN = {}
+for _, k in ipairs(OPTION_NAMES) do KNOWN[k] = true end
+local function check_keys(opts, fname, argn)
+  for k in next, opts do
+    if not KNOWN[k] then
+      local why = "option names must be strings"
+      if type(k) == "string" then
+        local near = core.nearest(k, OPTION_NAMES)
+        why = ("unknown option '%s'%s"):format(k, near and (" (did you mean '%s'?)"):format(near) or "")
+      end
+      error(("bad argument #%d to '%s' (%s)"):format(argn, fname, why), redact.user_level())
+    end
+  end
+end
+
 -- The hops of one attempt: sends the request and follows its redirects.
 -- Returns res, or nil, err.  flags: FRESH for a method that is not
 -- idempotent (M.flags_of), else 0; deadline nil and attempt nil (1) for a
@@ -172,11 +233,25 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
   -- resent: true once a hop was sent again after a 401 (an auth flow's)
   local history, req, resent
   local jar = c.cookies and sess.cookies -- a jar the call's cookies may override
+  -- own: a Cookie header (the call's, else the session's) replaces the jar's
+  local own
+  if sess.cookies then
+    local oh = opts and opts.headers
+    if oh ~= nil or cookie_headers[sess.defaults.headers] then
+      if type(oh) == "table" then own = cookie_field(oh) end
+      if own == nil and cookie_headers[sess.defaults.headers] then
+        own = cookie_field(sess.defaults.headers, true)
+      end
+    end
+  end
   while true do
     -- stamp: what an auth flow signed the hop with; given: {opts, flags} of
     -- a hop sent with the jar off
     local res, err, t, ctx, stamp, given
-    if jar then
+    if own and (flags & STRIP_AUTH) == 0 then -- another host: the header is dropped
+      given = { opts, flags }
+      flags = flags | NO_JAR
+    elseif jar then
       local o, f = cookie_override(sess, opts, url, flags)
       if o then given = { opts, flags }; opts, flags = o, f end
     end
@@ -227,12 +302,14 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
       if per_host then acquire(per_host) end
       local _h <close> = per_host
       local tr = sess._transport
+      if tr and opts ~= nil and not history then check_keys(opts, fname, argn) end
       if tr then
         if tr == sess._cassette then -- replays, or records over the engine
           res, err = cassette.hop(tr, sess, fname, argn, method, hop_url, hop_opts, flags, c,
             remaining_ms)
         else
-          res, err = transport.hop(sess, tr, method, hop_url, hop_opts, flags, c, deadline)
+          res, err = transport.hop(sess, tr, method, hop_url, hop_opts, flags, c, deadline, fname,
+            argn)
           -- a transport that lets this hop through to the network (a mock's
           -- passthrough) answers transport.PASS: libcurl's engine below
           if res == transport.PASS then tr, res = false, nil end
@@ -257,7 +334,7 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
     ::failed::
     if given then -- the redirect state and what follows see the call's own
       opts, flags = given[1], given[2]
-      if res then transport.store_cookies(jar, url, res) end
+      if res then transport.store_cookies(sess.cookies, url, res) end
     end
     if not res then
       if sess._observers then

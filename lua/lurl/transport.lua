@@ -354,13 +354,26 @@ local REQ_MT = { __name = "lurl.transport.request", __index = REQ_INDEX }
 local req_mts = setmetatable({}, { __mode = "k" })
 M.req_mts = req_mts
 
+-- A `json` value's bytes; one cjson cannot encode raises as core.start's
+-- request_body.c words it over libcurl, naming the field path ("field
+-- 'json.x': cannot encode a function", from http.json's encode_at, which
+-- client.lua hands core.start as core.config[1]), at the caller's line.
+local function json_body(j, fname, argn)
+  local ok, body = pcall(core.config[1], j)
+  if ok then return body end
+  body = tostring(body)
+  if body:sub(1, 7) ~= "field '" then error(body, 0) end -- lua-cjson missing: as it is
+  error(("bad argument #%d to '%s' (%s)"):format(argn or 3, fname or "request", body),
+    require("lurl.redact").user_level())
+end
+
 -- The request the transport gets (headers lazily; see REQ_INDEX), with
 -- its read timeout and total deadline (lurl.transport.hop's), and its body;
 -- mt its metatable (REQ_MT when nil).
 -- (opt() inline: `v = o.k; if v == nil then v = d.k end`, a few VM
 -- instructions against a call's dozens, ten times a hop)
 local NO_OPTS = {}
-function M.build(sess, method, url, opts, flags, timeout, deadline, mt)
+function M.build(sess, method, url, opts, flags, timeout, deadline, mt, fname, argn)
   local d, o = sess.defaults, opts or NO_OPTS
   local params = o.params
   if params == nil then params = d.params end
@@ -389,7 +402,7 @@ function M.build(sess, method, url, opts, flags, timeout, deadline, mt)
     if files then
       body, ctype = multipart(files, data)
     elseif j ~= nil then
-      body, ctype = json.encode(j), "application/json"
+      body, ctype = json_body(j, fname, argn), "application/json"
     elseif data ~= nil then
       if type(data) == "table" then
         body, ctype = form(data), "application/x-www-form-urlencoded"
@@ -412,9 +425,10 @@ function M.build(sess, method, url, opts, flags, timeout, deadline, mt)
     end
   end
   if (flags & STRIP_AUTH) ~= 0 then
-    if h["authorization"] then
+    -- another host: the user's credentials stay, as in request_head.c
+    if h["authorization"] or h["cookie"] or h["proxy-authorization"] then
       if not own then h, own = copy_map(h), true end
-      h["authorization"] = nil
+      h["authorization"], h["cookie"], h["proxy-authorization"] = nil, nil, nil
     end
   else
     -- basic ({user, password} or http.basic) and bearer, as request_head.c
@@ -446,9 +460,14 @@ function M.build(sess, method, url, opts, flags, timeout, deadline, mt)
   local given = o.cookies
   if given == nil then given = d.cookies end
   if type(given) ~= "table" then given = nil end
-  -- an empty jar (most mocked sessions) costs one C call, not jar:list();
-  -- the request's cookies replace the jar's of their names
-  if jar and #cookie_lines(jar._share) > 0 then
+  -- a Cookie header is sent instead of the jar's cookies, the request's
+  -- after it (as over libcurl); an empty jar (most mocked sessions) costs
+  -- one C call, not jar:list(); the request's cookies replace the jar's of
+  -- their names
+  local mine = h["cookie"]
+  if mine then
+    if given then crumbs = { mine[2] } end
+  elseif jar and #cookie_lines(jar._share) > 0 then
     local list = jar_cookies(jar, url)
     if #list > 0 then
       crumbs = {}
@@ -472,8 +491,8 @@ function M.build(sess, method, url, opts, flags, timeout, deadline, mt)
 end
 
 -- The request the transport gets and its head lines (lurl.cassette).
-function M.request(sess, method, url, opts, flags)
-  local req = M.build(sess, method, url, opts, flags)
+function M.request(sess, method, url, opts, flags, fname, argn)
+  local req = M.build(sess, method, url, opts, flags, nil, nil, nil, fname, argn)
   return req, map_head(req._h)
 end
 
@@ -675,12 +694,13 @@ local function to_error(err, method, url)
 end
 
 -- One hop (lurl.exchange's hop with a `transport`): res or nil, err.
-function M.hop(sess, transport, method, url, opts, flags, _, deadline)
+function M.hop(sess, transport, method, url, opts, flags, _, deadline, fname, argn)
   local d, o = sess.defaults, opts or NO_OPTS
   local timeout = o.timeout
   if timeout == nil then timeout = d.timeout end
   if timeout == nil then timeout = READ_DEFAULT else timeout = read_timeout(timeout) end
-  local req, sent = M.build(sess, method, url, opts, flags, timeout, deadline, req_mts[transport])
+  local req, sent = M.build(sess, method, url, opts, flags, timeout, deadline, req_mts[transport],
+    fname, argn)
   local r, err = transport(req)
   if r == M.PASS then return r end
   if r == nil then return nil, to_error(err, method, req.url) end
