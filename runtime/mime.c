@@ -58,7 +58,7 @@ void lurl_build_mime(lua_State *L, lurl_transfer *t, int fi, int di, const char 
       lua_Integer len = list ? (lua_Integer)lua_rawlen(L, -1) : 1;
       for (lua_Integer j = 1; j <= len; j++) {
         if (list) lua_rawgeti(L, -1, j);
-        size_t vl;
+        size_t vl = 0;
         if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1) &&
             !isfinite(lua_tonumber(L, -1)))
           lurl_field_error(L, argn, fname, lua_pushfstring(L, "data.%s", keys[i].s),
