@@ -1,13 +1,15 @@
 /*
-** jsonnum.c -- core.json_integers: the numbers of a decoded JSON value that
-** are integral become Lua integers.
+** jsonnum.c -- core.json_decode: res:json()'s decode, lua-cjson's decode
+** with the numbers that are integral made Lua integers.
 **
 ** lua-cjson 2.1.0 (Debian's) decodes every JSON number as a float, so an id
 ** would print as 42.0 and build URLs like "/items/42.0".  res:json() passes
-** cjson's result through this walk.  It is C because the same walk in Lua
-** (pairs, math.type, math.tointeger per value) cost about as much as
+** cjson's result through the walk below.  It is C because the same walk in
+** Lua (pairs, math.type, math.tointeger per value) cost about as much as
 ** cjson's whole decode of a small body; here it is a few instructions a
-** value.
+** value.  The call of cjson's decode is made here too (protected), so
+** res:json() is one call from Lua instead of a pcall, a wrapper and the
+** walk (issue 16: res:json() at most 1.3x cjson's own decode).
 */
 #include <lauxlib.h>
 
@@ -24,42 +26,87 @@ static int integral(lua_Number n, lua_Integer *out) {
   return lua_numbertointeger(n, out) && (lua_Number)*out == n;
 }
 
+static void walk(lua_State *L, int depth);
+
+/* The value on top of the stack, a field of the table below it: an integral
+** float is made an integer (*out set, 1 returned), a table is walked. */
+static int fix(lua_State *L, int t, int depth, lua_Integer *out) {
+  if (t == LUA_TNUMBER)
+    return !lua_isinteger(L, -1) && integral(lua_tonumber(L, -1), out);
+  if (t == LUA_TTABLE && depth < JSON_MAX_DEPTH)
+    walk(L, depth + 1);
+  return 0;
+}
+
 /* Rewrites the table on top of the stack in place (fields are replaced,
-** never added, so lua_next's traversal stays valid). */
+** never added, so lua_next's traversal stays valid).
+** Invariant (lua-cjson's tables): a JSON array is a table holding exactly
+** the keys 1..n (a JSON null is cjson.null, never a hole), a JSON object
+** one holding only string keys, so its border (lua_rawlen) is 0.  An array
+** is read by index (cheaper than lua_next), an object by lua_next. */
 static void walk(lua_State *L, int depth) {
+  lua_Integer i, n = (lua_Integer)lua_rawlen(L, -1);
   luaL_checkstack(L, 4, "JSON value too deep");
+  if (n > 0) {
+    lua_Integer k;
+    for (k = 1; k <= n; k++) {
+      if (fix(L, lua_rawgeti(L, -1, k), depth, &i)) {
+        lua_pushinteger(L, i);
+        lua_rawseti(L, -3, k);
+      }
+      lua_pop(L, 1);
+    }
+    return;
+  }
   lua_pushnil(L);
   while (lua_next(L, -2)) {
-    int t = lua_type(L, -1);
-    lua_Integer i;
-    if (t == LUA_TNUMBER) {
-      if (!lua_isinteger(L, -1) && integral(lua_tonumber(L, -1), &i)) {
-        lua_pushvalue(L, -2);
-        lua_pushinteger(L, i);
-        lua_rawset(L, -5);
-      }
-    } else if (t == LUA_TTABLE && depth < JSON_MAX_DEPTH) {
-      walk(L, depth + 1);
+    if (fix(L, lua_type(L, -1), depth, &i)) {
+      lua_pushvalue(L, -2);
+      lua_pushinteger(L, i);
+      lua_rawset(L, -5);
     }
     lua_pop(L, 1);
   }
 }
 
-/* core.json_integers(v) -> v, with every integral float an integer (a
-** table is changed in place). */
-static int core_json_integers(lua_State *L) {
-  lua_Integer i;
-  lua_settop(L, 1);
-  if (lua_type(L, 1) == LUA_TTABLE)
-    walk(L, 1);
-  else if (lua_type(L, 1) == LUA_TNUMBER && !lua_isinteger(L, 1) &&
-           integral(lua_tonumber(L, 1), &i))
-    lua_pushinteger(L, i);
-  return 1;
+/* The first bytes of a body that is not plain UTF-8 without a BOM, as
+** res:json() tells (a NUL among the first two bytes, or a BOM's lead
+** byte): such a body is converted in Lua first. */
+static int not_plain(const unsigned char *s, size_t n) {
+  return (n > 0 && (s[0] == 0 || s[0] >= 0xEF)) || (n > 1 && s[1] == 0);
 }
 
-/* core.json_integers. */
+/* core.json_decode(decode, text [, converted]) -> true, v | false, err |
+** nothing.  Calls decode (cjson.decode) on text, protected, and makes every
+** integral float of its result an integer (a table is changed in place).
+** Returns nothing, without decoding, when text may be UTF-16/32 or carry a
+** BOM and converted is not true (the caller converts it and calls again). */
+static int core_json_decode(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 2, &n);
+  lua_Integer i;
+  if (!lua_toboolean(L, 3) && not_plain((const unsigned char *)s, n))
+    return 0;
+  lua_settop(L, 2);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    lua_pushboolean(L, 0);
+    lua_insert(L, -2);
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  lua_insert(L, -2);
+  if (lua_type(L, -1) == LUA_TTABLE)
+    walk(L, 1);
+  else if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1) &&
+           integral(lua_tonumber(L, -1), &i)) {
+    lua_pop(L, 1);
+    lua_pushinteger(L, i);
+  }
+  return 2;
+}
+
+/* core.json_decode. */
 void lurl_jsonnum_open(lua_State *L) {
-  lua_pushcfunction(L, core_json_integers);
-  lua_setfield(L, -2, "json_integers");
+  lua_pushcfunction(L, core_json_decode);
+  lua_setfield(L, -2, "json_decode");
 }

@@ -154,6 +154,10 @@ end
 
 function M.decode(s) return (cjson or lib()).decode(s) end
 
+-- lua-cjson's module, loaded on first call (raises NO_CJSON without it):
+-- res:json() keeps its decode (lurl.response).
+M.lib = lib
+
 -- M.null: cjson's null, looked up when first asked for
 setmetatable(M, { __index = function(_, k)
   if k == "null" then

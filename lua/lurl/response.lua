@@ -150,9 +150,11 @@ end
 -- Decodes the body as JSON; raises a JSONDecodeError with the position and
 -- a short excerpt when it is not JSON.
 -- lua-cjson 2.1.0 decodes every number as a float; integral ones become
--- Lua integers (core.json_integers, runtime/jsonnum.c), so ids print as 42
--- and build URLs like "/items/42".
-local integers = core.json_integers
+-- Lua integers (core.json_decode, runtime/jsonnum.c, which calls cjson's
+-- decode and walks its result), so ids print as 42 and build URLs like
+-- "/items/42".
+local jdecode = core.json_decode
+local cj_decode -- lua-cjson's decode, kept on the first res:json()
 
 -- An error about response r with the `redact` names of its request or
 -- session applied (core.error knows the closed list only).
@@ -182,22 +184,34 @@ local function json_utf(body)
   return nil
 end
 
--- The body as JSON text: plain UTF-8 costs one byte test (no NUL among the
--- first two bytes, no BOM lead byte); others are converted to UTF-8.
+-- The body as JSON text, converted to UTF-8 when it is UTF-16/32 or has a
+-- BOM (core.json_decode tells plain UTF-8 by its first two bytes: no NUL,
+-- no BOM lead byte, and decodes it as it is).
 local function json_text(body)
-  local a, b = body:byte(1, 2)
-  if a ~= 0 and b ~= 0 and (a or 0) < 0xEF then return body end
   local cs, bom = json_utf(body)
   if not cs then return body end
   return core.to_utf8(body:sub(bom + 1), cs) or body
 end
 
+-- lua-cjson's decode; without lua-cjson, raises at res:json()'s caller
+-- (a missing module, not the server's fault).
+local function decoder()
+  local ok, m = pcall(json.lib)
+  if not ok then error(m, 3) end
+  cj_decode = m.decode
+  return cj_decode
+end
+
 function methods.json(r)
   if not IS_RESPONSE[getmetatable(r)] then not_self("json") end
-  local text = json_text(r.body)
-  local ok, v = pcall(json.decode, text)
-  if ok then return integers(v) end
-  if v == json.NO_CJSON then error(v, 2) end -- no lua-cjson: not the server's fault
+  local decode, text = cj_decode or decoder(), r.body
+  local ok, v = jdecode(decode, text)
+  if ok then return v end
+  if ok == nil then -- maybe UTF-16/32 or with a BOM: as UTF-8 first
+    text = json_text(text)
+    ok, v = jdecode(decode, text, true)
+    if ok then return v end
+  end
   local msg = tostring(v)
   local pos = tonumber(msg:match("character (%d+)")) or 1
   -- the excerpt of a body that echoes credentials must not show them
