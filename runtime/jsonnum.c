@@ -42,13 +42,21 @@ static int fix(lua_State *L, int t, int depth, lua_Integer *out) {
 ** never added, so lua_next's traversal stays valid).
 ** Invariant (lua-cjson's tables): a JSON array is a table holding exactly
 ** the keys 1..n (a JSON null is cjson.null, never a hole), a JSON object
-** one holding only string keys, so its border (lua_rawlen) is 0.  An array
-** is read by index (cheaper than lua_next), an object by lua_next. */
+** one holding only string keys.  So the first key lua_next gives tells
+** which: an array is then read by index (cheaper than lua_next), an object
+** by lua_next.  Each level holds at most two stack slots (a key and its
+** table), and two more are pushed to set a field: the stack is grown
+** every 16 levels. */
 static void walk(lua_State *L, int depth) {
-  lua_Integer i, n = (lua_Integer)lua_rawlen(L, -1);
-  luaL_checkstack(L, 4, "JSON value too deep");
-  if (n > 0) {
-    lua_Integer k;
+  lua_Integer i;
+  if ((depth & 15) == 1)
+    luaL_checkstack(L, 2 * 16 + 4, "JSON value too deep");
+  lua_pushnil(L);
+  if (!lua_next(L, -2))
+    return;
+  if (lua_type(L, -2) != LUA_TSTRING) {
+    lua_Integer k, n = (lua_Integer)lua_rawlen(L, -3);
+    lua_pop(L, 2);
     for (k = 1; k <= n; k++) {
       if (fix(L, lua_rawgeti(L, -1, k), depth, &i)) {
         lua_pushinteger(L, i);
@@ -58,15 +66,14 @@ static void walk(lua_State *L, int depth) {
     }
     return;
   }
-  lua_pushnil(L);
-  while (lua_next(L, -2)) {
+  do {
     if (fix(L, lua_type(L, -1), depth, &i)) {
       lua_pushvalue(L, -2);
       lua_pushinteger(L, i);
       lua_rawset(L, -5);
     }
     lua_pop(L, 1);
-  }
+  } while (lua_next(L, -2));
 }
 
 /* The first bytes of a body that is not plain UTF-8 without a BOM, as
@@ -76,22 +83,44 @@ static int not_plain(const unsigned char *s, size_t n) {
   return (n > 0 && (s[0] == 0 || s[0] >= 0xEF)) || (n > 1 && s[1] == 0);
 }
 
-/* core.json_decode(decode, text [, converted]) -> true, v | false, err |
-** nothing.  Calls decode (cjson.decode) on text, protected, and makes every
-** integral float of its result an integer (a table is changed in place).
-** Returns nothing, without decoding, when text may be UTF-16/32 or carry a
-** BOM and converted is not true (the caller converts it and calls again). */
+/* core.json_decode(mts, r, decode [, text]) -> true, v | false, err, text
+** | nil, true | nothing: res:json() but its errors.  Returns nothing when
+** r is not a response (mts[getmetatable(r)] is not true).  Decodes text,
+** or else r's body when r holds it (rawget: a streamed response's body is
+** read by the caller) and it is plain UTF-8 without a BOM; otherwise
+** returns nil, true (the caller converts the body and calls again with
+** text).  Calls decode (cjson.decode) protected: false, its error and the
+** text when it fails; else true and its result with every integral float
+** an integer (a table is changed in place).  The metatable test is here,
+** not in Lua, because getmetatable from Lua costs as much as the rest of
+** this call. */
 static int core_json_decode(lua_State *L) {
   size_t n;
-  const char *s = luaL_checklstring(L, 2, &n);
+  const char *s;
   lua_Integer i;
-  if (!lua_toboolean(L, 3) && not_plain((const unsigned char *)s, n))
+  lua_settop(L, 4);
+  if (!lua_getmetatable(L, 2))
     return 0;
-  lua_settop(L, 2);
+  if (lua_rawget(L, 1) != LUA_TBOOLEAN || !lua_toboolean(L, -1))
+    return 0;
+  if (lua_isnoneornil(L, 4)) {
+    lua_pushliteral(L, "body");
+    if (lua_rawget(L, 2) != LUA_TSTRING)
+      goto convert;
+    s = lua_tolstring(L, -1, &n);
+    if (not_plain((const unsigned char *)s, n))
+      goto convert;
+    lua_replace(L, 4);
+  } else
+    luaL_checktype(L, 4, LUA_TSTRING);
+  lua_settop(L, 4);
+  lua_pushvalue(L, 3);
+  lua_pushvalue(L, 4);
   if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
     lua_pushboolean(L, 0);
     lua_insert(L, -2);
-    return 2;
+    lua_pushvalue(L, 4);
+    return 3;
   }
   lua_pushboolean(L, 1);
   lua_insert(L, -2);
@@ -102,6 +131,10 @@ static int core_json_decode(lua_State *L) {
     lua_pop(L, 1);
     lua_pushinteger(L, i);
   }
+  return 2;
+convert:
+  lua_pushnil(L);
+  lua_pushboolean(L, 1);
   return 2;
 }
 

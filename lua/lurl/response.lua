@@ -193,9 +193,11 @@ local function json_text(body)
   return core.to_utf8(body:sub(bom + 1), cs) or body
 end
 
--- lua-cjson's decode; without lua-cjson, raises at res:json()'s caller
--- (a missing module, not the server's fault).
-local function decoder()
+-- lua-cjson's decode, for a response r (nil for anything else: said by
+-- res:json()); without lua-cjson, raises at res:json()'s caller (a missing
+-- module, not the server's fault).
+local function decoder(r)
+  if not IS_RESPONSE[getmetatable(r)] then return nil end
   local ok, m = pcall(json.lib)
   if not ok then error(m, 3) end
   cj_decode = m.decode
@@ -203,13 +205,12 @@ local function decoder()
 end
 
 function methods.json(r)
-  if not IS_RESPONSE[getmetatable(r)] then not_self("json") end
-  local decode, text = cj_decode or decoder(), r.body
-  local ok, v = jdecode(decode, text)
+  local ok, v, text = jdecode(IS_RESPONSE, r, cj_decode or decoder(r))
   if ok then return v end
-  if ok == nil then -- maybe UTF-16/32 or with a BOM: as UTF-8 first
-    text = json_text(text)
-    ok, v = jdecode(decode, text, true)
+  if ok == nil then
+    if v == nil then not_self("json") end
+    -- a streamed body, or one maybe UTF-16/32 or with a BOM: as UTF-8 first
+    ok, v, text = jdecode(IS_RESPONSE, r, cj_decode, json_text(r.body))
     if ok then return v end
   end
   local msg = tostring(v)
