@@ -1,5 +1,5 @@
 /*
-** jsonnum.h -- core.json_decode (runtime/jsonnum.c), a leaf.
+** jsonnum.h -- core.json_decode, res:json()'s decode (runtime/jsonnum.c), a leaf.
 */
 #ifndef LURL_JSONNUM_H
 #define LURL_JSONNUM_H

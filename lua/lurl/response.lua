@@ -154,7 +154,7 @@ end
 -- decode and walks its result), so ids print as 42 and build URLs like
 -- "/items/42".
 local jdecode = core.json_decode
-local cj_decode -- lua-cjson's decode, kept on the first res:json()
+local cj_decode, cj_depth -- lua-cjson's decode and decode_max_depth, kept on the first res:json()
 
 -- An error about response r with the `redact` names of its request or
 -- session applied (core.error knows the closed list only).
@@ -200,17 +200,17 @@ local function decoder(r)
   if not IS_RESPONSE[getmetatable(r)] then return nil end
   local ok, m = pcall(json.lib)
   if not ok then error(m, 3) end
-  cj_decode = m.decode
+  cj_decode, cj_depth = m.decode, m.decode_max_depth
   return cj_decode
 end
 
 function methods.json(r)
-  local ok, v, text = jdecode(IS_RESPONSE, r, cj_decode or decoder(r))
+  local ok, v, text = jdecode(IS_RESPONSE, r, cj_decode or decoder(r), cj_depth)
   if ok then return v end
   if ok == nil then
     if v == nil then not_self("json") end
     -- a streamed body, or one maybe UTF-16/32 or with a BOM: as UTF-8 first
-    ok, v, text = jdecode(IS_RESPONSE, r, cj_decode, json_text(r.body))
+    ok, v, text = jdecode(IS_RESPONSE, r, cj_decode, cj_depth, json_text(r.body))
     if ok then return v end
   end
   local msg = tostring(v)
