@@ -90,7 +90,7 @@ static void walk(lua_State *L, int depth) {
 ** and pairs order are cjson's.  Whatever it does not take on it leaves to
 ** cjson and the walk, which then decode the whole text: a string with a
 ** control byte, an escape other than \" \\ \/ \b \f \n \r \t or \uXXXX (a
-** surrogate or \u0000 included), a number outside JSON's grammar (cjson
+** lone or reversed surrogate), a number outside JSON's grammar (cjson
 ** reads hex, inf and nan too), nesting deeper than cjson's decode_max_depth
 ** or JSON_MAX_DEPTH, bytes after the value (cjson stops at a NUL), any
 ** error.  So its result is cjson's with the walk's integers, and every
@@ -157,17 +157,29 @@ static int jescaped(jtext *J, const char *s) {
     case 'n': luaL_addchar(&b, '\n'); break;
     case 'r': luaL_addchar(&b, '\r'); break;
     case 't': luaL_addchar(&b, '\t'); break;
-    case 'u': {
-      unsigned u;
-      if (e - q < 6 || !hex4(q + 2, &u) || u == 0 || (u & 0xF800) == 0xD800)
+    case 'u': { /* a UTF-16 surrogate pair makes one code point, as in cjson */
+      unsigned u, lo;
+      if (e - q < 6 || !hex4(q + 2, &u))
         return 0;
+      if ((u & 0xF800) == 0xD800) {
+        if ((u & 0x400) || e - q < 12 || q[6] != '\\' || q[7] != 'u' || !hex4(q + 8, &lo) ||
+            (lo & 0xFC00) != 0xDC00)
+          return 0;
+        u = (((u & 0x3FF) << 10) | (lo & 0x3FF)) + 0x10000;
+        q += 6;
+      }
       if (u < 0x80)
         luaL_addchar(&b, (char)u);
       else if (u < 0x800) {
         luaL_addchar(&b, (char)(0xC0 | (u >> 6)));
         luaL_addchar(&b, (char)(0x80 | (u & 0x3F)));
-      } else {
+      } else if (u < 0x10000) {
         luaL_addchar(&b, (char)(0xE0 | (u >> 12)));
+        luaL_addchar(&b, (char)(0x80 | ((u >> 6) & 0x3F)));
+        luaL_addchar(&b, (char)(0x80 | (u & 0x3F)));
+      } else {
+        luaL_addchar(&b, (char)(0xF0 | (u >> 18)));
+        luaL_addchar(&b, (char)(0x80 | ((u >> 12) & 0x3F)));
         luaL_addchar(&b, (char)(0x80 | ((u >> 6) & 0x3F)));
         luaL_addchar(&b, (char)(0x80 | (u & 0x3F)));
       }
