@@ -12,7 +12,7 @@
 --
 -- The transport performs one hop.  The default is libcurl's engine
 -- (core.start / task.wait / core.result; core.fetch makes the three one C
--- call for a bare hop when no task is alive); a session's `transport` option
+-- call for a hop read whole when no task is alive); a session's `transport` option
 -- replaces it (lurl.transport adapts a function's answer).
 local core = require "http.core"
 local task = require "lurl.task"
@@ -296,7 +296,10 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
       -- closing the coroutine).  Inline, not a function: it runs on every
       -- request that is not bare.
       local all = sess._conn_sem or nil
-      if all then acquire(all) end
+      if all then -- a free slot taken here (task.semaphore's fast path), else acquire waits
+        local free = all.free
+        if free > 0 then all.free = free - 1 else acquire(all) end
+      end
       local _a <close> = all
       local per_host = sess._host_limit and host_sem(sess, url) or nil
       if per_host then acquire(per_host) end
@@ -315,11 +318,19 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
           if res == transport.PASS then tr, res = false, nil end
         end
       end
-      if not tr then -- libcurl's engine
+      if tr then -- done above
+      elseif not c.io then -- libcurl's engine, read whole: one C call, as a bare hop
+        res, err = fetch(fname, argn, method, hop_url, hop_opts, sess.defaults, flags,
+          remaining_ms, sess._share)
+        if res == false then
+          wait(err)
+          res, err = result(err)
+        end
+      else -- libcurl's engine, with Lua's work while it runs (lurl.stream)
         t, err = start(fname, argn, method, hop_url, hop_opts, sess.defaults, flags, remaining_ms,
           sess._share)
         if t then
-          ctx = c.io and io_context(c, flags, method, url) or nil
+          ctx = io_context(c, flags, method, url)
           if not ctx then
             wait(t)
             res, err = result(t)
