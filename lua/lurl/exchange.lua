@@ -29,6 +29,7 @@ local auth = lazy "lurl.auth" -- only for auth functions and the flows lurl comp
 
 local M = {}
 
+local type, next = type, next
 local start, fetch, result, cerror, now = core.start, core.fetch, core.result, core.error,
   core.now
 local wait, acquire, throttle = task.wait, task.acquire, task.throttle
@@ -160,29 +161,27 @@ end
 -- given and the `cookies` option after it (request_head.c), and the
 -- response's Set-Cookie fields are stored here.  cookie_headers: the
 -- session headers tables a Cookie field was written to (lurl.client marks
--- them), so a session without one pays a table lookup, not a scan.
+-- them with M.mark_cookie_headers), so a session without one pays a table
+-- lookup, not a scan, and no lookup at all until a table is marked.
 local cookie_headers = setmetatable({}, { __mode = "k" })
-M.cookie_headers = cookie_headers
+local cookie_marked = false -- any table marked yet
+function M.mark_cookie_headers(t)
+  cookie_headers[t], cookie_marked = true, true
+end
 
 -- What a headers table says of the Cookie field: true (it gives one),
 -- false (it removes it) or nil (nothing); its named fields, then its
 -- {name, value} pairs in order, as request_head.c merges them.  `any`:
 -- a named field in any spelling (s.headers, scanned only once marked);
--- else a call's named field is looked up as Cookie, cookie or COOKIE
--- (three lookups, not a traversal: a call's headers are on the hot path
--- of every session request that has some) and only a pairs list is
--- scanned.
-local function cookie_field(h, any)
-  local st
+-- else (a call's headers) st is what its named field said, looked up by
+-- exchange() itself as Cookie, cookie or COOKIE (three lookups inline, not
+-- a traversal nor a call: a call's headers are on the hot path of every
+-- session request that has some), and only a pairs list is scanned here.
+local function cookie_field(h, any, st)
   if any then
     for k, v in next, h do
       if type(k) == "string" and #k == 6 and k:lower() == "cookie" then st = v ~= false end
     end
-  else
-    local v = h.Cookie
-    if v == nil then v = h.cookie end
-    if v == nil then v = h.COOKIE end
-    if v ~= nil then st = v ~= false end
   end
   if h[1] ~= nil then
     for i = 1, #h do
@@ -237,11 +236,15 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
   local own
   if sess.cookies then
     local oh = opts and opts.headers
-    if oh ~= nil or cookie_headers[sess.defaults.headers] then
-      if type(oh) == "table" then own = cookie_field(oh) end
-      if own == nil and cookie_headers[sess.defaults.headers] then
-        own = cookie_field(sess.defaults.headers, true)
-      end
+    if oh ~= nil and type(oh) == "table" then -- cookie_field's lookups of a call's, inline
+      local v = oh.Cookie
+      if v == nil then v = oh.cookie end
+      if v == nil then v = oh.COOKIE end
+      if v ~= nil then own = v ~= false end
+      if oh[1] ~= nil then own = cookie_field(oh, false, own) end
+    end
+    if own == nil and cookie_marked and cookie_headers[sess.defaults.headers] then
+      own = cookie_field(sess.defaults.headers, true)
     end
   end
   while true do
@@ -481,14 +484,19 @@ end
 local function wrapped(sess, fname, argn, method, url, opts, c)
   if sess._closed then error("attempt to use a closed session", 3) end
   local base = sess._base_url
-  if base then url = joined(sess, base, url) end
+  if base then url = sess._joined[url] or joined(sess, base, url) end
   local hooks, own = sess._hooks, c.hooks -- the session's, then the call's own
   if hooks and hooks.request then method, url, opts = run_request_hook(hooks.request, method, url, opts) end
   if own and own.request then method, url, opts = run_request_hook(own.request, method, url, opts) end
+  local flags = IDEMPOTENT[method] and 0 or FRESH
+  -- nothing around the attempt (a base URL only): its answer is the call's
+  -- (exchange() sets err.attempts itself)
+  if not (hooks or own or c.retry or c.total or c.rctx) then
+    return exchange(sess, fname, argn, method, url, opts, c, flags)
+  end
   local policy = c.retry and policy_of(c, fname, argn)
   local deadline = c.total and now() + c.total
   local attempt = 1
-  local flags = IDEMPOTENT[method] and 0 or FRESH
   local res, err = exchange(sess, fname, argn, method, url, opts, c, flags, deadline, 1)
   while policy do
     local delay = retry.delay(policy, method, attempt, res, err, deadline and deadline - now())

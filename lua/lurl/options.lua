@@ -32,6 +32,7 @@
 local task = require "lurl.task"
 local STATUSES = require("lurl.redirect").STATUSES
 local NONE = {}
+local type, next = type, next
 
 local M = {}
 
