@@ -78,15 +78,31 @@ local function emit(sess, ev)
   for i = 1, #obs do obs[i](ev) end
 end
 
--- The per-host semaphore of the session's max_host_connections.
+-- The per-host semaphore of the session's max_host_connections, by host
+-- and port.  A session also keeps it by the URL given (up to HOST_KEEP
+-- URLs, then starts over, as `joined` below): finding a URL's host means
+-- parsing it (core.origin), ~10 k instructions, and scripts ask for the
+-- same URLs again and again.  A URL's host and port never change, so a
+-- kept URL stays right.  (lurl.options.session makes the table; the token
+-- session of lurl.auth gets one here on first use.)
+local HOST_KEEP = 64
 local function host_sem(sess, url)
+  local by_url = sess._host_urls
+  local hsem = by_url and by_url[url]
+  if hsem then return hsem end
   local _, host, port = core.origin(url)
   local key = (host or "") .. ":" .. tostring(port)
-  local hsem = sess._host_sems[key]
+  hsem = sess._host_sems[key]
   if not hsem then
     hsem = task.semaphore(sess._host_limit)
     sess._host_sems[key] = hsem
   end
+  local n = (sess._nhost_urls or 0) + 1
+  if n > HOST_KEEP or not by_url then
+    by_url, n = {}, 1
+    sess._host_urls = by_url
+  end
+  by_url[url], sess._nhost_urls = hsem, n
   return hsem
 end
 
@@ -305,7 +321,10 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
       end
       local _a <close> = all
       local per_host = sess._host_limit and host_sem(sess, url) or nil
-      if per_host then acquire(per_host) end
+      if per_host then
+        local free = per_host.free
+        if free > 0 then per_host.free = free - 1 else acquire(per_host) end
+      end
       local _h <close> = per_host
       local tr = sess._transport
       if tr and opts ~= nil and not history then check_keys(opts, fname, argn) end
