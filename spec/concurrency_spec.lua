@@ -511,6 +511,28 @@ describe("http.parallel", function()
     assert.is_true(st.max_in_flight <= 2)
   end)
 
+  it("fills the slot of an item that raises with its error and goes on with the next items", function()
+    -- one worker: it must take up the items after each one that raised
+    local out = http.parallel({
+      { "GET", 42 },
+      { "GET", APP .. "/api/items/1", { params = { tag = "praise" } } },
+      { "GET", APP .. "/api/items/2", { params = { tag = "praise" }, bogus_option = 1 } },
+      7,
+      { "GET", APP .. "/api/items/3", { params = { tag = "praise" } } },
+    }, { concurrency = 1 })
+    assert.are.equal(5, #out)
+    assert.are.equal("RequestException", out[1].kind)
+    assert.matches("bad argument #1 to 'parallel' (string expected, got number)", tostring(out[1]), 1, true)
+    assert.are.equal(1, out[2]:json().id)
+    assert.are.equal("RequestException", out[3].kind)
+    assert.matches("unknown option 'bogus_option'", tostring(out[3]), 1, true)
+    assert.are.equal("RequestException", out[4].kind)
+    assert.matches("item 4: {method, url, opts} or URL expected, got number", tostring(out[4]), 1, true)
+    assert.are.equal(3, out[5]:json().id)
+    local st = app_stats("praise")
+    assert.are.equal(2, st.count)
+  end)
+
   it("refuses a bad concurrency", function()
     assert.matches("concurrency", select(2, pcall(http.parallel, {}, { concurrency = 0 })), 1, true)
     assert.matches("bad argument #1 to 'parallel'", select(2, pcall(http.parallel, "x")), 1, true)

@@ -209,6 +209,36 @@ describe("transport = function(req)", function()
     assert.equal(2, most)
   end)
 
+  it("holds each host's max_host_connections slots over more URLs than a session keeps", function()
+    -- a session keeps the host slots of the last 64 URLs it was given
+    -- (lurl.exchange's host_sem): 150 distinct URLs on two hosts start its
+    -- table over twice, and each host still has its own two slots
+    local inside, most, all, most_all = {}, {}, 0, 0
+    local s <close> = http.session { max_host_connections = 2, transport = function(req)
+      local host = req.url:match("^%a+://([^/]+)")
+      inside[host] = (inside[host] or 0) + 1
+      most[host] = math.max(most[host] or 0, inside[host])
+      all = all + 1
+      most_all = math.max(most_all, all)
+      http.sleep(0.002)
+      inside[host], all = inside[host] - 1, all - 1
+      return { status = 200 }
+    end }
+    local items = {}
+    for i = 1, 150 do items[i] = ("http://%s.test/item/%d"):format(i % 2 == 0 and "a" or "b", i) end
+    local results = s:parallel(items, { concurrency = 8 })
+    for i = 1, 150 do assert.equal(200, results[i].status) end
+    assert.same({ ["a.test"] = 2, ["b.test"] = 2 }, most)
+    assert.equal(4, most_all) -- two hosts, two slots each
+    -- and again, now that the URLs are kept
+    most, most_all = {}, 0
+    results = s:parallel({ items[149], items[150], items[149], items[150], items[147], items[148] },
+      { concurrency = 6 })
+    for i = 1, 6 do assert.equal(200, results[i].status) end
+    assert.same({ ["a.test"] = 2, ["b.test"] = 2 }, most)
+    assert.equal(4, most_all)
+  end)
+
   it("behaves as libcurl does over a real server: a redirect that sets a cookie", function()
     -- httpbin's /cookies/set?k=v sets the cookie and redirects to /cookies,
     -- which echoes the cookies it got; the function does the same

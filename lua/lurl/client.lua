@@ -99,7 +99,7 @@ local SESSION_HEADERS_MT = {
       local key = spelled(t, k)
       if key then rawset(t, key, nil) end -- one entry per field: this spelling wins
       -- a Cookie field replaces the jar's cookies (lurl.exchange)
-      if v ~= nil and #k == 6 and k:lower() == "cookie" then exchange.cookie_headers[t] = true end
+      if v ~= nil and #k == 6 and k:lower() == "cookie" then exchange.mark_cookie_headers(t) end
     end
     if v ~= nil then rawset(t, k, v) end
   end,
@@ -453,33 +453,44 @@ local function parallel(sess, list, popts)
   if math.type(conc) ~= "integer" or conc < 1 then
     error("bad argument #2 to 'parallel' (field 'concurrency': positive integer expected)", 3)
   end
-  local function one(m, u, o) -- send(), its dispatch made here as the request functions do
-    if type(u) ~= "string" then check_url("parallel", 1, u) end
-    m = UPPER[m] or tostring(m):upper()
-    local c = sess._call
-    if o ~= nil then c = call_opts(sess, o, "parallel", 1) end
-    if c.wrap then return wrapped(sess, "parallel", 1, m, u, o, c) end
-    return attempt(sess, "parallel", 1, m, u, o, c, IDEMPOTENT[m] and 0 or FRESH)
-  end
   local n, nexti, results = #list, 0, {}
+  -- A worker takes the next item until the list is done; an item that
+  -- raises ends items() and its pcall, and the worker starts it again:
+  -- one pcall per worker (and per raise), not per item.
   local function worker()
+    local cur -- the item this worker is on
+    local function items()
+      while true do
+        nexti = nexti + 1
+        local i = nexti
+        if i > n then return end
+        cur = i
+        local item = list[i]
+        local ty, res, err = type(item), nil, nil
+        if ty == "table" then -- send(), its dispatch made here as the request functions do
+          local m, u, o = item[1], item[2], item[3]
+          if type(u) ~= "string" then check_url("parallel", 1, u) end
+          m = UPPER[m] or tostring(m):upper()
+          local c = sess._call
+          if o ~= nil then c = call_opts(sess, o, "parallel", 1) end
+          if c.wrap then
+            res, err = wrapped(sess, "parallel", 1, m, u, o, c)
+          else
+            res, err = attempt(sess, "parallel", 1, m, u, o, c, IDEMPOTENT[m] and 0 or FRESH)
+          end
+        elseif ty == "string" then
+          res, err = send(sess, "parallel", 1, "GET", item, nil)
+        else
+          res = cerror("RequestException",
+            ("item %d: {method, url, opts} or URL expected, got %s"):format(i, ty))
+        end
+        results[i] = res or err
+      end
+    end
     while true do
-      nexti = nexti + 1
-      local i = nexti
-      if i > n then return end
-      local item = list[i]
-      local ok, res, err
-      if type(item) == "string" then
-        ok, res, err = pcall(send, sess, "parallel", 1, "GET", item, nil)
-      elseif type(item) == "table" then
-        ok, res, err = pcall(one, item[1], item[2], item[3])
-      else
-        ok, res = false, ("item %d: {method, url, opts} or URL expected, got %s"):format(i, type(item))
-      end
-      if not ok then
-        res = type(res) == "table" and res or cerror("RequestException", tostring(res))
-      end
-      results[i] = res or err
+      local ok, e = pcall(items)
+      if ok then return end
+      results[cur] = type(e) == "table" and e or cerror("RequestException", tostring(e))
     end
   end
   local workers = {}

@@ -12,7 +12,7 @@
 --
 -- The transport performs one hop.  The default is libcurl's engine
 -- (core.start / task.wait / core.result; core.fetch makes the three one C
--- call for a bare hop when no task is alive); a session's `transport` option
+-- call for a hop read whole when no task is alive); a session's `transport` option
 -- replaces it (lurl.transport adapts a function's answer).
 local core = require "http.core"
 local task = require "lurl.task"
@@ -29,6 +29,7 @@ local auth = lazy "lurl.auth" -- only for auth functions and the flows lurl comp
 
 local M = {}
 
+local type, next = type, next
 local start, fetch, result, cerror, now = core.start, core.fetch, core.result, core.error,
   core.now
 local wait, acquire, throttle = task.wait, task.acquire, task.throttle
@@ -77,15 +78,31 @@ local function emit(sess, ev)
   for i = 1, #obs do obs[i](ev) end
 end
 
--- The per-host semaphore of the session's max_host_connections.
+-- The per-host semaphore of the session's max_host_connections, by host
+-- and port.  A session also keeps it by the URL given (up to HOST_KEEP
+-- URLs, then starts over, as `joined` below): finding a URL's host means
+-- parsing it (core.origin), ~10 k instructions, and scripts ask for the
+-- same URLs again and again.  A URL's host and port never change, so a
+-- kept URL stays right.  (lurl.options.session makes the table; the token
+-- session of lurl.auth gets one here on first use.)
+local HOST_KEEP = 64
 local function host_sem(sess, url)
+  local by_url = sess._host_urls
+  local hsem = by_url and by_url[url]
+  if hsem then return hsem end
   local _, host, port = core.origin(url)
   local key = (host or "") .. ":" .. tostring(port)
-  local hsem = sess._host_sems[key]
+  hsem = sess._host_sems[key]
   if not hsem then
     hsem = task.semaphore(sess._host_limit)
     sess._host_sems[key] = hsem
   end
+  local n = (sess._nhost_urls or 0) + 1
+  if n > HOST_KEEP or not by_url then
+    by_url, n = {}, 1
+    sess._host_urls = by_url
+  end
+  by_url[url], sess._nhost_urls = hsem, n
   return hsem
 end
 
@@ -160,29 +177,27 @@ end
 -- given and the `cookies` option after it (request_head.c), and the
 -- response's Set-Cookie fields are stored here.  cookie_headers: the
 -- session headers tables a Cookie field was written to (lurl.client marks
--- them), so a session without one pays a table lookup, not a scan.
+-- them with M.mark_cookie_headers), so a session without one pays a table
+-- lookup, not a scan, and no lookup at all until a table is marked.
 local cookie_headers = setmetatable({}, { __mode = "k" })
-M.cookie_headers = cookie_headers
+local cookie_marked = false -- any table marked yet
+function M.mark_cookie_headers(t)
+  cookie_headers[t], cookie_marked = true, true
+end
 
 -- What a headers table says of the Cookie field: true (it gives one),
 -- false (it removes it) or nil (nothing); its named fields, then its
 -- {name, value} pairs in order, as request_head.c merges them.  `any`:
 -- a named field in any spelling (s.headers, scanned only once marked);
--- else a call's named field is looked up as Cookie, cookie or COOKIE
--- (three lookups, not a traversal: a call's headers are on the hot path
--- of every session request that has some) and only a pairs list is
--- scanned.
-local function cookie_field(h, any)
-  local st
+-- else (a call's headers) st is what its named field said, looked up by
+-- exchange() itself as Cookie, cookie or COOKIE (three lookups inline, not
+-- a traversal nor a call: a call's headers are on the hot path of every
+-- session request that has some), and only a pairs list is scanned here.
+local function cookie_field(h, any, st)
   if any then
     for k, v in next, h do
       if type(k) == "string" and #k == 6 and k:lower() == "cookie" then st = v ~= false end
     end
-  else
-    local v = h.Cookie
-    if v == nil then v = h.cookie end
-    if v == nil then v = h.COOKIE end
-    if v ~= nil then st = v ~= false end
   end
   if h[1] ~= nil then
     for i = 1, #h do
@@ -237,11 +252,15 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
   local own
   if sess.cookies then
     local oh = opts and opts.headers
-    if oh ~= nil or cookie_headers[sess.defaults.headers] then
-      if type(oh) == "table" then own = cookie_field(oh) end
-      if own == nil and cookie_headers[sess.defaults.headers] then
-        own = cookie_field(sess.defaults.headers, true)
-      end
+    if oh ~= nil and type(oh) == "table" then -- cookie_field's lookups of a call's, inline
+      local v = oh.Cookie
+      if v == nil then v = oh.cookie end
+      if v == nil then v = oh.COOKIE end
+      if v ~= nil then own = v ~= false end
+      if oh[1] ~= nil then own = cookie_field(oh, false, own) end
+    end
+    if own == nil and cookie_marked and cookie_headers[sess.defaults.headers] then
+      own = cookie_field(sess.defaults.headers, true)
     end
   end
   while true do
@@ -296,10 +315,16 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
       -- closing the coroutine).  Inline, not a function: it runs on every
       -- request that is not bare.
       local all = sess._conn_sem or nil
-      if all then acquire(all) end
+      if all then -- a free slot taken here (task.semaphore's fast path), else acquire waits
+        local free = all.free
+        if free > 0 then all.free = free - 1 else acquire(all) end
+      end
       local _a <close> = all
       local per_host = sess._host_limit and host_sem(sess, url) or nil
-      if per_host then acquire(per_host) end
+      if per_host then
+        local free = per_host.free
+        if free > 0 then per_host.free = free - 1 else acquire(per_host) end
+      end
       local _h <close> = per_host
       local tr = sess._transport
       if tr and opts ~= nil and not history then check_keys(opts, fname, argn) end
@@ -315,11 +340,19 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
           if res == transport.PASS then tr, res = false, nil end
         end
       end
-      if not tr then -- libcurl's engine
+      if tr then -- done above
+      elseif not c.io then -- libcurl's engine, read whole: one C call, as a bare hop
+        res, err = fetch(fname, argn, method, hop_url, hop_opts, sess.defaults, flags,
+          remaining_ms, sess._share)
+        if res == false then
+          wait(err)
+          res, err = result(err)
+        end
+      else -- libcurl's engine, with Lua's work while it runs (lurl.stream)
         t, err = start(fname, argn, method, hop_url, hop_opts, sess.defaults, flags, remaining_ms,
           sess._share)
         if t then
-          ctx = c.io and io_context(c, flags, method, url) or nil
+          ctx = io_context(c, flags, method, url)
           if not ctx then
             wait(t)
             res, err = result(t)
@@ -470,14 +503,19 @@ end
 local function wrapped(sess, fname, argn, method, url, opts, c)
   if sess._closed then error("attempt to use a closed session", 3) end
   local base = sess._base_url
-  if base then url = joined(sess, base, url) end
+  if base then url = sess._joined[url] or joined(sess, base, url) end
   local hooks, own = sess._hooks, c.hooks -- the session's, then the call's own
   if hooks and hooks.request then method, url, opts = run_request_hook(hooks.request, method, url, opts) end
   if own and own.request then method, url, opts = run_request_hook(own.request, method, url, opts) end
+  local flags = IDEMPOTENT[method] and 0 or FRESH
+  -- nothing around the attempt (a base URL only): its answer is the call's
+  -- (exchange() sets err.attempts itself)
+  if not (hooks or own or c.retry or c.total or c.rctx) then
+    return exchange(sess, fname, argn, method, url, opts, c, flags)
+  end
   local policy = c.retry and policy_of(c, fname, argn)
   local deadline = c.total and now() + c.total
   local attempt = 1
-  local flags = IDEMPOTENT[method] and 0 or FRESH
   local res, err = exchange(sess, fname, argn, method, url, opts, c, flags, deadline, 1)
   while policy do
     local delay = retry.delay(policy, method, attempt, res, err, deadline and deadline - now())

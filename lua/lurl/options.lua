@@ -32,6 +32,7 @@
 local task = require "lurl.task"
 local STATUSES = require("lurl.redirect").STATUSES
 local NONE = {}
+local type, next = type, next
 
 local M = {}
 
@@ -175,6 +176,7 @@ function M.session(s, cfg)
   end
   if cfg.max_connections then s._conn_sem = task.semaphore(math.floor(cfg.max_connections)) end
   s._host_limit = cfg.max_host_connections and math.floor(cfg.max_host_connections) or false
+  if s._host_limit then s._host_urls, s._nhost_urls = {}, 0 end -- lurl.exchange's host_sem
   s._limits = (s._conn_sem or s._host_limit) and true or false
   if d.redact ~= nil or d.proxy ~= nil or d.proxies ~= nil then
     s._redact = redact.context(d, nil, nil, "session", 1) or false

@@ -309,6 +309,9 @@ function methods.done(task) return task.status ~= "running" end
 -- outside tasks drives the loop until a slot is free.  A semaphore is a
 -- to-be-closed value: `local _ <close> = sem` after acquire(sem) gives the
 -- slot back however the block ends (lurl.exchange holds its slots so).
+-- sem.free is the count of free slots: lurl.exchange takes a free one
+-- itself (free - 1, acquire's first branch, without the call) and calls
+-- acquire only when none is free.
 local SEM_MT = {}
 function M.semaphore(n)
   return setmetatable({ free = n, waiters = {} }, SEM_MT)
