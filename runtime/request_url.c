@@ -481,7 +481,7 @@ static void add_params(req *r, int flags) {
   const char *sep = !qm ? "?" : qm + 1 < cur + before ? "&" : "";
   lurl_buf *b = lurl_engine_scratch(r->e);
   int rc = lurl_buf_add(b, cur, before);
-  rc |= lurl_buf_add(b, sep, strlen(sep));
+  if (*sep) rc |= lurl_buf_add(b, sep, 1);
   if (rc) luaL_error(L, "not enough memory");
   size_t start = b->len;
   if (ty == LUA_TTABLE) {
@@ -492,7 +492,7 @@ static void add_params(req *r, int flags) {
     rc |= lurl_buf_add(b, q, qn);
   }
   if (b->len > start) { /* the URL, its separator, the query and the fragment */
-    rc |= lurl_buf_add(b, cur + before, ulen - before);
+    if (before < ulen) rc |= lurl_buf_add(b, cur + before, ulen - before);
     if (rc) luaL_error(L, "not enough memory");
     lua_pushlstring(L, b->data, b->len);
     lua_replace(L, url_i);
