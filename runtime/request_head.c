@@ -157,7 +157,7 @@ static const char *header_value(req *r, hdrs *hs, const char *name, size_t *vlen
     value = lua_tolstring(L, -1, vlen); /* the table keeps it */
   } else if (ty == LUA_TNUMBER && lua_isinteger(L, -1) && hs->nnum < MAX_HEADERS) {
     value = hs->num[hs->nnum++]; /* lives as long as hs */
-    *vlen = lurl_fmt_int(hs->num[hs->nnum - 1], (long long)lua_tointeger(L, -1));
+    *vlen = lurl_req_fmt_int(hs->num[hs->nnum - 1], (long long)lua_tointeger(L, -1));
   } else if (ty == LUA_TNUMBER) {
     /* the string made from a number lives in the stack slot popped by the
     ** caller: it is kept in the anchor table until the request is built */

@@ -44,17 +44,16 @@ static size_t form_enc(char *d, const char *s, size_t n) {
 }
 
 /*
-** The text of the scalar value at idx (a string, number or boolean), in
+** The text of the scalar value at idx, of type ty (a string, number or boolean), in
 ** *n; *raw when it needs no encoding (digits, "true": written as they
 ** are).  An integer (or an integral float: cjson decodes every number as
 ** a float, 30.0 is sent as 30) is written into num, no Lua string made; a
 ** float's string lives in its stack slot.  Raises naming the field for
 ** anything else.
 */
-static const char *scalar_text(req *r, int idx, const char *field, char *num, size_t *n,
-                               int *raw) {
+static const char *scalar_text(req *r, int ty, int idx, const char *field, char *num,
+                               size_t *n, int *raw) {
   lua_State *L = r->L;
-  int ty = lua_type(L, idx);
   *raw = 1;
   if (ty == LUA_TSTRING) {
     *raw = 0;
@@ -75,7 +74,7 @@ static const char *scalar_text(req *r, int idx, const char *field, char *num, si
       }
       i = (long long)v;
     }
-    *n = lurl_fmt_int(num, i);
+    *n = lurl_req_fmt_int(num, i);
     return num;
   }
   if (ty == LUA_TBOOLEAN) {
@@ -114,44 +113,65 @@ static void check_list(req *r, int vidx, const char *k, lua_Integer n, const cha
   }
 }
 
-/* Keys and values up to this many bytes are encoded on the C stack and
-** appended with one lurl_buf_add; longer ones straight into b. */
+/* Keys and values up to this many bytes are encoded on the C stack;
+** longer ones straight into the buffer. */
 #define PAIR_SHORT 256
 
-/* Appends "k=v" to b, with a '&' before it unless it is the first pair
-** after `start`; a list value repeats the key. */
-static void add_pair(req *r, lurl_buf *b, size_t start, int kidx, int vidx, const char *field) {
+/* What the pairs are encoded through: a C stack buffer, flushed into b
+** when the next pair would not fit and at the end (qw_flush), so a small
+** query costs one append.  The pairs begin at `start` of b's bytes and
+** tmp's together. */
+typedef struct qwriter {
+  lurl_buf *b;
+  size_t start, n;
+  char tmp[2048];
+} qwriter;
+_Static_assert(sizeof ((qwriter *)0)->tmp >= 2 + 6 * PAIR_SHORT, "a short pair fits");
+
+static void qw_flush(req *r, qwriter *w) {
+  if (w->n && lurl_buf_add(w->b, w->tmp, w->n) != LURL_BUF_OK) luaL_error(r->L, "not enough memory");
+  w->n = 0;
+}
+
+/* Appends "k=v", with a '&' before it unless it is the first pair; a list
+** value repeats the key. */
+static void add_pair(req *r, qwriter *w, int kidx, int vidx, const char *field) {
   lua_State *L = r->L;
   size_t kn, vn;
   const char *k = lua_tolstring(L, kidx, &kn);
-  if (lua_type(L, vidx) == LUA_TTABLE) {
+  int ty = lua_type(L, vidx);
+  if (ty == LUA_TTABLE) {
     lua_Integer n = (lua_Integer)lua_rawlen(L, vidx);
     check_list(r, vidx, k, n, field);
     for (lua_Integer i = 1; i <= n; i++) {
       lua_rawgeti(L, vidx, i);
-      add_pair(r, b, start, kidx, lua_gettop(L), field);
+      add_pair(r, w, kidx, lua_gettop(L), field);
       lua_pop(L, 1);
     }
     return;
   }
   char num[LURL_INT_CHARS];
-  int raw, rc = 0;
-  const char *v = scalar_text(r, vidx, field, num, &vn, &raw);
+  int raw;
+  const char *v = scalar_text(r, ty, vidx, field, num, &vn, &raw);
+  int first = w->b->len + w->n == w->start;
   if (kn <= PAIR_SHORT && vn <= PAIR_SHORT) {
-    char tmp[2 + 6 * PAIR_SHORT];
-    size_t n = 0;
-    if (b->len > start) tmp[n++] = '&';
-    n += form_enc(tmp + n, k, kn);
-    tmp[n++] = '=';
-    if (raw) memcpy(tmp + n, v, vn), n += vn;
-    else n += form_enc(tmp + n, v, vn);
-    rc = lurl_buf_add(b, tmp, n);
-  } else {
-    if (b->len > start) rc |= lurl_buf_add(b, "&", 1);
-    rc |= lurl_buf_add_pct(b, k, kn, 1);
-    rc |= lurl_buf_add(b, "=", 1);
-    rc |= lurl_buf_add_pct(b, v, vn, 1);
+    if (w->n + 2 + 3 * (kn + vn) > sizeof w->tmp) qw_flush(r, w);
+    char *d = w->tmp + w->n, *p = d;
+    if (!first) *p++ = '&';
+    p += form_enc(p, k, kn);
+    *p++ = '=';
+    if (raw) memcpy(p, v, vn), p += vn;
+    else p += form_enc(p, v, vn);
+    w->n += (size_t)(p - d);
+    return;
   }
+  qw_flush(r, w);
+  lurl_buf *b = w->b;
+  int rc = 0;
+  if (!first) rc |= lurl_buf_add(b, "&", 1);
+  rc |= lurl_buf_add_pct(b, k, kn, 1);
+  rc |= lurl_buf_add(b, "=", 1);
+  rc |= lurl_buf_add_pct(b, v, vn, 1);
   if (rc) luaL_error(L, "not enough memory");
 }
 
@@ -227,7 +247,7 @@ static void sort_keys(map_key *k, int n) {
 ** and their order, are lurl_sorted_keys's: a key that is no string, then
 ** more than MAP_MAX keys, and only then the values, in the keys' order.
 */
-static void encode_map(req *r, lurl_buf *b, size_t start, int idx, const char *field) {
+static void encode_map(req *r, qwriter *w, int idx, const char *field) {
   lua_State *L = r->L;
   map_key keys[MAP_MAX];
   int base = lua_gettop(L), n = 0;
@@ -246,16 +266,16 @@ static void encode_map(req *r, lurl_buf *b, size_t start, int idx, const char *f
   }
   luaL_checkstack(L, 8, "too many keys"); /* add_pair's own, as before the traversal */
   sort_keys(keys, n);
-  for (int i = 0; i < n; i++) add_pair(r, b, start, keys[i].at - 1, keys[i].at, field);
+  for (int i = 0; i < n; i++) add_pair(r, w, keys[i].at - 1, keys[i].at, field);
   lua_settop(L, base);
 }
 
-/* lurl_req_encode_table onto b, whose pairs begin at `start`. */
-static void encode_table(req *r, lurl_buf *b, size_t start, int idx, const char *field) {
+/* lurl_req_encode_table through w (its creator flushes it). */
+static void encode_table(req *r, qwriter *w, int idx, const char *field) {
   lua_State *L = r->L;
   idx = lua_absindex(L, idx);
   if (lurl_req_pairs_copy(L, idx)) { /* the copy is encoded, then dropped */
-    encode_table(r, b, start, -1, field);
+    encode_table(r, w, -1, field);
     lua_pop(L, 1);
     return;
   }
@@ -269,12 +289,12 @@ static void encode_table(req *r, lurl_buf *b, size_t start, int idx, const char 
         lurl_req_field_error(r, field, "string key", -2);
       lua_pushvalue(L, -2);
       lua_tostring(L, -1); /* a number key becomes a string, on a copy */
-      add_pair(r, b, start, lua_gettop(L), lua_gettop(L) - 1, field);
+      add_pair(r, w, lua_gettop(L), lua_gettop(L) - 1, field);
       lua_pop(L, 4);
     }
     return;
   }
-  encode_map(r, b, start, idx, field);
+  encode_map(r, w, idx, field);
 }
 
 /*
@@ -283,7 +303,10 @@ static void encode_table(req *r, lurl_buf *b, size_t start, int idx, const char 
 ** in order).
 */
 void lurl_req_encode_table(req *r, lurl_buf *b, int idx, const char *field) {
-  encode_table(r, b, b->len, idx, field);
+  qwriter w;
+  w.b = b, w.start = b->len, w.n = 0;
+  encode_table(r, &w, idx, field);
+  qw_flush(r, &w);
 }
 
 /* Pushes an InvalidURL error [-0, +1]. */
@@ -479,19 +502,24 @@ static void add_params(req *r, int flags) {
   size_t before = hash ? (size_t)(hash - cur) : ulen;
   const char *qm = memchr(cur, '?', before);
   const char *sep = !qm ? "?" : qm + 1 < cur + before ? "&" : "";
-  lurl_buf *b = lurl_engine_scratch(r->e);
-  int rc = lurl_buf_add(b, cur, before);
-  if (*sep) rc |= lurl_buf_add(b, sep, 1);
-  if (rc) luaL_error(L, "not enough memory");
-  size_t start = b->len;
+  qwriter w;
+  w.b = lurl_engine_scratch(r->e);
+  if (lurl_buf_add(w.b, cur, before) != LURL_BUF_OK) luaL_error(L, "not enough memory");
+  int rc = 0;
+  w.n = *sep ? 1 : 0;
+  w.tmp[0] = *sep;
+  w.start = w.b->len + w.n;
   if (ty == LUA_TTABLE) {
-    encode_table(r, b, start, url_i + 1, "params");
+    encode_table(r, &w, url_i + 1, "params");
   } else {
     size_t qn;
     const char *q = lua_tolstring(L, -1, &qn);
-    rc |= lurl_buf_add(b, q, qn);
+    qw_flush(r, &w);
+    rc |= lurl_buf_add(w.b, q, qn);
   }
-  if (b->len > start) { /* the URL, its separator, the query and the fragment */
+  qw_flush(r, &w);
+  lurl_buf *b = w.b;
+  if (b->len > w.start) { /* the URL, its separator, the query and the fragment */
     if (before < ulen) rc |= lurl_buf_add(b, cur + before, ulen - before);
     if (rc) luaL_error(L, "not enough memory");
     lua_pushlstring(L, b->data, b->len);
