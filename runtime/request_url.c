@@ -44,9 +44,9 @@ static size_t form_enc(char *d, const char *s, size_t n) {
 }
 
 /*
-** The text of the scalar value at idx, of type ty (a string, number or boolean), in
-** *n; *raw when it needs no encoding (digits, "true": written as they
-** are).  An integer (or an integral float: cjson decodes every number as
+** The text of the scalar value at idx, of type ty (a string, number or
+** boolean), in *n; *raw when it needs no encoding (digits, "true":
+** written as they are).  An integer (or an integral float: cjson decodes every number as
 ** a float, 30.0 is sent as 30) is written into num, no Lua string made; a
 ** float's string lives in its stack slot.  Raises naming the field for
 ** anything else.
@@ -129,7 +129,8 @@ typedef struct qwriter {
 _Static_assert(sizeof ((qwriter *)0)->tmp >= 2 + 6 * PAIR_SHORT, "a short pair fits");
 
 static void qw_flush(req *r, qwriter *w) {
-  if (w->n && lurl_buf_add(w->b, w->tmp, w->n) != LURL_BUF_OK) luaL_error(r->L, "not enough memory");
+  if (w->n && lurl_buf_add(w->b, w->tmp, w->n) != LURL_BUF_OK)
+    luaL_error(r->L, "not enough memory");
   w->n = 0;
 }
 
