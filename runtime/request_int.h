@@ -133,9 +133,8 @@ static inline int lurl_req_opt(req *r, int id) {
   return lurl_req_opt_in(r, 0, id);
 }
 
-/* lurl_fmt_int (text.c) two digits at a time: the same bytes, about
-** half the instructions, for the integers a request's params and header
-** values write. */
+/* lurl_fmt_int (text.c) inline and two digits at a time: the same bytes
+** in fewer instructions, for the integers of params and header values. */
 static inline size_t lurl_req_fmt_int(char *buf, long long v) {
   static const char pairs[] = "00010203040506070809101112131415161718192021222324"
                               "25262728293031323334353637383940414243444546474849"
