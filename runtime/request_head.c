@@ -27,7 +27,9 @@ typedef struct hdr {
   const char *name, *value; /* value NULL = remove the header */
   size_t vlen;
   unsigned nlen;            /* a longer name is refused (check_field) */
-  int gen;                  /* the pairs list that added it (hdrs.gen), or 0 */
+  unsigned short gen;       /* the pairs list that added it (hdrs.gen), or 0 */
+  unsigned char ok;         /* the value is known to be fit for the head (ours,
+                               or checked by check_field): check_head skips it */
 } hdr;
 
 typedef struct hdrs {
@@ -41,9 +43,15 @@ typedef struct hdrs {
 
 #define HDRS_INIT(hs) ((hs).n = (hs).nnum = (hs).gen = (hs).multi = 0)
 
+/* Is h's name `name`, ASCII case ignored?  The lengths first: most names
+** differ in length, and then no call is made. */
+static inline int hdr_is(const hdr *h, const char *name, size_t nlen) {
+  return h->nlen == nlen && lurl_ieq(h->name, h->nlen, name, nlen);
+}
+
 static hdr *hdr_find(hdrs *hs, const char *name, size_t nlen) {
   for (int i = 0; i < hs->n; i++)
-    if (lurl_ieq(hs->h[i].name, hs->h[i].nlen, name, nlen)) return &hs->h[i];
+    if (hdr_is(&hs->h[i], name, nlen)) return &hs->h[i];
   return NULL;
 }
 
@@ -53,7 +61,7 @@ static void hdr_drop_from(hdrs *hs, int k, const char *name, size_t nlen, int va
   int j = k;
   for (int i = k; i < hs->n; i++) {
     const hdr *h = &hs->h[i];
-    if (lurl_ieq(h->name, h->nlen, name, nlen) && (values < 0 || values == (h->value != NULL)))
+    if (hdr_is(h, name, nlen) && (values < 0 || values == (h->value != NULL)))
       continue;
     hs->h[j++] = *h;
   }
@@ -66,8 +74,9 @@ static hdr *hdr_add(req *r, hdrs *hs) {
   return &hs->h[hs->n++];
 }
 
+/* Sets `name` to value (ok: the value is known to be fit for the head). */
 static void hdr_set(req *r, hdrs *hs, const char *name, size_t nlen, const char *value,
-                    size_t vlen) {
+                    size_t vlen, int ok) {
   hdr *h = hdr_find(hs, name, nlen);
   if (!h) h = hdr_add(r, hs);
   else if (hs->multi) hdr_drop_from(hs, (int)(h - hs->h) + 1, name, nlen, -1); /* one left */
@@ -76,6 +85,7 @@ static void hdr_set(req *r, hdrs *hs, const char *name, size_t nlen, const char 
   h->value = value;
   h->vlen = vlen;
   h->gen = 0;
+  h->ok = (unsigned char)ok;
 }
 
 /* A {name, value} pair of the list being merged (hs->gen): its first pair
@@ -85,7 +95,7 @@ static void hdr_pair(req *r, hdrs *hs, const char *name, size_t nlen, const char
                      size_t vlen) {
   int first = 1;
   for (int i = 0; i < hs->n && first; i++)
-    if (hs->h[i].gen == hs->gen && lurl_ieq(hs->h[i].name, hs->h[i].nlen, name, nlen)) first = 0;
+    if (hs->h[i].gen == hs->gen && hdr_is(&hs->h[i], name, nlen)) first = 0;
   if (first || !value) hdr_drop_from(hs, 0, name, nlen, -1);
   else hdr_drop_from(hs, 0, name, nlen, 0); /* a false pair before it */
   hdr *h = hdr_add(r, hs);
@@ -93,13 +103,28 @@ static void hdr_pair(req *r, hdrs *hs, const char *name, size_t nlen, const char
   h->nlen = (unsigned)nlen;
   h->value = value;
   h->vlen = vlen;
-  h->gen = hs->gen;
+  h->gen = (unsigned short)hs->gen; /* a few lists at most */
+  h->ok = 1;                        /* checked by check_field */
   hs->multi = 1;
 }
 
 /* A header name (a method, a cookie name) is an HTTP token; values may not
 ** hold CR, LF or NUL. */
-int lurl_req_bad_name(const char *s, size_t n) { return !lurl_is_token(s, n); }
+/* RFC 9110's tchar (as lurl_is_token, text.c): ALPHA, DIGIT and
+** !#$%&'*+-.^_`|~; bytes 128-255 are none. */
+static const unsigned char TCHAR[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0,
+};
+
+int lurl_req_bad_name(const char *s, size_t n) {
+  if (n == 0) return 1;
+  for (size_t i = 0; i < n; i++)
+    if (!TCHAR[(unsigned char)s[i]]) return 1;
+  return 0;
+}
 
 static int bad_value(const char *s, size_t n) {
   for (size_t i = 0; i < n; i++)
@@ -132,7 +157,7 @@ static const char *header_value(req *r, hdrs *hs, const char *name, size_t *vlen
     value = lua_tolstring(L, -1, vlen); /* the table keeps it */
   } else if (ty == LUA_TNUMBER && lua_isinteger(L, -1) && hs->nnum < MAX_HEADERS) {
     value = hs->num[hs->nnum++]; /* lives as long as hs */
-    *vlen = lurl_fmt_int(hs->num[hs->nnum - 1], (long long)lua_tointeger(L, -1));
+    *vlen = lurl_req_fmt_int(hs->num[hs->nnum - 1], (long long)lua_tointeger(L, -1));
   } else if (ty == LUA_TNUMBER) {
     /* the string made from a number lives in the stack slot popped by the
     ** caller: it is kept in the anchor table until the request is built */
@@ -226,7 +251,7 @@ static int merge_headers(req *r, hdrs *hs, int idx, const char *method, const ch
       lua_remove(L, -2); /* and the key; the error stays */
       return -1;
     }
-    hdr_set(r, hs, name, nlen, value, vlen);
+    hdr_set(r, hs, name, nlen, value, vlen, 1); /* checked just above */
     lua_pop(L, 1);
   }
   return npairs ? merge_pairs(r, hs, idx, npairs, method, url) : 0;
@@ -260,7 +285,7 @@ static size_t head_block_size(const hdrs *hs, const char *cookie, size_t cookie_
     const hdr *h = &hs->h[i];
     lines += line_len(h) + 1;
     if (h->value) rec += h->nlen + 2 + h->vlen + 2;
-    if (lurl_ieq(h->name, h->nlen, "Accept", 6)) accept = 0;
+    if (hdr_is(h, "Accept", 6)) accept = 0;
   }
   if (accept) rec += sizeof ACCEPT_LINE - 1;
   *rec_len = rec;
@@ -284,7 +309,7 @@ static struct curl_slist *head_block_fill(const hdrs *hs, void *block, const cha
       memcpy(p, h->value, h->vlen), p += h->vlen;
     }
     *p++ = '\0';
-    if (lurl_ieq(h->name, h->nlen, "Accept", 6)) accept = 0;
+    if (hdr_is(h, "Accept", 6)) accept = 0;
   }
   *rec = p;
   if (cookie) {
@@ -512,7 +537,7 @@ static int add_cookies(req *r, hdrs *hs, const char **line, size_t *line_len) {
   luaL_buffinit(L, &cb);
   for (int i = 0; existing && i < hs->n; i++) { /* every Cookie header (pairs repeat it) */
     const hdr *h = &hs->h[i];
-    if (!h->value || !lurl_ieq(h->name, h->nlen, "Cookie", 6)) continue;
+    if (!h->value || !hdr_is(h, "Cookie", 6)) continue;
     if (luaL_bufflen(&cb)) luaL_addstring(&cb, "; ");
     luaL_addlstring(&cb, h->value, h->vlen);
   }
@@ -544,11 +569,12 @@ static void hdr_drop(hdrs *hs, const char *name, size_t nlen) {
 }
 
 /* Every string that ends up in the request head (the User-Agent, a bearer
-** token, a content type...) is checked as a user's header value is. */
+** token, a content type...) is checked as a user's header value is; the
+** values check_field checked, and ours, are not read twice (hdr.ok). */
 static int check_head(req *r, const hdrs *hs) {
   for (int i = 0; i < hs->n; i++) {
     const hdr *h = &hs->h[i];
-    if (h->value && bad_value(h->value, h->vlen)) {
+    if (h->value && !h->ok && bad_value(h->value, h->vlen)) {
       lua_pushlstring(r->L, h->name, h->nlen); /* a token: checked or ours */
       invalid_header(r, lua_tostring(r->L, -1), "has a value with CR, LF or NUL");
       lua_remove(r->L, -2);
@@ -565,23 +591,23 @@ static int merge_ours(req *r, hdrs *hs, int kind, int body_i, int is_upload, int
   lua_State *L = r->L;
   size_t ualen = 0;
   const char *ua = lurl_req_string_opt(r, O_USER_AGENT, &ualen);
-  hdr_set(r, hs, "User-Agent", 10, ua ? ua : default_ua, ua ? ualen : sizeof default_ua - 1);
+  hdr_set(r, hs, "User-Agent", 10, ua ? ua : default_ua, ua ? ualen : sizeof default_ua - 1, !ua);
   const char *ae = lurl_accept_encoding();
-  hdr_set(r, hs, "Accept-Encoding", 15, ae, strlen(ae));
+  hdr_set(r, hs, "Accept-Encoding", 15, ae, strlen(ae), 1);
   if (!lua_isnil(L, body_i + 1)) {
     size_t n;
     const char *ct = lua_tolstring(L, body_i + 1, &n);
-    hdr_set(r, hs, "Content-Type", 12, ct, n);
+    hdr_set(r, hs, "Content-Type", 12, ct, n, 0);
   } else if (kind != BODY_MIME && (kind != BODY_NONE || is_upload)) {
     /* libcurl would label any body as a form; requests sends no type */
-    hdr_set(r, hs, "Content-Type", 12, NULL, 0);
+    hdr_set(r, hs, "Content-Type", 12, NULL, 0, 1);
   }
   int auth = (flags & HOP_STRIP_AUTH) ? 0 : apply_auth(r);
   if (auth < 0) return -1;
   if (auth) {
     size_t n;
     const char *v = lua_tolstring(L, -1, &n);
-    hdr_set(r, hs, "Authorization", 13, v, n);
+    hdr_set(r, hs, "Authorization", 13, v, n, 0);
   }
   return 0;
 }
@@ -602,17 +628,17 @@ static int merge_table(req *r, hdrs *hs, int from_opts) {
 static int merge_rest(req *r, hdrs *hs, int kind, int flags, const char **cookie,
                       size_t *cookie_len) {
   if (flags & HOP_DROP_BODY) { /* requests purges these with the body */
-    if (hdr_find(hs, "Content-Type", 12)) hdr_set(r, hs, "Content-Type", 12, NULL, 0);
+    if (hdr_find(hs, "Content-Type", 12)) hdr_set(r, hs, "Content-Type", 12, NULL, 0, 1);
   }
   if (flags & HOP_STRIP_AUTH) { /* another host: the user's credentials stay */
-    if (hdr_find(hs, "Authorization", 13)) hdr_set(r, hs, "Authorization", 13, NULL, 0);
+    if (hdr_find(hs, "Authorization", 13)) hdr_set(r, hs, "Authorization", 13, NULL, 0, 1);
     hdr_drop(hs, "Cookie", 6);               /* requests drops both too */
     hdr_drop(hs, "Proxy-Authorization", 19);
     SET_RARE(r, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
   }
   if (add_cookies(r, hs, cookie, cookie_len)) return -1;
   /* no "Expect: 100-continue" round trip: requests never waits for one */
-  if (kind != BODY_NONE && !hdr_find(hs, "Expect", 6)) hdr_set(r, hs, "Expect", 6, NULL, 0);
+  if (kind != BODY_NONE && !hdr_find(hs, "Expect", 6)) hdr_set(r, hs, "Expect", 6, NULL, 0, 1);
   return check_head(r, hs);
 }
 
@@ -692,9 +718,9 @@ static headset *headset_make(req *r, int idx, const void **snap, int n, int *err
   hdrs hs;
   HDRS_INIT(hs);
   *err = 0;
-  hdr_set(r, &hs, "User-Agent", 10, default_ua, sizeof default_ua - 1);
+  hdr_set(r, &hs, "User-Agent", 10, default_ua, sizeof default_ua - 1, 1);
   const char *ae = lurl_accept_encoding();
-  hdr_set(r, &hs, "Accept-Encoding", 15, ae, strlen(ae));
+  hdr_set(r, &hs, "Accept-Encoding", 15, ae, strlen(ae), 1);
   if (merge_headers(r, &hs, idx, r->method, r->url)) return *err = 1, NULL;
   size_t rec_len, block = head_block_size(&hs, NULL, 0, &rec_len);
   size_t hsize = (size_t)hs.n * sizeof hs.h[0];
@@ -822,7 +848,7 @@ int lurl_req_build_headers(req *r, int kind, int body_i, int is_upload, int flag
     ua = whole->ua;
   } else {
     emit_headers(r, &hs, cookie, cookie_len);
-    const hdr *u = hdr_find(&hs, "User-Agent", 10);
+    const hdr *u = t->proxy_used ? hdr_find(&hs, "User-Agent", 10) : NULL; /* read below */
     ua = u ? u->value : NULL;
   }
   LURL_SET_KEPT(t->hd, headers, CURLOPT_HTTPHEADER, t->slist);

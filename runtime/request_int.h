@@ -133,6 +133,34 @@ static inline int lurl_req_opt(req *r, int id) {
   return lurl_req_opt_in(r, 0, id);
 }
 
+/* lurl_fmt_int (text.c) inline and two digits at a time: the same bytes
+** in fewer instructions, for the integers of params and header values. */
+static inline size_t lurl_req_fmt_int(char *buf, long long v) {
+  static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+                              "25262728293031323334353637383940414243444546474849"
+                              "50515253545556575859606162636465666768697071727374"
+                              "75767778798081828384858687888990919293949596979899";
+  unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+  size_t len = 1;
+  for (unsigned long long x = u; x >= 10; x /= 10) len++;
+  if (v < 0) *buf++ = '-';
+  buf[len] = '\0';
+  char *p = buf + len;
+  while (u >= 100) {
+    unsigned d = (unsigned)(u % 100) * 2;
+    u /= 100;
+    *--p = pairs[d + 1];
+    *--p = pairs[d];
+  }
+  if (u >= 10) {
+    *--p = pairs[u * 2 + 1];
+    *--p = pairs[u * 2];
+  } else {
+    *--p = (char)('0' + u);
+  }
+  return len + (v < 0);
+}
+
 /* request_url.c */
 int lurl_req_build_url(req *r, const char *method, int url_idx, int flags);
 void lurl_req_encode_table(req *r, lurl_buf *b, int idx, const char *field);

@@ -13,12 +13,19 @@
 #include "luac.h"
 #include "request_int.h"
 
-const char *const lurl_req_opt_names[O_COUNT] = {
-  "params", "headers", "data", "json", "files", "body", "auth", "timeout",
-  "allow_redirects", "max_redirects", "verify", "cert", "proxy", "proxies",
-  "cookies", "stream", "max_body", "retry", "http_version", "unix_socket",
-  "on_progress", "progress", "user_agent", "redact", "resolve", "connect_to", "ip_resolve",
-  "doh_url", "pinned_pubkey", "limit_rate", "keepalive_expiry", "no_proxy", "tls", "hooks"};
+/* The options' names, in the order of the O_x ids (request_int.h). */
+#define OPT_LIST(X)                                                                      \
+  X(params) X(headers) X(data) X(json) X(files) X(body) X(auth) X(timeout)               \
+  X(allow_redirects) X(max_redirects) X(verify) X(cert) X(proxy) X(proxies) X(cookies)   \
+  X(stream) X(max_body) X(retry) X(http_version) X(unix_socket) X(on_progress)           \
+  X(progress) X(user_agent) X(redact) X(resolve) X(connect_to) X(ip_resolve) X(doh_url)  \
+  X(pinned_pubkey) X(limit_rate) X(keepalive_expiry) X(no_proxy) X(tls) X(hooks)
+#define OPT_NAME(n) #n,
+#define OPT_LEN(n) sizeof #n - 1,
+
+const char *const lurl_req_opt_names[O_COUNT] = {OPT_LIST(OPT_NAME)};
+static const unsigned char opt_len[] = {OPT_LIST(OPT_LEN)}; /* strlen of each */
+_Static_assert(sizeof opt_len == O_COUNT, "one name per option id");
 
 /* Raises the "bad argument" error for a field, naming the user's call. */
 int lurl_req_field_error(req *r, const char *field, const char *expected, int idx) {
@@ -34,7 +41,8 @@ void lurl_req_file_ok(req *r, const char *field, const char *path) {
 
 static int opt_id(const char *k, size_t n) {
   for (int i = 0; i < O_COUNT; i++)
-    if (lurl_req_opt_names[i][0] == k[0] && strlen(lurl_req_opt_names[i]) == n && memcmp(lurl_req_opt_names[i], k, n) == 0)
+    if (opt_len[i] == n && lurl_req_opt_names[i][0] == k[0] &&
+        memcmp(lurl_req_opt_names[i], k, n) == 0)
       return i;
   return -1;
 }

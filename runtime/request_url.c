@@ -4,6 +4,7 @@
 ** limits, limit.c), params merged into the query; and the form encoding
 ** of params and data tables.
 */
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -17,37 +18,72 @@
 #include "redact.h"
 #include "request_int.h"
 
-/* Appends `v` (a string, number or boolean) percent-encoded. */
-static int add_scalar(req *r, lurl_buf *b, int idx, const char *field) {
-  lua_State *L = r->L;
-  size_t n;
-  const char *s;
-  int ty = lua_type(L, idx);
-  if (ty == LUA_TBOOLEAN) {
-    s = lua_toboolean(L, idx) ? "true" : "false";
-    n = strlen(s);
-  } else if (ty == LUA_TNUMBER && !lua_isinteger(L, idx)) {
-    lurl_req_check_finite(r, idx, field);
-    lua_Number v = lua_tonumber(L, idx);
-    /* 30.0 (cjson decodes every number as a float) is sent as 30; the
-    ** range test comes first: converting a float out of range is UB */
-    if (v > -9223372036854775808.0 && v < 9223372036854775808.0 &&
-        v == (lua_Number)(long long)v) {
-      char num[LURL_INT_CHARS];
-      n = lurl_fmt_int(num, (long long)v);
-      return lurl_buf_add_pct(b, num, n, 1);
+/* Is c sent as it is in a form-encoded key or value (requests' safe set)? */
+static inline int unreserved(unsigned char c) {
+  return (unsigned)((c | 32) - 'a') < 26u || (unsigned)(c - '0') < 10u || c == '-' ||
+         c == '.' || c == '_' || c == '~';
+}
+
+/* Form-encodes s[0..n) into d (3 * n bytes at most); returns the bytes
+** written.  The same bytes as lurl_buf_add_pct(b, s, n, 1). */
+static size_t form_enc(char *d, const char *s, size_t n) {
+  static const char hex[] = "0123456789ABCDEF";
+  char *p = d;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (unreserved(c)) {
+      *p++ = (char)c;
+    } else if (c == ' ') {
+      *p++ = '+';
+    } else {
+      p[0] = '%', p[1] = hex[c >> 4], p[2] = hex[c & 15];
+      p += 3;
     }
-    s = lua_tolstring(L, idx, &n); /* a copy on the stack, read right away */
-  } else if (ty == LUA_TNUMBER) { /* an integer: written here, no Lua string made */
-    char num[LURL_INT_CHARS];
-    n = lurl_fmt_int(num, (long long)lua_tointeger(L, idx));
-    return lurl_buf_add_pct(b, num, n, 1);
-  } else if (ty == LUA_TSTRING) {
-    s = lua_tolstring(L, idx, &n);
-  } else {
-    return lurl_req_field_error(r, field, "string, number or boolean value", idx);
   }
-  return lurl_buf_add_pct(b, s, n, 1);
+  return (size_t)(p - d);
+}
+
+/*
+** The text of the scalar value at idx, of type ty (a string, number or
+** boolean), in *n; *raw when it needs no encoding (digits, "true":
+** written as they are).  An integer (or an integral float: cjson decodes every number as
+** a float, 30.0 is sent as 30) is written into num, no Lua string made; a
+** float's string lives in its stack slot.  Raises naming the field for
+** anything else.
+*/
+static const char *scalar_text(req *r, int ty, int idx, const char *field, char *num,
+                               size_t *n, int *raw) {
+  lua_State *L = r->L;
+  *raw = 1;
+  if (ty == LUA_TSTRING) {
+    *raw = 0;
+    return lua_tolstring(L, idx, n);
+  }
+  if (ty == LUA_TNUMBER) {
+    long long i;
+    if (lua_isinteger(L, idx)) {
+      i = (long long)lua_tointeger(L, idx);
+    } else {
+      lurl_req_check_finite(r, idx, field);
+      lua_Number v = lua_tonumber(L, idx);
+      /* the range test comes first: converting a float out of range is UB */
+      if (!(v > -9223372036854775808.0 && v < 9223372036854775808.0 &&
+            v == (lua_Number)(long long)v)) {
+        *raw = 0;
+        return lua_tolstring(L, idx, n); /* a copy on the stack, read right away */
+      }
+      i = (long long)v;
+    }
+    *n = lurl_req_fmt_int(num, i);
+    return num;
+  }
+  if (ty == LUA_TBOOLEAN) {
+    int t = lua_toboolean(L, idx);
+    *n = t ? 4 : 5;
+    return t ? "true" : "false";
+  }
+  lurl_req_field_error(r, field, "string, number or boolean value", idx);
+  return NULL;
 }
 
 /*
@@ -77,26 +113,66 @@ static void check_list(req *r, int vidx, const char *k, lua_Integer n, const cha
   }
 }
 
-/* Appends "k=v" with a separator; a list value repeats the key. */
-static void add_pair(req *r, lurl_buf *b, int kidx, int vidx, const char *field) {
+/* Keys and values up to this many bytes are encoded on the C stack;
+** longer ones straight into the buffer. */
+#define PAIR_SHORT 256
+
+/* What the pairs are encoded through: a C stack buffer, flushed into b
+** when the next pair would not fit and at the end (qw_flush), so a small
+** query costs one append.  The pairs begin at `start` of b's bytes and
+** tmp's together. */
+typedef struct qwriter {
+  lurl_buf *b;
+  size_t start, n;
+  char tmp[2048];
+} qwriter;
+_Static_assert(sizeof ((qwriter *)0)->tmp >= 2 + 6 * PAIR_SHORT, "a short pair fits");
+
+static void qw_flush(req *r, qwriter *w) {
+  if (w->n && lurl_buf_add(w->b, w->tmp, w->n) != LURL_BUF_OK)
+    luaL_error(r->L, "not enough memory");
+  w->n = 0;
+}
+
+/* Appends "k=v", with a '&' before it unless it is the first pair; a list
+** value repeats the key. */
+static void add_pair(req *r, qwriter *w, int kidx, int vidx, const char *field) {
   lua_State *L = r->L;
-  size_t kn;
+  size_t kn, vn;
   const char *k = lua_tolstring(L, kidx, &kn);
-  if (lua_type(L, vidx) == LUA_TTABLE) {
+  int ty = lua_type(L, vidx);
+  if (ty == LUA_TTABLE) {
     lua_Integer n = (lua_Integer)lua_rawlen(L, vidx);
     check_list(r, vidx, k, n, field);
     for (lua_Integer i = 1; i <= n; i++) {
       lua_rawgeti(L, vidx, i);
-      add_pair(r, b, kidx, lua_gettop(L), field);
+      add_pair(r, w, kidx, lua_gettop(L), field);
       lua_pop(L, 1);
     }
     return;
   }
+  char num[LURL_INT_CHARS];
+  int raw;
+  const char *v = scalar_text(r, ty, vidx, field, num, &vn, &raw);
+  int first = w->b->len + w->n == w->start;
+  if (kn <= PAIR_SHORT && vn <= PAIR_SHORT) {
+    if (w->n + 2 + 3 * (kn + vn) > sizeof w->tmp) qw_flush(r, w);
+    char *d = w->tmp + w->n, *p = d;
+    if (!first) *p++ = '&';
+    p += form_enc(p, k, kn);
+    *p++ = '=';
+    if (raw) memcpy(p, v, vn), p += vn;
+    else p += form_enc(p, v, vn);
+    w->n += (size_t)(p - d);
+    return;
+  }
+  qw_flush(r, w);
+  lurl_buf *b = w->b;
   int rc = 0;
-  if (b->len) rc |= lurl_buf_add(b, "&", 1);
+  if (!first) rc |= lurl_buf_add(b, "&", 1);
   rc |= lurl_buf_add_pct(b, k, kn, 1);
   rc |= lurl_buf_add(b, "=", 1);
-  rc |= add_scalar(r, b, vidx, field);
+  rc |= lurl_buf_add_pct(b, v, vn, 1);
   if (rc) luaL_error(L, "not enough memory");
 }
 
@@ -135,16 +211,72 @@ int lurl_req_pairs_copy(lua_State *L, int idx) {
   }
 }
 
+/* A key of a map being encoded: its bytes, and the stack slot of its
+** value (the key itself in the slot below). */
+typedef struct map_key {
+  const char *s;
+  size_t len;
+  int at;
+} map_key;
+
+#define MAP_MAX 256 /* keys of one map, at most */
+
+static int cmp_map_key(const void *a, const void *b) {
+  return strcmp(((const map_key *)a)->s, ((const map_key *)b)->s);
+}
+
+/* Sorts keys by strcmp, as lurl_sorted_keys does (luac.c): a few by
+** insertion, more by qsort. */
+static void sort_keys(map_key *k, int n) {
+  if (n > 12) {
+    qsort(k, (size_t)n, sizeof k[0], cmp_map_key);
+    return;
+  }
+  for (int i = 1; i < n; i++) {
+    map_key x = k[i];
+    int j = i;
+    for (; j > 0 && strcmp(k[j - 1].s, x.s) > 0; j--) k[j] = k[j - 1];
+    k[j] = x;
+  }
+}
+
 /*
-** Encodes the table at idx as a query / form string onto b: either a map
-** (keys sorted, so URLs are deterministic) or an array of {k, v} pairs (kept
-** in order).
+** The map at idx encoded in its keys' sorted order (URLs are
+** deterministic).  One traversal leaves every key and value on the stack
+** (a string key, kept there, stays valid; no key is looked up again), the
+** keys are sorted, the pairs emitted; the stack is restored.  The errors,
+** and their order, are lurl_sorted_keys's: a key that is no string, then
+** more than MAP_MAX keys, and only then the values, in the keys' order.
 */
-void lurl_req_encode_table(req *r, lurl_buf *b, int idx, const char *field) {
+static void encode_map(req *r, qwriter *w, int idx, const char *field) {
+  lua_State *L = r->L;
+  map_key keys[MAP_MAX];
+  int base = lua_gettop(L), n = 0;
+  luaL_checkstack(L, 20, "too many keys");
+  lua_pushnil(L);
+  while (lua_next(L, idx)) { /* ..., k, v */
+    if (lua_type(L, -2) != LUA_TSTRING) {
+      lua_pop(L, 1);
+      lurl_req_field_error(r, field, "string key", -1);
+    }
+    if (n == MAP_MAX) lurl_field_error(L, r->argn, r->fname, field, "too many keys, 256 at most");
+    keys[n].s = lua_tolstring(L, -2, &keys[n].len); /* a string: no conversion */
+    keys[n].at = lua_gettop(L);
+    if (++n % 8 == 0) luaL_checkstack(L, 20, "too many keys"); /* 2 slots a key */
+    lua_pushvalue(L, -2); /* the key again, for lua_next; k and v stay */
+  }
+  luaL_checkstack(L, 8, "too many keys"); /* add_pair's own, as before the traversal */
+  sort_keys(keys, n);
+  for (int i = 0; i < n; i++) add_pair(r, w, keys[i].at - 1, keys[i].at, field);
+  lua_settop(L, base);
+}
+
+/* lurl_req_encode_table through w (its creator flushes it). */
+static void encode_table(req *r, qwriter *w, int idx, const char *field) {
   lua_State *L = r->L;
   idx = lua_absindex(L, idx);
   if (lurl_req_pairs_copy(L, idx)) { /* the copy is encoded, then dropped */
-    lurl_req_encode_table(r, b, -1, field);
+    encode_table(r, w, -1, field);
     lua_pop(L, 1);
     return;
   }
@@ -158,24 +290,24 @@ void lurl_req_encode_table(req *r, lurl_buf *b, int idx, const char *field) {
         lurl_req_field_error(r, field, "string key", -2);
       lua_pushvalue(L, -2);
       lua_tostring(L, -1); /* a number key becomes a string, on a copy */
-      add_pair(r, b, lua_gettop(L), lua_gettop(L) - 1, field);
+      add_pair(r, w, lua_gettop(L), lua_gettop(L) - 1, field);
       lua_pop(L, 4);
     }
     return;
   }
-  /* map: collect keys, sort, then emit */
-  lurl_key keys[256];
-  int nk = lurl_sorted_keys(L, idx, keys, 256);
-  if (nk == LURL_KEYS_NOT_STRING) lurl_req_field_error(r, field, "string key", -1);
-  if (nk == LURL_KEYS_TOO_MANY)
-    lurl_field_error(L, r->argn, r->fname, field, "too many keys, 256 at most");
-  for (int i = 0; i < nk; i++) {
-    lua_pushlstring(L, keys[i].s, keys[i].len);
-    lua_pushvalue(L, -1);
-    lua_rawget(L, idx); /* the key came from lua_next: it is there */
-    add_pair(r, b, lua_gettop(L) - 1, lua_gettop(L), field);
-    lua_pop(L, 2);
-  }
+  encode_map(r, w, idx, field);
+}
+
+/*
+** Encodes the table at idx as a query / form string onto b: either a map
+** (keys sorted, so URLs are deterministic) or an array of {k, v} pairs (kept
+** in order).
+*/
+void lurl_req_encode_table(req *r, lurl_buf *b, int idx, const char *field) {
+  qwriter w;
+  w.b = b, w.start = b->len, w.n = 0;
+  encode_table(r, &w, idx, field);
+  qw_flush(r, &w);
 }
 
 /* Pushes an InvalidURL error [-0, +1]. */
@@ -348,41 +480,50 @@ static int parse_url(req *r, const char *method, const char *url) {
 
 /* Appends the params option to the URL on top [-1, +1].  They are appended
 ** as we encoded them: libcurl's query editing would re-case some escapes.
-** A table is encoded into the engine's scratch buffer (engine.c): a bad
+** The new URL is made in the engine's scratch buffer (engine.c), the
+** query encoded in place after the URL's own: one string made, and a bad
 ** value further on raises and leaves nothing to free. */
 static void add_params(req *r, int flags) {
   if ((flags & HOP_NO_PARAMS) || !HAS(r, O_PARAMS)) return;
   lua_State *L = r->L;
   int url_i = lua_gettop(L);
   int ty = lurl_req_opt(r, O_PARAMS);
-  const char *q = NULL;
-  size_t qn = 0;
-  if (ty == LUA_TTABLE) {
-    /* __pairs runs Lua code, which could start a request of its own and
-    ** use the scratch buffer: it runs first */
-    if (lurl_req_pairs_copy(L, -1)) lua_replace(L, -2);
-    lurl_buf *b = lurl_engine_scratch(r->e);
-    lurl_req_encode_table(r, b, url_i + 1, "params");
-    q = b->data, qn = b->len;
-  } else if (ty == LUA_TSTRING) {
-    q = lua_tolstring(L, -1, &qn);
-  } else if (ty != LUA_TNIL) {
-    lurl_req_field_error(r, "params", "table", -1);
+  if (ty == LUA_TNIL) {
+    lua_settop(L, url_i);
+    return;
   }
-  if (qn) { /* one string made: the URL, its separator and the query */
-    size_t ulen;
-    const char *cur = lua_tolstring(L, url_i, &ulen);
-    /* the query goes before a fragment ("#a?b": that '?' is the fragment's) */
-    const char *hash = memchr(cur, '#', ulen);
-    size_t before = hash ? (size_t)(hash - cur) : ulen;
-    const char *qm = memchr(cur, '?', before);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    luaL_addlstring(&b, cur, before);
-    luaL_addstring(&b, !qm ? "?" : qm + 1 < cur + before ? "&" : "");
-    luaL_addlstring(&b, q, qn);
-    luaL_addlstring(&b, cur + before, ulen - before);
-    luaL_pushresult(&b);
+  if (ty != LUA_TTABLE && ty != LUA_TSTRING) lurl_req_field_error(r, "params", "table", -1);
+  /* __pairs runs Lua code, which could start a request of its own and use
+  ** the scratch buffer: it runs first */
+  if (ty == LUA_TTABLE && lurl_req_pairs_copy(L, -1)) lua_replace(L, -2);
+  size_t ulen;
+  const char *cur = lua_tolstring(L, url_i, &ulen);
+  /* the query goes before a fragment ("#a?b": that '?' is the fragment's) */
+  const char *hash = memchr(cur, '#', ulen);
+  size_t before = hash ? (size_t)(hash - cur) : ulen;
+  const char *qm = memchr(cur, '?', before);
+  const char *sep = !qm ? "?" : qm + 1 < cur + before ? "&" : "";
+  qwriter w;
+  w.b = lurl_engine_scratch(r->e);
+  if (lurl_buf_add(w.b, cur, before) != LURL_BUF_OK) luaL_error(L, "not enough memory");
+  int rc = 0;
+  w.n = *sep ? 1 : 0;
+  w.tmp[0] = *sep;
+  w.start = w.b->len + w.n;
+  if (ty == LUA_TTABLE) {
+    encode_table(r, &w, url_i + 1, "params");
+  } else {
+    size_t qn;
+    const char *q = lua_tolstring(L, -1, &qn);
+    qw_flush(r, &w);
+    rc |= lurl_buf_add(w.b, q, qn);
+  }
+  qw_flush(r, &w);
+  lurl_buf *b = w.b;
+  if (b->len > w.start) { /* the URL, its separator, the query and the fragment */
+    if (before < ulen) rc |= lurl_buf_add(b, cur + before, ulen - before);
+    if (rc) luaL_error(L, "not enough memory");
+    lua_pushlstring(L, b->data, b->len);
     lua_replace(L, url_i);
   }
   lua_settop(L, url_i);
