@@ -47,6 +47,10 @@
 #define UV_GUARD_MT lua_upvalueindex(4) /* the guard's metatable (below) */
 #define UV_GUARD lua_upvalueindex(5)    /* the kept guard (below) */
 #define UV_URL_MEMO lua_upvalueindex(6) /* the URL memo (request_int.h) */
+/* core.fetch's last upvalue: its kept transfer (transfer.c), after
+** core.start's and core.result's */
+#define FETCH_KEPT_UV (LURL_FETCH_RESULT_UV + LURL_RESULT_UPVALUES + 1)
+#define UV_KEPT_TRANSFER lua_upvalueindex(FETCH_KEPT_UV)
 
 /* The stack of core.start: its arguments, then what it makes. */
 enum {
@@ -528,8 +532,8 @@ static const char *url_for_auth(req *r, const char *url, size_t *len) {
 /* Step 3: the transfer in SLOT_TRANSFER, with an easy handle given its
 ** URL, and its guard in SLOT_GUARD. */
 static lurl_transfer **make_transfer(lua_State *L, req *r, const start_args *a,
-                                     lurl_engine *e) {
-  lurl_transfer *t = lurl_transfer_new(L, e, UV_TRANSFER_MT, a->share, ARG_SHARE);
+                                     lurl_engine *e, int kept) {
+  lurl_transfer *t = lurl_transfer_new(L, e, UV_TRANSFER_MT, kept, a->share, ARG_SHARE);
   r->t = t;
   r->h = t->easy;
   r->tidx = SLOT_TRANSFER;
@@ -631,14 +635,15 @@ static void transfer_options(lua_State *L, req *r) {
   }
 }
 
-static int core_start(lua_State *L) {
+/* core.start's work; kept: core.fetch's kept-transfer slot, or 0. */
+static int start(lua_State *L, int kept) {
   req r;
   start_args a;
   read_args(L, &r, &a);
   int nres = request_line(L, &r, &a);
   if (nres) return nres;
   lurl_engine *e = (lurl_engine *)lua_touserdata(L, UV_ENGINE);
-  lurl_transfer **guard = make_transfer(L, &r, &a, e);
+  lurl_transfer **guard = make_transfer(L, &r, &a, e, kept);
   int body_i, is_upload;
   int kind = method_body(L, &r, &a, &body_i, &is_upload);
   if (connection_options(L, &r, &a, e) != 0 ||
@@ -660,6 +665,8 @@ static int core_start(lua_State *L) {
   return 1;
 }
 
+static int core_start(lua_State *L) { return start(L, 0); }
+
 /*
 ** core.fetch(the arguments of core.start) -> res | nil, err | false, t
 ** One request read whole, start to response, in one C call when no task
@@ -671,7 +678,7 @@ static int core_start(lua_State *L) {
 ** upvalues are core.start's, then core.result's (LURL_FETCH_RESULT_UV).
 */
 static int core_fetch(lua_State *L) {
-  int n = core_start(L);
+  int n = start(L, UV_KEPT_TRANSFER);
   if (n != 1 || lua_type(L, -1) != LUA_TUSERDATA) return n; /* nil, err; a dry run */
   lurl_transfer *t = (lurl_transfer *)lua_touserdata(L, -1);
   /* still running after the wait: it has news for Lua (none has on a
@@ -683,7 +690,10 @@ static int core_fetch(lua_State *L) {
   }
   /* the transfer on top, as core.result wants it; the guard below it
   ** (cleared by core_start) closes as a no-op when this returns */
-  return lurl_transfer_result(L, lua_gettop(L), LURL_FETCH_RESULT_UV);
+  int tidx = lua_gettop(L);
+  n = lurl_transfer_result(L, tidx, LURL_FETCH_RESULT_UV);
+  lurl_transfer_park(L, tidx, UV_KEPT_TRANSFER); /* read whole: the next request's */
+  return n;
 }
 
 /* core.start (a closure over core.config, the transfer metatable, the
@@ -710,7 +720,8 @@ void lurl_request_open(lua_State *L) {
   int result = lua_gettop(L);
   for (int i = 1; i <= LURL_RESULT_UPVALUES; i++) lua_getupvalue(L, result, i);
   lua_remove(L, result);
-  lua_pushcclosure(L, core_fetch, LURL_FETCH_RESULT_UV + LURL_RESULT_UPVALUES);
+  lua_pushnil(L); /* the kept transfer: none parked yet */
+  lua_pushcclosure(L, core_fetch, FETCH_KEPT_UV);
   lua_getfield(L, core, "set_response_mt"); /* its second upvalue: core.fetch */
   lua_pushvalue(L, -2);
   lua_setupvalue(L, -2, 2);

@@ -49,18 +49,56 @@ lurl_transfer *lurl_checktransfer(lua_State *L, int idx) {
   return t ? t : (lurl_transfer *)luaL_checkudata(L, idx, LURL_TRANSFER_MT);
 }
 
+/*
+** Speed trick, the kept transfer: a hop read whole by core.fetch leaves its
+** transfer userdata, released, with nobody referring to it; core.fetch
+** parks it in a slot of its own (an upvalue) and its next request takes it
+** instead of making one: no allocation of ~530 bytes, no finalizer, no
+** collector work for them per request.  Invariant: the slot holds a
+** transfer only while it is parked (lurl_transfer_park), and a parked
+** transfer is referred to by nothing else: core.fetch parks one only after
+** it read it whole (released, no stream) without handing it to Lua, and
+** lurl_transfer_new empties the slot when it takes it, so a core.fetch
+** entered while another runs (Lua code of an option calling it) makes a
+** fresh one, and a transfer an error unwinds past is collected as before.
+** The only way around it is a script reading core.fetch's own stack slots
+** with the debug library (as for the kept guard, request.c).  Parking
+** clears the user values a next request may not set (the body, the share,
+** the headset): a parked transfer pins none of them.
+*/
+void lurl_transfer_park(lua_State *L, int tidx, int kept) {
+  lurl_transfer *t = (lurl_transfer *)lua_touserdata(L, tidx);
+  if (t->easy || t->st.on || t->state == LURL_T_RUNNING) return; /* it lives on */
+  for (int uv = LURL_TUV_BODY; uv <= LURL_TUV_COUNT; uv++) {
+    if (uv == LURL_TUV_METHOD || uv == LURL_TUV_URL) continue; /* each request sets them */
+    lua_pushnil(L);
+    lua_setiuservalue(L, tidx, uv);
+  }
+  t->parked = 1;
+  lua_pushvalue(L, tidx);
+  lua_replace(L, kept);
+}
+
 /* Pushes a new transfer and gives it an easy handle (see transfer.h). */
-lurl_transfer *lurl_transfer_new(lua_State *L, lurl_engine *e, int mt, lurl_share *share,
-                                 int share_idx) {
-  lurl_transfer *t = (lurl_transfer *)lua_newuserdatauv(L, sizeof *t, LURL_TUV_COUNT);
-  memset(t, 0, sizeof *t);
+lurl_transfer *lurl_transfer_new(lua_State *L, lurl_engine *e, int mt, int kept,
+                                 lurl_share *share, int share_idx) {
+  lurl_transfer *t = kept ? (lurl_transfer *)lua_touserdata(L, kept) : NULL;
+  if (t && t->parked) { /* see the kept transfer, above */
+    lua_pushvalue(L, kept);
+    lua_pushnil(L);
+    lua_replace(L, kept); /* in use: not parked, not in the slot */
+    memset(t, 0, sizeof *t);
+  } else {
+    t = (lurl_transfer *)lua_newuserdatauv(L, sizeof *t, LURL_TUV_COUNT);
+    memset(t, 0, sizeof *t);
+    lua_pushvalue(L, mt);
+    lua_setmetatable(L, -2);
+  }
   t->tag = lurl_transfer_tag;
-  lua_pushvalue(L, mt);
-  lua_setmetatable(L, -2);
   /* a handle the session used before (still on its share, cookie engine
   ** on), else one from the engine's pool or a new one, on no share */
-  CURL *kept = share ? lurl_share_take(share) : NULL;
-  lurl_handle *hd = kept ? lurl_handle_of(kept) : lurl_pool_take(lurl_engine_pool(e));
+  CURL *kept_h = share ? lurl_share_take(share) : NULL;
+  lurl_handle *hd = kept_h ? lurl_handle_of(kept_h) : lurl_pool_take(lurl_engine_pool(e));
   if (!hd) luaL_error(L, "libcurl: cannot create an easy handle");
   t->easy = hd->easy;
   t->hd = hd, hd->t = t, hd->errbuf[0] = hd->msg[0] = hd->refused[0] = '\0';
@@ -68,7 +106,7 @@ lurl_transfer *lurl_transfer_new(lua_State *L, lurl_engine *e, int mt, lurl_shar
   if (share) {
     lua_pushvalue(L, share_idx);
     lua_setiuservalue(L, -2, LURL_TUV_SHARE);
-    if (!kept) lurl_share_attach(share, t->easy);
+    if (!kept_h) lurl_share_attach(share, t->easy);
     t->share = share;
   }
   return t;
@@ -290,13 +328,27 @@ void lurl_drop_chunk(lua_State *L, lurl_transfer *t) {
   t->st.queued = 0;
 }
 
+/* lurl_buf_add without a call when the bytes fit the buffer as it is (the
+** header callback and a small body land here for every response; the
+** spare buffers make that the usual case): the same checks, in line. */
+static inline int buf_add(lurl_buf *b, const char *p, size_t n) {
+  if (b->data && n < b->cap - b->len &&
+      (!b->limit || (b->len <= b->limit && n <= b->limit - b->len))) {
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return LURL_BUF_OK;
+  }
+  return lurl_buf_add(b, p, n);
+}
+
 /* Decoded (or plain) response body bytes.  Buffered bodies fill t->body
 ** (capped by max_body).  Streamed bodies go to res:save's file, or become
 ** Lua strings, and pause once a chunk is waiting for Lua to take it.
 ** Returns 1, or 0 with t->fault set. */
 static int body_bytes(lurl_transfer *t, const char *p, size_t len) {
   if (!t->st.on) {
-    int rc = lurl_buf_add(&t->body, p, len);
+    int rc = buf_add(&t->body, p, len);
     if (rc == LURL_BUF_OK) return 1;
     t->fault = rc == LURL_BUF_LIMIT ? LURL_FAULT_BODY_TOO_LARGE : LURL_FAULT_NOMEM;
     return 0;
@@ -542,7 +594,7 @@ size_t lurl_on_header(char *p, size_t size, size_t n, void *ud) {
     return 0;
   }
   if ((p[0] | 0x20) == 'c' && !t->headers_done && framing_field(t, p, len) != 0) return 0;
-  if (lurl_buf_add(&t->head, p, len) != LURL_BUF_OK) {
+  if (buf_add(&t->head, p, len) != LURL_BUF_OK) {
     t->fault = LURL_FAULT_NOMEM;
     return 0;
   }

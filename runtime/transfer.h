@@ -149,6 +149,8 @@ typedef struct lurl_transfer {
   unsigned char https;         /* the URL is https: its peer chain is kept */
   unsigned char up_counted;    /* a file, function or multipart body: res.bytes
                                   asks libcurl how much of it went out */
+  unsigned char parked;        /* read whole and kept for core.fetch's next
+                                  request (lurl_transfer_park) */
   lurl_tstream st;
   lurl_tupload up;
   lurl_tprogress prog;
@@ -182,11 +184,17 @@ static inline const char *lurl_transfer_refused(const lurl_transfer *t) {
 lurl_transfer *lurl_checktransfer(lua_State *L, int idx);
 
 /* Pushes a new idle transfer of engine e [-0, +1] (mt: stack index of the
-** transfer metatable), then gives it an easy handle: one its session kept
-** (share at stack index share_idx, pinned in LURL_TUV_SHARE), else one of
-** the engine's pool.  Raises when no handle can be made. */
-lurl_transfer *lurl_transfer_new(lua_State *L, lurl_engine *e, int mt, lurl_share *share,
-                                 int share_idx);
+** transfer metatable; kept: the pseudo-index of a kept-transfer slot, whose
+** parked transfer is taken instead of a new one, or 0), then gives it an
+** easy handle: one its session kept (share at stack index share_idx,
+** pinned in LURL_TUV_SHARE), else one of the engine's pool.  Raises when
+** no handle can be made. */
+lurl_transfer *lurl_transfer_new(lua_State *L, lurl_engine *e, int mt, int kept,
+                                 lurl_share *share, int share_idx);
+/* The transfer at tidx, read whole and released, goes into the slot at
+** pseudo-index kept for the next lurl_transfer_new (speed trick, the kept
+** transfer: transfer.c); one still in use (streamed) is left alone. */
+void lurl_transfer_park(lua_State *L, int tidx, int kept);
 /* Gives the easy handle back (to the session, the pool, or frees it) and
 ** what the request held.  Idempotent; safe whether the engine lives. */
 void lurl_transfer_release(lurl_transfer *t);
