@@ -40,17 +40,16 @@
 #define MAX_TIMEOUT_MS 0x7fffffffL /* also "no connect timeout" for libcurl */
 
 /* The upvalues of core.start: core.config (whose slots the Lua layer
-** fills, see enum lurl_config_slot), the transfer metatable, the engine. */
+** fills, see enum lurl_config_slot), the transfer metatable, the engine,
+** the guard's, the URL memo, the kept-transfer slot (shared with
+** core.result). */
 #define UV_CONFIG lua_upvalueindex(1)
 #define UV_TRANSFER_MT lua_upvalueindex(2)
 #define UV_ENGINE lua_upvalueindex(3)
 #define UV_GUARD_MT lua_upvalueindex(4) /* the guard's metatable (below) */
 #define UV_GUARD lua_upvalueindex(5)    /* the kept guard (below) */
 #define UV_URL_MEMO lua_upvalueindex(6) /* the URL memo (request_int.h) */
-/* core.fetch's last upvalue: its kept transfer (transfer.c), after
-** core.start's and core.result's */
-#define FETCH_KEPT_UV (LURL_FETCH_RESULT_UV + LURL_RESULT_UPVALUES + 1)
-#define UV_KEPT_TRANSFER lua_upvalueindex(FETCH_KEPT_UV)
+#define UV_KEPT lua_upvalueindex(7) /* the kept-transfer slot (transfer.c) */
 
 /* The stack of core.start: its arguments, then what it makes. */
 enum {
@@ -635,15 +634,14 @@ static void transfer_options(lua_State *L, req *r) {
   }
 }
 
-/* core.start's work; kept: core.fetch's kept-transfer slot, or 0. */
-static int start(lua_State *L, int kept) {
+static int core_start(lua_State *L) {
   req r;
   start_args a;
   read_args(L, &r, &a);
   int nres = request_line(L, &r, &a);
   if (nres) return nres;
   lurl_engine *e = (lurl_engine *)lua_touserdata(L, UV_ENGINE);
-  lurl_transfer **guard = make_transfer(L, &r, &a, e, kept);
+  lurl_transfer **guard = make_transfer(L, &r, &a, e, UV_KEPT);
   int body_i, is_upload;
   int kind = method_body(L, &r, &a, &body_i, &is_upload);
   if (connection_options(L, &r, &a, e) != 0 ||
@@ -665,8 +663,6 @@ static int start(lua_State *L, int kept) {
   return 1;
 }
 
-static int core_start(lua_State *L) { return start(L, 0); }
-
 /*
 ** core.fetch(the arguments of core.start) -> res | nil, err | false, t
 ** One request read whole, start to response, in one C call when no task
@@ -678,7 +674,7 @@ static int core_start(lua_State *L) { return start(L, 0); }
 ** upvalues are core.start's, then core.result's (LURL_FETCH_RESULT_UV).
 */
 static int core_fetch(lua_State *L) {
-  int n = start(L, UV_KEPT_TRANSFER);
+  int n = core_start(L);
   if (n != 1 || lua_type(L, -1) != LUA_TUSERDATA) return n; /* nil, err; a dry run */
   lurl_transfer *t = (lurl_transfer *)lua_touserdata(L, -1);
   /* still running after the wait: it has news for Lua (none has on a
@@ -692,12 +688,13 @@ static int core_fetch(lua_State *L) {
   ** (cleared by core_start) closes as a no-op when this returns */
   int tidx = lua_gettop(L);
   n = lurl_transfer_result(L, tidx, LURL_FETCH_RESULT_UV);
-  lurl_transfer_park(L, tidx, UV_KEPT_TRANSFER); /* read whole: the next request's */
+  lurl_transfer_park(L, tidx, UV_KEPT); /* read whole, never Lua's: the next request's */
   return n;
 }
 
 /* core.start (a closure over core.config, the transfer metatable, the
-** engine, the guards' metatable, the kept guard and the URL memo),
+** engine, the guards' metatable, the kept guard, the URL memo and
+** core.result's kept-transfer slot),
 ** core.fetch (the same, then core.result's upvalues) and core.config.
 ** core.result must exist (transfer.c opens first). */
 void lurl_request_open(lua_State *L) {
@@ -714,20 +711,22 @@ void lurl_request_open(lua_State *L) {
   lua_setmetatable(L, -2);
   lurl_url_memo *memo = (lurl_url_memo *)lua_newuserdatauv(L, sizeof *memo, 1);
   memo->url = NULL, memo->auth_end = 0; /* remembers nothing yet */
-  _Static_assert(LURL_FETCH_RESULT_UV == 6, "core.fetch: core.start's 6 upvalues first");
+  lua_getfield(L, core, "result"); /* the kept-transfer slot is core.result's */
+  lua_getupvalue(L, -1, LURL_RESULT_KEPT_UV);
+  lua_remove(L, -2);
+  _Static_assert(LURL_FETCH_RESULT_UV == 7, "core.fetch: core.start's 7 upvalues first");
   for (int i = 0; i < LURL_FETCH_RESULT_UV; i++) lua_pushvalue(L, core + 1 + i);
   lua_getfield(L, core, "result");
   int result = lua_gettop(L);
   for (int i = 1; i <= LURL_RESULT_UPVALUES; i++) lua_getupvalue(L, result, i);
   lua_remove(L, result);
-  lua_pushnil(L); /* the kept transfer: none parked yet */
-  lua_pushcclosure(L, core_fetch, FETCH_KEPT_UV);
+  lua_pushcclosure(L, core_fetch, LURL_FETCH_RESULT_UV + LURL_RESULT_UPVALUES);
   lua_getfield(L, core, "set_response_mt"); /* its second upvalue: core.fetch */
   lua_pushvalue(L, -2);
   lua_setupvalue(L, -2, 2);
   lua_pop(L, 1);
   lua_setfield(L, core, "fetch");
-  lua_pushcclosure(L, core_start, 6);
+  lua_pushcclosure(L, core_start, 7);
   lua_setfield(L, -2, "start");
   lua_pushcfunction(L, lurl_req_core_form);
   lua_setfield(L, -2, "form");

@@ -50,43 +50,49 @@ lurl_transfer *lurl_checktransfer(lua_State *L, int idx) {
 }
 
 /*
-** Speed trick, the kept transfer: a hop read whole by core.fetch leaves its
-** transfer userdata, released, with nobody referring to it; core.fetch
-** parks it in a slot of its own (an upvalue) and its next request takes it
-** instead of making one: no allocation of ~530 bytes, no finalizer, no
-** collector work for them per request.  Invariant: the slot holds a
-** transfer only while it is parked (lurl_transfer_park), and a parked
-** transfer is referred to by nothing else: core.fetch parks one only after
-** it read it whole (released, no stream) without handing it to Lua, and
-** lurl_transfer_new empties the slot when it takes it, so a core.fetch
-** entered while another runs (Lua code of an option calling it) makes a
-** fresh one, and a transfer an error unwinds past is collected as before.
-** The only way around it is a script reading core.fetch's own stack slots
-** with the debug library (as for the kept guard, request.c).  Parking
-** clears the user values a next request may not set (the body, the share,
-** the headset): a parked transfer pins none of them.
+** Speed trick, the kept transfer: a transfer read whole, released, and
+** dropped by its caller is parked in one slot (lurl_kept, shared by
+** core.start, core.fetch and core.result) and the next request takes it
+** instead of making a new userdata: no allocation of ~530 bytes, no
+** finalizer, no collector work for them per request.  Parked are: the
+** transfer of a hop core.fetch read whole (never handed to Lua), and one
+** core.result(t, true) read, where `true` is the caller's promise that it
+** keeps no reference to t (lurl.exchange's engine hops, whose `t` is a
+** local dead after the call; task.wait forgets it on wake-up).
+** Invariant: the slot holds a transfer only while it is parked, and a
+** parked transfer is referred to by nothing else; lurl_transfer_new empties
+** the slot when it takes it, so a request started while another is being
+** started (Lua code of an option) makes a fresh one, and a transfer an
+** error unwinds past is collected as before.  A streamed transfer (its
+** response reads it on) is never parked.  The only way around it is a
+** script reading C stack slots with the debug library (as for the kept
+** guard, request.c).  Parking clears the user values a next request may
+** not set (the body, the share, the headset): a parked transfer pins none.
 */
 void lurl_transfer_park(lua_State *L, int tidx, int kept) {
   lurl_transfer *t = (lurl_transfer *)lua_touserdata(L, tidx);
-  if (t->easy || t->st.on || t->state == LURL_T_RUNNING) return; /* it lives on */
+  if (t->easy || t->st.on || t->state == LURL_T_RUNNING || t->watched) return; /* in use */
   for (int uv = LURL_TUV_BODY; uv <= LURL_TUV_COUNT; uv++) {
     if (uv == LURL_TUV_METHOD || uv == LURL_TUV_URL) continue; /* each request sets them */
     lua_pushnil(L);
     lua_setiuservalue(L, tidx, uv);
   }
-  t->parked = 1;
+  lurl_kept *k = (lurl_kept *)lua_touserdata(L, kept);
+  k->t = t; /* a transfer parked before is dropped: the collector takes it */
   lua_pushvalue(L, tidx);
-  lua_replace(L, kept);
+  lua_setiuservalue(L, kept, 1);
 }
 
 /* Pushes a new transfer and gives it an easy handle (see transfer.h). */
 lurl_transfer *lurl_transfer_new(lua_State *L, lurl_engine *e, int mt, int kept,
                                  lurl_share *share, int share_idx) {
-  lurl_transfer *t = kept ? (lurl_transfer *)lua_touserdata(L, kept) : NULL;
-  if (t && t->parked) { /* see the kept transfer, above */
-    lua_pushvalue(L, kept);
+  lurl_kept *k = kept ? (lurl_kept *)lua_touserdata(L, kept) : NULL;
+  lurl_transfer *t = k ? k->t : NULL;
+  if (t) { /* see the kept transfer, above */
+    lua_getiuservalue(L, kept, 1);
+    k->t = NULL; /* in use: out of the slot */
     lua_pushnil(L);
-    lua_replace(L, kept); /* in use: not parked, not in the slot */
+    lua_setiuservalue(L, kept, 1);
     memset(t, 0, sizeof *t);
   } else {
     t = (lurl_transfer *)lua_newuserdatauv(L, sizeof *t, LURL_TUV_COUNT);
@@ -875,8 +881,9 @@ static const char *const result_keys[] = {"status", "url", "body", "_reqbody", "
 #define RESULT_MT lua_upvalueindex(uv + 6)
 #define RESULT_MT_UPVALUE 6 /* RESULT_MT, as lua_setupvalue numbers it */
 _Static_assert(sizeof result_keys / sizeof result_keys[0] + 1 == RESULT_MT_UPVALUE &&
-               RESULT_MT_UPVALUE == LURL_RESULT_UPVALUES,
-               "core.result: one upvalue per key, then the metatable");
+               RESULT_MT_UPVALUE + 1 == LURL_RESULT_KEPT_UV &&
+               LURL_RESULT_KEPT_UV == LURL_RESULT_UPVALUES,
+               "core.result: one upvalue per key, the metatable, the kept transfer");
 int lurl_transfer_result(lua_State *L, int tidx, int uv) {
   lurl_transfer *t = lurl_checktransfer(L, tidx);
   int method_i = tidx + 1, url_i = tidx + 2;
@@ -949,9 +956,15 @@ int lurl_transfer_result(lua_State *L, int tidx, int uv) {
   return 1;
 }
 
+/* core.result(t [, drop]): drop = true promises that the caller keeps no
+** reference to t once this returns: it is parked for the next request
+** (speed trick, the kept transfer). */
 static int core_result(lua_State *L) {
+  int drop = lua_toboolean(L, 2);
   lua_settop(L, 1);
-  return lurl_transfer_result(L, 1, 0);
+  int n = lurl_transfer_result(L, 1, 0);
+  if (drop) lurl_transfer_park(L, 1, lua_upvalueindex(LURL_RESULT_KEPT_UV));
+  return n;
 }
 
 /* core.set_response_mt(mt): the metatable core.result and core.fetch
@@ -974,7 +987,9 @@ static void push_result(lua_State *L) {
   int n = (int)(sizeof result_keys / sizeof result_keys[0]);
   for (int i = 0; i < n; i++) lua_pushstring(L, result_keys[i]);
   lua_pushnil(L); /* the response metatable, once set */
-  lua_pushcclosure(L, core_result, n + 1);
+  lurl_kept *k = (lurl_kept *)lua_newuserdatauv(L, sizeof *k, 1);
+  k->t = NULL; /* the kept transfer: none parked yet */
+  lua_pushcclosure(L, core_result, n + 2);
   lua_pushvalue(L, -1);
   lua_pushnil(L); /* core.fetch, set by lurl_request_open */
   lua_pushcclosure(L, set_response_mt, 2);

@@ -260,7 +260,7 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
       res, err = fetch(fname, argn, method, url, opts, sess.defaults, flags, 0, sess._share)
       if res == false then
         wait(err)
-        res, err = result(err)
+        res, err = result(err, true) -- true: t is dropped, core may reuse it
       end
     else
       -- the hop as sent: with an auth flow lurl runs (c.auth, never on a
@@ -322,7 +322,8 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
           ctx = c.io and io_context(c, flags, method, url) or nil
           if not ctx then
             wait(t)
-            res, err = result(t)
+            res, err = result(t, true) -- true: t is dead after this, core may reuse it
+            t = nil
           else
             local ok
             ok, err = stream.drive(t, ctx)
