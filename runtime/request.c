@@ -434,7 +434,7 @@ static void apply_rest(req *r) {
 /* The call's arguments, checked, and what core.start works out from them. */
 typedef struct start_args {
   const char *method, *rawurl;
-  size_t rawlen;
+  size_t method_len, rawlen;
   int flags;                 /* HOP_* */
   long remaining_ms;         /* what is left of the whole exchange, or 0 */
   lurl_share *share;         /* the session's caches, or NULL */
@@ -448,7 +448,7 @@ static void read_args(lua_State *L, req *r, start_args *a) {
   r->L = L;
   r->fname = luaL_checkstring(L, ARG_FNAME);
   r->argn = (int)luaL_checkinteger(L, ARG_ARGN);
-  a->method = luaL_checkstring(L, ARG_METHOD);
+  a->method = luaL_checklstring(L, ARG_METHOD, &a->method_len);
   a->rawurl = luaL_checklstring(L, ARG_URL, &a->rawlen);
   r->opts = lua_istable(L, ARG_OPTS) ? ARG_OPTS : 0;
   r->defs = lua_istable(L, ARG_DEFAULTS) ? ARG_DEFAULTS : 0;
@@ -477,9 +477,7 @@ static void read_args(lua_State *L, req *r, start_args *a) {
 /* Step 2: the request line.  Pushes the final URL into SLOT_URL and
 ** returns 0, or pushes nil, err and returns 2 (nothing was sent). */
 static int request_line(lua_State *L, req *r, start_args *a) {
-  size_t mlen;
-  lua_tolstring(L, ARG_METHOD, &mlen);
-  if (lurl_req_bad_name(a->method, mlen)) { /* it goes on the request line as it is */
+  if (lurl_req_bad_name(a->method, a->method_len)) { /* it goes on the request line as it is */
     lua_pushnil(L);
     lurl_push_error(L, "InvalidHeader", "the method is not an HTTP token; nothing was sent",
                     NULL, a->rawurl, -1);
@@ -562,13 +560,17 @@ static lurl_transfer **make_transfer(lua_State *L, req *r, const start_args *a,
 static int method_body(lua_State *L, req *r, const start_args *a, int *body_i,
                        int *is_upload) {
   const char *method = a->method;
-  int is_head = strcmp(method, "HEAD") == 0;
-  int is_get = strcmp(method, "GET") == 0;
-  int is_post = strcmp(method, "POST") == 0;
-  *is_upload = is_post || strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0;
+  size_t mlen = a->method_len; /* no strcmp per method name: lengths first */
+#define METHOD_IS(lit) (mlen == sizeof lit - 1 && memcmp(method, lit, sizeof lit - 1) == 0)
+  int is_get = METHOD_IS("GET");
+  int is_head = !is_get && METHOD_IS("HEAD");
+  int is_post = !is_get && METHOD_IS("POST");
+  *is_upload = is_post || (!is_get && (METHOD_IS("PUT") || METHOD_IS("PATCH")));
+#undef METHOD_IS
   int kind = BODY_NONE;
   if (a->flags & HOP_DROP_BODY) lua_pushnil(L), lua_pushnil(L);
   else kind = lurl_req_body(r);
+  if (kind != BODY_NONE) r->t->pinned |= LURL_PIN_BODY; /* lurl_req_body pinned it */
   *body_i = lua_gettop(L) - 1;
   if (is_head) SET_RARE(r, CURLOPT_NOBODY, 1L);
   else if (!is_post && (!is_get || kind != BODY_NONE))
@@ -579,6 +581,7 @@ static int method_body(lua_State *L, req *r, const start_args *a, int *body_i,
     const char *b = lua_tolstring(L, *body_i, &n);
     lua_pushvalue(L, *body_i);
     lua_setiuservalue(L, r->tidx, LURL_TUV_BODY); /* libcurl does not copy: pin it */
+    r->t->pinned |= LURL_PIN_STRING_BODY; /* core.result shows it (res._reqbody) */
     SET_RARE(r, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
     SET_RARE(r, CURLOPT_POSTFIELDS, b);
   } else if (kind == BODY_NONE && *is_upload) {

@@ -72,11 +72,12 @@ lurl_transfer *lurl_checktransfer(lua_State *L, int idx) {
 void lurl_transfer_park(lua_State *L, int tidx, int kept) {
   lurl_transfer *t = (lurl_transfer *)lua_touserdata(L, tidx);
   if (t->easy || t->st.on || t->state == LURL_T_RUNNING || t->watched) return; /* in use */
-  for (int uv = LURL_TUV_BODY; uv <= LURL_TUV_COUNT; uv++) {
-    if (uv == LURL_TUV_METHOD || uv == LURL_TUV_URL) continue; /* each request sets them */
-    lua_pushnil(L);
-    lua_setiuservalue(L, tidx, uv);
-  }
+  /* each request sets the method and the URL; the rest as `pinned` says
+  ** (the headset is request_head.c's: always cleared) */
+  if (t->pinned & LURL_PIN_BODY) lua_pushnil(L), lua_setiuservalue(L, tidx, LURL_TUV_BODY);
+  if (t->pinned & LURL_PIN_SHARE) lua_pushnil(L), lua_setiuservalue(L, tidx, LURL_TUV_SHARE);
+  lua_pushnil(L);
+  lua_setiuservalue(L, tidx, LURL_TUV_HEADSET);
   lurl_kept *k = (lurl_kept *)lua_touserdata(L, kept);
   k->t = t; /* a transfer parked before is dropped: the collector takes it */
   lua_pushvalue(L, tidx);
@@ -112,6 +113,7 @@ lurl_transfer *lurl_transfer_new(lua_State *L, lurl_engine *e, int mt, int kept,
   if (share) {
     lua_pushvalue(L, share_idx);
     lua_setiuservalue(L, -2, LURL_TUV_SHARE);
+    t->pinned |= LURL_PIN_SHARE;
     if (!kept_h) lurl_share_attach(share, t->easy);
     t->share = share;
   }
@@ -927,11 +929,11 @@ int lurl_transfer_result(lua_State *L, int tidx, int uv) {
     lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
     lua_rawset(L, -3);
   }
-  lua_pushvalue(L, KEY_REQBODY);
-  if (lua_getiuservalue(L, tidx, LURL_TUV_BODY) == LUA_TSTRING) /* a string body: what was sent */
+  if (t->pinned & LURL_PIN_STRING_BODY) { /* a string body: what was sent */
+    lua_pushvalue(L, KEY_REQBODY);
+    lua_getiuservalue(L, tidx, LURL_TUV_BODY);
     lua_rawset(L, -3);
-  else
-    lua_pop(L, 2);
+  }
   lua_pushvalue(L, KEY_TM);
   size_t mlen;
   const char *method = lua_tolstring(L, method_i, &mlen);

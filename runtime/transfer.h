@@ -52,6 +52,14 @@ enum lurl_transfer_uv {
   LURL_TUV_COUNT = LURL_TUV_HEADSET
 };
 
+/* Which of those a transfer set besides the method and the URL (its
+** `pinned` bits): core.result reads, and parking clears, only those. */
+enum {
+  LURL_PIN_BODY = 1,        /* LURL_TUV_BODY holds something */
+  LURL_PIN_STRING_BODY = 2, /* ... a string body, what was sent */
+  LURL_PIN_SHARE = 4        /* LURL_TUV_SHARE holds the share */
+};
+
 /* A streamed body: pulled by Lua chunk by chunk, or written to a file. */
 typedef struct lurl_tstream {
   int on;                      /* stream = true */
@@ -149,8 +157,7 @@ typedef struct lurl_transfer {
   unsigned char https;         /* the URL is https: its peer chain is kept */
   unsigned char up_counted;    /* a file, function or multipart body: res.bytes
                                   asks libcurl how much of it went out */
-  unsigned char parked;        /* read whole and kept for core.fetch's next
-                                  request (lurl_transfer_park) */
+  unsigned char pinned;        /* LURL_PIN_*: the user values it set */
   lurl_tstream st;
   lurl_tupload up;
   lurl_tprogress prog;
