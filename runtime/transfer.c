@@ -38,6 +38,7 @@
 /* ------------------------------------------------------ life and handle -- */
 
 static void push_transfer_error(lua_State *L, lurl_transfer *t, int tidx);
+static void free_buffers(lurl_transfer *t);
 
 /* Every transfer's tag (request.c sets it).  A userdata of a transfer's
 ** size carrying it is a transfer: a test much cheaper than the registry
@@ -72,6 +73,7 @@ lurl_transfer *lurl_checktransfer(lua_State *L, int idx) {
 void lurl_transfer_park(lua_State *L, int tidx, int kept) {
   lurl_transfer *t = (lurl_transfer *)lua_touserdata(L, tidx);
   if (t->easy || t->st.on || t->state == LURL_T_RUNNING || t->watched) return; /* in use */
+  free_buffers(t); /* an error's response buffers: __gc would have freed them */
   /* each request sets the method and the URL; the rest as `pinned` says
   ** (the headset is request_head.c's: always cleared) */
   if (t->pinned & LURL_PIN_BODY) lua_pushnil(L), lua_setiuservalue(L, tidx, LURL_TUV_BODY);
