@@ -161,9 +161,12 @@ static void push_lines(lua_State *L, const struct curl_slist *list) {
 }
 
 /*
-** core.cookie_lines(share) -> {line, ...} in Netscape format.  libcurl's
-** list must outlive an out-of-memory error while it is copied: the share
-** holds it (s->lines) and frees it after, or its __gc does.  Nothing is
+** core.cookie_lines(share) -> {line, ...} in Netscape format.
+** Speed trick, the jar's lines in the share: libcurl's list must outlive
+** an out-of-memory error while it is copied, and the share holds it
+** (s->lines) instead of a box per call, freeing it after, or its __gc
+** does.  Invariant: s->lines is non-NULL only inside this function or
+** after an error left it, and only __gc frees a leftover one.  Nothing is
 ** allocated for that, so an empty jar (every mocked or function-transport
 ** request of a session with a jar asks) costs a table and a libcurl call.
 ** A call that finds s->lines taken (a finalizer running Lua code inside
