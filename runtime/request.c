@@ -40,13 +40,16 @@
 #define MAX_TIMEOUT_MS 0x7fffffffL /* also "no connect timeout" for libcurl */
 
 /* The upvalues of core.start: core.config (whose slots the Lua layer
-** fills, see enum lurl_config_slot), the transfer metatable, the engine. */
+** fills, see enum lurl_config_slot), the transfer metatable, the engine,
+** the guard's, the URL memo, the kept-transfer slot (shared with
+** core.result). */
 #define UV_CONFIG lua_upvalueindex(1)
 #define UV_TRANSFER_MT lua_upvalueindex(2)
 #define UV_ENGINE lua_upvalueindex(3)
 #define UV_GUARD_MT lua_upvalueindex(4) /* the guard's metatable (below) */
 #define UV_GUARD lua_upvalueindex(5)    /* the kept guard (below) */
 #define UV_URL_MEMO lua_upvalueindex(6) /* the URL memo (request_int.h) */
+#define UV_KEPT lua_upvalueindex(7) /* the kept-transfer slot (transfer.c) */
 
 /* The stack of core.start: its arguments, then what it makes. */
 enum {
@@ -431,7 +434,7 @@ static void apply_rest(req *r) {
 /* The call's arguments, checked, and what core.start works out from them. */
 typedef struct start_args {
   const char *method, *rawurl;
-  size_t rawlen;
+  size_t method_len, rawlen;
   int flags;                 /* HOP_* */
   long remaining_ms;         /* what is left of the whole exchange, or 0 */
   lurl_share *share;         /* the session's caches, or NULL */
@@ -445,7 +448,7 @@ static void read_args(lua_State *L, req *r, start_args *a) {
   r->L = L;
   r->fname = luaL_checkstring(L, ARG_FNAME);
   r->argn = (int)luaL_checkinteger(L, ARG_ARGN);
-  a->method = luaL_checkstring(L, ARG_METHOD);
+  a->method = luaL_checklstring(L, ARG_METHOD, &a->method_len);
   a->rawurl = luaL_checklstring(L, ARG_URL, &a->rawlen);
   r->opts = lua_istable(L, ARG_OPTS) ? ARG_OPTS : 0;
   r->defs = lua_istable(L, ARG_DEFAULTS) ? ARG_DEFAULTS : 0;
@@ -474,9 +477,7 @@ static void read_args(lua_State *L, req *r, start_args *a) {
 /* Step 2: the request line.  Pushes the final URL into SLOT_URL and
 ** returns 0, or pushes nil, err and returns 2 (nothing was sent). */
 static int request_line(lua_State *L, req *r, start_args *a) {
-  size_t mlen;
-  lua_tolstring(L, ARG_METHOD, &mlen);
-  if (lurl_req_bad_name(a->method, mlen)) { /* it goes on the request line as it is */
+  if (lurl_req_bad_name(a->method, a->method_len)) { /* it goes on the request line as it is */
     lua_pushnil(L);
     lurl_push_error(L, "InvalidHeader", "the method is not an HTTP token; nothing was sent",
                     NULL, a->rawurl, -1);
@@ -528,8 +529,8 @@ static const char *url_for_auth(req *r, const char *url, size_t *len) {
 /* Step 3: the transfer in SLOT_TRANSFER, with an easy handle given its
 ** URL, and its guard in SLOT_GUARD. */
 static lurl_transfer **make_transfer(lua_State *L, req *r, const start_args *a,
-                                     lurl_engine *e) {
-  lurl_transfer *t = lurl_transfer_new(L, e, UV_TRANSFER_MT, a->share, ARG_SHARE);
+                                     lurl_engine *e, int kept) {
+  lurl_transfer *t = lurl_transfer_new(L, e, UV_TRANSFER_MT, kept, a->share, ARG_SHARE);
   r->t = t;
   r->h = t->easy;
   r->tidx = SLOT_TRANSFER;
@@ -559,13 +560,17 @@ static lurl_transfer **make_transfer(lua_State *L, req *r, const start_args *a,
 static int method_body(lua_State *L, req *r, const start_args *a, int *body_i,
                        int *is_upload) {
   const char *method = a->method;
-  int is_head = strcmp(method, "HEAD") == 0;
-  int is_get = strcmp(method, "GET") == 0;
-  int is_post = strcmp(method, "POST") == 0;
-  *is_upload = is_post || strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0;
+  size_t mlen = a->method_len; /* no strcmp per method name: lengths first */
+#define METHOD_IS(lit) (mlen == sizeof lit - 1 && memcmp(method, lit, sizeof lit - 1) == 0)
+  int is_get = METHOD_IS("GET");
+  int is_head = !is_get && METHOD_IS("HEAD");
+  int is_post = !is_get && METHOD_IS("POST");
+  *is_upload = is_post || (!is_get && (METHOD_IS("PUT") || METHOD_IS("PATCH")));
+#undef METHOD_IS
   int kind = BODY_NONE;
   if (a->flags & HOP_DROP_BODY) lua_pushnil(L), lua_pushnil(L);
   else kind = lurl_req_body(r);
+  if (kind != BODY_NONE) r->t->pinned |= LURL_PIN_BODY; /* lurl_req_body pinned it */
   *body_i = lua_gettop(L) - 1;
   if (is_head) SET_RARE(r, CURLOPT_NOBODY, 1L);
   else if (!is_post && (!is_get || kind != BODY_NONE))
@@ -576,6 +581,7 @@ static int method_body(lua_State *L, req *r, const start_args *a, int *body_i,
     const char *b = lua_tolstring(L, *body_i, &n);
     lua_pushvalue(L, *body_i);
     lua_setiuservalue(L, r->tidx, LURL_TUV_BODY); /* libcurl does not copy: pin it */
+    r->t->pinned |= LURL_PIN_STRING_BODY; /* core.result shows it (res._reqbody) */
     SET_RARE(r, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
     SET_RARE(r, CURLOPT_POSTFIELDS, b);
   } else if (kind == BODY_NONE && *is_upload) {
@@ -638,7 +644,7 @@ static int core_start(lua_State *L) {
   int nres = request_line(L, &r, &a);
   if (nres) return nres;
   lurl_engine *e = (lurl_engine *)lua_touserdata(L, UV_ENGINE);
-  lurl_transfer **guard = make_transfer(L, &r, &a, e);
+  lurl_transfer **guard = make_transfer(L, &r, &a, e, UV_KEPT);
   int body_i, is_upload;
   int kind = method_body(L, &r, &a, &body_i, &is_upload);
   if (connection_options(L, &r, &a, e) != 0 ||
@@ -683,11 +689,15 @@ static int core_fetch(lua_State *L) {
   }
   /* the transfer on top, as core.result wants it; the guard below it
   ** (cleared by core_start) closes as a no-op when this returns */
-  return lurl_transfer_result(L, lua_gettop(L), LURL_FETCH_RESULT_UV);
+  int tidx = lua_gettop(L);
+  n = lurl_transfer_result(L, tidx, LURL_FETCH_RESULT_UV);
+  lurl_transfer_park(L, tidx, UV_KEPT); /* read whole, never Lua's: the next request's */
+  return n;
 }
 
 /* core.start (a closure over core.config, the transfer metatable, the
-** engine, the guards' metatable, the kept guard and the URL memo),
+** engine, the guards' metatable, the kept guard, the URL memo and
+** core.result's kept-transfer slot),
 ** core.fetch (the same, then core.result's upvalues) and core.config.
 ** core.result must exist (transfer.c opens first). */
 void lurl_request_open(lua_State *L) {
@@ -704,7 +714,10 @@ void lurl_request_open(lua_State *L) {
   lua_setmetatable(L, -2);
   lurl_url_memo *memo = (lurl_url_memo *)lua_newuserdatauv(L, sizeof *memo, 1);
   memo->url = NULL, memo->auth_end = 0; /* remembers nothing yet */
-  _Static_assert(LURL_FETCH_RESULT_UV == 6, "core.fetch: core.start's 6 upvalues first");
+  lua_getfield(L, core, "result"); /* the kept-transfer slot is core.result's */
+  lua_getupvalue(L, -1, LURL_RESULT_KEPT_UV);
+  lua_remove(L, -2);
+  _Static_assert(LURL_FETCH_RESULT_UV == 7, "core.fetch: core.start's 7 upvalues first");
   for (int i = 0; i < LURL_FETCH_RESULT_UV; i++) lua_pushvalue(L, core + 1 + i);
   lua_getfield(L, core, "result");
   int result = lua_gettop(L);
@@ -716,7 +729,7 @@ void lurl_request_open(lua_State *L) {
   lua_setupvalue(L, -2, 2);
   lua_pop(L, 1);
   lua_setfield(L, core, "fetch");
-  lua_pushcclosure(L, core_start, 6);
+  lua_pushcclosure(L, core_start, 7);
   lua_setfield(L, -2, "start");
   lua_pushcfunction(L, lurl_req_core_form);
   lua_setfield(L, -2, "form");

@@ -32,6 +32,8 @@ struct lurl_share {
   int refs;      /* transfers attached */
   int cookies;   /* the share keeps cookies */
   int closed;
+  struct curl_slist *lines; /* the jar's lines while cookie_lines copies
+                               them (see there), else NULL */
 };
 
 static void share_free(lurl_share *s) {
@@ -121,6 +123,16 @@ static int share_close(lua_State *L) {
   return 0;
 }
 
+/* __gc: closed, and the list an error left in cookie_lines freed (only
+** here: share:close() may run inside cookie_lines, from a finalizer). */
+static int share_gc(lua_State *L) {
+  share_close(L);
+  lurl_share *s = (lurl_share *)lua_touserdata(L, 1);
+  curl_slist_free_all(s->lines);
+  s->lines = NULL;
+  return 0;
+}
+
 static int share_tostring(lua_State *L) {
   lurl_share *s = (lurl_share *)luaL_checkudata(L, 1, LURL_SHARE_MT);
   lua_pushfstring(L, "http.share (%s)", s->closed ? "closed" : "open");
@@ -139,19 +151,44 @@ static CURL *jar_handle(lua_State *L, lurl_share *s) {
   return s->jar;
 }
 
-/* core.cookie_lines(share) -> {line, ...} in Netscape format. */
-static int cookie_lines(lua_State *L) {
-  lurl_share *s = lurl_checkshare(L, 1);
-  CURL *jar = jar_handle(L, s);
-  lurl_box *b = lurl_box_push(L); /* the list outlives no out-of-memory */
-  curl_easy_getinfo(jar, CURLINFO_COOKIELIST, &b->list);
-  lua_newtable(L);
+/* Appends the lines of list to the table on top. */
+static void push_lines(lua_State *L, const struct curl_slist *list) {
   int i = 0;
-  for (struct curl_slist *p = b->list; p; p = p->next) {
+  for (const struct curl_slist *p = list; p; p = p->next) {
     lua_pushstring(L, p->data);
     lua_rawseti(L, -2, ++i);
   }
-  lurl_box_free(b);
+}
+
+/*
+** core.cookie_lines(share) -> {line, ...} in Netscape format.
+** Speed trick, the jar's lines in the share: libcurl's list must outlive
+** an out-of-memory error while it is copied, and the share holds it
+** (s->lines) instead of a box per call, freeing it after, or its __gc
+** does.  Invariant: s->lines is non-NULL only inside this function or
+** after an error left it, and only __gc frees a leftover one.  Nothing is
+** allocated for that, so an empty jar (every mocked or function-transport
+** request of a session with a jar asks) costs a table and a libcurl call.
+** A call that finds s->lines taken (a finalizer running Lua code inside
+** an outer call, or a list an error left, which __gc frees) boxes its
+** own list.
+*/
+static int cookie_lines(lua_State *L) {
+  lurl_share *s = lurl_checkshare(L, 1);
+  CURL *jar = jar_handle(L, s);
+  lua_newtable(L);
+  if (s->lines) {
+    lurl_box *b = lurl_box_push(L);
+    curl_easy_getinfo(jar, CURLINFO_COOKIELIST, &b->list);
+    lua_pushvalue(L, -2);
+    push_lines(L, b->list);
+    lurl_box_free(b);
+    return 1;
+  }
+  curl_easy_getinfo(jar, CURLINFO_COOKIELIST, &s->lines);
+  push_lines(L, s->lines);
+  curl_slist_free_all(s->lines);
+  s->lines = NULL;
   return 1;
 }
 
@@ -167,7 +204,7 @@ static int cookie_add(lua_State *L) {
 
 void lurl_share_open(lua_State *L) {
   if (luaL_newmetatable(L, LURL_SHARE_MT)) {
-    lua_pushcfunction(L, share_close);
+    lua_pushcfunction(L, share_gc);
     lua_setfield(L, -2, "__gc");
     lua_pushcfunction(L, share_close);
     lua_setfield(L, -2, "__close");

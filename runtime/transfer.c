@@ -38,6 +38,7 @@
 /* ------------------------------------------------------ life and handle -- */
 
 static void push_transfer_error(lua_State *L, lurl_transfer *t, int tidx);
+static void free_buffers(lurl_transfer *t);
 
 /* Every transfer's tag (request.c sets it).  A userdata of a transfer's
 ** size carrying it is a transfer: a test much cheaper than the registry
@@ -49,18 +50,64 @@ lurl_transfer *lurl_checktransfer(lua_State *L, int idx) {
   return t ? t : (lurl_transfer *)luaL_checkudata(L, idx, LURL_TRANSFER_MT);
 }
 
+/*
+** Speed trick, the kept transfer: a transfer read whole, released, and
+** dropped by its caller is parked in one slot (lurl_kept, shared by
+** core.start, core.fetch and core.result) and the next request takes it
+** instead of making a new userdata: no allocation of ~530 bytes, no
+** finalizer, no collector work for them per request.  Parked are: the
+** transfer of a hop core.fetch read whole (never handed to Lua), and one
+** core.result(t, true) read, where `true` is the caller's promise that it
+** keeps no reference to t (lurl.exchange's engine hops, whose `t` is a
+** local dead after the call; task.wait forgets it on wake-up).
+** Invariant: the slot holds a transfer only while it is parked, and a
+** parked transfer is referred to by nothing else; lurl_transfer_new empties
+** the slot when it takes it, so a request started while another is being
+** started (Lua code of an option) makes a fresh one, and a transfer an
+** error unwinds past is collected as before.  A streamed transfer (its
+** response reads it on) is never parked.  The only way around it is a
+** script reading C stack slots with the debug library (as for the kept
+** guard, request.c).  Parking clears the user values a next request may
+** not set (the body, the share, the headset): a parked transfer pins none.
+*/
+void lurl_transfer_park(lua_State *L, int tidx, int kept) {
+  lurl_transfer *t = (lurl_transfer *)lua_touserdata(L, tidx);
+  if (t->easy || t->st.on || t->state == LURL_T_RUNNING || t->watched) return; /* in use */
+  free_buffers(t); /* an error's response buffers: __gc would have freed them */
+  /* each request sets the method and the URL; the rest as `pinned` says
+  ** (the headset is request_head.c's: always cleared) */
+  if (t->pinned & LURL_PIN_BODY) lua_pushnil(L), lua_setiuservalue(L, tidx, LURL_TUV_BODY);
+  if (t->pinned & LURL_PIN_SHARE) lua_pushnil(L), lua_setiuservalue(L, tidx, LURL_TUV_SHARE);
+  lua_pushnil(L);
+  lua_setiuservalue(L, tidx, LURL_TUV_HEADSET);
+  lurl_kept *k = (lurl_kept *)lua_touserdata(L, kept);
+  k->t = t; /* a transfer parked before is dropped: the collector takes it */
+  lua_pushvalue(L, tidx);
+  lua_setiuservalue(L, kept, 1);
+}
+
 /* Pushes a new transfer and gives it an easy handle (see transfer.h). */
-lurl_transfer *lurl_transfer_new(lua_State *L, lurl_engine *e, int mt, lurl_share *share,
-                                 int share_idx) {
-  lurl_transfer *t = (lurl_transfer *)lua_newuserdatauv(L, sizeof *t, LURL_TUV_COUNT);
-  memset(t, 0, sizeof *t);
+lurl_transfer *lurl_transfer_new(lua_State *L, lurl_engine *e, int mt, int kept,
+                                 lurl_share *share, int share_idx) {
+  lurl_kept *k = kept ? (lurl_kept *)lua_touserdata(L, kept) : NULL;
+  lurl_transfer *t = k ? k->t : NULL;
+  if (t) { /* see the kept transfer, above */
+    lua_getiuservalue(L, kept, 1);
+    k->t = NULL; /* in use: out of the slot */
+    lua_pushnil(L);
+    lua_setiuservalue(L, kept, 1);
+    memset(t, 0, sizeof *t);
+  } else {
+    t = (lurl_transfer *)lua_newuserdatauv(L, sizeof *t, LURL_TUV_COUNT);
+    memset(t, 0, sizeof *t);
+    lua_pushvalue(L, mt);
+    lua_setmetatable(L, -2);
+  }
   t->tag = lurl_transfer_tag;
-  lua_pushvalue(L, mt);
-  lua_setmetatable(L, -2);
   /* a handle the session used before (still on its share, cookie engine
   ** on), else one from the engine's pool or a new one, on no share */
-  CURL *kept = share ? lurl_share_take(share) : NULL;
-  lurl_handle *hd = kept ? lurl_handle_of(kept) : lurl_pool_take(lurl_engine_pool(e));
+  CURL *kept_h = share ? lurl_share_take(share) : NULL;
+  lurl_handle *hd = kept_h ? lurl_handle_of(kept_h) : lurl_pool_take(lurl_engine_pool(e));
   if (!hd) luaL_error(L, "libcurl: cannot create an easy handle");
   t->easy = hd->easy;
   t->hd = hd, hd->t = t, hd->errbuf[0] = hd->msg[0] = hd->refused[0] = '\0';
@@ -68,7 +115,8 @@ lurl_transfer *lurl_transfer_new(lua_State *L, lurl_engine *e, int mt, lurl_shar
   if (share) {
     lua_pushvalue(L, share_idx);
     lua_setiuservalue(L, -2, LURL_TUV_SHARE);
-    if (!kept) lurl_share_attach(share, t->easy);
+    t->pinned |= LURL_PIN_SHARE;
+    if (!kept_h) lurl_share_attach(share, t->easy);
     t->share = share;
   }
   return t;
@@ -290,13 +338,27 @@ void lurl_drop_chunk(lua_State *L, lurl_transfer *t) {
   t->st.queued = 0;
 }
 
+/* lurl_buf_add without a call when the bytes fit the buffer as it is (the
+** header callback and a small body land here for every response; the
+** spare buffers make that the usual case): the same checks, in line. */
+static inline int buf_add(lurl_buf *b, const char *p, size_t n) {
+  if (b->data && n < b->cap - b->len &&
+      (!b->limit || (b->len <= b->limit && n <= b->limit - b->len))) {
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return LURL_BUF_OK;
+  }
+  return lurl_buf_add(b, p, n);
+}
+
 /* Decoded (or plain) response body bytes.  Buffered bodies fill t->body
 ** (capped by max_body).  Streamed bodies go to res:save's file, or become
 ** Lua strings, and pause once a chunk is waiting for Lua to take it.
 ** Returns 1, or 0 with t->fault set. */
 static int body_bytes(lurl_transfer *t, const char *p, size_t len) {
   if (!t->st.on) {
-    int rc = lurl_buf_add(&t->body, p, len);
+    int rc = buf_add(&t->body, p, len);
     if (rc == LURL_BUF_OK) return 1;
     t->fault = rc == LURL_BUF_LIMIT ? LURL_FAULT_BODY_TOO_LARGE : LURL_FAULT_NOMEM;
     return 0;
@@ -542,7 +604,7 @@ size_t lurl_on_header(char *p, size_t size, size_t n, void *ud) {
     return 0;
   }
   if ((p[0] | 0x20) == 'c' && !t->headers_done && framing_field(t, p, len) != 0) return 0;
-  if (lurl_buf_add(&t->head, p, len) != LURL_BUF_OK) {
+  if (buf_add(&t->head, p, len) != LURL_BUF_OK) {
     t->fault = LURL_FAULT_NOMEM;
     return 0;
   }
@@ -823,8 +885,9 @@ static const char *const result_keys[] = {"status", "url", "body", "_reqbody", "
 #define RESULT_MT lua_upvalueindex(uv + 6)
 #define RESULT_MT_UPVALUE 6 /* RESULT_MT, as lua_setupvalue numbers it */
 _Static_assert(sizeof result_keys / sizeof result_keys[0] + 1 == RESULT_MT_UPVALUE &&
-               RESULT_MT_UPVALUE == LURL_RESULT_UPVALUES,
-               "core.result: one upvalue per key, then the metatable");
+               RESULT_MT_UPVALUE + 1 == LURL_RESULT_KEPT_UV &&
+               LURL_RESULT_KEPT_UV == LURL_RESULT_UPVALUES,
+               "core.result: one upvalue per key, the metatable, the kept transfer");
 int lurl_transfer_result(lua_State *L, int tidx, int uv) {
   lurl_transfer *t = lurl_checktransfer(L, tidx);
   int method_i = tidx + 1, url_i = tidx + 2;
@@ -868,11 +931,11 @@ int lurl_transfer_result(lua_State *L, int tidx, int uv) {
     lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
     lua_rawset(L, -3);
   }
-  lua_pushvalue(L, KEY_REQBODY);
-  if (lua_getiuservalue(L, tidx, LURL_TUV_BODY) == LUA_TSTRING) /* a string body: what was sent */
+  if (t->pinned & LURL_PIN_STRING_BODY) { /* a string body: what was sent */
+    lua_pushvalue(L, KEY_REQBODY);
+    lua_getiuservalue(L, tidx, LURL_TUV_BODY);
     lua_rawset(L, -3);
-  else
-    lua_pop(L, 2);
+  }
   lua_pushvalue(L, KEY_TM);
   size_t mlen;
   const char *method = lua_tolstring(L, method_i, &mlen);
@@ -897,9 +960,15 @@ int lurl_transfer_result(lua_State *L, int tidx, int uv) {
   return 1;
 }
 
+/* core.result(t [, drop]): drop = true promises that the caller keeps no
+** reference to t once this returns: it is parked for the next request
+** (speed trick, the kept transfer). */
 static int core_result(lua_State *L) {
+  int drop = lua_toboolean(L, 2);
   lua_settop(L, 1);
-  return lurl_transfer_result(L, 1, 0);
+  int n = lurl_transfer_result(L, 1, 0);
+  if (drop) lurl_transfer_park(L, 1, lua_upvalueindex(LURL_RESULT_KEPT_UV));
+  return n;
 }
 
 /* core.set_response_mt(mt): the metatable core.result and core.fetch
@@ -922,7 +991,9 @@ static void push_result(lua_State *L) {
   int n = (int)(sizeof result_keys / sizeof result_keys[0]);
   for (int i = 0; i < n; i++) lua_pushstring(L, result_keys[i]);
   lua_pushnil(L); /* the response metatable, once set */
-  lua_pushcclosure(L, core_result, n + 1);
+  lurl_kept *k = (lurl_kept *)lua_newuserdatauv(L, sizeof *k, 1);
+  k->t = NULL; /* the kept transfer: none parked yet */
+  lua_pushcclosure(L, core_result, n + 2);
   lua_pushvalue(L, -1);
   lua_pushnil(L); /* core.fetch, set by lurl_request_open */
   lua_pushcclosure(L, set_response_mt, 2);

@@ -52,6 +52,14 @@ enum lurl_transfer_uv {
   LURL_TUV_COUNT = LURL_TUV_HEADSET
 };
 
+/* Which of those a transfer set besides the method and the URL (its
+** `pinned` bits): core.result reads, and parking clears, only those. */
+enum {
+  LURL_PIN_BODY = 1,        /* LURL_TUV_BODY holds something */
+  LURL_PIN_STRING_BODY = 2, /* ... a string body, what was sent */
+  LURL_PIN_SHARE = 4        /* LURL_TUV_SHARE holds the share */
+};
+
 /* A streamed body: pulled by Lua chunk by chunk, or written to a file. */
 typedef struct lurl_tstream {
   int on;                      /* stream = true */
@@ -149,6 +157,7 @@ typedef struct lurl_transfer {
   unsigned char https;         /* the URL is https: its peer chain is kept */
   unsigned char up_counted;    /* a file, function or multipart body: res.bytes
                                   asks libcurl how much of it went out */
+  unsigned char pinned;        /* LURL_PIN_*: the user values it set */
   lurl_tstream st;
   lurl_tupload up;
   lurl_tprogress prog;
@@ -181,12 +190,25 @@ static inline const char *lurl_transfer_refused(const lurl_transfer *t) {
 }
 lurl_transfer *lurl_checktransfer(lua_State *L, int idx);
 
+/* The kept-transfer slot (speed trick, the kept transfer: transfer.c): a
+** userdata shared by core.start, core.fetch and core.result as an upvalue;
+** its user value 1 holds the parked transfer t points at, if any. */
+typedef struct lurl_kept {
+  struct lurl_transfer *t;
+} lurl_kept;
+
 /* Pushes a new idle transfer of engine e [-0, +1] (mt: stack index of the
-** transfer metatable), then gives it an easy handle: one its session kept
-** (share at stack index share_idx, pinned in LURL_TUV_SHARE), else one of
-** the engine's pool.  Raises when no handle can be made. */
-lurl_transfer *lurl_transfer_new(lua_State *L, lurl_engine *e, int mt, lurl_share *share,
-                                 int share_idx);
+** transfer metatable; kept: the pseudo-index of the kept-transfer slot,
+** whose parked transfer is taken instead of a new one, or 0), then gives
+** it an easy handle: one its session kept (share at stack index
+** share_idx, pinned in LURL_TUV_SHARE), else one of the engine's pool.
+** Raises when no handle can be made. */
+lurl_transfer *lurl_transfer_new(lua_State *L, lurl_engine *e, int mt, int kept,
+                                 lurl_share *share, int share_idx);
+/* The transfer at tidx, read whole, released and dropped by its caller,
+** goes into the kept-transfer slot at pseudo-index kept for the next
+** lurl_transfer_new; one still in use (streamed) is left alone. */
+void lurl_transfer_park(lua_State *L, int tidx, int kept);
 /* Gives the easy handle back (to the session, the pool, or frees it) and
 ** what the request held.  Idempotent; safe whether the engine lives. */
 void lurl_transfer_release(lurl_transfer *t);
@@ -206,11 +228,13 @@ int lurl_on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t 
 
 /* core.result's work on the transfer at stack index tidx (the top of the
 ** stack), for a C closure whose upvalues after `uv` are
-** core.result's LURL_RESULT_UPVALUES (its field names, then the response
-** metatable): core.result has them first (uv 0); core.fetch after
-** core.start's own, from LURL_FETCH_RESULT_UV on (request.c). */
-#define LURL_RESULT_UPVALUES 6
-#define LURL_FETCH_RESULT_UV 6
+** core.result's LURL_RESULT_UPVALUES (its field names, the response
+** metatable, then the kept-transfer slot, LURL_RESULT_KEPT_UV): core.result
+** has them first (uv 0); core.fetch after core.start's own, from
+** LURL_FETCH_RESULT_UV on (request.c). */
+#define LURL_RESULT_UPVALUES 7
+#define LURL_RESULT_KEPT_UV 7
+#define LURL_FETCH_RESULT_UV 7
 int lurl_transfer_result(lua_State *L, int tidx, int uv);
 
 /* The transfer metatable; core.result, set_response_mt, pull, sink,

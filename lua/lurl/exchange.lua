@@ -279,7 +279,7 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
       res, err = fetch(fname, argn, method, url, opts, sess.defaults, flags, 0, sess._share)
       if res == false then
         wait(err)
-        res, err = result(err)
+        res, err = result(err, true) -- true: t is dropped, core may reuse it
       end
     else
       -- the hop as sent: with an auth flow lurl runs (c.auth, never on a
@@ -346,7 +346,7 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
           remaining_ms, sess._share)
         if res == false then
           wait(err)
-          res, err = result(err)
+          res, err = result(err, true) -- true: t is dropped, core may reuse it
         end
       else -- libcurl's engine, with Lua's work while it runs (lurl.stream)
         t, err = start(fname, argn, method, hop_url, hop_opts, sess.defaults, flags, remaining_ms,
@@ -355,7 +355,8 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
           ctx = io_context(c, flags, method, url)
           if not ctx then
             wait(t)
-            res, err = result(t)
+            res, err = result(t, true) -- true: t is dead after this, core may reuse it
+            t = nil
           else
             local ok
             ok, err = stream.drive(t, ctx)
