@@ -421,15 +421,23 @@ static int core_wait(lua_State *L) {
 }
 
 /*
-** The scheduler's half in C (lurl.task keeps the rest: spawn, timers, the
-** ready queue, join).  A task waiting on a transfer parks in core.await:
-** its coroutine goes into the watch table (a Lua table, by slot, which
-** keeps it alive) and the transfer into the engine's slot array, and the
-** coroutine yields `core.parked`.  core.step resumes the coroutines whose
-** transfers finished (or have news) itself; only a coroutine that did not
-** park again (it ended, failed, or yielded something of its own) is handed
-** to lurl.task's `after`.  The upvalues of core.await and core.step,
-** made once by core.scheduler: no registry lookup per call.
+** Speed trick, the parked task: the scheduler's per-request half is C
+** (lurl.task keeps the rest: spawn, timers, the ready queue, join).  A task
+** waiting on a transfer parks in core.await (lurl.task.wait itself): its
+** coroutine goes into the watch table (a Lua table by slot, which keeps it
+** alive), the transfer into the engine's slot array (wt), and the
+** coroutine yields `core.parked` from C.  core.step resumes the coroutines
+** whose transfers finished (or have news) with lua_resume; only one that
+** did not park again (it ended, failed, or yielded something of its own)
+** is handed to lurl.task's after_co.  A request in a task thus costs no
+** Lua function of the scheduler at all.  Invariants: a coroutine yields
+** `core.parked` only from core.await or lurl.task's park(), so whatever
+** else it yields is its own; a transfer stays watched (and in wt) until
+** its coroutine is resumed or cancelled (core.cancel_wait finds it there),
+** and a slot is resumed only while wt still holds a watched transfer with
+** news (a task resumed first may cancel it, or a nested step may have
+** resumed it already).  The upvalues of core.await and core.step are made
+** once by core.scheduler: no registry lookup per call.
 */
 #define UV_ENGINE lua_upvalueindex(1)
 #define UV_WATCH lua_upvalueindex(2) /* slot -> the coroutine waiting */
@@ -527,26 +535,25 @@ static void resume_slot(lua_State *L, lurl_engine *e, int s) {
   lua_rawgeti(L, UV_WATCH, s); /* the coroutine, kept on this stack */
   unwatch(L, e, UV_WATCH, t);
   lua_State *co = lua_tothread(L, -1);
+  int nres = 0, st = -1; /* -1: not resumed (closed by hand) */
+  if (lua_status(co) == LUA_YIELD) {
+    st = lua_resume(co, L, 0, &nres);
+    if (st == LUA_YIELD && nres == 1 && lua_touserdata(co, -1) == PARKED) {
+      lua_pop(co, 1); /* parked again: the common case, no Lua code here */
+      lua_pop(L, 1);
+      return;
+    }
+  }
+  /* after_co(co, ok, ...): it ended, failed or yielded on its own */
+  int ok = st == LUA_OK || st == LUA_YIELD;
+  if (!ok) nres = 1; /* the error object, or what coroutine.resume says */
+  luaL_checkstack(L, nres + 3, "too many results");
   lua_pushvalue(L, UV_AFTER);
   lua_insert(L, -2);
-  if (lua_status(co) != LUA_YIELD) { /* closed by hand: what coroutine.resume says */
-    lua_pushboolean(L, 0);
-    lua_pushliteral(L, "cannot resume dead coroutine");
-    lua_call(L, 3, 0);
-    return;
-  }
-  int nres = 0;
-  int st = lua_resume(co, L, 0, &nres);
-  if (st == LUA_YIELD && nres == 1 && lua_touserdata(co, -1) == PARKED) {
-    lua_pop(co, 1); /* parked again: the common case, no Lua code here */
-    lua_pop(L, 2);
-    return;
-  }
-  if (st != LUA_OK && st != LUA_YIELD) nres = 1; /* the error object */
-  luaL_checkstack(L, nres + 1, "too many results");
-  lua_pushboolean(L, st == LUA_OK || st == LUA_YIELD);
-  lua_xmove(co, L, nres);
-  lua_call(L, nres + 2, 0); /* after_co(co, ok, ...) */
+  lua_pushboolean(L, ok);
+  if (st == -1) lua_pushliteral(L, "cannot resume dead coroutine");
+  else lua_xmove(co, L, nres);
+  lua_call(L, nres + 2, 0);
 }
 
 /*

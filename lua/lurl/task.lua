@@ -115,10 +115,12 @@ local function turn(block)
   -- the engine resumes the tasks whose transfers have news (runtime/engine.c,
   -- core.step); one that does not park again comes back through after_co
   step_c(timeout)
-  local tnow = now()
-  while timers[1] and timers[1][1] <= tnow do
-    local tm = table.remove(timers, 1)
-    ready[#ready + 1] = tm[2]
+  if timers[1] then
+    local tnow = now()
+    while timers[1] and timers[1][1] <= tnow do
+      local tm = table.remove(timers, 1)
+      ready[#ready + 1] = tm[2]
+    end
   end
   run_ready()
 end
