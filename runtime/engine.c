@@ -40,9 +40,12 @@ struct lurl_engine {
   lurl_env env;
   lua_State *perform_L;       /* the state driving curl_multi_perform, or NULL */
   size_t gc_owed;             /* bytes Lua allocated with its collector stopped */
-  int *wfree;                 /* free slots of the watch table (core_watch) */
+  int *wfree;                 /* free slots of the watch table (watch()) */
   int nwfree, capwfree;
   int nslots;                 /* slots of the watch table handed out so far */
+  lurl_transfer **wt;         /* the transfer watched in each slot, or NULL */
+  int capwt;
+  int nwatched;               /* tasks waiting on a transfer */
   int ntasks;                 /* tasks alive (lurl.task, core.tasks_live): while
                                  there are none, core.fetch waits in C */
 };
@@ -56,7 +59,11 @@ int lurl_interrupted(void) { return interrupt_flag != 0; }
 
 /* Registry keys: the addresses of these variables. */
 static const char engine_key = 0;
-static const char watch_key = 0; /* the tasks waiting on transfers, by slot (core_watch) */
+static const char watch_key = 0; /* the tasks' coroutines waiting on transfers, by slot */
+/* What a parked task yields (core.parked): lurl.task's park() and
+** core.await; anything else a task yields is its own. */
+static const char parked_key = 0;
+#define PARKED ((void *)&parked_key)
 
 long long lurl_now_ms(void) {
   struct timespec ts;
@@ -293,15 +300,6 @@ static void engine_wait(lua_State *L, lurl_engine *e, lurl_transfer *t) {
   while (t->state == LURL_T_RUNNING && !t->wake) turn(L, e, IDLE_WAKE_MS);
 }
 
-/* One step for the scheduler; returns the number of running transfers. */
-static int engine_step(lua_State *L, lurl_engine *e, long timeout_ms) {
-  turn(L, e, timeout_ms);
-  int n = 0;
-  for (lurl_transfer *t = e->live; t; t = t->next)
-    if (t->state == LURL_T_RUNNING) n++;
-  return n;
-}
-
 /* Starts t (its easy handle already configured).  Returns 0 or a CURLMcode. */
 /* Transfers running in e, counted up to `upto` (a limited state's cap). */
 int lurl_engine_running(lurl_engine *e, int upto) {
@@ -340,6 +338,9 @@ static int engine_gc(lua_State *L) {
   free(e->wfree);
   e->wfree = NULL;
   e->nwfree = e->capwfree = 0;
+  free(e->wt);
+  e->wt = NULL;
+  e->capwt = e->nwatched = 0;
   env_free(&e->env);
   curl_multi_cleanup(e->multi);
   e->multi = NULL;
@@ -419,80 +420,192 @@ static int core_wait(lua_State *L) {
   return 0;
 }
 
-/* The upvalues of core.step and core.watch: no registry lookup per call. */
+/*
+** Speed trick, the parked task: the scheduler's per-request half is C
+** (lurl.task keeps the rest: spawn, timers, the ready queue, join).  A task
+** waiting on a transfer parks in core.await (lurl.task.wait itself): its
+** coroutine goes into the watch table (a Lua table by slot, which keeps it
+** alive), the transfer into the engine's slot array (wt), and the
+** coroutine yields `core.parked` from C.  core.step resumes the coroutines
+** whose transfers finished (or have news) with lua_resume; only one that
+** did not park again (it ended, failed, or yielded something of its own)
+** is handed to lurl.task's after_co.  A request in a task thus costs no
+** Lua function of the scheduler at all.  Invariants: a coroutine yields
+** `core.parked` only from core.await or lurl.task's park(), so whatever
+** else it yields is its own; a transfer stays watched (and in wt) until
+** its coroutine is resumed or cancelled (core.cancel_wait finds it there),
+** and a slot is resumed only while wt still holds a watched transfer with
+** news (a task resumed first may cancel it, or a nested step may have
+** resumed it already).  The upvalues of core.await and core.step are made
+** once by core.scheduler: no registry lookup per call.
+*/
 #define UV_ENGINE lua_upvalueindex(1)
-#define UV_WATCH lua_upvalueindex(2) /* the tasks waiting on transfers, by slot */
+#define UV_WATCH lua_upvalueindex(2) /* slot -> the coroutine waiting */
+#define UV_BYCO lua_upvalueindex(3)  /* coroutine -> task (lurl.task's by_co) */
+#define UV_SLOW lua_upvalueindex(4)  /* lurl.task's wait outside a task */
+#define UV_AFTER lua_upvalueindex(3) /* core.step's: lurl.task's after_co */
+
+/* Finished, or something for Lua to do (a streamed chunk, a request for
+** upload data, a progress report). */
+static int has_news(const lurl_transfer *t) {
+  return t->state != LURL_T_RUNNING || t->wake;
+}
 
 /* Takes t off the watch table (at index widx): its slot is cleared and
-** kept for the next core.watch.  e may be NULL (engine gone). */
+** kept for the next watch.  e may be NULL (engine gone). */
 static void unwatch(lua_State *L, lurl_engine *e, int widx, lurl_transfer *t) {
   t->watched = 0;
   lua_pushnil(L);
   lua_rawseti(L, widx, t->watch_ref);
   if (!e) return;
+  e->nwatched--;
+  if (t->watch_ref < e->capwt) e->wt[t->watch_ref] = NULL;
   if (e->nwfree == e->capwfree) {
     int cap = e->capwfree ? 2 * e->capwfree : 64;
     int *p = (int *)realloc(e->wfree, (size_t)cap * sizeof *p);
-    if (!p) return; /* the slot is not reused: core_watch takes a new one */
+    if (!p) return; /* the slot is not reused: watch() takes a new one */
     e->wfree = p;
     e->capwfree = cap;
   }
   e->wfree[e->nwfree++] = t->watch_ref;
 }
 
+/* The running coroutine waits on t: it goes into the watch table. */
+static void watch(lua_State *L, lurl_engine *e, lurl_transfer *t) {
+  int slot = e->nwfree > 0 ? e->wfree[e->nwfree - 1] : e->nslots + 1;
+  if (slot >= e->capwt) {
+    int cap = e->capwt ? 2 * e->capwt : 128;
+    while (cap <= slot) cap *= 2;
+    lurl_transfer **p = (lurl_transfer **)realloc(e->wt, (size_t)cap * sizeof *p);
+    if (!p) luaL_error(L, "not enough memory"); /* nothing changed yet */
+    memset(p + e->capwt, 0, (size_t)(cap - e->capwt) * sizeof *p);
+    e->wt = p;
+    e->capwt = cap;
+  }
+  lua_pushthread(L);
+  lua_rawseti(L, UV_WATCH, slot);
+  if (e->nwfree > 0) e->nwfree--;
+  else e->nslots++;
+  e->wt[slot] = t;
+  t->watch_ref = slot;
+  t->watched = 1;
+  e->nwatched++;
+}
+
 /*
-** core.step(timeout_s) -> tasks, n, running
-** One turn of the loop, sleeping at most timeout_s.  The tasks waiting on
-** watched transfers that finished (or have news) come back in a fresh
-** table tasks[1..n] (nil when n is 0), for the scheduler to resume;
-** `running` counts transfers still in flight.
-** Upvalues: UV_ENGINE, UV_WATCH.
+** core.await(transfer): lurl.task.wait.  Returns at once when the transfer
+** is done or has news; with no task alive, drives the loop in C until it
+** has (core.wait); in a task that can yield, parks the task until
+** core.step resumes it; anywhere else (the main chunk, a coroutine of the
+** script's own, a C boundary) calls lurl.task's wait for that case, which
+** drives the loop, resuming the tasks meanwhile.
+** Upvalues: UV_ENGINE, UV_WATCH, UV_BYCO, UV_SLOW.
+*/
+static int core_await(lua_State *L) {
+  lurl_transfer *t = lurl_checktransfer(L, 1);
+  if (has_news(t) || !t->eng) return 0;
+  lurl_engine *e = (lurl_engine *)lua_touserdata(L, UV_ENGINE);
+  if (!e->ntasks) {
+    engine_wait(L, e, t);
+    return 0;
+  }
+  if (lua_isyieldable(L)) {
+    lua_pushthread(L);
+    int task = lua_rawget(L, UV_BYCO) != LUA_TNIL;
+    lua_pop(L, 1);
+    if (task) {
+      if (t->watched) return luaL_error(L, "transfer is already watched");
+      watch(L, e, t);
+      lua_pushlightuserdata(L, PARKED);
+      return lua_yield(L, 1); /* resumed with no values: returns none */
+    }
+  }
+  lua_pushvalue(L, UV_SLOW);
+  lua_pushvalue(L, 1);
+  lua_call(L, 1, 0);
+  return 0;
+}
+
+/* Resumes the coroutine waiting in slot s, if its transfer still has news
+** (a task resumed before it may have cancelled it, or it may have been
+** resumed already by a nested step and now waits on another transfer). */
+static void resume_slot(lua_State *L, lurl_engine *e, int s) {
+  lurl_transfer *t = s < e->capwt ? e->wt[s] : NULL;
+  if (!t || !t->watched || t->watch_ref != s || !has_news(t)) return;
+  lua_rawgeti(L, UV_WATCH, s); /* the coroutine, kept on this stack */
+  unwatch(L, e, UV_WATCH, t);
+  lua_State *co = lua_tothread(L, -1);
+  int nres = 0, st = -1; /* -1: not resumed (closed by hand) */
+  if (lua_status(co) == LUA_YIELD) {
+    st = lua_resume(co, L, 0, &nres);
+    if (st == LUA_YIELD && nres == 1 && lua_touserdata(co, -1) == PARKED) {
+      lua_pop(co, 1); /* parked again: the common case, no Lua code here */
+      lua_pop(L, 1);
+      return;
+    }
+  }
+  /* after_co(co, ok, ...): it ended, failed or yielded on its own */
+  int ok = st == LUA_OK || st == LUA_YIELD;
+  if (!ok) nres = 1; /* the error object, or what coroutine.resume says */
+  luaL_checkstack(L, nres + 3, "too many results");
+  lua_pushvalue(L, UV_AFTER);
+  lua_insert(L, -2);
+  lua_pushboolean(L, ok);
+  if (st == -1) lua_pushliteral(L, "cannot resume dead coroutine");
+  else lua_xmove(co, L, nres);
+  lua_call(L, nres + 2, 0);
+}
+
+/*
+** core.step(timeout_s) -> waiting
+** One turn of the loop, sleeping at most timeout_s, then the tasks
+** waiting on transfers that finished (or have news) are resumed, newest
+** transfer first.  Returns how many tasks still wait on a transfer.
+** Upvalues: UV_ENGINE, UV_WATCH, UV_AFTER.
 */
 static int core_step(lua_State *L) {
   double s = luaL_optnumber(L, 1, 0);
   lurl_engine *e = (lurl_engine *)lua_touserdata(L, UV_ENGINE);
-  int running = engine_step(L, e, (long)(s * 1000));
-  int want = 0, n = 0;
-  for (lurl_transfer *t = e->live; t; t = t->next)
-    if (t->watched && (t->state != LURL_T_RUNNING || t->wake)) want++;
-  if (want == 0) {
-    lua_pushnil(L);
-  } else {
-    lua_createtable(L, want, 0); /* may collect: the list is read again below */
-    int out = lua_gettop(L);
-    int widx = UV_WATCH;
-    for (lurl_transfer *t = e->live; t && n < want; t = t->next) {
-      if (!t->watched || (t->state == LURL_T_RUNNING && !t->wake)) continue;
-      lua_rawgeti(L, widx, t->watch_ref);
-      lua_rawseti(L, out, ++n);
-      unwatch(L, e, widx, t);
-    }
-  }
-  lua_pushinteger(L, n);
-  lua_pushinteger(L, running);
-  return 3;
+  turn(L, e, (long)(s * 1000));
+  enum { CHUNK = 64 };
+  int slots[CHUNK];
+  int k;
+  do {
+    /* the slots first, the resumes after: a resumed task changes the list
+    ** of live transfers (it starts and releases them) */
+    k = 0;
+    for (lurl_transfer *t = e->live; t && k < CHUNK; t = t->next)
+      if (t->watched && has_news(t)) slots[k++] = t->watch_ref;
+    for (int i = 0; i < k; i++) resume_slot(L, e, slots[i]);
+  } while (k == CHUNK);
+  lua_pushinteger(L, e->nwatched);
+  return 1;
 }
 
-/* core.watch(transfer, task) -> watching: the task waits on it (and keeps
-** it alive); core.step will hand the task back when the transfer has news.
-** false, and nothing watched, when it is done or has news already.
-** Upvalues: UV_ENGINE, UV_WATCH. */
-static int core_watch(lua_State *L) {
-  lurl_transfer *t = lurl_checktransfer(L, 1);
-  luaL_checkany(L, 2);
-  if (t->state != LURL_T_RUNNING || t->wake) {
-    lua_pushboolean(L, 0);
-    return 1;
-  }
-  if (t->watched) return luaL_error(L, "transfer is already watched");
-  lurl_engine *e = (lurl_engine *)lua_touserdata(L, UV_ENGINE);
-  int slot = e->nwfree > 0 ? e->wfree[--e->nwfree] : ++e->nslots;
-  lua_pushvalue(L, 2);
-  lua_rawseti(L, UV_WATCH, slot);
-  t->watch_ref = slot;
-  t->watched = 1;
-  lua_pushboolean(L, 1);
+/* core.waiting() -> how many tasks wait on a transfer. */
+static int core_waiting(lua_State *L) {
+  lua_pushinteger(L, lurl_engine_get(L)->nwatched);
   return 1;
+}
+
+/* core.scheduler(by_co, slow_wait, after_co) -> await, step: lurl.task's
+** wait and step, with their upvalues. */
+static int core_scheduler(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  luaL_checktype(L, 3, LUA_TFUNCTION);
+  lurl_push_engine(L);                                  /* 4 */
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &watch_key);        /* 5 */
+  lua_pushvalue(L, 4);
+  lua_pushvalue(L, 5);
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_pushcclosure(L, core_await, 4);
+  lua_pushvalue(L, 4);
+  lua_pushvalue(L, 5);
+  lua_pushvalue(L, 3);
+  lua_pushcclosure(L, core_step, 3);
+  return 2;
 }
 
 /* core.now() -> seconds on a monotonic clock. */
@@ -519,6 +632,32 @@ static int core_cancel(lua_State *L) {
   return 1;
 }
 
+/* core.cancel_wait(co) -> was_waiting: task:cancel() of a task parked in
+** core.await: the transfer its coroutine waits on is cancelled as by
+** core.cancel (also when core.step found it done and has not resumed the
+** task yet). */
+static int core_cancel_wait(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTHREAD);
+  lurl_engine *e = lurl_engine_get(L);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &watch_key);
+  int widx = lua_gettop(L);
+  for (lurl_transfer *t = e->live; t; t = t->next) {
+    if (!t->watched) continue;
+    lua_rawgeti(L, widx, t->watch_ref);
+    int mine = lua_rawequal(L, -1, 1);
+    lua_pop(L, 1);
+    if (!mine) continue;
+    if (t->state == LURL_T_RUNNING) t->fault = LURL_FAULT_CANCELLED;
+    unwatch(L, e, widx, t);
+    lurl_drop_chunk(L, t);
+    lurl_transfer_release(t);
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushboolean(L, 0);
+  return 1;
+}
+
 /* Registers the metatables, creates the engine (failing here, not
 ** mid-request) and adds core functions to the table on top of the stack. */
 void lurl_engine_open(lua_State *L) {
@@ -531,20 +670,16 @@ void lurl_engine_open(lua_State *L) {
   lua_pop(L, 1);
   static const luaL_Reg fns[] = {
     {"wait", core_wait}, {"tasks_live", core_tasks_live},
-    {"cancel", core_cancel}, {"now", core_now},
+    {"cancel", core_cancel}, {"now", core_now}, {"cancel_wait", core_cancel_wait},
+    {"waiting", core_waiting}, {"scheduler", core_scheduler},
     {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
+  lua_pushlightuserdata(L, PARKED);
+  lua_setfield(L, -2, "parked");
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &watch_key) == LUA_TNIL) {
-    lua_pop(L, 1);
     lua_newtable(L);
-    lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &watch_key);
   }
-  for (int i = 0; i < 2; i++) { /* core.watch and core.step: UV_ENGINE, UV_WATCH */
-    lurl_push_engine(L);
-    lua_pushvalue(L, -2); /* the watch table */
-    lua_pushcclosure(L, i == 0 ? core_watch : core_step, 2);
-    lua_setfield(L, -3, i == 0 ? "watch" : "step");
-  }
   lua_pop(L, 1);
+  lurl_engine_get(L); /* made now, not mid-request */
 }

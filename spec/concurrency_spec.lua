@@ -245,6 +245,34 @@ describe("task:cancel", function()
     assert.are.equal(1, app_stats("slot-after").count)
   end)
 
+  it("stops a task whose response came in the same turn as the canceller's", function()
+    -- Both responses are in before the next turn (os.execute blocks
+    -- without driving the loop): the loop resumes one task, which cancels
+    -- the other before that one is resumed.
+    local tasks, went_on = {}, {}
+    for i = 1, 2 do
+      tasks[i] = http.spawn(function()
+        local res = must(http.get(APP .. "/api/items/" .. i, { params = { tag = "same-turn" } }))
+        went_on[i] = true
+        return res.status, tasks[3 - i]:cancel()
+      end)
+    end
+    http.sleep(0.05)        -- both requests sent
+    os.execute("sleep 0.3") -- both responses arrive
+    local got = http.join(tasks) -- the cancelled one joins as nil
+    local a, b = got[1], got[2]
+    assert.are.equal(200, a or b)
+    assert.is_nil(a and b, "both tasks went on")
+    local first = a and 1 or 2
+    assert.is_true(select(2, tasks[first]:join()), "cancel of the other task did not stop it")
+    assert.is_true(went_on[first])
+    assert.is_nil(went_on[3 - first], "the cancelled task ran past its request")
+    assert.are.equal("cancelled", tasks[3 - first].status)
+    assert.are.equal(2, app_stats("same-turn").count)
+    -- nothing is left waiting: the loop is idle again
+    assert.are.equal(200, must(http.get(APP .. "/api/items/3", { params = { tag = "same-turn" } })).status)
+  end)
+
   it("stops a sleeping task and leaves the others running", function()
     local reached = false
     local sleeper = http.spawn(function() http.sleep(5); reached = true end)

@@ -11,13 +11,14 @@ local core = require "http.core"
 
 local M = {}
 
-local step_c, done_c, watch_c, wait_c, now = core.step, core.done, core.watch, core.wait, core.now
+local done_c, wait_c, waiting_c, now = core.done, core.wait, core.waiting, core.now
 local co_running, co_yield, co_resume, co_status = coroutine.running, coroutine.yield,
   coroutine.resume, coroutine.status
 local isyieldable = coroutine.isyieldable
 local traceback = debug.traceback -- captured: a script may replace `debug`
 
 local by_co = setmetatable({}, { __mode = "k" }) -- coroutine -> task
+local step_c -- core.step, made with M.wait below
 -- Tasks spawned and not yet ended (done, failed or cancelled).  0 means no
 -- task exists, so none is running, ready, sleeping or waiting: wait() then
 -- stays in C at once (a script without tasks asks nothing else).  A task
@@ -27,7 +28,9 @@ local by_co = setmetatable({}, { __mode = "k" }) -- coroutine -> task
 -- only while it is 0, as wait() below does.
 local nlive = 0
 local tasks_live = core.tasks_live
-local nwaiting = 0   -- tasks waiting on a transfer (core.watch knows which)
+-- Tasks waiting on a transfer are the engine's (core.await parks them,
+-- core.step resumes them, core.waiting counts them).
+local PARKED = core.parked -- what a parked task yields
 local ready = {}     -- tasks to resume at the next turn
 local timers = {}    -- sorted by deadline: {at, task}
 
@@ -64,13 +67,13 @@ local function finish(task, ok, ...)
   end
 end
 
-local function after(task, ok, ...)
-  -- parked: the coroutine yielded in park() and waits for its wake-up
-  -- (the common case, told without asking for the coroutine's status)
-  if ok and task.blocked then return end
+local function after(task, ok, v, ...)
+  -- parked: the coroutine yielded PARKED (park() or core.await) and waits
+  -- for its wake-up (the common case, told without asking for its status)
+  if ok and v == PARKED then return end
   if co_status(task.co) == "dead" then
-    finish(task, ok, ...)
-  elseif not task.blocked then
+    finish(task, ok, v, ...)
+  else
     -- the task yielded on its own (a plain coroutine.yield): run it again
     ready[#ready + 1] = task
   end
@@ -78,14 +81,12 @@ end
 
 local function resume(task, ...)
   if task.status ~= "running" then return end
-  task.blocked = false
   after(task, co_resume(task.co, ...))
 end
 
 -- Parks the running task until something puts it back in `ready`.
-local function park(task)
-  task.blocked = true
-  return co_yield()
+local function park()
+  return co_yield(PARKED)
 end
 
 local function add_timer(at, task)
@@ -111,28 +112,21 @@ local function turn(block)
     local d = timers[1][1] - now()
     if d < timeout then timeout = d > 0 and d or 0 end
   end
-  -- the tasks whose transfers have news, in a fresh table each turn: a task
-  -- resumed below may drive the loop inline (a nested turn) before this
-  -- loop has read every entry
-  local got, n = step_c(timeout)
-  nwaiting = nwaiting - n
-  for i = 1, n do
-    local task = got[i] -- resume(task), inlined: this runs on every request
-    if task.status == "running" then
-      task.blocked = false
-      after(task, co_resume(task.co))
+  -- the engine resumes the tasks whose transfers have news (runtime/engine.c,
+  -- core.step); one that does not park again comes back through after_co
+  step_c(timeout)
+  if timers[1] then
+    local tnow = now()
+    while timers[1] and timers[1][1] <= tnow do
+      local tm = table.remove(timers, 1)
+      ready[#ready + 1] = tm[2]
     end
-  end
-  local tnow = now()
-  while timers[1] and timers[1][1] <= tnow do
-    local tm = table.remove(timers, 1)
-    ready[#ready + 1] = tm[2]
   end
   run_ready()
 end
 
 local function idle()
-  return nwaiting == 0 and #ready == 0 and #timers == 0
+  return #ready == 0 and #timers == 0 and waiting_c() == 0
 end
 
 -- For hosts that run their own event loop (runtime/host.c): one turn that
@@ -148,35 +142,30 @@ function M.host_wait_hint()
   return nil
 end
 function M.pending()
-  return nwaiting + #ready + #timers
+  return waiting_c() + #ready + #timers
 end
 
--- Waits for transfer t: yields when inside a task, otherwise drives the
--- loop until t is done or has news for Lua (a streamed chunk, a request for
--- upload data, a progress report).
-function M.wait(t)
-  if nlive == 0 then return wait_c(t) end -- no task at all: idle(), and not in one
-  -- current(), inlined: this runs on every request (the main coroutine is
-  -- never a key of by_co)
-  local task = by_co[co_running()]
-  if task and isyieldable() then
-    if not watch_c(t, task) then return end -- done, or news for Lua already
-    nwaiting = nwaiting + 1
-    task.transfer = t
-    task.blocked = true -- park(task), inlined
-    co_yield()
-    task.transfer = nil
-    return
-  end
-  if nwaiting == 0 and #ready == 0 and #timers == 0 then -- idle(): nothing else to run
-    return wait_c(t) -- stay in C
-  end
+-- wait(t) outside a task while tasks are alive (core.await calls it):
+-- drives the loop until t is done or has news, resuming the tasks meanwhile.
+local function wait_outside(t)
+  if idle() then return wait_c(t) end -- nothing else to run: stay in C
   local done, woken = done_c(t)
   while not (done or woken) do
     turn(1.0)
     done, woken = done_c(t)
   end
 end
+
+-- A coroutine core.step resumed that did not park again.
+local function after_co(co, ...)
+  return after(by_co[co], ...)
+end
+
+-- M.wait(t): waits for transfer t: parks the task when inside one (core.await,
+-- runtime/engine.c: it runs on every request), otherwise drives the loop
+-- until t is done or has news for Lua (a streamed chunk, a request for
+-- upload data, a progress report).
+M.wait, step_c = core.scheduler(by_co, wait_outside, after_co)
 
 -- http.sleep(s): pauses a task without blocking the others; outside a task
 -- it blocks the caller but keeps the tasks running.
@@ -189,7 +178,7 @@ function M.sleep(s)
   if task then
     add_timer(at, task)
     task.timer = true
-    park(task)
+    park()
     task.timer = nil
     return
   end
@@ -238,7 +227,7 @@ local function wait_all(tasks)
         if t == me then error("a task cannot join itself", 3) end
         t.joiners = t.joiners or {}
         t.joiners[#t.joiners + 1] = me
-        park(me)
+        park()
       end
     else
       while t.status == "running" do
@@ -278,12 +267,7 @@ end
 function methods.cancel(task)
   if task.status ~= "running" then return false end
   if co_running() == task.co then error("a task cannot cancel itself", 2) end
-  local t = task.transfer
-  if t then
-    task.transfer = nil
-    -- still on the loop's watch list (not yet handed back by core.step)
-    if core.cancel(t) then nwaiting = nwaiting - 1 end
-  end
+  core.cancel_wait(task.co) -- the transfer it waits on, if any
   for i = #timers, 1, -1 do
     if timers[i][2] == task then table.remove(timers, i) end
   end
@@ -325,7 +309,7 @@ function M.acquire(sem)
   local me = current()
   if me then
     sem.waiters[#sem.waiters + 1] = me
-    park(me) -- resumed by release, which hands its slot over
+    park() -- resumed by release, which hands its slot over
     return
   end
   while sem.free == 0 do
