@@ -81,6 +81,41 @@ describe("s.headers is case-insensitive", function()
     assert.same({ { "x-spam", "bacon" } }, got)
   end)
 
+  it("s.headers = {...} replaces the session's headers, as requests allows", function()
+    local s <close> = http.session{ headers = { ["X-Old"] = "1" } }
+    must(s:get(FAULT .. "/ok?ci=repl0")) -- the session's headset is made with X-Old
+    s.headers = { ["X-New"] = "2", accept = "text/plain" }
+    must(s:get(FAULT .. "/ok?ci=repl1"))
+    local e = one("/ok?ci=repl1")
+    assert.same({}, lines(e, "x-old"))
+    assert.same({ { "X-New", "2" } }, lines(e, "x-new"))
+    assert.same({ { "accept", "text/plain" } }, lines(e, "accept"))
+    -- the adopted table is the live, case-insensitive one
+    assert.equal("2", s.headers["x-new"])
+    assert.equal(s.headers, s.defaults.headers)
+    s.headers["X-Third"] = "3"
+    must(s:get(FAULT .. "/ok?ci=repl2"))
+    e = one("/ok?ci=repl2")
+    assert.same({ { "X-New", "2" } }, lines(e, "x-new"))
+    assert.same({ { "X-Third", "3" } }, lines(e, "x-third"))
+    -- nil empties them: libcurl's Accept comes back
+    s.headers = nil
+    must(s:get(FAULT .. "/ok?ci=repl3"))
+    e = one("/ok?ci=repl3")
+    assert.same({}, lines(e, "x-new"))
+    assert.same({ { "Accept", "*/*" } }, lines(e, "accept"))
+    assert.equal("table", type(s.headers))
+  end)
+
+  it("s.headers set to a non-table is refused at the next request, naming the field", function()
+    local s <close> = http.session{}
+    s.headers = 5
+    local ok, err = pcall(function() return s:get(FAULT .. "/ok?ci=repl4") end)
+    assert.is_false(ok)
+    assert.matches("parity_session_spec.lua:%d+: bad self to 'get' %(field 'headers': table expected, got number%)", err)
+    assert.same({}, received("/ok?ci=repl4"))
+  end)
+
   it("deleting any spelling removes the field, after a request cached it", function()
     local s <close> = http.session{ headers = { Spam = "eggs", Keep = "k" } }
     must(s:get(FAULT .. "/ok?ci=del1")) -- the session's headset is made with Spam

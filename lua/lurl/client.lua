@@ -123,6 +123,29 @@ local function session_headers(given)
   return h
 end
 
+-- `s.headers = {...}`: requests lets a script replace a session's headers
+-- as a whole.  lurl.exchange sees that s.headers is no longer the live
+-- table (s._headers) and calls this before the request: the new table's
+-- fields become the session's headers (a new live table, case-insensitive
+-- as ever, in s.headers and s.defaults.headers); nil empties them.
+local function adopt_headers(s, fname)
+  local given = rawget(s, "headers")
+  if given ~= nil and type(given) ~= "table" then
+    error(("bad self to '%s' (field 'headers': table expected, got %s)")
+      :format(fname, type(given)), require("lurl.redact").user_level())
+  end
+  local h = setmetatable({}, SESSION_HEADERS_MT)
+  for k, v in pairs(given or {}) do
+    if type(k) ~= "string" then
+      error(("bad self to '%s' (field 'headers': name = value table expected)")
+        :format(fname), require("lurl.redact").user_level())
+    end
+    h[k] = v
+  end
+  s.headers, s.defaults.headers, s._headers = h, h, h
+end
+exchange.on_replaced_headers(adopt_headers)
+
 local SESSION_ONLY = { base_url = "string", hooks = "table", rate_limit = "number",
   max_connections = "number", max_host_connections = "number", trace = true, har = true,
   transport = true, cassette = true, record = true, match_on = true, before_record = true }
@@ -173,7 +196,7 @@ local function new_session(cfg, keep_cookies)
   local s = setmetatable({ _share = share, defaults = {}, _host_sems = {}, _closed = false,
     _base_url = false, _hooks = false, _rate = false, _conn_sem = false, _host_limit = false,
     _limits = false, _observers = false, _har = false, _redact = false, _transport = false,
-    _call = false, cookies = false, _cassette = false }, SESSION_MT)
+    _call = false, cookies = false, _cassette = false, _headers = false }, SESSION_MT)
   for k, v in pairs(cfg) do
     local want = SESSION_ONLY[k]
     if want == true then -- checked by the module that handles it
@@ -210,6 +233,7 @@ local function new_session(cfg, keep_cookies)
   end
   s.headers = session_headers(s.defaults.headers)
   s.defaults.headers = s.headers -- live: s.headers.X = "y" applies to later requests
+  s._headers = s.headers -- the live table; another one in s.headers was put there (adopt_headers)
   check_transport(cfg.transport)
   s._transport = cfg.transport or installed
   options.session(s, cfg) -- limits, base URL, redaction, the resolved defaults

@@ -234,8 +234,17 @@ end
 -- Returns res, or nil, err.  flags: FRESH for a method that is not
 -- idempotent (M.flags_of), else 0; deadline nil and attempt nil (1) for a
 -- call without retries or a total (the request functions omit them).
+-- s.headers replaced as a whole (`s.headers = {...}`, as requests'
+-- Session.headers may be): the script's table is not the live one the
+-- defaults hold (sess._headers), so lurl.client's adopt_headers makes a
+-- live table of it before the request reads the defaults.  One comparison
+-- per attempt.
+local adopt_headers -- lurl.client's, set at load (M.on_replaced_headers)
+function M.on_replaced_headers(f) adopt_headers = f end
+
 local exchange
 function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, attempt)
+  if sess.headers ~= sess._headers then adopt_headers(sess, fname) end
   -- libcurl re-sends a request by itself when a reused connection turns out
   -- dead; a POST must not be sent twice unless the retry policy says so
   if flags ~= 0 and c.retry then
