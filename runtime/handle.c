@@ -230,17 +230,11 @@ int lurl_pool_init(lurl_pool *p, const lurl_env *env, curl_write_callback on_bod
   p->on_body = on_body;
   p->on_header = on_header;
   /* the request header lines every request sends unless told otherwise:
-  ** built once, shared by the transfers (libcurl only reads the list) */
-  char ae[64];
-  snprintf(ae, sizeof ae, "Accept-Encoding: %s", lurl_accept_encoding());
-  struct curl_slist *a = curl_slist_append(NULL, "User-Agent: " LURL_DEFAULT_UA);
-  struct curl_slist *b = a ? curl_slist_append(a, ae) : NULL;
-  if (!b) {
-    curl_slist_free_all(a);
-    return -1;
-  }
-  p->headers = b;
-  return 0;
+  ** built once, shared by the transfers (libcurl only reads the list), as
+  ** one node (the joined lines: joins_next, request_head.c) */
+  p->headers = curl_slist_append(NULL, "User-Agent: " LURL_DEFAULT_UA "\r\n"
+                                       "Accept-Encoding: " LURL_ACCEPT_ENCODING);
+  return p->headers ? 0 : -1;
 }
 
 void lurl_pool_close(lurl_pool *p) {

@@ -232,3 +232,52 @@ describe("a kept handle's URL", function()
     assert.equal(HTTPBIN .. "/anything/d?i=3", e.url)
   end)
 end)
+
+-- The User-Agent and Accept-Encoding lines go to libcurl as one list node
+-- (runtime/request_head.c, joins_next): the server must still receive
+-- exactly the lines it received when each was a node, in the same order,
+-- and none that a user removed or blanked.
+describe("the default header lines", function()
+  -- the header lines of a record as "Name: value", in order, Host left out
+  local function lines(rec)
+    local out = {}
+    for _, h in ipairs(rec.headers) do
+      if h[1] ~= "Host" then out[#out + 1] = h[1] .. ": " .. h[2] end
+    end
+    return out
+  end
+  local DEFAULT_UA = "lurl/" .. require("http.core").version().lurl
+  local UA = "User-Agent: " .. DEFAULT_UA
+  local AE = "Accept-Encoding: deflate, gzip, br, zstd"
+
+  it("reach the server as separate lines, in libcurl's order", function()
+    local s <close> = http.session()
+    local rec, res = sent(s)
+    assert.same({ "Accept: */*", UA, AE }, lines(rec))
+    assert.equal(DEFAULT_UA, res.request.headers["User-Agent"])
+    local s2 <close> = http.session { headers = { Accept = "application/json" } }
+    assert.same({ UA, AE, "Accept: application/json" }, lines((sent(s2))))
+    assert.same({ "Accept: */*", UA, AE, "X-R: 1" }, lines((sent(s, { headers = { ["X-R"] = "1" } }))))
+  end)
+
+  it("are each removed, replaced or blanked alone", function()
+    local s <close> = http.session()
+    assert.same({ "Accept: */*", AE }, lines((sent(s, { headers = { ["User-Agent"] = false } }))))
+    assert.same({ "Accept: */*", UA }, lines((sent(s, { headers = { ["Accept-Encoding"] = false } }))))
+    assert.same({ "Accept: */*", "User-Agent: me/1", AE }, lines((sent(s, { user_agent = "me/1" }))))
+    assert.same({ "Accept: */*", "user-agent: me/2", "ACCEPT-ENCODING: br" },
+      lines((sent(s, { headers = { ["user-agent"] = "me/2", ["ACCEPT-ENCODING"] = "br" } }))))
+    -- libcurl sends no line whose value is blank: neither alone nor joined
+    assert.same({ "Accept: */*", AE }, lines((sent(s, { headers = { ["User-Agent"] = " " } }))))
+    assert.same({ "Accept: */*", UA }, lines((sent(s, { headers = { ["Accept-Encoding"] = "\t" } }))))
+    local s2 <close> = http.session { headers = { ["User-Agent"] = false, ["X-A"] = "1" } }
+    assert.same({ "Accept: */*", AE, "X-A: 1" }, lines((sent(s2))))
+  end)
+
+  it("go through a proxy once each", function()
+    local s <close> = http.session { proxy = helper.proxy }
+    local rec = sent(s)
+    assert.same({ DEFAULT_UA }, values(rec, "User-Agent"))
+    assert.same({ "deflate, gzip, br, zstd" }, values(rec, "Accept-Encoding"))
+  end)
+end)
