@@ -28,7 +28,8 @@ double lurl_push_timings(lua_State *L, CURL *h, const lurl_buf *head, const char
 /* A streamed hop's counts once its body is in (res.bytes; transfer.c's
 ** core.stream_bytes): the timings userdata at idx takes head_in and down. */
 void lurl_timings_set_bytes(lua_State *L, int idx, curl_off_t head_in, curl_off_t down);
-/* core.timings, hop_info, reason, parse_headers, links, to_utf8. */
+/* core.timings, hop_info, reason, parse_headers, links, to_utf8, and
+** core.response_index (the __index of response metatables). */
 void lurl_response_open(lua_State *L);
 
 #endif

@@ -269,6 +269,9 @@ describe("res:chunks(size)", function()
       if info.what == "C" and not known[info.func] then unknown = unknown + 1 end
     end
     local res = must(http.stream(purl(tok, { size = 2 * MiB })))
+    -- the response's __index is a C closure (core.response_index) that a
+    -- script reaches through the metatable: res:chunks looks it up
+    known[getmetatable(res).__index] = true
     local got = {}
     debug.sethook(on_call, "c", 100)
     for chunk in res:chunks(65536) do got[#got + 1] = chunk end
@@ -411,6 +414,28 @@ describe("res:read(n)", function()
     local res2 = must(http.stream(purl(token("mix2"), { size = 200000 })))
     same_bytes(pattern(0, 7), res2:read(7))
     same_bytes(pattern(7, 199993), res2.body)
+  end)
+
+  it("reads res.body in a task as a wait that yields, so other tasks run meanwhile", function()
+    -- res.body of a stream is a lazy field whose maker waits on the
+    -- transfer: the response's __index (a C closure) must let it yield to
+    -- the loop (a call that cannot yield drives the loop inline, from
+    -- inside the reading task: the other task would see it "normal")
+    local co_a, seen
+    local a = http.spawn(function()
+      co_a = coroutine.running()
+      local res = must(http.stream(purl(token("taskbody-a"), { size = 320, block = 64, pace = 0.1 })))
+      return res.body
+    end)
+    local b = http.spawn(function()
+      http.sleep(0.2) -- a is inside res.body by now
+      seen = coroutine.status(co_a)
+      return must(http.stream(purl(token("taskbody-b"), { size = 64 }))).body
+    end)
+    local got = http.join { a, b }
+    same_bytes(pattern(0, 320), got[1])
+    same_bytes(pattern(0, 64), got[2])
+    assert.equal("suspended", seen)
   end)
 
   it("reads a buffered response the same way", function()

@@ -15,10 +15,13 @@ local methods = {}
 local lazy = {}
 local RESPONSE_MT -- below
 -- the metatables of responses: RESPONSE_MT, and lurl.transport's for the
--- responses of a session's transport (a mock's), which falls back to it
+-- responses of a session's transport (a mock's), made by M.index_with
 local IS_RESPONSE = setmetatable({}, { __mode = "k" })
 M.response_mts = IS_RESPONSE
-local getmetatable = getmetatable
+-- debug's: it skips the __metatable field lookup base getmetatable makes
+-- (~0.2 k instructions of every method call's self check below); no
+-- response metatable has one
+local getmetatable = debug.getmetatable
 
 -- A method called with '.' (res.json()) gets no response as self: said so
 -- at the caller's line (one metatable test per method call, none per request).
@@ -300,20 +303,11 @@ end
 -- reads the rest of it.
 function lazy.body(r) return stream.body(r) end
 
-local function index(r, k)
-  local m = methods[k]
-  if m then return m end
-  local f = lazy[k]
-  if f then
-    local v = f(r)
-    rawset(r, k, v)
-    return v
-  end
-end
-
+-- res[k]: methods[k], else lazy[k](res) kept in res, else nil; a C
+-- closure (core.response_index, runtime/response.c, which says why).
 RESPONSE_MT = {
   __name = "http.response",
-  __index = index,
+  __index = core.response_index(methods, lazy),
   __tostring = function(r)
     local ctx = rawget(r, "_redact")
     return ("http.response (%d %s, %s)"):format(r.status, r.reason,
@@ -321,6 +315,15 @@ RESPONSE_MT = {
   end,
 }
 RESPONSE_MT.__close = methods.close
+
+-- The __index of another response metatable (lurl.transport's): the same
+-- methods, and the lazy fields with those of `over` in place of ours.
+function M.index_with(over)
+  local l = {}
+  for k, f in pairs(lazy) do l[k] = f end
+  for k, f in pairs(over) do l[k] = f end
+  return core.response_index(methods, l)
+end
 IS_RESPONSE[RESPONSE_MT] = true
 M.mt = RESPONSE_MT
 M.methods = methods

@@ -596,7 +596,6 @@ local NO_HEADERS = {}
 -- the same head before (kept), header_list is parsed on its own when
 -- read, _reqhead is made from the request's header map (res._reqmap) when
 -- read, and timings are all 0.
-local base_index = response.mt.__index
 local tlazy = {}
 local headers_mt, parse_headers = response.headers_mt, core.parse_headers
 
@@ -634,15 +633,7 @@ function tlazy.timings() return { dns = 0, connect = 0, tls = 0, ttfb = 0, total
 
 local TRESPONSE_MT = {}
 for k, v in pairs(response.mt) do TRESPONSE_MT[k] = v end
-TRESPONSE_MT.__index = function(r, k)
-  local f = tlazy[k]
-  if f then
-    local v = f(r)
-    rawset(r, k, v)
-    return v
-  end
-  return base_index(r, k)
-end
+TRESPONSE_MT.__index = response.index_with(tlazy)
 response.response_mts[TRESPONSE_MT] = true -- res:json() and the rest accept these
 
 -- A response object from the transport's table.
