@@ -323,30 +323,6 @@ describe("a request in a task", function()
     assert.are.equal(3, app_stats("in-task").count)
   end)
 
-  it("closed by hand while it waits leaves the other tasks and the next requests whole", function()
-    local s <close> = http.session()
-    local co
-    local closed = http.spawn(function()
-      co = coroutine.running()
-      return s:get(APP .. "/api/slow", { params = { secs = 0.3, tag = "by-hand" } })
-    end)
-    local other = http.spawn(function()
-      return must(s:get(APP .. "/api/items/3", { params = { tag = "by-hand", delay = 0.5 } })):json().id
-    end)
-    assert.is_true(wait_for(function() return app_stats("by-hand").count == 2 end), "requests never arrived")
-    assert.is_true(coroutine.close(co))
-    assert.are.same({ 3 }, { other:join() })
-    local ok, err = pcall(closed.join, closed)
-    assert.is_false(ok)
-    assert.matches("dead coroutine", tostring(err), 1, true)
-    -- the next requests, in a task and outside, get their own responses
-    local t = http.spawn(function()
-      return must(s:get(APP .. "/api/items/4", { params = { tag = "by-hand" } })):json().id
-    end)
-    assert.are.same({ 4 }, join_within(5, { t }))
-    assert.are.equal(5, must(s:get(APP .. "/api/items/5")):json().id)
-  end)
-
   it("cancelled while it waits, again and again, leaves each next request its own", function()
     local s <close> = http.session()
     for i = 1, 3 do
