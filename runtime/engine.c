@@ -358,7 +358,9 @@ static int engine_tostring(lua_State *L) {
 
 /* Creates the engine of this Lua state on first use. */
 static lurl_engine *engine_new(lua_State *L) {
-  lurl_engine *e = (lurl_engine *)lua_newuserdatauv(L, sizeof *e, 0);
+  /* its user values, set by core.scheduler: lurl.task's by_co and the
+  ** watch table, for lurl_engine_park (ENGINE_UV_*) */
+  lurl_engine *e = (lurl_engine *)lua_newuserdatauv(L, sizeof *e, 2);
   memset(e, 0, sizeof *e);
   e->closed = 1; /* until the multi handle exists, __gc has nothing to do */
   luaL_setmetatable(L, LURL_ENGINE_MT);
@@ -423,27 +425,33 @@ static int core_wait(lua_State *L) {
 /*
 ** Speed trick, the parked task: the scheduler's per-request half is C
 ** (lurl.task keeps the rest: spawn, timers, the ready queue, join).  A task
-** waiting on a transfer parks in core.await (lurl.task.wait itself): its
-** coroutine goes into the watch table (a Lua table by slot, which keeps it
-** alive), the transfer into the engine's slot array (wt), and the
-** coroutine yields `core.parked` from C.  core.step resumes the coroutines
-** whose transfers finished (or have news) with lua_resume; only one that
-** did not park again (it ended, failed, or yielded something of its own)
-** is handed to lurl.task's after_co.  A request in a task thus costs no
-** Lua function of the scheduler at all.  Invariants: a coroutine yields
-** `core.parked` only from core.await or lurl.task's park(), so whatever
-** else it yields is its own; a transfer stays watched (and in wt) until
-** its coroutine is resumed or cancelled (core.cancel_wait finds it there),
-** and a slot is resumed only while wt still holds a watched transfer with
-** news (a task resumed first may cancel it, or a nested step may have
-** resumed it already).  The upvalues of core.await and core.step are made
-** once by core.scheduler: no registry lookup per call.
+** waiting on a transfer parks in core.await (lurl.task.wait itself) or in
+** core.fetch (lurl_engine_park; core.fetch ends in a continuation when
+** resumed): its coroutine goes into the watch table (a Lua table by slot,
+** which keeps it alive), the transfer into the engine's slot array (wt),
+** and the coroutine yields `core.parked` from C.  core.step resumes the
+** coroutines whose transfers finished (or have news) with lua_resume; only
+** one that did not park again (it ended, failed, or yielded something of
+** its own) is handed to lurl.task's after_co.  A request in a task thus
+** costs no Lua function of the scheduler at all.  Invariants: a coroutine
+** yields `core.parked` only from core.await, core.fetch or lurl.task's
+** park(), so whatever else it yields is its own; a transfer stays watched
+** (and in wt) until its coroutine is resumed or cancelled
+** (core.cancel_wait finds it there), and a slot is resumed only while wt
+** still holds a watched transfer with news (a task resumed first may
+** cancel it, or a nested step may have resumed it already).  The upvalues
+** of core.await and core.step are made once by core.scheduler, which also
+** gives the engine userdata by_co and the watch table for core.fetch: no
+** registry lookup per call.
 */
 #define UV_ENGINE lua_upvalueindex(1)
 #define UV_WATCH lua_upvalueindex(2) /* slot -> the coroutine waiting */
 #define UV_BYCO lua_upvalueindex(3)  /* coroutine -> task (lurl.task's by_co) */
 #define UV_SLOW lua_upvalueindex(4)  /* lurl.task's wait outside a task */
 #define UV_AFTER lua_upvalueindex(3) /* core.step's: lurl.task's after_co */
+/* The engine userdata's user values, set by core.scheduler (for
+** lurl_engine_park, which is no closure of the scheduler's). */
+enum { ENGINE_UV_BYCO = 1, ENGINE_UV_WATCH };
 
 /* Finished, or something for Lua to do (a streamed chunk, a request for
 ** upload data, a progress report). */
@@ -470,8 +478,9 @@ static void unwatch(lua_State *L, lurl_engine *e, int widx, lurl_transfer *t) {
   e->wfree[e->nwfree++] = t->watch_ref;
 }
 
-/* The running coroutine waits on t: it goes into the watch table. */
-static void watch(lua_State *L, lurl_engine *e, lurl_transfer *t) {
+/* The running coroutine waits on t: it goes into the watch table (at
+** index widx). */
+static void watch(lua_State *L, lurl_engine *e, int widx, lurl_transfer *t) {
   int slot = e->nwfree > 0 ? e->wfree[e->nwfree - 1] : e->nslots + 1;
   if (slot >= e->capwt) {
     int cap = e->capwt ? 2 * e->capwt : 128;
@@ -483,7 +492,7 @@ static void watch(lua_State *L, lurl_engine *e, lurl_transfer *t) {
     e->capwt = cap;
   }
   lua_pushthread(L);
-  lua_rawseti(L, UV_WATCH, slot);
+  lua_rawseti(L, widx, slot);
   if (e->nwfree > 0) e->nwfree--;
   else e->nslots++;
   e->wt[slot] = t;
@@ -515,7 +524,7 @@ static int core_await(lua_State *L) {
     lua_pop(L, 1);
     if (task) {
       if (t->watched) return luaL_error(L, "transfer is already watched");
-      watch(L, e, t);
+      watch(L, e, UV_WATCH, t);
       lua_pushlightuserdata(L, PARKED);
       return lua_yield(L, 1); /* resumed with no values: returns none */
     }
@@ -524,6 +533,31 @@ static int core_await(lua_State *L) {
   lua_pushvalue(L, 1);
   lua_call(L, 1, 0);
   return 0;
+}
+
+/* core.fetch's wait inside a task (request.c): when the running coroutine
+** is a task that can yield and t (running, started on an engine with
+** tasks alive) has no news yet, it goes into the watch table and
+** core.parked is pushed: 1, and the caller yields that one value with a
+** continuation, which core.step's resume runs once t has news.  Else 0,
+** nothing done (the caller answers false, t as before).  eidx: the engine
+** userdata. */
+int lurl_engine_park(lua_State *L, int eidx, lurl_transfer *t) {
+  lurl_engine *e = t->eng;
+  if (!e || !e->ntasks || has_news(t) || t->watched || !lua_isyieldable(L)) return 0;
+  if (lua_getiuservalue(L, eidx, ENGINE_UV_BYCO) != LUA_TTABLE) {
+    lua_pop(L, 1); /* no scheduler yet */
+    return 0;
+  }
+  lua_pushthread(L);
+  int task = lua_rawget(L, -2) != LUA_TNIL;
+  lua_pop(L, 2);
+  if (!task) return 0; /* a coroutine of the script's own */
+  lua_getiuservalue(L, eidx, ENGINE_UV_WATCH);
+  watch(L, e, lua_gettop(L), t);
+  lua_pop(L, 1);
+  lua_pushlightuserdata(L, PARKED);
+  return 1;
 }
 
 /* Resumes the coroutine waiting in slot s, if its transfer still has news
@@ -596,6 +630,10 @@ static int core_scheduler(lua_State *L) {
   luaL_checktype(L, 3, LUA_TFUNCTION);
   lurl_push_engine(L);                                  /* 4 */
   lua_rawgetp(L, LUA_REGISTRYINDEX, &watch_key);        /* 5 */
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, 4, ENGINE_UV_BYCO);
+  lua_pushvalue(L, 5);
+  lua_setiuservalue(L, 4, ENGINE_UV_WATCH);
   lua_pushvalue(L, 4);
   lua_pushvalue(L, 5);
   lua_pushvalue(L, 1);

@@ -30,6 +30,11 @@ void lurl_engine_remove(lurl_engine *e, lurl_transfer *t);
 ** task is alive: 0; -1 (nothing done) when tasks are, or t is not running
 ** on an engine. */
 int lurl_engine_wait_alone(lua_State *L, lurl_transfer *t);
+/* core.fetch inside a task: 1 when the running coroutine, a task that can
+** yield, now waits on t (watched) with core.parked pushed for the caller
+** to yield with a continuation; 0, nothing done, anywhere else or when t
+** has news.  eidx: the engine userdata's index (see engine.c). */
+int lurl_engine_park(lua_State *L, int eidx, lurl_transfer *t);
 int lurl_engine_closed(const lurl_engine *e);
 int lurl_engine_running(lurl_engine *e, int upto);
 lurl_pool *lurl_engine_pool(lurl_engine *e);

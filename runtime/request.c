@@ -16,6 +16,7 @@
 ** the body.
 */
 #define _POSIX_C_SOURCE 200809L
+#include <assert.h>
 #include <math.h>
 #include <string.h>
 #include <strings.h>
@@ -666,33 +667,68 @@ static int core_start(lua_State *L) {
   return 1;
 }
 
+/* core.fetch's last step: core.result's work on the transfer at tidx
+** (on top), which is then parked for the next request. */
+static int fetch_result(lua_State *L, int tidx) {
+  int n = lurl_transfer_result(L, tidx, LURL_FETCH_RESULT_UV);
+  lurl_transfer_park(L, tidx, UV_KEPT); /* read whole, never Lua's: the next request's */
+  return n;
+}
+
+/* The transfer at tidx has news for Lua, which the caller's wait handles
+** (none has on a hop read whole): false, t. */
+static int fetch_later(lua_State *L, int tidx) {
+  lua_settop(L, tidx);
+  lua_pushboolean(L, 0);
+  lua_insert(L, -2);
+  return 2;
+}
+
+/* core.fetch resumed in its task (core.step) once its transfer, at the
+** index ctx, has news. */
+static int fetch_resumed(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  int tidx = (int)ctx;
+  lurl_transfer *t = (lurl_transfer *)lua_touserdata(L, tidx);
+  if (t->state == LURL_T_RUNNING) return fetch_later(L, tidx);
+  lua_settop(L, tidx); /* the transfer on top, as core.result wants it */
+  return fetch_result(L, tidx);
+}
+
 /*
 ** core.fetch(the arguments of core.start) -> res | nil, err | false, t
-** One request read whole, start to response, in one C call when no task
-** is alive (lurl.task tells the engine): core.start, the wait that
-** core.wait would do, then core.result's work.  With tasks alive it stops
-** after the start and answers false, t: the caller waits through the
-** scheduler (lurl.task.wait) and calls core.result.  Not a second path:
-** the same three steps, without two returns to Lua between them.  Its
-** upvalues are core.start's, then core.result's (LURL_FETCH_RESULT_UV).
+** One request read whole, start to response, in one C call: core.start,
+** the wait, then core.result's work.  With no task alive the wait is
+** core.wait's, in C; in a task that can yield, the task parks in the
+** engine as core.await would park it and core.fetch ends in a
+** continuation (fetch_resumed) when core.step resumes it; anywhere else
+** while tasks are alive (the main chunk, a coroutine of the script's own,
+** across a C boundary) it stops after the start and answers false, t:
+** the caller waits through lurl.task.wait and calls core.result.  Not a
+** second path: the same three steps, without two returns to Lua between
+** them.  Its upvalues are core.start's, then core.result's
+** (LURL_FETCH_RESULT_UV).
 */
 static int core_fetch(lua_State *L) {
   int n = core_start(L);
   if (n != 1 || lua_type(L, -1) != LUA_TUSERDATA) return n; /* nil, err; a dry run */
   lurl_transfer *t = (lurl_transfer *)lua_touserdata(L, -1);
-  /* still running after the wait: it has news for Lua (none has on a
-  ** hop read whole), which the caller's wait handles */
-  if (lurl_engine_wait_alone(L, t) != 0 || t->state == LURL_T_RUNNING) {
-    lua_pushboolean(L, 0);
-    lua_insert(L, -2);
-    return 2;
-  }
-  /* the transfer on top, as core.result wants it; the guard below it
-  ** (cleared by core_start) closes as a no-op when this returns */
   int tidx = lua_gettop(L);
-  n = lurl_transfer_result(L, tidx, LURL_FETCH_RESULT_UV);
-  lurl_transfer_park(L, tidx, UV_KEPT); /* read whole, never Lua's: the next request's */
-  return n;
+  if (lurl_engine_wait_alone(L, t) != 0) { /* tasks are alive */
+    /* the guard (cleared by core_start) closed now, a no-op, not when
+    ** this returns: a task closed while parked below (task:cancel) would
+    ** close it then, when another core.start may be using the kept guard */
+    assert(luaL_testudata(L, SLOT_GUARD, LURL_GUARD_MT) != NULL);
+    lua_closeslot(L, SLOT_GUARD);
+    if (lurl_engine_park(L, UV_ENGINE, t)) /* core.parked on top */
+      return lua_yieldk(L, 1, (lua_KContext)tidx, fetch_resumed);
+  }
+  /* still running after the wait: it has news for Lua, or tasks are
+  ** alive and this is no task that can park */
+  if (t->state == LURL_T_RUNNING) return fetch_later(L, tidx);
+  /* the guard below the transfer (cleared by core_start, or closed above)
+  ** closes as a no-op when this returns */
+  return fetch_result(L, tidx);
 }
 
 /* core.start (a closure over core.config, the transfer metatable, the

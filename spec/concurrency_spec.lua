@@ -290,6 +290,59 @@ describe("task:cancel", function()
 end)
 
 -------------------------------------------------------------------------------
+-- A request read whole in a task parks the task inside core.fetch, which
+-- finishes the hop when the loop resumes it (runtime/request.c).
+describe("a request in a task", function()
+  before_each(app_reset)
+
+  it("gets its response, its error or its timeout, each task its own", function()
+    local s <close> = http.session()
+    local tasks = {
+      http.spawn(function() -- bare
+        local res = must(http.get(APP .. "/api/items/1", { params = { tag = "in-task" } }))
+        return res.status, res:json().id
+      end),
+      http.spawn(function() -- a refused connection
+        local res, err = s:get(DEAD .. "/x")
+        return res, err and err.kind
+      end),
+      http.spawn(function() -- the transfer's own timeout
+        local res, err = s:get(APP .. "/api/slow", { params = { secs = 5, tag = "in-task" }, timeout = 0.3 })
+        return res, err and err.kind
+      end),
+      http.spawn(function() -- a hop with options
+        local res = must(s:get(APP .. "/api/items/2", { params = { tag = "in-task" }, timeout = 30 }))
+        return res.status, res:json().id
+      end),
+    }
+    join_within(10, tasks)
+    assert.are.same({ 200, 1 }, { tasks[1]:join() })
+    assert.are.same({ nil, "ConnectionError" }, { tasks[2]:join() })
+    assert.are.same({ nil, "ReadTimeout" }, { tasks[3]:join() })
+    assert.are.same({ 200, 2 }, { tasks[4]:join() })
+    assert.are.equal(3, app_stats("in-task").count)
+  end)
+
+  it("cancelled while it waits, again and again, leaves each next request its own", function()
+    local s <close> = http.session()
+    for i = 1, 3 do
+      local tag = "cancel-again-" .. i
+      local t = http.spawn(function()
+        return s:get(APP .. "/api/slow", { params = { secs = 10, tag = tag } })
+      end)
+      assert.is_true(wait_for(function() return app_stats(tag).count == 1 end), "request never arrived")
+      assert.is_true(t:cancel())
+      local u = http.spawn(function()
+        return must(s:post(APP .. "/api/items/" .. i, { data = "x" }))
+      end)
+      local ok, res = pcall(u.join, u)
+      assert.is_true(ok, tostring(res))
+      assert.are.equal("x", res.request.body)
+    end
+  end)
+end)
+
+-------------------------------------------------------------------------------
 describe("http.sleep", function()
   before_each(app_reset)
 

@@ -60,6 +60,45 @@ describe("the kept transfer", function()
     assert.equal("1", echo(after).args.after)
   end)
 
+  it("is not taken while tasks parked in a request resume inside another one's start", function()
+    -- the inner request runs where it cannot yield (data's __pairs, inside
+    -- core.start): it drives the loop, and the tasks parked in core.fetch
+    -- finish their requests there, while the outer start holds the guard
+    local s <close> = http.session()
+    local tasks = {}
+    for i = 1, 8 do
+      tasks[i] = http.spawn(function()
+        return echo(must(s:get(HTTPBIN .. "/delay/0.2?i=" .. i))).args.i
+      end)
+    end
+    local inner
+    local data = setmetatable({}, { __pairs = function()
+      inner = must(s:get(HTTPBIN .. "/delay/0.5?inner=1"))
+      return next, { a = "1" }, nil
+    end })
+    local outer = http.spawn(function()
+      local res = must(s:post(HTTPBIN .. "/post", { data = data }))
+      return echo(res).form.a, res.request.body, res.url
+    end)
+    for i, got in ipairs(http.join(tasks)) do assert.equal(tostring(i), got) end
+    assert.same({ "1", "a=1", HTTPBIN .. "/post" }, { outer:join() })
+    assert.equal("1", echo(inner).args.inner)
+  end)
+
+  it("is a task's hop's, which core.fetch answers itself, parking the task in C", function()
+    local core = require "http.core"
+    local s <close> = http.session()
+    local tasks = {}
+    for i = 1, 4 do
+      tasks[i] = http.spawn(function()
+        local res, err = core.fetch("get", 2, "GET", HTTPBIN .. "/get?i=" .. i, nil, s.defaults, 0, 0,
+          s._share)
+        return type(res), res and echo(res).args.i, err
+      end)
+    end
+    for i, t in ipairs(tasks) do assert.same({ "table", tostring(i) }, { t:join() }) end
+  end)
+
   it("is never a streamed response's, which reads on after other requests", function()
     local s <close> = http.session()
     local res = must(s:get(HTTPBIN .. "/bytes/3000?seed=7", { stream = true }))

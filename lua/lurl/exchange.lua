@@ -12,8 +12,9 @@
 --
 -- The transport performs one hop.  The default is libcurl's engine
 -- (core.start / task.wait / core.result; core.fetch makes the three one C
--- call for a hop read whole when no task is alive); a session's `transport` option
--- replaces it (lurl.transport adapts a function's answer).
+-- call for a hop read whole, in a task too, where it parks the task in C);
+-- a session's `transport` option replaces it (lurl.transport adapts a
+-- function's answer).
 local core = require "http.core"
 local task = require "lurl.task"
 local options = require "lurl.options"
@@ -284,7 +285,8 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
       if o then given = { opts, flags }; opts, flags = o, f end
     end
     if bare then -- the engine branch below, without deadline, limits or io
-      -- start, wait and result in one C call; false, t while tasks are alive
+      -- start, wait and result in one C call (parking a task in C); false, t
+      -- while tasks are alive and this is no task that can yield
       res, err = fetch(fname, argn, method, url, opts, sess.defaults, flags, 0, sess._share)
       if res == false then
         wait(err)
