@@ -769,6 +769,8 @@ void lurl_request_open(lua_State *L) {
   lua_setfield(L, -2, "start");
   lua_pushcfunction(L, lurl_req_core_form);
   lua_setfield(L, -2, "form");
+  lua_pushcfunction(L, lurl_req_core_resolves);
+  lua_setfield(L, -2, "resolves");
   lua_createtable(L, O_COUNT, 0); /* core.option_names: the request options, for messages */
   for (int i = 0; i < O_COUNT; i++) {
     lua_pushstring(L, lurl_req_opt_names[i]);

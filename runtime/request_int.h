@@ -167,6 +167,7 @@ void lurl_req_encode_table(req *r, lurl_buf *b, int idx, const char *field);
 int lurl_req_pairs_copy(lua_State *L, int idx);
 void lurl_req_scheme_host(lua_State *L, const char *url);
 int lurl_req_core_form(lua_State *L);
+int lurl_req_core_resolves(lua_State *L); /* request_opts.c */
 
 /* request_head.c */
 int lurl_req_bad_name(const char *s, size_t n);

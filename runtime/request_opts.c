@@ -88,6 +88,63 @@ lurl_optset lurl_req_scan(req *r, int idx, int check) {
 }
 
 /*
+** core.resolves(opts, defaults) -> boolean: does the call's table set an
+** option the Lua side reads (lurl.options resolves it, lurl.exchange acts
+** on it)?  Most calls set none, and then the session's own resolution
+** serves them: this is the test lurl.options.call makes for every call
+** with options, in one C pass over the table's keys (a Lua loop over them
+** cost ~2 k instructions for one key).  The rule, per key:
+**   LUA_ANY    any value matters (allow_redirects, retry, stream, hooks...)
+**   timeout    only a table (a number is libcurl's business), body only a
+**              function (an upload lurl drives), auth only a flow lurl runs
+**              (a function, or a table with `sign`: http.oauth2,
+**              http.aws_sigv4); any value of these when the session has a
+**              default for the key, which the call's value then overrides
+** Raw traversal, as lurl.options' `next` loop; a key that is no option is
+** left to core.start, which names it.  Not a table: false (core.start
+** says what was wrong).
+*/
+#define LUA_ANY                                                                        \
+  (OPTBIT(O_ALLOW_REDIRECTS) | OPTBIT(O_MAX_REDIRECTS) | OPTBIT(O_RETRY) |             \
+   OPTBIT(O_STREAM) | OPTBIT(O_ON_PROGRESS) | OPTBIT(O_PROGRESS) | OPTBIT(O_REDACT) |   \
+   OPTBIT(O_PROXY) | OPTBIT(O_PROXIES) | OPTBIT(O_HOOKS) | OPTBIT(O_COOKIES))
+#define LUA_TYPED (OPTBIT(O_TIMEOUT) | OPTBIT(O_BODY) | OPTBIT(O_AUTH))
+
+static int typed_matters(lua_State *L, int id, int v) {
+  int ty = lua_type(L, v);
+  if (id == O_TIMEOUT) return ty == LUA_TTABLE;
+  if (id == O_BODY) return ty == LUA_TFUNCTION;
+  if (ty == LUA_TFUNCTION) return 1; /* O_AUTH: a flow */
+  if (ty != LUA_TTABLE) return 0;
+  lua_pushliteral(L, "sign");
+  int has = lua_rawget(L, v) != LUA_TNIL;
+  lua_pop(L, 1);
+  return has;
+}
+
+int lurl_req_core_resolves(lua_State *L) {
+  if (lua_type(L, 1) != LUA_TTABLE) return lua_pushboolean(L, 0), 1;
+  int defs = lua_type(L, 2) == LUA_TTABLE;
+  lua_settop(L, 2);
+  lua_pushnil(L);
+  while (lua_next(L, 1)) { /* 3: key, 4: value */
+    if (lua_type(L, 3) == LUA_TSTRING) {
+      size_t n;
+      const char *k = lua_tolstring(L, 3, &n);
+      int id = opt_id(k, n);
+      lurl_optset b = id >= 0 ? OPTBIT(id) : 0;
+      if ((b & LUA_ANY) ||
+          ((b & LUA_TYPED) && (typed_matters(L, id, 4) ||
+                               (defs && (lua_pushvalue(L, 3), lua_gettable(L, 2)) != LUA_TNIL))))
+        return lua_pushboolean(L, 1), 1;
+    }
+    lua_settop(L, 3);
+  }
+  lua_pushboolean(L, 0);
+  return 1;
+}
+
+/*
 ** A table with a metatable may answer for options through __index, which
 ** runs Lua code, and that code could release strings the request holds
 ** pointers into.  Such a table is read once, here, into a plain table that

@@ -42,10 +42,10 @@ local LIMITED = core.limited()
 
 -- Every request, whatever its options (lurl.exchange).  The request
 -- functions below make send's dispatch themselves (one call less):
---   local c = s._call; if opts then c = call_opts(...) end
+--   local c = s._call; if opts and resolves(opts, s.defaults) then c = resolved(...) end
 --   if c.wrap then return wrapped(...) end; return attempt(..., c, flags)
 local send, wrapped, attempt = exchange.send, exchange.wrapped, exchange.exchange
-local call_opts = options.call
+local resolves, resolved = options.resolves, options.resolved
 local IDEMPOTENT, FRESH = exchange.IDEMPOTENT, require("lurl.redirect").FRESH
 local CHECK = 16 -- core.start's flag for a dry run (HOP_CHECK, runtime/request_int.h)
 
@@ -194,9 +194,9 @@ local function new_session(cfg, keep_cookies)
   -- every private field is present (false when unset): a missing one would
   -- be looked up in SESSION_MT's __index too, on each request
   local s = setmetatable({ _share = share, defaults = {}, _host_sems = {}, _closed = false,
-    _base_url = false, _hooks = false, _rate = false, _conn_sem = false, _host_limit = false,
-    _limits = false, _observers = false, _har = false, _redact = false, _transport = false,
-    _call = false, cookies = false, _cassette = false, _headers = false }, SESSION_MT)
+    _base_url = false, _hooks = false, _rate = false, _next_at = false, _conn_sem = false,
+    _host_limit = false, _limits = false, _observers = false, _har = false, _redact = false,
+    _transport = false, _call = false, cookies = false, _cassette = false, _headers = false }, SESSION_MT)
   for k, v in pairs(cfg) do
     local want = SESSION_ONLY[k]
     if want == true then -- checked by the module that handles it
@@ -296,7 +296,7 @@ for _, m in ipairs { "get", "post", "put", "patch", "delete", "head", "options" 
     local c = s._call
     if opts ~= nil then
       if type(opts) ~= "table" then check_opts(m, 2, opts) end
-      c = call_opts(s, opts, m, 2)
+      if resolves(opts, s.defaults) then c = resolved(s, opts, m, 2) end
     end
     if c.wrap then return wrapped(s, m, 2, M, url, opts, c) end
     return attempt(s, m, 2, M, url, opts, c, flags)
@@ -343,7 +343,7 @@ for _, m in ipairs { "get", "post", "put", "patch", "delete", "head", "options" 
     local c = default._call
     if opts ~= nil then
       if type(opts) ~= "table" then check_opts(m, 2, opts) end
-      c = call_opts(default, opts, m, 2)
+      if resolves(opts, default.defaults) then c = resolved(default, opts, m, 2) end
     end
     if c.wrap then return wrapped(default, m, 2, M, url, opts, c) end
     return attempt(default, m, 2, M, url, opts, c, flags)
@@ -496,7 +496,7 @@ local function parallel(sess, list, popts)
           if type(u) ~= "string" then check_url("parallel", 1, u) end
           m = UPPER[m] or tostring(m):upper()
           local c = sess._call
-          if o ~= nil then c = call_opts(sess, o, "parallel", 1) end
+          if o ~= nil and resolves(o, sess.defaults) then c = resolved(sess, o, "parallel", 1) end
           if c.wrap then
             res, err = wrapped(sess, "parallel", 1, m, u, o, c)
           else

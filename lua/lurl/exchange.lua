@@ -33,7 +33,7 @@ local M = {}
 local type, next = type, next
 local start, fetch, result, cerror, now = core.start, core.fetch, core.result, core.error,
   core.now
-local wait, acquire, throttle = task.wait, task.acquire, task.throttle
+local wait, acquire, release = task.wait, task.acquire, task.release
 local call_opts, policy_of = options.call, options.policy
 local next_request = redirect.next
 local FRESH = redirect.FRESH
@@ -106,6 +106,14 @@ local function host_sem(sess, url)
   by_url[url], sess._nhost_urls = hsem, n
   return hsem
 end
+
+-- The slots a hop holds on a session with max_host_connections: {the
+-- session's semaphore or nil, the host's once taken}; closing gives back
+-- what was taken, the host's first.
+local HELD_MT = { __close = function(h)
+  if h[2] then release(h[2]) end
+  if h[1] then release(h[1]) end
+end }
 
 -- What a transfer needs from Lua while it runs: the stream flag, an upload
 -- function, a progress callback.  nil when nothing is left to do.
@@ -317,26 +325,34 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
             method, url)
         end
       end
-      if sess._rate then throttle(sess, sess._rate) end
+      local rate = sess._rate
+      if rate then -- lurl.task.throttle inline: reserve the next free slot, sleep until it
+        local tn = now()
+        local slot = sess._next_at
+        if slot < tn then slot = tn end
+        sess._next_at = slot + 1 / rate
+        if slot > tn then task.sleep(slot - tn) end
+      end
       if capped then take_slot() end
       -- One hop through the session's transport, holding its connection
       -- slots (max_connections, max_host_connections) for the hop's
-      -- duration: the semaphores are to-be-closed values, given back
-      -- however the hop ends (normally, by an error, or by task:cancel()
-      -- closing the coroutine).  Inline, not a function: it runs on every
-      -- request that is not bare.
-      local all = sess._conn_sem or nil
-      if all then -- a free slot taken here (task.semaphore's fast path), else acquire waits
-        local free = all.free
-        if free > 0 then all.free = free - 1 else acquire(all) end
+      -- duration: one to-be-closed value (the semaphore, or with a per-host
+      -- limit a HELD pair) gives them back however the hop ends (normally,
+      -- by an error, or by task:cancel() closing the coroutine).  Inline,
+      -- not a function: it runs on every request that is not bare.
+      local held = sess._conn_sem or nil
+      if held then -- a free slot taken here (task.semaphore's fast path), else acquire waits
+        local free = held.free
+        if free > 0 then held.free = free - 1 else acquire(held) end
       end
-      local _a <close> = all
-      local per_host = sess._host_limit and host_sem(sess, url) or nil
-      if per_host then
+      if sess._host_limit then held = setmetatable({ held }, HELD_MT) end -- before the wait
+      local _held <close> = held
+      if sess._host_limit then
+        local per_host = host_sem(sess, url)
         local free = per_host.free
         if free > 0 then per_host.free = free - 1 else acquire(per_host) end
+        held[2] = per_host -- given back first
       end
-      local _h <close> = per_host
       local tr = sess._transport
       if tr and opts ~= nil and not history then check_keys(opts, fname, argn) end
       if tr then

@@ -139,18 +139,19 @@ function M.mark(s, c)
   return c
 end
 
--- Per call: the resolution of opts (see the top of the file).
+-- Per call: the resolution of opts (see the top of the file).  Whether
+-- opts sets anything the Lua side reads is core.resolves' one C pass over
+-- its keys, by LUA_KEYS' rule (runtime/request_opts.c keeps the same set:
+-- options_spec checks the two agree).  The request functions make that
+-- test themselves and call M.resolved only when it says yes.
+local resolves = require("http.core").resolves
+M.resolves = resolves
+function M.resolved(s, opts, fname, argn)
+  return M.mark(s, resolve(opts, s.defaults, s._redact, fname, argn))
+end
 function M.call(s, opts, fname, argn)
-  local base = s._call
-  if opts == nil then return base end
-  local d = s.defaults
-  for k, v in next, opts do
-    local w = LUA_KEYS[k]
-    if w and (w == true or type(v) == w or d[k] ~= nil or (w == "flow" and is_flow(v))) then
-      return M.mark(s, resolve(opts, d, s._redact, fname, argn))
-    end
-  end
-  return base
+  if opts == nil or not resolves(opts, s.defaults) then return s._call end
+  return M.mark(s, resolve(opts, s.defaults, s._redact, fname, argn))
 end
 
 -- The retry policy of a resolved call, made on first use.
@@ -174,6 +175,7 @@ function M.session(s, cfg)
   if s._rate and s._rate <= 0 then
     error("bad argument #1 to 'session' (field 'rate_limit': must be positive)", 4)
   end
+  s._next_at = -math.huge -- the rate limit's next free slot (lurl.exchange)
   if cfg.max_connections then s._conn_sem = task.semaphore(math.floor(cfg.max_connections)) end
   s._host_limit = cfg.max_host_connections and math.floor(cfg.max_host_connections) or false
   if s._host_limit then s._host_urls, s._nhost_urls = {}, 0 end -- lurl.exchange's host_sem

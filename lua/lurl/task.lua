@@ -336,16 +336,6 @@ end
 
 SEM_MT.__close = M.release
 
--- Spaces requests rate_limit per second apart (a session's rate_limit):
--- each caller reserves the next free slot, then sleeps until it.
-function M.throttle(state, rate)
-  local t = now()
-  local slot = state.next_at or t
-  if slot < t then slot = t end
-  state.next_at = slot + 1 / rate
-  if slot > t then M.sleep(slot - t) end
-end
-
 TASK_MT.__tostring = function(task) return ("http.task (%s)"):format(task.status) end
 
 return M

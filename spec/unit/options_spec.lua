@@ -64,6 +64,38 @@ describe("lurl.options", function()
     assert.is_nil(options.call(session(), { timeout = { connect = 1 } }, "get", 2).total)
   end)
 
+  it("asks core.resolves (C) exactly the question LUA_KEYS answers", function()
+    local core = require "http.core"
+    local sample = { ["true"] = true, table = { total = 1 }, ["function"] = function() end,
+      flow = { sign = function() end } }
+    local wrong = { table = 60, ["function"] = "text", flow = "user:pass" }
+    for _, name in ipairs(core.option_names) do
+      local w = options.LUA_KEYS[name]
+      if not w then -- libcurl's side alone: never a resolution of its own
+        assert.is_false(core.resolves({ [name] = 1 }, {}), name)
+        assert.is_false(core.resolves({ [name] = { sign = 1 } }, { [name] = 2 }), name)
+      elseif w == true then
+        assert.is_true(core.resolves({ [name] = false }, {}), name)
+      else -- a typed key: only its type, or any value over a session default
+        assert.is_true(core.resolves({ [name] = sample[w] }, {}), name)
+        assert.is_false(core.resolves({ [name] = wrong[w] }, {}), name)
+        assert.is_true(core.resolves({ [name] = wrong[w] }, { [name] = wrong[w] }), name)
+      end
+    end
+    for name in pairs(options.LUA_KEYS) do -- every Lua key is an option core.start knows
+      local known = false
+      for _, o in ipairs(core.option_names) do known = known or o == name end
+      assert.is_true(known, name)
+    end
+    -- an auth function is a flow too; keys that are no option, and a
+    -- table's metatable, are not looked at
+    assert.is_true(core.resolves({ auth = function() end }, {}))
+    assert.is_false(core.resolves({ nosuch = true, [1] = "x" }, {}))
+    assert.is_false(core.resolves(setmetatable({}, { __index = { retry = true } }), {}))
+    assert.is_true(core.resolves({ headers = {}, params = {}, retry = 3 }, {}))
+    assert.is_false(core.resolves("not a table", {}))
+  end)
+
   it("marks the calls that need Lua while the transfer runs", function()
     local s = session()
     assert.is_true(options.call(s, { stream = true }, "get", 2).io)
