@@ -3,7 +3,7 @@
 ** libcurl easy handle on a new transfer and starts it on the engine.
 **
 ** core.start(fname, argn, method, url, opts, defaults, flags, remaining_ms,
-**            share) -> transfer | nil, err
+**            share) -> transfer | nil, err | true
 ** `opts` are the call's options, `defaults` the session's; an option is read
 ** from opts first, then from defaults (headers merge, case-insensitively).
 ** Wrong types raise "bad argument #argn to 'fname' (field 'x': ...)";
@@ -13,7 +13,9 @@
 ** this one the steps of core.start and the transfer's own options
 ** (timeouts, TLS, proxy, streaming, version), request_opts.c reading
 ** options, request_url.c the URL, request_head.c the head, request_body.c
-** the body.
+** the body.  With HOP_RESOLVE in flags it answers true, before anything
+** else, when the call's options hold one the Lua side resolves
+** (lurl.options): lurl.exchange then resolves them and calls again.
 */
 #define _POSIX_C_SOURCE 200809L
 #include <assert.h>
@@ -642,6 +644,10 @@ static int core_start(lua_State *L) {
   req r;
   start_args a;
   read_args(L, &r, &a);
+  if ((a.flags & HOP_RESOLVE) && lurl_req_lua_keys(&r)) { /* lurl.exchange resolves them */
+    lua_pushboolean(L, 1);
+    return 1;
+  }
   int nres = request_line(L, &r, &a);
   if (nres) return nres;
   lurl_engine *e = (lurl_engine *)lua_touserdata(L, UV_ENGINE);
@@ -696,7 +702,7 @@ static int fetch_resumed(lua_State *L, int status, lua_KContext ctx) {
 }
 
 /*
-** core.fetch(the arguments of core.start) -> res | nil, err | false, t
+** core.fetch(the arguments of core.start) -> res | nil, err | false, t | true
 ** One request read whole, start to response, in one C call: core.start,
 ** the wait, then core.result's work.  With no task alive the wait is
 ** core.wait's, in C; in a task that can yield, the task parks in the

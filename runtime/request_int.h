@@ -27,6 +27,9 @@
                              (a session's defaults, when it is made) */
 #define HOP_NO_JAR 32     /* the session's jar neither sends nor stores: the
                              Lua side made the Cookie line (lurl.exchange) */
+#define HOP_RESOLVE 64    /* the call's options were not resolved on the Lua
+                             side: when one of them is the Lua side's
+                             (lurl_req_lua_keys), answer true, send nothing */
 
 /* Every option a request accepts; anything else is a typo and refused. */
 enum {
@@ -66,6 +69,8 @@ typedef struct req {
   int argn;
   int opts, defs;       /* stack indices (0 when absent) */
   lurl_optset ohave, dhave; /* the options each holds (OPTBIT(O_x)) */
+  lurl_optset olua;         /* the call's options the Lua side reads, by their
+                               values (lurl_req_lua_keys) */
   int config;           /* index of core.config (an upvalue of core.start) */
   int tidx;             /* stack index of the transfer */
   int share_idx;        /* stack index of the session's share, or 0 */
@@ -168,6 +173,7 @@ int lurl_req_pairs_copy(lua_State *L, int idx);
 void lurl_req_scheme_host(lua_State *L, const char *url);
 int lurl_req_core_form(lua_State *L);
 int lurl_req_core_resolves(lua_State *L); /* request_opts.c */
+int lurl_req_lua_keys(req *r);
 
 /* request_head.c */
 int lurl_req_bad_name(const char *s, size_t n);

@@ -47,6 +47,27 @@ static int opt_id(const char *k, size_t n) {
   return -1;
 }
 
+#define LUA_ANY                                                                        \
+  (OPTBIT(O_ALLOW_REDIRECTS) | OPTBIT(O_MAX_REDIRECTS) | OPTBIT(O_RETRY) |             \
+   OPTBIT(O_STREAM) | OPTBIT(O_ON_PROGRESS) | OPTBIT(O_PROGRESS) | OPTBIT(O_REDACT) |   \
+   OPTBIT(O_PROXY) | OPTBIT(O_PROXIES) | OPTBIT(O_HOOKS) | OPTBIT(O_COOKIES))
+#define LUA_TYPED (OPTBIT(O_TIMEOUT) | OPTBIT(O_BODY) | OPTBIT(O_AUTH))
+
+/* Does the value at v of option id (in LUA_ANY or LUA_TYPED) make the
+** call's resolution its own?  `session_has`: the session has a default. */
+static int lua_key_matters(lua_State *L, int id, int v, int session_has) {
+  if (OPTBIT(id) & LUA_ANY || session_has) return 1;
+  int ty = lua_type(L, v);
+  if (id == O_TIMEOUT) return ty == LUA_TTABLE;
+  if (id == O_BODY) return ty == LUA_TFUNCTION;
+  if (ty == LUA_TFUNCTION) return 1; /* O_AUTH: a flow */
+  if (ty != LUA_TTABLE) return 0;
+  lua_pushliteral(L, "sign");
+  int has = lua_rawget(L, v) != LUA_TNIL;
+  lua_pop(L, 1);
+  return has;
+}
+
 /*
 ** Which options the table at idx holds, as a bit set: one traversal, so a
 ** request pays for the options it has, not for every option there is.  With
@@ -62,13 +83,17 @@ lurl_optset lurl_req_scan(req *r, int idx, int check) {
   lurl_optset have = 0;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
-    lua_pop(L, 1);
     int id = -1;
-    if (lua_type(L, -1) == LUA_TSTRING) {
+    if (lua_type(L, -2) == LUA_TSTRING) {
       size_t n;
-      const char *k = lua_tolstring(L, -1, &n);
+      const char *k = lua_tolstring(L, -2, &n);
       id = opt_id(k, n);
+      /* the call's: does its value make the resolution the call's own? */
+      if (id >= 0 && check && (OPTBIT(id) & (LUA_ANY | LUA_TYPED)) &&
+          lua_key_matters(L, id, lua_gettop(L), 0))
+        r->olua |= OPTBIT(id);
     }
+    lua_pop(L, 1);
     if (id >= 0) have |= OPTBIT(id);
     else if (check && lua_type(L, -1) != LUA_TSTRING)
       lurl_raise(L, "bad argument #%d to '%s' (option names must be strings)", r->argn,
@@ -104,24 +129,6 @@ lurl_optset lurl_req_scan(req *r, int idx, int check) {
 ** left to core.start, which names it.  Not a table: false (core.start
 ** says what was wrong).
 */
-#define LUA_ANY                                                                        \
-  (OPTBIT(O_ALLOW_REDIRECTS) | OPTBIT(O_MAX_REDIRECTS) | OPTBIT(O_RETRY) |             \
-   OPTBIT(O_STREAM) | OPTBIT(O_ON_PROGRESS) | OPTBIT(O_PROGRESS) | OPTBIT(O_REDACT) |   \
-   OPTBIT(O_PROXY) | OPTBIT(O_PROXIES) | OPTBIT(O_HOOKS) | OPTBIT(O_COOKIES))
-#define LUA_TYPED (OPTBIT(O_TIMEOUT) | OPTBIT(O_BODY) | OPTBIT(O_AUTH))
-
-static int typed_matters(lua_State *L, int id, int v) {
-  int ty = lua_type(L, v);
-  if (id == O_TIMEOUT) return ty == LUA_TTABLE;
-  if (id == O_BODY) return ty == LUA_TFUNCTION;
-  if (ty == LUA_TFUNCTION) return 1; /* O_AUTH: a flow */
-  if (ty != LUA_TTABLE) return 0;
-  lua_pushliteral(L, "sign");
-  int has = lua_rawget(L, v) != LUA_TNIL;
-  lua_pop(L, 1);
-  return has;
-}
-
 int lurl_req_core_resolves(lua_State *L) {
   if (lua_type(L, 1) != LUA_TTABLE) return lua_pushboolean(L, 0), 1;
   int defs = lua_type(L, 2) == LUA_TTABLE;
@@ -132,16 +139,24 @@ int lurl_req_core_resolves(lua_State *L) {
       size_t n;
       const char *k = lua_tolstring(L, 3, &n);
       int id = opt_id(k, n);
-      lurl_optset b = id >= 0 ? OPTBIT(id) : 0;
-      if ((b & LUA_ANY) ||
-          ((b & LUA_TYPED) && (typed_matters(L, id, 4) ||
-                               (defs && (lua_pushvalue(L, 3), lua_gettable(L, 2)) != LUA_TNIL))))
+      if (id >= 0 && (OPTBIT(id) & (LUA_ANY | LUA_TYPED)) &&
+          lua_key_matters(L, id, 4, (OPTBIT(id) & LUA_TYPED) && defs &&
+                                        (lua_pushvalue(L, 3), lua_gettable(L, 2)) != LUA_TNIL))
         return lua_pushboolean(L, 1), 1;
     }
     lua_settop(L, 3);
   }
   lua_pushboolean(L, 0);
   return 1;
+}
+
+/* core.resolves' question, asked by core.start of a call whose options
+** came unresolved (HOP_RESOLVE), answered from the scans core.start makes
+** anyway: the call's (r->olua, lurl_req_scan) and the session's (r->dhave,
+** a typed key the session has a default for).  A call with options of
+** libcurl's side alone pays nothing for it. */
+int lurl_req_lua_keys(req *r) {
+  return r->olua != 0 || (r->ohave & r->dhave & LUA_TYPED) != 0;
 }
 
 /*
@@ -158,6 +173,9 @@ void lurl_req_plain(req *r, int slot, lurl_optset *have) {
     if (lua_getfield(L, slot, lurl_req_opt_names[i]) == LUA_TNIL) {
       lua_pop(L, 1);
     } else {
+      if (slot == r->opts && (OPTBIT(i) & (LUA_ANY | LUA_TYPED)) &&
+          lua_key_matters(L, i, lua_gettop(L), 0))
+        r->olua |= OPTBIT(i);
       lua_setfield(L, -2, lurl_req_opt_names[i]);
       got |= OPTBIT(i);
     }

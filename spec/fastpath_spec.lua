@@ -281,3 +281,48 @@ describe("the default header lines", function()
     assert.same({ "deflate, gzip, br, zstd" }, values(rec, "Accept-Encoding"))
   end)
 end)
+
+-- A call whose session resolution defers (an empty session, the hidden
+-- one) hands its options to core.fetch unresolved (lurl.exchange's
+-- RESOLVE): core.fetch answers before sending when one of them is the Lua
+-- side's, and the call starts over resolved.  Each option must still act,
+-- and the server must see the request once.
+describe("options core.fetch hands back to the Lua side", function()
+  it("act on the hidden session, a session and http.parallel items", function()
+    local target = HTTPBIN .. "/redirect-to?url=" .. HTTPBIN .. "/get"
+    local res = must(http.get(target, { allow_redirects = false }))
+    assert.equal(302, res.status)
+    local s <close> = http.session {}
+    assert.equal(302, must(s:get(target, { allow_redirects = false, timeout = 30 })).status)
+    assert.equal(200, must(s:get(target, { timeout = 30 })).status) -- libcurl's option alone
+    local _, err = s:get(HTTPBIN .. "/redirect/3", { max_redirects = 1 })
+    assert.equal("TooManyRedirects", err.kind)
+    local out = http.parallel({ { "GET", target, { allow_redirects = false } },
+      { "GET", target, { timeout = 30 } } })
+    assert.equal(302, out[1].status)
+    assert.equal(200, out[2].status)
+  end)
+
+  it("send the request once, hooks and auth flows run once", function()
+    local s <close> = http.session {}
+    local tag, hooked, signed, answered = tag_for("r"), 0, 0, 0
+    local res = must(s:get(FAULT .. "/ok?case=" .. tag, {
+      hooks = { request = function() hooked = hooked + 1 end,
+        response = function() answered = answered + 1 end },
+      auth = function(req) signed = signed + 1; req.headers["X-Signed"] = "yes" end,
+    }))
+    assert.equal(200, res.status)
+    assert.same({ 1, 1, 1 }, { hooked, signed, answered })
+    assert.same({ "yes" }, values(received(tag), "X-Signed"))
+  end)
+
+  it("raise for a bad Lua-side option as a resolved call does", function()
+    local s <close> = http.session {}
+    local ok, err = pcall(s.get, s, HTTPBIN .. "/get", { hooks = 5 })
+    assert.is_false(ok)
+    assert.matches("bad argument #2 to 'get' %(field 'hooks': table expected, got number%)", err)
+    ok, err = pcall(s.get, s, HTTPBIN .. "/get", { timeot = 5 })
+    assert.is_false(ok)
+    assert.matches("unknown option 'timeot'", err)
+  end)
+end)

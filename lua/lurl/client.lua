@@ -43,11 +43,13 @@ local LIMITED = core.limited()
 -- Every request, whatever its options (lurl.exchange).  The request
 -- functions below make send's dispatch themselves (one call less):
 --   local c = s._call; if opts and resolves(opts, s.defaults) then c = resolved(...) end
+--   (or, when c.defer, RESOLVE in the flags: see lurl.exchange)
 --   if c.wrap then return wrapped(...) end; return attempt(..., c, flags)
 local send, wrapped, attempt = exchange.send, exchange.wrapped, exchange.exchange
 local resolves, resolved = options.resolves, options.resolved
 local IDEMPOTENT, FRESH = exchange.IDEMPOTENT, require("lurl.redirect").FRESH
 local CHECK = 16 -- core.start's flag for a dry run (HOP_CHECK, runtime/request_int.h)
+local RESOLVE = exchange.RESOLVE -- the call's options left to core.fetch's scan
 
 local function check_url(fname, argn, url)
   if type(url) ~= "string" then
@@ -290,16 +292,18 @@ end
 for _, m in ipairs { "get", "post", "put", "patch", "delete", "head", "options" } do
   local M = m:upper()
   local flags = exchange.flags_of(M)
+  local deferred = flags | RESOLVE -- core.fetch tells whether opts need resolving
   smethods[m] = function(s, url, opts)
     if rawgetmetatable(s) ~= SESSION_MT then check_self(s, m) end
     if type(url) ~= "string" then check_url(m, 1, url) end
-    local c = s._call
+    local c, f = s._call, flags
     if opts ~= nil then
       if type(opts) ~= "table" then check_opts(m, 2, opts) end
-      if resolves(opts, s.defaults) then c = resolved(s, opts, m, 2) end
+      if c.defer then f = deferred
+      elseif resolves(opts, s.defaults) then c = resolved(s, opts, m, 2) end
     end
     if c.wrap then return wrapped(s, m, 2, M, url, opts, c) end
-    return attempt(s, m, 2, M, url, opts, c, flags)
+    return attempt(s, m, 2, M, url, opts, c, f)
   end
 end
 
@@ -307,7 +311,7 @@ end
 function smethods.close(s)
   if s._closed then return end
   s._closed = true -- send() raises for a closed session
-  s._call.wrap = true -- (send's outer layer checks _closed)
+  s._call.wrap, s._call.defer = true, false -- (send's outer layer checks _closed)
   open_jars[s._share] = nil
   core.share_close(s._share)
   if s._har then s._har:close() end
@@ -338,15 +342,17 @@ end
 for _, m in ipairs { "get", "post", "put", "patch", "delete", "head", "options" } do
   local M = m:upper()
   local flags = exchange.flags_of(M)
+  local deferred = flags | RESOLVE
   http[m] = function(url, opts)
     if type(url) ~= "string" then check_url(m, 1, url) end
-    local c = default._call
+    local c, f = default._call, flags
     if opts ~= nil then
       if type(opts) ~= "table" then check_opts(m, 2, opts) end
-      if resolves(opts, default.defaults) then c = resolved(default, opts, m, 2) end
+      if c.defer then f = deferred
+      elseif resolves(opts, default.defaults) then c = resolved(default, opts, m, 2) end
     end
     if c.wrap then return wrapped(default, m, 2, M, url, opts, c) end
-    return attempt(default, m, 2, M, url, opts, c, flags)
+    return attempt(default, m, 2, M, url, opts, c, f)
   end
 end
 
@@ -495,12 +501,15 @@ local function parallel(sess, list, popts)
           local m, u, o = item[1], item[2], item[3]
           if type(u) ~= "string" then check_url("parallel", 1, u) end
           m = UPPER[m] or tostring(m):upper()
-          local c = sess._call
-          if o ~= nil and resolves(o, sess.defaults) then c = resolved(sess, o, "parallel", 1) end
+          local c, f = sess._call, IDEMPOTENT[m] and 0 or FRESH
+          if o ~= nil then
+            if c.defer then f = f | RESOLVE
+            elseif resolves(o, sess.defaults) then c = resolved(sess, o, "parallel", 1) end
+          end
           if c.wrap then
             res, err = wrapped(sess, "parallel", 1, m, u, o, c)
           else
-            res, err = attempt(sess, "parallel", 1, m, u, o, c, IDEMPOTENT[m] and 0 or FRESH)
+            res, err = attempt(sess, "parallel", 1, m, u, o, c, f)
           end
         elseif ty == "string" then
           res, err = send(sess, "parallel", 1, "GET", item, nil)

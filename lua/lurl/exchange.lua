@@ -34,12 +34,21 @@ local type, next = type, next
 local start, fetch, result, cerror, now = core.start, core.fetch, core.result, core.error,
   core.now
 local wait, acquire, release = task.wait, task.acquire, task.release
-local call_opts, policy_of = options.call, options.policy
+local call_opts, policy_of, resolved = options.call, options.policy, options.resolved
 local next_request = redirect.next
 local FRESH = redirect.FRESH
 local DROP_BODY = redirect.DROP_BODY
 local STRIP_AUTH = redirect.STRIP_AUTH
 local NO_JAR = 32 -- core.start's flag: libcurl's jar neither sends nor stores (HOP_NO_JAR)
+-- core.start's flag for a call whose options were not resolved (HOP_RESOLVE):
+-- it answers true, sending nothing, when one of them is the Lua side's.
+-- The request functions set it when the session's resolution defers
+-- (lurl.options' c.defer: a bare, unwrapped call, so nothing before the
+-- first fetch reads what the options would change); the first hop's fetch
+-- then scans them as it must anyway, and exchange() resolves and starts
+-- over only for a call that needs it.  Later hops never carry it.
+local RESOLVE = 64
+M.RESOLVE = RESOLVE
 local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true,
   TRACE = true }
 M.IDEMPOTENT = IDEMPOTENT
@@ -251,7 +260,7 @@ end
 local adopt_headers -- lurl.client's, set at load (M.on_replaced_headers)
 function M.on_replaced_headers(f) adopt_headers = f end
 
-local exchange
+local exchange, resolved_send
 function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, attempt)
   if sess.headers ~= sess._headers then adopt_headers(sess, fname) end
   -- libcurl re-sends a request by itself when a reused connection turns out
@@ -299,6 +308,9 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
       if res == false then
         wait(err)
         res, err = result(err, true) -- true: t is dropped, core may reuse it
+      elseif res == true then -- RESOLVE: the options are the Lua side's too
+        if given then opts, flags = given[1], given[2] end
+        return resolved_send(sess, fname, argn, method, url, opts, flags & ~RESOLVE)
       end
     else
       -- the hop as sent: with an auth flow lurl runs (c.auth, never on a
@@ -437,7 +449,7 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
     end
     if redirects[res.status] then
       req = req or { method = method, url = url, opts = opts, given = opts,
-        defaults = sess.defaults, flags = flags, allow = true, max = c.max, redirects = 0,
+        defaults = sess.defaults, flags = flags & ~RESOLVE, allow = true, max = c.max, redirects = 0,
         jar = sess.cookies ~= nil }
       local nreq, rerr = next_request(req, res)
       if nreq or rerr then
@@ -573,6 +585,14 @@ local function wrapped(sess, fname, argn, method, url, opts, c)
   err.attempts = attempt
   if c.rctx then redact.error(err, c.rctx, url) end
   return nil, err
+end
+
+-- A call whose options core.fetch found to be the Lua side's (RESOLVE):
+-- resolved now, then sent as send() would have sent it (nothing was).
+function resolved_send(sess, fname, argn, method, url, opts, flags)
+  local c = resolved(sess, opts, fname, argn)
+  if c.wrap then return wrapped(sess, fname, argn, method, url, opts, c) end
+  return exchange(sess, fname, argn, method, url, opts, c, flags)
 end
 
 -- The whole request, whatever its options: the call's options resolved

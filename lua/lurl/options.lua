@@ -129,6 +129,7 @@ M.resolve = resolve
 --           context or observers
 --   c.wrap  the call needs send's outer layer: a closed session's error,
 --           base URL, hooks, retries, a total deadline, redaction
+--   c.defer (below) its resolution may wait for core.fetch's scan
 -- Called once per session (its observers known) and for each resolved call.
 local CAPPED = require("http.core").max_transfers() > 0
 function M.mark(s, c)
@@ -136,6 +137,11 @@ function M.mark(s, c)
     or s._observers or CAPPED)
   c.wrap = (s._closed or s._base_url or s._hooks or c.hooks or c.retry or c.total or c.rctx)
     and true or false
+  -- c.defer: a call given options may go on with this resolution, its own
+  -- left to core.fetch's scan of them (HOP_RESOLVE: it answers true when
+  -- one is the Lua side's, before sending; lurl.exchange resolves then).
+  -- Only where nothing before that fetch reads them: a bare call, unwrapped.
+  c.defer = c.bare and not c.wrap
   return c
 end
 
@@ -143,7 +149,9 @@ end
 -- opts sets anything the Lua side reads is core.resolves' one C pass over
 -- its keys, by LUA_KEYS' rule (runtime/request_opts.c keeps the same set:
 -- options_spec checks the two agree).  The request functions make that
--- test themselves and call M.resolved only when it says yes.
+-- test themselves and call M.resolved only when it says yes; on a session
+-- whose own resolution defers (c.defer) they ask core.fetch instead, which
+-- scans the options anyway (lurl.exchange's RESOLVE flag).
 local resolves = require("http.core").resolves
 M.resolves = resolves
 function M.resolved(s, opts, fname, argn)
