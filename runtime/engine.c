@@ -560,6 +560,14 @@ int lurl_engine_park(lua_State *L, int eidx, lurl_transfer *t) {
   return 1;
 }
 
+void lurl_engine_forget(lua_State *L, lurl_transfer *t) {
+  if (!t->watched) return;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &watch_key);
+  if (lua_istable(L, -1)) unwatch(L, t->eng, lua_gettop(L), t);
+  else t->watched = 0; /* the state is closing: nothing is left to wait */
+  lua_pop(L, 1);
+}
+
 /* Resumes the coroutine waiting in slot s, if its transfer still has news
 ** (a task resumed before it may have cancelled it, or it may have been
 ** resumed already by a nested step and now waits on another transfer). */

@@ -35,6 +35,10 @@ int lurl_engine_wait_alone(lua_State *L, lurl_transfer *t);
 ** to yield with a continuation; 0, nothing done, anywhere else or when t
 ** has news.  eidx: the engine userdata's index (see engine.c). */
 int lurl_engine_park(lua_State *L, int eidx, lurl_transfer *t);
+/* A transfer collected while a task's coroutine still waited on it (the
+** coroutine closed by hand, not by task:cancel): off the watch table, so
+** the count of waiting tasks and the slot forget it. */
+void lurl_engine_forget(lua_State *L, lurl_transfer *t);
 int lurl_engine_closed(const lurl_engine *e);
 int lurl_engine_running(lurl_engine *e, int upto);
 lurl_pool *lurl_engine_pool(lurl_engine *e);

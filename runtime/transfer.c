@@ -220,6 +220,7 @@ static void free_buffers(lurl_transfer *t) {
 /* __gc of a transfer: take it off the multi handle first, then free. */
 static int transfer_gc(lua_State *L) {
   lurl_transfer *t = lurl_checktransfer(L, 1);
+  lurl_engine_forget(L, t); /* a waiting coroutine closed by hand */
   lurl_drop_chunk(L, t);
   lurl_transfer_release(t);
   free_buffers(t);

@@ -232,6 +232,25 @@ describe("task:cancel", function()
     assert.are_not.equal(rec.conn, after.requests[1].conn, "the aborted connection was reused")
   end)
 
+  it("forgets a task whose coroutine was closed by hand while it waited, once collected", function()
+    local core = require "http.core"
+    local co
+    http.spawn(function()
+      co = coroutine.running()
+      return http.get(APP .. "/api/slow", { params = { secs = 10, tag = "closed-by-hand" } })
+    end)
+    assert.is_true(wait_for(function() return app_stats("closed-by-hand").count == 1 end),
+      "request never arrived")
+    assert.equal(1, core.waiting())
+    assert.is_true(coroutine.close(co)) -- not task:cancel(): the script's own doing
+    co = nil
+    collectgarbage()
+    collectgarbage() -- the transfer's finalizer takes it off the watch table
+    assert.equal(0, core.waiting())
+    local res = must(http.get(APP .. "/api/items/2", { params = { tag = "after-close" } }))
+    assert.are.equal(2, res:json().id)
+  end)
+
   it("gives back the session's connection slot", function()
     local s <close> = http.session { max_connections = 1 }
     local t = http.spawn(function()
