@@ -303,6 +303,18 @@ describe("options core.fetch hands back to the Lua side", function()
     assert.equal(200, out[2].status)
   end)
 
+  it("act on a session with a base URL, its relative URLs joined once", function()
+    local s <close> = http.session { base_url = HTTPBIN }
+    local rel = "/redirect-to?url=" .. HTTPBIN .. "/get"
+    local res = must(s:get(rel, { allow_redirects = false }))
+    assert.equal(302, res.status)
+    assert.equal(HTTPBIN .. rel, res.url)
+    assert.equal(200, must(s:get(rel, { timeout = 30 })).status)
+    local out = s:parallel({ { "GET", rel, { allow_redirects = false } }, { "GET", "/get" } })
+    assert.equal(302, out[1].status)
+    assert.equal(HTTPBIN .. "/get", out[2]:json().url)
+  end)
+
   it("send the request once, hooks and auth flows run once", function()
     local s <close> = http.session {}
     local tag, hooked, signed, answered = tag_for("r"), 0, 0, 0

@@ -46,6 +46,7 @@ local LIMITED = core.limited()
 --   (or, when c.defer, RESOLVE in the flags: see lurl.exchange)
 --   if c.wrap then return wrapped(...) end; return attempt(..., c, flags)
 local send, wrapped, attempt = exchange.send, exchange.wrapped, exchange.exchange
+local joined = exchange.joined -- a session's base URL and a URL, joined (and kept)
 local resolves, resolved = options.resolves, options.resolved
 local IDEMPOTENT, FRESH = exchange.IDEMPOTENT, require("lurl.redirect").FRESH
 local CHECK = 16 -- core.start's flag for a dry run (HOP_CHECK, runtime/request_int.h)
@@ -296,6 +297,8 @@ for _, m in ipairs { "get", "post", "put", "patch", "delete", "head", "options" 
   smethods[m] = function(s, url, opts)
     if rawgetmetatable(s) ~= SESSION_MT then check_self(s, m) end
     if type(url) ~= "string" then check_url(m, 1, url) end
+    local base = s._base_url
+    if base then url = s._joined[url] or joined(s, base, url) end
     local c, f = s._call, flags
     if opts ~= nil then
       if type(opts) ~= "table" then check_opts(m, 2, opts) end
@@ -500,6 +503,8 @@ local function parallel(sess, list, popts)
         if ty == "table" then -- send(), its dispatch made here as the request functions do
           local m, u, o = item[1], item[2], item[3]
           if type(u) ~= "string" then check_url("parallel", 1, u) end
+          local base = sess._base_url
+          if base then u = sess._joined[u] or joined(sess, base, u) end
           m = UPPER[m] or tostring(m):upper()
           local c, f = sess._call, IDEMPOTENT[m] and 0 or FRESH
           if o ~= nil then

@@ -538,12 +538,12 @@ local function run_request_hook(hook, method, url, opts)
 end
 
 -- send's outer layer, for a call that needs it (c.wrap): a closed
--- session's error, the base URL, the request hook, retries and the total
--- deadline around the attempts, the response hook, redaction of the error.
+-- session's error, the request hook, retries and the total deadline
+-- around the attempts, the response hook, redaction of the error.  The
+-- URL comes joined to the session's base URL (send and the request
+-- functions join it first: a base URL alone needs no outer layer).
 local function wrapped(sess, fname, argn, method, url, opts, c)
   if sess._closed then error("attempt to use a closed session", 3) end
-  local base = sess._base_url
-  if base then url = sess._joined[url] or joined(sess, base, url) end
   local hooks, own = sess._hooks, c.hooks -- the session's, then the call's own
   if hooks and hooks.request then method, url, opts = run_request_hook(hooks.request, method, url, opts) end
   if own and own.request then method, url, opts = run_request_hook(own.request, method, url, opts) end
@@ -599,6 +599,8 @@ end
 -- (lurl.options), then the outer layer when the call needs it, then the
 -- attempt.  fname/argn name the user's call in argument errors.
 function M.send(sess, fname, argn, method, url, opts)
+  local base = sess._base_url
+  if base then url = sess._joined[url] or joined(sess, base, url) end
   local c = sess._call
   if opts then c = call_opts(sess, opts, fname, argn) end
   if c.wrap then return wrapped(sess, fname, argn, method, url, opts, c) end
@@ -606,6 +608,6 @@ function M.send(sess, fname, argn, method, url, opts)
 end
 -- send's two steps, for the request functions (lurl.client), which make
 -- send's dispatch themselves: one Lua call less per request
-M.wrapped, M.exchange = wrapped, exchange
+M.wrapped, M.exchange, M.joined = wrapped, exchange, joined
 
 return M

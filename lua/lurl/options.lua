@@ -128,15 +128,15 @@ M.resolve = resolve
 --           limit, connection slots, transfer cap, transport, io, redaction
 --           context or observers
 --   c.wrap  the call needs send's outer layer: a closed session's error,
---           base URL, hooks, retries, a total deadline, redaction
+--           hooks, retries, a total deadline, redaction (a base URL is
+--           joined before, by send and the request functions)
 --   c.defer (below) its resolution may wait for core.fetch's scan
 -- Called once per session (its observers known) and for each resolved call.
 local CAPPED = require("http.core").max_transfers() > 0
 function M.mark(s, c)
   c.bare = not (c.total or c.io or c.rctx or c.auth or s._rate or s._limits or s._transport
     or s._observers or CAPPED)
-  c.wrap = (s._closed or s._base_url or s._hooks or c.hooks or c.retry or c.total or c.rctx)
-    and true or false
+  c.wrap = (s._closed or s._hooks or c.hooks or c.retry or c.total or c.rctx) and true or false
   -- c.defer: a call given options may go on with this resolution, its own
   -- left to core.fetch's scan of them (HOP_RESOLVE: it answers true when
   -- one is the Lua side's, before sending; lurl.exchange resolves then).
