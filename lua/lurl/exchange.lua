@@ -449,8 +449,8 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
     end
     if redirects[res.status] then
       req = req or { method = method, url = url, opts = opts, given = opts,
-        defaults = sess.defaults, flags = flags & ~RESOLVE, allow = true, max = c.max, redirects = 0,
-        jar = sess.cookies ~= nil }
+        defaults = sess.defaults, flags = flags & ~RESOLVE, allow = true, max = c.max,
+        redirects = 0, jar = sess.cookies ~= nil }
       local nreq, rerr = next_request(req, res)
       if nreq or rerr then
         if ctx and ctx.stream then res:close() end -- a hop's body is not wanted
