@@ -18,6 +18,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "fuzz_lua.h"
 #include "lurl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size); /* libFuzzer calls it */
@@ -51,14 +52,7 @@ static const char CHECK[] =
   "end\n";
 
 static void setup(void) {
-  L = luaL_newstate();
-  luaL_openlibs(L);
-  lurl_openlibs(L);
-  if (luaL_dostring(L, CHECK) != LUA_OK) {
-    fprintf(stderr, "fuzz_html: %s\n", lua_tostring(L, -1));
-    abort();
-  }
-  check_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  check_ref = fuzz_lua_open(&L, "fuzz_html", CHECK);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -23,6 +23,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "fuzz_lua.h"
 #include "lurl.h"
 #include "lurl_int.h"
 
@@ -59,14 +60,7 @@ static const char CHECK[] =
   "end\n";
 
 static void setup(void) {
-  L = luaL_newstate();
-  luaL_openlibs(L);
-  lurl_openlibs(L);
-  if (luaL_dostring(L, CHECK) != LUA_OK) {
-    fprintf(stderr, "fuzz_response: %s\n", lua_tostring(L, -1));
-    abort();
-  }
-  check_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  check_ref = fuzz_lua_open(&L, "fuzz_response", CHECK);
   easy = curl_easy_init();
 }
 
