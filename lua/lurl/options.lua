@@ -159,7 +159,7 @@ function M.resolved(s, opts, fname, argn)
 end
 function M.call(s, opts, fname, argn)
   if opts == nil or not resolves(opts, s.defaults) then return s._call end
-  return M.mark(s, resolve(opts, s.defaults, s._redact, fname, argn))
+  return M.resolved(s, opts, fname, argn)
 end
 
 -- The retry policy of a resolved call, made on first use.
