@@ -627,6 +627,10 @@ static int merge_ours(req *r, hdrs *hs, int kind, int body_i, int is_upload, int
   lua_State *L = r->L;
   size_t ualen = 0;
   const char *ua = lurl_req_string_opt(r, O_USER_AGENT, &ualen);
+  if (ua && bad_value(ua, ualen)) { /* refused even when headers drop the line */
+    invalid_header(r, "User-Agent", "has a value with CR, LF or NUL");
+    return -1;
+  }
   hdr_set(r, hs, "User-Agent", 10, ua ? ua : default_ua, ua ? ualen : sizeof default_ua - 1, !ua);
   const char *ae = lurl_accept_encoding();
   hdr_set(r, hs, "Accept-Encoding", 15, ae, strlen(ae), 1);

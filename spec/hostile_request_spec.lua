@@ -310,6 +310,9 @@ describe("only checked strings reach the request head (item 8)", function()
       return res, err
     end },
     { "user_agent with NUL", function(u) return http.get(u, { user_agent = "ua\0" .. SECRET }) end },
+    { "user_agent whose line the headers drop", function(u)
+      return http.get(u, { user_agent = "ua\nX-Inj: " .. SECRET, headers = { ["User-Agent"] = false } })
+    end },
     { "bearer token", function(u) return http.get(u, { auth = http.bearer(SECRET .. "\r\nX-Inj: 1") }) end },
     { "bearer token with NUL", function(u) return http.get(u, { auth = http.bearer(SECRET .. "\0x") }) end },
     { "cookie name", function(u) return http.get(u, { cookies = { ["a\r\nX-Inj"] = SECRET } }) end },
