@@ -658,6 +658,27 @@ describe("session limits under concurrency", function()
     assert.is_true(st.distinct_connections <= 3, "opened " .. st.distinct_connections .. " connections")
   end)
 
+  it("max_connections gives the slot back when a call raises or fails", function()
+    -- one slot: a slot kept by any of these would leave the last call none
+    local s <close> = http.session { max_connections = 1 }
+    local ok, err = pcall(s.get, s, APP .. "/api/items/1", { headers = 5 })
+    assert.is_false(ok)
+    assert.matches("headers", tostring(err))
+    local res, ferr = s:get("http://127.0.0.1:1/", { timeout = 2 })
+    assert.is_nil(res)
+    assert.are.equal("ConnectionError", ferr.kind)
+    local t = http.spawn(function()
+      local ok2 = pcall(s.get, s, APP .. "/api/items/1", { headers = 5 })
+      return ok2, must(s:get(APP .. "/api/items/3", { params = { tag = "slot-raise" } })).status
+    end)
+    local ok2, status = t:join()
+    assert.is_false(ok2)
+    assert.are.equal(200, status)
+    assert.are.equal(200, must(s:get(APP .. "/api/items/4", { params = { tag = "slot-raise" },
+      timeout = 5 })).status)
+    assert.are.equal(2, app_stats("slot-raise").count)
+  end)
+
   it("max_connections holds over http.parallel's higher concurrency", function()
     local s <close> = http.session { max_connections = 2 }
     local list = {}

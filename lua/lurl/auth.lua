@@ -392,7 +392,7 @@ local function token_session(a, sess)
   ts = { defaults = d, _share = not tr and core.share(false) or false, _host_sems = {},
     _closed = false, _base_url = false, _hooks = false, _rate = sess._rate,
     _next_at = -math.huge, _conn_sem = sess._conn_sem, _host_limit = sess._host_limit,
-    _limits = sess._limits, _observers = false, _har = false, _redact = false, _transport = tr,
+    _observers = false, _har = false, _redact = false, _transport = tr,
     _call = false, cookies = nil }
   ts._call = options.mark(ts, options.resolve(nil, d, nil, "oauth2", 1))
   a._sessions[sess] = ts

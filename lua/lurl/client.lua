@@ -198,7 +198,7 @@ local function new_session(cfg, keep_cookies)
   -- be looked up in SESSION_MT's __index too, on each request
   local s = setmetatable({ _share = share, defaults = {}, _host_sems = {}, _closed = false,
     _base_url = false, _hooks = false, _rate = false, _next_at = false, _conn_sem = false,
-    _host_limit = false, _limits = false, _observers = false, _har = false, _redact = false,
+    _host_limit = false, _observers = false, _har = false, _redact = false,
     _transport = false, _call = false, cookies = false, _cassette = false, _headers = false }, SESSION_MT)
   for k, v in pairs(cfg) do
     local want = SESSION_ONLY[k]

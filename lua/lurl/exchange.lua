@@ -7,7 +7,7 @@
 -- and the redirect policy (lurl.redirect) between hops.
 --
 -- A request with nothing to do is cheap because each step is a test on a
--- false or nil field (sess._rate, sess._limits, c.io, c.rctx...), not
+-- false or nil field (c.bare, c.lean, sess._rate, c.io, c.rctx...), not
 -- because a second copy of the loop serves it.
 --
 -- The transport performs one hop.  The default is libcurl's engine
@@ -269,7 +269,9 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
     local p = policy_of(c, fname, argn)
     if p and p.methods[method] then flags = 0 end
   end
-  local bare = c.bare -- nothing but libcurl's engine to drive (lurl.options.mark)
+  -- bare: nothing but libcurl's engine to drive; lean: that, and the
+  -- session's rate limit or max_connections (lurl.options.mark)
+  local bare, lean = c.bare, c.lean
   local redirects = c.redirects -- the statuses that may redirect (none without allow_redirects)
   -- req: the redirect state (lurl.redirect), from the first redirect on;
   -- resent: true once a hop was sent again after a 401 (an auth flow's)
@@ -301,7 +303,35 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
       local o, f = cookie_override(sess, opts, url, flags)
       if o then given = { opts, flags }; opts, flags = o, f end
     end
-    if bare then -- the engine branch below, without deadline, limits or io
+    if lean then -- bare (below) on a session with a rate limit or max_connections
+      -- Speed trick, the lean hop: the limits the general branch takes
+      -- (its rate-limit slot, its connection slot held by a to-be-closed
+      -- value), without that branch's tests for a deadline, an auth flow,
+      -- a per-host limit, a transport or io.  Invariant: lurl.options.mark
+      -- sets c.lean only on a bare call (none of those) whose session has
+      -- a rate limit or max_connections, and never lets it defer (a hop
+      -- started over by RESOLVE would take both again).  The two blocks
+      -- below are the general branch's, kept in step with it.
+      local rate = sess._rate
+      if rate then
+        local tn = now()
+        local slot = sess._next_at
+        if slot < tn then slot = tn end
+        sess._next_at = slot + 1 / rate
+        if slot > tn then task.sleep(slot - tn) end
+      end
+      local held = sess._conn_sem or nil
+      if held then
+        local free = held.free
+        if free > 0 then held.free = free - 1 else acquire(held) end
+      end
+      local _held <close> = held
+      res, err = fetch(fname, argn, method, url, opts, sess.defaults, flags, 0, sess._share)
+      if res == false then
+        wait(err)
+        res, err = result(err, true) -- true: t is dropped, core may reuse it
+      end
+    elseif bare then -- the engine branch below, without deadline, limits or io
       -- start, wait and result in one C call (parking a task in C); false, t
       -- while tasks are alive and this is no task that can yield
       res, err = fetch(fname, argn, method, url, opts, sess.defaults, flags, 0, sess._share)
@@ -338,7 +368,7 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
         end
       end
       local rate = sess._rate
-      if rate then -- lurl.task.throttle inline: reserve the next free slot, sleep until it
+      if rate then -- (as the lean hop above) reserve the next free slot, sleep until it
         local tn = now()
         local slot = sess._next_at
         if slot < tn then slot = tn end

@@ -124,9 +124,11 @@ M.resolve = resolve
 
 -- What a resolved call c lets lurl.exchange skip, as two flags, so a call
 -- with nothing to do costs two tests, not one per feature:
---   c.bare  a hop needs libcurl's engine only: no total deadline, rate
---           limit, connection slots, transfer cap, transport, io, redaction
---           context or observers
+--   c.bare  a hop needs libcurl's engine only: no total deadline,
+--           per-host connection slots, transfer cap, transport, io,
+--           redaction context or observers
+--   c.lean  bare, on a session with a rate limit or max_connections,
+--           which lurl.exchange's lean hop takes inline
 --   c.wrap  the call needs send's outer layer: a closed session's error,
 --           hooks, retries, a total deadline, redaction (a base URL is
 --           joined before, by send and the request functions)
@@ -134,14 +136,16 @@ M.resolve = resolve
 -- Called once per session (its observers known) and for each resolved call.
 local CAPPED = require("http.core").max_transfers() > 0
 function M.mark(s, c)
-  c.bare = not (c.total or c.io or c.rctx or c.auth or s._rate or s._limits or s._transport
+  c.bare = not (c.total or c.io or c.rctx or c.auth or s._host_limit or s._transport
     or s._observers or CAPPED)
+  c.lean = c.bare and (s._rate or s._conn_sem) and true or false
   c.wrap = (s._closed or s._hooks or c.hooks or c.retry or c.total or c.rctx) and true or false
   -- c.defer: a call given options may go on with this resolution, its own
   -- left to core.fetch's scan of them (HOP_RESOLVE: it answers true when
   -- one is the Lua side's, before sending; lurl.exchange resolves then).
-  -- Only where nothing before that fetch reads them: a bare call, unwrapped.
-  c.defer = c.bare and not c.wrap
+  -- Only where nothing before that fetch reads them: a bare call, unwrapped,
+  -- with no limits (a call started over would take its slots twice).
+  c.defer = c.bare and not c.lean and not c.wrap
   return c
 end
 
@@ -187,7 +191,6 @@ function M.session(s, cfg)
   if cfg.max_connections then s._conn_sem = task.semaphore(math.floor(cfg.max_connections)) end
   s._host_limit = cfg.max_host_connections and math.floor(cfg.max_host_connections) or false
   if s._host_limit then s._host_urls, s._nhost_urls = {}, 0 end -- lurl.exchange's host_sem
-  s._limits = (s._conn_sem or s._host_limit) and true or false
   if d.redact ~= nil or d.proxy ~= nil or d.proxies ~= nil then
     s._redact = redact.context(d, nil, nil, "session", 1) or false
   end

@@ -126,13 +126,33 @@ describe("lurl.options", function()
   it("works out the session-only work once: limits and base URL", function()
     local s = session({}, { max_connections = 4, max_host_connections = 2, rate_limit = 10,
       base_url = "http://h/v1" })
-    assert.is_true(s._limits)
     assert.equal(4, s._conn_sem.free)
     assert.equal(2, s._host_limit)
     assert.equal(10, s._rate)
     assert.equal("http://h/v1", s._base_url)
-    assert.is_false(session()._limits)
+    assert.is_false(session()._host_limit)
+    assert.is_false(session()._rate)
     assert.has_error(function() session({}, { rate_limit = 0 }) end)
+  end)
+
+  it("marks what a call lets lurl.exchange skip: bare, lean (limits inline), defer", function()
+    local function marks(cfg, opts)
+      local s = session({}, cfg)
+      s._transport, s._observers = false, false
+      options.mark(s, s._call)
+      local c = opts and options.resolved(s, opts, "get", 2) or s._call
+      return { c.bare, c.lean, c.defer, c.wrap }
+    end
+    -- an empty session: bare, nothing inline, options left to core.fetch
+    assert.same({ true, false, true, false }, marks {})
+    -- rate limit or max_connections: the lean hop, and never deferred (a
+    -- call started over would take its slots twice)
+    assert.same({ true, true, false, false }, marks { max_connections = 4 })
+    assert.same({ true, true, false, false }, marks { rate_limit = 10 })
+    -- a per-host limit takes the general branch
+    assert.same({ false, false, false, false }, marks { max_connections = 4, max_host_connections = 2 })
+    -- a call's total deadline takes it too, and the outer layer
+    assert.same({ false, false, false, true }, marks({ max_connections = 4 }, { timeout = { total = 5 } }))
   end)
 
   it("adds the call's redact names to the session's context", function()
