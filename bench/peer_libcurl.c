@@ -11,6 +11,7 @@
 **   peer_libcurl seq-wire SHAPE URL N seq sending what a bench/shapes script
 **                                     puts on the wire beyond a plain GET
 **                                     (see wire_setup), as C would send it
+**   peer_libcurl conc-wire SHAPE URL N P  conc sending the same
 **   peer_libcurl conc-lurlhdrs URL N P
 **                                     conc with it (both: see below)
 **   peer_libcurl stream URL           one GET, body thrown away as it arrives
@@ -196,40 +197,45 @@ static void keep_into(CURL *h, struct kept *r) {
 }
 
 /*
-** seq-wire: libcurl's own cost of what a shape sends beyond a plain GET, so
-** a shape's ratio can be read against the C program sending the same bytes.
-**   timeout   CURLOPT_TIMEOUT_MS 60000, once
-**   headers   Accept: application/json and an X-Api-Key header, once
+** seq-wire and conc-wire: libcurl's own cost of what a shape sends beyond a
+** plain GET, so a shape's ratio can be read against the C program sending
+** the same bytes (one easy handle, or a multi handle with P in flight).
+**   timeout   CURLOPT_TIMEOUT_MS 60000, once per handle
+**   headers   Accept: application/json and an X-Api-Key header, one list
 **   params    the URL with ?page=I&per_page=50, set before each request
-**   base_url  an X-Request-Id: I header, a new list for each request
+**   base_url  an X-Request-Id: I header, a new list for each request (the
+**             handle's own: conc-wire keeps one per handle)
 ** Any other shape sends a plain GET.
 */
 static const char *wire_shape = "";
-static struct curl_slist *wire_headers;
+static struct curl_slist *wire_headers; /* headers: one list for every handle */
 
 static void wire_setup(CURL *h) {
   if (strcmp(wire_shape, "timeout") == 0) {
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 60000L);
   } else if (strcmp(wire_shape, "headers") == 0) {
-    wire_headers = curl_slist_append(NULL, "Accept: application/json");
-    if (wire_headers) wire_headers = curl_slist_append(wire_headers, "X-Api-Key: k-3f9a2c71d04e4b8a9e15");
-    if (!wire_headers) exit(1);
+    if (!wire_headers) {
+      wire_headers = curl_slist_append(NULL, "Accept: application/json");
+      if (wire_headers) wire_headers = curl_slist_append(wire_headers, "X-Api-Key: k-3f9a2c71d04e4b8a9e15");
+      if (!wire_headers) exit(1);
+    }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, wire_headers);
   }
 }
 
-/* Before request i; frees what request i - 1 needed. */
-static void wire_request(CURL *h, const char *url, long i) {
+/* Before request i on h; frees what h's request before it needed (*own:
+** the handle's list). */
+static void wire_request(CURL *h, const char *url, long i, struct curl_slist **own) {
   char buf[4096];
   if (strcmp(wire_shape, "params") == 0) {
     snprintf(buf, sizeof buf, "%s?page=%ld&per_page=50", url, i + 1);
     curl_easy_setopt(h, CURLOPT_URL, buf); /* libcurl copies it */
   } else if (strcmp(wire_shape, "base_url") == 0) {
-    curl_slist_free_all(wire_headers);
+    curl_slist_free_all(*own);
     snprintf(buf, sizeof buf, "X-Request-Id: %ld", i + 1);
-    wire_headers = curl_slist_append(NULL, buf);
-    if (!wire_headers) exit(1);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, wire_headers);
+    *own = curl_slist_append(NULL, buf);
+    if (!*own) exit(1);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, *own);
   }
 }
 
@@ -242,11 +248,12 @@ static int status_ok(CURL *h) {
 static int seq(const char *url, long n) {
   CURL *h = new_easy(url);
   long ok = 0;
+  struct curl_slist *own = NULL;
   wire_setup(h);
   mark("start");
   double c0 = cpu_now();
   for (long i = 0; i < n; i++) {
-    wire_request(h, url, i);
+    wire_request(h, url, i, &own);
     CURLcode rc = curl_easy_perform(h);
     if (rc != CURLE_OK) {
       fprintf(stderr, "request %ld: %s\n", i, curl_easy_strerror(rc));
@@ -258,7 +265,7 @@ static int seq(const char *url, long n) {
   mark("end");
   printf("RESULT n=%ld ok=%ld bytes=%lld cpu=%.6f\n", n, ok, total_bytes, cpu);
   curl_easy_cleanup(h);
-  curl_slist_free_all(wire_headers);
+  curl_slist_free_all(own);
   return 0;
 }
 
@@ -270,10 +277,18 @@ static int seq(const char *url, long n) {
 static int run_multi(const char *url, long n, long inflight, struct kept *keep, long *ok_out) {
   CURLM *m = curl_multi_init();
   CURL **hs = calloc((size_t)inflight, sizeof *hs);
+  /* conc-wire: each handle's own list (base_url), found through PRIVATE */
+  int per_handle = !keep && strcmp(wire_shape, "base_url") == 0;
+  struct curl_slist **own = calloc((size_t)inflight, sizeof *own);
   long started = 0, done = 0, ok = 0;
   for (long i = 0; i < inflight && started < n; i++, started++) {
     hs[i] = new_easy(url);
     if (keep) keep_into(hs[i], &keep[started]);
+    if (per_handle) curl_easy_setopt(hs[i], CURLOPT_PRIVATE, (char *)&own[i]);
+    if (*wire_shape) { /* conc-wire only: conc pays no test per request */
+      wire_setup(hs[i]);
+      wire_request(hs[i], url, started, &own[i]);
+    }
     curl_multi_add_handle(m, hs[i]);
   }
   while (done < n) {
@@ -299,15 +314,23 @@ static int run_multi(const char *url, long n, long inflight, struct kept *keep, 
       curl_multi_remove_handle(m, h);
       if (started < n) {
         if (keep) keep_into(h, &keep[started]);
+        if (*wire_shape) {
+          struct curl_slist **mine = NULL;
+          if (per_handle) curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&mine);
+          wire_request(h, url, started, mine);
+        }
         started++;
         curl_multi_add_handle(m, h);
       }
     }
     if (done < n) curl_multi_poll(m, NULL, 0, 1000, NULL);
   }
-  for (long i = 0; i < inflight; i++)
+  for (long i = 0; i < inflight; i++) {
     if (hs[i]) curl_easy_cleanup(hs[i]);
+    curl_slist_free_all(own[i]);
+  }
   free(hs);
+  free(own);
   curl_multi_cleanup(m);
   *ok_out = ok;
   return 0;
@@ -431,6 +454,9 @@ int main(int argc, char **argv) {
     rc = seq(argv[3], atol(argv[4]));
   } else if (strcmp(mode, "conc") == 0 && argc == 5) {
     rc = multi_mode(argv[2], atol(argv[3]), atol(argv[4]), 0);
+  } else if (strcmp(mode, "conc-wire") == 0 && argc == 6) {
+    wire_shape = argv[2];
+    rc = multi_mode(argv[3], atol(argv[4]), atol(argv[5]), 0);
   } else if (strcmp(mode, "conc-keep") == 0 && argc == 5) {
     rc = multi_mode(argv[2], atol(argv[3]), atol(argv[4]), 1);
   } else if (strcmp(mode, "wait") == 0 && argc == 4) {
@@ -451,6 +477,6 @@ int main(int argc, char **argv) {
 usage:
   fprintf(stderr, "usage: peer_libcurl init | seq URL N | conc URL N P | stream URL | save URL PATH |"
                   " upload URL FILE | wait URL T | seq-lurlhdrs URL N | conc-lurlhdrs URL N P |"
-                  " conc-keep URL N P | seq-wire SHAPE URL N\n");
+                  " conc-keep URL N P | seq-wire SHAPE URL N | conc-wire SHAPE URL N P\n");
   return 2;
 }

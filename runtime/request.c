@@ -15,7 +15,9 @@
 ** options, request_url.c the URL, request_head.c the head, request_body.c
 ** the body.  With HOP_RESOLVE in flags it answers true, before anything
 ** else, when the call's options hold one the Lua side resolves
-** (lurl.options): lurl.exchange then resolves them and calls again.
+** (lurl.options), and before sending, when the call's headers name a
+** Cookie field (lurl.exchange then decides whether the jar's cookies go):
+** lurl.exchange then resolves them and calls again.
 */
 #define _POSIX_C_SOURCE 200809L
 #include <assert.h>
@@ -661,6 +663,10 @@ static int core_start(lua_State *L) {
     lua_pushnil(L);
     lua_insert(L, -2);
     return 2;
+  }
+  if ((a.flags & HOP_RESOLVE) && r.call_cookie) { /* lurl.exchange decides the jar */
+    lua_pushboolean(L, 1);
+    return 1; /* the guard gives the handle back */
   }
   transfer_options(L, &r);
   if (a.flags & HOP_CHECK) { /* a dry run: every option was read, none sent */

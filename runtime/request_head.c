@@ -30,7 +30,12 @@ typedef struct hdr {
   unsigned short gen;       /* the pairs list that added it (hdrs.gen), or 0 */
   unsigned char ok;         /* the value is known to be fit for the head (ours,
                                or checked by check_field): check_head skips it */
+  unsigned char ours;       /* OURS_UA, OURS_AE: the entry merge_ours made for
+                               that name (a value set over it keeps the name),
+                               else 0; joins_next reads it, see there */
 } hdr;
+
+enum { OURS_UA = 1, OURS_AE = 2 };
 
 typedef struct hdrs {
   hdr h[MAX_HEADERS];
@@ -71,11 +76,14 @@ static void hdr_drop_from(hdrs *hs, int k, const char *name, size_t nlen, int va
 static hdr *hdr_add(req *r, hdrs *hs) {
   if (hs->n == MAX_HEADERS)
     lurl_field_error(r->L, r->argn, r->fname, "headers", "more than %d headers", MAX_HEADERS);
-  return &hs->h[hs->n++];
+  hdr *h = &hs->h[hs->n++];
+  h->ours = 0;
+  return h;
 }
 
-/* Sets `name` to value (ok: the value is known to be fit for the head). */
-static void hdr_set(req *r, hdrs *hs, const char *name, size_t nlen, const char *value,
+/* Sets `name` to value (ok: the value is known to be fit for the head);
+** returns its entry. */
+static hdr *hdr_set(req *r, hdrs *hs, const char *name, size_t nlen, const char *value,
                     size_t vlen, int ok) {
   hdr *h = hdr_find(hs, name, nlen);
   if (!h) h = hdr_add(r, hs);
@@ -86,6 +94,7 @@ static void hdr_set(req *r, hdrs *hs, const char *name, size_t nlen, const char 
   h->vlen = vlen;
   h->gen = 0;
   h->ok = (unsigned char)ok;
+  return h;
 }
 
 /* A {name, value} pair of the list being merged (hs->gen): its first pair
@@ -217,6 +226,7 @@ static int merge_pairs(req *r, hdrs *hs, int idx, lua_Integer npairs, const char
       lua_remove(L, -2); /* and the name; the error stays */
       return -1;
     }
+    if (r->merging_call && nlen == 6 && lurl_ieq(name, 6, "Cookie", 6)) r->call_cookie = 1;
     hdr_pair(r, hs, name, nlen, value, vlen);
     lua_pop(L, 2); /* an anchor made below the name stays */
   }
@@ -251,6 +261,7 @@ static int merge_headers(req *r, hdrs *hs, int idx, const char *method, const ch
       lua_remove(L, -2); /* and the key; the error stays */
       return -1;
     }
+    if (r->merging_call && nlen == 6 && lurl_ieq(name, 6, "Cookie", 6)) r->call_cookie = 1;
     hdr_set(r, hs, name, nlen, value, vlen, 1); /* checked just above */
     lua_pop(L, 1);
   }
@@ -288,8 +299,10 @@ static int sent_as_is(const hdr *h) {
 }
 
 static int joins_next(const hdr *prev, const hdr *h) {
-  return sent_as_is(prev) && sent_as_is(h) && hdr_is(prev, "User-Agent", 10) &&
-         hdr_is(h, "Accept-Encoding", 15);
+  /* the names by the entries' tags (hdr.ours), not compared: a User-Agent
+  ** or Accept-Encoding entry a pairs list made instead is never joined,
+  ** which sends the same bytes in one node more */
+  return prev->ours == OURS_UA && h->ours == OURS_AE && sent_as_is(prev) && sent_as_is(h);
 }
 
 /* The bytes of one header's line for libcurl: "Name: value", "Name:"
@@ -631,9 +644,10 @@ static int merge_ours(req *r, hdrs *hs, int kind, int body_i, int is_upload, int
     invalid_header(r, "User-Agent", "has a value with CR, LF or NUL");
     return -1;
   }
-  hdr_set(r, hs, "User-Agent", 10, ua ? ua : default_ua, ua ? ualen : sizeof default_ua - 1, !ua);
+  hdr_set(r, hs, "User-Agent", 10, ua ? ua : default_ua, ua ? ualen : sizeof default_ua - 1, !ua)
+      ->ours = OURS_UA;
   const char *ae = lurl_accept_encoding();
-  hdr_set(r, hs, "Accept-Encoding", 15, ae, strlen(ae), 1);
+  hdr_set(r, hs, "Accept-Encoding", 15, ae, strlen(ae), 1)->ours = OURS_AE;
   if (!lua_isnil(L, body_i + 1)) {
     size_t n;
     const char *ct = lua_tolstring(L, body_i + 1, &n);
@@ -656,8 +670,12 @@ static int merge_ours(req *r, hdrs *hs, int kind, int body_i, int is_upload, int
 ** over hs; the table stays on the stack.  Returns 0, or -1 with
 ** InvalidHeader pushed. */
 static int merge_table(req *r, hdrs *hs, int from_opts) {
-  if (lurl_req_opt_in(r, from_opts, O_HEADERS) == LUA_TTABLE)
-    return merge_headers(r, hs, -1, r->method, r->url);
+  if (lurl_req_opt_in(r, from_opts, O_HEADERS) == LUA_TTABLE) {
+    r->merging_call = from_opts;
+    int rc = merge_headers(r, hs, -1, r->method, r->url);
+    r->merging_call = 0;
+    return rc;
+  }
   if (!lua_isnil(r->L, -1)) lurl_req_field_error(r, "headers", "table", -1);
   return 0;
 }
@@ -758,9 +776,9 @@ static headset *headset_make(req *r, int idx, const void **snap, int n, int *err
   hdrs hs;
   HDRS_INIT(hs);
   *err = 0;
-  hdr_set(r, &hs, "User-Agent", 10, default_ua, sizeof default_ua - 1, 1);
+  hdr_set(r, &hs, "User-Agent", 10, default_ua, sizeof default_ua - 1, 1)->ours = OURS_UA;
   const char *ae = lurl_accept_encoding();
-  hdr_set(r, &hs, "Accept-Encoding", 15, ae, strlen(ae), 1);
+  hdr_set(r, &hs, "Accept-Encoding", 15, ae, strlen(ae), 1)->ours = OURS_AE;
   if (merge_headers(r, &hs, idx, r->method, r->url)) return *err = 1, NULL;
   size_t rec_len, block = head_block_size(&hs, NULL, 0, &rec_len);
   size_t hsize = (size_t)hs.n * sizeof hs.h[0];

@@ -29,7 +29,10 @@
                              Lua side made the Cookie line (lurl.exchange) */
 #define HOP_RESOLVE 64    /* the call's options were not resolved on the Lua
                              side: when one of them is the Lua side's
-                             (lurl_req_lua_keys), answer true, send nothing */
+                             (lurl_req_lua_keys), or its headers name a
+                             Cookie field (req.call_cookie: the Lua side
+                             decides the jar then), answer true, send
+                             nothing */
 
 /* Every option a request accepts; anything else is a typo and refused. */
 enum {
@@ -82,6 +85,8 @@ typedef struct req {
   int anchor;           /* stack index of a table keeping the strings lurl
                            made from numbers until they are copied, or 0 */
   int memo;             /* index of core.start's URL memo (lurl_url_memo), or 0 */
+  int merging_call;     /* the headers merged now are the call's */
+  int call_cookie;      /* the call's headers name a Cookie field (any case) */
 } req;
 
 /*

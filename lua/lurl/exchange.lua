@@ -41,7 +41,8 @@ local DROP_BODY = redirect.DROP_BODY
 local STRIP_AUTH = redirect.STRIP_AUTH
 local NO_JAR = 32 -- core.start's flag: libcurl's jar neither sends nor stores (HOP_NO_JAR)
 -- core.start's flag for a call whose options were not resolved (HOP_RESOLVE):
--- it answers true, sending nothing, when one of them is the Lua side's.
+-- it answers true, sending nothing, when one of them is the Lua side's, or
+-- when the call's headers name a Cookie field (exchange() decides the jar).
 -- The request functions set it when the session's resolution defers
 -- (lurl.options' c.defer: a bare, unwrapped call, so nothing before the
 -- first fetch reads what the options would change); the first hop's fetch
@@ -280,8 +281,11 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
   -- own: a Cookie header (the call's, else the session's) replaces the jar's
   local own
   if sess.cookies then
-    local oh = opts and opts.headers
-    if oh ~= nil and type(oh) == "table" then -- cookie_field's lookups of a call's, inline
+    -- with RESOLVE, core.fetch answers true, sending nothing, when the
+    -- call's headers name a Cookie field (any case): they are looked at
+    -- here then, on the call started over
+    local oh = (flags & RESOLVE) == 0 and opts and opts.headers
+    if oh and type(oh) == "table" then -- cookie_field's lookups of a call's, inline
       local v = oh.Cookie
       if v == nil then v = oh.cookie end
       if v == nil then v = oh.COOKIE end
