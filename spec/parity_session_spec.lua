@@ -347,6 +347,14 @@ describe("a Cookie header", function()
     -- without one, the jar's go out again; the jar keeps its cookie
     must(s:get(FAULT .. "/ok?ch=none"))
     assert.same({ { "Cookie", "flavor=jar" } }, lines(one("/ok?ch=none"), "cookie"))
+    -- http.parallel's option items too (their options left to core.fetch,
+    -- which hands a call naming a Cookie field back to the Lua side)
+    local out = s:parallel({ { "GET", FAULT .. "/ok?ch=par", { headers = { COOKIE = "p=1" } } },
+      { "GET", FAULT .. "/ok?ch=par2", { timeout = 5 } } })
+    assert.equal(200, must(out[1]).status)
+    assert.equal(200, must(out[2]).status)
+    assert.same({ { "Cookie", "p=1" } }, lines(one("/ok?ch=par"), "cookie"))
+    assert.same({ { "Cookie", "flavor=jar" } }, lines(one("/ok?ch=par2"), "cookie"))
   end)
 
   it("from the session's headers too, unless the call removes it", function()
