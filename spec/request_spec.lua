@@ -793,6 +793,20 @@ describe("argument errors", function()
   it("raise at once for options that are not a table", function()
     assert.matches("bad argument #2 to 'get' (table expected, got string)",
       raised(http.get, HTTPBIN .. "/get", "timeout=1"), 1, true)
+    -- on sessions too, one whose options go to core.fetch unread and one
+    -- with default cookies, which the Lua side merges before that
+    for _, cfg in ipairs { {}, { cookies = { a = "1" } }, { max_connections = 2 } } do
+      local s <close> = http.session(cfg)
+      for _, bad in ipairs { 5, true, "timeout=1" } do
+        local ok, err = pcall(function()
+          local res = s:get(HTTPBIN .. "/get", bad) -- not a tail call: the line is this one
+          return res
+        end)
+        assert.is_false(ok)
+        assert.matches("request_spec.lua:%d+: bad argument #2 to 'get' %(table expected, got "
+          .. type(bad) .. "%)", err)
+      end
+    end
   end)
 
   it("raise for an unknown option, naming it, before anything is sent", function()

@@ -301,9 +301,11 @@ for _, m in ipairs { "get", "post", "put", "patch", "delete", "head", "options" 
     if base then url = s._joined[url] or joined(s, base, url) end
     local c, f = s._call, flags
     if opts ~= nil then
-      if type(opts) ~= "table" then check_opts(m, 2, opts) end
-      if c.defer then f = deferred
-      elseif resolves(opts, s.defaults) then c = resolved(s, opts, m, 2) end
+      if c.defer then f = deferred -- core.fetch checks opts as it scans them
+      else
+        if type(opts) ~= "table" then check_opts(m, 2, opts) end
+        if resolves(opts, s.defaults) then c = resolved(s, opts, m, 2) end
+      end
     end
     if c.wrap then return wrapped(s, m, 2, M, url, opts, c) end
     return attempt(s, m, 2, M, url, opts, c, f)
@@ -350,9 +352,11 @@ for _, m in ipairs { "get", "post", "put", "patch", "delete", "head", "options" 
     if type(url) ~= "string" then check_url(m, 1, url) end
     local c, f = default._call, flags
     if opts ~= nil then
-      if type(opts) ~= "table" then check_opts(m, 2, opts) end
-      if c.defer then f = deferred
-      elseif resolves(opts, default.defaults) then c = resolved(default, opts, m, 2) end
+      if c.defer then f = deferred -- core.fetch checks opts as it scans them
+      else
+        if type(opts) ~= "table" then check_opts(m, 2, opts) end
+        if resolves(opts, default.defaults) then c = resolved(default, opts, m, 2) end
+      end
     end
     if c.wrap then return wrapped(default, m, 2, M, url, opts, c) end
     return attempt(default, m, 2, M, url, opts, c, f)

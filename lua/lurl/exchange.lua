@@ -169,6 +169,7 @@ end
 -- flags, or nil when no name clashes.  Only requests with `cookies` on a
 -- session with a jar come here.
 local function cookie_override(sess, opts, url, flags)
+  if opts ~= nil and type(opts) ~= "table" then return nil end -- core.start says why
   local given = opts and opts.cookies
   if given == nil then given = sess.defaults.cookies end
   if type(given) ~= "table" then return nil end -- core.start says why
