@@ -454,7 +454,12 @@ static void read_args(lua_State *L, req *r, start_args *a) {
   r->fname = luaL_checkstring(L, ARG_FNAME);
   r->argn = (int)luaL_checkinteger(L, ARG_ARGN);
   a->method = luaL_checklstring(L, ARG_METHOD, &a->method_len);
-  a->rawurl = luaL_checklstring(L, ARG_URL, &a->rawlen);
+  /* the URL is the argument before the options in every request function:
+  ** a bare call's (lurl.client) comes here unchecked */
+  if (lua_type(L, ARG_URL) != LUA_TSTRING)
+    lurl_raise(L, "bad argument #%d to '%s' (string expected, got %s)", r->argn - 1, r->fname,
+               lua_isnoneornil(L, ARG_URL) ? "no value" : luaL_typename(L, ARG_URL));
+  a->rawurl = lua_tolstring(L, ARG_URL, &a->rawlen);
   r->opts = lua_istable(L, ARG_OPTS) ? ARG_OPTS : 0;
   r->defs = lua_istable(L, ARG_DEFAULTS) ? ARG_DEFAULTS : 0;
   if (!r->opts && !lua_isnoneornil(L, ARG_OPTS))

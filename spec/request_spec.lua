@@ -788,6 +788,21 @@ describe("argument errors", function()
       raised(http.get, 42), 1, true)
     assert.matches("bad argument #1 to 'post' (string expected, got no value)",
       raised(http.post), 1, true)
+    -- a bare call's URL is checked by core.fetch, the others' by the Lua
+    -- side: the same error, at the caller's line
+    for _, cfg in ipairs { {}, { cookies = { a = "1" } }, { max_connections = 2 }, { retry = true },
+        { base_url = HTTPBIN } } do
+      local s <close> = http.session(cfg)
+      for _, bad in ipairs { 42, false, {} } do
+        local ok, err = pcall(function()
+          local res = s:get(bad, { timeout = 5 }) -- not a tail call: the line is this one
+          return res
+        end)
+        assert.is_false(ok)
+        assert.matches("request_spec.lua:%d+: bad argument #1 to 'get' %(string expected, got "
+          .. type(bad) .. "%)", err)
+      end
+    end
   end)
 
   it("raise at once for options that are not a table", function()

@@ -296,9 +296,11 @@ for _, m in ipairs { "get", "post", "put", "patch", "delete", "head", "options" 
   local deferred = flags | RESOLVE -- core.fetch tells whether opts need resolving
   smethods[m] = function(s, url, opts)
     if rawgetmetatable(s) ~= SESSION_MT then check_self(s, m) end
-    if type(url) ~= "string" then check_url(m, 1, url) end
     local base = s._base_url
-    if base then url = s._joined[url] or joined(s, base, url) end
+    if base then
+      if type(url) ~= "string" then check_url(m, 1, url) end
+      url = s._joined[url] or joined(s, base, url)
+    end
     local c, f = s._call, flags
     if opts ~= nil then
       if c.defer then f = deferred -- core.fetch checks opts as it scans them
@@ -307,6 +309,8 @@ for _, m in ipairs { "get", "post", "put", "patch", "delete", "head", "options" 
         if resolves(opts, s.defaults) then c = resolved(s, opts, m, 2) end
       end
     end
+    -- a bare call's URL is read first by core.fetch, which checks it
+    if (not c.bare or c.cookies) and type(url) ~= "string" then check_url(m, 1, url) end
     if c.wrap then return wrapped(s, m, 2, M, url, opts, c) end
     return attempt(s, m, 2, M, url, opts, c, f)
   end
@@ -349,7 +353,6 @@ for _, m in ipairs { "get", "post", "put", "patch", "delete", "head", "options" 
   local flags = exchange.flags_of(M)
   local deferred = flags | RESOLVE
   http[m] = function(url, opts)
-    if type(url) ~= "string" then check_url(m, 1, url) end
     local c, f = default._call, flags
     if opts ~= nil then
       if c.defer then f = deferred -- core.fetch checks opts as it scans them
@@ -358,6 +361,8 @@ for _, m in ipairs { "get", "post", "put", "patch", "delete", "head", "options" 
         if resolves(opts, default.defaults) then c = resolved(default, opts, m, 2) end
       end
     end
+    -- a bare call's URL is read first by core.fetch, which checks it
+    if (not c.bare or c.cookies) and type(url) ~= "string" then check_url(m, 1, url) end
     if c.wrap then return wrapped(default, m, 2, M, url, opts, c) end
     return attempt(default, m, 2, M, url, opts, c, f)
   end
