@@ -26,6 +26,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "blocks.h"
 #include "lurl.h"
 #include "prompt.h"
 
@@ -539,6 +540,61 @@ static int pmain(lua_State *L) {
   return 1;
 }
 
+/*
+** The binary's state.  Its Lua heap keeps small blocks for reuse
+** (runtime/blocks.c), so the state is made over that allocator from its
+** first block, with a panic and a warning function of the binary's own
+** (luaL_newstate's are its allocator's companions): warnings are off until
+** "@on" (lurl -W), each printed as "Lua warning: " and its pieces.  Under
+** the sanitizers it is luaL_newstate's, so a freed Lua object is never
+** reused behind their back.
+*/
+#if defined(LURL_SANITIZED)
+static lua_State *new_state(lurl_blocks **blocks) {
+  *blocks = NULL;
+  return luaL_newstate();
+}
+#else
+static int on_panic(lua_State *L) {
+  const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+  fprintf(stderr, "%s: PANIC: unprotected error in call to Lua API (%s)\n", PROGNAME,
+          msg ? msg : "error object is not a string");
+  return 0; /* Lua aborts */
+}
+
+static struct { int on, cont; } warn_state; /* one state per process */
+
+static void on_warning(void *ud, const char *msg, int tocont) {
+  (void)ud;
+  if (!warn_state.cont && !tocont && msg[0] == '@') { /* a control message */
+    if (strcmp(msg, "@on") == 0) warn_state.on = 1;
+    else if (strcmp(msg, "@off") == 0) warn_state.on = 0;
+    return;
+  }
+  if (warn_state.on) {
+    if (!warn_state.cont) fputs("Lua warning: ", stderr);
+    fputs(msg, stderr);
+    if (!tocont) fputc('\n', stderr);
+    fflush(stderr);
+  }
+  warn_state.cont = tocont;
+}
+
+static lua_State *new_state(lurl_blocks **blocks) {
+  *blocks = lurl_blocks_new();
+  if (!*blocks) return NULL;
+  lua_State *L = lua_newstate(lurl_blocks_alloc, *blocks);
+  if (!L) {
+    lurl_blocks_free(*blocks);
+    *blocks = NULL;
+    return NULL;
+  }
+  lua_atpanic(L, on_panic);
+  lua_setwarnf(L, on_warning, NULL);
+  return L;
+}
+#endif
+
 int main(int argc, char **argv) {
   cmdline c;
   const char *bad = NULL;
@@ -570,7 +626,8 @@ int main(int argc, char **argv) {
   ** death.  The library leaves signal dispositions to its host: the binary
   ** is that host. */
   signal(SIGXFSZ, SIG_IGN);
-  L = luaL_newstate();
+  lurl_blocks *blocks = NULL;
+  L = new_state(&blocks);
   if (L == NULL) {
     print_message("cannot create state: not enough memory");
     return EXIT_FAILURE;
@@ -582,6 +639,7 @@ int main(int argc, char **argv) {
   ok = lua_toboolean(L, -1);
   report(L, status);
   lua_close(L);
+  lurl_blocks_free(blocks);
   if (ok && status == LUA_OK) return EXIT_SUCCESS;
   /* A ^C that ended the run is reported the way shells expect. */
   return lurl_interrupted() ? EXIT_INTERRUPTED : EXIT_FAILURE;
