@@ -274,35 +274,63 @@ static int merge_headers(req *r, hdrs *hs, int idx, const char *method, const ch
 #define COOKIE_LINE "Cookie: "
 
 /*
-** Speed trick, joined lines: a User-Agent line with a value followed by an
-** Accept-Encoding line with a value go to libcurl as one list node,
-** "User-Agent: x\r\nAccept-Encoding: y".  libcurl compares every node of
+** Speed trick, joined lines: a header line with a value goes to libcurl in
+** the list node of the line before it, "Name: x\r\nOther: y", unless
+** libcurl may look its name up.  libcurl compares every node of
 ** CURLOPT_HTTPHEADER with each header name it looks up for a request
 ** (Curl_checkheaders: Host, Accept, Cookie, Transfer-Encoding...) and with
 ** the names Curl_add_custom_headers filters, then writes the node verbatim
 ** followed by CRLF: one node less is ~1.1-1.3 k instructions fewer per
-** request (callgrind, every bench shape), and the bytes on the wire are
-** the same.
-** Invariant: libcurl looks Accept-Encoding up only when CURLOPT_ACCEPT_ENCODING
-** is set (lurl never sets it: it decodes bodies itself, handle.c) and never
-** filters a custom Accept-Encoding line, so that line needs no node of its
-** own; the joined node still starts with "User-Agent:", which libcurl finds
-** when CURLOPT_USERAGENT is set (a request through a proxy, below).  Both
-** values are checked (no CR, LF or NUL) and start with a byte that is
-** not white space (libcurl sends no line whose value is empty or blank,
-** skipping white space that would include the joined CRLF; an empty value
-** is a "Name;" node it rewrites; a removal, "Name:", sends nothing).
-** The engine's default list (handle.c) is the same joined node.
+** request (callgrind, every bench shape: our User-Agent and
+** Accept-Encoding lines are one node; a call's or a session's header
+** joins them), and the bytes on the wire are the same.
+** Invariant: a name libcurl 7.88 may look up or filter for any request
+** (libcurl_reads below, the names of its http.c, http_proxy.c, http2.c and
+** mime.c lookups, whatever the options) only ever starts a node, where
+** libcurl finds it; the values it reads from such a node (a custom Host, a
+** Content-Type, Transfer-Encoding) end at the first CR, as libcurl reads
+** them (Curl_copy_header_value, Curl_compareheader).  Accept-Encoding is
+** not such a name for lurl: libcurl looks it up only when
+** CURLOPT_ACCEPT_ENCODING is set, which lurl never sets (it decodes
+** bodies itself, handle.c).  Both lines are checked (no CR, LF or NUL)
+** and start with a byte that is not white space (libcurl sends no line
+** whose value is empty or blank, skipping white space that would include
+** the joined CRLF; an empty value is a "Name;" node it rewrites; a
+** removal, "Name:", sends nothing): such lines are never joined, nor
+** joined to.  HTTP/2 requests are made from the HTTP/1 head libcurl wrote,
+** line by line.  The engine's default list (handle.c) is the User-Agent
+** and Accept-Encoding lines as one node.
 */
 static int sent_as_is(const hdr *h) {
   return h->value && h->vlen && (unsigned char)h->value[0] > ' ';
 }
 
+/* May libcurl look this name up (or filter it) in the custom headers? */
+static int libcurl_reads(const char *n, size_t len) {
+#define IS(s) lurl_ieq(n, len, s, sizeof s - 1)
+  switch (len) { /* by length: most names are no candidate's */
+    case 2: return IS("TE");
+    case 4: return IS("Host") || IS("Date");
+    case 5: return IS("Range");
+    case 6: return IS("Accept") || IS("Cookie") || IS("Expect") || IS("Origin");
+    case 7: return IS("Referer") || IS("Upgrade");
+    case 10: return IS("Connection") || IS("User-Agent");
+    case 12: return IS("Content-Type") || IS("Mime-Version");
+    case 13: return IS("Authorization") || IS("Last-Modified");
+    case 14: return IS("Content-Length") || IS("HTTP2-Settings");
+    case 16: return IS("Proxy-Connection");
+    case 17: return IS("Transfer-Encoding") || IS("If-Modified-Since");
+    case 19: return IS("Proxy-Authorization") || IS("If-Unmodified-Since");
+    default: break;
+  }
+#undef IS
+  return len >= 4 && lurl_ieq(n, 4, "Sec-", 4); /* WebSocket's */
+}
+
 static int joins_next(const hdr *prev, const hdr *h) {
-  /* the names by the entries' tags (hdr.ours), not compared: a User-Agent
-  ** or Accept-Encoding entry a pairs list made instead is never joined,
-  ** which sends the same bytes in one node more */
-  return prev->ours == OURS_UA && h->ours == OURS_AE && sent_as_is(prev) && sent_as_is(h);
+  if (!sent_as_is(prev) || !sent_as_is(h)) return 0;
+  /* ours by their tags (hdr.ours); any other by its name */
+  return h->ours == OURS_AE || (!h->ours && !libcurl_reads(h->name, h->nlen));
 }
 
 /* The bytes of one header's line for libcurl: "Name: value", "Name:"

@@ -280,6 +280,42 @@ describe("the default header lines", function()
     assert.same({ DEFAULT_UA }, values(rec, "User-Agent"))
     assert.same({ "deflate, gzip, br, zstd" }, values(rec, "Accept-Encoding"))
   end)
+
+  -- Any other line joins the node before it unless libcurl may look its
+  -- name up (libcurl_reads): such a name starts a node, where libcurl
+  -- finds it and sends no line of its own for it.
+  it("take a script's lines along, in order, each once", function()
+    local s <close> = http.session()
+    local h = { { "X-A", "1" }, { "X-B", "2" }, { "Accept", "application/json" }, { "X-C", "3" },
+      { "Authorization", "Bearer t" }, { "X-D", "4" }, { "Cookie", "a=1" }, { "X-E", "5" } }
+    -- (a Cookie line is libcurl's to write, from CURLOPT_COOKIE: first)
+    assert.same({ "Cookie: a=1", UA, AE, "X-A: 1", "X-B: 2", "Accept: application/json", "X-C: 3",
+      "Authorization: Bearer t", "X-D: 4", "X-E: 5" },
+      lines((sent(s, { headers = h }))))
+    -- a removed or blank line in the middle: neither it nor its neighbours lost
+    h = { { "X-A", "1" }, { "X-B", " " }, { "X-C", "3" }, { "X-D", false }, { "X-E", "5" },
+      { "X-F", "" } }
+    assert.same({ "Accept: */*", UA, AE, "X-A: 1", "X-C: 3", "X-E: 5", "X-F: " },
+      lines((sent(s, { headers = h }))))
+    -- a session's lines and a call's
+    local s2 <close> = http.session { headers = { ["X-S"] = "s" } }
+    assert.same({ "Accept: */*", UA, AE, "X-S: s", "X-Call: c" },
+      lines((sent(s2, { headers = { ["X-Call"] = "c" } }))))
+  end)
+
+  it("leave libcurl the names it reads: Host, a body's Content-Type, Expect", function()
+    local s <close> = http.session()
+    local tag = tag_for("h")
+    must(s:post(FAULT .. "/ok?case=" .. tag, { data = "x=1", headers = { { "X-A", "1" },
+      { "Content-Type", "text/plain" }, { "X-B", "2" }, { "Host", "example.test" } } }))
+    local rec = received(tag)
+    assert.same({ "text/plain" }, values(rec, "Content-Type"))
+    assert.same({ "example.test" }, values(rec, "Host"))
+    assert.same({ "1" }, values(rec, "X-A"))
+    assert.same({ "2" }, values(rec, "X-B"))
+    assert.same({}, values(rec, "Expect"))
+    assert.same({ "3" }, values(rec, "Content-Length"))
+  end)
 end)
 
 -- A call whose session resolution defers (an empty session, the hidden
