@@ -117,6 +117,16 @@ local function host_sem(sess, url)
   return hsem
 end
 
+-- A hop's slot under the session's rate limit: reserves the next free one
+-- (sess._next_at, 1 / rate apart) and sleeps until it comes.
+local function rate_slot(sess, rate)
+  local tn = now()
+  local slot = sess._next_at
+  if slot < tn then slot = tn end
+  sess._next_at = slot + 1 / rate
+  if slot > tn then task.sleep(slot - tn) end
+end
+
 -- The slots a hop holds on a session with max_host_connections: {the
 -- session's semaphore or nil, the host's once taken}; closing gives back
 -- what was taken, the host's first.
@@ -315,16 +325,10 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
       -- a per-host limit, a transport or io.  Invariant: lurl.options.mark
       -- sets c.lean only on a bare call (none of those) whose session has
       -- a rate limit or max_connections, and never lets it defer (a hop
-      -- started over by RESOLVE would take both again).  The two blocks
-      -- below are the general branch's, kept in step with it.
+      -- started over by RESOLVE would take both again).  The slot below is
+      -- taken as the general branch takes it, kept in step with it.
       local rate = sess._rate
-      if rate then
-        local tn = now()
-        local slot = sess._next_at
-        if slot < tn then slot = tn end
-        sess._next_at = slot + 1 / rate
-        if slot > tn then task.sleep(slot - tn) end
-      end
+      if rate then rate_slot(sess, rate) end
       local held = sess._conn_sem or nil
       if held then
         local free = held.free
@@ -373,13 +377,7 @@ function exchange(sess, fname, argn, method, url, opts, c, flags, deadline, atte
         end
       end
       local rate = sess._rate
-      if rate then -- (as the lean hop above) reserve the next free slot, sleep until it
-        local tn = now()
-        local slot = sess._next_at
-        if slot < tn then slot = tn end
-        sess._next_at = slot + 1 / rate
-        if slot > tn then task.sleep(slot - tn) end
-      end
+      if rate then rate_slot(sess, rate) end
       if capped then take_slot() end
       -- One hop through the session's transport, holding its connection
       -- slots (max_connections, max_host_connections) for the hop's
