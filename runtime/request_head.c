@@ -189,8 +189,7 @@ static const char *header_value(req *r, hdrs *hs, const char *name, size_t *vlen
 
 /* Is this name and value fit for the head?  Returns 0, or -1 with an
 ** InvalidHeader error pushed (name and value stay on the stack). */
-static int check_field(req *r, const char *name, size_t nlen, const char *value, size_t vlen,
-                       const char *method, const char *url) {
+static int check_field(req *r, const char *name, size_t nlen, const char *value, size_t vlen) {
   lua_State *L = r->L;
   const char *why = nlen > UINT_MAX || lurl_req_bad_name(name, nlen) ? "is not a valid header name"
                     : value && bad_value(value, vlen) ? "has a value with CR, LF or NUL"
@@ -198,16 +197,21 @@ static int check_field(req *r, const char *name, size_t nlen, const char *value,
   if (!why) return 0;
   lua_pushfstring(L, "header '%s' %s; nothing was sent",
                   bad_value(name, nlen) ? "(name with CR, LF or NUL)" : name, why);
-  lurl_push_error(L, "InvalidHeader", lua_tostring(L, -1), method, url, -1);
+  lurl_push_error(L, "InvalidHeader", lua_tostring(L, -1), r->method, r->url, -1);
   lua_remove(L, -2);
   return -1;
 }
 
+/* A header of the call's own (not the session's) named Cookie, in any
+** case: with HOP_RESOLVE core.start hands the call back (req.call_cookie). */
+static void note_cookie(req *r, const char *name, size_t nlen) {
+  if (nlen == 6 && lurl_ieq(name, 6, "Cookie", 6)) r->call_cookie = 1;
+}
+
 /* The {name, value} pairs at 1..npairs of the headers table at idx, in
-** order, after its named fields.  Returns 0, or -1 with InvalidHeader
-** pushed. */
-static int merge_pairs(req *r, hdrs *hs, int idx, lua_Integer npairs, const char *method,
-                       const char *url) {
+** order, after its named fields (call: the call's table, note_cookie).
+** Returns 0, or -1 with InvalidHeader pushed. */
+static int merge_pairs(req *r, hdrs *hs, int idx, lua_Integer npairs, int call) {
   lua_State *L = r->L;
   hs->gen++;
   for (lua_Integer i = 1; i <= npairs; i++) {
@@ -221,12 +225,12 @@ static int merge_pairs(req *r, hdrs *hs, int idx, lua_Integer npairs, const char
     size_t nlen, vlen;
     const char *name = lua_tolstring(L, -2, &nlen);
     const char *value = header_value(r, hs, name, &vlen);
-    if (check_field(r, name, nlen, value, vlen, method, url)) {
+    if (check_field(r, name, nlen, value, vlen)) {
       lua_remove(L, -2); /* the value, */
       lua_remove(L, -2); /* and the name; the error stays */
       return -1;
     }
-    if (r->merging_call && nlen == 6 && lurl_ieq(name, 6, "Cookie", 6)) r->call_cookie = 1;
+    if (call) note_cookie(r, name, nlen);
     hdr_pair(r, hs, name, nlen, value, vlen);
     lua_pop(L, 2); /* an anchor made below the name stays */
   }
@@ -235,11 +239,12 @@ static int merge_pairs(req *r, hdrs *hs, int idx, lua_Integer npairs, const char
 
 /*
 ** Merges the headers table at idx into hs: its named fields, then its
-** {name, value} pairs (integer keys 1..n).  Returns 0, or -1 with an
+** {name, value} pairs (integer keys 1..n); call: it is the call's table,
+** not the session's.  Returns 0, or -1 with an
 ** InvalidHeader error pushed.  Never puts the value in a message: it may be
 ** a secret.
 */
-static int merge_headers(req *r, hdrs *hs, int idx, const char *method, const char *url) {
+static int merge_headers(req *r, hdrs *hs, int idx, int call) {
   lua_State *L = r->L;
   idx = lua_absindex(L, idx);
   lua_Integer npairs = 0;
@@ -256,16 +261,16 @@ static int merge_headers(req *r, hdrs *hs, int idx, const char *method, const ch
     size_t nlen, vlen;
     const char *name = lua_tolstring(L, -2, &nlen);
     const char *value = header_value(r, hs, name, &vlen);
-    if (check_field(r, name, nlen, value, vlen, method, url)) {
+    if (check_field(r, name, nlen, value, vlen)) {
       lua_remove(L, -2); /* the value, */
       lua_remove(L, -2); /* and the key; the error stays */
       return -1;
     }
-    if (r->merging_call && nlen == 6 && lurl_ieq(name, 6, "Cookie", 6)) r->call_cookie = 1;
+    if (call) note_cookie(r, name, nlen);
     hdr_set(r, hs, name, nlen, value, vlen, 1); /* checked just above */
     lua_pop(L, 1);
   }
-  return npairs ? merge_pairs(r, hs, idx, npairs, method, url) : 0;
+  return npairs ? merge_pairs(r, hs, idx, npairs, call) : 0;
 }
 
 /* ------------------------------------------------ the list and record -- */
@@ -699,10 +704,7 @@ static int merge_ours(req *r, hdrs *hs, int kind, int body_i, int is_upload, int
 ** InvalidHeader pushed. */
 static int merge_table(req *r, hdrs *hs, int from_opts) {
   if (lurl_req_opt_in(r, from_opts, O_HEADERS) == LUA_TTABLE) {
-    r->merging_call = from_opts;
-    int rc = merge_headers(r, hs, -1, r->method, r->url);
-    r->merging_call = 0;
-    return rc;
+    return merge_headers(r, hs, -1, from_opts);
   }
   if (!lua_isnil(r->L, -1)) lurl_req_field_error(r, "headers", "table", -1);
   return 0;
@@ -807,7 +809,7 @@ static headset *headset_make(req *r, int idx, const void **snap, int n, int *err
   hdr_set(r, &hs, "User-Agent", 10, default_ua, sizeof default_ua - 1, 1)->ours = OURS_UA;
   const char *ae = lurl_accept_encoding();
   hdr_set(r, &hs, "Accept-Encoding", 15, ae, strlen(ae), 1)->ours = OURS_AE;
-  if (merge_headers(r, &hs, idx, r->method, r->url)) return *err = 1, NULL;
+  if (merge_headers(r, &hs, idx, 0)) return *err = 1, NULL;
   size_t rec_len, block = head_block_size(&hs, NULL, 0, &rec_len);
   size_t hsize = (size_t)hs.n * sizeof hs.h[0];
   headset *set = (headset *)lua_newuserdatauv(L, sizeof *set + (size_t)n * sizeof *snap +

@@ -85,7 +85,6 @@ typedef struct req {
   int anchor;           /* stack index of a table keeping the strings lurl
                            made from numbers until they are copied, or 0 */
   int memo;             /* index of core.start's URL memo (lurl_url_memo), or 0 */
-  int merging_call;     /* the headers merged now are the call's */
   int call_cookie;      /* the call's headers name a Cookie field (any case) */
 } req;
 
